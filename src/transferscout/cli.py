@@ -1,0 +1,200 @@
+"""The ``transferscout`` command line: a thin layer over the library's functions."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from transferscout.encoders import DEFAULT_ENCODER, EncoderSpec, encoder_fingerprint, load_encoder
+from transferscout.errors import TransferScoutError
+from transferscout.tasks import CORPORA, TableSpec, TaskOptions, TaskSet, load_corpus, load_tasks
+from transferscout.tasks.readers import FORMATS
+
+app = typer.Typer(
+    help="Predict which source tasks help a target task under intermediate-task transfer.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+tasks_app = typer.Typer(help="Build and inspect task sets.", no_args_is_help=True)
+encoders_app = typer.Typer(help="Inspect encoders.", no_args_is_help=True)
+app.add_typer(tasks_app, name="tasks")
+app.add_typer(encoders_app, name="encoders")
+
+console = Console()
+error_console = Console(stderr=True)
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log warnings only.")] = False,
+) -> None:
+    """Set up logging for every command."""
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        handlers=[RichHandler(console=error_console, show_path=False)],
+        force=True,
+    )
+
+
+def _split_list(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _fail(error: TransferScoutError) -> typer.Exit:
+    error_console.print(f"[bold red]error:[/] {error}", highlight=False)
+    return typer.Exit(code=2)
+
+
+@tasks_app.command("describe")
+def tasks_describe(
+    corpus: Annotated[
+        str | None,
+        typer.Option(help=f"A built-in corpus: {', '.join(CORPORA)}. Default when no --data."),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="A CSV/TSV/JSONL/Parquet file or a datasets folder.")
+    ] = None,
+    data_format: Annotated[
+        str, typer.Option("--format", help=f"Format of --data: {', '.join(FORMATS)}.")
+    ] = "auto",
+    text_column: Annotated[str, typer.Option(help="Column with the text.")] = "text",
+    label_columns: Annotated[
+        str | None, typer.Option(help="Comma-separated 0/1 label columns, one task each.")
+    ] = None,
+    multilabel_column: Annotated[
+        str | None, typer.Option(help="One column listing each document's labels.")
+    ] = None,
+    label_delimiter: Annotated[
+        str | None, typer.Option(help="Separator of labels in a string multi-label cell.")
+    ] = None,
+    split_column: Annotated[
+        str | None, typer.Option(help="Column of train/validation/test; else split here.")
+    ] = None,
+    id_column: Annotated[str | None, typer.Option(help="Column of unique document ids.")] = None,
+    tasks: Annotated[
+        str | None, typer.Option(help="Comma-separated task names to keep (default: all).")
+    ] = None,
+    all_tasks: Annotated[
+        bool, typer.Option(help="Built-in corpus: every usable category, not the default set.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the split and the capping samples.")] = 0,
+    max_train_examples: Annotated[
+        int | None, typer.Option(help="Cap on training examples per task.")
+    ] = None,
+    max_eval_examples: Annotated[
+        int | None, typer.Option(help="Cap on validation and test examples per task.")
+    ] = None,
+    cap_strategy: Annotated[
+        str, typer.Option(help="How to cap training data: stratified or balanced.")
+    ] = "stratified",
+    duplicates: Annotated[
+        str, typer.Option(help="Exact duplicate texts: drop, keep or error.")
+    ] = "drop",
+    output: Annotated[str, typer.Option(help="table, csv or json.")] = "table",
+) -> None:
+    """Show each task's split sizes and positives, and what was dropped and why."""
+    try:
+        options = TaskOptions(
+            tasks=_split_list(tasks),
+            seed=seed,
+            max_train_examples=max_train_examples,
+            max_eval_examples=max_eval_examples,
+            cap_strategy=cap_strategy,  # type: ignore[arg-type]  # validated by TaskOptions
+            duplicates=duplicates,  # type: ignore[arg-type]
+        )
+        if data is not None:
+            if corpus is not None:
+                raise typer.BadParameter("give either --corpus or --data, not both")
+            spec = TableSpec(
+                text_column=text_column,
+                label_columns=_split_list(label_columns),
+                multilabel_column=multilabel_column,
+                label_delimiter=label_delimiter,
+                split_column=split_column,
+                id_column=id_column,
+            )
+            task_set = load_tasks(data, spec, options, format=data_format)  # type: ignore[arg-type]
+        else:
+            task_set = load_corpus(corpus or next(iter(CORPORA)), options, all_tasks=all_tasks)
+    except TransferScoutError as error:
+        raise _fail(error) from None
+    _print_task_set(task_set, output)
+
+
+def _print_task_set(task_set: TaskSet, output: str) -> None:
+    frame = task_set.describe()
+    if output == "csv":
+        console.out(frame.to_csv(index=False), end="")
+        return
+    if output == "json":
+        payload = {
+            "source": task_set.source,
+            "tasks": frame.to_dict("records"),
+            "notes": [note.__dict__ for note in task_set.notes],
+        }
+        console.out(json.dumps(payload, indent=2))
+        return
+    if output != "table":
+        raise _fail(TransferScoutError(f"--output {output!r}; expected table, csv or json"))
+    table = Table(
+        title=f"{len(task_set)} tasks (positives / examples per split)",
+        caption=f"from {task_set.source}",
+    )
+    table.add_column("task", no_wrap=True)
+    for header in ("train", "val", "test"):
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("rate", justify="right", no_wrap=True)
+    table.add_column("hash", no_wrap=True)
+    for row in frame.to_dict("records"):
+        counts = [f"{row[f'{s}_positives']}/{row[s]}" for s in ("train", "validation", "test")]
+        rate = f"{row['train_rate']:.1%}"
+        table.add_row(str(row["task"]), *counts, rate, str(row["fingerprint"])[:6])
+    console.print(table)
+    if task_set.notes:
+        notes = Table(title="Dropped or changed on purpose")
+        notes.add_column("what")
+        notes.add_column("count", justify="right")
+        notes.add_column("detail")
+        for note in task_set.notes:
+            notes.add_row(note.kind, str(note.count), note.detail)
+        console.print(notes)
+
+
+@encoders_app.command("describe")
+def encoders_describe(
+    source: Annotated[
+        str, typer.Argument(help="A built-in encoder name or a local model folder.")
+    ] = DEFAULT_ENCODER,
+    num_layers: Annotated[int | None, typer.Option(help="Keep only the first N layers.")] = None,
+) -> None:
+    """Load an encoder and show its size, folder and fingerprint."""
+    try:
+        spec = EncoderSpec(source, num_layers)
+        encoder = load_encoder(spec)
+        fingerprint = encoder_fingerprint(spec)
+    except TransferScoutError as error:
+        raise _fail(error) from None
+    parameters = sum(p.numel() for p in encoder.model.parameters())
+    table = Table(title=f"encoder {source}", show_header=False)
+    for key, value in (
+        ("folder", str(encoder.path)),
+        ("layers", str(encoder.num_layers)),
+        ("hidden size", str(encoder.hidden_size)),
+        ("parameters", f"{parameters:,}"),
+        ("vocabulary", f"{len(encoder.tokenizer):,}"),
+        ("fingerprint", fingerprint[:16]),
+    ):
+        table.add_row(key, value)
+    console.print(table)
