@@ -100,7 +100,8 @@ class TaskOptions:
         max_eval_examples: Cap on each task's validation and test examples; these caps always
             keep the positive rate, so that F1 on them stays comparable.
         cap_strategy: ``"stratified"`` keeps the task's positive rate in the capped training
-            data; ``"balanced"`` takes as many positives as negatives (as far as possible).
+            data; ``"balanced"`` takes as many positives as negatives: ``min(cap // 2,
+            positives, negatives)`` of each (so possibly fewer than the cap).
         duplicates: Exact duplicate texts are dropped (first kept, counted), kept, or an error.
         min_positives: Each selected task needs at least this many positive and this many
             negative examples in every split.
@@ -516,9 +517,7 @@ def _cap_rows(
     negatives = np.flatnonzero(labels == 0)
     cap = min(cap, len(labels))
     if strategy == "balanced":
-        n_pos = min(len(positives), cap // 2)
-        n_neg = min(len(negatives), cap - n_pos)
-        n_pos = min(len(positives), cap - n_neg)
+        n_pos = n_neg = min(len(positives), len(negatives), cap // 2)
     else:
         n_pos = round(cap * len(positives) / len(labels))
         n_pos = min(max(n_pos, minimum), len(positives), cap - minimum)

@@ -4,7 +4,10 @@ All tasks of a table share one document-level split, so a document is in the sam
 every task.  That matters for transfer: a source model trained on A's training split never
 sees a document of B's test split.  Stratification follows the iterative procedure of
 Sechidis, Tsoumakas and Vlahavas (2011): labels are served rarest first, and each of a
-label's documents goes to the split that most lacks positives of that label.
+label's documents goes to the split that most lacks positives of that label.  One change:
+each split's share of a label is an integer quota (largest remainder) of at least one
+positive whenever the label has as many positives as there are splits, so that a rare label
+still has a positive in every split.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ def stratified_split(
     labels = labels[order]
 
     wanted_docs = shares * n_docs
-    wanted_pos = np.outer(shares, labels.sum(axis=0))  # (n_splits, n_labels)
+    wanted_pos = _quotas(labels.sum(axis=0), shares).astype(np.float64)  # (n_splits, n_labels)
     assignment = np.full(n_docs, -1, dtype=np.intp)
     unassigned_pos = labels.sum(axis=0).astype(np.int64)
 
@@ -73,6 +76,29 @@ def stratified_split(
     result = np.empty(n_docs, dtype=np.intp)
     result[order] = assignment
     return result
+
+
+def _quotas(
+    totals: npt.NDArray[np.integer], shares: npt.NDArray[np.float64]
+) -> npt.NDArray[np.int64]:
+    """Integer positives per split and label: largest remainder, at least 1 when possible.
+
+    Shape:
+        totals: ``(n_labels,)``; shares: ``(n_splits,)``; returns ``(n_splits, n_labels)``.
+    """
+    exact = np.outer(shares, totals)
+    quotas = np.floor(exact).astype(np.int64)
+    remainder = exact - quotas
+    for label, total in enumerate(totals):
+        short = int(total - quotas[:, label].sum())
+        # Stable sort: ties go to the earlier split.
+        for split in np.argsort(-remainder[:, label], kind="stable")[:short]:
+            quotas[split, label] += 1
+        if total >= len(shares):
+            while np.any(quotas[:, label] == 0):
+                quotas[int(np.argmax(quotas[:, label])), label] -= 1
+                quotas[int(np.argmin(quotas[:, label])), label] += 1
+    return quotas
 
 
 def _best_split(

@@ -140,6 +140,9 @@ class TaskSet(Mapping[str, Task]):
         except KeyError:
             raise unknown_task_error(name, list(self._by_name), self.source) from None
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._by_name)
 

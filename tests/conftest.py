@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from transferscout.encoders import build_tiny_encoder
+
+# Twelve hand-made messages: "food" and "water" labels, each with positives and negatives
+# in every split of the split column.
+ROWS: list[dict[str, str]] = [
+    {"id": "m1", "text": "we need food now", "food": "1", "water": "0", "split": "train"},
+    {"id": "m2", "text": "no clean water here", "food": "0", "water": "1", "split": "train"},
+    {"id": "m3", "text": "food and water please", "food": "1", "water": "1", "split": "train"},
+    {"id": "m4", "text": "the road is closed", "food": "0", "water": "0", "split": "train"},
+    {
+        "id": "m5",
+        "text": "hungry children in the village",
+        "food": "1",
+        "water": "0",
+        "split": "val",
+    },
+    {"id": "m6", "text": "drinking water needed", "food": "0", "water": "1", "split": "val"},
+    {"id": "m7", "text": "storm coming tonight", "food": "0", "water": "0", "split": "val"},
+    {"id": "m8", "text": "send food to the city", "food": "1", "water": "0", "split": "test"},
+    {"id": "m9", "text": "water water everywhere", "food": "0", "water": "1", "split": "test"},
+    {"id": "m10", "text": "power is out", "food": "0", "water": "0", "split": "test"},
+    {
+        "id": "m11",
+        "text": "rice and beans for families",
+        "food": "1",
+        "water": "0",
+        "split": "train",
+    },
+    {"id": "m12", "text": "wells are dry", "food": "0", "water": "1", "split": "train"},
+]
+
+
+def write_csv(path: Path, rows: Sequence[dict[str, str]], delimiter: str = ",") -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), delimiter=delimiter)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def small_csv(tmp_path: Path) -> Path:
+    return write_csv(tmp_path / "small.csv", ROWS)
+
+
+@pytest.fixture
+def csv_writer(tmp_path: Path) -> Callable[[Sequence[dict[str, str]]], Path]:
+    def write(rows: Sequence[dict[str, str]], name: str = "data.csv") -> Path:
+        return write_csv(tmp_path / name, rows)
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"), num_layers=3, seed=0)

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from transferscout.cli import app
+
+runner = CliRunner()
+
+
+def test_describe_a_data_file(small_csv: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "tasks", "describe", "--data", str(small_csv), "--label-columns", "food,water",
+            "--split-column", "split", "--id-column", "id",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "2 tasks" in result.output
+    assert "3/6" in result.output  # food: 3 positives of 6 training examples
+
+
+def test_describe_as_json(small_csv: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "tasks", "describe", "--data", str(small_csv), "--label-columns", "food",
+            "--split-column", "split", "--output", "json",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["tasks"][0]["task"] == "food"
+    assert payload["tasks"][0]["test_positives"] == 1
+
+
+def test_bad_input_is_a_clear_error_with_exit_code_2(small_csv: Path) -> None:
+    result = runner.invoke(
+        app, ["tasks", "describe", "--data", str(small_csv), "--label-columns", "fod"]
+    )
+    assert result.exit_code == 2
+    assert "no label column 'fod'" in result.stderr
+
+
+@pytest.mark.corpus
+def test_describe_the_builtin_corpus() -> None:
+    result = runner.invoke(app, ["tasks", "describe", "--corpus", "disaster-response"])
+    assert result.exit_code == 0, result.output
+    for name in ("request", "missing_people", "aid_related"):
+        assert name in result.output
+    assert "duplicate_text" in result.output and "77" in result.output
+
+
+def test_describe_an_encoder(tiny_encoder_dir: Path) -> None:
+    result = runner.invoke(
+        app, ["encoders", "describe", str(tiny_encoder_dir), "--num-layers", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "layers" in result.output and "32" in result.output
