@@ -1,0 +1,301 @@
+"""Drive a trial grid to completion: plan, resume, execute, record.
+
+The driver is the only process that writes the run's store.  Single-task trials run first
+(they are the shared source stages); a transfer trial runs once its source trial is done.
+Re-running the same grid on the same run folder continues where it stopped: finished trials
+are kept, trials left running by a crash are re-run, failed trials are retried until they have
+had ``max_attempts`` attempts, and no trial is ever stored twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from transferscout.encoders import EncoderSpec, encoder_fingerprint
+from transferscout.errors import ConfigError
+from transferscout.grid.executors import Executor, make_executor
+from transferscout.grid.faults import crash_point
+from transferscout.grid.spec import GridSpec, TrialSpec, expand_grid
+from transferscout.grid.store import RunStore
+from transferscout.grid.worker import TrialOutcome, TrialPayload
+from transferscout.tasks.task import TaskSet
+
+__all__ = ["ExecutionOptions", "GridSummary", "model_path", "plan_trials", "run_grid"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExecutionOptions:
+    """Where and how trials run.
+
+    Attributes:
+        executor: ``"local"`` or ``"ray"``.
+        workers: Trials run at once (local: worker processes; 1 means in this process).
+        threads_per_worker: Torch threads per worker (default: cores // workers).
+        ray_address: Address of an existing Ray cluster; empty starts a local one.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        max_attempts: A failed trial is retried until it has had this many attempts.
+    """
+
+    executor: str = "local"
+    workers: int = 1
+    threads_per_worker: int | None = None
+    ray_address: str | None = None
+    device: str = "auto"
+    max_attempts: int = 2
+
+    def __post_init__(self) -> None:
+        if self.executor not in ("local", "ray"):
+            raise ConfigError(f"executor = {self.executor!r}; expected 'local' or 'ray'")
+        if self.workers < 1:
+            raise ConfigError(f"workers = {self.workers}; expected at least 1")
+        if self.threads_per_worker is not None and self.threads_per_worker < 1:
+            raise ConfigError(f"threads_per_worker = {self.threads_per_worker}; expected >= 1")
+        if self.max_attempts < 1:
+            raise ConfigError(f"max_attempts = {self.max_attempts}; expected at least 1")
+        if self.device != "auto" and not self.device.startswith(("cpu", "cuda")):
+            raise ConfigError(f"device = {self.device!r}; expected 'auto', 'cpu' or 'cuda'")
+
+
+@dataclass(frozen=True)
+class GridSummary:
+    """Trial counts of a grid after a run: done, failed (out of attempts), pending."""
+
+    total: int
+    done: int
+    failed: int
+    pending: int
+    ran_now: int
+
+
+def model_path(run_dir: str | Path, trial_id: str) -> Path:
+    """Where the weights of a single-task trial are kept."""
+    return Path(run_dir) / "models" / f"{trial_id}.safetensors"
+
+
+def plan_trials(grid: GridSpec, tasks: TaskSet, encoder: EncoderSpec) -> list[TrialSpec]:
+    """Expand and validate a grid without touching any run folder (fails before training)."""
+    return expand_grid(grid, tasks, encoder, encoder_fingerprint(encoder))
+
+
+def run_grid(
+    run_dir: str | Path,
+    tasks: TaskSet,
+    grid: GridSpec,
+    encoder: EncoderSpec,
+    options: ExecutionOptions | None = None,
+    *,
+    executor: Executor | None = None,
+    progress: bool = False,
+) -> GridSummary:
+    """Run (or continue) every trial of ``grid`` and record it in ``run_dir``'s store.
+
+    Args:
+        run_dir: The run folder (created if needed).
+        tasks: The task set the grid refers to.
+        grid: The trials to run.
+        encoder: The pretrained encoder every trial starts from.
+        options: Executor, workers, device and retry limit.
+        executor: Use this executor instead of building one from ``options``.
+        progress: Show a progress bar.
+
+    Returns:
+        The grid's trial counts after this run.
+    """
+    options = options or ExecutionOptions()
+    trials = plan_trials(grid, tasks, encoder)
+    run_dir = Path(run_dir)
+    with RunStore(run_dir) as store:
+        store.add_trials(
+            (
+                t.id,
+                t.kind,
+                t.target,
+                t.source,
+                None if t.source_trial is None else t.source_trial.id,
+                t.seed,
+                t.config(),
+            )
+            for t in trials
+        )
+        requeued = store.requeue_interrupted()
+        if requeued:
+            logger.info("%d trials were interrupted by a stop; running them again", requeued)
+        _requeue_lost_models(store, run_dir, trials)
+        ran = _execute(store, run_dir, tasks, trials, executor, options, progress)
+        return _summary(store, trials, options.max_attempts, ran)
+
+
+def _requeue_lost_models(store: RunStore, run_dir: Path, trials: Sequence[TrialSpec]) -> None:
+    ids = {t.id for t in trials if t.kind == "single"}
+    lost = [
+        row.id
+        for row in store.rows(status="done", kind="single")
+        if row.id in ids and not model_path(run_dir, row.id).exists()
+    ]
+    if lost:
+        logger.warning("%d finished single-task models are missing on disk; retraining", len(lost))
+        store.requeue(lost)
+
+
+def _runnable(store: RunStore, trials: Sequence[TrialSpec], max_attempts: int) -> list[TrialSpec]:
+    rows = {row.id: row for row in store.rows()}
+    out = []
+    for trial in trials:
+        row = rows[trial.id]
+        if row.status == "pending" or (row.status == "failed" and row.attempts < max_attempts):
+            out.append(trial)
+    return out
+
+
+def _execute(
+    store: RunStore,
+    run_dir: Path,
+    tasks: TaskSet,
+    trials: Sequence[TrialSpec],
+    executor: Executor | None,
+    options: ExecutionOptions,
+    progress: bool,
+) -> int:
+    singles = _runnable(store, [t for t in trials if t.kind == "single"], options.max_attempts)
+    transfers = _runnable(store, [t for t in trials if t.kind == "transfer"], options.max_attempts)
+    total = len(singles) + len(transfers)
+    if not total:
+        logger.info("nothing to run: every trial of the grid is finished")
+        return 0
+    if executor is not None:
+        return _run_stages(store, run_dir, tasks, singles, transfers, executor, options, progress)
+    owned = make_executor(
+        options.executor,
+        workers=options.workers,
+        threads_per_worker=options.threads_per_worker,
+        address=options.ray_address,
+    )
+    try:
+        return _run_stages(store, run_dir, tasks, singles, transfers, owned, options, progress)
+    finally:
+        owned.close()
+
+
+def _run_stages(
+    store: RunStore,
+    run_dir: Path,
+    tasks: TaskSet,
+    singles: list[TrialSpec],
+    transfers: list[TrialSpec],
+    executor: Executor,
+    options: ExecutionOptions,
+    progress: bool,
+) -> int:
+    total = len(singles) + len(transfers)
+    logger.info("running %d single-task and %d transfer trials", len(singles), len(transfers))
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("failed {task.fields[failed]}"),
+        TimeElapsedColumn(),
+        disable=not progress,
+    )
+    ran = 0
+    failed = 0
+    with bar:
+        bar_task = bar.add_task("trials", total=total, failed=0)
+
+        def on_start(payload: TrialPayload) -> None:
+            store.start(payload.trial.id, worker=options.executor)
+            crash_point("started")
+
+        for kind in ("single", "transfer"):
+            if kind == "single":
+                stage = singles
+            else:  # only now do we know which source stages finished
+                stage = _ready_transfers(store, transfers, options.max_attempts)
+                bar.update(bar_task, total=len(singles) + len(stage))
+            for outcome in executor.run(_payloads(stage, tasks, run_dir, options.device), on_start):
+                _record(store, run_dir, outcome)
+                ran += 1
+                failed += not outcome.ok
+                bar.update(bar_task, advance=1, failed=failed)
+    return ran
+
+
+def _ready_transfers(
+    store: RunStore, transfers: Sequence[TrialSpec], max_attempts: int
+) -> list[TrialSpec]:
+    """Transfer trials whose source stage is done; the others are marked failed, with why."""
+    ready = []
+    for trial in transfers:
+        source = trial.source_trial
+        assert source is not None
+        row = store.row(source.id)
+        if row is not None and row.status == "done":
+            ready.append(trial)
+        elif row is not None and row.status == "failed" and row.attempts >= max_attempts:
+            store.fail(
+                trial.id,
+                f"its source stage (single-task trial {source.id} on {source.target!r}) "
+                f"failed: {row.error}",
+            )
+    return ready
+
+
+def _payloads(
+    trials: Sequence[TrialSpec], tasks: TaskSet, run_dir: Path, device: str
+) -> Iterator[TrialPayload]:
+    for trial in trials:
+        weights = None
+        if trial.source_trial is not None:
+            weights = model_path(run_dir, trial.source_trial.id).read_bytes()
+        yield TrialPayload(trial, tasks[trial.target], weights, device)
+
+
+def _record(store: RunStore, run_dir: Path, outcome: TrialOutcome) -> None:
+    if not outcome.ok:
+        store.fail(outcome.trial_id, outcome.error or "unknown error", outcome.traceback or "")
+        return
+    assert outcome.metrics is not None and outcome.target_seconds is not None
+    source_seconds = None
+    row = store.row(outcome.trial_id)
+    if row is not None and row.source_trial is not None:
+        source_row = store.row(row.source_trial)
+        source_seconds = None if source_row is None else source_row.target_seconds
+    if outcome.model_bytes is not None:
+        _write_atomically(model_path(run_dir, outcome.trial_id), outcome.model_bytes)
+        crash_point("model_written")
+    store.finish(
+        outcome.trial_id,
+        metrics=outcome.metrics,
+        source_seconds=source_seconds,
+        target_seconds=outcome.target_seconds,
+        examples_per_second=outcome.examples_per_second or float("nan"),
+        device=outcome.device or "",
+    )
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    with temporary.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    temporary.replace(path)
+
+
+def _summary(
+    store: RunStore, trials: Sequence[TrialSpec], max_attempts: int, ran: int
+) -> GridSummary:
+    ids = {t.id for t in trials}
+    rows = [row for row in store.rows() if row.id in ids]
+    done = sum(row.status == "done" for row in rows)
+    failed = sum(row.status == "failed" and row.attempts >= max_attempts for row in rows)
+    failed += sum(row.status == "failed" and row.attempts == 0 for row in rows)
+    return GridSummary(len(rows), done, failed, len(rows) - done - failed, ran)

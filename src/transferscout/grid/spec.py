@@ -1,0 +1,266 @@
+"""Trials and the declarative grid that expands to them.
+
+A *trial* is one model to train and evaluate: a single-task trial (encoder -> B) or a
+transfer trial (encoder -> A -> B).  It is identified by a stable hash of its full
+configuration — task data fingerprints, encoder fingerprint, both stages' settings, seed,
+precision, and the versions of the code that affect results — so the same trial never runs
+twice and any change makes a new trial.  The source stage of a transfer trial *is* the
+single-task trial of A with the source settings: it is trained once and shared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any, Literal
+
+from transferscout.encoders import EncoderSpec
+from transferscout.errors import ConfigError
+from transferscout.tasks.task import TaskSet, unknown_task_error
+from transferscout.training.settings import Precision, StageSettings
+
+__all__ = [
+    "TRAINING_CODE_VERSION",
+    "GridSpec",
+    "TrialSpec",
+    "expand_grid",
+    "settings_grid",
+]
+
+#: Bump when a change to the training code changes results: every trial hash changes with it.
+TRAINING_CODE_VERSION = 1
+
+TrialKind = Literal["single", "transfer"]
+
+
+def _result_versions() -> dict[str, str]:
+    """Versions of the libraries whose changes can change a trial's numbers (major.minor)."""
+    import torch
+    import transformers
+
+    def major_minor(version: str) -> str:
+        return ".".join(version.split("+")[0].split(".")[:2])
+
+    return {
+        "training_code": str(TRAINING_CODE_VERSION),
+        "torch": major_minor(torch.__version__),
+        "transformers": major_minor(transformers.__version__),
+    }
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """One model to train: ``encoder -> target`` or ``encoder -> source -> target``."""
+
+    kind: TrialKind
+    target: str
+    target_fingerprint: str
+    target_settings: StageSettings
+    seed: int
+    encoder: EncoderSpec
+    encoder_fingerprint: str
+    precision: Precision = "fp32"
+    source: str | None = None
+    source_fingerprint: str | None = None
+    source_settings: StageSettings | None = None
+    versions: dict[str, str] = field(default_factory=_result_versions, compare=False)
+
+    def __post_init__(self) -> None:
+        is_transfer = self.kind == "transfer"
+        given = (self.source, self.source_fingerprint, self.source_settings)
+        if is_transfer != all(part is not None for part in given) or (
+            not is_transfer and any(part is not None for part in given)
+        ):
+            raise ValueError("a transfer trial needs a source, its fingerprint and settings")
+
+    def config(self) -> dict[str, Any]:
+        """The full configuration that identifies the trial (JSON-serialisable)."""
+        return {
+            "kind": self.kind,
+            "target": {
+                "task": self.target,
+                "fingerprint": self.target_fingerprint,
+                "settings": self.target_settings.as_dict(),
+            },
+            "source": None
+            if self.source_settings is None
+            else {
+                "task": self.source,
+                "fingerprint": self.source_fingerprint,
+                "settings": self.source_settings.as_dict(),
+            },
+            "seed": self.seed,
+            "precision": self.precision,
+            "encoder": {
+                "source": self.encoder.source,
+                "num_layers": self.encoder.num_layers,
+                "fingerprint": self.encoder_fingerprint,
+            },
+            "versions": self.versions,
+        }
+
+    @cached_property
+    def id(self) -> str:
+        """A stable 32-hex-digit hash of :meth:`config` (task names excluded: data decides)."""
+        config = self.config()
+        config["target"] = {k: v for k, v in config["target"].items() if k != "task"}
+        if config["source"] is not None:
+            config["source"] = {k: v for k, v in config["source"].items() if k != "task"}
+        text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    @property
+    def source_trial(self) -> TrialSpec | None:
+        """For a transfer trial, the single-task trial that is its source stage."""
+        if self.kind != "transfer":
+            return None
+        assert self.source and self.source_fingerprint and self.source_settings
+        return replace(
+            self,
+            kind="single",
+            target=self.source,
+            target_fingerprint=self.source_fingerprint,
+            target_settings=self.source_settings,
+            source=None,
+            source_fingerprint=None,
+            source_settings=None,
+        )
+
+
+def settings_grid(**values: Sequence[Any]) -> tuple[StageSettings, ...]:
+    """Every combination of the given :class:`StageSettings` field values.
+
+    Example:
+        >>> settings_grid(learning_rate=[2e-5, 5e-5], epochs=[1])  # two settings
+    """
+    known = set(StageSettings.__dataclass_fields__)
+    for name, options in values.items():
+        if name not in known:
+            raise ConfigError(f"unknown stage setting {name!r}; expected one of {sorted(known)}")
+        if isinstance(options, str) or not isinstance(options, Sequence) or len(options) == 0:
+            raise ConfigError(f"{name} = {options!r}; expected a non-empty list of values")
+    names = list(values)
+    return tuple(
+        StageSettings(**dict(zip(names, combo, strict=True)))
+        for combo in itertools.product(*(values[name] for name in names))
+    )
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """A declarative grid of trials.
+
+    Attributes:
+        targets: Target tasks (``None``: every task of the task set).
+        sources: Source tasks for transfer trials (``None``: every task; ``()``: no transfer).
+        target_settings: Settings tried for single-task models and for the target stage.
+        source_settings: Settings tried for the source stage of transfer trials.
+        seeds: Seeds; every trial is run once per seed.
+        allow_self_transfer: Whether a task may be its own source (A -> A).
+        precision: ``"fp32"`` or ``"bf16"`` (autocast); part of every trial's identity.
+    """
+
+    targets: tuple[str, ...] | None = None
+    sources: tuple[str, ...] | None = None
+    target_settings: tuple[StageSettings, ...] = (StageSettings(),)
+    source_settings: tuple[StageSettings, ...] = (StageSettings(),)
+    seeds: tuple[int, ...] = (0,)
+    allow_self_transfer: bool = False
+    precision: Precision = "fp32"
+
+    def __post_init__(self) -> None:
+        for name in ("targets", "sources", "target_settings", "source_settings", "seeds"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, tuple(value))
+        for name in ("target_settings", "seeds"):
+            if not getattr(self, name):
+                raise ConfigError(f"grid.{name} is empty; expected at least one value")
+        if self.targets is not None and not self.targets:
+            raise ConfigError("grid.targets is empty; expected at least one task (or all)")
+        if self.sources and not self.source_settings:
+            raise ConfigError("grid.source_settings is empty; expected at least one setting")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"grid.seeds = {list(self.seeds)} has repeated seeds")
+        if self.precision not in ("fp32", "bf16"):
+            raise ConfigError(f"grid.precision = {self.precision!r}; expected 'fp32' or 'bf16'")
+
+
+def expand_grid(
+    grid: GridSpec,
+    tasks: TaskSet,
+    encoder: EncoderSpec,
+    encoder_fingerprint: str,
+) -> list[TrialSpec]:
+    """All trials of a grid, single-task trials first, without duplicates, in a stable order.
+
+    Single-task trials cover every target with the target settings and every source with
+    the source settings (these are the shared source stages).
+
+    Raises:
+        DataError: A task name is not in ``tasks``.
+        ConfigError: A target would have no source (e.g. its only source is itself while
+            self-transfer is not allowed).
+    """
+    targets = list(grid.targets if grid.targets is not None else tasks.names)
+    sources = list(grid.sources if grid.sources is not None else tasks.names)
+    for name in [*targets, *sources]:
+        if name not in tasks:
+            raise unknown_task_error(name, tasks.names, tasks.source)
+    for name, values in (("targets", targets), ("sources", sources)):
+        if len(set(values)) != len(values):
+            raise ConfigError(f"grid.{name} lists a task more than once: {values}")
+
+    def single(task: str, settings: StageSettings, seed: int) -> TrialSpec:
+        return TrialSpec(
+            kind="single",
+            target=task,
+            target_fingerprint=tasks[task].fingerprint,
+            target_settings=settings,
+            seed=seed,
+            encoder=encoder,
+            encoder_fingerprint=encoder_fingerprint,
+            precision=grid.precision,
+        )
+
+    trials: dict[str, TrialSpec] = {}
+    for seed in grid.seeds:
+        for task in targets:
+            for settings in grid.target_settings:
+                trial = single(task, settings, seed)
+                trials.setdefault(trial.id, trial)
+        for task in sources:
+            for settings in grid.source_settings:
+                trial = single(task, settings, seed)
+                trials.setdefault(trial.id, trial)
+    if not sources:
+        return list(trials.values())
+    for target in targets:
+        usable = [s for s in sources if s != target or grid.allow_self_transfer]
+        if not usable:
+            raise ConfigError(
+                f"target {target!r} has no source task: its only source is itself and "
+                "grid.allow_self_transfer is false"
+            )
+        for seed, source, source_settings, target_settings in itertools.product(
+            grid.seeds, usable, grid.source_settings, grid.target_settings
+        ):
+            trial = TrialSpec(
+                kind="transfer",
+                target=target,
+                target_fingerprint=tasks[target].fingerprint,
+                target_settings=target_settings,
+                seed=seed,
+                encoder=encoder,
+                encoder_fingerprint=encoder_fingerprint,
+                precision=grid.precision,
+                source=source,
+                source_fingerprint=tasks[source].fingerprint,
+                source_settings=source_settings,
+            )
+            trials.setdefault(trial.id, trial)
+    return list(trials.values())

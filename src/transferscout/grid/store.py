@@ -1,0 +1,290 @@
+"""The run's durable trial store: one SQLite database in the run folder, one writer at a time.
+
+Every write goes through :meth:`RunStore._transaction`, which commits or rolls back as a
+whole; the database runs in WAL mode with ``synchronous=FULL``, so a ``kill -9`` at any point
+leaves either the old or the new state of a trial, never half of one.  A second writer is
+refused through an exclusive ``flock`` on ``store.lock`` (released by the OS when the holder
+dies, so a crashed run never leaves a stale lock).  Readers (``status``) need no lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from transferscout.errors import TransferScoutError
+from transferscout.grid.faults import crash_point
+
+__all__ = ["SCHEMA_VERSION", "RunLockedError", "RunStore", "TrialRow"]
+
+SCHEMA_VERSION = 1
+Status = Literal["pending", "running", "done", "failed"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS trials (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('single', 'transfer')),
+    target TEXT NOT NULL,
+    source TEXT,
+    source_trial TEXT,
+    seed INTEGER NOT NULL,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'done', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    metrics TEXT,
+    source_seconds REAL,
+    target_seconds REAL,
+    examples_per_second REAL,
+    device TEXT,
+    worker TEXT,
+    error TEXT,
+    traceback TEXT,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
+"""
+
+
+class RunLockedError(TransferScoutError):
+    """Another process is writing to this run folder."""
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    """One stored trial, as read back from the database."""
+
+    id: str
+    kind: str
+    target: str
+    source: str | None
+    source_trial: str | None
+    seed: int
+    config: dict[str, Any]
+    status: Status
+    attempts: int
+    metrics: dict[str, Any] | None
+    source_seconds: float | None
+    target_seconds: float | None
+    examples_per_second: float | None
+    device: str | None
+    worker: str | None
+    error: str | None
+    traceback: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+
+
+class RunStore:
+    """The trial table of one run folder.
+
+    Open it as a writer (``RunStore(run_dir)``, which takes the run's lock) or read-only
+    (``RunStore(run_dir, readonly=True)``); use it as a context manager or call :meth:`close`.
+    """
+
+    def __init__(self, run_dir: str | Path, *, readonly: bool = False) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / "store.sqlite"
+        self.readonly = readonly
+        self._lock_handle: Any = None
+        if readonly:
+            if not self.path.exists():
+                raise TransferScoutError(f"{self.run_dir}: no run here (no store.sqlite)")
+            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+        else:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._take_lock()
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._create_schema()
+        self._db.row_factory = sqlite3.Row
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def _take_lock(self) -> None:
+        handle = (self.run_dir / "store.lock").open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise RunLockedError(
+                f"{self.run_dir}: the run is being written by {holder}; wait for it to finish "
+                "or stop it (only one process may write a run)"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {os.uname().nodename}\n")
+        handle.flush()
+        self._lock_handle = handle
+
+    def close(self) -> None:
+        """Close the database and release the lock."""
+        self._db.close()
+        if self._lock_handle is not None:
+            fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
+            self._lock_handle.close()
+            self._lock_handle = None
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        if self.readonly:
+            raise TransferScoutError("this store was opened read-only")
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _create_schema(self) -> None:
+        with self._transaction() as db:
+            # One statement at a time: executescript() would commit the open transaction.
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                db.execute(statement)
+            row = db.execute("SELECT version FROM schema_version").fetchone()
+            if row is None:
+                db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            elif row[0] != SCHEMA_VERSION:
+                raise TransferScoutError(
+                    f"{self.path}: schema version {row[0]}, this transferscout reads version "
+                    f"{SCHEMA_VERSION}; use a new run folder"
+                )
+
+    # -- writes --------------------------------------------------------------------------
+    def add_trials(
+        self, trials: Iterable[tuple[str, str, str, str | None, str | None, int, dict[str, Any]]]
+    ) -> int:
+        """Insert new trials as pending; trials already stored (same id) are left alone.
+
+        Each item is ``(id, kind, target, source, source_trial, seed, config)``.
+        Returns how many were new.
+        """
+        now = time.time()
+        with self._transaction() as db:
+            before = db.total_changes
+            db.executemany(
+                "INSERT OR IGNORE INTO trials (id, kind, target, source, source_trial, seed, "
+                "config, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                [(*item[:6], json.dumps(item[6], sort_keys=True), now) for item in trials],
+            )
+            return db.total_changes - before
+
+    def requeue_interrupted(self) -> int:
+        """Put trials left ``running`` by a crashed process back to ``pending``."""
+        with self._transaction() as db:
+            return db.execute(
+                "UPDATE trials SET status = 'pending', started_at = NULL WHERE status = 'running'"
+            ).rowcount
+
+    def requeue(self, trial_ids: Iterable[str]) -> int:
+        """Put the given finished trials back to ``pending`` (e.g. a lost model file)."""
+        ids = list(trial_ids)
+        with self._transaction() as db:
+            return db.executemany(
+                "UPDATE trials SET status = 'pending', metrics = NULL WHERE id = ?",
+                [(i,) for i in ids],
+            ).rowcount
+
+    def start(self, trial_id: str, worker: str) -> None:
+        """Mark a trial ``running`` and count the attempt."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE trials SET status = 'running', attempts = attempts + 1, "
+                "started_at = ?, worker = ? WHERE id = ?",
+                (time.time(), worker, trial_id),
+            )
+
+    def finish(
+        self,
+        trial_id: str,
+        *,
+        metrics: dict[str, Any],
+        source_seconds: float | None,
+        target_seconds: float,
+        examples_per_second: float,
+        device: str,
+    ) -> None:
+        """Record a finished trial's results and mark it ``done``."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE trials SET status = 'done', metrics = ?, source_seconds = ?, "
+                "target_seconds = ?, examples_per_second = ?, device = ?, error = NULL, "
+                "traceback = NULL, finished_at = ? WHERE id = ?",
+                (
+                    json.dumps(metrics, sort_keys=True),
+                    source_seconds,
+                    target_seconds,
+                    examples_per_second,
+                    device,
+                    time.time(),
+                    trial_id,
+                ),
+            )
+            crash_point("finishing")
+
+    def fail(self, trial_id: str, error: str, traceback: str = "") -> None:
+        """Mark a trial ``failed`` with its error and traceback."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE trials SET status = 'failed', error = ?, traceback = ?, finished_at = ? "
+                "WHERE id = ?",
+                (error, traceback, time.time(), trial_id),
+            )
+
+    # -- reads ---------------------------------------------------------------------------
+    def rows(self, *, status: Status | None = None, kind: str | None = None) -> list[TrialRow]:
+        """Stored trials in insertion order, optionally filtered."""
+        query = "SELECT * FROM trials"
+        clauses: list[str] = []
+        params: list[object] = []
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status)
+        if kind is not None:
+            clauses.append("kind = ?")
+            params.append(kind)
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        query += " ORDER BY rowid"
+        return [_row(r) for r in self._db.execute(query, params)]
+
+    def row(self, trial_id: str) -> TrialRow | None:
+        """One trial, or ``None``."""
+        found = self._db.execute("SELECT * FROM trials WHERE id = ?", (trial_id,)).fetchone()
+        return None if found is None else _row(found)
+
+    def counts(self) -> dict[str, int]:
+        """Number of trials per status (every status present, possibly 0)."""
+        counts = dict.fromkeys(("pending", "running", "done", "failed"), 0)
+        for status, count in self._db.execute(
+            "SELECT status, COUNT(*) FROM trials GROUP BY status"
+        ):
+            counts[status] = count
+        return counts
+
+
+def _row(row: sqlite3.Row) -> TrialRow:
+    data = dict(row)
+    data["config"] = json.loads(data["config"])
+    data["metrics"] = None if data["metrics"] is None else json.loads(data["metrics"])
+    return TrialRow(**data)

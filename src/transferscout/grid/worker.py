@@ -1,0 +1,165 @@
+"""Run one trial where a worker runs it (in-process, in a pool process, or on a Ray node).
+
+:func:`execute_trial` never raises for a failing trial: it returns a :class:`TrialOutcome`
+with the error and traceback, so the driver can record it and go on.  Results travel back to
+the driver (the only process that writes the store), including, for single-task trials, the
+trained weights as safetensors bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from transferscout.encoders import load_encoder
+from transferscout.errors import TransferScoutError
+from transferscout.grid.spec import TrialSpec
+from transferscout.tasks.task import Task
+from transferscout.training.finetune import evaluate, resolve_device, train_stage
+
+__all__ = ["TrialOutcome", "TrialPayload", "execute_trial", "run_trial"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrialPayload:
+    """Everything a worker needs to run a trial, with no access to the run folder."""
+
+    trial: TrialSpec
+    target_task: Task
+    source_weights: bytes | None = None
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """What a worker sends back: results, or the error that stopped the trial."""
+
+    trial_id: str
+    worker: str
+    metrics: dict[str, Any] | None = None
+    target_seconds: float | None = None
+    examples_per_second: float | None = None
+    device: str | None = None
+    model_bytes: bytes | None = None
+    error: str | None = None
+    traceback: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the trial finished."""
+        return self.error is None
+
+
+def worker_name() -> str:
+    """``host:pid`` of this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def execute_trial(payload: TrialPayload) -> TrialOutcome:
+    """Run a trial and report its outcome; exceptions become a failed outcome."""
+    trial = payload.trial
+    try:
+        metrics, seconds, throughput, device, model = run_trial(
+            trial,
+            payload.target_task,
+            source_weights=payload.source_weights,
+            device=payload.device,
+        )
+        model_bytes = _model_bytes(model, trial) if trial.kind == "single" else None
+        return TrialOutcome(
+            trial_id=trial.id,
+            worker=worker_name(),
+            metrics=metrics,
+            target_seconds=seconds,
+            examples_per_second=throughput,
+            device=device,
+            model_bytes=model_bytes,
+        )
+    except Exception as error:  # failure isolation: any error fails this trial only
+        logger.warning("trial %s failed: %s", trial.id, error)
+        return TrialOutcome(
+            trial_id=trial.id,
+            worker=worker_name(),
+            error=f"{type(error).__name__}: {error}",
+            traceback=traceback.format_exc(),
+        )
+
+
+def run_trial(
+    trial: TrialSpec,
+    target_task: Task,
+    *,
+    source_weights: bytes | None = None,
+    device: str = "auto",
+) -> tuple[dict[str, Any], float, float, str, torch.nn.Module]:
+    """Train and evaluate one trial; returns ``(metrics, seconds, examples/s, device, model)``.
+
+    A transfer trial starts from the source stage's weights (``source_weights``, safetensors
+    bytes of the single-task model of the source) with a fresh classification head.
+    """
+    if target_task.fingerprint != trial.target_fingerprint:
+        raise TransferScoutError(
+            f"task {target_task.name!r} does not hold the data this trial was planned with "
+            "(fingerprint differs)"
+        )
+    torch_device = resolve_device(device)
+    torch.manual_seed(trial.seed)  # the fresh head's initial weights
+    encoder = load_encoder(trial.encoder)
+    model: torch.nn.Module = encoder.model
+    if trial.kind == "transfer":
+        if source_weights is None:
+            raise TransferScoutError(f"transfer trial {trial.id} needs its source model weights")
+        _load_encoder_weights(model, source_weights)
+    settings = trial.target_settings
+    stats = train_stage(
+        model,
+        encoder.tokenizer,
+        target_task.train,
+        settings,
+        seed=trial.seed,
+        device=torch_device,
+        precision=trial.precision,
+    )
+    metrics: dict[str, Any] = {"train_loss": stats.final_loss, "train_steps": stats.steps}
+    for split_name, split in (("validation", target_task.validation), ("test", target_task.test)):
+        result = evaluate(
+            model,
+            encoder.tokenizer,
+            split,
+            max_length=settings.max_length,
+            device=torch_device,
+            precision=trial.precision,
+        )
+        metrics.update(result.as_dict(prefix=f"{split_name}_"))
+    model.to("cpu")
+    return metrics, stats.seconds, stats.examples_per_second, str(torch_device), model
+
+
+def _load_encoder_weights(model: torch.nn.Module, weights: bytes) -> None:
+    """Load every weight but the classification head from a safetensors blob."""
+    from safetensors.torch import load
+
+    state = {k: v for k, v in load(weights).items() if not k.startswith("classifier.")}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    wrong = [k for k in missing if not k.startswith("classifier.")] + list(unexpected)
+    if wrong:
+        raise TransferScoutError(
+            f"the source model does not fit the encoder: {len(wrong)} mismatched weights, "
+            f"e.g. {wrong[:3]}"
+        )
+
+
+def _model_bytes(model: torch.nn.Module, trial: TrialSpec) -> bytes:
+    from safetensors.torch import save
+
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    return bytes(save(state, metadata={"trial": trial.id, "config": json.dumps(trial.config())}))

@@ -1,0 +1,223 @@
+"""Fine-tune a sequence classifier on one task split, and predict/evaluate with it.
+
+One *stage* is: a model (encoder + head) + a training split + :class:`StageSettings` -> the
+trained model.  AdamW with linear warm-up and decay, gradient clipping, dynamic padding, and an
+opt-in bf16 autocast.  A non-finite loss stops the stage with :class:`NonFiniteLossError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from transferscout.errors import TransferScoutError
+from transferscout.tasks.task import Split
+from transferscout.training.data import encode_texts, padded_batches
+from transferscout.training.metrics import BinaryMetrics, binary_metrics
+from transferscout.training.settings import Precision, StageSettings
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+__all__ = [
+    "NonFiniteLossError",
+    "StageStats",
+    "evaluate",
+    "predict_proba",
+    "resolve_device",
+    "train_stage",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(TransferScoutError, FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class StageStats:
+    """What one training stage cost and how it ended."""
+
+    seconds: float
+    examples: int
+    steps: int
+    final_loss: float
+
+    @property
+    def examples_per_second(self) -> float:
+        """Training throughput (examples seen per wall-clock second)."""
+        return self.examples / self.seconds if self.seconds > 0 else float("nan")
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; ``"cpu"``/``"cuda"``/``"cuda:1"`` as is."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise TransferScoutError(f"device {device!r} asked for, but CUDA is not available")
+    return torch.device(device)
+
+
+def _autocast(
+    device: torch.device, precision: Precision
+) -> contextlib.AbstractContextManager[None]:
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def train_stage(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    split: Split,
+    settings: StageSettings,
+    *,
+    seed: int,
+    device: torch.device,
+    precision: Precision = "fp32",
+    on_step: Callable[[int, int], None] | None = None,
+) -> StageStats:
+    """Fine-tune ``model`` in place on ``split``.
+
+    The seed fixes the batch order and dropout, so the same inputs give the same weights on
+    the same device and thread count.
+
+    Args:
+        model: A sequence classifier (e.g. from :func:`transferscout.encoders.load_encoder`).
+        tokenizer: Its tokenizer.
+        split: The training examples.
+        settings: The stage's hyperparameters.
+        seed: Seeds batch order and dropout.
+        device: Where to train.
+        precision: ``"bf16"`` trains under bfloat16 autocast (faster on recent CPUs/GPUs).
+        on_step: Called as ``on_step(step, total_steps)`` after every optimisation step.
+
+    Raises:
+        NonFiniteLossError: The loss became NaN or infinite.
+    """
+    from transformers import get_linear_schedule_with_warmup
+
+    start = time.perf_counter()
+    encoded = encode_texts(tokenizer, split.texts, settings.max_length)
+    labels = torch.tensor(split.labels, dtype=torch.long)
+    steps_per_epoch = math.ceil(len(encoded) / settings.batch_size)
+    total = steps_per_epoch * settings.epochs
+    model.to(device)
+    model.train()
+    optimizer = torch.optim.AdamW(
+        _parameter_groups(model, settings.weight_decay), lr=settings.learning_rate
+    )
+    scheduler = get_linear_schedule_with_warmup(  # type: ignore[no-untyped-call]
+        optimizer, int(settings.warmup_ratio * total), total
+    )
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    step = 0
+    losses: list[float] = []
+    for epoch in range(settings.epochs):
+        order = torch.randperm(len(encoded), generator=generator).numpy()
+        for index, batch in padded_batches(encoded, order, settings.batch_size):
+            batch = {key: value.to(device) for key, value in batch.items()}
+            with _autocast(device, precision):
+                loss = model(**batch, labels=labels[index].to(device)).loss
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise NonFiniteLossError(
+                    f"the training loss is {value} at step {step + 1} of {total} (epoch "
+                    f"{epoch + 1}); try a lower learning rate"
+                )
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            losses.append(value)
+            if on_step is not None:
+                on_step(step, total)
+    model.eval()
+    tail = losses[-steps_per_epoch:]
+    return StageStats(
+        seconds=time.perf_counter() - start,
+        examples=len(encoded) * settings.epochs,
+        steps=step,
+        final_loss=float(np.mean(tail)) if tail else float("nan"),
+    )
+
+
+def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, object]]:
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(parameter)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+@torch.no_grad()
+def predict_proba(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: tuple[str, ...] | list[str],
+    *,
+    max_length: int,
+    batch_size: int = 64,
+    device: torch.device | None = None,
+    precision: Precision = "fp32",
+) -> npt.NDArray[np.float64]:
+    """Class probabilities for ``texts``, shape ``(n, n_classes)``, in the order given.
+
+    Texts are batched by length (less padding); the model is put in eval mode.
+    """
+    device = device or next(model.parameters()).device
+    model.eval()
+    encoded = encode_texts(tokenizer, texts, max_length)
+    order = np.argsort(encoded.lengths, kind="stable")
+    out: npt.NDArray[np.float64] | None = None
+    for index, batch in padded_batches(encoded, order, batch_size):
+        batch = {key: value.to(device) for key, value in batch.items()}
+        with _autocast(device, precision):
+            logits = model(**batch).logits
+        if out is None:
+            out = np.zeros((len(encoded), logits.shape[-1]), dtype=np.float64)
+        out[index] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+    if out is None:
+        raise ValueError("no texts to predict")
+    return out
+
+
+def evaluate(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    split: Split,
+    *,
+    max_length: int,
+    batch_size: int = 64,
+    device: torch.device | None = None,
+    precision: Precision = "fp32",
+) -> BinaryMetrics:
+    """Positive-class F1, precision, recall and accuracy of the arg-max prediction on ``split``."""
+    probabilities = predict_proba(
+        model,
+        tokenizer,
+        split.texts,
+        max_length=max_length,
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
+    )
+    return binary_metrics(split.labels, probabilities.argmax(axis=1))
