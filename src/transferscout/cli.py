@@ -24,8 +24,10 @@ app = typer.Typer(
 )
 tasks_app = typer.Typer(help="Build and inspect task sets.", no_args_is_help=True)
 encoders_app = typer.Typer(help="Inspect encoders.", no_args_is_help=True)
+grid_app = typer.Typer(help="Train the single-task and transfer trial grid.", no_args_is_help=True)
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(encoders_app, name="encoders")
+app.add_typer(grid_app, name="grid")
 
 console = Console()
 error_console = Console(stderr=True)
@@ -198,3 +200,78 @@ def encoders_describe(
     ):
         table.add_row(key, value)
     console.print(table)
+
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="A TOML run configuration.")
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a configuration key: KEY=VALUE (repeatable)."),
+]
+
+
+@grid_app.command("run")
+def grid_run(
+    run_dir: Annotated[Path, typer.Argument(help="The run folder (created, or continued).")],
+    config: ConfigOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """Train every single-task and transfer trial of the grid; re-run to continue."""
+    from transferscout.config import load_config
+    from transferscout.pipeline import train_grid
+
+    try:
+        summary = train_grid(load_config(config, overrides or ()), run_dir, progress=True)
+    except TransferScoutError as error:
+        raise _fail(error) from None
+    console.print(
+        f"grid: [green]{summary.done} done[/], [red]{summary.failed} failed[/], "
+        f"{summary.pending} pending ({summary.ran_now} trials run now) in {run_dir}"
+    )
+    if summary.failed:
+        console.print(f"see the errors with: transferscout status {run_dir}")
+
+
+@app.command("status")
+def status(
+    run_dir: Annotated[Path, typer.Argument(help="The run folder.")],
+) -> None:
+    """Show a run's progress: trials done/failed/pending, throughput, ETA, failures."""
+    from transferscout.grid.status import run_status
+
+    try:
+        report = run_status(run_dir)
+    except TransferScoutError as error:
+        raise _fail(error) from None
+    counts = report.counts
+    console.print(
+        f"{report.total} trials: [green]{counts['done']} done[/], [red]{counts['failed']} "
+        f"failed[/], {counts['running']} running, {counts['pending']} pending"
+    )
+    if report.trials_per_hour is not None:
+        eta = "-" if report.eta_seconds is None else _duration(report.eta_seconds)
+        console.print(
+            f"throughput {report.trials_per_hour:.1f} trials/hour, "
+            f"{report.training_hours:.2f} training hours so far, ETA {eta}"
+        )
+    if report.failures:
+        table = Table(title="Failed trials")
+        for column in ("trial", "kind", "target", "source", "attempts", "error"):
+            table.add_column(column)
+        for row in report.failures:
+            table.add_row(
+                row.id[:10],
+                row.kind,
+                row.target,
+                row.source or "",
+                str(row.attempts),
+                (row.error or "").splitlines()[0][:200],
+            )
+        console.print(table)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"

@@ -169,7 +169,7 @@ def load_encoder(
     except (OSError, ValueError, KeyError) as error:
         raise EncoderError(f"{path}: cannot load the encoder: {error}") from error
     logger.debug("loaded %s: new weights %s", path, sorted(info.get("missing_keys", [])))
-    logger.info(
+    logger.debug(
         "encoder %s: %d of %d layers, hidden size %d",
         spec.source,
         model.config.num_hidden_layers,

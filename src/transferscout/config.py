@@ -1,0 +1,279 @@
+"""The run configuration: one TOML file, validated on load, with dotted overrides.
+
+Every section is a dataclass; unknown keys and values of the wrong type are errors that name
+the key.  Overrides look like ``grid.seeds=[0, 1]`` or ``data.max_train_examples=500``: the
+value is read as TOML (a bare word that is not TOML is taken as a string; ``none`` clears an
+optional value).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transferscout.encoders import DEFAULT_ENCODER, EncoderSpec
+from transferscout.errors import ConfigError
+from transferscout.grid.runner import ExecutionOptions
+from transferscout.grid.spec import GridSpec, settings_grid
+from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_corpus, load_tasks
+
+__all__ = [
+    "DataConfig",
+    "EncoderConfig",
+    "ExecutorConfig",
+    "GridConfig",
+    "RunConfig",
+    "StageGridConfig",
+    "load_config",
+]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """``[data]``: a built-in corpus, or a file with its columns; selection, split, caps."""
+
+    corpus: str | None = "disaster-response"
+    path: str | None = None
+    format: str = "auto"
+    text_column: str = "text"
+    label_columns: list[str] | None = None
+    multilabel_column: str | None = None
+    label_delimiter: str | None = None
+    split_column: str | None = None
+    id_column: str | None = None
+    tasks: list[str] | None = None
+    all_tasks: bool = False
+    seed: int = 0
+    fractions: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+    cap_strategy: str = "stratified"
+    duplicates: str = "drop"
+    min_positives: int = 1
+
+    def task_options(self) -> TaskOptions:
+        """The selection, split and capping options."""
+        return TaskOptions(
+            tasks=None if self.tasks is None else tuple(self.tasks),
+            seed=self.seed,
+            fractions=tuple(self.fractions),  # type: ignore[arg-type]  # checked by TaskOptions
+            max_train_examples=self.max_train_examples,
+            max_eval_examples=self.max_eval_examples,
+            cap_strategy=self.cap_strategy,  # type: ignore[arg-type]
+            duplicates=self.duplicates,  # type: ignore[arg-type]
+            min_positives=self.min_positives,
+        )
+
+    def load(self) -> TaskSet:
+        """Build the task set this section describes."""
+        if self.path is not None:
+            spec = TableSpec(
+                text_column=self.text_column,
+                label_columns=None if self.label_columns is None else tuple(self.label_columns),
+                multilabel_column=self.multilabel_column,
+                label_delimiter=self.label_delimiter,
+                split_column=self.split_column,
+                id_column=self.id_column,
+            )
+            return load_tasks(self.path, spec, self.task_options(), format=self.format)  # type: ignore[arg-type]
+        if self.corpus is None:
+            raise ConfigError("data: give either data.path (a file) or data.corpus (built-in)")
+        return load_corpus(self.corpus, self.task_options(), all_tasks=self.all_tasks)
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """``[encoder]``: a built-in name or a local folder, and how many layers to keep."""
+
+    source: str = DEFAULT_ENCODER
+    num_layers: int | None = None
+
+    def spec(self) -> EncoderSpec:
+        """The encoder spec."""
+        return EncoderSpec(self.source, self.num_layers)
+
+
+@dataclass(frozen=True)
+class StageGridConfig:
+    """``[grid.target]`` / ``[grid.source]``: lists of values; every combination is tried."""
+
+    learning_rate: list[float] = field(default_factory=lambda: [2e-5])
+    epochs: list[int] = field(default_factory=lambda: [1])
+    batch_size: list[int] = field(default_factory=lambda: [16])
+    max_length: list[int] = field(default_factory=lambda: [128])
+    warmup_ratio: list[float] = field(default_factory=lambda: [0.1])
+    weight_decay: list[float] = field(default_factory=lambda: [0.01])
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """``[grid]``: targets, sources, seeds, and the per-stage hyperparameter lists."""
+
+    targets: list[str] | None = None
+    sources: list[str] | None = None
+    seeds: list[int] = field(default_factory=lambda: [0])
+    allow_self_transfer: bool = False
+    precision: str = "fp32"
+    target: StageGridConfig = field(default_factory=StageGridConfig)
+    source: StageGridConfig = field(default_factory=StageGridConfig)
+
+    def spec(self) -> GridSpec:
+        """The grid spec."""
+        return GridSpec(
+            targets=None if self.targets is None else tuple(self.targets),
+            sources=None if self.sources is None else tuple(self.sources),
+            target_settings=settings_grid(**dataclasses.asdict(self.target)),
+            source_settings=settings_grid(**dataclasses.asdict(self.source)),
+            seeds=tuple(self.seeds),
+            allow_self_transfer=self.allow_self_transfer,
+            precision=self.precision,  # type: ignore[arg-type]  # checked by GridSpec
+        )
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """``[executor]``: local or Ray, workers, threads, device, retries."""
+
+    kind: str = "local"
+    workers: int = 1
+    threads_per_worker: int | None = None
+    address: str | None = None
+    device: str = "auto"
+    max_attempts: int = 2
+
+    def options(self) -> ExecutionOptions:
+        """The execution options."""
+        return ExecutionOptions(
+            executor=self.kind,
+            workers=self.workers,
+            threads_per_worker=self.threads_per_worker,
+            ray_address=self.address,
+            device=self.device,
+            max_attempts=self.max_attempts,
+        )
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The whole run configuration."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    grid: GridConfig = field(default_factory=GridConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+
+    def validate(self) -> None:
+        """Check every section's values (what can be checked before any data is read)."""
+        self.data.task_options()
+        self.encoder.spec()
+        self.grid.spec()
+        self.executor.options()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (``None`` values left out, as TOML has no null)."""
+        data: dict[str, Any] = _drop_none(dataclasses.asdict(self))
+        return data
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:
+    """Read a TOML run configuration (or the defaults) and apply ``key=value`` overrides.
+
+    Raises:
+        ConfigError: The file cannot be read, a key is unknown, or a value has the wrong type.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: configuration file not found") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    for override in overrides:
+        _apply_override(data, override)
+    config: RunConfig = _build(RunConfig, data, "")
+    config.validate()
+    return config
+
+
+def _apply_override(data: dict[str, Any], override: str) -> None:
+    key, sep, raw = override.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"override {override!r}: expected KEY=VALUE, e.g. grid.seeds=[0,1]")
+    value: Any
+    if raw.strip().lower() in ("none", "null"):
+        value = None
+    else:
+        try:
+            value = tomllib.loads(f"value = {raw}")["value"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {override!r}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _build(cls: type[Any], data: Mapping[str, Any], prefix: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{prefix.rstrip('.') or 'configuration'}: expected a table of keys")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown configuration key {prefix + unknown[0]!r}; expected one of "
+            f"{', '.join(prefix + name for name in fields)}"
+        )
+    values = {}
+    for name, value in data.items():
+        key = prefix + name
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, value, key + ".")  # type: ignore[arg-type]
+        else:
+            values[name] = _check(value, hint, key)
+    try:
+        return cls(**values)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{prefix.rstrip('.') or 'configuration'}: {error}") from None
+
+
+def _check(value: Any, hint: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _check(value, inner, key)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key} = {value!r}; expected a list")
+        return [_check(item, args[0], f"{key}[{i}]") for i, item in enumerate(value)]
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and (
+        not isinstance(value, hint) or (hint is int and isinstance(value, bool))
+    ):
+        raise ConfigError(f"{key} = {value!r}; expected {hint.__name__}")
+    return value

@@ -1,0 +1,55 @@
+"""Progress of a run, read from its store without taking the writer's lock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from transferscout.grid.store import RunStore, TrialRow
+
+__all__ = ["RunStatus", "run_status"]
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """Counts per status, failures, throughput and an estimate of the time left.
+
+    Attributes:
+        counts: Trials per status (pending, running, done, failed).
+        failures: Failed trials, with their errors.
+        trials_per_hour: Finished trials per wall-clock hour over the span of finished work.
+        eta_seconds: Pending and running trials divided by that rate (``None`` before any
+            trial has finished).
+        training_hours: Sum of the training time of finished trials.
+    """
+
+    counts: dict[str, int]
+    failures: list[TrialRow]
+    trials_per_hour: float | None
+    eta_seconds: float | None
+    training_hours: float
+
+    @property
+    def total(self) -> int:
+        """Number of trials."""
+        return sum(self.counts.values())
+
+
+def run_status(run_dir: str | Path) -> RunStatus:
+    """Read the status of the run in ``run_dir``."""
+    with RunStore(run_dir, readonly=True) as store:
+        rows = store.rows()
+        counts = store.counts()
+    finished = [r for r in rows if r.status == "done" and r.started_at and r.finished_at]
+    rate = None
+    eta = None
+    if finished:
+        start = min(r.started_at for r in finished if r.started_at is not None)
+        end = max(r.finished_at for r in finished if r.finished_at is not None)
+        span = max(end - start, 1e-9)
+        rate = len(finished) / span * 3600
+        left = counts["pending"] + counts["running"]
+        eta = left / rate * 3600 if rate > 0 else None
+    hours = sum(r.target_seconds or 0.0 for r in rows if r.status == "done") / 3600
+    failures = [r for r in rows if r.status == "failed"]
+    return RunStatus(counts, failures, rate, eta, hours)

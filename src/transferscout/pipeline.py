@@ -1,0 +1,42 @@
+"""The stages of a run wired together (so far: tasks -> trial grid)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from transferscout.config import RunConfig
+from transferscout.grid.runner import GridSummary, run_grid
+
+__all__ = ["train_grid"]
+
+logger = logging.getLogger(__name__)
+
+
+def train_grid(config: RunConfig, run_dir: str | Path, *, progress: bool = False) -> GridSummary:
+    """Build the configured tasks and run (or continue) the configured trial grid.
+
+    The configuration is written to ``run_dir/config.json`` for the record; the trials go to
+    the run's store.  Running it again continues the same run.
+    """
+    run_dir = Path(run_dir)
+    tasks = config.data.load()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    summary = run_grid(
+        run_dir,
+        tasks,
+        config.grid.spec(),
+        config.encoder.spec(),
+        config.executor.options(),
+        progress=progress,
+    )
+    logger.info(
+        "grid: %d done, %d failed, %d pending (%d run now)",
+        summary.done,
+        summary.failed,
+        summary.pending,
+        summary.ran_now,
+    )
+    return summary
