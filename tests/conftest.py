@@ -59,6 +59,30 @@ def csv_writer(tmp_path: Path) -> Callable[[Sequence[dict[str, str]]], Path]:
     return write
 
 
+def keyword_rows(n: int = 60, seed: int = 0) -> list[dict[str, str]]:
+    """Short texts whose labels follow keywords, so even a tiny model can learn them."""
+    import random
+
+    rng = random.Random(seed)
+    filler = ["the", "people", "village", "need", "please", "help", "area", "city", "road"]
+    keys = {"food": "food", "water": "water", "shelter": "tent"}
+    rows = []
+    for i in range(n):
+        words = rng.sample(filler, 3)
+        labels = {task: int(rng.random() < 0.4) for task in keys}
+        words += [keys[task] for task, on in labels.items() if on]
+        rng.shuffle(words)
+        row = {"id": f"d{i}", "text": " ".join(words) + f" {i}"}
+        row.update({task: str(on) for task, on in labels.items()})
+        rows.append(row)
+    return rows
+
+
+@pytest.fixture(scope="session")
+def keyword_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_csv(tmp_path_factory.mktemp("keywords") / "keywords.csv", keyword_rows())
+
+
 @pytest.fixture(scope="session")
 def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"), num_layers=3, seed=0)

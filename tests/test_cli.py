@@ -61,3 +61,30 @@ def test_describe_an_encoder(tiny_encoder_dir: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "layers" in result.output and "32" in result.output
+
+
+def test_grid_run_and_status(tmp_path: Path, keyword_csv: Path, tiny_encoder_dir: Path) -> None:
+    config = tmp_path / "grid.toml"
+    config.write_text(
+        f'[data]\npath = "{keyword_csv}"\nlabel_columns = ["food", "water"]\n'
+        "fractions = [0.6, 0.2, 0.2]\n"
+        f'[encoder]\nsource = "{tiny_encoder_dir}"\n'
+        "[grid.target]\nmax_length = [32]\n[grid.source]\nmax_length = [32]\n"
+    )
+    run_dir = tmp_path / "run"
+    result = runner.invoke(
+        app, ["grid", "run", str(run_dir), "-c", str(config), "-s", "executor.device=cpu"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "4 done" in result.output  # 2 single-task + 2 transfer trials
+    assert (run_dir / "config.json").exists()
+    status = runner.invoke(app, ["status", str(run_dir)])
+    assert status.exit_code == 0
+    assert "4 trials: 4 done, 0 failed, 0 running, 0 pending" in status.output
+
+
+def test_grid_run_with_a_bad_override(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["grid", "run", str(tmp_path / "run"), "-s", "grid.sedes=[1]"])
+    assert result.exit_code == 2
+    assert "unknown configuration key 'grid.sedes'" in result.stderr
+    assert not (tmp_path / "run").exists()

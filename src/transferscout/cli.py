@@ -55,7 +55,7 @@ def _split_list(value: str | None) -> tuple[str, ...] | None:
 
 
 def _fail(error: TransferScoutError) -> typer.Exit:
-    error_console.print(f"[bold red]error:[/] {error}", highlight=False)
+    error_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 

@@ -87,36 +87,50 @@ class PoolExecutor:
         )
 
     def run(self, payloads: Iterable[TrialPayload], on_start: OnStart) -> Iterator[TrialOutcome]:
-        """Keep every worker busy; a dead worker fails the trials that were in flight."""
+        """Keep every worker busy; a dead worker fails the trials that were in flight.
+
+        When a worker dies, the pool is broken for every trial it holds: those trials are
+        reported failed (their attempt counts) and a new pool takes the remaining ones.
+        """
         queue = iter(payloads)
         in_flight: dict[futures.Future[TrialOutcome], TrialPayload] = {}
-        self._pool = self._pool or self._new_pool()
-        exhausted = False
+        waiting: TrialPayload | None = None
         while True:
-            while not exhausted and len(in_flight) < self.workers:
-                payload = next(queue, None)
-                if payload is None:
-                    exhausted = True
-                    break
-                on_start(payload)
-                in_flight[self._pool.submit(execute_trial, payload)] = payload
-            if not in_flight:
-                return
-            done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
+            self._pool = self._pool or self._new_pool()
             broken = False
-            for future in done:
-                payload = in_flight.pop(future)
+            while len(in_flight) < self.workers:
+                waiting = waiting or next(queue, None)
+                if waiting is None:
+                    break
                 try:
-                    yield future.result()
-                except BrokenProcessPool as error:
+                    future = self._pool.submit(execute_trial, waiting)
+                except BrokenProcessPool:  # a worker died since the last wait
                     broken = True
-                    yield _died(payload, f"a worker process died ({error})")
+                    break
+                on_start(waiting)
+                in_flight[future], waiting = waiting, None
+            if not broken:
+                if not in_flight:
+                    return
+                done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
+                for future in done:
+                    try:
+                        outcome = future.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        continue
+                    del in_flight[future]
+                    yield outcome
             if broken:
+                if not in_flight and waiting is not None:  # a fresh pool that cannot work
+                    on_start(waiting)
+                    yield _died(waiting, "the worker pool broke before the trial could start")
+                    waiting = None
                 for payload in in_flight.values():
                     yield _died(payload, "a worker process of the pool died while it ran")
                 in_flight.clear()
                 self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = self._new_pool()
+                self._pool = None
 
     def close(self) -> None:
         """Shut the pool down."""

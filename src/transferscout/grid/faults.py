@@ -5,6 +5,9 @@ Set ``TRANSFERSCOUT_CRASH_AT=<point>:<n>`` and the process sends itself ``SIGKIL
 ``started`` (a trial was just marked running), ``model_written`` (a model file is on disk but
 its trial is not yet done), ``finishing`` (inside the transaction that marks a trial done,
 before it commits).  Unset, this costs one dictionary lookup.
+
+``TRANSFERSCOUT_FAIL_TASK=<mode>:<task>`` makes every trial whose target is ``<task>`` fail
+in its worker: ``raise`` raises an exception, ``die`` kills the worker process outright.
 """
 
 from __future__ import annotations
@@ -12,9 +15,16 @@ from __future__ import annotations
 import os
 import signal
 
-__all__ = ["crash_point"]
+__all__ = ["InjectedFailure", "crash_point", "trial_fault"]
 
 _VARIABLE = "TRANSFERSCOUT_CRASH_AT"
+_TASK_VARIABLE = "TRANSFERSCOUT_FAIL_TASK"
+
+
+class InjectedFailure(RuntimeError):
+    """The failure asked for by ``TRANSFERSCOUT_FAIL_TASK``."""
+
+
 _reached: dict[str, int] = {}
 
 
@@ -29,3 +39,16 @@ def crash_point(name: str) -> None:
     _reached[name] = _reached.get(name, 0) + 1
     if _reached[name] == int(count or 1):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def trial_fault(target: str) -> None:
+    """Fail (or kill this worker) if the environment asks for it for trials on ``target``."""
+    wanted = os.environ.get(_TASK_VARIABLE)
+    if not wanted:
+        return
+    mode, _, task = wanted.partition(":")
+    if task != target:
+        return
+    if mode == "die":
+        os.kill(os.getpid(), signal.SIGKILL)
+    raise InjectedFailure(f"injected failure for task {target!r}")

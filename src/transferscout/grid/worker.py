@@ -20,6 +20,7 @@ import torch
 
 from transferscout.encoders import load_encoder
 from transferscout.errors import TransferScoutError
+from transferscout.grid.faults import trial_fault
 from transferscout.grid.spec import TrialSpec
 from transferscout.tasks.task import Task
 from transferscout.training.finetune import evaluate, resolve_device, train_stage
@@ -111,6 +112,7 @@ def run_trial(
             f"task {target_task.name!r} does not hold the data this trial was planned with "
             "(fingerprint differs)"
         )
+    trial_fault(trial.target)
     torch_device = resolve_device(device)
     torch.manual_seed(trial.seed)  # the fresh head's initial weights
     encoder = load_encoder(trial.encoder)

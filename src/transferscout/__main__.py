@@ -1,0 +1,5 @@
+"""``python -m transferscout`` runs the command line."""
+
+from transferscout.cli import app
+
+app()

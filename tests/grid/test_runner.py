@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from transferscout.encoders import EncoderSpec
+from transferscout.errors import DataError
+from transferscout.grid.runner import ExecutionOptions, model_path, run_grid
+from transferscout.grid.spec import GridSpec, settings_grid
+from transferscout.grid.status import run_status
+from transferscout.grid.store import RunStore
+from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_tasks
+
+# 3 targets x 2 sources x 2 target settings: 6 single-task trials (the source stages are
+# among them) and 8 transfer trials.
+GRID = GridSpec(
+    sources=("food", "water"),
+    target_settings=settings_grid(learning_rate=[1e-3, 3e-3], epochs=[2], max_length=[32]),
+    source_settings=settings_grid(learning_rate=[1e-3], epochs=[2], max_length=[32]),
+)
+
+
+@pytest.fixture(scope="module")
+def tasks(keyword_csv: Path) -> TaskSet:
+    spec = TableSpec(label_columns=("food", "water", "shelter"), id_column="id")
+    return load_tasks(keyword_csv, spec, TaskOptions(fractions=(0.6, 0.2, 0.2)))
+
+
+def stored(run_dir: Path) -> dict[str, tuple[str, dict | None]]:
+    with RunStore(run_dir, readonly=True) as store:
+        return {row.id: (row.status, row.metrics) for row in store.rows()}
+
+
+@pytest.fixture(scope="module")
+def reference(
+    tmp_path_factory: pytest.TempPathFactory, tasks: TaskSet, tiny_encoder_dir: Path
+) -> dict[str, tuple[str, dict | None]]:
+    run_dir = tmp_path_factory.mktemp("reference")
+    options = ExecutionOptions(threads_per_worker=1, device="cpu")
+    summary = run_grid(run_dir, tasks, GRID, EncoderSpec(str(tiny_encoder_dir)), options)
+    assert (summary.total, summary.done, summary.failed, summary.ran_now) == (14, 14, 0, 14)
+    return stored(run_dir)
+
+
+def test_in_process_run_is_complete_and_rerun_does_nothing(
+    tmp_path: Path, tasks: TaskSet, tiny_encoder_dir: Path, reference: dict
+) -> None:
+    options = ExecutionOptions(threads_per_worker=1, device="cpu")
+    encoder = EncoderSpec(str(tiny_encoder_dir))
+    run_grid(tmp_path, tasks, GRID, encoder, options)
+    assert stored(tmp_path) == reference  # deterministic: same seed, same numbers
+    again = run_grid(tmp_path, tasks, GRID, encoder, options)
+    assert again.ran_now == 0 and again.done == 14
+    with RunStore(tmp_path, readonly=True) as store:
+        rows = store.rows()
+    singles = [r for r in rows if r.kind == "single"]
+    transfers = [r for r in rows if r.kind == "transfer"]
+    assert len(singles) == 6 and len(transfers) == 8
+    assert all(model_path(tmp_path, r.id).exists() for r in singles)
+    assert not list((tmp_path / "models").glob("*.tmp"))
+    by_id = {r.id: r for r in rows}
+    for row in transfers:
+        source = by_id[row.source_trial]  # type: ignore[index]
+        assert source.kind == "single" and source.target == row.source
+        assert row.source_seconds == source.target_seconds
+        assert row.metrics is not None and 0.0 <= row.metrics["test_f1"] <= 1.0
+        assert row.config["source"]["settings"]["learning_rate"] == 1e-3
+    assert all(r.attempts == 1 and r.device == "cpu" for r in rows)
+
+
+@pytest.mark.slow
+def test_worker_pool_gives_the_same_results(
+    tmp_path: Path, tasks: TaskSet, tiny_encoder_dir: Path, reference: dict
+) -> None:
+    options = ExecutionOptions(workers=2, threads_per_worker=1, device="cpu")
+    summary = run_grid(tmp_path, tasks, GRID, EncoderSpec(str(tiny_encoder_dir)), options)
+    assert summary.done == 14
+    assert stored(tmp_path) == reference
+
+
+@pytest.mark.slow
+def test_ray_executor_on_a_local_ray_instance(
+    tmp_path: Path, tasks: TaskSet, tiny_encoder_dir: Path, reference: dict
+) -> None:
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        options = ExecutionOptions(executor="ray", workers=2, threads_per_worker=1, device="cpu")
+        summary = run_grid(tmp_path, tasks, GRID, EncoderSpec(str(tiny_encoder_dir)), options)
+        assert ray.is_initialized()  # an existing instance is used, not shut down
+    finally:
+        ray.shutdown()
+    assert summary.done == 14
+    assert stored(tmp_path) == reference
+
+
+def test_a_failing_task_fails_only_its_trials_and_is_retried_up_to_the_limit(
+    tmp_path: Path, tasks: TaskSet, tiny_encoder_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRANSFERSCOUT_FAIL_TASK", "raise:shelter")
+    options = ExecutionOptions(threads_per_worker=1, device="cpu", max_attempts=2)
+    encoder = EncoderSpec(str(tiny_encoder_dir))
+    first = run_grid(tmp_path, tasks, GRID, encoder, options)
+    # shelter: 2 single-task + 4 transfer trials fail; the other 8 finish.
+    assert (first.done, first.pending, first.ran_now) == (8, 6, 14)
+    second = run_grid(tmp_path, tasks, GRID, encoder, options)
+    assert (second.done, second.failed, second.ran_now) == (8, 6, 6)
+    third = run_grid(tmp_path, tasks, GRID, encoder, options)
+    assert third.ran_now == 0  # out of attempts
+    status = run_status(tmp_path)
+    assert status.counts == {"pending": 0, "running": 0, "done": 8, "failed": 6}
+    assert {row.target for row in status.failures} == {"shelter"}
+    assert all(row.attempts == 2 for row in status.failures)
+    assert all(
+        "InjectedFailure: injected failure for task 'shelter'" in (row.error or "")
+        for row in status.failures
+    )
+    assert all("Traceback" in (row.traceback or "") for row in status.failures)
+    # Fixed: raising the limit retries the failures and completes the grid.
+    monkeypatch.delenv("TRANSFERSCOUT_FAIL_TASK")
+    fixed = run_grid(
+        tmp_path,
+        tasks,
+        GRID,
+        encoder,
+        ExecutionOptions(threads_per_worker=1, device="cpu", max_attempts=3),
+    )
+    assert (fixed.done, fixed.ran_now) == (14, 6)
+
+
+def test_transfers_from_a_failed_source_are_failed_with_the_reason(
+    tmp_path: Path, tasks: TaskSet, tiny_encoder_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRANSFERSCOUT_FAIL_TASK", "raise:food")
+    options = ExecutionOptions(threads_per_worker=1, device="cpu", max_attempts=1)
+    summary = run_grid(tmp_path, tasks, GRID, EncoderSpec(str(tiny_encoder_dir)), options)
+    failures = run_status(tmp_path).failures
+    from_food = [r for r in failures if r.source == "food"]
+    assert len(from_food) == 4  # water and shelter, 2 settings each
+    assert all("its source stage" in (r.error or "") for r in from_food)
+    assert all(r.attempts == 0 for r in from_food)  # never started
+    assert summary.failed == len(failures) == 2 + 4 + 2  # food singles, from food, to food
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_fails_its_trial_and_the_pool_goes_on(
+    tmp_path: Path, tasks: TaskSet, tiny_encoder_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRANSFERSCOUT_FAIL_TASK", "die:shelter")
+    options = ExecutionOptions(workers=2, threads_per_worker=1, device="cpu", max_attempts=1)
+    grid = GridSpec(sources=(), target_settings=GRID.target_settings)
+    summary = run_grid(tmp_path, tasks, grid, EncoderSpec(str(tiny_encoder_dir)), options)
+    status = run_status(tmp_path)
+    assert {r.target for r in status.failures} >= {"shelter"}
+    assert all("worker process" in (r.error or "") for r in status.failures)
+    assert summary.done + summary.failed == 6 and summary.done >= 2
+
+
+def test_bad_grid_fails_before_anything_is_written(
+    tmp_path: Path, tasks: TaskSet, tiny_encoder_dir: Path
+) -> None:
+    with pytest.raises(DataError, match="unknown task 'soup'"):
+        run_grid(
+            tmp_path / "run", tasks, GridSpec(targets=("soup",)), EncoderSpec(str(tiny_encoder_dir))
+        )
+    assert not (tmp_path / "run").exists()

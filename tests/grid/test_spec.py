@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from transferscout.encoders import EncoderSpec
+from transferscout.errors import ConfigError, DataError
+from transferscout.grid.spec import GridSpec, TrialSpec, expand_grid, settings_grid
+from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_tasks
+from transferscout.training.settings import StageSettings
+
+ENCODER = EncoderSpec("tiny")
+FINGERPRINT = "e" * 64
+
+
+@pytest.fixture(scope="module")
+def tasks(keyword_csv: Path) -> TaskSet:
+    spec = TableSpec(label_columns=("food", "water", "shelter"), id_column="id")
+    return load_tasks(keyword_csv, spec, TaskOptions(fractions=(0.6, 0.2, 0.2)))
+
+
+def _single(**changes: object) -> TrialSpec:
+    base = TrialSpec(
+        kind="single",
+        target="food",
+        target_fingerprint="f" * 64,
+        target_settings=StageSettings(),
+        seed=0,
+        encoder=ENCODER,
+        encoder_fingerprint=FINGERPRINT,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_trial_id_is_stable_and_sensitive_to_every_setting() -> None:
+    base = _single()
+    assert base.id == _single().id and len(base.id) == 32
+    variants = [
+        _single(seed=1),
+        _single(precision="bf16"),
+        _single(target_fingerprint="g" * 64),
+        _single(encoder_fingerprint="x" * 64),
+        _single(encoder=EncoderSpec("tiny", num_layers=1)),
+        _single(target_settings=StageSettings(learning_rate=3e-5)),
+        _single(target_settings=StageSettings(weight_decay=0.0)),
+        _single(versions={**base.versions, "torch": "0.1"}),
+    ]
+    assert len({base.id, *(v.id for v in variants)}) == len(variants) + 1
+    # The task's name is a label; its data (fingerprint) is what identifies the trial.
+    assert _single(target="renamed").id == base.id
+
+
+def test_source_trial_of_a_transfer_is_the_single_task_trial_of_the_source() -> None:
+    transfer = TrialSpec(
+        kind="transfer",
+        target="food",
+        target_fingerprint="f" * 64,
+        target_settings=StageSettings(),
+        seed=3,
+        encoder=ENCODER,
+        encoder_fingerprint=FINGERPRINT,
+        source="water",
+        source_fingerprint="w" * 64,
+        source_settings=StageSettings(learning_rate=5e-5),
+    )
+    source = transfer.source_trial
+    assert source is not None
+    expected = _single(
+        target="water",
+        target_fingerprint="w" * 64,
+        target_settings=StageSettings(learning_rate=5e-5),
+        seed=3,
+    )
+    assert source.id == expected.id
+    assert transfer.id != source.id
+    with pytest.raises(ValueError, match="needs a source"):
+        replace(transfer, source_settings=None)
+
+
+def test_settings_grid_is_the_product() -> None:
+    grid = settings_grid(learning_rate=[1e-5, 2e-5], epochs=[1, 2], batch_size=[16])
+    assert len(grid) == 4
+    assert grid[1] == StageSettings(learning_rate=1e-5, epochs=2, batch_size=16)
+    with pytest.raises(ConfigError, match="non-empty list"):
+        settings_grid(learning_rate=[])
+    with pytest.raises(ConfigError, match="unknown stage setting 'lr'"):
+        settings_grid(lr=[1e-5])
+
+
+def test_expansion_counts(tasks: TaskSet) -> None:
+    grid = GridSpec(
+        sources=("food", "water"),
+        target_settings=settings_grid(learning_rate=[1e-5, 2e-5]),
+        source_settings=settings_grid(learning_rate=[2e-5]),
+        seeds=(0, 1),
+    )
+    trials = expand_grid(grid, tasks, ENCODER, FINGERPRINT)
+    singles = [t for t in trials if t.kind == "single"]
+    transfers = [t for t in trials if t.kind == "transfer"]
+    # 3 targets x 2 settings x 2 seeds; the source stages (lr 2e-5) coincide with targets'.
+    assert len(singles) == 12
+    # pairs: food<-water, water<-food, shelter<-food, shelter<-water = 4, x 2 settings x 2 seeds
+    assert len(transfers) == 16
+    assert trials[: len(singles)] == singles  # single-task trials come first
+    assert len({t.id for t in trials}) == len(trials)
+    ids = {t.id for t in singles}
+    assert all(t.source_trial is not None and t.source_trial.id in ids for t in transfers)
+    assert trials == expand_grid(grid, tasks, ENCODER, FINGERPRINT)
+
+
+def test_self_transfer_when_allowed(tasks: TaskSet) -> None:
+    grid = GridSpec(targets=("food",), sources=("food",), allow_self_transfer=True)
+    transfers = [t for t in expand_grid(grid, tasks, ENCODER, FINGERPRINT) if t.kind == "transfer"]
+    assert [(t.source, t.target) for t in transfers] == [("food", "food")]
+
+
+def test_bad_grids_fail_before_training(tasks: TaskSet) -> None:
+    with pytest.raises(DataError, match="unknown task 'soup'"):
+        expand_grid(GridSpec(targets=("soup",)), tasks, ENCODER, FINGERPRINT)
+    with pytest.raises(DataError, match="unknown task 'tea'"):
+        expand_grid(GridSpec(sources=("tea",)), tasks, ENCODER, FINGERPRINT)
+    with pytest.raises(ConfigError, match="target 'food' has no source task"):
+        expand_grid(GridSpec(targets=("food",), sources=("food",)), tasks, ENCODER, FINGERPRINT)
+    with pytest.raises(ConfigError, match="more than once"):
+        expand_grid(GridSpec(targets=("food", "food")), tasks, ENCODER, FINGERPRINT)
+    with pytest.raises(ConfigError, match="grid.target_settings is empty"):
+        GridSpec(target_settings=())
+    with pytest.raises(ConfigError, match="grid.seeds is empty"):
+        GridSpec(seeds=())
+    with pytest.raises(ConfigError, match="repeated seeds"):
+        GridSpec(seeds=(1, 1))
+    with pytest.raises(ConfigError, match="precision"):
+        GridSpec(precision="fp8")  # type: ignore[arg-type]

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from transferscout.config import RunConfig, load_config
+from transferscout.errors import ConfigError
+from transferscout.training.settings import StageSettings
+
+
+def test_defaults() -> None:
+    config = load_config()
+    assert config == RunConfig()
+    assert config.data.corpus == "disaster-response"
+    assert config.grid.spec().target_settings == (StageSettings(),)
+
+
+def test_file_and_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text(
+        '[data]\ntasks = ["food", "water"]\nmax_train_examples = 500\n'
+        "[encoder]\nnum_layers = 2\n"
+        "[grid.target]\nlearning_rate = [1e-5, 3e-5]\nepochs = [1, 2]\n"
+    )
+    config = load_config(
+        path, ["grid.seeds=[0, 1]", "data.max_train_examples=none", "executor.kind=ray"]
+    )
+    assert config.data.tasks == ["food", "water"]
+    assert config.data.max_train_examples is None
+    assert config.encoder.spec().num_layers == 2
+    assert len(config.grid.spec().target_settings) == 4
+    assert config.grid.seeds == [0, 1]
+    assert config.executor.options().executor == "ray"
+    assert config.to_dict()["grid"]["target"]["learning_rate"] == [1e-5, 3e-5]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("grid.seedz=[1]", "unknown configuration key 'grid.seedz'"),
+        ("data.seed='x'", "data.seed = 'x'; expected int"),
+        ("data.all_tasks=1", "data.all_tasks = 1; expected bool"),
+        ("grid.target.learning_rate=3", "grid.target.learning_rate = 3; expected a list"),
+        ("grid.target.epochs=[1.5]", r"grid.target.epochs\[0\] = 1.5; expected int"),
+        ("executor.workers=0", "workers = 0; expected at least 1"),
+        ("grid.target.learning_rate=[]", "non-empty list"),
+        ("data.cap_strategy=oversample", "cap_strategy = 'oversample'"),
+        ("seeds", "expected KEY=VALUE"),
+        ("grid=3", "grid: expected a table"),
+    ],
+)
+def test_bad_values_name_the_key(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_bad_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="configuration file not found"):
+        load_config(tmp_path / "missing.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[data\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(broken)
