@@ -73,7 +73,18 @@ def test_grid_run_and_status(tmp_path: Path, keyword_csv: Path, tiny_encoder_dir
     )
     run_dir = tmp_path / "run"
     result = runner.invoke(
-        app, ["grid", "run", str(run_dir), "-c", str(config), "-s", "executor.device=cpu"]
+        app,
+        [
+            "grid",
+            "run",
+            str(run_dir),
+            "-c",
+            str(config),
+            "-s",
+            "executor.device=cpu",
+            "-s",
+            "executor.workers=1",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "4 done" in result.output  # 2 single-task + 2 transfer trials

@@ -141,7 +141,7 @@ class ExecutorConfig:
     """``[executor]``: local or Ray, workers, threads, device, retries."""
 
     kind: str = "local"
-    workers: int = 1
+    workers: int | None = None
     threads_per_worker: int | None = None
     address: str | None = None
     device: str = "auto"

@@ -37,6 +37,7 @@ epochs = [{epochs}]
 max_length = [32]
 
 [executor]
+workers = 1
 threads_per_worker = 1
 device = "cpu"
 """

@@ -37,7 +37,7 @@ def reference(
     tmp_path_factory: pytest.TempPathFactory, tasks: TaskSet, tiny_encoder_dir: Path
 ) -> dict[str, tuple[str, dict | None]]:
     run_dir = tmp_path_factory.mktemp("reference")
-    options = ExecutionOptions(threads_per_worker=1, device="cpu")
+    options = ExecutionOptions(workers=1, threads_per_worker=1, device="cpu")
     summary = run_grid(run_dir, tasks, GRID, EncoderSpec(str(tiny_encoder_dir)), options)
     assert (summary.total, summary.done, summary.failed, summary.ran_now) == (14, 14, 0, 14)
     return stored(run_dir)
@@ -46,7 +46,7 @@ def reference(
 def test_in_process_run_is_complete_and_rerun_does_nothing(
     tmp_path: Path, tasks: TaskSet, tiny_encoder_dir: Path, reference: dict
 ) -> None:
-    options = ExecutionOptions(threads_per_worker=1, device="cpu")
+    options = ExecutionOptions(workers=1, threads_per_worker=1, device="cpu")
     encoder = EncoderSpec(str(tiny_encoder_dir))
     run_grid(tmp_path, tasks, GRID, encoder, options)
     assert stored(tmp_path) == reference  # deterministic: same seed, same numbers
@@ -100,7 +100,7 @@ def test_a_failing_task_fails_only_its_trials_and_is_retried_up_to_the_limit(
     tmp_path: Path, tasks: TaskSet, tiny_encoder_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TRANSFERSCOUT_FAIL_TASK", "raise:shelter")
-    options = ExecutionOptions(threads_per_worker=1, device="cpu", max_attempts=2)
+    options = ExecutionOptions(workers=1, threads_per_worker=1, device="cpu", max_attempts=2)
     encoder = EncoderSpec(str(tiny_encoder_dir))
     first = run_grid(tmp_path, tasks, GRID, encoder, options)
     # shelter: 2 single-task + 4 transfer trials fail; the other 8 finish.
@@ -125,7 +125,7 @@ def test_a_failing_task_fails_only_its_trials_and_is_retried_up_to_the_limit(
         tasks,
         GRID,
         encoder,
-        ExecutionOptions(threads_per_worker=1, device="cpu", max_attempts=3),
+        ExecutionOptions(workers=1, threads_per_worker=1, device="cpu", max_attempts=3),
     )
     assert (fixed.done, fixed.ran_now) == (14, 6)
 
@@ -134,7 +134,7 @@ def test_transfers_from_a_failed_source_are_failed_with_the_reason(
     tmp_path: Path, tasks: TaskSet, tiny_encoder_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TRANSFERSCOUT_FAIL_TASK", "raise:food")
-    options = ExecutionOptions(threads_per_worker=1, device="cpu", max_attempts=1)
+    options = ExecutionOptions(workers=1, threads_per_worker=1, device="cpu", max_attempts=1)
     summary = run_grid(tmp_path, tasks, GRID, EncoderSpec(str(tiny_encoder_dir)), options)
     failures = run_status(tmp_path).failures
     from_food = [r for r in failures if r.source == "food"]

@@ -200,17 +200,26 @@ class RayExecutor:
             self._ray.shutdown()
 
 
+#: Most workers the automatic choice starts.
+MAX_AUTO_WORKERS = 8
+
+
 def make_executor(
     kind: str,
     *,
-    workers: int = 1,
+    workers: int | None = None,
     threads_per_worker: int | None = None,
     address: str | None = None,
 ) -> Executor:
-    """Build an executor: ``local`` (in-process when ``workers`` is 1) or ``ray``."""
+    """Build an executor: ``local`` (in-process when ``workers`` is 1) or ``ray``.
+
+    ``workers=None`` means one worker per core (at most :data:`MAX_AUTO_WORKERS`); threads
+    per worker default to the cores divided among the workers.
+    """
+    cores = os.cpu_count() or 1
+    workers = workers if workers is not None else min(cores, MAX_AUTO_WORKERS)
     if workers < 1:
         raise ConfigError(f"executor.workers = {workers}; expected at least 1")
-    cores = os.cpu_count() or 1
     threads = threads_per_worker or max(1, cores // workers)
     if kind == "local":
         return InProcessExecutor(threads) if workers == 1 else PoolExecutor(workers, threads)

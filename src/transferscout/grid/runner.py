@@ -38,6 +38,8 @@ class ExecutionOptions:
     Attributes:
         executor: ``"local"`` or ``"ray"``.
         workers: Trials run at once (local: worker processes; 1 means in this process).
+            ``None`` picks one worker per core (at most 8), each with one thread: on two
+            cores that trained 1.2-1.3x faster than one two-thread process (BENCHMARKS.md).
         threads_per_worker: Torch threads per worker (default: cores // workers).
         ray_address: Address of an existing Ray cluster; empty starts a local one.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
@@ -45,7 +47,7 @@ class ExecutionOptions:
     """
 
     executor: str = "local"
-    workers: int = 1
+    workers: int | None = None
     threads_per_worker: int | None = None
     ray_address: str | None = None
     device: str = "auto"
@@ -54,7 +56,7 @@ class ExecutionOptions:
     def __post_init__(self) -> None:
         if self.executor not in ("local", "ray"):
             raise ConfigError(f"executor = {self.executor!r}; expected 'local' or 'ray'")
-        if self.workers < 1:
+        if self.workers is not None and self.workers < 1:
             raise ConfigError(f"workers = {self.workers}; expected at least 1")
         if self.threads_per_worker is not None and self.threads_per_worker < 1:
             raise ConfigError(f"threads_per_worker = {self.threads_per_worker}; expected >= 1")
