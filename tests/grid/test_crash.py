@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -77,6 +78,16 @@ def _rows(run_dir: Path) -> dict[str, tuple]:
         return {r.id: (r.kind, r.target, r.source, r.status, r.metrics) for r in store.rows()}
 
 
+def _rows_while_running(run_dir: Path) -> dict[str, tuple]:
+    """The rows so far; none while the writer has not yet committed the schema."""
+    if not (run_dir / "store.sqlite").exists():
+        return {}
+    try:
+        return _rows(run_dir)
+    except sqlite3.OperationalError:  # "no such table": the schema is not committed yet
+        return {}
+
+
 @pytest.fixture(scope="module")
 def reference(
     tmp_path_factory: pytest.TempPathFactory, keyword_csv: Path, tiny_encoder_dir: Path
@@ -131,10 +142,9 @@ def test_kill_during_training_then_resume(
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            if (run_dir / "store.sqlite").exists():
-                statuses = [row[3] for row in _rows(run_dir).values()]
-                if statuses.count("done") >= 2 and "running" in statuses:
-                    break
+            statuses = [row[3] for row in _rows_while_running(run_dir).values()]
+            if statuses.count("done") >= 2 and "running" in statuses:
+                break
             time.sleep(0.05)
         process.send_signal(signal.SIGKILL)
     finally:

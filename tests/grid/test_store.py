@@ -81,3 +81,32 @@ def test_failed_write_rolls_back(tmp_path: Path) -> None:
 def test_readonly_store_of_a_missing_run(tmp_path: Path) -> None:
     with pytest.raises(TransferScoutError, match="no run here"):
         RunStore(tmp_path / "nothing", readonly=True)
+
+
+def test_migration_from_version_1_adds_the_signal_tables(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "store.sqlite") as db:
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        db.execute("INSERT INTO schema_version VALUES (1)")
+    with RunStore(tmp_path) as store:
+        store.put_pair_signals("ansat", [("a", "b", "x", 1.5)], {"k": 1})
+        store.put_pair_signals("ansat", [("a", "b", "x", 2.5)], {"k": 2})  # replaces
+        store.put_cost("ansat", "pairs", 0.25, {})
+        assert store.pair_signals("ansat") == [
+            {
+                "family": "ansat",
+                "source": "a",
+                "target": "b",
+                "name": "x",
+                "value": 2.5,
+                "detail": {"k": 2},
+            }
+        ]
+        assert store.costs()[0]["seconds"] == 0.25
+    with sqlite3.connect(tmp_path / "store.sqlite") as db:
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+
+
+def test_status_of_a_run_being_created(tmp_path: Path) -> None:
+    sqlite3.connect(tmp_path / "store.sqlite").close()
+    with pytest.raises(TransferScoutError, match="being created"):
+        RunStore(tmp_path, readonly=True)

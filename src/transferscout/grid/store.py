@@ -25,7 +25,7 @@ from transferscout.grid.faults import crash_point
 
 __all__ = ["SCHEMA_VERSION", "RunLockedError", "RunStore", "TrialRow"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 Status = Literal["pending", "running", "done", "failed"]
 
 _SCHEMA = """
@@ -54,6 +54,30 @@ CREATE TABLE IF NOT EXISTS trials (
 );
 CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
 """
+
+# Each entry upgrades a store from the previous version to its key.
+_MIGRATIONS: dict[int, str] = {
+    2: """
+CREATE TABLE IF NOT EXISTS pair_signals (
+    family TEXT NOT NULL,
+    source TEXT NOT NULL,
+    target TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    detail TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (family, source, target, name)
+);
+CREATE TABLE IF NOT EXISTS signal_costs (
+    family TEXT NOT NULL,
+    item TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    detail TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (family, item)
+);
+""",
+}
 
 
 class RunLockedError(TransferScoutError):
@@ -102,6 +126,13 @@ class RunStore:
             if not self.path.exists():
                 raise TransferScoutError(f"{self.run_dir}: no run here (no store.sqlite)")
             self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+            try:
+                self._db.execute("SELECT version FROM schema_version").fetchone()
+            except sqlite3.OperationalError:
+                self._db.close()
+                raise TransferScoutError(
+                    f"{self.run_dir}: the run is being created; no trial is recorded yet"
+                ) from None
         else:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._take_lock()
@@ -158,17 +189,20 @@ class RunStore:
 
     def _create_schema(self) -> None:
         with self._transaction() as db:
-            # One statement at a time: executescript() would commit the open transaction.
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                db.execute(statement)
+            _execute_script(db, _SCHEMA)
             row = db.execute("SELECT version FROM schema_version").fetchone()
+            version = 1 if row is None else int(row[0])
+            if version > SCHEMA_VERSION:
+                raise TransferScoutError(
+                    f"{self.path}: schema version {version} is newer than this transferscout "
+                    f"reads ({SCHEMA_VERSION}); upgrade transferscout or use a new run folder"
+                )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                _execute_script(db, _MIGRATIONS[target])
             if row is None:
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-            elif row[0] != SCHEMA_VERSION:
-                raise TransferScoutError(
-                    f"{self.path}: schema version {row[0]}, this transferscout reads version "
-                    f"{SCHEMA_VERSION}; use a new run folder"
-                )
+            else:
+                db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
 
     # -- writes --------------------------------------------------------------------------
     def add_trials(
@@ -251,7 +285,49 @@ class RunStore:
                 (error, traceback, time.time(), trial_id),
             )
 
+    def put_pair_signals(
+        self, family: str, values: Iterable[tuple[str, str, str, float]], detail: dict[str, Any]
+    ) -> None:
+        """Store signal values ``(source, target, name, value)`` of a family, replacing old ones."""
+        now = time.time()
+        text = json.dumps(detail, sort_keys=True)
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO pair_signals (family, source, target, name, value, "
+                "detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(family, s, t, n, float(v), text, now) for s, t, n, v in values],
+            )
+
+    def put_cost(self, family: str, item: str, seconds: float, detail: dict[str, Any]) -> None:
+        """Record what computing a signal item cost (replacing an earlier record)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO signal_costs (family, item, seconds, detail, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (family, item, seconds, json.dumps(detail, sort_keys=True), time.time()),
+            )
+
     # -- reads ---------------------------------------------------------------------------
+    def pair_signals(self, family: str | None = None) -> list[dict[str, Any]]:
+        """Stored pair signals as dicts (family, source, target, name, value, detail)."""
+        query = "SELECT family, source, target, name, value, detail FROM pair_signals"
+        params: tuple[str, ...] = ()
+        if family is not None:
+            query += " WHERE family = ?"
+            params = (family,)
+        rows = self._db.execute(query + " ORDER BY rowid", params).fetchall()
+        return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
+
+    def costs(self, family: str | None = None) -> list[dict[str, Any]]:
+        """Recorded signal costs as dicts (family, item, seconds, detail)."""
+        query = "SELECT family, item, seconds, detail FROM signal_costs"
+        params: tuple[str, ...] = ()
+        if family is not None:
+            query += " WHERE family = ?"
+            params = (family,)
+        rows = self._db.execute(query + " ORDER BY rowid", params).fetchall()
+        return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
+
     def rows(self, *, status: Status | None = None, kind: str | None = None) -> list[TrialRow]:
         """Stored trials in insertion order, optionally filtered."""
         query = "SELECT * FROM trials"
@@ -281,6 +357,12 @@ class RunStore:
         ):
             counts[status] = count
         return counts
+
+
+def _execute_script(db: sqlite3.Connection, script: str) -> None:
+    # One statement at a time: executescript() would commit the open transaction.
+    for statement in filter(str.strip, script.split(";")):
+        db.execute(statement)
 
 
 def _row(row: sqlite3.Row) -> TrialRow:
