@@ -27,7 +27,9 @@ encoders_app = typer.Typer(help="Inspect encoders.", no_args_is_help=True)
 grid_app = typer.Typer(help="Train the single-task and transfer trial grid.", no_args_is_help=True)
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(encoders_app, name="encoders")
+signals_app = typer.Typer(help="Compute and show transferability signals.", no_args_is_help=True)
 app.add_typer(grid_app, name="grid")
+app.add_typer(signals_app, name="signals")
 
 console = Console()
 error_console = Console(stderr=True)
@@ -231,6 +233,50 @@ def grid_run(
     )
     if summary.failed:
         console.print(f"see the errors with: transferscout status {run_dir}")
+
+
+@signals_app.command("ansat")
+def signals_ansat(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder with trained single-task models.")],
+    config: ConfigOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """Attribute each task's single-task model (conductance) and store ANSAT for every pair."""
+    from transferscout.config import load_config
+    from transferscout.pipeline import compute_ansat_signals
+
+    try:
+        pairs = compute_ansat_signals(load_config(config, overrides or ()), run_dir, progress=True)
+    except TransferScoutError as error:
+        raise _fail(error) from None
+    console.print(f"ANSAT: 46 features stored for each of {pairs} ordered task pairs in {run_dir}")
+
+
+@signals_app.command("show")
+def signals_show(
+    run_dir: Annotated[Path, typer.Argument(help="The run folder.")],
+    family: Annotated[str, typer.Option(help="Signal family, e.g. ansat.")] = "ansat",
+    name: Annotated[str, typer.Option(help="Signal name, e.g. ansat_ab_0.10.")] = "ansat_ab_0.10",
+) -> None:
+    """Show one signal as a source x target matrix."""
+    from transferscout.grid.store import RunStore
+
+    try:
+        with RunStore(run_dir, readonly=True) as store:
+            rows = [r for r in store.pair_signals(family) if r["name"] == name]
+    except TransferScoutError as error:
+        raise _fail(error) from None
+    if not rows:
+        raise _fail(TransferScoutError(f"{run_dir}: no {family} signal named {name!r} stored"))
+    targets = list(dict.fromkeys(r["target"] for r in rows))
+    values = {(r["source"], r["target"]): r["value"] for r in rows}
+    table = Table(title=f"{family} {name} (rows: source, columns: target)")
+    table.add_column("source")
+    for target in targets:
+        table.add_column(target, justify="right")
+    for source in dict.fromkeys(r["source"] for r in rows):
+        table.add_row(source, *(f"{values.get((source, t), float('nan')):.3f}" for t in targets))
+    console.print(table)
 
 
 @app.command("status")

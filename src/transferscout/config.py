@@ -21,14 +21,18 @@ from transferscout.encoders import DEFAULT_ENCODER, EncoderSpec
 from transferscout.errors import ConfigError
 from transferscout.grid.runner import ExecutionOptions
 from transferscout.grid.spec import GridSpec, settings_grid
+from transferscout.signals.ansat_stage import AnsatSettings
+from transferscout.signals.attributions import AttributionSettings
 from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_corpus, load_tasks
 
 __all__ = [
+    "AnsatConfig",
     "DataConfig",
     "EncoderConfig",
     "ExecutorConfig",
     "GridConfig",
     "RunConfig",
+    "SignalsConfig",
     "StageGridConfig",
     "load_config",
 ]
@@ -160,6 +164,44 @@ class ExecutorConfig:
 
 
 @dataclass(frozen=True)
+class AnsatConfig:
+    """``[signals.ansat]``: conductance settings and the document sets of ANSAT."""
+
+    n_steps: int = 50
+    method: str = "gausslegendre"
+    max_length: int = 128
+    split: str = "test"
+    max_documents: int | None = 100
+    seed: int = 0
+    model_choice: str = "best_validation"
+    documents_per_batch: int = 8
+    internal_batch_size: int = 256
+
+    def settings(self) -> AnsatSettings:
+        """The ANSAT stage settings."""
+        return AnsatSettings(
+            attribution=AttributionSettings(
+                n_steps=self.n_steps,
+                method=self.method,  # type: ignore[arg-type]  # checked by AttributionSettings
+                max_length=self.max_length,
+                documents_per_batch=self.documents_per_batch,
+                internal_batch_size=self.internal_batch_size,
+            ),
+            split=self.split,
+            max_documents=self.max_documents,
+            seed=self.seed,
+            model_choice=self.model_choice,  # type: ignore[arg-type]  # checked by AnsatSettings
+        )
+
+
+@dataclass(frozen=True)
+class SignalsConfig:
+    """``[signals]``: settings of each transferability signal."""
+
+    ansat: AnsatConfig = field(default_factory=AnsatConfig)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """The whole run configuration."""
 
@@ -167,6 +209,7 @@ class RunConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     grid: GridConfig = field(default_factory=GridConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    signals: SignalsConfig = field(default_factory=SignalsConfig)
 
     def validate(self) -> None:
         """Check every section's values (what can be checked before any data is read)."""
@@ -174,6 +217,7 @@ class RunConfig:
         self.encoder.spec()
         self.grid.spec()
         self.executor.options()
+        self.signals.ansat.settings()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (``None`` values left out, as TOML has no null)."""

@@ -1,4 +1,4 @@
-"""The stages of a run wired together (so far: tasks -> trial grid)."""
+"""The stages of a run wired together (so far: tasks -> trial grid -> ANSAT)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 
 from transferscout.config import RunConfig
 from transferscout.grid.runner import GridSummary, run_grid
+from transferscout.signals.ansat_stage import compute_ansat
 
-__all__ = ["train_grid"]
+__all__ = ["compute_ansat_signals", "train_grid"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,3 +41,9 @@ def train_grid(config: RunConfig, run_dir: str | Path, *, progress: bool = False
         summary.ran_now,
     )
     return summary
+
+
+def compute_ansat_signals(config: RunConfig, run_dir: str | Path, *, progress: bool = False) -> int:
+    """Attribute the run's single-task models and store ANSAT for every ordered task pair."""
+    tasks = config.data.load()
+    return compute_ansat(run_dir, tasks, config.signals.ansat.settings(), progress=progress)

@@ -1,0 +1,66 @@
+"""Find and load the trained single-task models of a run (the inputs of every signal)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+from transferscout.encoders import Encoder, EncoderSpec, load_encoder
+from transferscout.errors import TransferScoutError
+from transferscout.grid.runner import model_path
+from transferscout.grid.store import RunStore, TrialRow
+from transferscout.tasks.task import TaskSet
+
+__all__ = ["ModelChoice", "load_trained_model", "model_fingerprint", "select_single_task_models"]
+
+ModelChoice = Literal["best_validation", "first"]
+
+
+def select_single_task_models(
+    store: RunStore, tasks: TaskSet, *, choice: ModelChoice = "best_validation"
+) -> dict[str, TrialRow]:
+    """One finished single-task model per task of ``tasks``.
+
+    ``best_validation`` takes the model with the highest validation F1 (never test F1, which
+    the evaluation scores); ``first`` the earliest planned one (first setting, first seed).
+
+    Raises:
+        TransferScoutError: A task has no finished single-task model in this run.
+    """
+    rows = store.rows(status="done", kind="single")
+    chosen: dict[str, TrialRow] = {}
+    for name, task in tasks.items():
+        own = [r for r in rows if r.config["target"]["fingerprint"] == task.fingerprint]
+        if not own:
+            raise TransferScoutError(
+                f"task {name!r} has no finished single-task model in {store.run_dir}; train the "
+                "grid first (transferscout grid run)"
+            )
+        if choice == "best_validation":
+            own = sorted(own, key=lambda r: -float((r.metrics or {}).get("validation_f1", 0.0)))
+        chosen[name] = own[0]
+    return chosen
+
+
+def load_trained_model(run_dir: str | Path, row: TrialRow) -> Encoder:
+    """Load a stored single-task model: its encoder architecture with the trained weights."""
+    from safetensors.torch import load_file
+
+    path = model_path(run_dir, row.id)
+    if not path.exists():
+        raise TransferScoutError(f"{path}: the model file of trial {row.id} is missing")
+    encoder_config = row.config["encoder"]
+    encoder = load_encoder(EncoderSpec(encoder_config["source"], encoder_config["num_layers"]))
+    encoder.model.load_state_dict(load_file(path), strict=True)
+    encoder.model.eval()  # type: ignore[no-untyped-call]
+    return encoder
+
+
+def model_fingerprint(run_dir: str | Path, row: TrialRow) -> str:
+    """A content hash of a stored model file."""
+    digest = hashlib.sha256()
+    with model_path(run_dir, row.id).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

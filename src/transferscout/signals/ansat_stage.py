@@ -1,0 +1,145 @@
+"""The ANSAT stage of a run: attributions of every single-task model, then ANSAT of every pair.
+
+Attribution work is O(models × documents): each task's chosen single-task model is attributed
+once on the union of all document sets (cached by model content and settings); ANSAT for all
+ordered pairs is then set arithmetic on the cached word scores.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from transferscout.errors import ConfigError
+from transferscout.grid.models import (
+    ModelChoice,
+    load_trained_model,
+    model_fingerprint,
+    select_single_task_models,
+)
+from transferscout.grid.store import RunStore
+from transferscout.signals.ansat import THRESHOLDS, ansat_features
+from transferscout.signals.attributions import (
+    AttributionCache,
+    AttributionSettings,
+    attribute_documents,
+)
+from transferscout.signals.documents import document_sets
+from transferscout.tasks.task import SPLITS, TaskSet
+
+__all__ = ["AnsatSettings", "compute_ansat"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AnsatSettings:
+    """Settings of the ANSAT stage.
+
+    Attributes:
+        attribution: How conductance is computed.
+        split: The split whose positive documents form ``D_A``, ``D_B``, ``D_AB``.
+        max_documents: Cap on each document set (seeded sample).
+        seed: Seeds the document samples.
+        model_choice: Which single-task model of a task is attributed.
+        thresholds: The TAT values.
+    """
+
+    attribution: AttributionSettings = field(default_factory=AttributionSettings)
+    split: str = "test"
+    max_documents: int | None = 100
+    seed: int = 0
+    model_choice: ModelChoice = "best_validation"
+    thresholds: tuple[float, ...] = THRESHOLDS
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise ConfigError(f"split = {self.split!r}; expected one of {', '.join(SPLITS)}")
+        if self.max_documents is not None and self.max_documents < 1:
+            raise ConfigError(f"max_documents = {self.max_documents}; expected >= 1 or none")
+        if self.model_choice not in ("best_validation", "first"):
+            raise ConfigError(
+                f"model_choice = {self.model_choice!r}; expected 'best_validation' or 'first'"
+            )
+
+
+def compute_ansat(
+    run_dir: str | Path,
+    tasks: TaskSet,
+    settings: AnsatSettings | None = None,
+    *,
+    progress: bool = False,
+) -> int:
+    """Attribute every task's single-task model and store ANSAT for every ordered pair.
+
+    Returns:
+        The number of (source, target) pairs stored.
+    """
+    settings = settings or AnsatSettings()
+    run_dir = Path(run_dir)
+    cache = AttributionCache(run_dir)
+    with RunStore(run_dir) as store:
+        models = select_single_task_models(store, tasks, choice=settings.model_choice)
+        sets = document_sets(
+            tasks, split=settings.split, max_documents=settings.max_documents, seed=settings.seed
+        )
+        keys = {}
+        for name, row in models.items():
+            keys[name] = AttributionCache.key(model_fingerprint(run_dir, row), settings.attribution)
+        todo = {name: cache.missing(keys[name], sets.all_ids) for name in models}
+        total = sum(len(docs) for docs in todo.values())
+        bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            disable=not progress,
+        )
+        with bar:
+            bar_task = bar.add_task("attributions (model x document)", total=total)
+            for name, missing in todo.items():
+                if not missing:
+                    continue
+                start = time.perf_counter()
+                encoder = load_trained_model(run_dir, models[name])
+                words, tokens = attribute_documents(
+                    encoder.model,
+                    encoder.tokenizer,
+                    {doc: sets.texts[doc] for doc in missing},
+                    settings.attribution,
+                    on_batch=lambda n: bar.update(bar_task, advance=n),
+                )
+                cache.add(keys[name], words, tokens)
+                seconds = time.perf_counter() - start
+                store.put_cost(
+                    "conductance",
+                    f"{keys[name]}:{len(cache.words(keys[name]))}",
+                    seconds,
+                    {"task": name, "trial": models[name].id, "documents": len(missing)},
+                )
+                logger.info(
+                    "attributed %d documents with %s's model in %.1fs", len(missing), name, seconds
+                )
+        start = time.perf_counter()
+        scores = {name: cache.word_scores(keys[name], sets.all_ids) for name in models}
+        values: list[tuple[str, str, str, float]] = []
+        for source in tasks.names:
+            for target in tasks.names:
+                features = ansat_features(
+                    scores[source],
+                    scores[target],
+                    sets.for_pair(source, target),
+                    settings.thresholds,
+                )
+                values.extend((source, target, key, value) for key, value in features.items())
+        detail = {
+            "settings": {**asdict(settings), "attribution": settings.attribution.key()},
+            "models": {name: row.id for name, row in models.items()},
+        }
+        store.put_pair_signals("ansat", values, detail)
+        store.put_cost("ansat", "pairs", time.perf_counter() - start, {"pairs": len(tasks) ** 2})
+    return len(tasks) ** 2

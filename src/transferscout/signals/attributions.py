@@ -1,0 +1,227 @@
+"""Word-level conductance of a model on documents, with a columnar cache in the run folder.
+
+For each (model, settings) the cache keeps two Parquet files under ``attributions/``:
+``<key>.words.parquet`` (document id, word index, word, per-layer word scores, mean score) and
+``<key>.tokens.parquet`` (document id, token index, token, raw per-layer conductance).  The key
+hashes the model file's content and the settings that change the numbers, so re-running ANSAT
+never recomputes an attribution, and new documents are added to the existing files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from transferscout.errors import ConfigError
+from transferscout.signals.conductance import Method, batch_documents, layer_conductance_all
+from transferscout.signals.words import word_scores
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+__all__ = ["AttributionCache", "AttributionSettings", "attribute_documents"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AttributionSettings:
+    """How conductance is computed.
+
+    Attributes:
+        n_steps: Integration steps (``n_steps + 1`` points, as Captum).
+        method: ``gausslegendre`` or a Riemann rule.
+        target: The class whose logit is attributed (1: the positive class).
+        max_length: Documents are truncated to this many tokens.
+        documents_per_batch: Documents that go through the model together.
+        internal_batch_size: Most interpolated rows per forward pass (memory bound).
+    """
+
+    n_steps: int = 50
+    method: Method = "gausslegendre"
+    target: int = 1
+    max_length: int = 128
+    documents_per_batch: int = 8
+    internal_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.n_steps < 1:
+            raise ConfigError(f"n_steps = {self.n_steps}; expected at least 1")
+        if self.documents_per_batch < 1 or self.internal_batch_size < 2:
+            raise ConfigError("documents_per_batch must be >= 1 and internal_batch_size >= 2")
+        if self.method not in (
+            "gausslegendre",
+            "riemann_left",
+            "riemann_right",
+            "riemann_middle",
+            "riemann_trapezoid",
+        ):
+            raise ConfigError(f"method = {self.method!r}; expected gausslegendre or riemann_*")
+
+    def key(self) -> dict[str, object]:
+        """The settings that change the numbers (batching does not)."""
+        data = asdict(self)
+        del data["documents_per_batch"], data["internal_batch_size"]
+        return data
+
+
+def attribute_documents(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    documents: Mapping[str, str],
+    settings: AttributionSettings,
+    *,
+    on_batch: Callable[[int], None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Conductance of every document, as a words table and a tokens table.
+
+    Documents are batched by length (little padding); ``on_batch(n)`` is called after each
+    batch of ``n`` documents.
+    """
+    ids = list(documents)
+    encoded = tokenizer(
+        [documents[i] for i in ids],
+        truncation=True,
+        max_length=settings.max_length,
+        return_offsets_mapping=True,
+    )
+    order = np.argsort([len(x) for x in encoded["input_ids"]], kind="stable")
+    word_rows: list[dict[str, object]] = []
+    token_rows: list[dict[str, object]] = []
+    for start in range(0, len(order), settings.documents_per_batch):
+        batch = [int(i) for i in order[start : start + settings.documents_per_batch]]
+        input_ids, mask = batch_documents(
+            [encoded["input_ids"][i] for i in batch], tokenizer.pad_token_id
+        )
+        result = layer_conductance_all(
+            model,
+            input_ids,
+            mask,
+            target=settings.target,
+            n_steps=settings.n_steps,
+            method=settings.method,
+            internal_batch_size=settings.internal_batch_size,
+            cls_id=tokenizer.cls_token_id,
+            sep_id=tokenizer.sep_token_id,
+            pad_id=tokenizer.pad_token_id,
+        )
+        for row, index in enumerate(batch):
+            doc = ids[index]
+            length = int(mask[row].sum())
+            raw = result.scores[:, row, :length]
+            tokens = encoded["input_ids"][index]
+            for t in range(length):
+                token_rows.append(
+                    {
+                        "doc_id": doc,
+                        "token_index": t,
+                        "token": tokenizer.convert_ids_to_tokens(tokens[t]),
+                        "layer_scores": raw[:, t].tolist(),
+                    }
+                )
+            word_ids = encoded.word_ids(index)
+            per_layer, mean = word_scores(raw, word_ids)
+            text = documents[doc]
+            for w, (first, last) in enumerate(
+                _word_spans(word_ids, encoded["offset_mapping"][index])
+            ):
+                word_rows.append(
+                    {
+                        "doc_id": doc,
+                        "word_index": w,
+                        "word": text[first:last],
+                        "layer_scores": per_layer[:, w].tolist(),
+                        "score": float(mean[w]),
+                    }
+                )
+        if on_batch is not None:
+            on_batch(len(batch))
+    return pd.DataFrame(word_rows, columns=_WORD_COLUMNS), pd.DataFrame(
+        token_rows, columns=_TOKEN_COLUMNS
+    )
+
+
+_WORD_COLUMNS = ["doc_id", "word_index", "word", "layer_scores", "score"]
+_TOKEN_COLUMNS = ["doc_id", "token_index", "token", "layer_scores"]
+
+
+def _word_spans(
+    word_ids: list[int | None], offsets: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    spans: dict[int, tuple[int, int]] = {}
+    for word, (first, last) in zip(word_ids, offsets, strict=True):
+        if word is None:
+            continue
+        old = spans.get(word)
+        spans[word] = (first, last) if old is None else (old[0], last)
+    return [spans[w] for w in sorted(spans)]
+
+
+class AttributionCache:
+    """Cached word and token attributions of models, in ``<run>/attributions``."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.folder = Path(run_dir) / "attributions"
+
+    @staticmethod
+    def key(model_fingerprint: str, settings: AttributionSettings) -> str:
+        """The cache key of a model file's content and the settings."""
+        text = json.dumps([model_fingerprint, settings.key()], sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def _path(self, key: str, kind: str) -> Path:
+        return self.folder / f"{key}.{kind}.parquet"
+
+    def words(self, key: str) -> pd.DataFrame:
+        """The cached words table (empty if nothing is cached)."""
+        path = self._path(key, "words")
+        return pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=_WORD_COLUMNS)
+
+    def tokens(self, key: str) -> pd.DataFrame:
+        """The cached raw per-layer token scores (empty if nothing is cached)."""
+        path = self._path(key, "tokens")
+        return pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=_TOKEN_COLUMNS)
+
+    def missing(self, key: str, doc_ids: list[str]) -> list[str]:
+        """The documents of ``doc_ids`` with no cached attribution."""
+        path = self._path(key, "words")
+        if not path.exists():
+            return list(doc_ids)
+        known = set(pd.read_parquet(path, columns=["doc_id"])["doc_id"])
+        return [doc for doc in doc_ids if doc not in known]
+
+    def add(self, key: str, words: pd.DataFrame, tokens: pd.DataFrame) -> None:
+        """Append new documents' attributions (files are replaced atomically)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for kind, new, old in (
+            ("tokens", tokens, self.tokens(key)),
+            ("words", words, self.words(key)),
+        ):
+            table = new if old.empty else pd.concat([old, new], ignore_index=True)
+            path = self._path(key, kind)
+            temporary = path.with_suffix(".tmp")
+            table.to_parquet(temporary, index=False)
+            temporary.replace(path)
+
+    def word_scores(self, key: str, doc_ids: list[str]) -> dict[str, npt.NDArray[np.float64]]:
+        """Document id -> mean word scores in word order, for ``doc_ids``."""
+        table = self.words(key)
+        table = table[table["doc_id"].isin(set(doc_ids))].sort_values(["doc_id", "word_index"])
+        scores = {
+            str(doc): group["score"].to_numpy(dtype=np.float64)
+            for doc, group in table.groupby("doc_id", sort=False)
+        }
+        missing = [doc for doc in doc_ids if doc not in scores]
+        for doc in missing:  # a document with no word (only special tokens)
+            scores[doc] = np.zeros(0, dtype=np.float64)
+        return scores

@@ -1,0 +1,228 @@
+"""Layer conductance of a sequence classifier, for every layer from one forward/backward pass.
+
+Conductance (Dhamdhere, Sundararajan and Yan, 2018, *How Important Is a Neuron?*) attributes
+the change of the target logit ``F`` along the straight path from a baseline input to the
+input, through a layer's output ``h_l``.  With integration points ``α_0 < … < α_m``::
+
+    cond_l = Σ_{k<m} ∂F/∂h_l(α_k) · (h_l(α_{k+1}) − h_l(α_k))
+
+(element-wise; summed over the hidden dimension for a per-token score).  This is what Captum's
+``LayerConductance`` computes, one layer per call: the differences between consecutive layer
+evaluations stand in for the path derivative times the step size.  Here the interpolated
+inputs of several documents go through the model once, every layer's output and its gradient
+are taken from that one forward and one backward pass, and the sum runs for all layers at once.
+
+Inputs live in word-embedding space: the input is the document's word embeddings, the baseline
+the embeddings of ``[CLS] [PAD] … [PAD] [SEP]`` of the same length; positions, token types and
+the attention mask are the input's.  Documents of a batch are padded to the longest one; a
+padding position is masked out of attention, so it never receives attribution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+__all__ = ["ConductanceResult", "integration_alphas", "layer_conductance_all"]
+
+Method = Literal[
+    "gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"
+]
+
+
+def integration_alphas(n_points: int, method: Method = "gausslegendre") -> npt.NDArray[np.float64]:
+    """The ``n_points`` interpolation coefficients in [0, 1], ascending, as Captum places them.
+
+    Gauss–Legendre nodes are mapped from [-1, 1] to [0, 1]; the Riemann rules place points at
+    the left/right/middle of ``n_points`` equal steps, or on both ends (trapezoid).
+    """
+    if n_points < 2:
+        raise ValueError(f"need at least 2 integration points; got {n_points}")
+    if method == "gausslegendre":
+        nodes, _ = np.polynomial.legendre.leggauss(n_points)
+        return np.asarray(0.5 * (nodes + 1.0), dtype=np.float64)
+    steps = np.arange(n_points, dtype=np.float64)
+    if method == "riemann_left":
+        return steps / n_points
+    if method == "riemann_right":
+        return (steps + 1.0) / n_points
+    if method == "riemann_middle":
+        return (steps + 0.5) / n_points
+    if method == "riemann_trapezoid":
+        return np.linspace(0.0, 1.0, n_points)
+    raise ValueError(f"unknown integration method {method!r}")
+
+
+@dataclass(frozen=True)
+class ConductanceResult:
+    """Per-token conductance of every layer for a batch of documents.
+
+    Attributes:
+        scores: ``(n_layers, n_documents, max_tokens)``; position ``t`` of document ``d`` is a
+            real token when ``attention_mask[d, t]`` is 1, and 0.0 otherwise.
+        attention_mask: ``(n_documents, max_tokens)``.
+        input_ids: ``(n_documents, max_tokens)``.
+        endpoint_difference: ``F(input) − F(baseline)`` per document, shape
+            ``(n_documents,)``; by completeness, each layer's scores of a document sum to it
+            as the number of integration points grows.
+    """
+
+    scores: npt.NDArray[np.float64]
+    attention_mask: npt.NDArray[np.int64]
+    input_ids: npt.NDArray[np.int64]
+    endpoint_difference: npt.NDArray[np.float64]
+
+
+def baseline_ids(
+    input_ids: torch.Tensor, attention_mask: torch.Tensor, *, cls_id: int, sep_id: int, pad_id: int
+) -> torch.Tensor:
+    """``[CLS] [PAD] … [PAD] [SEP]`` for each document, as long as the document; padding kept."""
+    baseline = torch.full_like(input_ids, pad_id)
+    lengths = attention_mask.sum(dim=1)
+    baseline[:, 0] = cls_id
+    baseline[torch.arange(len(input_ids)), lengths - 1] = sep_id
+    return torch.where(attention_mask.bool(), baseline, input_ids)
+
+
+def layer_conductance_all(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    *,
+    target: int = 1,
+    n_steps: int = 50,
+    method: Method = "gausslegendre",
+    internal_batch_size: int | None = None,
+    cls_id: int,
+    sep_id: int,
+    pad_id: int,
+) -> ConductanceResult:
+    """Conductance of the ``target`` logit through every encoder layer's output.
+
+    Shape:
+        input_ids, attention_mask: ``(n_documents, max_tokens)``, padded to the longest
+        document.  Result scores: ``(n_layers, n_documents, max_tokens)``.
+
+    Args:
+        model: A Hugging Face sequence classifier that takes ``inputs_embeds`` and returns
+            ``hidden_states`` (BERT family); it is used in eval mode and left as it was.
+        input_ids: Token ids, each document starting with ``[CLS]`` and ending with ``[SEP]``.
+        attention_mask: 1 for real tokens, 0 for padding.
+        target: The class whose logit is attributed.
+        n_steps: Integration steps; ``n_steps + 1`` points are evaluated (as Captum does).
+        method: Placement of the points (see :func:`integration_alphas`).
+        internal_batch_size: At most this many interpolated rows (documents × points) go
+            through the model at once, to bound memory; chunks of points overlap by one.
+        cls_id: Id of ``[CLS]`` (the baseline's first token).
+        sep_id: Id of ``[SEP]`` (the baseline's last token).
+        pad_id: Id of ``[PAD]`` (the baseline's other tokens).
+
+    References:
+        Dhamdhere, Sundararajan, Yan (2018), arXiv:1805.12233; Captum ``LayerConductance``.
+    """
+    if input_ids.shape != attention_mask.shape or input_ids.ndim != 2:
+        raise ValueError(
+            f"input_ids and attention_mask must be (documents, tokens) of the same shape; got "
+            f"{tuple(input_ids.shape)} and {tuple(attention_mask.shape)}"
+        )
+    if n_steps < 1:
+        raise ValueError(f"n_steps must be at least 1; got {n_steps}")
+    embed: torch.nn.Embedding = getattr(model, "get_input_embeddings")()  # noqa: B009
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    dtype = embed.weight.dtype
+    input_ids = input_ids.to(device)
+    attention_mask = attention_mask.to(device)
+    n_docs, width = input_ids.shape
+    alphas = torch.as_tensor(integration_alphas(n_steps + 1, method), dtype=dtype, device=device)
+    points = len(alphas)
+    per_chunk = points if internal_batch_size is None else max(2, internal_batch_size // n_docs)
+    try:
+        with torch.no_grad():
+            inputs = embed(input_ids)
+            reference = embed(
+                baseline_ids(input_ids, attention_mask, cls_id=cls_id, sep_id=sep_id, pad_id=pad_id)
+            )
+        token_types = torch.zeros_like(input_ids)
+        scores: torch.Tensor | None = None
+        start = 0
+        while start < points - 1:
+            stop = min(start + per_chunk, points)  # points start..stop-1; steps start..stop-2
+            chunk = _chunk_conductance(
+                model, inputs, reference, attention_mask, token_types, alphas[start:stop], target
+            )
+            scores = chunk if scores is None else scores + chunk
+            start = stop - 1
+        assert scores is not None
+        with torch.no_grad():
+            ends = torch.stack([reference, inputs])  # alpha 0 and 1
+            logits = (
+                model(
+                    inputs_embeds=ends.reshape(2 * n_docs, width, -1),
+                    attention_mask=attention_mask.repeat(2, 1),
+                    token_type_ids=token_types.repeat(2, 1),
+                )
+                .logits[:, target]
+                .reshape(2, n_docs)
+            )
+    finally:
+        model.train(was_training)
+    mask = attention_mask.unsqueeze(0).to(scores.dtype)
+    return ConductanceResult(
+        scores=(scores * mask).double().cpu().numpy(),
+        attention_mask=attention_mask.cpu().numpy().astype(np.int64),
+        input_ids=input_ids.cpu().numpy().astype(np.int64),
+        endpoint_difference=(logits[1] - logits[0]).double().cpu().numpy(),
+    )
+
+
+def _chunk_conductance(
+    model: torch.nn.Module,
+    inputs: torch.Tensor,
+    reference: torch.Tensor,
+    attention_mask: torch.Tensor,
+    token_types: torch.Tensor,
+    alphas: torch.Tensor,
+    target: int,
+) -> torch.Tensor:
+    """Σ over this chunk's steps, for every layer: ``(n_layers, n_docs, tokens)``."""
+    n_docs = inputs.shape[0]
+    points = len(alphas)
+    # Row p * n_docs + d is document d at alpha p (the layout Captum uses).
+    scaled = reference.unsqueeze(0) + alphas.view(-1, 1, 1, 1) * (inputs - reference).unsqueeze(0)
+    scaled = scaled.reshape(points * n_docs, *inputs.shape[1:]).requires_grad_(True)
+    output = model(
+        inputs_embeds=scaled,
+        attention_mask=attention_mask.repeat(points, 1),
+        token_type_ids=token_types.repeat(points, 1),
+        output_hidden_states=True,
+    )
+    layers = output.hidden_states[1:]  # the output of each encoder layer
+    gradients = torch.autograd.grad(output.logits[:, target].sum(), layers)
+    per_layer = []
+    with torch.no_grad():
+        for hidden, gradient in zip(layers, gradients, strict=True):
+            hidden = hidden.reshape(points, n_docs, *hidden.shape[1:])
+            gradient = gradient.reshape(points, n_docs, *gradient.shape[1:])
+            steps = gradient[:-1] * (hidden[1:] - hidden[:-1])  # (steps, docs, tokens, hidden)
+            per_layer.append(steps.sum(dim=(0, 3)))
+    return torch.stack(per_layer)
+
+
+def batch_documents(
+    token_ids: Sequence[Sequence[int]], pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad token id lists to the longest: ``(input_ids, attention_mask)``."""
+    width = max(len(ids) for ids in token_ids)
+    input_ids = torch.full((len(token_ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(token_ids), width), dtype=torch.long)
+    for row, ids in enumerate(token_ids):
+        input_ids[row, : len(ids)] = torch.as_tensor(list(ids), dtype=torch.long)
+        mask[row, : len(ids)] = 1
+    return input_ids, mask

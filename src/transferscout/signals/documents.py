@@ -1,0 +1,81 @@
+"""The document sets signals are computed on: capped, seeded samples of positive documents."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from transferscout.tasks.task import TaskSet
+
+__all__ = ["DocumentSets", "document_sets"]
+
+
+@dataclass(frozen=True)
+class DocumentSets:
+    """Positive documents per task (``D_X``) and per pair (``D_XY``), plus their texts.
+
+    Attributes:
+        single: Task -> the ids of its (capped) positive documents in the split.
+        pair: ``(A, B)`` with A before B in task order -> ids positive for both (capped).
+        texts: Document id -> text, for every document of any set.
+    """
+
+    single: dict[str, list[str]]
+    pair: dict[tuple[str, str], list[str]]
+    texts: dict[str, str]
+
+    def for_pair(self, source: str, target: str) -> dict[str, list[str]]:
+        """``{"a": D_source, "b": D_target, "ab": D_both}``."""
+        both = self.pair.get((source, target), self.pair.get((target, source), []))
+        return {"a": self.single[source], "b": self.single[target], "ab": both}
+
+    @property
+    def all_ids(self) -> list[str]:
+        """Every document id of any set, in a stable order."""
+        return sorted(self.texts)
+
+
+def _sample(ids: Sequence[str], cap: int | None, seed: int, key: str) -> list[str]:
+    if cap is None or len(ids) <= cap:
+        return list(ids)
+    salt = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
+    rng = np.random.default_rng([seed, salt])
+    keep = np.sort(rng.choice(len(ids), size=cap, replace=False))
+    return [ids[i] for i in keep]
+
+
+def document_sets(
+    tasks: TaskSet,
+    *,
+    split: str = "test",
+    max_documents: int | None = 100,
+    seed: int = 0,
+) -> DocumentSets:
+    """Positive documents of every task and every pair of tasks in ``split``.
+
+    ``D_X`` is a seeded sample of at most ``max_documents`` of X's positive documents;
+    ``D_XY`` a seeded sample of at most ``max_documents`` of the documents positive for both
+    (documents are matched by id, so tasks from one table share them).
+    """
+    positives: dict[str, list[str]] = {}
+    texts: dict[str, str] = {}
+    for name, task in tasks.items():
+        part = task.split(split)
+        ids = [doc for doc, label in zip(part.ids, part.labels, strict=True) if label == 1]
+        positives[name] = ids
+        for doc, text, label in zip(part.ids, part.texts, part.labels, strict=True):
+            if label == 1:
+                texts.setdefault(doc, text)
+    single = {name: _sample(ids, max_documents, seed, name) for name, ids in positives.items()}
+    pair: dict[tuple[str, str], list[str]] = {}
+    names = tasks.names
+    for i, a in enumerate(names):
+        for b in names[i:]:
+            both_set = set(positives[b])
+            both = [doc for doc in positives[a] if doc in both_set]
+            pair[(a, b)] = _sample(both, max_documents, seed, f"{a}\x00{b}")
+    used = {doc for ids in [*single.values(), *pair.values()] for doc in ids}
+    return DocumentSets(single, pair, {doc: texts[doc] for doc in sorted(used)})

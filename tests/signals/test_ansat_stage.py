@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from transferscout.encoders import EncoderSpec
+from transferscout.errors import TransferScoutError
+from transferscout.grid.runner import ExecutionOptions, run_grid
+from transferscout.grid.spec import GridSpec, settings_grid
+from transferscout.grid.store import RunStore
+from transferscout.signals.ansat import ansat_feature_names
+from transferscout.signals.ansat_stage import AnsatSettings, compute_ansat
+from transferscout.signals.attributions import AttributionCache, AttributionSettings
+from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_tasks
+
+SETTINGS = AnsatSettings(attribution=AttributionSettings(n_steps=6, max_length=32), max_documents=5)
+
+
+@pytest.fixture(scope="module")
+def tasks(keyword_csv: Path) -> TaskSet:
+    spec = TableSpec(label_columns=("food", "water", "shelter"), id_column="id")
+    return load_tasks(keyword_csv, spec, TaskOptions(fractions=(0.6, 0.2, 0.2)))
+
+
+@pytest.fixture(scope="module")
+def trained_run(
+    tmp_path_factory: pytest.TempPathFactory, tasks: TaskSet, tiny_encoder_dir: Path
+) -> Path:
+    run_dir = tmp_path_factory.mktemp("ansat-run")
+    grid = GridSpec(
+        sources=(), target_settings=settings_grid(learning_rate=[3e-3], epochs=[4], max_length=[32])
+    )
+    options = ExecutionOptions(workers=1, threads_per_worker=1, device="cpu")
+    assert run_grid(run_dir, tasks, grid, EncoderSpec(str(tiny_encoder_dir)), options).done == 3
+    return run_dir
+
+
+def _ansat_rows(run_dir: Path) -> dict[tuple[str, str, str], float]:
+    with RunStore(run_dir, readonly=True) as store:
+        return {
+            (r["source"], r["target"], r["name"]): r["value"] for r in store.pair_signals("ansat")
+        }
+
+
+def test_every_ordered_pair_gets_every_feature(trained_run: Path, tasks: TaskSet) -> None:
+    assert compute_ansat(trained_run, tasks, SETTINGS) == 9
+    rows = _ansat_rows(trained_run)
+    assert len(rows) == 9 * 46
+    names = ansat_feature_names()
+    for source in tasks.names:
+        for target in tasks.names:
+            assert all((source, target, name) in rows for name in names)
+    # Set sizes follow the capped positive test documents; a task with itself shares all.
+    assert rows[("food", "water", "n_docs_a")] == rows[("food", "shelter", "n_docs_a")] <= 5
+    assert rows[("food", "food", "n_docs_ab")] == rows[("food", "food", "n_docs_a")]
+    # ANSAT counts fall (weakly) as the threshold rises.
+    values = [rows[("water", "food", f"ansat_a_{t:.2f}")] for t in (0.05, 0.2, 0.4, 0.7)]
+    assert values == sorted(values, reverse=True)
+    # Self-pairs: a word shared with itself is any word above the threshold, so >= any pair.
+    assert rows[("food", "food", "ansat_a_0.05")] >= rows[("food", "water", "ansat_a_0.05")]
+
+
+def test_rerun_reuses_the_cached_attributions_and_reproduces(
+    trained_run: Path, tasks: TaskSet
+) -> None:
+    compute_ansat(trained_run, tasks, SETTINGS)
+    first = _ansat_rows(trained_run)
+    files = sorted((trained_run / "attributions").glob("*.parquet"))
+    assert len(files) == 2 * 3  # words and tokens for each of the three models
+    stamps = {f: f.stat().st_mtime_ns for f in files}
+    with RunStore(trained_run, readonly=True) as store:
+        costs_before = store.costs("conductance")
+    compute_ansat(trained_run, tasks, SETTINGS)
+    assert {f: f.stat().st_mtime_ns for f in files} == stamps  # nothing recomputed
+    with RunStore(trained_run, readonly=True) as store:
+        assert store.costs("conductance") == costs_before
+    assert _ansat_rows(trained_run) == first
+
+
+def test_cached_words_and_raw_layer_scores(trained_run: Path, tasks: TaskSet) -> None:
+    compute_ansat(trained_run, tasks, SETTINGS)
+    key = next(iter(sorted((trained_run / "attributions").glob("*.words.parquet")))).name.split(
+        "."
+    )[0]
+    cache = AttributionCache(trained_run)
+    words = cache.words(key)
+    tokens = cache.tokens(key)
+    assert set(words["doc_id"]) == set(tokens["doc_id"])
+    assert {"word", "score", "layer_scores"} <= set(words.columns)
+    assert all(len(scores) == 3 for scores in tokens["layer_scores"])  # the tiny encoder's layers
+    first_doc = words[words["doc_id"] == words["doc_id"].iloc[0]]
+    assert first_doc["word_index"].tolist() == list(range(len(first_doc)))
+    assert all(-3.0 <= s <= 3.0 for s in words["score"])
+
+
+def test_more_documents_are_added_to_the_cache(trained_run: Path, tasks: TaskSet) -> None:
+    few = AnsatSettings(attribution=SETTINGS.attribution, split="train", max_documents=5)
+    compute_ansat(trained_run, tasks, few)
+    assert _ansat_rows(trained_run)[("food", "water", "n_docs_a")] == 5
+    cache = AttributionCache(trained_run)
+    key = next(iter(sorted((trained_run / "attributions").glob("*.words.parquet")))).name.split(
+        "."
+    )[0]
+    before = set(cache.words(key)["doc_id"])
+    more = AnsatSettings(attribution=SETTINGS.attribution, split="train", max_documents=10)
+    compute_ansat(trained_run, tasks, more)
+    assert _ansat_rows(trained_run)[("food", "water", "n_docs_a")] == 10
+    after = set(cache.words(key)["doc_id"])
+    assert before < after  # kept, and added to
+
+
+def test_without_trained_models(tmp_path: Path, tasks: TaskSet) -> None:
+    RunStore(tmp_path).close()
+    with pytest.raises(TransferScoutError, match="no finished single-task model"):
+        compute_ansat(tmp_path, tasks, SETTINGS)
