@@ -1,0 +1,164 @@
+"""Task embeddings of Vu et al. (2020): TextEmb and TaskEmb (SPEC §5.2).
+
+* **TextEmb**: the mean, over a task's training texts, of the attention-masked mean of the
+  *pretrained* encoder's last-layer token states (special tokens included).
+* **TaskEmb**: the empirical Fisher information of the task's *fine-tuned* single-task model —
+  the squared gradient of the loss on gold labels — with respect to each layer's output, the
+  pooled output and (opt-in, large) every encoder parameter; each kept as its own component.
+
+Similarity of two tasks is the cosine of their embeddings (per component for TaskEmb); the
+default TaskEmb ranking fuses the components' rankings by reciprocal-rank fusion.
+
+Reference: Vu, Wang, Munkhdalai, Sordoni, Trischler, Mattarella-Micke, Maji, Iyyer (2020),
+*Exploring and Predicting Transferability across NLP Tasks*, EMNLP (arXiv:2005.00770).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from transferscout.training.data import encode_texts, padded_batches
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+__all__ = [
+    "cosine_similarity",
+    "reciprocal_rank_fusion",
+    "task_embedding",
+    "text_embedding",
+]
+
+Vector = npt.NDArray[np.float64]
+
+
+@torch.no_grad()
+def text_embedding(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    *,
+    max_length: int = 128,
+    batch_size: int = 32,
+) -> Vector:
+    """TextEmb: mean over texts of the masked mean of the last-layer token states.
+
+    Shape:
+        returns ``(hidden,)``.
+
+    Args:
+        model: The pretrained encoder (a sequence classifier's base model is used).
+        tokenizer: Its tokenizer.
+        texts: The task's training texts.
+        max_length: Truncation length.
+        batch_size: Texts per forward pass.
+    """
+    base: Any = getattr(model, "base_model", model)
+    model.eval()
+    device = next(model.parameters()).device
+    encoded = encode_texts(tokenizer, texts, max_length)
+    order = np.argsort(encoded.lengths, kind="stable")
+    total: torch.Tensor | None = None
+    for _, batch in padded_batches(encoded, order, batch_size):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        states = base(**batch).last_hidden_state.double()
+        mask = batch["attention_mask"].unsqueeze(-1).double()
+        means = (states * mask).sum(dim=1) / mask.sum(dim=1)
+        total = means.sum(dim=0) if total is None else total + means.sum(dim=0)
+    if total is None:
+        raise ValueError("no texts to embed")
+    return (total / len(encoded)).cpu().numpy()
+
+
+def task_embedding(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    labels: npt.ArrayLike,
+    *,
+    max_length: int = 128,
+    batch_size: int = 32,
+    parameters: bool = False,
+) -> dict[str, Vector]:
+    """TaskEmb: empirical Fisher of a fine-tuned model, one vector per component.
+
+    For each batch the loss on the gold labels is back-propagated once; for each layer's
+    output the gradient is summed over the batch and its tokens, squared, and divided by the
+    batch's token count; for the pooled output it is summed over the batch and squared; with
+    ``parameters=True`` every encoder parameter's squared gradient is kept too.  The sums over
+    batches are divided by the number of examples.
+
+    Returns:
+        ``{"layer_1": …, …, "layer_L": …, "pooled": …}`` (+ ``"parameters"``), each 1-d.
+    """
+    base: Any = getattr(model, "base_model", model)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    captured: dict[str, torch.Tensor] = {}
+    hook = base.pooler.register_forward_hook(
+        lambda _module, _inputs, output: captured.__setitem__("pooled", output)
+    )
+    encoded = encode_texts(tokenizer, texts, max_length)
+    y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    sums: dict[str, torch.Tensor] = {}
+    named = [(n, p) for n, p in base.named_parameters() if p.requires_grad]
+    try:
+        for index, batch in padded_batches(encoded, np.arange(len(encoded)), batch_size):
+            batch = {k: v.to(device) for k, v in batch.items()}
+            output = model(**batch, labels=y[index].to(device), output_hidden_states=True)
+            layers = list(output.hidden_states[1:])
+            targets = [*layers, captured["pooled"]]
+            if parameters:
+                targets += [p for _, p in named]
+            gradients = torch.autograd.grad(output.loss, targets)
+            tokens = float(batch["attention_mask"].sum())
+            for i, gradient in enumerate(gradients[: len(layers)]):
+                _accumulate(sums, f"layer_{i + 1}", gradient.double().sum(dim=(0, 1)) ** 2 / tokens)
+            _accumulate(sums, "pooled", gradients[len(layers)].double().sum(dim=0) ** 2)
+            if parameters:
+                flat = torch.cat(
+                    [g.double().reshape(-1) ** 2 for g in gradients[len(layers) + 1 :]]
+                )
+                _accumulate(sums, "parameters", flat)
+    finally:
+        hook.remove()
+        model.train(was_training)
+    return {name: (total / len(encoded)).cpu().numpy() for name, total in sums.items()}
+
+
+def _accumulate(sums: dict[str, torch.Tensor], key: str, value: torch.Tensor) -> None:
+    sums[key] = value.detach() if key not in sums else sums[key] + value.detach()
+
+
+def cosine_similarity(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
+    """Cosine of two vectors (0 when either is all zeros)."""
+    x = np.asarray(a, dtype=np.float64).ravel()
+    z = np.asarray(b, dtype=np.float64).ravel()
+    norm = np.linalg.norm(x) * np.linalg.norm(z)
+    return float(x @ z / norm) if norm > 0 else 0.0
+
+
+def reciprocal_rank_fusion(
+    scores: Mapping[str, Mapping[str, float]], *, k: int = 60
+) -> dict[str, float]:
+    """Fuse several rankings of the same items: ``Σ_c 1 / (k + rank_c(item))``.
+
+    Args:
+        scores: Component -> item -> score (higher is better); rank 1 is the best item.
+        k: The fusion constant (60, as Cormack, Clarke and Büttcher 2009).
+
+    Returns:
+        Item -> fused score (higher is better).
+    """
+    fused: dict[str, float] = {}
+    for component in scores.values():
+        ordered = sorted(component, key=lambda item: (-component[item], item))
+        for rank, item in enumerate(ordered, start=1):
+            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
+    return fused
