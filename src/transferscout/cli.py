@@ -252,6 +252,25 @@ def signals_ansat(
     console.print(f"ANSAT: 46 features stored for each of {pairs} ordered task pairs in {run_dir}")
 
 
+@signals_app.command("pairs")
+def signals_pairs(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder with trained single-task models.")],
+    config: ConfigOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """Store TextEmb, TaskEmb, LogME, LEEP, NCE, H-score, TransRate and baselines per pair."""
+    from transferscout.config import load_config
+    from transferscout.pipeline import compute_pair_signals_stage
+
+    try:
+        pairs = compute_pair_signals_stage(
+            load_config(config, overrides or ()), run_dir, progress=True
+        )
+    except TransferScoutError as error:
+        raise _fail(error) from None
+    console.print(f"pair signals stored for {pairs} ordered task pairs in {run_dir}")
+
+
 @signals_app.command("show")
 def signals_show(
     run_dir: Annotated[Path, typer.Argument(help="The run folder.")],

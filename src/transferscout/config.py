@@ -23,6 +23,7 @@ from transferscout.grid.runner import ExecutionOptions
 from transferscout.grid.spec import GridSpec, settings_grid
 from transferscout.signals.ansat_stage import AnsatSettings
 from transferscout.signals.attributions import AttributionSettings
+from transferscout.signals.pair_stage import PairSignalSettings
 from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_corpus, load_tasks
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "EncoderConfig",
     "ExecutorConfig",
     "GridConfig",
+    "PairSignalsConfig",
     "RunConfig",
     "SignalsConfig",
     "StageGridConfig",
@@ -195,10 +197,28 @@ class AnsatConfig:
 
 
 @dataclass(frozen=True)
+class PairSignalsConfig:
+    """``[signals.pairs]``: task embeddings, estimators and baselines."""
+
+    max_examples: int = 500
+    max_length: int = 128
+    batch_size: int = 32
+    taskemb_parameters: bool = False
+    transrate_eps: float = 1e-2
+    model_choice: str = "best_validation"
+    seed: int = 0
+
+    def settings(self) -> PairSignalSettings:
+        """The pair-signal stage settings."""
+        return PairSignalSettings(**dataclasses.asdict(self))
+
+
+@dataclass(frozen=True)
 class SignalsConfig:
     """``[signals]``: settings of each transferability signal."""
 
     ansat: AnsatConfig = field(default_factory=AnsatConfig)
+    pairs: PairSignalsConfig = field(default_factory=PairSignalsConfig)
 
 
 @dataclass(frozen=True)
@@ -218,6 +238,7 @@ class RunConfig:
         self.grid.spec()
         self.executor.options()
         self.signals.ansat.settings()
+        self.signals.pairs.settings()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (``None`` values left out, as TOML has no null)."""

@@ -1,4 +1,4 @@
-"""The stages of a run wired together (so far: tasks -> trial grid -> ANSAT)."""
+"""The stages of a run wired together (so far: tasks -> trial grid -> signals)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 from transferscout.config import RunConfig
 from transferscout.grid.runner import GridSummary, run_grid
 from transferscout.signals.ansat_stage import compute_ansat
+from transferscout.signals.pair_stage import compute_pair_signals
 
-__all__ = ["compute_ansat_signals", "train_grid"]
+__all__ = ["compute_ansat_signals", "compute_pair_signals_stage", "train_grid"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,3 +48,11 @@ def compute_ansat_signals(config: RunConfig, run_dir: str | Path, *, progress: b
     """Attribute the run's single-task models and store ANSAT for every ordered task pair."""
     tasks = config.data.load()
     return compute_ansat(run_dir, tasks, config.signals.ansat.settings(), progress=progress)
+
+
+def compute_pair_signals_stage(
+    config: RunConfig, run_dir: str | Path, *, progress: bool = False
+) -> int:
+    """Store task embeddings, estimator scores and baselines for every ordered task pair."""
+    tasks = config.data.load()
+    return compute_pair_signals(run_dir, tasks, config.signals.pairs.settings(), progress=progress)

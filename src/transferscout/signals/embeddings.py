@@ -105,7 +105,7 @@ def task_embedding(
         lambda _module, _inputs, output: captured.__setitem__("pooled", output)
     )
     encoded = encode_texts(tokenizer, texts, max_length)
-    y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    y = torch.tensor(np.asarray(labels), dtype=torch.long)
     sums: dict[str, torch.Tensor] = {}
     named = [(n, p) for n, p in base.named_parameters() if p.requires_grad]
     try:

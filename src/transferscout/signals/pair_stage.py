@@ -1,0 +1,367 @@
+"""The pair-signal stage: task embeddings, model-based estimators and cheap baselines.
+
+For every ordered pair (source A, target B) of a task set, from the run's single-task models
+and data only (never from a transfer model):
+
+* ``textemb``: cosine of the TextEmb vectors of A and B (pretrained encoder);
+* ``taskemb``: cosine of A's and B's TaskEmb per component, and their reciprocal-rank fusion
+  (``rrf``, ranks among the sources of each target);
+* ``estimators``: LogME, LEEP, NCE, H-score (plain and shrinkage), TransRate of M_A's pooled
+  features / class probabilities on B's (capped) training texts and labels;
+* ``baselines``: source size, positive rates, vocabulary overlap, single-task F1s, random.
+
+Features of a (model, task) are computed once and cached under ``features/``; embeddings under
+``embeddings/``.  The seconds spent on each family are recorded in the store, so the evaluation
+can charge them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from transferscout.encoders import EncoderSpec, load_encoder
+from transferscout.errors import ConfigError
+from transferscout.grid.models import (
+    ModelChoice,
+    load_trained_model,
+    model_fingerprint,
+    select_single_task_models,
+)
+from transferscout.grid.store import RunStore, TrialRow
+from transferscout.signals import estimators
+from transferscout.signals.embeddings import (
+    cosine_similarity,
+    reciprocal_rank_fusion,
+    task_embedding,
+    text_embedding,
+)
+from transferscout.tasks.task import Split, TaskSet
+from transferscout.training.data import encode_texts, padded_batches
+
+__all__ = ["PairSignalSettings", "compute_pair_signals", "ESTIMATOR_NAMES", "BASELINE_NAMES"]
+
+logger = logging.getLogger(__name__)
+
+ESTIMATOR_NAMES = ("logme", "leep", "nce", "h_score", "h_score_shrinkage", "transrate")
+BASELINE_NAMES = (
+    "source_size",
+    "source_positive_rate",
+    "target_positive_rate",
+    "vocabulary_overlap",
+    "source_f1",
+    "target_f1",
+    "random",
+)
+
+
+@dataclass(frozen=True)
+class PairSignalSettings:
+    """Settings of the pair-signal stage.
+
+    Attributes:
+        max_examples: Cap on the training examples of a task used for every signal (seeded).
+        max_length: Truncation length for features and embeddings.
+        batch_size: Texts per forward pass.
+        taskemb_parameters: Also keep the Fisher of every encoder parameter (large).
+        transrate_eps: The distortion ε of TransRate.
+        model_choice: Which single-task model of a task is used.
+        seed: Seeds the example samples and the random baseline.
+    """
+
+    max_examples: int = 500
+    max_length: int = 128
+    batch_size: int = 32
+    taskemb_parameters: bool = False
+    transrate_eps: float = 1e-2
+    model_choice: ModelChoice = "best_validation"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_examples < 4:
+            raise ConfigError(f"max_examples = {self.max_examples}; expected at least 4")
+        if self.transrate_eps <= 0:
+            raise ConfigError(f"transrate_eps = {self.transrate_eps}; expected > 0")
+
+
+def _sample(split: Split, cap: int, seed: int, name: str) -> Split:
+    if len(split) <= cap:
+        return split
+    salt = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
+    rows = np.sort(np.random.default_rng([seed, salt]).choice(len(split), cap, replace=False))
+    return split.subset(rows)
+
+
+@torch.no_grad()
+def pooled_features(
+    model: torch.nn.Module,
+    tokenizer: object,
+    texts: tuple[str, ...],
+    *,
+    max_length: int,
+    batch_size: int,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """A classifier's pooled encoder output and class probabilities on ``texts``.
+
+    Shape:
+        returns ``(n, hidden)`` and ``(n, n_classes)``, in the order of ``texts``.
+    """
+    captured: dict[str, torch.Tensor] = {}
+    base: Any = getattr(model, "base_model", model)
+    hook = base.pooler.register_forward_hook(lambda _m, _i, out: captured.__setitem__("p", out))
+    model.eval()
+    device = next(model.parameters()).device
+    encoded = encode_texts(tokenizer, texts, max_length)  # type: ignore[arg-type]
+    order = np.argsort(encoded.lengths, kind="stable")
+    features: npt.NDArray[np.float64] | None = None
+    probabilities: npt.NDArray[np.float64] | None = None
+    try:
+        for index, batch in padded_batches(encoded, order, batch_size):
+            logits = model(**{k: v.to(device) for k, v in batch.items()}).logits.double()
+            pooled = captured["p"].double()
+            if features is None or probabilities is None:
+                features = np.zeros((len(texts), pooled.shape[-1]))
+                probabilities = np.zeros((len(texts), logits.shape[-1]))
+            features[index] = pooled.cpu().numpy()
+            probabilities[index] = torch.softmax(logits, dim=-1).cpu().numpy()
+    finally:
+        hook.remove()
+    assert features is not None and probabilities is not None
+    return features, probabilities
+
+
+def _words(texts: tuple[str, ...]) -> set[str]:
+    return {word for text in texts for word in re.findall(r"\w+", text.lower())}
+
+
+class _Timer:
+    """Seconds spent per signal family."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def time(self, family: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[family] = self.seconds.get(family, 0.0) + time.perf_counter() - start
+
+
+def compute_pair_signals(
+    run_dir: str | Path,
+    tasks: TaskSet,
+    settings: PairSignalSettings | None = None,
+    *,
+    progress: bool = False,
+) -> int:
+    """Compute and store every pair signal of ``tasks`` from the run's single-task models.
+
+    Returns:
+        The number of ordered (source, target) pairs.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    settings = settings or PairSignalSettings()
+    run_dir = Path(run_dir)
+    cache = _ArrayCache(run_dir)
+    timer = _Timer()
+    names = tasks.names
+    samples = {n: _sample(tasks[n].train, settings.max_examples, settings.seed, n) for n in names}
+    with RunStore(run_dir) as store:
+        models = select_single_task_models(store, tasks, choice=settings.model_choice)
+        fingerprints = {n: model_fingerprint(run_dir, row) for n, row in models.items()}
+        bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            disable=not progress,
+        )
+        with bar:
+            steps = bar.add_task("pair signals (models)", total=len(names) + 1)
+            text_vectors = _text_embeddings(cache, models, samples, settings, timer)
+            bar.update(steps, advance=1)
+            task_vectors: dict[str, dict[str, npt.NDArray[np.float64]]] = {}
+            outputs: dict[tuple[str, str], dict[str, npt.NDArray[np.float64]]] = {}
+            for source in names:
+                encoder = load_trained_model(run_dir, models[source])
+                key = _key("taskemb", fingerprints[source], samples[source], settings)
+                task_vectors[source] = cache.get("embeddings", key)
+                if not task_vectors[source]:
+                    with timer.time("taskemb"):
+                        task_vectors[source] = task_embedding(
+                            encoder.model,
+                            encoder.tokenizer,
+                            samples[source].texts,
+                            samples[source].labels,
+                            max_length=settings.max_length,
+                            batch_size=settings.batch_size,
+                            parameters=settings.taskemb_parameters,
+                        )
+                    cache.put("embeddings", key, task_vectors[source])
+                for target in names:
+                    key = _key("features", fingerprints[source], samples[target], settings)
+                    arrays = cache.get("features", key)
+                    if not arrays:
+                        with timer.time("features"):
+                            features, probabilities = pooled_features(
+                                encoder.model,
+                                encoder.tokenizer,
+                                samples[target].texts,
+                                max_length=settings.max_length,
+                                batch_size=settings.batch_size,
+                            )
+                        arrays = {"features": features, "probabilities": probabilities}
+                        cache.put("features", key, arrays)
+                    outputs[(source, target)] = arrays
+                bar.update(steps, advance=1)
+        values = _pair_values(
+            tasks, models, samples, text_vectors, task_vectors, outputs, settings, timer
+        )
+        detail = {"settings": asdict(settings), "models": {n: r.id for n, r in models.items()}}
+        for family, rows in values.items():
+            store.put_pair_signals(family, rows, detail)
+        for family, seconds in timer.seconds.items():
+            store.put_cost(family, "pairs", seconds, {"pairs": len(names) ** 2})
+    return len(names) ** 2
+
+
+def _key(kind: str, model: str, sample: Split, settings: PairSignalSettings) -> str:
+    parts = [kind, model, sample.ids, settings.max_length]
+    if kind == "taskemb":
+        parts.append(settings.taskemb_parameters)
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
+
+
+class _ArrayCache:
+    """Named arrays stored as ``<run>/<folder>/<key>.npz``, written atomically."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+
+    def get(self, folder: str, key: str) -> dict[str, npt.NDArray[np.float64]]:
+        path = self.run_dir / folder / f"{key}.npz"
+        if not path.exists():
+            return {}
+        with np.load(path) as data:
+            return {name: data[name] for name in data.files}
+
+    def put(self, folder: str, key: str, arrays: dict[str, npt.NDArray[np.float64]]) -> None:
+        path = self.run_dir / folder / f"{key}.npz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{key}.tmp.npz")
+        np.savez(temporary, **arrays)  # type: ignore[arg-type]
+        temporary.replace(path)
+
+
+def _text_embeddings(
+    cache: _ArrayCache,
+    models: dict[str, TrialRow],
+    samples: dict[str, Split],
+    settings: PairSignalSettings,
+    timer: _Timer,
+) -> dict[str, npt.NDArray[np.float64]]:
+    encoder_config = next(iter(models.values())).config["encoder"]
+    spec = EncoderSpec(encoder_config["source"], encoder_config["num_layers"])
+    pretrained = None
+    vectors = {}
+    for name, sample in samples.items():
+        key = _key("textemb", encoder_config["fingerprint"], sample, settings)
+        arrays = cache.get("embeddings", key)
+        if not arrays:
+            with timer.time("textemb"):
+                pretrained = pretrained or load_encoder(spec)
+                arrays = {
+                    "textemb": text_embedding(
+                        pretrained.model,
+                        pretrained.tokenizer,
+                        sample.texts,
+                        max_length=settings.max_length,
+                        batch_size=settings.batch_size,
+                    )
+                }
+            cache.put("embeddings", key, arrays)
+        vectors[name] = arrays["textemb"]
+    return vectors
+
+
+def _pair_values(
+    tasks: TaskSet,
+    models: dict[str, TrialRow],
+    samples: dict[str, Split],
+    text_vectors: dict[str, npt.NDArray[np.float64]],
+    task_vectors: dict[str, dict[str, npt.NDArray[np.float64]]],
+    outputs: dict[tuple[str, str], dict[str, npt.NDArray[np.float64]]],
+    settings: PairSignalSettings,
+    timer: _Timer,
+) -> dict[str, list[tuple[str, str, str, float]]]:
+    names = tasks.names
+    values: dict[str, list[tuple[str, str, str, float]]] = {
+        "textemb": [],
+        "taskemb": [],
+        "estimators": [],
+        "baselines": [],
+    }
+    rng = np.random.default_rng(settings.seed)
+    vocabularies = {n: _words(samples[n].texts) for n in names}
+    components = sorted(next(iter(task_vectors.values())))
+    for target in names:
+        per_component = {
+            c: {s: cosine_similarity(task_vectors[s][c], task_vectors[target][c]) for s in names}
+            for c in components
+        }
+        fused = reciprocal_rank_fusion(per_component)
+        for source in names:
+            values["textemb"].append(
+                (
+                    source,
+                    target,
+                    "cosine",
+                    cosine_similarity(text_vectors[source], text_vectors[target]),
+                )
+            )
+            for c in components:
+                values["taskemb"].append((source, target, f"cosine_{c}", per_component[c][source]))
+            values["taskemb"].append((source, target, "rrf", fused[source]))
+            features = outputs[(source, target)]["features"]
+            probabilities = outputs[(source, target)]["probabilities"]
+            labels = samples[target].labels
+            with timer.time("estimators"):
+                scores = {
+                    "logme": estimators.log_maximum_evidence(features, labels),
+                    "leep": estimators.log_expected_empirical_prediction(probabilities, labels),
+                    "nce": estimators.negative_conditional_entropy(probabilities.argmax(1), labels),
+                    "h_score": estimators.h_score(features, labels),
+                    "h_score_shrinkage": estimators.regularized_h_score(features, labels),
+                    "transrate": estimators.transrate(features, labels, eps=settings.transrate_eps),
+                }
+            values["estimators"].extend((source, target, k, v) for k, v in scores.items())
+            union = vocabularies[source] | vocabularies[target]
+            overlap = (
+                len(vocabularies[source] & vocabularies[target]) / len(union) if union else 0.0
+            )
+            baseline = {
+                "source_size": float(len(tasks[source].train)),
+                "source_positive_rate": tasks[source].train.positive_rate,
+                "target_positive_rate": tasks[target].train.positive_rate,
+                "vocabulary_overlap": overlap,
+                "source_f1": float((models[source].metrics or {}).get("test_f1", np.nan)),
+                "target_f1": float((models[target].metrics or {}).get("test_f1", np.nan)),
+                "random": float(rng.random()),
+            }
+            values["baselines"].extend((source, target, k, v) for k, v in baseline.items())
+    return values

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from transferscout.encoders import EncoderSpec
+from transferscout.grid.runner import ExecutionOptions, run_grid
+from transferscout.grid.spec import GridSpec, settings_grid
+from transferscout.grid.store import RunStore
+from transferscout.signals.pair_stage import (
+    BASELINE_NAMES,
+    ESTIMATOR_NAMES,
+    PairSignalSettings,
+    compute_pair_signals,
+)
+from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_tasks
+
+SETTINGS = PairSignalSettings(max_examples=20, max_length=32, batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def tasks(keyword_csv: Path) -> TaskSet:
+    spec = TableSpec(label_columns=("food", "water", "shelter"), id_column="id")
+    return load_tasks(keyword_csv, spec, TaskOptions(fractions=(0.6, 0.2, 0.2)))
+
+
+@pytest.fixture(scope="module")
+def run_dir(
+    tmp_path_factory: pytest.TempPathFactory, tasks: TaskSet, tiny_encoder_dir: Path
+) -> Path:
+    folder = tmp_path_factory.mktemp("pair-run")
+    grid = GridSpec(
+        sources=(), target_settings=settings_grid(learning_rate=[3e-3], epochs=[4], max_length=[32])
+    )
+    options = ExecutionOptions(workers=1, threads_per_worker=1, device="cpu")
+    run_grid(folder, tasks, grid, EncoderSpec(str(tiny_encoder_dir)), options)
+    compute_pair_signals(folder, tasks, SETTINGS)
+    return folder
+
+
+def _signals(run_dir: Path) -> dict[tuple[str, str, str, str], float]:
+    with RunStore(run_dir, readonly=True) as store:
+        return {
+            (r["family"], r["source"], r["target"], r["name"]): r["value"]
+            for r in store.pair_signals()
+        }
+
+
+def test_every_pair_has_every_signal(run_dir: Path, tasks: TaskSet) -> None:
+    signals = _signals(run_dir)
+    for source in tasks.names:
+        for target in tasks.names:
+            for name in ESTIMATOR_NAMES:
+                assert ("estimators", source, target, name) in signals
+            for name in BASELINE_NAMES:
+                assert ("baselines", source, target, name) in signals
+            assert ("textemb", source, target, "cosine") in signals
+            assert ("taskemb", source, target, "rrf") in signals
+            for component in ("layer_1", "layer_2", "layer_3", "pooled"):
+                assert ("taskemb", source, target, f"cosine_{component}") in signals
+    assert signals[("textemb", "food", "food", "cosine")] == pytest.approx(1.0)
+    assert signals[("taskemb", "water", "water", "cosine_pooled")] == pytest.approx(1.0)
+    assert signals[("baselines", "food", "water", "source_size")] == len(tasks["food"].train)
+    assert signals[("baselines", "food", "water", "target_positive_rate")] == pytest.approx(
+        tasks["water"].train.positive_rate
+    )
+    assert signals[("estimators", "food", "water", "leep")] <= 0.0
+    assert signals[("estimators", "food", "water", "nce")] <= 0.0
+
+
+def test_costs_are_recorded(run_dir: Path) -> None:
+    with RunStore(run_dir, readonly=True) as store:
+        families = {c["family"]: c["seconds"] for c in store.costs()}
+    assert {"textemb", "taskemb", "features", "estimators"} <= set(families)
+    assert all(seconds > 0 for seconds in families.values())
+
+
+def test_rerun_uses_the_caches_and_reproduces(run_dir: Path, tasks: TaskSet) -> None:
+    before = _signals(run_dir)
+    files = sorted((run_dir / "features").glob("*.npz")) + sorted(
+        (run_dir / "embeddings").glob("*.npz")
+    )
+    assert len(files) == 9 + 3 + 3  # features per (model, task); taskemb and textemb per task
+    stamps = {f: f.stat().st_mtime_ns for f in files}
+    compute_pair_signals(run_dir, tasks, SETTINGS)
+    assert {f: f.stat().st_mtime_ns for f in files} == stamps
+    assert _signals(run_dir) == before
