@@ -47,7 +47,7 @@ def _logme_by_direct_maximisation(f: np.ndarray, labels: np.ndarray) -> float:
     for c in np.unique(labels):
         y = (labels == c).astype(float)
         best = minimize(
-            lambda p: -_direct_evidence(f, y, np.exp(p[0]), np.exp(p[1])),
+            lambda p, y=y: -_direct_evidence(f, y, np.exp(p[0]), np.exp(p[1])),
             x0=[0.0, 0.0],
             method="Nelder-Mead",
             options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000, "maxfev": 40000},
