@@ -1,0 +1,5 @@
+"""Evaluation of rankings against the real grid: metrics, curves, adaptive search, tables."""
+
+from transferscout.evaluation.run import EvaluationResult, EvaluationSettings, evaluate_run
+
+__all__ = ["EvaluationResult", "EvaluationSettings", "evaluate_run"]

@@ -1,0 +1,12 @@
+"""The meta-model: from pair signals to a predicted transfer F1."""
+
+from transferscout.meta.features import FEATURE_SETS, candidate_table, feature_columns
+from transferscout.meta.regressor import TransferRegressor, leave_one_target_out
+
+__all__ = [
+    "FEATURE_SETS",
+    "TransferRegressor",
+    "candidate_table",
+    "feature_columns",
+    "leave_one_target_out",
+]

@@ -1,0 +1,148 @@
+"""The candidate table: one row per (source, target, transfer settings), with every signal.
+
+A *candidate* is a transfer model the user could train: source task A, target task B, and the
+settings of both stages.  Its row holds the pair's signals (computed from single-task models
+only), the hyperparameters, and — when the grid has trained it — the real positive-class F1 of
+M_AB on B's test split (mean over seeds) and the real training hours it cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from transferscout.errors import ConfigError
+from transferscout.grid.store import RunStore
+from transferscout.signals.ansat import ansat_feature_names
+
+__all__ = ["FEATURE_SETS", "HYPERPARAMETERS", "candidate_table", "feature_columns", "pivot_signals"]
+
+#: Hyperparameter columns; part of every feature set (they identify the candidate).
+HYPERPARAMETERS = (
+    "source_learning_rate",
+    "source_epochs",
+    "source_batch_size",
+    "target_learning_rate",
+    "target_epochs",
+    "target_batch_size",
+)
+
+_F1 = ("source_f1", "target_f1")
+_ANSAT = tuple(ansat_feature_names())
+_TASKEMB_PREFIX = "taskemb_"
+
+#: Named feature sets, as in the seed paper's comparison (plus ``all``).
+FEATURE_SETS = ("f1", "f1+ansat", "f1+ansat+taskemb", "all")
+
+
+def pivot_signals(rows: Sequence[dict[str, object]]) -> pd.DataFrame:
+    """Stored pair signals -> one row per (source, target), one column per signal.
+
+    Columns are named ``<name>`` for ANSAT and baselines, ``<family>_<name>`` otherwise
+    (``estimators_logme``, ``taskemb_rrf``, ``textemb_cosine``).
+    """
+    if not rows:
+        return pd.DataFrame(columns=["source", "target"])
+    frame = pd.DataFrame(rows)
+    plain = frame["family"].isin(["ansat", "baselines"])
+    frame["column"] = np.where(plain, frame["name"], frame["family"] + "_" + frame["name"])
+    table = frame.pivot_table(
+        index=["source", "target"], columns="column", values="value", aggfunc="first"
+    )
+    table.columns.name = None
+    return table.reset_index()
+
+
+def candidate_table(run_dir: str | Path) -> pd.DataFrame:
+    """Every transfer candidate of a run with its signals and, when trained, its real F1.
+
+    Columns: ``source``, ``target``, the hyperparameters, ``real_f1`` (mean test F1 over
+    seeds), ``real_accuracy``, ``hours`` (mean source + target training time), ``seeds``, and
+    one column per stored signal.
+    """
+    with RunStore(run_dir, readonly=True) as store:
+        trials = store.rows(kind="transfer")
+        signals = pivot_signals(store.pair_signals())
+    records = []
+    for row in trials:
+        if row.status != "done" or row.metrics is None:
+            continue
+        source = row.config["source"]["settings"]
+        target = row.config["target"]["settings"]
+        records.append(
+            {
+                "source": row.source,
+                "target": row.target,
+                "source_learning_rate": source["learning_rate"],
+                "source_epochs": source["epochs"],
+                "source_batch_size": source["batch_size"],
+                "target_learning_rate": target["learning_rate"],
+                "target_epochs": target["epochs"],
+                "target_batch_size": target["batch_size"],
+                "real_f1": row.metrics["test_f1"],
+                "real_accuracy": row.metrics["test_accuracy"],
+                "hours": ((row.source_seconds or 0.0) + (row.target_seconds or 0.0)) / 3600,
+            }
+        )
+    if not records:
+        raise ConfigError(f"{run_dir}: no finished transfer trial; run the grid first")
+    keys = ["source", "target", *HYPERPARAMETERS]
+    grouped = (
+        pd.DataFrame(records)
+        .groupby(keys, as_index=False)
+        .agg(
+            real_f1=("real_f1", "mean"),
+            real_accuracy=("real_accuracy", "mean"),
+            hours=("hours", "mean"),
+            seeds=("real_f1", "size"),
+        )
+    )
+    return grouped.merge(signals, on=["source", "target"], how="left")
+
+
+def feature_columns(table: pd.DataFrame, feature_set: str) -> list[str]:
+    """The columns of a named feature set.
+
+    Named sets are ``f1``, ``f1+ansat``, ``f1+ansat+taskemb`` and ``all``; any ``+``-joined
+    combination of the groups ``f1``, ``ansat``, ``taskemb``, ``textemb``, ``estimators`` and
+    ``baselines`` works too.
+
+    Hyperparameters are always included.  The ``random`` baseline never is.
+    """
+    groups = {
+        "f1": list(_F1),
+        "ansat": list(_ANSAT),
+        "taskemb": [c for c in table.columns if c.startswith(_TASKEMB_PREFIX)],
+        "textemb": [c for c in table.columns if c.startswith("textemb_")],
+        "estimators": [c for c in table.columns if c.startswith("estimators_")],
+        "baselines": [
+            c
+            for c in (
+                "source_size",
+                "source_positive_rate",
+                "target_positive_rate",
+                "vocabulary_overlap",
+            )
+            if c in table.columns
+        ],
+    }
+    parts = list(groups) if feature_set == "all" else feature_set.split("+")
+    unknown = [p for p in parts if p not in groups]
+    if unknown:
+        raise ConfigError(
+            f"unknown feature group {unknown[0]!r} in feature set {feature_set!r}; expected "
+            f"{', '.join(FEATURE_SETS)} or '+'-joined groups of {', '.join(groups)}"
+        )
+    columns = list(HYPERPARAMETERS)
+    for part in parts:
+        missing = [c for c in groups[part] if c not in table.columns]
+        if missing or not groups[part]:
+            raise ConfigError(
+                f"feature set {feature_set!r} needs the {part!r} signals, which this run has not "
+                f"computed (missing e.g. {missing[:2] or part}); run `transferscout signals`"
+            )
+        columns.extend(c for c in groups[part] if c not in columns)
+    return columns
