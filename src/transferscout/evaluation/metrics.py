@@ -6,8 +6,8 @@ decreasing predicted F1, ties broken by lower training cost, then by position.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 import warnings
+from collections.abc import Callable, Sequence
 from math import comb
 
 import numpy as np
