@@ -298,6 +298,50 @@ def signals_show(
     console.print(table)
 
 
+@app.command("evaluate")
+def evaluate_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run with its grid and signals computed.")],
+    config: ConfigOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """Fit the meta-models leave-one-target-out and compute every ranking metric and curve."""
+    from transferscout.config import load_config
+    from transferscout.pipeline import evaluate
+
+    try:
+        result = evaluate(load_config(config, overrides or ()), run_dir)
+    except TransferScoutError as error:
+        raise _fail(error) from None
+    _print_ranking(result.ranking)
+    console.print(f"tables written to {Path(run_dir) / 'evaluation'}")
+
+
+def _print_ranking(ranking: object) -> None:
+    import pandas as pd
+
+    assert isinstance(ranking, pd.DataFrame)
+    shown = ranking[
+        ranking["method"].str.startswith(("meta:", "oracle", "random"))
+        | ranking["method"].isin(
+            ["signal:ansat_ab_0.10", "signal:taskemb_rrf", "signal:estimators_logme"]
+        )
+    ]
+    table = Table(title="Ranking quality per method (mean over targets, 95% bootstrap interval)")
+    metrics = [
+        m
+        for m in ("ndcg@3", "regret@1", "regret@3", "rank_of_best", "spearman")
+        if m in set(shown["metric"])
+    ]
+    table.add_column("method")
+    for metric in metrics:
+        table.add_column(metric, justify="right")
+    for method, group in shown.groupby("method", sort=False):
+        lookup = {row.metric: (row.estimate, row.low, row.high) for row in group.itertuples()}
+        cells = [_interval(*lookup[m]) for m in metrics]
+        table.add_row(str(method), *cells)
+    console.print(table)
+
+
 @app.command("status")
 def status(
     run_dir: Annotated[Path, typer.Argument(help="The run folder.")],
@@ -334,6 +378,10 @@ def status(
                 (row.error or "").splitlines()[0][:200],
             )
         console.print(table)
+
+
+def _interval(estimate: object, low: object, high: object) -> str:
+    return f"{float(estimate):.3f} [{float(low):.2f}, {float(high):.2f}]"  # type: ignore[arg-type]
 
 
 def _duration(seconds: float) -> str:

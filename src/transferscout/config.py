@@ -19,6 +19,7 @@ from typing import Any
 
 from transferscout.encoders import DEFAULT_ENCODER, EncoderSpec
 from transferscout.errors import ConfigError
+from transferscout.evaluation.run import EvaluationSettings
 from transferscout.grid.runner import ExecutionOptions
 from transferscout.grid.spec import GridSpec, settings_grid
 from transferscout.signals.ansat_stage import AnsatSettings
@@ -30,6 +31,7 @@ __all__ = [
     "AnsatConfig",
     "DataConfig",
     "EncoderConfig",
+    "EvaluationConfig",
     "ExecutorConfig",
     "GridConfig",
     "PairSignalsConfig",
@@ -222,6 +224,33 @@ class SignalsConfig:
 
 
 @dataclass(frozen=True)
+class EvaluationConfig:
+    """``[evaluation]``: meta-model feature sets, depths, intervals, adaptive search."""
+
+    feature_sets: list[str] = field(
+        default_factory=lambda: ["f1", "f1+ansat", "f1+ansat+taskemb", "all"]
+    )
+    rmse_ks: list[int] = field(default_factory=lambda: list(range(5, 105, 5)))
+    ndcg_k: int = 3
+    regret_ks: list[int] = field(default_factory=lambda: [1, 3])
+    allow_self_transfer: bool = False
+    bootstrap_resamples: int = 2000
+    random_permutations: int = 200
+    adaptive: bool = True
+    adaptive_feature_set: str = "all"
+    kappa: float = 1.0
+    n_estimators: int = 300
+    seed: int = 0
+
+    def settings(self) -> EvaluationSettings:
+        """The evaluation settings."""
+        values = dataclasses.asdict(self)
+        for key in ("feature_sets", "rmse_ks", "regret_ks"):
+            values[key] = tuple(values[key])
+        return EvaluationSettings(**values)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """The whole run configuration."""
 
@@ -230,6 +259,7 @@ class RunConfig:
     grid: GridConfig = field(default_factory=GridConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     signals: SignalsConfig = field(default_factory=SignalsConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
     def validate(self) -> None:
         """Check every section's values (what can be checked before any data is read)."""
@@ -239,6 +269,7 @@ class RunConfig:
         self.executor.options()
         self.signals.ansat.settings()
         self.signals.pairs.settings()
+        self.evaluation.settings()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (``None`` values left out, as TOML has no null)."""

@@ -7,11 +7,12 @@ import logging
 from pathlib import Path
 
 from transferscout.config import RunConfig
+from transferscout.evaluation.run import EvaluationResult, evaluate_run
 from transferscout.grid.runner import GridSummary, run_grid
 from transferscout.signals.ansat_stage import compute_ansat
 from transferscout.signals.pair_stage import compute_pair_signals
 
-__all__ = ["compute_ansat_signals", "compute_pair_signals_stage", "train_grid"]
+__all__ = ["compute_ansat_signals", "compute_pair_signals_stage", "evaluate", "train_grid"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,3 +57,8 @@ def compute_pair_signals_stage(
     """Store task embeddings, estimator scores and baselines for every ordered task pair."""
     tasks = config.data.load()
     return compute_pair_signals(run_dir, tasks, config.signals.pairs.settings(), progress=progress)
+
+
+def evaluate(config: RunConfig, run_dir: str | Path) -> EvaluationResult:
+    """Fit the meta-models leave-one-target-out and write every metric to ``run_dir/evaluation``."""
+    return evaluate_run(run_dir, config.evaluation.settings())
