@@ -86,3 +86,32 @@ def keyword_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"), num_layers=3, seed=0)
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: Path) -> Path:
+    """A complete small run: 3 tasks, every transfer pair in 2 target settings, all signals."""
+    from transferscout.encoders import EncoderSpec
+    from transferscout.grid.runner import ExecutionOptions, run_grid
+    from transferscout.grid.spec import GridSpec, settings_grid
+    from transferscout.signals.ansat_stage import AnsatSettings, compute_ansat
+    from transferscout.signals.attributions import AttributionSettings
+    from transferscout.signals.pair_stage import PairSignalSettings, compute_pair_signals
+    from transferscout.tasks import TableSpec, TaskOptions, load_tasks
+
+    folder = tmp_path_factory.mktemp("small-run")
+    data = write_csv(folder / "keywords.csv", keyword_rows(90, seed=3))
+    spec = TableSpec(label_columns=("food", "water", "shelter"), id_column="id")
+    tasks = load_tasks(data, spec, TaskOptions(fractions=(0.6, 0.2, 0.2)))
+    stage = {"epochs": [6], "batch_size": [8], "max_length": [32]}
+    grid = GridSpec(
+        target_settings=settings_grid(learning_rate=[1e-3, 3e-3], **stage),
+        source_settings=settings_grid(learning_rate=[3e-3], **stage),
+    )
+    run_dir = folder / "run"
+    options = ExecutionOptions(workers=1, threads_per_worker=1, device="cpu")
+    run_grid(run_dir, tasks, grid, EncoderSpec(str(tiny_encoder_dir)), options)
+    attribution = AttributionSettings(n_steps=6, max_length=32)
+    compute_ansat(run_dir, tasks, AnsatSettings(attribution=attribution, max_documents=8))
+    compute_pair_signals(run_dir, tasks, PairSignalSettings(max_examples=30, max_length=32))
+    return run_dir

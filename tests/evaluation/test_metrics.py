@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from sklearn.metrics import ndcg_score
+
+from transferscout.evaluation.metrics import (
+    bootstrap_interval,
+    expected_best_of_random,
+    kendall_tau,
+    ndcg_at_k,
+    rank_of_best,
+    ranking_order,
+    regret_at_k,
+    rmse_at_k,
+    spearman_rho,
+)
+
+REAL = np.array([0.30, 0.80, 0.55, 0.10, 0.62])
+
+
+def test_ranking_order_breaks_ties_by_cost_then_position() -> None:
+    assert ranking_order([0.5, 0.9, 0.5, 0.5], cost=[3.0, 1.0, 1.0, 1.0]).tolist() == [1, 2, 3, 0]
+
+
+def test_perfect_predictor_has_ndcg_one_regret_zero_rank_one() -> None:
+    for k in (1, 3, 5):
+        assert ndcg_at_k(REAL, REAL, k) == pytest.approx(1.0)
+        assert regret_at_k(REAL, REAL, k) == 0.0
+    assert rank_of_best(REAL, REAL) == 1
+    assert spearman_rho(REAL, REAL) == pytest.approx(1.0)
+    assert kendall_tau(REAL, REAL) == pytest.approx(1.0)
+
+
+def test_reversed_predictor_is_worst() -> None:
+    reverse = -REAL
+    assert rank_of_best(REAL, reverse) == 5
+    assert regret_at_k(REAL, reverse, 1) == pytest.approx((0.80 - 0.10) / 0.80 * 100)
+    assert spearman_rho(REAL, reverse) == pytest.approx(-1.0)
+    worst = min(ndcg_at_k(REAL, list(p), 3) for p in itertools.permutations(range(5)))
+    assert ndcg_at_k(REAL, reverse, 3) == pytest.approx(worst)
+
+
+def test_linear_ndcg_matches_scikit_learn() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        real = rng.random(7)
+        predicted = rng.random(7)  # continuous: no ties
+        for k in (1, 3, 7):
+            expected = ndcg_score([real], [predicted], k=k)
+            assert ndcg_at_k(real, predicted, k, gain="linear") == pytest.approx(
+                expected, rel=1e-12
+            )
+
+
+def test_ndcg_by_hand_with_exponential_gain() -> None:
+    real = np.array([1.0, 0.0, 0.5])
+    predicted = np.array([0.1, 0.9, 0.5])  # order: 1, 2, 0
+    dcg = (2**0 - 1) / np.log2(2) + (2**0.5 - 1) / np.log2(3) + (2**1 - 1) / np.log2(4)
+    ideal = 1 / np.log2(2) + (2**0.5 - 1) / np.log2(3)
+    assert ndcg_at_k(real, predicted, 3) == pytest.approx(dcg / (ideal + 0))
+
+
+def test_ndcg_is_invariant_to_adding_a_constant_to_predictions() -> None:
+    predicted = np.array([0.2, 0.4, 0.3, 0.9, 0.1])
+    assert ndcg_at_k(REAL, predicted + 7.0, 3) == ndcg_at_k(REAL, predicted, 3)
+
+
+def test_rmse_at_k_uses_the_pooled_top_k_by_prediction() -> None:
+    predicted = np.array([0.9, 0.1, 0.5, 0.7])
+    real = np.array([0.8, 0.0, 0.1, 0.7])
+    # top 1: (0.9-0.8); top 2: + (0.7-0.7); top 3: + (0.5-0.1)
+    values = rmse_at_k(predicted, real, [1, 2, 3, 10])
+    assert values[0] == pytest.approx(0.1)
+    assert values[1] == pytest.approx(np.sqrt(0.01 / 2))
+    assert values[2] == pytest.approx(np.sqrt((0.01 + 0.16) / 3))
+    assert values[3] == pytest.approx(np.sqrt((0.01 + 0.16 + 0.01) / 4))
+
+
+def test_expected_best_of_random_is_exact() -> None:
+    values = [0.1, 0.4, 0.2, 0.9]
+    for k in range(1, 5):
+        subsets = list(itertools.combinations(values, k))
+        assert expected_best_of_random(values, k) == pytest.approx(
+            np.mean([max(s) for s in subsets])
+        )
+    assert expected_best_of_random(values, 10) == 0.9
+
+
+def test_random_order_matches_its_expectation_within_sampling_error() -> None:
+    rng = np.random.default_rng(1)
+    values = rng.random(12)
+    draws = [values[rng.permutation(12)[:3]].max() for _ in range(20000)]
+    assert np.mean(draws) == pytest.approx(expected_best_of_random(values, 3), abs=0.005)
+
+
+def test_bootstrap_interval_contains_the_mean_and_narrows_with_data() -> None:
+    rng = np.random.default_rng(2)
+    small = rng.normal(size=10)
+    large = rng.normal(size=1000)
+    estimate, low, high = bootstrap_interval(small, resamples=500)
+    assert low <= estimate <= high
+    _, low_large, high_large = bootstrap_interval(large, resamples=500)
+    assert high_large - low_large < high - low
+    assert bootstrap_interval([1.0])[1:] != bootstrap_interval([1.0, 2.0])[1:]
+    assert np.isnan(bootstrap_interval([np.nan, np.nan])[0])
+
+
+def test_constant_rankings_have_no_correlation() -> None:
+    assert np.isnan(spearman_rho([0.1, 0.1], [0.3, 0.2]))

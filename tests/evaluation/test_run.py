@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from transferscout.evaluation import EvaluationSettings, evaluate_run
+from transferscout.evaluation.table1 import best_models_table
+
+FAST = EvaluationSettings(bootstrap_resamples=200, random_permutations=20, n_estimators=50)
+
+
+def test_every_table_is_produced_from_the_store(small_run: Path) -> None:
+    result = evaluate_run(small_run, FAST)
+    folder = small_run / "evaluation"
+    for name in ("candidates", "rmse", "curves", "ranking", "per_target", "savings", "table1"):
+        assert (folder / f"{name}.csv").exists(), name
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["targets"] == 3 and summary["candidates"] == 12
+    assert summary["signal_hours"] > 0
+    methods = set(result.curves["method"])
+    assert {"oracle", "random", "adaptive:greedy", "adaptive:ucb"} <= methods
+    assert {f"meta:{s}" for s in ("f1", "f1+ansat", "f1+ansat+taskemb", "all")} <= methods
+    assert {
+        "signal:ansat_ab_0.10",
+        "signal:taskemb_rrf",
+        "signal:estimators_logme",
+        "signal:source_size",
+    } <= methods
+    # Every curve ends at the full grid's best F1 (all candidates trained).
+    final = result.curves.groupby("method")["best_f1"].last()
+    assert (final - summary["full_grid_best_f1"]).abs().max() < 1e-12
+    # The oracle is never beaten at any depth.
+    oracle = result.curves[result.curves["method"] == "oracle"].set_index("k")["best_f1"]
+    for _, curve in result.curves.groupby("method"):
+        assert (curve.set_index("k")["best_f1"] <= oracle + 1e-12).all()
+    ranking = result.ranking.set_index(["method", "metric"])
+    assert ranking.loc[("oracle", "regret@1"), "estimate"] == 0.0
+    assert ranking.loc[("oracle", "rank_of_best"), "estimate"] == 1.0
+    assert set(result.rmse["feature_set"]) == {"f1", "f1+ansat", "f1+ansat+taskemb", "all"}
+    assert set(result.savings["tolerance"]) == {0.01, 0.02, 0.035}
+
+
+def test_evaluation_is_reproducible(small_run: Path) -> None:
+    first = evaluate_run(small_run, FAST)
+    second = evaluate_run(small_run, FAST)
+    pd.testing.assert_frame_equal(first.ranking, second.ranking)
+    pd.testing.assert_frame_equal(first.curves, second.curves)
+
+
+def test_table1_has_both_models_per_target_and_an_average(small_run: Path) -> None:
+    table = best_models_table(small_run)
+    per_target = table[table["target"] != "average"]
+    assert len(per_target) == 6
+    assert set(per_target["model"]) == {"encoder→target", "encoder→source→target"}
+    transfers = per_target[per_target["model"] == "encoder→source→target"]
+    assert (transfers["source"] != transfers["target"]).all()
+    average = table[table["target"] == "average"].set_index("model")["f1"]
+    assert (
+        average["encoder→target"]
+        == per_target[per_target["model"] == "encoder→target"]["f1"].mean()
+    )
