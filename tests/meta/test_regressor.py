@@ -48,7 +48,7 @@ def test_leave_one_target_out_never_sees_the_held_out_target() -> None:
     seen: list[set[int]] = []
 
     class Recording(TransferRegressor):
-        def fit(self, X: object, y: object) -> "Recording":  # noqa: N803
+        def fit(self, X: object, y: object) -> Recording:  # noqa: N803
             seen.append(set(np.asarray(X)[:, 1].astype(int).tolist()))
             return super().fit(X, y)  # type: ignore[return-value]
 

@@ -188,12 +188,10 @@ def evaluate_run(
         random_curve(table, ks).assign(method="random"),
     ]
     for method, score in scores.items():
-        column = f"_score_{len(curves)}"
-        table[column] = score
+        scored = table.assign(_score=score)
         curves.append(
-            budget_curve(table, column, ks, signal_hours=signal_hours).assign(method=method)
+            budget_curve(scored, "_score", ks, signal_hours=signal_hours).assign(method=method)
         )
-        table.drop(columns=column, inplace=True)
     if settings.adaptive:
         feature_set = settings.adaptive_feature_set
         if f"meta:{feature_set}" not in scores:
