@@ -213,6 +213,134 @@ SetOption = Annotated[
 ]
 
 
+@app.command("run")
+def run_command(
+    config: Annotated[Path | None, typer.Argument(help="A TOML run configuration.")] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", "-p", help="A built-in profile: demo or study.")
+    ] = None,
+    run_dir: Annotated[
+        Path | None,
+        typer.Option("--run-dir", "-o", help="The run folder (default: runs/<profile or file>)."),
+    ] = None,
+    overrides: SetOption = None,
+) -> None:
+    """Run the whole pipeline: tasks, grid, signals, evaluation, report (resumable, cached)."""
+    from transferscout.config import load_config
+    from transferscout.pipeline import best_sources, run_pipeline
+
+    if config is None and profile is None:
+        raise _fail(TransferScoutError("give a configuration file or --profile (demo, study)"))
+    name = profile if config is None else config.stem
+    folder = run_dir or Path("runs") / str(name)
+    try:
+        result = run_pipeline(
+            load_config(config, overrides or (), profile=profile), folder, progress=True
+        )
+    except TransferScoutError as error:
+        raise _fail(error) from None
+    ran = ", ".join(result.stages_run) or "nothing (all cached)"
+    grid = result.grid
+    console.print(
+        f"grid: {grid.done} done, {grid.failed} failed, {grid.pending} pending "
+        f"({grid.ran_now} trained now); stages run: {ran}"
+    )
+    sources = best_sources(folder)
+    table = Table(title="Best source per target (meta-model's first pick vs the real best)")
+    for column in sources.columns:
+        table.add_column(column, justify="right" if "f1" in column else "left")
+    for row in sources.itertuples(index=False):
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
+    _print_savings(folder)
+    if result.report is not None:
+        console.print(f"report: {result.report.html.resolve()}")
+
+
+def _print_savings(run_dir: Path) -> None:
+    import pandas as pd
+
+    savings = pd.read_csv(run_dir / "evaluation" / "savings.csv")
+    shown = savings[savings["method"].isin(["meta:all", "adaptive:greedy"])].dropna(subset=["k"])
+    for row in shown.itertuples():
+        console.print(
+            f"{row.method}: {row.saved_percent:.1f}% less training time for a {row.f1_loss:.4f} "
+            f"loss in mean positive F1 (tolerance {row.tolerance})"
+        )
+
+
+@app.command("rank")
+def rank_command(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run whose tasks are the sources.")],
+    data: Annotated[Path, typer.Option(help="The new target's data file (any supported format).")],
+    label_column: Annotated[str, typer.Option(help="The target's 0/1 label column.")],
+    text_column: Annotated[str, typer.Option(help="Column with the text.")] = "text",
+    name: Annotated[str | None, typer.Option(help="Task name (default: the label column).")] = None,
+    split_column: Annotated[
+        str | None, typer.Option(help="Column of train/validation/test; else split here.")
+    ] = None,
+    data_format: Annotated[str, typer.Option("--format", help="Format of --data.")] = "auto",
+    max_train_examples: Annotated[
+        int | None, typer.Option(help="Cap on the target's training examples.")
+    ] = None,
+    output: Annotated[str, typer.Option(help="table, csv or json.")] = "table",
+    top: Annotated[int, typer.Option(help="Rows shown in the table.")] = 20,
+) -> None:
+    """Rank the run's tasks as sources for a new target; trains no transfer pair."""
+    from transferscout.recommend import recommend_sources
+    from transferscout.tasks import Task, TaskSet
+
+    try:
+        spec = TableSpec(
+            text_column=text_column, label_columns=(label_column,), split_column=split_column
+        )
+        options = TaskOptions(max_train_examples=max_train_examples)
+        loaded = load_tasks(data, spec, options, format=data_format)  # type: ignore[arg-type]
+        task = loaded[label_column]
+        if name is not None:
+            task = Task(name, task.train, task.validation, task.test)
+        result = recommend_sources(run_dir, TaskSet((task,), str(data)), progress=output == "table")
+    except TransferScoutError as error:
+        raise _fail(error) from None
+    frame = result.table
+    if output == "csv":
+        console.out(frame.to_csv(index=False), end="")
+        return
+    if output == "json":
+        payload = {
+            "method": result.method,
+            "suggested_budget": result.suggested_budget,
+            "candidates": frame.to_dict("records"),
+        }
+        console.out(json.dumps(payload, indent=2, default=float))
+        return
+    table = Table(title=f"Sources for {task.name!r} ({result.method})")
+    for column in frame.columns:
+        table.add_column(column, justify="left" if column == "source" else "right")
+    for row in frame.head(top).itertuples(index=False):
+        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
+    if result.suggested_budget is not None:
+        console.print(
+            f"suggested budget: train the top {result.suggested_budget} candidates (on the run's "
+            "targets that lost at most 0.02 F1 against the full grid)"
+        )
+
+
+@app.command("report")
+def report_command(
+    run_dir: Annotated[Path, typer.Argument(help="An evaluated run folder.")],
+) -> None:
+    """(Re)write the HTML and Markdown report from a run's evaluation files."""
+    from transferscout.report import write_report
+
+    try:
+        files = write_report(run_dir)
+    except TransferScoutError as error:
+        raise _fail(error) from None
+    console.print(f"report: {files.html.resolve()} (and {files.markdown.name})")
+
+
 @grid_app.command("run")
 def grid_run(
     run_dir: Annotated[Path, typer.Argument(help="The run folder (created, or continued).")],

@@ -28,6 +28,7 @@ from transferscout.signals.pair_stage import PairSignalSettings
 from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_corpus, load_tasks
 
 __all__ = [
+    "PROFILES",
     "AnsatConfig",
     "DataConfig",
     "EncoderConfig",
@@ -38,6 +39,8 @@ __all__ = [
     "RunConfig",
     "SignalsConfig",
     "StageGridConfig",
+    "config_from_dict",
+    "load_run_config",
     "load_config",
 ]
 
@@ -283,16 +286,83 @@ def _drop_none(value: Any) -> Any:
     return value
 
 
-def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:
-    """Read a TOML run configuration (or the defaults) and apply ``key=value`` overrides.
+_STAGE = {"epochs": [2], "batch_size": [16], "max_length": [64]}
+
+#: Built-in profiles: configurations to start from (a file and overrides go on top).
+PROFILES: dict[str, dict[str, Any]] = {
+    # Built-in corpus and 2-layer built-in encoder, four tasks, small balanced caps: the whole
+    # pipeline in a few minutes on two CPU cores.
+    "demo": {
+        "data": {
+            "corpus": "disaster-response",
+            "tasks": ["request", "food", "water", "shelter"],
+            "max_train_examples": 200,
+            "max_eval_examples": 300,
+            "cap_strategy": "balanced",
+        },
+        "encoder": {"num_layers": 2},
+        "grid": {
+            "target": {"learning_rate": [1e-4, 2e-4], **_STAGE},
+            "source": {"learning_rate": [2e-4], **_STAGE},
+        },
+        "signals": {
+            "ansat": {"n_steps": 20, "max_documents": 20, "max_length": 64},
+            "pairs": {"max_examples": 200, "max_length": 64},
+        },
+        "evaluation": {"bootstrap_resamples": 1000, "random_permutations": 100},
+    },
+    # The 12-task reference study of the built-in corpus (issue: the reference study).
+    "study": {
+        "data": {
+            "corpus": "disaster-response",
+            "max_train_examples": 1000,
+            "max_eval_examples": 1000,
+            "cap_strategy": "balanced",
+        },
+        "encoder": {"num_layers": 2},
+        "grid": {
+            "seeds": [0],
+            "target": {"learning_rate": [5e-5, 1e-4], "epochs": [2], "max_length": [64]},
+            "source": {"learning_rate": [1e-4], "epochs": [2], "max_length": [64]},
+        },
+        "signals": {"ansat": {"n_steps": 20, "max_documents": 50, "max_length": 64}},
+    },
+}
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    profile: str | None = None,
+) -> RunConfig:
+    """Read a run configuration and apply ``key=value`` overrides.
+
+    The layers, each on top of the previous: the defaults, the ``profile`` (a key of
+    :data:`PROFILES`), the TOML file at ``path``, the overrides.
 
     Raises:
-        ConfigError: The file cannot be read, a key is unknown, or a value has the wrong type.
+        ConfigError: Unknown profile, the file cannot be read, a key is unknown, or a value
+            has the wrong type.
     """
     data: dict[str, Any] = {}
+    if profile is not None:
+        if profile not in PROFILES:
+            raise ConfigError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+        data = _merge({}, PROFILES[profile])
     if path is not None:
         try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            data = _merge(data, tomllib.loads(Path(path).read_text(encoding="utf-8")))
         except FileNotFoundError:
             raise ConfigError(f"{path}: configuration file not found") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
@@ -302,6 +372,23 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     config: RunConfig = _build(RunConfig, data, "")
     config.validate()
     return config
+
+
+def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
+    """Validate a configuration given as nested dicts (e.g. a run's ``config.json``)."""
+    config: RunConfig = _build(RunConfig, data, "")
+    config.validate()
+    return config
+
+
+def load_run_config(run_dir: str | Path) -> RunConfig:
+    """The configuration a run was started with (its ``config.json``)."""
+    import json
+
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise ConfigError(f"{run_dir}: no config.json; is this a transferscout run folder?")
+    return config_from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 
 def _apply_override(data: dict[str, Any], override: str) -> None:

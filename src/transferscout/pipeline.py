@@ -1,32 +1,58 @@
-"""The stages of a run wired together (so far: tasks -> trial grid -> signals)."""
+"""The stages of a run wired together: tasks → trial grid → signals → evaluation → report.
+
+Each stage after the grid is cached under a content hash of its inputs (its settings, the
+task data fingerprints, and the finished trials and signals it reads), recorded in
+``<run>/stages/<stage>.json``: a re-run does only what changed.  The grid itself is resumable
+trial by trial through the run's store.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from transferscout.config import RunConfig
 from transferscout.evaluation.run import EvaluationResult, evaluate_run
 from transferscout.grid.runner import GridSummary, run_grid
+from transferscout.grid.store import RunStore
+from transferscout.report.build import ReportFiles, write_report
 from transferscout.signals.ansat_stage import compute_ansat
 from transferscout.signals.pair_stage import compute_pair_signals
+from transferscout.tasks.task import TaskSet
 
-__all__ = ["compute_ansat_signals", "compute_pair_signals_stage", "evaluate", "train_grid"]
+__all__ = [
+    "PipelineResult",
+    "compute_ansat_signals",
+    "compute_pair_signals_stage",
+    "evaluate",
+    "best_sources",
+    "run_pipeline",
+    "train_grid",
+]
 
 logger = logging.getLogger(__name__)
 
 
-def train_grid(config: RunConfig, run_dir: str | Path, *, progress: bool = False) -> GridSummary:
-    """Build the configured tasks and run (or continue) the configured trial grid.
-
-    The configuration is written to ``run_dir/config.json`` for the record; the trials go to
-    the run's store.  Running it again continues the same run.
-    """
-    run_dir = Path(run_dir)
-    tasks = config.data.load()
+def _write_config(config: RunConfig, run_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+
+
+def train_grid(config: RunConfig, run_dir: str | Path, *, progress: bool = False) -> GridSummary:
+    """Build the configured tasks and run (or continue) the configured trial grid."""
+    run_dir = Path(run_dir)
+    tasks = config.data.load()
+    _write_config(config, run_dir)
+    return _grid(config, run_dir, tasks, progress)
+
+
+def _grid(config: RunConfig, run_dir: Path, tasks: TaskSet, progress: bool) -> GridSummary:
     summary = run_grid(
         run_dir,
         tasks,
@@ -62,3 +88,114 @@ def compute_pair_signals_stage(
 def evaluate(config: RunConfig, run_dir: str | Path) -> EvaluationResult:
     """Fit the meta-models leave-one-target-out and write every metric to ``run_dir/evaluation``."""
     return evaluate_run(run_dir, config.evaluation.settings())
+
+
+@dataclass
+class PipelineResult:
+    """What a whole run produced."""
+
+    grid: GridSummary
+    evaluation: EvaluationResult | None
+    report: ReportFiles | None
+    stages_run: list[str]
+
+
+class _StageCache:
+    """Content-hash markers of finished stages in ``<run>/stages``."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.folder = run_dir / "stages"
+
+    @staticmethod
+    def key(inputs: Any) -> str:
+        text = json.dumps(inputs, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def fresh(self, stage: str, key: str) -> bool:
+        path = self.folder / f"{stage}.json"
+        return path.exists() and json.loads(path.read_text()).get("key") == key
+
+    def record(self, stage: str, key: str) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        temporary = self.folder / f"{stage}.json.tmp"
+        temporary.write_text(json.dumps({"key": key}))
+        temporary.replace(self.folder / f"{stage}.json")
+
+
+def _store_digest(run_dir: Path) -> dict[str, Any]:
+    with RunStore(run_dir, readonly=True) as store:
+        done = sorted(r.id for r in store.rows(status="done"))
+    return {"done": hashlib.sha256("\n".join(done).encode()).hexdigest(), "count": len(done)}
+
+
+def run_pipeline(
+    config: RunConfig, run_dir: str | Path, *, progress: bool = False
+) -> PipelineResult:
+    """Run every stage in order, each only if its inputs changed since it last ran."""
+    run_dir = Path(run_dir)
+    tasks = config.data.load()
+    _write_config(config, run_dir)
+    grid = _grid(config, run_dir, tasks, progress)
+    if grid.failed or grid.pending:
+        logger.warning(
+            "the grid has %d failed and %d pending trials; signals and evaluation use the "
+            "finished ones (see `transferscout status %s`)",
+            grid.failed,
+            grid.pending,
+            run_dir,
+        )
+    cache = _StageCache(run_dir)
+    fingerprints = {name: task.fingerprint for name, task in tasks.items()}
+    trials = _store_digest(run_dir)
+    stages_run = []
+    ansat_key = cache.key(["ansat", asdict(config.signals.ansat), fingerprints, trials])
+    if not cache.fresh("ansat", ansat_key):
+        compute_ansat(run_dir, tasks, config.signals.ansat.settings(), progress=progress)
+        cache.record("ansat", ansat_key)
+        stages_run.append("ansat")
+    pairs_key = cache.key(["pairs", asdict(config.signals.pairs), fingerprints, trials])
+    if not cache.fresh("pairs", pairs_key):
+        compute_pair_signals(run_dir, tasks, config.signals.pairs.settings(), progress=progress)
+        cache.record("pairs", pairs_key)
+        stages_run.append("pairs")
+    evaluation_key = cache.key(["evaluation", asdict(config.evaluation), ansat_key, pairs_key])
+    evaluation = None
+    evaluated = (run_dir / "evaluation" / "summary.json").exists()
+    if not cache.fresh("evaluation", evaluation_key) or not evaluated:
+        evaluation = evaluate_run(run_dir, config.evaluation.settings())
+        cache.record("evaluation", evaluation_key)
+        stages_run.append("evaluation")
+    report_key = cache.key(["report", evaluation_key])
+    report = ReportFiles(run_dir / "report" / "report.html", run_dir / "report" / "report.md")
+    if not cache.fresh("report", report_key) or not report.html.exists():
+        report = write_report(run_dir)
+        cache.record("report", report_key)
+        stages_run.append("report")
+    return PipelineResult(grid, evaluation, report, stages_run)
+
+
+def best_sources(run_dir: str | Path, feature_set: str = "all") -> pd.DataFrame:
+    """Per target: the candidate the meta-model ranks first, and the truly best one.
+
+    Read from ``<run>/evaluation/candidates.csv``; uses the richest available feature set.
+    """
+    table = pd.read_csv(Path(run_dir) / "evaluation" / "candidates.csv")
+    column = f"predicted_{feature_set}"
+    if column not in table.columns:
+        column = [c for c in table.columns if c.startswith("predicted_")][-1]
+    rows = []
+    for target, group in table.groupby("target"):
+        top = group.sort_values([column, "hours"], ascending=[False, True]).iloc[0]
+        best = group.sort_values("real_f1", ascending=False).iloc[0]
+        rows.append(
+            {
+                "target": target,
+                "predicted_source": top["source"],
+                "settings": f"lr {top['target_learning_rate']:g}",
+                "predicted_f1": float(top[column]),
+                "its_real_f1": float(top["real_f1"]),
+                "best_source": best["source"],
+                "best_real_f1": float(best["real_f1"]),
+            }
+        )
+    return pd.DataFrame(rows)

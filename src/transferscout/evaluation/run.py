@@ -149,7 +149,8 @@ def evaluate_run(
             "the evaluation needs finished transfer trials of at least two targets"
         )
     with RunStore(run_dir, readonly=True) as store:
-        signal_hours = sum(c["seconds"] for c in store.costs()) / 3600
+        costs = [c for c in store.costs() if not c["family"].startswith("rank:")]
+        signal_hours = sum(c["seconds"] for c in costs) / 3600
     scores: dict[str, np.ndarray] = {}
     rmse_rows = []
     skipped = []

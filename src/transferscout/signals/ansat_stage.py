@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -73,12 +74,24 @@ def compute_ansat(
     settings: AnsatSettings | None = None,
     *,
     progress: bool = False,
+    targets: Sequence[str] | None = None,
+    cost_prefix: str = "",
 ) -> int:
     """Attribute every task's single-task model and store ANSAT for every ordered pair.
+
+    Args:
+        run_dir: The run folder.
+        tasks: The tasks; each needs a finished single-task model in the run.
+        settings: The stage's settings.
+        progress: Show a progress bar.
+        targets: Store only the pairs whose target is one of these (default: all).
+        cost_prefix: Prefix of the cost records' families (``"rank:"`` keeps a
+            recommendation's costs apart from the study's).
 
     Returns:
         The number of (source, target) pairs stored.
     """
+    wanted = list(tasks.names if targets is None else targets)
     settings = settings or AnsatSettings()
     run_dir = Path(run_dir)
     cache = AttributionCache(run_dir)
@@ -116,7 +129,7 @@ def compute_ansat(
                 cache.add(keys[name], words, tokens)
                 seconds = time.perf_counter() - start
                 store.put_cost(
-                    "conductance",
+                    cost_prefix + "conductance",
                     f"{keys[name]}:{len(cache.words(keys[name]))}",
                     seconds,
                     {"task": name, "trial": models[name].id, "documents": len(missing)},
@@ -128,7 +141,7 @@ def compute_ansat(
         scores = {name: cache.word_scores(keys[name], sets.all_ids) for name in models}
         values: list[tuple[str, str, str, float]] = []
         for source in tasks.names:
-            for target in tasks.names:
+            for target in wanted:
                 features = ansat_features(
                     scores[source],
                     scores[target],
@@ -141,5 +154,8 @@ def compute_ansat(
             "models": {name: row.id for name, row in models.items()},
         }
         store.put_pair_signals("ansat", values, detail)
-        store.put_cost("ansat", "pairs", time.perf_counter() - start, {"pairs": len(tasks) ** 2})
-    return len(tasks) ** 2
+        pairs = len(tasks) * len(wanted)
+        store.put_cost(
+            cost_prefix + "ansat", "pairs", time.perf_counter() - start, {"pairs": pairs}
+        )
+    return pairs

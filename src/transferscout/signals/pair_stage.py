@@ -23,7 +23,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -167,8 +167,13 @@ def compute_pair_signals(
     settings: PairSignalSettings | None = None,
     *,
     progress: bool = False,
+    targets: Sequence[str] | None = None,
+    cost_prefix: str = "",
 ) -> int:
     """Compute and store every pair signal of ``tasks`` from the run's single-task models.
+
+    Only the pairs whose target is in ``targets`` (default: all tasks) are stored; cost
+    records go to families prefixed with ``cost_prefix``.
 
     Returns:
         The number of ordered (source, target) pairs.
@@ -180,6 +185,7 @@ def compute_pair_signals(
     cache = _ArrayCache(run_dir)
     timer = _Timer()
     names = tasks.names
+    wanted = list(names if targets is None else targets)
     samples = {n: _sample(tasks[n].train, settings.max_examples, settings.seed, n) for n in names}
     with RunStore(run_dir) as store:
         models = select_single_task_models(store, tasks, choice=settings.model_choice)
@@ -213,7 +219,7 @@ def compute_pair_signals(
                             parameters=settings.taskemb_parameters,
                         )
                     cache.put("embeddings", key, task_vectors[source])
-                for target in names:
+                for target in wanted:
                     key = _key("features", fingerprints[source], samples[target], settings)
                     arrays = cache.get("features", key)
                     if not arrays:
@@ -230,14 +236,16 @@ def compute_pair_signals(
                     outputs[(source, target)] = arrays
                 bar.update(steps, advance=1)
         values = _pair_values(
-            tasks, models, samples, text_vectors, task_vectors, outputs, settings, timer
+            tasks, wanted, models, samples, text_vectors, task_vectors, outputs, settings, timer
         )
         detail = {"settings": asdict(settings), "models": {n: r.id for n, r in models.items()}}
         for family, rows in values.items():
             store.put_pair_signals(family, rows, detail)
         for family, seconds in timer.seconds.items():
-            store.put_cost(family, "pairs", seconds, {"pairs": len(names) ** 2})
-    return len(names) ** 2
+            store.put_cost(
+                cost_prefix + family, "pairs", seconds, {"pairs": len(names) * len(wanted)}
+            )
+    return len(names) * len(wanted)
 
 
 def _key(kind: str, model: str, sample: Split, settings: PairSignalSettings) -> str:
@@ -301,6 +309,7 @@ def _text_embeddings(
 
 def _pair_values(
     tasks: TaskSet,
+    wanted: list[str],
     models: dict[str, TrialRow],
     samples: dict[str, Split],
     text_vectors: dict[str, npt.NDArray[np.float64]],
@@ -319,7 +328,7 @@ def _pair_values(
     rng = np.random.default_rng(settings.seed)
     vocabularies = {n: _words(samples[n].texts) for n in names}
     components = sorted(next(iter(task_vectors.values())))
-    for target in names:
+    for target in wanted:
         per_component = {
             c: {s: cosine_similarity(task_vectors[s][c], task_vectors[target][c]) for s in names}
             for c in components

@@ -1,0 +1,183 @@
+"""The Recommend workflow: rank source tasks (and settings) for a new target, training no pair.
+
+Given a finished run (its tasks, single-task models and, ideally, its transfer grid) and a new
+target task, this trains only the target's missing single-task model(s) into the run, computes
+the signals of every (source → new target) pair, and predicts the transfer F1 of each candidate
+(source, source settings, target settings) with a ``TransferRegressor`` fitted on all of the
+run's finished transfer trials.  The interval is ± 1.96 × the meta-model's leave-one-target-out
+RMSE on the run.  Without finished transfer trials in the run, the documented fallback ranks
+sources by the TaskEmb reciprocal-rank fusion score (Vu et al.'s best-performing signal) and
+predicts no F1.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from transferscout.config import RunConfig, load_run_config
+from transferscout.errors import ConfigError, DataError
+from transferscout.grid.runner import run_grid
+from transferscout.grid.spec import GridSpec
+from transferscout.grid.store import RunStore
+from transferscout.meta.features import (
+    FEATURE_SETS,
+    HYPERPARAMETERS,
+    candidate_table,
+    feature_columns,
+    pivot_signals,
+)
+from transferscout.meta.regressor import TransferRegressor, leave_one_target_out
+from transferscout.signals.ansat_stage import compute_ansat
+from transferscout.signals.pair_stage import compute_pair_signals
+from transferscout.tasks.task import TaskSet
+
+__all__ = ["Recommendation", "recommend_sources"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Recommendation:
+    """A ranked table of candidates for a new target, and how it was ranked."""
+
+    table: pd.DataFrame
+    method: str
+    suggested_budget: int | None
+
+
+def recommend_sources(
+    run_dir: str | Path,
+    target: TaskSet,
+    *,
+    config: RunConfig | None = None,
+    progress: bool = False,
+) -> Recommendation:
+    """Rank the run's tasks as sources for the single task in ``target``.
+
+    Raises:
+        DataError: ``target`` does not hold exactly one task, or its name is a source's.
+    """
+    run_dir = Path(run_dir)
+    config = config or load_run_config(run_dir)
+    if len(target) != 1:
+        raise DataError(
+            f"the target must be one task; got {len(target)} ({', '.join(target.names)})"
+        )
+    (name,) = target.names
+    sources = config.data.load()
+    if name in sources:
+        raise DataError(
+            f"the new target's name {name!r} is already a task of the run",
+            expected="a different name (rank --name)",
+        )
+    combined = TaskSet((*sources.tasks, target[name]), sources.source)
+    grid = config.grid.spec()
+    single_only = GridSpec(
+        targets=(name,),
+        sources=(),
+        target_settings=grid.target_settings,
+        seeds=grid.seeds,
+        precision=grid.precision,
+    )
+    run_grid(
+        run_dir,
+        combined,
+        single_only,
+        config.encoder.spec(),
+        config.executor.options(),
+        progress=progress,
+    )
+    compute_ansat(
+        run_dir,
+        combined,
+        config.signals.ansat.settings(),
+        progress=progress,
+        targets=[name],
+        cost_prefix="rank:",
+    )
+    compute_pair_signals(
+        run_dir,
+        combined,
+        config.signals.pairs.settings(),
+        progress=progress,
+        targets=[name],
+        cost_prefix="rank:",
+    )
+    with RunStore(run_dir, readonly=True) as store:
+        signals = pivot_signals([r for r in store.pair_signals() if r["target"] == name])
+    signals = signals[signals["source"] != name]
+    rows = []
+    for source_settings, target_settings in itertools.product(
+        grid.source_settings, grid.target_settings
+    ):
+        for _, pair in signals.iterrows():
+            rows.append(
+                {
+                    **pair.to_dict(),
+                    "source_learning_rate": source_settings.learning_rate,
+                    "source_epochs": source_settings.epochs,
+                    "source_batch_size": source_settings.batch_size,
+                    "target_learning_rate": target_settings.learning_rate,
+                    "target_epochs": target_settings.epochs,
+                    "target_batch_size": target_settings.batch_size,
+                }
+            )
+    candidates = pd.DataFrame(rows)
+    try:
+        history = candidate_table(run_dir)
+    except ConfigError:
+        history = None
+    if history is None or history["target"].nunique() < 2:
+        logger.warning("the run has no transfer trials to learn from: ranking by TaskEmb RRF")
+        table = candidates.assign(predicted_f1=np.nan, low=np.nan, high=np.nan)
+        table = table.sort_values("taskemb_rrf", ascending=False)
+        return Recommendation(_shown(table), "fallback: TaskEmb reciprocal-rank fusion", None)
+    history = history[history["source"] != history["target"]].reset_index(drop=True)
+    feature_set = next(f for f in reversed(FEATURE_SETS) if _available(history, candidates, f))
+    columns = feature_columns(history, feature_set)
+    real = history["real_f1"].to_numpy(dtype=float)
+    loto = leave_one_target_out(history, columns)
+    error = float(np.sqrt(np.mean((loto - real) ** 2)))
+    model = TransferRegressor().fit(history[columns].to_numpy(dtype=float), real)
+    predicted = model.predict(candidates[columns].to_numpy(dtype=float))
+    table = candidates.assign(
+        predicted_f1=predicted, low=predicted - 1.96 * error, high=predicted + 1.96 * error
+    )
+    table = table.sort_values(["predicted_f1", "source"], ascending=[False, True])
+    return Recommendation(
+        _shown(table), f"meta-model '{feature_set}' (LOTO RMSE {error:.3f})", _budget(run_dir)
+    )
+
+
+def _available(history: pd.DataFrame, candidates: pd.DataFrame, feature_set: str) -> bool:
+    try:
+        columns = feature_columns(history, feature_set)
+    except ConfigError:
+        return False
+    return all(c in candidates.columns for c in columns)
+
+
+def _budget(run_dir: Path) -> int | None:
+    """Top-K per target at which the run's meta-model lost at most 0.02 F1, if evaluated."""
+    path = run_dir / "evaluation" / "savings.csv"
+    if not path.exists():
+        return None
+    savings = pd.read_csv(path)
+    row = savings[(savings["method"] == "meta:all") & (savings["tolerance"] == 0.02)]
+    return None if row.empty or pd.isna(row["k"].iloc[0]) else int(row["k"].iloc[0])
+
+
+def _shown(table: pd.DataFrame) -> pd.DataFrame:
+    keep = ["source", *HYPERPARAMETERS, "predicted_f1", "low", "high"]
+    keep += [
+        c
+        for c in ("taskemb_rrf", "ansat_ab_0.10", "estimators_logme", "textemb_cosine")
+        if c in table.columns
+    ]
+    return table[keep].reset_index(drop=True)

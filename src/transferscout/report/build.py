@@ -1,0 +1,241 @@
+"""Write the run's report: one self-contained HTML page (images embedded) and a Markdown twin.
+
+The report is built from the files the evaluation wrote (``<run>/evaluation``) and the run's
+configuration, so it can be regenerated without recomputing anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import platform
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from transferscout.errors import TransferScoutError
+from transferscout.report import plots
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["ReportFiles", "write_report"]
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; color: #222; }
+table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.85rem; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: right; }
+th { background: #f3f3f3; }
+td:first-child, th:first-child { text-align: left; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.5rem 0 1.5rem; }
+code, pre { background: #f6f6f6; }
+.note { color: #555; font-size: 0.9rem; }
+"""
+
+_VERSIONED = ("transferscout", "torch", "transformers", "xgboost", "scikit-learn", "captum")
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Where the report was written."""
+
+    html: Path
+    markdown: Path
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _read(folder: Path, name: str) -> pd.DataFrame:
+    path = folder / f"{name}.csv"
+    if not path.exists():
+        raise TransferScoutError(f"{path}: missing; run `transferscout evaluate` first")
+    return pd.read_csv(path)
+
+
+def _ranking_table(ranking: pd.DataFrame) -> pd.DataFrame:
+    shown = ranking[
+        ranking["method"].str.startswith(("meta:", "adaptive:"))
+        | ranking["method"].isin(["oracle", "random", *[s for s in plots.SHOWN_SIGNALS]])
+        | ranking["method"].str.startswith("signal:")
+        & ~ranking["method"].str.startswith("signal:ansat_")
+    ]
+    cells = shown.assign(
+        value=[
+            f"{e:.3f} [{lo:.3f}, {hi:.3f}]" if pd.notna(lo) else f"{e:.3f}"
+            for e, lo, hi in zip(shown["estimate"], shown["low"], shown["high"], strict=True)
+        ]
+    )
+    table = cells.pivot(index="method", columns="metric", values="value")
+    order = list(dict.fromkeys(shown["method"]))
+    return table.reindex(order).reset_index()
+
+
+def _savings_text(savings: pd.DataFrame, summary: dict[str, Any]) -> list[str]:
+    lines = []
+    for method in [
+        m for m in savings["method"].drop_duplicates() if str(m).startswith(("meta:", "adaptive:"))
+    ]:
+        for row in savings[savings["method"] == method].itertuples():
+            if pd.isna(row.k):
+                continue
+            lines.append(
+                f"{method}: {row.saved_percent:.1f}% less training time for a "
+                f"{row.f1_loss:.4f} loss in mean positive F1 (top {int(row.k)} per target, "
+                f"tolerance {row.tolerance})"
+            )
+    full = summary.get("full_grid_hours", 0.0)
+    signals = summary.get("signal_hours", 0.0)
+    lines.append(
+        f"full grid: {float(full):.3f} training hours; signals: {float(signals):.3f} hours"
+    )
+    return lines
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    def cell(value: object) -> str:
+        text = str(value)
+        return "" if text in ("nan", "None") else text.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |"]
+    lines.append("|" + "---|" * len(frame.columns))
+    lines += [
+        "| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)
+    ]
+    return "\n".join(lines)
+
+
+def write_report(run_dir: str | Path) -> ReportFiles:
+    """Build ``<run>/report/report.html`` and ``<run>/report/report.md`` from the evaluation."""
+    run_dir = Path(run_dir)
+    folder = run_dir / "evaluation"
+    candidates = _read(folder, "candidates")
+    rmse = _read(folder, "rmse")
+    curves = _read(folder, "curves")
+    ranking = _read(folder, "ranking")
+    savings = _read(folder, "savings")
+    table1 = _read(folder, "table1")
+    summary: dict[str, Any] = json.loads((folder / "summary.json").read_text())
+    headline = (
+        f"{summary['targets']} targets, {summary['candidates']} transfer candidates; "
+        f"full-grid mean best F1 {summary['full_grid_best_f1']:.4f}."
+    )
+    config_path = run_dir / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    feature_set = "all" if "predicted_all" in candidates.columns else rmse["feature_set"].iloc[-1]
+
+    images = {
+        "rmse": (
+            "RMSE@K of the meta-model per feature set",
+            plots.render_rmse(plots.rmse_series(rmse)),
+        ),
+        "budget": (
+            "Best positive F1 found vs training hours, per method",
+            plots.render_budget(plots.budget_series(curves)),
+        ),
+        "gain": (
+            "Transfer gain: best transfer F1 minus the target's best single-task F1",
+            plots.render_gain(plots.gain_matrix(candidates, table1)),
+        ),
+        "scatter": (
+            f"Predicted vs real F1 (meta-model '{feature_set}')",
+            plots.render_scatter(plots.scatter_points(candidates, feature_set), feature_set),
+        ),
+    }
+    out = run_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    pngs = {name: _png(figure) for name, (_, figure) in images.items()}
+    for name, data in pngs.items():
+        (out / f"{name}.png").write_bytes(data)
+
+    table1_shown = table1.round(4)
+    ranking_shown = _ranking_table(ranking)
+    savings_lines = _savings_text(savings, summary)
+    versions = _versions()
+    sections_html = [
+        "<h1>transferscout report</h1>",
+        f"<p class='note'>{headline}</p>",
+        "<h2>Time saved</h2><ul>"
+        + "".join(f"<li>{html.escape(line)}</li>" for line in savings_lines)
+        + "</ul>",
+        "<h2>Best single-task and transfer models (Table 1 analogue)</h2>",
+        table1_shown.to_html(index=False, na_rep="", classes="table1", border=0),
+    ]
+    for name, (title, _) in images.items():
+        encoded = base64.b64encode(pngs[name]).decode()
+        sections_html.append(f"<h2>{html.escape(title)}</h2>")
+        sections_html.append(
+            f"<img id='{name}' alt='{html.escape(title)}' src='data:image/png;base64,{encoded}'>"
+        )
+        if name == "budget":
+            sections_html.append(
+                "<h2>Ranking quality (mean over targets, 95% bootstrap interval)</h2>"
+                f"<p class='note'>NDCG gain: {html.escape(str(summary.get('ndcg_gain', '')))}.</p>"
+            )
+            sections_html.append(
+                ranking_shown.to_html(index=False, na_rep="", classes="ranking", border=0)
+            )
+    sections_html.append("<h2>Configuration and versions</h2>")
+    sections_html.append(
+        f"<pre>{html.escape(json.dumps({'config': config, 'versions': versions}, indent=2))}</pre>"
+    )
+    page = (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<title>transferscout report</title>"
+        f"<style>{_CSS}</style></head><body>{''.join(sections_html)}</body></html>"
+    )
+    html_path = out / "report.html"
+    html_path.write_text(page, encoding="utf-8")
+
+    markdown = [
+        "# transferscout report",
+        "",
+        headline,
+        "",
+        "## Time saved",
+        "",
+        *[f"- {line}" for line in savings_lines],
+        "",
+        "## Best single-task and transfer models (Table 1 analogue)",
+        "",
+        _markdown_table(table1_shown),
+        "",
+    ]
+    for name, (title, _) in images.items():
+        markdown += [f"## {title}", "", f"![{title}]({name}.png)", ""]
+        if name == "budget":
+            markdown += [
+                "## Ranking quality (mean over targets, 95% bootstrap interval)",
+                "",
+                _markdown_table(ranking_shown),
+                "",
+            ]
+    markdown += [
+        "## Configuration and versions",
+        "",
+        "```json",
+        json.dumps({"config": config, "versions": versions}, indent=2),
+        "```",
+        "",
+    ]
+    markdown_path = out / "report.md"
+    markdown_path.write_text("\n".join(markdown), encoding="utf-8")
+    return ReportFiles(html_path, markdown_path)

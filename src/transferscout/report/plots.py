@@ -1,0 +1,158 @@
+"""Plots of the report.
+
+Each plot is a data step (plain records, testable without a screen) and a matplotlib renderer
+that draws those records and returns the figure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "Series",
+    "budget_series",
+    "gain_matrix",
+    "render_budget",
+    "render_gain",
+    "render_rmse",
+    "render_scatter",
+    "rmse_series",
+    "scatter_points",
+]
+
+#: Single signals drawn next to the meta-models on the budget plot.
+SHOWN_SIGNALS = (
+    "signal:ansat_ab_0.10",
+    "signal:taskemb_rrf",
+    "signal:textemb_cosine",
+    "signal:estimators_logme",
+)
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line of a plot."""
+
+    label: str
+    x: list[float]
+    y: list[float]
+
+
+def rmse_series(rmse: pd.DataFrame) -> list[Series]:
+    """RMSE@K per feature set (seed Fig. 1)."""
+    return [
+        Series(str(name), group["k"].astype(float).tolist(), group["rmse"].astype(float).tolist())
+        for name, group in rmse.groupby("feature_set", sort=False)
+    ]
+
+
+def budget_series(curves: pd.DataFrame) -> list[Series]:
+    """Best F1 found vs training hours (seed Fig. 2).
+
+    Lines: random, oracle, the meta-models, adaptive search and a few single signals.
+    """
+    wanted = [
+        m
+        for m in curves["method"].drop_duplicates()
+        if m in ("oracle", "random") or m.startswith(("meta:", "adaptive:")) or m in SHOWN_SIGNALS
+    ]
+    out = []
+    for method in wanted:
+        group = curves[curves["method"] == method].sort_values("k")
+        out.append(
+            Series(
+                method,
+                group["hours"].astype(float).tolist(),
+                group["best_f1"].astype(float).tolist(),
+            )
+        )
+    return out
+
+
+def gain_matrix(candidates: pd.DataFrame, table1: pd.DataFrame) -> pd.DataFrame:
+    """Source × target: best transfer F1 (over settings) minus the target's best single-task F1."""
+    singles = table1[(table1["model"] == "encoder→target") & (table1["target"] != "average")]
+    baseline = singles.set_index("target")["f1"]
+    best = candidates.groupby(["source", "target"])["real_f1"].max().unstack("target")
+    return best - baseline.reindex(best.columns)
+
+
+def scatter_points(candidates: pd.DataFrame, feature_set: str) -> tuple[list[float], list[float]]:
+    """Leave-one-target-out predicted F1 and real F1 of every candidate."""
+    column = f"predicted_{feature_set}"
+    return candidates[column].astype(float).tolist(), candidates["real_f1"].astype(float).tolist()
+
+
+def _figure(width: float = 6.4, height: float = 4.0) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=110, layout="constrained")
+
+
+def render_rmse(series: list[Series]) -> Figure:
+    """Draw RMSE@K lines."""
+    figure = _figure()
+    axes = figure.subplots()
+    for line in series:
+        axes.plot(line.x, line.y, marker="o", markersize=3, label=line.label)
+    axes.set_xlabel("K (top-K candidates by predicted F1, pooled over targets)")
+    axes.set_ylabel("RMSE of predicted vs real F1")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    return figure
+
+
+def render_budget(series: list[Series]) -> Figure:
+    """Draw best-F1-found vs hours lines."""
+    figure = _figure(7.2, 4.6)
+    axes = figure.subplots()
+    for line in series:
+        style = {"oracle": ("black", "--"), "random": ("grey", ":")}.get(line.label, (None, "-"))
+        axes.step(
+            line.x, line.y, where="post", color=style[0], linestyle=style[1], label=line.label
+        )
+    axes.set_xlabel("training hours spent (candidates trained in ranked order; signals included)")
+    axes.set_ylabel("mean best positive F1 found")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7, ncol=2)
+    return figure
+
+
+def render_gain(matrix: pd.DataFrame) -> Figure:
+    """Draw the source × target transfer-gain heatmap."""
+    figure = _figure(1.2 + 0.6 * max(len(matrix.columns), 3), 1.0 + 0.5 * max(len(matrix), 3))
+    axes = figure.subplots()
+    values = matrix.to_numpy(dtype=float)
+    limit = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
+    image = axes.imshow(values, cmap="RdBu", vmin=-limit or -1, vmax=limit or 1)
+    axes.set_xticks(range(len(matrix.columns)), matrix.columns, rotation=45, ha="right", fontsize=8)
+    axes.set_yticks(range(len(matrix.index)), matrix.index, fontsize=8)
+    axes.set_xlabel("target")
+    axes.set_ylabel("source")
+    for (i, j), value in np.ndenumerate(values):
+        if np.isfinite(value):
+            axes.text(j, i, f"{value:+.2f}", ha="center", va="center", fontsize=7)
+    figure.colorbar(image, ax=axes, label="best transfer F1 − single-task F1")
+    return figure
+
+
+def render_scatter(points: tuple[list[float], list[float]], label: str) -> Figure:
+    """Draw predicted vs real F1."""
+    figure = _figure(4.6, 4.4)
+    axes = figure.subplots()
+    predicted, real = points
+    axes.scatter(predicted, real, s=14, alpha=0.7)
+    low = min([0.0, *predicted, *real])
+    high = max([1.0, *predicted, *real])
+    axes.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1)
+    axes.set_xlabel(f"predicted F1 ({label}, leave-one-target-out)")
+    axes.set_ylabel("real F1")
+    axes.grid(alpha=0.3)
+    return figure

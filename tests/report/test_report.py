@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from transferscout.evaluation import EvaluationSettings, evaluate_run
+from transferscout.report import plots, write_report
+from transferscout.report.build import ReportFiles
+
+FAST = EvaluationSettings(bootstrap_resamples=100, random_permutations=10, n_estimators=30)
+
+
+@pytest.fixture(scope="module")
+def report(small_run: Path) -> ReportFiles:
+    evaluate_run(small_run, FAST)
+    return write_report(small_run)
+
+
+def test_plot_data_steps() -> None:
+    rmse = pd.DataFrame(
+        {"feature_set": ["f1", "f1", "all"], "k": [5, 10, 5], "rmse": [0.2, 0.3, 0.1]}
+    )
+    assert plots.rmse_series(rmse) == [
+        plots.Series("f1", [5.0, 10.0], [0.2, 0.3]),
+        plots.Series("all", [5.0], [0.1]),
+    ]
+    curves = pd.DataFrame(
+        {
+            "method": ["oracle", "oracle", "signal:ansat_a_0.05", "meta:f1"],
+            "k": [1, 2, 1, 1],
+            "hours": [1.0, 2.0, 1.0, 1.5],
+            "best_f1": [0.5, 0.6, 0.4, 0.45],
+        }
+    )
+    assert [s.label for s in plots.budget_series(curves)] == ["oracle", "meta:f1"]
+    candidates = pd.DataFrame({"source": ["a", "b"], "target": ["b", "a"], "real_f1": [0.7, 0.5]})
+    table1 = pd.DataFrame(
+        {"target": ["a", "b", "average"], "model": ["encoder→target"] * 3, "f1": [0.6, 0.6, 0.6]}
+    )
+    gain = plots.gain_matrix(candidates, table1)
+    assert gain.loc["a", "b"] == pytest.approx(0.1) and gain.loc["b", "a"] == pytest.approx(-0.1)
+    assert pd.isna(gain.loc["a", "a"])
+
+
+def test_report_files(report: ReportFiles) -> None:
+    page = report.html.read_text()
+    assert page.count("data:image/png;base64,") == 4  # self-contained
+    assert "Table 1 analogue" in page and "Time saved" in page and "versions" in page
+    markdown = report.markdown.read_text()
+    for name in ("rmse", "budget", "gain", "scatter"):
+        assert f"({name}.png)" in markdown
+        assert (report.html.parent / f"{name}.png").stat().st_size > 1000
+    assert "| target | model |" in markdown
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="needs Debian's chromium (scripts/test.sh installs it)"
+)
+def test_report_renders_in_headless_chromium(report: ReportFiles) -> None:
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"),
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            page = browser.new_page()
+            page.on(
+                "console",
+                lambda message: errors.append(message.text) if message.type == "error" else None,
+            )
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(report.html.resolve().as_uri())
+            widths = page.eval_on_selector_all(
+                "img", "images => images.map(i => i.complete ? i.naturalWidth : 0)"
+            )
+            table1_rows = page.eval_on_selector_all("table.table1 tbody tr", "rows => rows.length")
+            ranking_rows = page.eval_on_selector_all(
+                "table.ranking tbody tr", "rows => rows.length"
+            )
+            ranking_text = page.inner_text("table.ranking")
+        finally:
+            browser.close()
+    assert len(widths) == 4 and all(width > 0 for width in widths)
+    assert table1_rows == 3 * 2 + 2  # two models per target and two average rows
+    assert ranking_rows >= 6 and "meta:f1+ansat" in ranking_text and "oracle" in ranking_text
+    assert errors == []
