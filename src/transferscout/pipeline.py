@@ -190,12 +190,12 @@ def best_sources(run_dir: str | Path, feature_set: str = "all") -> pd.DataFrame:
         rows.append(
             {
                 "target": target,
-                "predicted_source": top["source"],
-                "settings": f"lr {top['target_learning_rate']:g}",
-                "predicted_f1": float(top[column]),
-                "its_real_f1": float(top["real_f1"]),
-                "best_source": best["source"],
-                "best_real_f1": float(best["real_f1"]),
+                "pick": top["source"],
+                "lr": f"{top['target_learning_rate']:g}",
+                "predicted F1": float(top[column]),
+                "real F1": float(top["real_f1"]),
+                "best": best["source"],
+                "best F1": float(best["real_f1"]),
             }
         )
     return pd.DataFrame(rows)

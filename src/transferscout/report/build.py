@@ -85,6 +85,7 @@ def _ranking_table(ranking: pd.DataFrame) -> pd.DataFrame:
         ]
     )
     table = cells.pivot(index="method", columns="metric", values="value")
+    table.columns.name = None
     order = list(dict.fromkeys(shown["method"]))
     return table.reindex(order).reset_index()
 

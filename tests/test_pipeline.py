@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import keyword_rows, write_csv
+from transferscout.cli import app
+from transferscout.config import load_config
+from transferscout.pipeline import run_pipeline
+from transferscout.recommend import recommend_sources
+from transferscout.tasks import TableSpec, TaskOptions, load_tasks
+
+pytestmark = pytest.mark.slow
+
+CONFIG = """
+[data]
+path = "{data}"
+label_columns = ["food", "water", "shelter"]
+id_column = "id"
+fractions = [0.6, 0.2, 0.2]
+
+[encoder]
+source = "{encoder}"
+
+[grid.target]
+learning_rate = [1e-3, 3e-3]
+epochs = [6]
+batch_size = [8]
+max_length = [32]
+
+[grid.source]
+learning_rate = [3e-3]
+epochs = [6]
+batch_size = [8]
+max_length = [32]
+
+[signals.ansat]
+n_steps = 6
+max_length = 32
+max_documents = 8
+
+[signals.pairs]
+max_examples = 30
+max_length = 32
+
+[evaluation]
+bootstrap_resamples = 100
+random_permutations = 10
+n_estimators = 30
+
+[executor]
+workers = 1
+threads_per_worker = 1
+device = "cpu"
+"""
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: Path) -> Path:
+    folder = tmp_path_factory.mktemp("pipeline")
+    data = write_csv(folder / "keywords.csv", keyword_rows(90, seed=3))
+    path = folder / "run.toml"
+    path.write_text(CONFIG.format(data=data, encoder=tiny_encoder_dir))
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished_run(config_file: Path) -> Path:
+    run_dir = config_file.parent / "run"
+    result = run_pipeline(load_config(config_file), run_dir)
+    assert result.grid.done == 6 + 12
+    assert result.stages_run == ["ansat", "pairs", "evaluation", "report"]
+    return run_dir
+
+
+def test_second_run_is_served_from_the_caches(finished_run: Path, config_file: Path) -> None:
+    report = finished_run / "report" / "report.html"
+    stamp = report.stat().st_mtime_ns
+    again = run_pipeline(load_config(config_file), finished_run)
+    assert again.stages_run == [] and again.grid.ran_now == 0
+    assert report.stat().st_mtime_ns == stamp
+
+
+def test_a_changed_setting_reruns_only_what_depends_on_it(
+    finished_run: Path, config_file: Path
+) -> None:
+    changed = run_pipeline(load_config(config_file, ["evaluation.ndcg_k=2"]), finished_run)
+    assert changed.stages_run == ["evaluation", "report"]
+    assert changed.grid.ran_now == 0
+
+
+def test_rank_a_new_target_without_training_any_pair(finished_run: Path, tmp_path: Path) -> None:
+    rows = [{"text": r["text"], "camp": r["shelter"]} for r in keyword_rows(60, seed=11)]
+    target = load_tasks(
+        write_csv(tmp_path / "camp.csv", rows),
+        TableSpec(label_columns=("camp",)),
+        TaskOptions(fractions=(0.6, 0.2, 0.2)),
+    )
+    result = recommend_sources(finished_run, target)
+    table = result.table
+    assert set(table["source"]) == {"food", "water", "shelter"}
+    assert len(table) == 3 * 2  # sources x target settings (one source setting)
+    assert table["predicted_f1"].is_monotonic_decreasing
+    assert (table["low"] < table["predicted_f1"]).all() and (
+        table["predicted_f1"] < table["high"]
+    ).all()
+    assert result.method.startswith("meta-model")
+    from transferscout.grid.store import RunStore
+
+    with RunStore(finished_run, readonly=True) as store:
+        assert not [r for r in store.rows(kind="transfer") if r.target == "camp"]  # no pair trained
+        assert len([r for r in store.rows(kind="single") if r.target == "camp"]) == 2
+        assert all(
+            c["family"].startswith("rank:")
+            for c in store.costs()
+            if "camp" in json.dumps(c["detail"]) or c["family"].startswith("rank:")
+        )
+
+
+def test_rank_command_outputs_json(finished_run: Path, tmp_path: Path) -> None:
+    rows = [{"message": r["text"], "drink": r["water"]} for r in keyword_rows(60, seed=12)]
+    data = write_csv(tmp_path / "drink.csv", rows)
+    result = CliRunner().invoke(
+        app,
+        [
+            "rank",
+            str(finished_run),
+            "--data",
+            str(data),
+            "--text-column",
+            "message",
+            "--label-column",
+            "drink",
+            "--output",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert len(payload["candidates"]) == 6 and payload["method"].startswith("meta-model")
+
+
+def test_rank_refuses_a_target_named_like_a_source(finished_run: Path, tmp_path: Path) -> None:
+    rows = [{"text": r["text"], "food": r["food"]} for r in keyword_rows(40, seed=13)]
+    data = write_csv(tmp_path / "food.csv", rows)
+    result = CliRunner().invoke(
+        app, ["rank", str(finished_run), "--data", str(data), "--label-column", "food"]
+    )
+    assert result.exit_code == 2
+    assert "already a task of the run" in result.stderr
+
+
+def test_run_command_prints_the_summary(config_file: Path, finished_run: Path) -> None:
+    result = CliRunner().invoke(app, ["run", str(config_file), "--run-dir", str(finished_run)])
+    assert result.exit_code == 0, result.output
+    assert "Best source per target" in result.stdout
+    assert "report:" in result.stdout and "report.html" in result.stdout
