@@ -1,40 +1,165 @@
-"""transferscout: predict which source tasks help a target task, before training."""
+"""transferscout: predict which source tasks help a target task, before training.
 
-from transferscout.errors import ConfigError, DataError, EncoderError, TransferScoutError
-from transferscout.tasks import (
-    CORPORA,
-    SPLITS,
-    DataNote,
-    Split,
-    TableSpec,
-    Task,
-    TaskOptions,
-    TaskSet,
-    corpus_path,
-    load_corpus,
-    load_tasks,
-    read_table,
-    stratified_split,
-)
+The public API is one flat namespace.  Names are imported on first use, so that
+``import transferscout`` (and the command line) stays fast: the heavy libraries (torch,
+transformers, XGBoost) load only when a function that needs them is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+_EXPORTS: dict[str, str] = {
+    # errors
+    "ConfigError": "transferscout.errors",
+    "DataError": "transferscout.errors",
+    "EncoderError": "transferscout.errors",
+    "TransferScoutError": "transferscout.errors",
+    # tasks
+    "CORPORA": "transferscout.tasks",
+    "SPLITS": "transferscout.tasks",
+    "DataNote": "transferscout.tasks",
+    "Split": "transferscout.tasks",
+    "TableSpec": "transferscout.tasks",
+    "Task": "transferscout.tasks",
+    "TaskOptions": "transferscout.tasks",
+    "TaskSet": "transferscout.tasks",
+    "corpus_path": "transferscout.tasks",
+    "load_corpus": "transferscout.tasks",
+    "load_tasks": "transferscout.tasks",
+    "read_table": "transferscout.tasks",
+    "stratified_split": "transferscout.tasks",
+    # encoders, configuration, grid
+    "EncoderSpec": "transferscout.encoders",
+    "load_encoder": "transferscout.encoders",
+    "RunConfig": "transferscout.config",
+    "load_config": "transferscout.config",
+    "ExecutionOptions": "transferscout.grid.runner",
+    "run_grid": "transferscout.grid.runner",
+    "GridSpec": "transferscout.grid.spec",
+    "settings_grid": "transferscout.grid.spec",
+    # signals
+    "ansat": "transferscout.signals",
+    "ansat_features": "transferscout.signals",
+    "layer_conductance_all": "transferscout.signals",
+    "text_embedding": "transferscout.signals",
+    "task_embedding": "transferscout.signals",
+    "log_maximum_evidence": "transferscout.signals",
+    "log_expected_empirical_prediction": "transferscout.signals",
+    "negative_conditional_entropy": "transferscout.signals",
+    "h_score": "transferscout.signals",
+    "regularized_h_score": "transferscout.signals",
+    "transrate": "transferscout.signals",
+    # meta-model, evaluation, report, workflows
+    "TransferRegressor": "transferscout.meta",
+    "candidate_table": "transferscout.meta",
+    "feature_columns": "transferscout.meta",
+    "EvaluationSettings": "transferscout.evaluation",
+    "evaluate_run": "transferscout.evaluation",
+    "write_report": "transferscout.report",
+    "run_pipeline": "transferscout.pipeline",
+    "recommend_sources": "transferscout.recommend",
+}
+
 __all__ = [
     "CORPORA",
-    "SPLITS",
     "ConfigError",
     "DataError",
     "DataNote",
     "EncoderError",
+    "EncoderSpec",
+    "EvaluationSettings",
+    "ExecutionOptions",
+    "GridSpec",
+    "RunConfig",
+    "SPLITS",
     "Split",
     "TableSpec",
     "Task",
     "TaskOptions",
     "TaskSet",
+    "TransferRegressor",
     "TransferScoutError",
+    "ansat",
+    "ansat_features",
+    "candidate_table",
     "corpus_path",
+    "evaluate_run",
+    "feature_columns",
+    "h_score",
+    "layer_conductance_all",
+    "load_config",
     "load_corpus",
+    "load_encoder",
     "load_tasks",
+    "log_expected_empirical_prediction",
+    "log_maximum_evidence",
+    "negative_conditional_entropy",
     "read_table",
+    "recommend_sources",
+    "regularized_h_score",
+    "run_grid",
+    "run_pipeline",
+    "settings_grid",
     "stratified_split",
+    "task_embedding",
+    "text_embedding",
+    "transrate",
+    "write_report",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'transferscout' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+if TYPE_CHECKING:
+    from transferscout.config import RunConfig, load_config
+    from transferscout.encoders import EncoderSpec, load_encoder
+    from transferscout.errors import ConfigError, DataError, EncoderError, TransferScoutError
+    from transferscout.evaluation import EvaluationSettings, evaluate_run
+    from transferscout.grid.runner import ExecutionOptions, run_grid
+    from transferscout.grid.spec import GridSpec, settings_grid
+    from transferscout.meta import TransferRegressor, candidate_table, feature_columns
+    from transferscout.pipeline import run_pipeline
+    from transferscout.recommend import recommend_sources
+    from transferscout.report import write_report
+    from transferscout.signals import (
+        ansat,
+        ansat_features,
+        h_score,
+        layer_conductance_all,
+        log_expected_empirical_prediction,
+        log_maximum_evidence,
+        negative_conditional_entropy,
+        regularized_h_score,
+        task_embedding,
+        text_embedding,
+        transrate,
+    )
+    from transferscout.tasks import (
+        CORPORA,
+        SPLITS,
+        DataNote,
+        Split,
+        TableSpec,
+        Task,
+        TaskOptions,
+        TaskSet,
+        corpus_path,
+        load_corpus,
+        load_tasks,
+        read_table,
+        stratified_split,
+    )

@@ -248,7 +248,7 @@ def run_command(
     sources = best_sources(folder)
     table = Table(title="Best source per target (meta-model's first pick vs the real best)")
     for column in sources.columns:
-        table.add_column(column, justify="right" if "f1" in column else "left")
+        table.add_column(column, justify="right" if "F1" in column else "left")
     for row in sources.itertuples(index=False):
         table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
     console.print(table)
@@ -315,10 +315,16 @@ def rank_command(
         console.out(json.dumps(payload, indent=2, default=float))
         return
     table = Table(title=f"Sources for {task.name!r} ({result.method})")
-    for column in frame.columns:
+    for column in ("source", "source lr", "target lr", "predicted F1", "95% interval"):
         table.add_column(column, justify="left" if column == "source" else "right")
     for row in frame.head(top).itertuples(index=False):
-        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+        table.add_row(
+            str(row.source),
+            f"{row.source_learning_rate:g}",
+            f"{row.target_learning_rate:g}",
+            f"{row.predicted_f1:.3f}",
+            f"[{row.low:.3f}, {row.high:.3f}]",
+        )
     console.print(table)
     if result.suggested_budget is not None:
         console.print(

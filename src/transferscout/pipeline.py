@@ -122,9 +122,15 @@ class _StageCache:
         temporary.replace(self.folder / f"{stage}.json")
 
 
-def _store_digest(run_dir: Path) -> dict[str, Any]:
+def _store_digest(run_dir: Path, fingerprints: set[str]) -> dict[str, Any]:
+    """Finished trials on these tasks (others, e.g. a recommendation's target, don't count)."""
     with RunStore(run_dir, readonly=True) as store:
-        done = sorted(r.id for r in store.rows(status="done"))
+        done = sorted(
+            r.id
+            for r in store.rows(status="done")
+            if r.config["target"]["fingerprint"] in fingerprints
+            and (r.config["source"] is None or r.config["source"]["fingerprint"] in fingerprints)
+        )
     return {"done": hashlib.sha256("\n".join(done).encode()).hexdigest(), "count": len(done)}
 
 
@@ -146,7 +152,7 @@ def run_pipeline(
         )
     cache = _StageCache(run_dir)
     fingerprints = {name: task.fingerprint for name, task in tasks.items()}
-    trials = _store_digest(run_dir)
+    trials = _store_digest(run_dir, set(fingerprints.values()))
     stages_run = []
     ansat_key = cache.key(["ansat", asdict(config.signals.ansat), fingerprints, trials])
     if not cache.fresh("ansat", ansat_key):
