@@ -49,17 +49,23 @@ def _set_threads(threads: int | None) -> None:
 
 
 class InProcessExecutor:
-    """Run trials one after another in this process."""
+    """Run trials one after another in this process.
 
-    def __init__(self, threads: int | None = None) -> None:
+    ``on_step(step, total)``, when set, is called after every training step (a step bar).
+    """
+
+    def __init__(
+        self, threads: int | None = None, on_step: Callable[[int, int], None] | None = None
+    ) -> None:
         self.threads = threads
+        self.on_step = on_step
 
     def run(self, payloads: Iterable[TrialPayload], on_start: OnStart) -> Iterator[TrialOutcome]:
         """Run each payload here, in order."""
         _set_threads(self.threads)
         for payload in payloads:
             on_start(payload)
-            yield execute_trial(payload)
+            yield execute_trial(payload, self.on_step)
 
     def close(self) -> None:
         """Nothing to release."""

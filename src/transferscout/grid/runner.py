@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from transferscout.encoders import EncoderSpec, encoder_fingerprint
 from transferscout.errors import ConfigError
-from transferscout.grid.executors import Executor, make_executor
+from transferscout.grid.executors import Executor, InProcessExecutor, make_executor
 from transferscout.grid.faults import crash_point
 from transferscout.grid.spec import GridSpec, TrialSpec, expand_grid
 from transferscout.grid.store import RunStore
@@ -202,14 +202,19 @@ def _run_stages(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("failed {task.fields[failed]}"),
+        TextColumn("{task.fields[note]}"),
         TimeElapsedColumn(),
         disable=not progress,
     )
     ran = 0
     failed = 0
     with bar:
-        bar_task = bar.add_task("trials", total=total, failed=0)
+        bar_task = bar.add_task("trials", total=total, note="failed 0")
+        if isinstance(executor, InProcessExecutor) and progress:
+            step_task = bar.add_task("steps of this trial", total=None, note="")
+            executor.on_step = lambda step, steps: bar.update(
+                step_task, completed=step, total=steps
+            )
 
         def on_start(payload: TrialPayload) -> None:
             store.start(payload.trial.id, worker=options.executor)
@@ -225,7 +230,7 @@ def _run_stages(
                 _record(store, run_dir, outcome)
                 ran += 1
                 failed += not outcome.ok
-                bar.update(bar_task, advance=1, failed=failed)
+                bar.update(bar_task, advance=1, note=f"failed {failed}")
     return ran
 
 

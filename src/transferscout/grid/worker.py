@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,8 +66,13 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def execute_trial(payload: TrialPayload) -> TrialOutcome:
-    """Run a trial and report its outcome; exceptions become a failed outcome."""
+def execute_trial(
+    payload: TrialPayload, on_step: Callable[[int, int], None] | None = None
+) -> TrialOutcome:
+    """Run a trial and report its outcome; exceptions become a failed outcome.
+
+    ``on_step(step, total)`` is called after each training step (in-process progress).
+    """
     trial = payload.trial
     try:
         metrics, seconds, throughput, device, model = run_trial(
@@ -74,6 +80,7 @@ def execute_trial(payload: TrialPayload) -> TrialOutcome:
             payload.target_task,
             source_weights=payload.source_weights,
             device=payload.device,
+            on_step=on_step,
         )
         model_bytes = _model_bytes(model, trial) if trial.kind == "single" else None
         return TrialOutcome(
@@ -101,6 +108,7 @@ def run_trial(
     *,
     source_weights: bytes | None = None,
     device: str = "auto",
+    on_step: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, Any], float, float, str, torch.nn.Module]:
     """Train and evaluate one trial; returns ``(metrics, seconds, examples/s, device, model)``.
 
@@ -130,6 +138,7 @@ def run_trial(
         seed=trial.seed,
         device=torch_device,
         precision=trial.precision,
+        on_step=on_step,
     )
     metrics: dict[str, Any] = {"train_loss": stats.final_loss, "train_steps": stats.steps}
     for split_name, split in (("validation", target_task.validation), ("test", target_task.test)):
