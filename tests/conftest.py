@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from transferscout.encoders import build_tiny_encoder
+from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_tasks
 
 # Twelve hand-made messages: "food" and "water" labels, each with positives and negatives
 # in every split of the split column.
@@ -81,6 +82,18 @@ def keyword_rows(n: int = 60, seed: int = 0) -> list[dict[str, str]]:
 @pytest.fixture(scope="session")
 def keyword_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_csv(tmp_path_factory.mktemp("keywords") / "keywords.csv", keyword_rows())
+
+
+@pytest.fixture(scope="session")
+def keyword_tasks(keyword_csv: Path) -> TaskSet:
+    """The three keyword tasks (food, water, shelter), split 60/20/20."""
+    spec = TableSpec(label_columns=("food", "water", "shelter"), id_column="id")
+    return load_tasks(keyword_csv, spec, TaskOptions(fractions=(0.6, 0.2, 0.2)))
+
+
+@pytest.fixture(scope="session")
+def tasks(keyword_tasks: TaskSet) -> TaskSet:
+    return keyword_tasks
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from transferscout.grid.runner import ExecutionOptions, model_path, run_grid
 from transferscout.grid.spec import GridSpec, settings_grid
 from transferscout.grid.status import run_status
 from transferscout.grid.store import RunStore
-from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_tasks
+from transferscout.tasks import TaskSet
 
 # 3 targets x 2 sources x 2 target settings: 6 single-task trials (the source stages are
 # among them) and 8 transfer trials.
@@ -19,12 +19,6 @@ GRID = GridSpec(
     target_settings=settings_grid(learning_rate=[1e-3, 3e-3], epochs=[2], max_length=[32]),
     source_settings=settings_grid(learning_rate=[1e-3], epochs=[2], max_length=[32]),
 )
-
-
-@pytest.fixture(scope="module")
-def tasks(keyword_csv: Path) -> TaskSet:
-    spec = TableSpec(label_columns=("food", "water", "shelter"), id_column="id")
-    return load_tasks(keyword_csv, spec, TaskOptions(fractions=(0.6, 0.2, 0.2)))
 
 
 def stored(run_dir: Path) -> dict[str, tuple[str, dict | None]]:

@@ -1,24 +1,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from transferscout.encoders import EncoderSpec
 from transferscout.errors import ConfigError, DataError
 from transferscout.grid.spec import GridSpec, TrialSpec, expand_grid, settings_grid
-from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_tasks
+from transferscout.tasks import TaskSet
 from transferscout.training.settings import StageSettings
 
 ENCODER = EncoderSpec("tiny")
 FINGERPRINT = "e" * 64
-
-
-@pytest.fixture(scope="module")
-def tasks(keyword_csv: Path) -> TaskSet:
-    spec = TableSpec(label_columns=("food", "water", "shelter"), id_column="id")
-    return load_tasks(keyword_csv, spec, TaskOptions(fractions=(0.6, 0.2, 0.2)))
 
 
 def _single(**changes: object) -> TrialSpec:

@@ -12,15 +12,9 @@ from transferscout.grid.store import RunStore
 from transferscout.signals.ansat import ansat_feature_names
 from transferscout.signals.ansat_stage import AnsatSettings, compute_ansat
 from transferscout.signals.attributions import AttributionCache, AttributionSettings
-from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_tasks
+from transferscout.tasks import TaskSet
 
 SETTINGS = AnsatSettings(attribution=AttributionSettings(n_steps=6, max_length=32), max_documents=5)
-
-
-@pytest.fixture(scope="module")
-def tasks(keyword_csv: Path) -> TaskSet:
-    spec = TableSpec(label_columns=("food", "water", "shelter"), id_column="id")
-    return load_tasks(keyword_csv, spec, TaskOptions(fractions=(0.6, 0.2, 0.2)))
 
 
 @pytest.fixture(scope="module")

@@ -14,15 +14,9 @@ from transferscout.signals.pair_stage import (
     PairSignalSettings,
     compute_pair_signals,
 )
-from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_tasks
+from transferscout.tasks import TaskSet
 
 SETTINGS = PairSignalSettings(max_examples=20, max_length=32, batch_size=8)
-
-
-@pytest.fixture(scope="module")
-def tasks(keyword_csv: Path) -> TaskSet:
-    spec = TableSpec(label_columns=("food", "water", "shelter"), id_column="id")
-    return load_tasks(keyword_csv, spec, TaskOptions(fractions=(0.6, 0.2, 0.2)))
 
 
 @pytest.fixture(scope="module")

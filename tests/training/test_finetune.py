@@ -8,7 +8,7 @@ import torch
 
 from transferscout.encoders import load_encoder
 from transferscout.errors import ConfigError
-from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_tasks
+from transferscout.tasks import TaskSet
 from transferscout.training.data import encode_texts, padded_batches
 from transferscout.training.finetune import (
     NonFiniteLossError,
@@ -19,12 +19,6 @@ from transferscout.training.finetune import (
 from transferscout.training.settings import StageSettings
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="module")
-def keyword_tasks(keyword_csv: Path) -> TaskSet:
-    spec = TableSpec(label_columns=("food", "water", "shelter"), id_column="id")
-    return load_tasks(keyword_csv, spec, TaskOptions(fractions=(0.6, 0.2, 0.2)))
 
 
 def test_dynamic_padding_pads_each_batch_to_its_longest_text(tiny_encoder_dir: Path) -> None:
