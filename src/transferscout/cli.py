@@ -30,6 +30,10 @@ app.add_typer(encoders_app, name="encoders")
 signals_app = typer.Typer(help="Compute and show transferability signals.", no_args_is_help=True)
 app.add_typer(grid_app, name="grid")
 app.add_typer(signals_app, name="signals")
+tables_app = typer.Typer(
+    help="Export a run as plain tables, or rebuild one from them.", no_args_is_help=True
+)
+app.add_typer(tables_app, name="tables")
 
 console = Console()
 error_console = Console(stderr=True)
@@ -331,6 +335,36 @@ def rank_command(
             f"suggested budget: train the top {result.suggested_budget} candidates (on the run's "
             "targets that lost at most 0.02 F1 against the full grid)"
         )
+
+
+@tables_app.command("export")
+def tables_export(
+    run_dir: Annotated[Path, typer.Argument(help="The run folder.")],
+    out_dir: Annotated[Path, typer.Argument(help="Where to write the CSV tables.")],
+) -> None:
+    """Write trials.csv, pair_signals.csv, signal_costs.csv and config.json."""
+    from transferscout.tables import export_tables
+
+    try:
+        written = export_tables(run_dir, out_dir)
+    except TransferScoutError as error:
+        raise _fail(error) from None
+    console.print("wrote " + ", ".join(str(p) for p in written))
+
+
+@tables_app.command("import")
+def tables_import(
+    in_dir: Annotated[Path, typer.Argument(help="A folder written by `tables export`.")],
+    run_dir: Annotated[Path, typer.Argument(help="The run folder to (re)build.")],
+) -> None:
+    """Rebuild a run's store from exported tables (then `evaluate` and `report` work)."""
+    from transferscout.tables import import_tables
+
+    try:
+        count = import_tables(in_dir, run_dir)
+    except TransferScoutError as error:
+        raise _fail(error) from None
+    console.print(f"{count} trials imported into {run_dir}")
 
 
 @app.command("report")

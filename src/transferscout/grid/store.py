@@ -307,6 +307,59 @@ class RunStore:
                 (family, item, seconds, json.dumps(detail, sort_keys=True), time.time()),
             )
 
+    def import_rows(
+        self,
+        trials: Iterable[dict[str, Any]],
+        signals: Iterable[dict[str, Any]],
+        costs: Iterable[dict[str, Any]],
+    ) -> None:
+        """Insert exported rows as they were (a store rebuilt from committed tables)."""
+        columns = list(TrialRow.__dataclass_fields__)
+        with self._transaction() as db:
+            db.executemany(
+                f"INSERT OR REPLACE INTO trials ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' for _ in columns)})",
+                [
+                    tuple(
+                        json.dumps(row[c], sort_keys=True)
+                        if c in ("config", "metrics") and row[c] is not None
+                        else row[c]
+                        for c in columns
+                    )
+                    for row in trials
+                ],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO pair_signals (family, source, target, name, value, detail, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        r["family"],
+                        r["source"],
+                        r["target"],
+                        r["name"],
+                        r["value"],
+                        json.dumps(r["detail"], sort_keys=True),
+                        time.time(),
+                    )
+                    for r in signals
+                ],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO signal_costs (family, item, seconds, detail, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [
+                    (
+                        r["family"],
+                        r["item"],
+                        r["seconds"],
+                        json.dumps(r["detail"], sort_keys=True),
+                        time.time(),
+                    )
+                    for r in costs
+                ],
+            )
+
     # -- reads ---------------------------------------------------------------------------
     def pair_signals(self, family: str | None = None) -> list[dict[str, Any]]:
         """Stored pair signals as dicts (family, source, target, name, value, detail)."""

@@ -1,0 +1,81 @@
+"""Export a run's results as plain tables, and rebuild a run from them.
+
+``export_tables`` writes ``trials.csv`` (every trial with its configuration and metrics as
+JSON), ``pair_signals.csv``, ``signal_costs.csv`` and the run's ``config.json`` — a few MB
+even for a large study, without models or attributions.  ``import_tables`` rebuilds a run
+folder's store from them, so ``transferscout evaluate`` and ``report`` reproduce every number
+without retraining anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from transferscout.errors import TransferScoutError
+from transferscout.grid.store import RunStore
+
+__all__ = ["export_tables", "import_tables"]
+
+
+def export_tables(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
+    """Write the run's trials, pair signals, signal costs and configuration to ``out_dir``."""
+    run_dir, out = Path(run_dir), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with RunStore(run_dir, readonly=True) as store:
+        trials = [dataclasses.asdict(row) for row in store.rows()]
+        signals = store.pair_signals()
+        costs = store.costs()
+    for row in trials:
+        row["config"] = json.dumps(row["config"], sort_keys=True)
+        row["metrics"] = (
+            None if row["metrics"] is None else json.dumps(row["metrics"], sort_keys=True)
+        )
+    for row in [*signals, *costs]:
+        row["detail"] = json.dumps(row["detail"], sort_keys=True)
+    written = []
+    for name, rows in (("trials", trials), ("pair_signals", signals), ("signal_costs", costs)):
+        path = out / f"{name}.csv"
+        pd.DataFrame(rows).to_csv(path, index=False)
+        written.append(path)
+    if (run_dir / "config.json").exists():
+        shutil.copyfile(run_dir / "config.json", out / "config.json")
+        written.append(out / "config.json")
+    return written
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        raise TransferScoutError(f"{path}: missing; expected a table written by export_tables")
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    records = frame.to_dict("records")
+    return [
+        {str(k): (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+        for r in records
+    ]
+
+
+def import_tables(in_dir: str | Path, run_dir: str | Path) -> int:
+    """Rebuild ``run_dir``'s store from exported tables; returns the number of trials."""
+    source, run_dir = Path(in_dir), Path(run_dir)
+    trials = _records(source / "trials.csv")
+    for row in trials:
+        row["config"] = json.loads(row["config"])
+        row["metrics"] = None if row["metrics"] is None else json.loads(row["metrics"])
+        for key in ("seed", "attempts"):
+            row[key] = int(row[key])
+    signals = _records(source / "pair_signals.csv")
+    costs = _records(source / "signal_costs.csv")
+    for row in [*signals, *costs]:
+        row["detail"] = json.loads(row["detail"])
+    with RunStore(run_dir) as store:
+        store.import_rows(trials, signals, costs)
+    if (source / "config.json").exists():
+        shutil.copyfile(source / "config.json", run_dir / "config.json")
+    return len(trials)
