@@ -363,17 +363,14 @@ class RunStore:
     # -- reads ---------------------------------------------------------------------------
     def pair_signals(self, family: str | None = None) -> list[dict[str, Any]]:
         """Stored pair signals as dicts (family, source, target, name, value, detail)."""
-        query = "SELECT family, source, target, name, value, detail FROM pair_signals"
-        params: tuple[str, ...] = ()
-        if family is not None:
-            query += " WHERE family = ?"
-            params = (family,)
-        rows = self._db.execute(query + " ORDER BY rowid", params).fetchall()
-        return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
+        return self._with_detail("pair_signals", "family, source, target, name, value", family)
 
     def costs(self, family: str | None = None) -> list[dict[str, Any]]:
         """Recorded signal costs as dicts (family, item, seconds, detail)."""
-        query = "SELECT family, item, seconds, detail FROM signal_costs"
+        return self._with_detail("signal_costs", "family, item, seconds", family)
+
+    def _with_detail(self, table: str, columns: str, family: str | None) -> list[dict[str, Any]]:
+        query = f"SELECT {columns}, detail FROM {table}"  # both names are fixed above
         params: tuple[str, ...] = ()
         if family is not None:
             query += " WHERE family = ?"
