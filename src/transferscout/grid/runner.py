@@ -15,8 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+from transferscout._progress import progress_bar
 from transferscout.encoders import EncoderSpec, encoder_fingerprint
 from transferscout.errors import ConfigError
 from transferscout.grid.executors import Executor, InProcessExecutor, make_executor
@@ -198,14 +197,7 @@ def _run_stages(
 ) -> int:
     total = len(singles) + len(transfers)
     logger.info("running %d single-task and %d transfer trials", len(singles), len(transfers))
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[note]}"),
-        TimeElapsedColumn(),
-        disable=not progress,
-    )
+    bar = progress_bar(enabled=progress, note=True)
     ran = 0
     failed = 0
     with bar:

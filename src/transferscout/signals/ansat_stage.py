@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+from transferscout._progress import progress_bar
 from transferscout.errors import ConfigError
 from transferscout.grid.models import (
     ModelChoice,
@@ -105,13 +104,7 @@ def compute_ansat(
             keys[name] = AttributionCache.key(model_fingerprint(run_dir, row), settings.attribution)
         todo = {name: cache.missing(keys[name], sets.all_ids) for name in models}
         total = sum(len(docs) for docs in todo.values())
-        bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            disable=not progress,
-        )
+        bar = progress_bar(enabled=progress)
         with bar:
             bar_task = bar.add_task("attributions (model x document)", total=total)
             for name, missing in todo.items():

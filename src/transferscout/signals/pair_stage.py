@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from transferscout._progress import progress_bar
 from transferscout.encoders import EncoderSpec, load_encoder
 from transferscout.errors import ConfigError
 from transferscout.grid.models import (
@@ -178,8 +179,6 @@ def compute_pair_signals(
     Returns:
         The number of ordered (source, target) pairs.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     settings = settings or PairSignalSettings()
     run_dir = Path(run_dir)
     cache = _ArrayCache(run_dir)
@@ -190,13 +189,7 @@ def compute_pair_signals(
     with RunStore(run_dir) as store:
         models = select_single_task_models(store, tasks, choice=settings.model_choice)
         fingerprints = {n: model_fingerprint(run_dir, row) for n, row in models.items()}
-        bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            disable=not progress,
-        )
+        bar = progress_bar(enabled=progress)
         with bar:
             steps = bar.add_task("pair signals (models)", total=len(names) + 1)
             text_vectors = _text_embeddings(cache, models, samples, settings, timer)
