@@ -249,15 +249,9 @@ def expand_grid(
         for seed, source, source_settings, target_settings in itertools.product(
             grid.seeds, usable, grid.source_settings, grid.target_settings
         ):
-            trial = TrialSpec(
+            trial = replace(
+                single(target, target_settings, seed),
                 kind="transfer",
-                target=target,
-                target_fingerprint=tasks[target].fingerprint,
-                target_settings=target_settings,
-                seed=seed,
-                encoder=encoder,
-                encoder_fingerprint=encoder_fingerprint,
-                precision=grid.precision,
                 source=source,
                 source_fingerprint=tasks[source].fingerprint,
                 source_settings=source_settings,
