@@ -14,9 +14,13 @@ FAST = EvaluationSettings(bootstrap_resamples=200, random_permutations=20, n_est
 def test_every_table_is_produced_from_the_store(small_run: Path) -> None:
     result = evaluate_run(small_run, FAST)
     folder = small_run / "evaluation"
-    for name in ("candidates", "rmse", "curves", "ranking", "per_target", "savings", "table1"):
+    tables = ("candidates", "rmse", "curves", "ranking", "per_target", "savings", "table1")
+    for name in (*tables, "seed_noise"):
         assert (folder / f"{name}.csv").exists(), name
     summary = json.loads((folder / "summary.json").read_text())
+    # One seed per single-task setting: 3 tasks x 2 settings, no noise band.
+    assert len(result.seed_noise) == 6 and (result.seed_noise["seeds"] == 1).all()
+    assert summary["seed_noise"] == {"settings_with_repeated_seeds": 0}
     assert summary["targets"] == 3 and summary["candidates"] == 12
     assert summary["signal_hours"] > 0
     methods = set(result.curves["method"])

@@ -103,6 +103,26 @@ def test_expansion_counts(tasks: TaskSet) -> None:
     assert trials == expand_grid(grid, tasks, ENCODER, FINGERPRINT)
 
 
+def test_single_task_seeds_repeat_only_single_task_trials(tasks: TaskSet) -> None:
+    grid = GridSpec(
+        sources=("food", "water"),
+        target_settings=settings_grid(learning_rate=[1e-5, 2e-5]),
+        source_settings=settings_grid(learning_rate=[2e-5]),
+        seeds=(0,),
+        single_task_seeds=(0, 1, 2),  # 0 is already a seed: not repeated
+    )
+    trials = expand_grid(grid, tasks, ENCODER, FINGERPRINT)
+    singles = [t for t in trials if t.kind == "single"]
+    transfers = [t for t in trials if t.kind == "transfer"]
+    # 3 targets x 2 settings x 3 seeds
+    assert len(singles) == 18
+    assert sorted({t.seed for t in singles}) == [0, 1, 2]
+    assert len(transfers) == 8  # 4 pairs x 2 settings, seed 0 only
+    assert {t.seed for t in transfers} == {0}
+    with pytest.raises(ConfigError, match="grid.single_task_seeds"):
+        GridSpec(single_task_seeds=(1, 1))
+
+
 def test_self_transfer_when_allowed(tasks: TaskSet) -> None:
     grid = GridSpec(targets=("food",), sources=("food",), allow_self_transfer=True)
     transfers = [t for t in expand_grid(grid, tasks, ENCODER, FINGERPRINT) if t.kind == "transfer"]

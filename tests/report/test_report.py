@@ -8,7 +8,7 @@ import pytest
 
 from transferscout.evaluation import EvaluationSettings, evaluate_run
 from transferscout.report import plots, write_report
-from transferscout.report.build import ReportFiles
+from transferscout.report.build import ReportFiles, _noise_text
 
 FAST = EvaluationSettings(bootstrap_resamples=100, random_permutations=10, n_estimators=30)
 
@@ -54,6 +54,30 @@ def test_report_files(report: ReportFiles) -> None:
         assert f"({name}.png)" in markdown
         assert (report.html.parent / f"{name}.png").stat().st_size > 1000
     assert "| target | model |" in markdown
+    assert "Seed noise of single-task F1" in page and "grid.single_task_seeds" in markdown
+
+
+def test_noise_text_states_the_band_and_the_gains() -> None:
+    summary = {
+        "seed_noise": {
+            "settings_with_repeated_seeds": 24,
+            "seeds_per_setting": 3,
+            "mean_std_f1": 0.0123,
+            "max_std_f1": 0.05,
+            "median_range_f1": 0.02,
+            "max_range_f1": 0.1,
+            "z": 2.0,
+            "candidates_compared": 264,
+            "mean_gain": -0.004,
+            "share_helped": 0.1,
+            "share_hurt": 0.25,
+            "share_within_noise": 0.65,
+        }
+    }
+    text = _noise_text(summary)
+    assert "24 single-task settings with at least 3 seeds" in text
+    assert "0.0123" in text and "Of 264 transfer candidates, 10.0% beat" in text
+    assert "25.0% fell" in text and "65.0% are within" in text and "-0.0040" in text
 
 
 @pytest.mark.slow

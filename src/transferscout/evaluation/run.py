@@ -25,6 +25,7 @@ from transferscout.evaluation.metrics import (
     rmse_at_k,
     spearman_rho,
 )
+from transferscout.evaluation.noise import gains_beyond_noise, seed_noise
 from transferscout.evaluation.table1 import best_models_table
 from transferscout.grid.store import RunStore
 from transferscout.meta.features import FEATURE_SETS, candidate_table, feature_columns
@@ -100,6 +101,7 @@ class EvaluationResult:
     per_target: pd.DataFrame
     savings: pd.DataFrame
     table1: pd.DataFrame
+    seed_noise: pd.DataFrame
     summary: dict[str, object] = field(default_factory=dict)
 
 
@@ -230,12 +232,14 @@ def evaluate_run(
     savings = []
     for name, curve in curves_frame.groupby("method", sort=False):
         savings.append(time_saved(curve.reset_index(drop=True), table).assign(method=name))
+    noise = seed_noise(run_dir)
     summary = {
         "targets": int(table["target"].nunique()),
         "candidates": int(len(table)),
         "full_grid_hours": float(table["hours"].sum()),
         "full_grid_best_f1": float(table.groupby("target")["real_f1"].max().mean()),
         "signal_hours": signal_hours,
+        "seed_noise": gains_beyond_noise(table, noise),
         "skipped_feature_sets": skipped,
         "settings": asdict(settings),
         "ndcg_gain": "exponential 2^rel - 1, rel = real F1 in [0, 1]; also linear (ndcg_linear)",
@@ -248,6 +252,7 @@ def evaluate_run(
         per_target=per_target_frame,
         savings=pd.concat(savings, ignore_index=True),
         table1=best_models_table(run_dir),
+        seed_noise=noise,
         summary=summary,
     )
     _write(run_dir / "evaluation", result)
@@ -256,7 +261,16 @@ def evaluate_run(
 
 def _write(folder: Path, result: EvaluationResult) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("candidates", "rmse", "curves", "ranking", "per_target", "savings", "table1"):
+    for name in (
+        "candidates",
+        "rmse",
+        "curves",
+        "ranking",
+        "per_target",
+        "savings",
+        "table1",
+        "seed_noise",
+    ):
         frame: pd.DataFrame = getattr(result, name)
         frame.to_csv(folder / f"{name}.csv", index=False)
     (folder / "summary.json").write_text(json.dumps(result.summary, indent=2, default=str) + "\n")

@@ -160,6 +160,9 @@ class GridSpec:
         target_settings: Settings tried for single-task models and for the target stage.
         source_settings: Settings tried for the source stage of transfer trials.
         seeds: Seeds; every trial is run once per seed.
+        single_task_seeds: Extra seeds for single-task trials only (every single-task trial
+            of the grid is also run once per extra seed), to measure seed noise without
+            repeating every transfer trial.  Transfer trials use ``seeds`` only.
         allow_self_transfer: Whether a task may be its own source (A -> A).
         precision: ``"fp32"`` or ``"bf16"`` (autocast); part of every trial's identity.
     """
@@ -169,11 +172,19 @@ class GridSpec:
     target_settings: tuple[StageSettings, ...] = (StageSettings(),)
     source_settings: tuple[StageSettings, ...] = (StageSettings(),)
     seeds: tuple[int, ...] = (0,)
+    single_task_seeds: tuple[int, ...] = ()
     allow_self_transfer: bool = False
     precision: Precision = "fp32"
 
     def __post_init__(self) -> None:
-        for name in ("targets", "sources", "target_settings", "source_settings", "seeds"):
+        for name in (
+            "targets",
+            "sources",
+            "target_settings",
+            "source_settings",
+            "seeds",
+            "single_task_seeds",
+        ):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, tuple(value))
@@ -184,8 +195,10 @@ class GridSpec:
             raise ConfigError("grid.targets is empty; expected at least one task (or all)")
         if self.sources and not self.source_settings:
             raise ConfigError("grid.source_settings is empty; expected at least one setting")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ConfigError(f"grid.seeds = {list(self.seeds)} has repeated seeds")
+        for name in ("seeds", "single_task_seeds"):
+            seeds = getattr(self, name)
+            if len(set(seeds)) != len(seeds):
+                raise ConfigError(f"grid.{name} = {list(seeds)} has repeated seeds")
         if self.precision not in ("fp32", "bf16"):
             raise ConfigError(f"grid.precision = {self.precision!r}; expected 'fp32' or 'bf16'")
 
@@ -228,7 +241,7 @@ def expand_grid(
         )
 
     trials: dict[str, TrialSpec] = {}
-    for seed in grid.seeds:
+    for seed in dict.fromkeys([*grid.seeds, *grid.single_task_seeds]):
         for task in targets:
             for settings in grid.target_settings:
                 trial = single(task, settings, seed)

@@ -111,6 +111,30 @@ def _savings_text(savings: pd.DataFrame, summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _noise_text(summary: dict[str, Any]) -> str:
+    noise = summary.get("seed_noise") or {}
+    if not noise.get("settings_with_repeated_seeds"):
+        return (
+            "Each single-task setting was trained with one seed, so seed noise is unknown; "
+            "set grid.single_task_seeds to measure it."
+        )
+    text = (
+        f"Over {noise['settings_with_repeated_seeds']} single-task settings with at least "
+        f"{noise['seeds_per_setting']} seeds, test F1 has a mean standard deviation of "
+        f"{noise['mean_std_f1']:.4f} (largest {noise['max_std_f1']:.4f}) and a median range of "
+        f"{noise['median_range_f1']:.4f} (largest {noise['max_range_f1']:.4f})."
+    )
+    if "candidates_compared" in noise:
+        text += (
+            f" Of {noise['candidates_compared']} transfer candidates, "
+            f"{100 * noise['share_helped']:.1f}% beat their target's single-task F1 by more than "
+            f"{noise['z']:g} standard errors of seed noise, {100 * noise['share_hurt']:.1f}% fell "
+            f"below it by as much, and {100 * noise['share_within_noise']:.1f}% are within the "
+            f"noise (mean gain {noise['mean_gain']:+.4f})."
+        )
+    return text
+
+
 def _markdown_table(frame: pd.DataFrame) -> str:
     def cell(value: object) -> str:
         text = str(value)
@@ -134,6 +158,10 @@ def write_report(run_dir: str | Path) -> ReportFiles:
     ranking = _read(folder, "ranking")
     savings = _read(folder, "savings")
     table1 = _read(folder, "table1")
+    noise_path = folder / "seed_noise.csv"
+    noise = pd.read_csv(noise_path) if noise_path.exists() else pd.DataFrame()
+    if not noise.empty:
+        noise = noise[noise["seeds"] >= 2].round(4)
     summary: dict[str, Any] = json.loads((folder / "summary.json").read_text())
     headline = (
         f"{summary['targets']} targets, {summary['candidates']} transfer candidates; "
@@ -170,6 +198,7 @@ def write_report(run_dir: str | Path) -> ReportFiles:
     table1_shown = table1.round(4)
     ranking_shown = _ranking_table(ranking)
     savings_lines = _savings_text(savings, summary)
+    noise_text = _noise_text(summary)
     versions = _versions()
     sections_html = [
         "<h1>transferscout report</h1>",
@@ -179,7 +208,11 @@ def write_report(run_dir: str | Path) -> ReportFiles:
         + "</ul>",
         "<h2>Best single-task and transfer models (Table 1 analogue)</h2>",
         table1_shown.to_html(index=False, na_rep="", classes="table1", border=0),
+        "<h2>Seed noise of single-task F1</h2>",
+        f"<p>{html.escape(noise_text)}</p>",
     ]
+    if not noise.empty:
+        sections_html.append(noise.to_html(index=False, na_rep="", classes="noise", border=0))
     for name, (title, _) in images.items():
         encoded = base64.b64encode(pngs[name]).decode()
         sections_html.append(f"<h2>{html.escape(title)}</h2>")
@@ -219,7 +252,13 @@ def write_report(run_dir: str | Path) -> ReportFiles:
         "",
         _markdown_table(table1_shown),
         "",
+        "## Seed noise of single-task F1",
+        "",
+        noise_text,
+        "",
     ]
+    if not noise.empty:
+        markdown += [_markdown_table(noise), ""]
     for name, (title, _) in images.items():
         markdown += [f"## {title}", "", f"![{title}]({name}.png)", ""]
         if name == "budget":

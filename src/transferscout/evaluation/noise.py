@@ -1,0 +1,101 @@
+"""Seed noise: how far single-task F1 moves between seeds, and which transfer gains exceed it.
+
+A transfer gain smaller than the spread between two seeds of the same model is not evidence
+that the source helps.  The run's single-task trials repeated over seeds
+(``grid.single_task_seeds``) give that spread per task and setting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from transferscout.grid.store import RunStore
+
+__all__ = ["gains_beyond_noise", "seed_noise"]
+
+_SETTINGS = ("target_learning_rate", "target_epochs", "target_batch_size")
+
+
+def seed_noise(run_dir: str | Path) -> pd.DataFrame:
+    """Test F1 of every finished single-task model, summarised over seeds.
+
+    One row per (task, settings): ``seeds``, ``mean_f1``, ``std_f1`` (sample standard deviation,
+    NaN for one seed), ``min_f1``, ``max_f1`` and ``range_f1``.
+    """
+    with RunStore(run_dir, readonly=True) as store:
+        rows = store.rows(kind="single", status="done")
+    records = []
+    for row in rows:
+        if row.metrics is None:
+            continue
+        settings = row.config["target"]["settings"]
+        records.append(
+            {
+                "task": row.target,
+                "target_learning_rate": settings["learning_rate"],
+                "target_epochs": settings["epochs"],
+                "target_batch_size": settings["batch_size"],
+                "f1": row.metrics["test_f1"],
+            }
+        )
+    columns = ["task", *_SETTINGS, "seeds", "mean_f1", "std_f1", "min_f1", "max_f1", "range_f1"]
+    if not records:
+        return pd.DataFrame(columns=columns)
+    grouped = pd.DataFrame(
+        pd.DataFrame(records)
+        .groupby(["task", *_SETTINGS], as_index=False)["f1"]
+        .agg(seeds="size", mean_f1="mean", std_f1="std", min_f1="min", max_f1="max")
+    )
+    grouped["range_f1"] = grouped["max_f1"] - grouped["min_f1"]
+    return grouped[columns]
+
+
+def gains_beyond_noise(
+    candidates: pd.DataFrame, noise: pd.DataFrame, *, z: float = 2.0
+) -> dict[str, object]:
+    """Summarise seed noise and count the transfer gains that stand out from it.
+
+    A candidate's gain is its real F1 minus the mean single-task F1 of its target at the same
+    target-stage settings.  Both are means over seeds with the same per-seed spread ``σ`` (the
+    single-task standard deviation), so the gain's standard error is ``σ·√(1/m + 1/n)`` for
+    ``m`` transfer and ``n`` single-task seeds; a gain beyond ``z`` standard errors counts as
+    help (or harm).  Only settings with at least two single-task seeds are used.
+    """
+    repeated = noise[noise["seeds"] >= 2]
+    summary: dict[str, object] = {"settings_with_repeated_seeds": len(repeated)}
+    if repeated.empty:
+        return summary
+    summary.update(
+        {
+            "seeds_per_setting": int(repeated["seeds"].min()),
+            "mean_std_f1": float(repeated["std_f1"].mean()),
+            "max_std_f1": float(repeated["std_f1"].max()),
+            "median_range_f1": float(repeated["range_f1"].median()),
+            "max_range_f1": float(repeated["range_f1"].max()),
+        }
+    )
+    merged = candidates.merge(
+        repeated.rename(columns={"task": "target", "seeds": "single_seeds"}),
+        on=["target", *_SETTINGS],
+        how="inner",
+    )
+    if merged.empty:
+        return summary
+    gain = merged["real_f1"] - merged["mean_f1"]
+    error = merged["std_f1"] * np.sqrt(1 / merged["seeds"] + 1 / merged["single_seeds"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = gain / error
+    summary.update(
+        {
+            "z": z,
+            "candidates_compared": len(merged),
+            "mean_gain": float(gain.mean()),
+            "share_helped": float((score > z).mean()),
+            "share_hurt": float((score < -z).mean()),
+            "share_within_noise": float(((score >= -z) & (score <= z)).mean()),
+        }
+    )
+    return summary
