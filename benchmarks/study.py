@@ -1,0 +1,197 @@
+"""The reference study's numbers, regenerated from its committed tables without training.
+
+Rebuilds a run from the tables that ``transferscout tables export`` wrote (trials, pair signals,
+signal costs, configuration), evaluates it with the study's own ``[evaluation]`` settings,
+writes the HTML/Markdown report, and prints the Markdown of every number in BENCHMARKS.md's
+"Reference study" section.  Usage:
+
+    .venv/bin/python benchmarks/study.py [--tables benchmarks/results/study]
+                                         [--run runs/study-from-tables] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from transferscout.config import load_run_config
+from transferscout.evaluation import EvaluationResult, evaluate_run
+from transferscout.grid.store import RunStore
+from transferscout.report import write_report
+from transferscout.tables import import_tables
+
+ROOT = Path(__file__).resolve().parent.parent
+METRICS = ("ndcg@3", "regret@1", "regret@3", "rank_of_best", "spearman")
+
+
+def _table(frame: pd.DataFrame, digits: int = 4) -> str:
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            return "" if pd.isna(value) else f"{value:.{digits}f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * frame.shape[1]]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(False)]
+    return "\n".join(lines)
+
+
+def _methods(ranking: pd.DataFrame) -> list[str]:
+    """Meta-models, adaptive search, the baselines, the non-ANSAT signals and the best ANSAT."""
+    names = list(dict.fromkeys(ranking["method"]))
+    ndcg = ranking[ranking["metric"] == "ndcg@3"].set_index("method")["estimate"]
+    ansat = sorted(
+        (m for m in names if m.startswith("signal:ansat_")), key=lambda m: -float(ndcg[m])
+    )
+    others = [m for m in names if not m.startswith("signal:ansat_")]
+    return (
+        others[:1]
+        + [m for m in others[1:] if m not in ("oracle", "random")]
+        + ansat[:3]
+        + [
+            "oracle",
+            "random",
+        ]
+    )
+
+
+def _ranking_section(result: EvaluationResult) -> str:
+    ranking = result.ranking
+    rows = []
+    for method in _methods(ranking):
+        part = ranking[ranking["method"] == method].set_index("metric")
+        row = {"method": method}
+        for metric in METRICS:
+            estimate, low, high = part.loc[metric, ["estimate", "low", "high"]]
+            row[metric] = f"{estimate:.3f} [{low:.3f}, {high:.3f}]"
+        rows.append(row)
+    return _table(pd.DataFrame(rows))
+
+
+def _curve_section(result: EvaluationResult, depths: Iterable[int]) -> str:
+    curves = result.curves
+    rows = []
+    for method, curve in curves.groupby("method", sort=False):
+        if str(method).startswith("signal:ansat_") and method != "signal:ansat_ab_0.10":
+            continue
+        indexed = curve.set_index("k")
+        row: dict[str, object] = {"method": method}
+        for k in depths:
+            if k in indexed.index:
+                best, hours = indexed.loc[k, ["best_f1", "hours"]]
+                row[f"top {k}"] = f"{best:.4f} ({hours:.2f} h)"
+        rows.append(row)
+    return _table(pd.DataFrame(rows))
+
+
+def _savings_section(result: EvaluationResult) -> str:
+    savings = result.savings
+    shown = savings[
+        savings["method"].str.startswith(("meta:", "adaptive:"))
+        | savings["method"].isin(
+            ["oracle", "random", "signal:taskemb_rrf", "signal:ansat_ab_0.10", "signal:source_size"]
+        )
+    ]
+    rows: dict[str, dict[str, str]] = {}
+    for row in shown.to_dict("records"):
+        cell = (
+            "not reached"
+            if pd.isna(row["k"])
+            else f"{row['saved_percent']:.1f}% (loss {row['f1_loss']:.4f}, top {row['k']:.0f})"
+        )
+        rows.setdefault(str(row["method"]), {"method": str(row["method"])})[
+            f"F1 loss ≤ {row['tolerance']}"
+        ] = cell
+    return _table(pd.DataFrame(list(rows.values())))
+
+
+def _costs_section(run_dir: Path, summary: dict[str, object]) -> str:
+    with RunStore(run_dir, readonly=True) as store:
+        costs = pd.DataFrame(store.costs())
+        trials = store.rows(status="done")
+    costs = costs[~costs["family"].str.startswith("rank:")]
+    training = sum((r.target_seconds or 0.0) for r in trials) / 3600
+    by_family = costs.groupby("family", as_index=False)["seconds"].sum()
+    by_family["hours"] = by_family["seconds"] / 3600
+    by_family["vs training"] = by_family["hours"] / training
+    lines = [
+        _table(pd.DataFrame(by_family[["family", "hours", "vs training"]])),
+        "",
+        f"Signals: {float(str(summary['signal_hours'])):.3f} h in all; every trial's own "
+        f"training (each model trained once): {training:.3f} h; the full grid as candidates "
+        f"are charged (source stage + target stage each): "
+        f"{float(str(summary['full_grid_hours'])):.3f} h.",
+    ]
+    return "\n".join(lines)
+
+
+def study_markdown(run_dir: Path, result: EvaluationResult) -> str:
+    """Every number of the section, as Markdown."""
+    summary = result.summary
+    rmse = result.rmse.pivot(index="k", columns="feature_set", values="rmse").reset_index()
+    rmse = rmse[rmse["k"].isin([5, 10, 20, 30, 50, 100, 150, 200, 250])]
+    noise = summary["seed_noise"]
+    depth = int(result.curves["k"].max())
+    parts = [
+        f"{summary['targets']} targets, {summary['candidates']} transfer candidates; "
+        f"full-grid mean best F1 {float(str(summary['full_grid_best_f1'])):.4f}.",
+        "",
+        "### Table 1 analogue",
+        "",
+        _table(result.table1.drop(columns=["source_epochs", "source_batch"], errors="ignore")),
+        "",
+        "### Seed noise",
+        "",
+        _table(pd.DataFrame([noise])),
+        "",
+        "### RMSE@K of the meta-model (pooled ranking, leave-one-target-out)",
+        "",
+        _table(rmse.rename(columns={"k": "K"})),
+        "",
+        "### Ranking quality per method (mean over targets, 95% bootstrap interval)",
+        "",
+        _ranking_section(result),
+        "",
+        "### Best F1 found vs hours (mean best F1 over targets after the top K per target)",
+        "",
+        _curve_section(result, sorted({1, 2, 3, 5, 10, depth})),
+        "",
+        "### Time saved against the full grid",
+        "",
+        _savings_section(result),
+        "",
+        "### What the signals cost",
+        "",
+        _costs_section(run_dir, summary),
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def main() -> None:
+    """Rebuild, evaluate, report, print."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tables", type=Path, default=ROOT / "benchmarks/results/study")
+    parser.add_argument("--run", type=Path, default=ROOT / "runs/study-from-tables")
+    parser.add_argument("--out", type=Path, default=None, help="write the Markdown here too")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    if args.run.exists():
+        shutil.rmtree(args.run)  # a scratch folder: always rebuilt from the tables
+    import_tables(args.tables, args.run)
+    config = load_run_config(args.run)
+    result = evaluate_run(args.run, config.evaluation.settings())
+    files = write_report(args.run)
+    markdown = study_markdown(args.run, result)
+    if args.out is not None:
+        args.out.write_text(markdown + "\n", encoding="utf-8")
+    sys.stdout.write(markdown + f"\nReport: {files.html}\n")
+
+
+if __name__ == "__main__":
+    main()
