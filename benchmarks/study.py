@@ -7,6 +7,7 @@ writes the HTML/Markdown report, and prints the Markdown of every number in BENC
 
     .venv/bin/python benchmarks/study.py [--tables benchmarks/results/study]
                                          [--run runs/study-from-tables] [--out FILE]
+                                         [--save-report]
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pandas as pd
 
 from transferscout.config import load_run_config
 from transferscout.evaluation import EvaluationResult, evaluate_run
+from transferscout.evaluation.metrics import ranking_order
 from transferscout.grid.store import RunStore
 from transferscout.report import write_report
 from transferscout.tables import import_tables
@@ -69,6 +71,30 @@ def _ranking_section(result: EvaluationResult) -> str:
         for metric in METRICS:
             estimate, low, high = part.loc[metric, ["estimate", "low", "high"]]
             row[metric] = f"{estimate:.3f} [{low:.3f}, {high:.3f}]"
+        rows.append(row)
+    return _table(pd.DataFrame(rows))
+
+
+def _picks_section(result: EvaluationResult) -> str:
+    """Per target: single-task F1, the best transfer, and each meta-model's first pick."""
+    table1 = result.table1
+    single = table1[table1["model"] == "encoder→target"].set_index("target")["f1"]
+    candidates = result.candidates
+    feature_sets = [
+        str(c).removeprefix("predicted_") for c in candidates if str(c).startswith("predicted_")
+    ]
+    rows = []
+    for target, group in candidates.groupby("target", sort=True):
+        best = group.iloc[int(group["real_f1"].to_numpy().argmax())]
+        row: dict[str, object] = {
+            "target": target,
+            "single-task F1": float(single.get(target, float("nan"))),
+            "best transfer": f"{best['source']} {best['real_f1']:.4f}",
+        }
+        for feature_set in feature_sets:
+            order = ranking_order(group[f"predicted_{feature_set}"], group["hours"])
+            pick = group.iloc[int(order[0])]
+            row[f"meta:{feature_set} pick"] = f"{pick['source']} {pick['real_f1']:.4f}"
         rows.append(row)
     return _table(pd.DataFrame(rows))
 
@@ -135,7 +161,14 @@ def study_markdown(run_dir: Path, result: EvaluationResult) -> str:
     summary = result.summary
     rmse = result.rmse.pivot(index="k", columns="feature_set", values="rmse").reset_index()
     rmse = rmse[rmse["k"].isin([5, 10, 20, 30, 50, 100, 150, 200, 250])]
+    rmse = rmse[["k", *dict.fromkeys(result.rmse["feature_set"])]]
+    table1 = result.table1.drop(columns=["source_epochs", "source_batch"], errors="ignore")
+    for column in ("source_lr", "target_lr"):
+        table1[column] = [f"{v:g}" if pd.notna(v) else "" for v in table1[column]]
+    for column in ("target_epochs", "target_batch"):
+        table1[column] = [f"{v:.0f}" if pd.notna(v) else "" for v in table1[column]]
     noise = summary["seed_noise"]
+    assert isinstance(noise, dict)
     depth = int(result.curves["k"].max())
     parts = [
         f"{summary['targets']} targets, {summary['candidates']} transfer candidates; "
@@ -143,11 +176,15 @@ def study_markdown(run_dir: Path, result: EvaluationResult) -> str:
         "",
         "### Table 1 analogue",
         "",
-        _table(result.table1.drop(columns=["source_epochs", "source_batch"], errors="ignore")),
+        _table(table1),
+        "",
+        "### Per target: the best transfer and each meta-model's first pick (source, test F1)",
+        "",
+        _picks_section(result),
         "",
         "### Seed noise",
         "",
-        _table(pd.DataFrame([noise])),
+        _table(pd.DataFrame({"quantity": list(noise), "value": list(noise.values())})),
         "",
         "### RMSE@K of the meta-model (pooled ranking, leave-one-target-out)",
         "",
@@ -179,6 +216,11 @@ def main() -> None:
     parser.add_argument("--tables", type=Path, default=ROOT / "benchmarks/results/study")
     parser.add_argument("--run", type=Path, default=ROOT / "runs/study-from-tables")
     parser.add_argument("--out", type=Path, default=None, help="write the Markdown here too")
+    parser.add_argument(
+        "--save-report",
+        action="store_true",
+        help="copy the report's Markdown and figures to <tables>/report (HTML stays in --run)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.run.exists():
@@ -188,6 +230,11 @@ def main() -> None:
     result = evaluate_run(args.run, config.evaluation.settings())
     files = write_report(args.run)
     markdown = study_markdown(args.run, result)
+    if args.save_report:
+        saved = args.tables / "report"
+        saved.mkdir(exist_ok=True)
+        for path in [files.markdown, *files.html.parent.glob("*.png")]:
+            shutil.copyfile(path, saved / path.name)
     if args.out is not None:
         args.out.write_text(markdown + "\n", encoding="utf-8")
     sys.stdout.write(markdown + f"\nReport: {files.html}\n")
