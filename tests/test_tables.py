@@ -3,7 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
+from transferscout.errors import TransferScoutError
 from transferscout.evaluation import EvaluationSettings, evaluate_run
 from transferscout.grid.store import RunStore
 from transferscout.tables import export_tables, import_tables
@@ -17,7 +19,14 @@ def test_export_import_round_trip_reproduces_the_evaluation(
     small_run: Path, tmp_path: Path
 ) -> None:
     written = export_tables(small_run, tmp_path / "tables")
-    assert {p.name for p in written} >= {"trials.csv", "pair_signals.csv", "signal_costs.csv"}
+    assert {p.name for p in written} >= {
+        "trials.csv",
+        "pair_signals.csv",
+        "signal_details.csv",
+        "signal_costs.csv",
+    }
+    details = pd.read_csv(tmp_path / "tables" / "signal_details.csv")
+    assert details["detail"].is_unique  # each settings record is written once
     rebuilt = tmp_path / "rebuilt"
     assert import_tables(tmp_path / "tables", rebuilt) == 6 + 12
     with RunStore(small_run, readonly=True) as original, RunStore(rebuilt, readonly=True) as copy:
@@ -29,3 +38,27 @@ def test_export_import_round_trip_reproduces_the_evaluation(
     again = evaluate_run(rebuilt, FAST)
     pd.testing.assert_frame_equal(first.ranking, again.ranking)
     pd.testing.assert_frame_equal(first.curves, again.curves)
+
+
+def test_tables_with_inline_details_still_import(small_run: Path, tmp_path: Path) -> None:
+    tables = tmp_path / "tables"
+    export_tables(small_run, tables)
+    signals = pd.read_csv(tables / "pair_signals.csv")
+    details = pd.read_csv(tables / "signal_details.csv").set_index("detail_id")["detail"]
+    signals["detail"] = signals.pop("detail_id").map(details)
+    signals.to_csv(tables / "pair_signals.csv", index=False)
+    (tables / "signal_details.csv").unlink()
+    rebuilt = tmp_path / "rebuilt"
+    import_tables(tables, rebuilt)
+    with RunStore(small_run, readonly=True) as original, RunStore(rebuilt, readonly=True) as copy:
+        assert sorted(copy.pair_signals(), key=str) == sorted(original.pair_signals(), key=str)
+
+
+def test_unknown_detail_id_is_a_clear_error(small_run: Path, tmp_path: Path) -> None:
+    tables = tmp_path / "tables"
+    export_tables(small_run, tables)
+    signals = pd.read_csv(tables / "pair_signals.csv")
+    signals.loc[3, "detail_id"] = 99
+    signals.to_csv(tables / "pair_signals.csv", index=False)
+    with pytest.raises(TransferScoutError, match="detail_id 99 is not in signal_details.csv"):
+        import_tables(tables, tmp_path / "rebuilt")

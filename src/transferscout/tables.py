@@ -1,8 +1,9 @@
 """Export a run's results as plain tables, and rebuild a run from them.
 
 ``export_tables`` writes ``trials.csv`` (every trial with its configuration and metrics as
-JSON), ``pair_signals.csv``, ``signal_costs.csv`` and the run's ``config.json`` — a few MB
-even for a large study, without models or attributions.  ``import_tables`` rebuilds a run
+JSON), ``pair_signals.csv`` (each value with the id of its settings), ``signal_details.csv``
+(each distinct settings record once), ``signal_costs.csv`` and the run's ``config.json`` — a
+few MB even for a large study, without models or attributions.  ``import_tables`` rebuilds a run
 folder's store from them, so ``transferscout evaluate`` and ``report`` reproduce every number
 without retraining anything.
 """
@@ -37,10 +38,20 @@ def export_tables(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
         row["metrics"] = (
             None if row["metrics"] is None else json.dumps(row["metrics"], sort_keys=True)
         )
-    for row in [*signals, *costs]:
+    for row in costs:
         row["detail"] = json.dumps(row["detail"], sort_keys=True)
+    details: dict[str, int] = {}  # a family's settings repeat on every value: store them once
+    for row in signals:
+        text = json.dumps(row.pop("detail"), sort_keys=True)
+        row["detail_id"] = details.setdefault(text, len(details))
+    detail_rows = [{"detail_id": i, "detail": text} for text, i in details.items()]
     written = []
-    for name, rows in (("trials", trials), ("pair_signals", signals), ("signal_costs", costs)):
+    for name, rows in (
+        ("trials", trials),
+        ("pair_signals", signals),
+        ("signal_details", detail_rows),
+        ("signal_costs", costs),
+    ):
         path = out / f"{name}.csv"
         pd.DataFrame(rows).to_csv(path, index=False)
         written.append(path)
@@ -72,8 +83,24 @@ def import_tables(in_dir: str | Path, run_dir: str | Path) -> int:
             row[key] = int(row[key])
     signals = _records(source / "pair_signals.csv")
     costs = _records(source / "signal_costs.csv")
-    for row in [*signals, *costs]:
+    for row in costs:
         row["detail"] = json.loads(row["detail"])
+    if signals and "detail_id" in signals[0]:
+        details = {
+            int(r["detail_id"]): json.loads(r["detail"])
+            for r in _records(source / "signal_details.csv")
+        }
+        for row in signals:
+            detail_id = int(row.pop("detail_id"))
+            if detail_id not in details:
+                raise TransferScoutError(
+                    f"{source / 'pair_signals.csv'}: detail_id {detail_id} is not in "
+                    "signal_details.csv"
+                )
+            row["detail"] = details[detail_id]
+    else:  # tables written before the details had a file of their own
+        for row in signals:
+            row["detail"] = json.loads(row["detail"])
     with RunStore(run_dir) as store:
         store.import_rows(trials, signals, costs)
     if (source / "config.json").exists():
