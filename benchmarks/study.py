@@ -118,7 +118,7 @@ def _curve_section(result: EvaluationResult, depths: Iterable[int]) -> str:
 def _savings_section(result: EvaluationResult) -> str:
     savings = result.savings
     shown = savings[
-        savings["method"].str.startswith(("meta:", "adaptive:"))
+        savings["method"].str.startswith(("meta:", "adaptive:", "baseline:"))
         | savings["method"].isin(
             ["oracle", "random", "signal:taskemb_rrf", "signal:ansat_ab_0.10", "signal:source_size"]
         )

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from transferscout.evaluation import EvaluationSettings, evaluate_run
 from transferscout.evaluation.table1 import best_models_table
@@ -32,6 +33,11 @@ def test_every_table_is_produced_from_the_store(small_run: Path) -> None:
         "signal:estimators_logme",
         "signal:source_size",
     } <= methods
+    # The hyperparameter-only baseline needs no signal: its full curve costs the grid alone.
+    assert "baseline:hyperparameters" in methods
+    last = result.curves.groupby("method")["hours"].last()
+    assert last["baseline:hyperparameters"] == pytest.approx(summary["full_grid_hours"])
+    assert last["meta:all"] == pytest.approx(summary["full_grid_hours"] + summary["signal_hours"])
     # Every curve ends at the full grid's best F1 (all candidates trained).
     final = result.curves.groupby("method")["best_f1"].last()
     assert (final - summary["full_grid_best_f1"]).abs().max() < 1e-12

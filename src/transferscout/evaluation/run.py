@@ -28,10 +28,21 @@ from transferscout.evaluation.metrics import (
 from transferscout.evaluation.noise import gains_beyond_noise, seed_noise
 from transferscout.evaluation.table1 import best_models_table
 from transferscout.grid.store import RunStore
-from transferscout.meta.features import FEATURE_SETS, candidate_table, feature_columns
+from transferscout.meta.features import (
+    FEATURE_SETS,
+    HYPERPARAMETERS,
+    candidate_table,
+    feature_columns,
+)
 from transferscout.meta.regressor import TransferRegressor, leave_one_target_out
 
-__all__ = ["EvaluationResult", "EvaluationSettings", "SINGLE_SIGNALS", "evaluate_run"]
+__all__ = [
+    "HYPERPARAMETER_BASELINE",
+    "EvaluationResult",
+    "EvaluationSettings",
+    "SINGLE_SIGNALS",
+    "evaluate_run",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +58,10 @@ SINGLE_SIGNALS = (
     "estimators_transrate",
     "source_size",
 )
+
+
+#: The baseline that ranks candidates by a meta-model of their hyperparameters alone.
+HYPERPARAMETER_BASELINE = "baseline:hyperparameters"
 
 
 @dataclass(frozen=True)
@@ -178,6 +193,18 @@ def evaluate_run(
             rmse_rows.append({"feature_set": feature_set, "k": k, "rmse": value})
     if not scores:
         raise TransferScoutError(f"no feature set could be evaluated: the run lacks {skipped}")
+    # What the hyperparameters alone are worth: every feature set includes them, so this
+    # baseline separates "which setting trains best" from "which source helps".
+    free_hours: dict[str, float] = {}
+    if any(table[c].nunique() > 1 for c in HYPERPARAMETERS):
+        scores[HYPERPARAMETER_BASELINE] = leave_one_target_out(
+            table,
+            list(HYPERPARAMETERS),
+            make_regressor=lambda: TransferRegressor(
+                n_estimators=settings.n_estimators, random_state=settings.seed
+            ),
+        )
+        free_hours[HYPERPARAMETER_BASELINE] = 0.0  # needs no signal
     singles = [c for c in table.columns if c.startswith("ansat_")] + [
         c for c in SINGLE_SIGNALS if c in table.columns
     ]
@@ -192,9 +219,8 @@ def evaluate_run(
     ]
     for method, score in scores.items():
         scored = table.assign(_score=score)
-        curves.append(
-            budget_curve(scored, "_score", ks, signal_hours=signal_hours).assign(method=method)
-        )
+        hours = free_hours.get(method, signal_hours)
+        curves.append(budget_curve(scored, "_score", ks, signal_hours=hours).assign(method=method))
     if settings.adaptive:
         feature_set = settings.adaptive_feature_set
         if f"meta:{feature_set}" not in scores:

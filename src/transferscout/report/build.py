@@ -73,7 +73,7 @@ def _read(folder: Path, name: str) -> pd.DataFrame:
 
 def _ranking_table(ranking: pd.DataFrame) -> pd.DataFrame:
     shown = ranking[
-        ranking["method"].str.startswith(("meta:", "adaptive:"))
+        ranking["method"].str.startswith(("meta:", "adaptive:", "baseline:"))
         | ranking["method"].isin(["oracle", "random", *[s for s in plots.SHOWN_SIGNALS]])
         | ranking["method"].str.startswith("signal:")
         & ~ranking["method"].str.startswith("signal:ansat_")
@@ -93,7 +93,9 @@ def _ranking_table(ranking: pd.DataFrame) -> pd.DataFrame:
 def _savings_text(savings: pd.DataFrame, summary: dict[str, Any]) -> list[str]:
     lines = []
     for method in [
-        m for m in savings["method"].drop_duplicates() if str(m).startswith(("meta:", "adaptive:"))
+        m
+        for m in savings["method"].drop_duplicates()
+        if str(m).startswith(("meta:", "adaptive:", "baseline:"))
     ]:
         for row in savings[savings["method"] == method].itertuples():
             if pd.isna(row.k):

@@ -56,12 +56,15 @@ def rmse_series(rmse: pd.DataFrame) -> list[Series]:
 def budget_series(curves: pd.DataFrame) -> list[Series]:
     """Best F1 found vs training hours (seed Fig. 2).
 
-    Lines: random, oracle, the meta-models, adaptive search and a few single signals.
+    Lines: random, oracle, the baselines, the meta-models, adaptive search and a few single
+    signals.
     """
     wanted = [
         m
         for m in curves["method"].drop_duplicates()
-        if m in ("oracle", "random") or m.startswith(("meta:", "adaptive:")) or m in SHOWN_SIGNALS
+        if m in ("oracle", "random")
+        or m.startswith(("meta:", "adaptive:", "baseline:"))
+        or m in SHOWN_SIGNALS
     ]
     out = []
     for method in wanted:
