@@ -95,7 +95,7 @@ def gains_beyond_noise(
             "mean_gain": float(gain.mean()),
             "share_helped": float((score > z).mean()),
             "share_hurt": float((score < -z).mean()),
-            "share_within_noise": float(((score >= -z) & (score <= z)).mean()),
+            "share_within_noise": float(((score <= z) & (score >= -z) | score.isna()).mean()),
         }
     )
     return summary

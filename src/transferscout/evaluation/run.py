@@ -169,6 +169,10 @@ def evaluate_run(
         costs = [c for c in store.costs() if not c["family"].startswith("rank:")]
         signal_hours = sum(c["seconds"] for c in costs) / 3600
     scores: dict[str, np.ndarray] = {}
+
+    def make_regressor() -> TransferRegressor:
+        return TransferRegressor(n_estimators=settings.n_estimators, random_state=settings.seed)
+
     rmse_rows = []
     skipped = []
     for feature_set in settings.feature_sets:
@@ -178,13 +182,7 @@ def evaluate_run(
             logger.warning("skipping feature set %s: %s", feature_set, error)
             skipped.append(feature_set)
             continue
-        predicted = leave_one_target_out(
-            table,
-            columns,
-            make_regressor=lambda: TransferRegressor(
-                n_estimators=settings.n_estimators, random_state=settings.seed
-            ),
-        )
+        predicted = leave_one_target_out(table, columns, make_regressor=make_regressor)
         table[f"predicted_{feature_set}"] = predicted
         scores[f"meta:{feature_set}"] = predicted
         for k, value in zip(
@@ -198,11 +196,7 @@ def evaluate_run(
     free_hours: dict[str, float] = {}
     if any(table[c].nunique() > 1 for c in HYPERPARAMETERS):
         scores[HYPERPARAMETER_BASELINE] = leave_one_target_out(
-            table,
-            list(HYPERPARAMETERS),
-            make_regressor=lambda: TransferRegressor(
-                n_estimators=settings.n_estimators, random_state=settings.seed
-            ),
+            table, list(HYPERPARAMETERS), make_regressor=make_regressor
         )
         free_hours[HYPERPARAMETER_BASELINE] = 0.0  # needs no signal
     singles = [c for c in table.columns if c.startswith("ansat_")] + [
