@@ -146,3 +146,31 @@ def test_bad_grids_fail_before_training(tasks: TaskSet) -> None:
         GridSpec(seeds=(1, 1))
     with pytest.raises(ConfigError, match="precision"):
         GridSpec(precision="fp8")  # type: ignore[arg-type]
+
+
+def test_a_chain_starts_from_the_transfer_trial_that_ends_in_its_last_source() -> None:
+    from transferscout.grid.spec import ChainStage
+
+    first = ChainStage("water", "w" * 64, StageSettings(learning_rate=5e-5))
+    chain = _single(
+        kind="chain",
+        source="shelter",
+        source_fingerprint="s" * 64,
+        source_settings=StageSettings(learning_rate=3e-5),
+        earlier=(first,),
+    )
+    middle = chain.source_trial
+    assert middle is not None and middle.kind == "transfer"
+    assert (middle.target, middle.source) == ("shelter", "water")
+    assert middle.target_settings == StageSettings(learning_rate=3e-5)
+    assert middle.source_settings == StageSettings(learning_rate=5e-5)
+    start = middle.source_trial
+    assert start is not None and start.kind == "single" and start.target == "water"
+    assert chain.sources == ("water", "shelter") and middle.sources == ("water",)
+    # The chain entry exists only for chains: transfer and single configurations are unchanged.
+    assert chain.config()["chain"][0]["task"] == "water"
+    assert "chain" not in middle.config() and "chain" not in start.config()
+    transfer = replace(chain, kind="transfer", earlier=())
+    assert len({chain.id, transfer.id, middle.id}) == 3
+    with pytest.raises(ValueError, match="chained"):
+        replace(chain, earlier=())

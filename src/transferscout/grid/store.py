@@ -25,14 +25,12 @@ from transferscout.grid.faults import crash_point
 
 __all__ = ["SCHEMA_VERSION", "RunLockedError", "RunStore", "TrialRow"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 Status = Literal["pending", "running", "done", "failed"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS trials (
+_TRIALS_COLUMNS = """
     id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('single', 'transfer')),
+    kind TEXT NOT NULL CHECK (kind IN ('single', 'transfer', 'chain')),
     target TEXT NOT NULL,
     source TEXT,
     source_trial TEXT,
@@ -51,7 +49,11 @@ CREATE TABLE IF NOT EXISTS trials (
     created_at REAL NOT NULL,
     started_at REAL,
     finished_at REAL
-);
+"""
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS trials ({_TRIALS_COLUMNS});
 CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
 """
 
@@ -76,6 +78,15 @@ CREATE TABLE IF NOT EXISTS signal_costs (
     created_at REAL NOT NULL,
     PRIMARY KEY (family, item)
 );
+""",
+    # Chained trials (encoder -> A1 -> A2 -> B): SQLite cannot change a CHECK constraint in
+    # place, so the trials table is rebuilt with the new kind allowed, rows copied as they are.
+    3: f"""
+CREATE TABLE trials_v3 ({_TRIALS_COLUMNS});
+INSERT INTO trials_v3 SELECT * FROM trials;
+DROP TABLE trials;
+ALTER TABLE trials_v3 RENAME TO trials;
+CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
 """,
 }
 

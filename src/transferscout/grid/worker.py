@@ -39,6 +39,7 @@ class TrialPayload:
     target_task: Task
     source_weights: bytes | None = None
     device: str = "auto"
+    keep_model: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ def execute_trial(
             device=payload.device,
             on_step=on_step,
         )
-        model_bytes = _model_bytes(model, trial) if trial.kind == "single" else None
+        keep = trial.kind == "single" or payload.keep_model
+        model_bytes = _model_bytes(model, trial) if keep else None
         return TrialOutcome(
             trial_id=trial.id,
             worker=worker_name(),
@@ -112,8 +114,8 @@ def run_trial(
 ) -> tuple[dict[str, Any], float, float, str, torch.nn.Module]:
     """Train and evaluate one trial; returns ``(metrics, seconds, examples/s, device, model)``.
 
-    A transfer trial starts from the source stage's weights (``source_weights``, safetensors
-    bytes of the single-task model of the source) with a fresh classification head.
+    A transfer or chained trial starts from the source stage's weights (``source_weights``,
+    safetensors bytes of the model of its source stage) with a fresh classification head.
     """
     if target_task.fingerprint != trial.target_fingerprint:
         raise TransferScoutError(
@@ -125,7 +127,7 @@ def run_trial(
     torch.manual_seed(trial.seed)  # the fresh head's initial weights
     encoder = load_encoder(trial.encoder)
     model: torch.nn.Module = encoder.model
-    if trial.kind == "transfer":
+    if trial.kind != "single":
         if source_weights is None:
             raise TransferScoutError(f"transfer trial {trial.id} needs its source model weights")
         _load_encoder_weights(model, source_weights)
