@@ -4,19 +4,76 @@ For each target, candidates are trained one at a time: the meta-model is fitted 
 target's candidates plus this target's candidates trained so far, predicts the remaining ones,
 and the best is trained next — greedily by predicted F1, or by an upper confidence bound
 (mean + κ·std over a small ensemble of boosters with different seeds).  On a completed grid
-this is a replay: "training" reads the real result from the table.
+this is a replay: "training" reads the real result from the table.  :func:`adaptive_step` is
+the one step both the replay and the real budgeted search (:mod:`transferscout.search`) take.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from transferscout.meta.regressor import TransferRegressor
 
-__all__ = ["adaptive_replay", "adaptive_curve"]
+__all__ = ["AdaptiveStep", "adaptive_curve", "adaptive_replay", "adaptive_step"]
+
+
+@dataclass(frozen=True)
+class AdaptiveStep:
+    """One refit's view of the remaining candidates (arrays parallel to ``remaining``).
+
+    Attributes:
+        mean: Mean prediction of the ensemble.
+        std: Spread of the ensemble (0 for a single booster).
+        score: What the strategy ranks by (``mean`` or ``mean + kappa * std``).
+        pick: Position (into ``remaining``) of the candidate to train next: highest score,
+            ties broken by lower predicted cost, then by position.
+    """
+
+    mean: npt.NDArray[np.float64]
+    std: npt.NDArray[np.float64]
+    score: npt.NDArray[np.float64]
+    pick: int
+
+
+def adaptive_step(
+    train_features: npt.NDArray[np.float64],
+    train_values: npt.NDArray[np.float64],
+    remaining_features: npt.NDArray[np.float64],
+    remaining_cost: npt.NDArray[np.float64],
+    *,
+    strategy: str = "greedy",
+    kappa: float = 1.0,
+    ensemble: int = 4,
+    n_estimators: int = 100,
+    seed: int = 0,
+) -> AdaptiveStep:
+    """Refit the meta-model on everything observed and choose the next candidate.
+
+    Shape:
+        train_features: ``(n, d)``; train_values: ``(n,)``; remaining_features: ``(m, d)``;
+        remaining_cost: ``(m,)`` predicted (never realised) cost, the tie-break.
+    """
+    if strategy not in ("greedy", "ucb"):
+        raise ValueError(f"strategy = {strategy!r}; expected 'greedy' or 'ucb'")
+    members = ensemble if strategy == "ucb" else 1
+    predictions = np.stack(
+        [
+            TransferRegressor(n_estimators=n_estimators, random_state=seed + m, subsample=0.8)
+            .fit(train_features, train_values)
+            .predict(remaining_features)
+            for m in range(members)
+        ]
+    )
+    mean = predictions.mean(axis=0)
+    std = predictions.std(axis=0)
+    score = mean + kappa * std if strategy == "ucb" else mean
+    pick = int(np.lexsort((remaining_cost, -score))[0])
+    return AdaptiveStep(mean, std, score, pick)
 
 
 def adaptive_replay(
@@ -36,13 +93,10 @@ def adaptive_replay(
         Columns ``target``, ``step`` (1-based), ``row`` (index into ``table``), ``real_f1``,
         ``hours``.
     """
-    if strategy not in ("greedy", "ucb"):
-        raise ValueError(f"strategy = {strategy!r}; expected 'greedy' or 'ucb'")
     features = table[columns].to_numpy(dtype=np.float64)
     real = table["real_f1"].to_numpy(dtype=np.float64)
     hours = table["hours"].to_numpy(dtype=np.float64)
     targets = table["target"].to_numpy()
-    members = ensemble if strategy == "ucb" else 1
     records = []
     for target in sorted(pd.unique(targets)):
         own = np.flatnonzero(targets == target)
@@ -52,20 +106,18 @@ def adaptive_replay(
         steps = len(own) if max_steps is None else min(max_steps, len(own))
         for step in range(1, steps + 1):
             train = np.concatenate([others, np.asarray(observed, dtype=np.intp)])
-            predictions = np.stack(
-                [
-                    TransferRegressor(
-                        n_estimators=n_estimators, random_state=seed + m, subsample=0.8
-                    )
-                    .fit(features[train], real[train])
-                    .predict(features[remaining])
-                    for m in range(members)
-                ]
+            step_result = adaptive_step(
+                features[train],
+                real[train],
+                features[remaining],
+                hours[remaining],
+                strategy=strategy,
+                kappa=kappa,
+                ensemble=ensemble,
+                n_estimators=n_estimators,
+                seed=seed,
             )
-            score = predictions.mean(axis=0)
-            if strategy == "ucb":
-                score = score + kappa * predictions.std(axis=0)
-            pick = remaining[int(np.lexsort((hours[remaining], -score))[0])]
+            pick = remaining[step_result.pick]
             remaining.remove(pick)
             observed.append(pick)
             records.append(
