@@ -14,7 +14,15 @@ from rich.table import Table
 
 from transferscout.encoders import DEFAULT_ENCODER, EncoderSpec, encoder_fingerprint, load_encoder
 from transferscout.errors import TransferScoutError
-from transferscout.tasks import CORPORA, TableSpec, TaskOptions, TaskSet, load_corpus, load_tasks
+from transferscout.tasks import (
+    CORPORA,
+    TableSpec,
+    Task,
+    TaskOptions,
+    TaskSet,
+    load_corpus,
+    load_tasks,
+)
 from transferscout.tasks.readers import FORMATS
 
 app = typer.Typer(
@@ -273,37 +281,148 @@ def _print_savings(run_dir: Path) -> None:
         )
 
 
+TargetData = Annotated[
+    Path | None,
+    typer.Option(
+        "--data", help="The target's data file (default: the run's own data, a held-out label)."
+    ),
+]
+TargetConfig = Annotated[
+    Path | None,
+    typer.Option("--data-config", help="A TOML file whose [data] section describes the target."),
+]
+TargetCorpus = Annotated[str | None, typer.Option(help="A built-in corpus holding the target.")]
+TargetTask = Annotated[
+    str | None,
+    typer.Option("--task", help="The target label: a multi-label value or a corpus category."),
+]
+TargetLabel = Annotated[
+    str | None, typer.Option(help="The target's 0/1 label column (instead of --task).")
+]
+TargetMultilabel = Annotated[
+    str | None, typer.Option(help="A column listing each document's labels (with --task).")
+]
+TargetDelimiter = Annotated[
+    str | None, typer.Option(help="Separator of labels in a string multi-label cell.")
+]
+TargetText = Annotated[str | None, typer.Option(help="Column with the text (default: text).")]
+TargetSplit = Annotated[
+    str | None, typer.Option(help="Column of train/validation/test; else split as the run did.")
+]
+TargetId = Annotated[str | None, typer.Option(help="Column of unique document ids.")]
+TargetFormat = Annotated[str | None, typer.Option("--format", help="Format of --data.")]
+TargetName = Annotated[str | None, typer.Option(help="Task name (default: the label).")]
+TargetCap = Annotated[
+    int | None,
+    typer.Option(help="Cap on the target's training examples (default: as the run's tasks)."),
+]
+TargetEvalCap = Annotated[
+    int | None, typer.Option(help="Cap on validation/test examples (default: as the run's).")
+]
+TargetStrategy = Annotated[
+    str | None, typer.Option(help="stratified or balanced (default: as the run's tasks).")
+]
+TargetSeed = Annotated[int | None, typer.Option(help="Split/cap seed (default: the run's).")]
+
+
+def _target_task(
+    run_dir: Path,
+    *,
+    data: Path | None,
+    data_config: Path | None,
+    corpus: str | None,
+    task: str | None,
+    label_column: str | None,
+    multilabel_column: str | None,
+    label_delimiter: str | None,
+    text_column: str | None,
+    split_column: str | None,
+    id_column: str | None,
+    data_format: str | None,
+    name: str | None,
+    max_train_examples: int | None,
+    max_eval_examples: int | None,
+    cap_strategy: str | None,
+    seed: int | None,
+) -> Task:
+    """The new target, described like a run's data and prepared as the run's tasks were."""
+    from transferscout.config import load_run_config
+    from transferscout.targets import data_section, prepare_target
+
+    if (task is None) == (label_column is None):
+        raise TransferScoutError("give the target label: --label-column COL or --task LABEL")
+    given: dict[str, object] = {} if data_config is None else data_section(data_config)
+    for key, value in (
+        ("path", None if data is None else str(data)),
+        ("corpus", corpus),
+        ("multilabel_column", multilabel_column),
+        ("label_delimiter", label_delimiter),
+        ("text_column", text_column),
+        ("split_column", split_column),
+        ("id_column", id_column),
+        ("format", data_format),
+        ("max_train_examples", max_train_examples),
+        ("max_eval_examples", max_eval_examples),
+        ("cap_strategy", cap_strategy),
+        ("seed", seed),
+    ):
+        if value is not None:
+            given[key] = value
+    if label_column is not None:
+        given["label_columns"] = [label_column]
+    label = label_column or task
+    assert label is not None
+    return prepare_target(load_run_config(run_dir), label, data=given, name=name)
+
+
 @app.command("rank")
 def rank_command(
     run_dir: Annotated[Path, typer.Argument(help="A finished run whose tasks are the sources.")],
-    data: Annotated[Path, typer.Option(help="The new target's data file (any supported format).")],
-    label_column: Annotated[str, typer.Option(help="The target's 0/1 label column.")],
-    text_column: Annotated[str, typer.Option(help="Column with the text.")] = "text",
-    name: Annotated[str | None, typer.Option(help="Task name (default: the label column).")] = None,
-    split_column: Annotated[
-        str | None, typer.Option(help="Column of train/validation/test; else split here.")
-    ] = None,
-    data_format: Annotated[str, typer.Option("--format", help="Format of --data.")] = "auto",
-    max_train_examples: Annotated[
-        int | None, typer.Option(help="Cap on the target's training examples.")
-    ] = None,
+    data: TargetData = None,
+    data_config: TargetConfig = None,
+    corpus: TargetCorpus = None,
+    task: TargetTask = None,
+    label_column: TargetLabel = None,
+    multilabel_column: TargetMultilabel = None,
+    label_delimiter: TargetDelimiter = None,
+    text_column: TargetText = None,
+    split_column: TargetSplit = None,
+    id_column: TargetId = None,
+    data_format: TargetFormat = None,
+    name: TargetName = None,
+    max_train_examples: TargetCap = None,
+    max_eval_examples: TargetEvalCap = None,
+    cap_strategy: TargetStrategy = None,
+    seed: TargetSeed = None,
     output: Annotated[str, typer.Option(help="table, csv or json.")] = "table",
     top: Annotated[int, typer.Option(help="Rows shown in the table.")] = 20,
 ) -> None:
     """Rank the run's tasks as sources for a new target; trains no transfer pair."""
     from transferscout.recommend import recommend_sources
-    from transferscout.tasks import Task, TaskSet
 
     try:
-        spec = TableSpec(
-            text_column=text_column, label_columns=(label_column,), split_column=split_column
+        target = _target_task(
+            run_dir,
+            data=data,
+            data_config=data_config,
+            corpus=corpus,
+            task=task,
+            label_column=label_column,
+            multilabel_column=multilabel_column,
+            label_delimiter=label_delimiter,
+            text_column=text_column,
+            split_column=split_column,
+            id_column=id_column,
+            data_format=data_format,
+            name=name,
+            max_train_examples=max_train_examples,
+            max_eval_examples=max_eval_examples,
+            cap_strategy=cap_strategy,
+            seed=seed,
         )
-        options = TaskOptions(max_train_examples=max_train_examples)
-        loaded = load_tasks(data, spec, options, format=data_format)  # type: ignore[arg-type]
-        task = loaded[label_column]
-        if name is not None:
-            task = Task(name, task.train, task.validation, task.test)
-        result = recommend_sources(run_dir, TaskSet((task,), str(data)), progress=output == "table")
+        result = recommend_sources(
+            run_dir, TaskSet((target,), str(data or run_dir)), progress=output == "table"
+        )
     except TransferScoutError as error:
         raise _fail(error) from None
     frame = result.table
@@ -318,9 +437,10 @@ def rank_command(
         }
         console.out(json.dumps(payload, indent=2, default=float))
         return
-    table = Table(title=f"Sources for {task.name!r} ({result.method})")
-    for column in ("source", "source lr", "target lr", "predicted F1", "95% interval"):
-        table.add_column(column, justify="left" if column == "source" else "right")
+    table = Table(title=f"Sources for {target.name!r} ({result.method})")
+    _name_column(table, "source")
+    for column in ("source lr", "target lr", "predicted F1", "95% interval"):
+        table.add_column(column, justify="right")
     for row in frame.head(top).itertuples(index=False):
         table.add_row(
             str(row.source),
@@ -333,8 +453,129 @@ def rank_command(
     if result.suggested_budget is not None:
         console.print(
             f"suggested budget: train the top {result.suggested_budget} candidates (on the run's "
-            "targets that lost at most 0.02 F1 against the full grid)"
+            "targets that lost at most 0.02 F1 against the full grid), or let "
+            f"`transferscout search {run_dir} ... --budget {result.suggested_budget}trials` "
+            "train them"
         )
+
+
+@app.command("search")
+def search_command(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run whose tasks are the sources.")],
+    budget: Annotated[
+        str, typer.Option(help="Candidates to train (8trials) or training time (2h, 90m).")
+    ],
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target", help="One of the run's tasks (its transfer results are not read)."
+        ),
+    ] = None,
+    data: TargetData = None,
+    data_config: TargetConfig = None,
+    corpus: TargetCorpus = None,
+    task: TargetTask = None,
+    label_column: TargetLabel = None,
+    multilabel_column: TargetMultilabel = None,
+    label_delimiter: TargetDelimiter = None,
+    text_column: TargetText = None,
+    split_column: TargetSplit = None,
+    id_column: TargetId = None,
+    data_format: TargetFormat = None,
+    name: TargetName = None,
+    max_train_examples: TargetCap = None,
+    max_eval_examples: TargetEvalCap = None,
+    cap_strategy: TargetStrategy = None,
+    seed: TargetSeed = None,
+    margin: Annotated[
+        float,
+        typer.Option(help="Stop when no candidate's upper predicted F1 beats the best by this."),
+    ] = 0.01,
+    chains: Annotated[
+        int, typer.Option(help="Also try the chain of the N best sources (0: no chain; 2).")
+    ] = 0,
+    strategy: Annotated[str, typer.Option(help="greedy or ucb.")] = "greedy",
+    output: Annotated[
+        Path | None, typer.Option(help="Model folder (default: RUN/search/TARGET/model).")
+    ] = None,
+) -> None:
+    """Train a target's best candidates in the meta-model's order within a budget; keep the best."""
+    from transferscout.search import Budget, SearchSettings, search_target
+
+    try:
+        settings = SearchSettings(
+            Budget.parse(budget), margin=margin, chains=chains, strategy=strategy
+        )
+        new_target = None
+        if target is None:
+            new_target = _target_task(
+                run_dir,
+                data=data,
+                data_config=data_config,
+                corpus=corpus,
+                task=task,
+                label_column=label_column,
+                multilabel_column=multilabel_column,
+                label_delimiter=label_delimiter,
+                text_column=text_column,
+                split_column=split_column,
+                id_column=id_column,
+                data_format=data_format,
+                name=name,
+                max_train_examples=max_train_examples,
+                max_eval_examples=max_eval_examples,
+                cap_strategy=cap_strategy,
+                seed=seed,
+            )
+        elif data or data_config or corpus or task or label_column:
+            raise TransferScoutError("--target names a task of the run; give no data options")
+        result = search_target(
+            run_dir,
+            settings,
+            target=new_target,
+            own_target=target,
+            output=output,
+            progress=True,
+        )
+    except TransferScoutError as error:
+        raise _fail(error) from None
+    table = Table(title=f"Search for {result.target!r}: {result.stopped}")
+    table.add_column("step", justify="right")
+    _name_column(table, "candidate")
+    for column in ("predicted", "validation", "test", "hours", "best so far"):
+        table.add_column(column, justify="right")
+    for step in result.trace.to_dict("records"):
+        predicted = float(step["predicted_f1"])
+        table.add_row(
+            str(step["step"]),
+            str(step["candidate"]),
+            "-" if predicted != predicted else f"{predicted:.3f}",  # a chain has no prediction
+            f"{float(step['validation_f1']):.3f}",
+            f"{float(step['test_f1']):.3f}",
+            f"{float(step['hours']):.3f}",
+            f"{float(step['best_test_f1']):.3f} ({step['best']})",
+        )
+    console.print(table)
+    best, reference = result.best, result.reference
+    origin = " -> ".join(best["sources"]) or "no source (single-task)"
+    console.print(
+        f"best: {origin}: test F1 {best['test_f1']:.3f} (validation {best['validation_f1']:.3f}) "
+        f"vs single-task {reference['test_f1']:.3f}; {result.tried} of {result.pool} "
+        f"candidates tried in {result.hours:.3f} training hours"
+    )
+    if result.chain is not None and result.chain.get("tried"):
+        verdict = "beat" if result.chain["beat_best_single_source"] else "did not beat"
+        console.print(
+            f"chain {' -> '.join(result.chain['sources'])}: validation F1 "
+            f"{result.chain['validation_f1']:.3f} {verdict} the best single source "
+            f"({result.chain['best_single_validation_f1']:.3f})"
+        )
+    console.print(f"model: {result.model_dir.resolve()} ; trace: {result.folder / 'trace.csv'}")
+
+
+def _name_column(table: Table, header: str) -> None:
+    """A column of task names: wrapped, never cut to an indistinguishable stub."""
+    table.add_column(header, overflow="fold")
 
 
 @tables_app.command("export")
