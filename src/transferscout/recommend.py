@@ -111,9 +111,14 @@ def train_reference(
         tasks,
         config.encoder.spec(),
     )
-    run_trials(
-        run_dir, tasks, trials, config.executor.options(), executor=executor, progress=progress
-    )
+    with RunStore(run_dir, readonly=True) as store:
+        finished = all(
+            (row := store.row(t.id)) is not None and row.status == "done" for t in trials
+        )
+    if not finished:  # finished ones are only read, even if their weights are not on disk
+        run_trials(
+            run_dir, tasks, trials, config.executor.options(), executor=executor, progress=progress
+        )
     with RunStore(run_dir, readonly=True) as store:
         rows = [row for t in trials if (row := store.row(t.id)) is not None]
     check_not_degenerate(tasks[name], rows)

@@ -68,6 +68,7 @@ from transferscout.recommend import (
     with_target,
 )
 from transferscout.tasks.task import Task, TaskSet
+from transferscout.training.settings import StageSettings
 
 __all__ = ["Budget", "SearchResult", "SearchSettings", "search_target"]
 
@@ -278,6 +279,19 @@ class _Search:
             source_settings=source_settings,
         )
 
+    def _single(self, row: TrialRow) -> TrialSpec:
+        """The single-task trial of a stored reference row."""
+        return TrialSpec(
+            kind="single",
+            target=self.name,
+            target_fingerprint=self.tasks[self.name].fingerprint,
+            target_settings=StageSettings(**row.config["target"]["settings"]),
+            seed=row.seed,
+            encoder=self.encoder,
+            encoder_fingerprint=self.encoder_fingerprint,
+            precision=self.grid.precision,
+        )
+
     def _stage_seconds(self, trial: TrialSpec, throughput: float) -> float:
         """Predicted training seconds of every stage of ``trial`` (configuration only)."""
         seconds = 0.0
@@ -480,9 +494,8 @@ class _Search:
                     ):
                         best = {"row": chain["row"], "trial": chain["trial"], "label": "chain"}
                     bar.update(bar_task, advance=1)
-        if best["trial"] is not None:
-            best_row = self._ensure(best["trial"], need_model=True)  # trains a lost model
-            best["row"] = best_row
+        # Trains the best model again only if its weights were not kept (e.g. a grid trial).
+        best["row"] = self._ensure(best["trial"] or self._single(reference), need_model=True)
         export_dir = self._export(best, reference, model_dir, len(observed), len(pool), spent)
         result = SearchResult(
             target=self.name,
