@@ -93,7 +93,7 @@ def test_a_changed_setting_reruns_only_what_depends_on_it(
 
 
 def test_rank_a_new_target_without_training_any_pair(finished_run: Path, tmp_path: Path) -> None:
-    rows = [{"text": r["text"], "camp": r["shelter"]} for r in keyword_rows(60, seed=11)]
+    rows = [{"text": r["text"], "camp": r["food"]} for r in keyword_rows(60, seed=11)]
     target = load_tasks(
         write_csv(tmp_path / "camp.csv", rows),
         TableSpec(label_columns=("camp",)),
@@ -121,7 +121,7 @@ def test_rank_a_new_target_without_training_any_pair(finished_run: Path, tmp_pat
 
 
 def test_rank_command_outputs_json(finished_run: Path, tmp_path: Path) -> None:
-    rows = [{"message": r["text"], "drink": r["water"]} for r in keyword_rows(60, seed=12)]
+    rows = [{"message": r["text"], "drink": r["food"]} for r in keyword_rows(60, seed=12)]
     data = write_csv(tmp_path / "drink.csv", rows)
     result = CliRunner().invoke(
         app,

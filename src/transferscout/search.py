@@ -496,7 +496,14 @@ class _Search:
                     bar.update(bar_task, advance=1)
         # Trains the best model again only if its weights were not kept (e.g. a grid trial).
         best["row"] = self._ensure(best["trial"] or self._single(reference), need_model=True)
-        export_dir = self._export(best, reference, model_dir, len(observed), len(pool), spent)
+        export_dir = self._export(
+            best,
+            reference,
+            model_dir,
+            (len(observed), len(trace) - len(observed)),
+            len(pool),
+            spent,
+        )
         result = SearchResult(
             target=self.name,
             trace=pd.DataFrame(trace, columns=TRACE_COLUMNS),
@@ -620,7 +627,7 @@ class _Search:
         best: dict[str, Any],
         reference: TrialRow,
         model_dir: Path,
-        tried: int,
+        tried: tuple[int, int],
         pool: int,
         hours: float,
     ) -> Path:
@@ -725,12 +732,13 @@ def model_card(
     name: str,
     best: dict[str, Any],
     reference: TrialRow,
-    tried: int,
+    tried: tuple[int, int],
     pool: int,
     hours: float,
     settings: SearchSettings,
 ) -> str:
-    """The Markdown model card of the exported model."""
+    """The Markdown model card of the exported model (``tried``: single sources, chains)."""
+    singles, chains = tried
     row: TrialRow = best["row"]
     chosen = _summary(row, best["label"])
     single = _summary(reference, "single-task")
@@ -775,8 +783,10 @@ def model_card(
         f"(layers kept: {row.config['encoder']['num_layers']}).",
         f"- Training time of this model: {chosen['hours']:.3f} h; of the whole search "
         f"(reference models and every candidate): {hours:.3f} h.",
-        f"- Candidates tried: {tried} of {pool} (budget {settings.budget.label}, chosen by "
-        "validation F1; test F1 is reported, never used to choose).",
+        f"- Candidates tried: {singles} of {pool} single-source candidates"
+        + (f" and {chains} chain" if chains else "")
+        + f" (budget {settings.budget.label}); the model is chosen by validation F1, test F1 "
+        "is reported, never used to choose.",
         "",
         "Load it with `AutoModelForSequenceClassification.from_pretrained(folder)` and "
         "`AutoTokenizer.from_pretrained(folder)`; "

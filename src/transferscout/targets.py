@@ -144,8 +144,8 @@ def check_not_degenerate(task: Task, reference: Sequence[TrialRow]) -> None:
         f"{train.positives} positives of {len(train)} ({train.positive_rate:.1%}), so any "
         "predicted F1 for it would be meaningless",
         expected=(
-            "more positives in training: --cap-strategy balanced, a larger "
-            "--max-train-examples, or more epochs / a higher learning rate in the run's "
+            f"more {missing} examples in training (--cap-strategy balanced, a larger "
+            "--max-train-examples), or more epochs / a higher learning rate in the run's "
             "grid.target settings"
         ),
     )
