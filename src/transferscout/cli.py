@@ -57,7 +57,11 @@ def main(
     logging.basicConfig(
         level=level,
         format="%(message)s",
-        handlers=[RichHandler(console=error_console, show_path=False)],
+        handlers=[
+            RichHandler(
+                console=error_console, show_path=False, log_time_format="%Y-%m-%dT%H:%M:%S%z"
+            )
+        ],
         force=True,
     )
 
@@ -168,7 +172,7 @@ def _print_task_set(task_set: TaskSet, output: str) -> None:
         title=f"{len(task_set)} tasks (positives / examples per split)",
         caption=f"from {task_set.source}",
     )
-    table.add_column("task", no_wrap=True)
+    _name_column(table, "task")
     for header in ("train", "val", "test"):
         table.add_column(header, justify="right", no_wrap=True)
     table.add_column("rate", justify="right", no_wrap=True)
@@ -257,13 +261,9 @@ def run_command(
         f"grid: {grid.done} done, {grid.failed} failed, {grid.pending} pending "
         f"({grid.ran_now} trained now); stages run: {ran}"
     )
-    sources = best_sources(folder)
-    table = Table(title="Best source per target (meta-model's first pick vs the real best)")
-    for column in sources.columns:
-        table.add_column(column, justify="right" if "F1" in column else "left")
-    for row in sources.itertuples(index=False):
-        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
-    console.print(table)
+    _print_frame(
+        best_sources(folder), "Best source per target (meta-model's first pick vs the real best)"
+    )
     _print_savings(folder)
     if result.report is not None:
         console.print(f"report: {result.report.html.resolve()}")
@@ -272,13 +272,30 @@ def run_command(
 def _print_savings(run_dir: Path) -> None:
     import pandas as pd
 
+    from transferscout.report.opening import savings_table
+
     savings = pd.read_csv(run_dir / "evaluation" / "savings.csv")
-    shown = savings[savings["method"].isin(["meta:all", "adaptive:greedy"])].dropna(subset=["k"])
-    for row in shown.itertuples():
-        console.print(
-            f"{row.method}: {row.saved_percent:.1f}% less training time for a {row.f1_loss:.4f} "
-            f"loss in mean positive F1 (tolerance {row.tolerance})"
-        )
+    shown = [m for m in ("meta:all", "adaptive:greedy") if m in set(savings["method"])]
+    _print_frame(
+        savings_table(savings, shown or None),
+        "Time saved against the full grid (per tolerance of mean F1 lost)",
+    )
+
+
+def _print_frame(frame: object, title: str) -> None:
+    """A table of strings and numbers; the first column (names) wraps instead of being cut."""
+    import pandas as pd
+
+    assert isinstance(frame, pd.DataFrame)
+    table = Table(title=title)
+    for index, column in enumerate(frame.columns):
+        if index == 0:
+            _name_column(table, str(column))
+        else:
+            table.add_column(str(column), justify="right")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
 
 
 TargetData = Annotated[
@@ -573,6 +590,13 @@ def search_command(
     console.print(f"model: {result.model_dir.resolve()} ; trace: {result.folder / 'trace.csv'}")
 
 
+def _shorten(name: str, width: int) -> str:
+    """A name shortened from the middle (see :func:`transferscout.report.opening.shorten`)."""
+    from transferscout.report.opening import shorten as middle
+
+    return middle(name, width)
+
+
 def _name_column(table: Table, header: str) -> None:
     """A column of task names: wrapped, never cut to an indistinguishable stub."""
     table.add_column(header, overflow="fold")
@@ -699,9 +723,9 @@ def signals_show(
     targets = list(dict.fromkeys(r["target"] for r in rows))
     values = {(r["source"], r["target"]): r["value"] for r in rows}
     table = Table(title=f"{family} {name} (rows: source, columns: target)")
-    table.add_column("source")
-    for target in targets:
-        table.add_column(target, justify="right")
+    _name_column(table, "source")
+    for target in targets:  # headers cannot wrap well: shortened from the middle
+        table.add_column(_shorten(target, 16), justify="right", overflow="fold")
     for source in dict.fromkeys(r["source"] for r in rows):
         table.add_row(source, *(f"{values.get((source, t), float('nan')):.3f}" for t in targets))
     console.print(table)
@@ -741,7 +765,7 @@ def _print_ranking(ranking: object) -> None:
         for m in ("ndcg@3", "regret@1", "regret@3", "rank_of_best", "spearman")
         if m in set(shown["metric"])
     ]
-    table.add_column("method")
+    _name_column(table, "method")
     for metric in metrics:
         table.add_column(metric, justify="right")
     for method, group in shown.groupby("method", sort=False):
@@ -776,7 +800,7 @@ def status(
     if report.failures:
         table = Table(title="Failed trials")
         for column in ("trial", "kind", "target", "source", "attempts", "error"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for row in report.failures:
             table.add_row(
                 row.id[:10],
