@@ -62,10 +62,22 @@ _EXPORTS: dict[str, str] = {
     "write_report": "transferscout.report",
     "run_pipeline": "transferscout.pipeline",
     "recommend_sources": "transferscout.recommend",
+    "Budget": "transferscout.search",
+    "SearchSettings": "transferscout.search",
+    "SearchResult": "transferscout.search",
+    "search_target": "transferscout.search",
+    "prepare_target": "transferscout.targets",
+    "check_not_degenerate": "transferscout.targets",
 }
 
 __all__ = [
+    "Budget",
     "CORPORA",
+    "SearchResult",
+    "SearchSettings",
+    "check_not_degenerate",
+    "prepare_target",
+    "search_target",
     "ConfigError",
     "DataError",
     "DataNote",
@@ -135,6 +147,7 @@ if TYPE_CHECKING:
     from transferscout.pipeline import run_pipeline
     from transferscout.recommend import recommend_sources
     from transferscout.report import write_report
+    from transferscout.search import Budget, SearchResult, SearchSettings, search_target
     from transferscout.signals import (
         ansat,
         ansat_features,
@@ -148,6 +161,7 @@ if TYPE_CHECKING:
         text_embedding,
         transrate,
     )
+    from transferscout.targets import check_not_degenerate, prepare_target
     from transferscout.tasks import (
         CORPORA,
         SPLITS,

@@ -87,7 +87,8 @@ def compute_pair_signals_stage(
 
 def evaluate(config: RunConfig, run_dir: str | Path) -> EvaluationResult:
     """Fit the meta-models leave-one-target-out and write every metric to ``run_dir/evaluation``."""
-    return evaluate_run(run_dir, config.evaluation.settings())
+    names = config.data.load().names
+    return evaluate_run(run_dir, config.evaluation.settings(), tasks=names)
 
 
 @dataclass
@@ -168,7 +169,7 @@ def run_pipeline(
     evaluation = None
     evaluated = (run_dir / "evaluation" / "summary.json").exists()
     if not cache.fresh("evaluation", evaluation_key) or not evaluated:
-        evaluation = evaluate_run(run_dir, config.evaluation.settings())
+        evaluation = evaluate_run(run_dir, config.evaluation.settings(), tasks=tasks.names)
         cache.record("evaluation", evaluation_key)
         stages_run.append("evaluation")
     report_key = cache.key(["report", evaluation_key])

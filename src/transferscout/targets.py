@@ -23,7 +23,7 @@ from typing import Any
 from transferscout.config import DataConfig, RunConfig
 from transferscout.errors import ConfigError, DataError
 from transferscout.grid.store import TrialRow
-from transferscout.tasks.task import Task, TaskSet
+from transferscout.tasks.task import Task
 
 __all__ = ["SOURCE_KEYS", "check_not_degenerate", "data_section", "prepare_target"]
 
@@ -149,12 +149,3 @@ def check_not_degenerate(task: Task, reference: Sequence[TrialRow]) -> None:
             "grid.target settings"
         ),
     )
-
-
-def split_task_set(tasks: TaskSet, name: str) -> tuple[TaskSet, Task]:
-    """The run's tasks without ``name``, and the task ``name`` itself."""
-    if name not in tasks:
-        raise DataError(
-            f"{name!r} is not a task of the run; expected one of {', '.join(tasks.names)}"
-        )
-    return tasks.select([n for n in tasks.names if n != name]), tasks[name]

@@ -8,7 +8,7 @@ M_AB on B's test split (mean over seeds) and the real training hours it cost.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +56,11 @@ def pivot_signals(rows: Sequence[dict[str, object]]) -> pd.DataFrame:
     return table.reset_index()
 
 
-def candidate_table(run_dir: str | Path) -> pd.DataFrame:
+def candidate_table(run_dir: str | Path, *, tasks: Collection[str] | None = None) -> pd.DataFrame:
     """Every transfer candidate of a run with its signals and, when trained, its real F1.
+
+    ``tasks`` keeps only candidates between these tasks (e.g. the run's own, leaving out the
+    transfers a budgeted search trained for a new target).
 
     Columns: ``source``, ``target``, the hyperparameters, ``real_f1`` (mean test F1 over
     seeds), ``real_accuracy``, ``hours`` (mean source + target training time), ``seeds``, and
@@ -69,6 +72,8 @@ def candidate_table(run_dir: str | Path) -> pd.DataFrame:
     records = []
     for row in trials:
         if row.status != "done" or row.metrics is None:
+            continue
+        if tasks is not None and (row.target not in tasks or row.source not in tasks):
             continue
         source = row.config["source"]["settings"]
         target = row.config["target"]["settings"]
