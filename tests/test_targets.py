@@ -86,7 +86,7 @@ def test_bad_target_options_are_refused_before_reading(tmp_path: Path) -> None:
     with pytest.raises(DataError):
         prepare_target(run, "no_such_label")  # type: ignore[arg-type]
     toml = tmp_path / "t.toml"
-    toml.write_text('[grid]\nseeds = [0]\n')
+    toml.write_text("[grid]\nseeds = [0]\n")
     with pytest.raises(ConfigError, match=r"no \[data\] table"):
         data_section(toml)
 
