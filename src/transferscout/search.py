@@ -281,7 +281,7 @@ class _Search:
 
     def _single(self, row: TrialRow) -> TrialSpec:
         """The single-task trial of a stored reference row."""
-        return TrialSpec(
+        spec = TrialSpec(
             kind="single",
             target=self.name,
             target_fingerprint=self.tasks[self.name].fingerprint,
@@ -291,6 +291,9 @@ class _Search:
             encoder_fingerprint=self.encoder_fingerprint,
             precision=self.grid.precision,
         )
+        if spec.id != row.id:  # the run's configuration no longer plans this trial
+            raise TransferScoutError(f"reference trial {row.id} cannot be planned again")
+        return spec
 
     def _stage_seconds(self, trial: TrialSpec, throughput: float) -> float:
         """Predicted training seconds of every stage of ``trial`` (configuration only)."""
@@ -388,7 +391,8 @@ class _Search:
         best: dict[str, Any] = {"row": reference, "trial": None, "label": "single-task"}
         spent = reference_hours
         budget = settings.budget
-        reserve_trials = 1 if settings.chains else 0
+        # Room for the chain: one trial, if the budget also fits the sources it chains.
+        reserve_trials = int(bool(settings.chains) and (budget.trials or 0) > settings.chains)
         reserve_hours = 0.0
         if settings.chains and budget.hours is not None:
             reserve_hours = max(c.predicted_seconds for c in pool) / 3600 + max(
@@ -579,6 +583,8 @@ class _Search:
         if len(ranked) < k:
             logger.info("no chain: fewer than %d distinct sources were trained", k)
             return {"tried": False, "reason": f"fewer than {k} distinct sources trained"}
+        if budget.trials is not None and len(trace) >= budget.trials:
+            return {"tried": False, "reason": f"the budget of {budget.label} is spent"}
         picked = ranked[:k][::-1]  # best last: the stage right before the target
         last, _ = picked[-1]
         earlier = tuple(_first_stage(c.trial) for c, _ in picked[:-1])
