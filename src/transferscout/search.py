@@ -39,9 +39,8 @@ import json
 import logging
 import math
 import re
-import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -55,7 +54,6 @@ from transferscout.encoders import encoder_fingerprint
 from transferscout.errors import ConfigError, DataError, TransferScoutError
 from transferscout.evaluation.adaptive import adaptive_step
 from transferscout.grid.executors import Executor, make_executor
-from transferscout.grid.models import load_trained_model
 from transferscout.grid.runner import model_path, run_trials
 from transferscout.grid.spec import ChainStage, GridSpec, TrialSpec
 from transferscout.grid.store import RunStore, TrialRow
@@ -67,16 +65,22 @@ from transferscout.recommend import (
     train_reference,
     with_target,
 )
+from transferscout.search_output import (
+    TRACE_COLUMNS,
+    export_model,
+    model_card,
+    row_summary,
+    test_score,
+    validation_score,
+    write_text_atomically,
+    write_trace,
+)
 from transferscout.tasks.task import Task, TaskSet
 from transferscout.training.settings import StageSettings
 
 __all__ = ["Budget", "SearchResult", "SearchSettings", "search_target"]
 
 logger = logging.getLogger(__name__)
-
-#: The metric the meta-model predicts (``test_<m>``) and the search chooses by
-#: (``validation_<m>``): the primary metric of the run's tasks.
-PRIMARY_METRIC = "f1"
 
 
 @dataclass(frozen=True)
@@ -387,7 +391,7 @@ class _Search:
         features = candidates[history.columns].to_numpy(dtype=np.float64)
         train_x = history.table[history.columns].to_numpy(dtype=np.float64)
         train_y = history.table["real_f1"].to_numpy(dtype=np.float64)
-        reference = max(reference_rows, key=_validation)
+        reference = max(reference_rows, key=validation_score)
         best: dict[str, Any] = {"row": reference, "trial": None, "label": "single-task"}
         spent = reference_hours
         budget = settings.budget
@@ -426,7 +430,7 @@ class _Search:
                     seed=settings.seed,
                 )
                 upper = step.mean + settings.z * history.rmse
-                best_value = _validation(best["row"])
+                best_value = validation_score(best["row"])
                 if float(upper.max()) < best_value + settings.margin:
                     stopped = (
                         f"no remaining candidate's upper predicted F1 ({upper.max():.3f}) beats "
@@ -453,8 +457,8 @@ class _Search:
                 hours = self._hours(chosen.trial)
                 spent += hours
                 observed.append(chosen)
-                values.append(_test(row))
-                if _validation(row) > _validation(best["row"]):
+                values.append(test_score(row))
+                if validation_score(row) > validation_score(best["row"]):
                     best = {"row": row, "trial": chosen.trial, "label": "transfer"}
                 trace.append(
                     self._trace_row(
@@ -468,51 +472,58 @@ class _Search:
                         best,
                     )
                 )
-                _write_trace(folder, trace)
+                write_trace(folder, trace)
                 logger.info(
                     "step %d: %s -> %s: validation F1 %.3f, test F1 %.3f (predicted %.3f), "
                     "%.3f h; best so far %s (%.3f)",
                     len(trace),
                     chosen.trial.source,
                     self.name,
-                    _validation(row),
-                    _test(row),
+                    validation_score(row),
+                    test_score(row),
                     step.mean[position],
                     hours,
                     best["label"],
-                    _test(best["row"]),
+                    test_score(best["row"]),
                 )
                 eta = _eta(budget, spent, [t["hours"] for t in trace], len(observed))
                 bar.update(
                     bar_task,
                     advance=1,
-                    note=f"best {_test(best['row']):.3f} · {spent:.2f} h · ETA {eta}",
+                    note=f"best {test_score(best['row']):.3f} · {spent:.2f} h · ETA {eta}",
                 )
             chain = None
             if settings.chains:
                 chain = self._chain(observed, best, budget, spent, throughput, folder, trace)
                 if chain is not None and chain.get("row") is not None:
                     spent += chain["hours"]
-                    if chain["beat_best_single_source"] and _validation(chain["row"]) > _validation(
-                        best["row"]
-                    ):
+                    if chain["beat_best_single_source"] and validation_score(
+                        chain["row"]
+                    ) > validation_score(best["row"]):
                         best = {"row": chain["row"], "trial": chain["trial"], "label": "chain"}
                     bar.update(bar_task, advance=1)
         # Trains the best model again only if its weights were not kept (e.g. a grid trial).
         best["row"] = self._ensure(best["trial"] or self._single(reference), need_model=True)
-        export_dir = self._export(
-            best,
-            reference,
+        export_dir = export_model(
+            self.run_dir,
+            best["row"],
+            self.name,
             model_dir,
-            (len(observed), len(trace) - len(observed)),
-            len(pool),
-            spent,
+            model_card(
+                self.name,
+                (best["row"], best["label"]),
+                reference,
+                (len(observed), len(trace) - len(observed)),
+                len(pool),
+                spent,
+                settings.budget.label,
+            ),
         )
         result = SearchResult(
             target=self.name,
             trace=pd.DataFrame(trace, columns=TRACE_COLUMNS),
-            reference=_summary(reference, "single-task"),
-            best=_summary(best["row"], best["label"]),
+            reference=row_summary(reference, "single-task"),
+            best=row_summary(best["row"], best["label"]),
             stopped=stopped,
             pool=len(pool),
             tried=len(trace),
@@ -551,12 +562,12 @@ class _Search:
             "predicted_f1": predicted,
             "upper_f1": upper,
             "predicted_hours": candidate.predicted_seconds / 3600,
-            "validation_f1": _validation(row),
-            "test_f1": _test(row),
+            "validation_f1": validation_score(row),
+            "test_f1": test_score(row),
             "hours": hours,
             "total_hours": spent,
             "best": best["label"] if best["trial"] is None else " -> ".join(best["trial"].sources),
-            "best_test_f1": _test(best["row"]),
+            "best_test_f1": test_score(best["row"]),
             "trial": trial.id,
         }
 
@@ -575,7 +586,7 @@ class _Search:
             done = [(c, store.row(c.trial.id)) for c in observed]
         ranked: list[tuple[_Candidate, TrialRow]] = []
         for candidate, row in sorted(
-            ((c, r) for c, r in done if r is not None), key=lambda item: -_validation(item[1])
+            ((c, r) for c, r in done if r is not None), key=lambda item: -validation_score(item[1])
         ):
             if candidate.trial.source not in {c.trial.source for c, _ in ranked}:
                 ranked.append((candidate, row))
@@ -595,68 +606,38 @@ class _Search:
         row = self._ensure(trial)
         hours = self._hours(trial)
         best_single = ranked[0][1]
-        beat = _validation(row) > _validation(best_single)
+        beat = validation_score(row) > validation_score(best_single)
         candidate = _Candidate(trial, -1, predicted)
         new_best = best
-        if beat and _validation(row) > _validation(best["row"]):
+        if beat and validation_score(row) > validation_score(best["row"]):
             new_best = {"row": row, "trial": trial, "label": "chain"}
         trace.append(
             self._trace_row(
                 len(trace) + 1, candidate, row, math.nan, math.nan, hours, spent + hours, new_best
             )
         )
-        _write_trace(folder, trace)
+        write_trace(folder, trace)
         logger.info(
             "chain %s -> %s: validation F1 %.3f vs best single source %.3f (%s)",
             " -> ".join(trial.sources),
             self.name,
-            _validation(row),
-            _validation(best_single),
+            validation_score(row),
+            validation_score(best_single),
             "beats it" if beat else "does not beat it",
         )
         return {
             "tried": True,
             "sources": list(trial.sources),
-            "validation_f1": _validation(row),
-            "test_f1": _test(row),
+            "validation_f1": validation_score(row),
+            "test_f1": test_score(row),
             "best_single_source": ranked[0][0].trial.source,
-            "best_single_validation_f1": _validation(best_single),
-            "best_single_test_f1": _test(best_single),
+            "best_single_validation_f1": validation_score(best_single),
+            "best_single_test_f1": test_score(best_single),
             "beat_best_single_source": beat,
             "hours": hours,
             "row": row,
             "trial": trial,
         }
-
-    def _export(
-        self,
-        best: dict[str, Any],
-        reference: TrialRow,
-        model_dir: Path,
-        tried: tuple[int, int],
-        pool: int,
-        hours: float,
-    ) -> Path:
-        row: TrialRow = best["row"]
-        encoder = load_trained_model(self.run_dir, row)
-        model = encoder.model
-        model.config.id2label = {0: f"not {self.name}", 1: self.name}
-        model.config.label2id = {f"not {self.name}": 0, self.name: 1}
-        temporary = model_dir.with_name(model_dir.name + ".tmp")
-        shutil.rmtree(temporary, ignore_errors=True)
-        model.save_pretrained(temporary, safe_serialization=True)
-        encoder.tokenizer.save_pretrained(temporary)
-        (temporary / "README.md").write_text(
-            model_card(self.name, best, reference, tried, pool, hours, self.settings),
-            encoding="utf-8",
-        )
-        (temporary / "transferscout.json").write_text(
-            json.dumps({"trial": row.id, "config": row.config, "metrics": row.metrics}, indent=2)
-            + "\n"
-        )
-        shutil.rmtree(model_dir, ignore_errors=True)
-        temporary.replace(model_dir)
-        return model_dir
 
     def _drop_other_models(self, best: dict[str, Any]) -> None:
         """Delete kept weights of candidates and chain stages other than the best one's.
@@ -672,37 +653,10 @@ class _Search:
                 stage = stage.source_trial
 
 
-TRACE_COLUMNS = [
-    "step",
-    "kind",
-    "candidate",
-    "source_learning_rate",
-    "target_learning_rate",
-    "predicted_f1",
-    "upper_f1",
-    "predicted_hours",
-    "validation_f1",
-    "test_f1",
-    "hours",
-    "total_hours",
-    "best",
-    "best_test_f1",
-    "trial",
-]
-
-
 def _first_stage(trial: TrialSpec) -> ChainStage:
     """A transfer trial's source stage as an earlier stage of a chain."""
     assert trial.source and trial.source_fingerprint and trial.source_settings
     return ChainStage(trial.source, trial.source_fingerprint, trial.source_settings)
-
-
-def _validation(row: TrialRow) -> float:
-    return float((row.metrics or {}).get(f"validation_{PRIMARY_METRIC}", -math.inf))
-
-
-def _test(row: TrialRow) -> float:
-    return float((row.metrics or {}).get(f"test_{PRIMARY_METRIC}", math.nan))
 
 
 def _eta(budget: Budget, spent: float, hours: Sequence[float], done: int) -> str:
@@ -713,106 +667,8 @@ def _eta(budget: Budget, spent: float, hours: Sequence[float], done: int) -> str
     return f"~{float(np.mean(hours)) * max(budget.trials - done, 0):.2f} h"
 
 
-def _summary(row: TrialRow, label: str) -> dict[str, Any]:
-    config = row.config
-    metrics = row.metrics or {}
-    sources = [stage["task"] for stage in config.get("chain", [])]
-    if config.get("source"):
-        sources.append(config["source"]["task"])
-    return {
-        "kind": label,
-        "trial": row.id,
-        "sources": sources,
-        "target_settings": config["target"]["settings"],
-        "source_settings": None if config.get("source") is None else config["source"]["settings"],
-        "validation_f1": metrics.get(f"validation_{PRIMARY_METRIC}"),
-        "test_f1": metrics.get(f"test_{PRIMARY_METRIC}"),
-        "test_accuracy": metrics.get("test_accuracy"),
-        "test_precision": metrics.get("test_precision"),
-        "test_recall": metrics.get("test_recall"),
-        "hours": ((row.source_seconds or 0.0) + (row.target_seconds or 0.0)) / 3600,
-    }
-
-
-def model_card(
-    name: str,
-    best: dict[str, Any],
-    reference: TrialRow,
-    tried: tuple[int, int],
-    pool: int,
-    hours: float,
-    settings: SearchSettings,
-) -> str:
-    """The Markdown model card of the exported model (``tried``: single sources, chains)."""
-    singles, chains = tried
-    row: TrialRow = best["row"]
-    chosen = _summary(row, best["label"])
-    single = _summary(reference, "single-task")
-    origin = (
-        "fine-tuned on the target alone (no source helped on validation)"
-        if not chosen["sources"]
-        else "encoder -> " + " -> ".join(chosen["sources"]) + f" -> {name}"
-    )
-
-    def cell(value: Any) -> str:
-        return "" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
-
-    lines = [
-        f"# {name}: transferscout budgeted search",
-        "",
-        f"Binary text classifier for **{name}** (label 1 = {name}), {origin}.",
-        "",
-        "| model | validation F1 | test F1 | test accuracy | test precision | test recall |",
-        "|---|---|---|---|---|---|",
-    ]
-    for label, summary in (("this model", chosen), ("single-task model", single)):
-        lines.append(
-            f"| {label} | "
-            + " | ".join(
-                cell(summary[key])
-                for key in (
-                    "validation_f1",
-                    "test_f1",
-                    "test_accuracy",
-                    "test_precision",
-                    "test_recall",
-                )
-            )
-            + " |"
-        )
-    lines += [
-        "",
-        f"- Kind: {chosen['kind']}; trial id `{row.id}`.",
-        f"- Target stage settings: `{json.dumps(chosen['target_settings'], sort_keys=True)}`.",
-        f"- Source stage settings: `{json.dumps(chosen['source_settings'], sort_keys=True)}`.",
-        f"- Encoder: `{row.config['encoder']['source']}` "
-        f"(layers kept: {row.config['encoder']['num_layers']}).",
-        f"- Training time of this model: {chosen['hours']:.3f} h; of the whole search "
-        f"(reference models and every candidate): {hours:.3f} h.",
-        f"- Candidates tried: {singles} of {pool} single-source candidates"
-        + (f" and {chains} chain" if chains else "")
-        + f" (budget {settings.budget.label}); the model is chosen by validation F1, test F1 "
-        "is reported, never used to choose.",
-        "",
-        "Load it with `AutoModelForSequenceClassification.from_pretrained(folder)` and "
-        "`AutoTokenizer.from_pretrained(folder)`; "
-        f"inputs were truncated to {chosen['target_settings'].get('max_length')} tokens.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _write_trace(folder: Path, trace: Sequence[Mapping[Any, Any]]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    frame = pd.DataFrame(trace, columns=TRACE_COLUMNS)
-    _atomic_text(folder / "trace.csv", frame.to_csv(index=False))
-    _atomic_text(
-        folder / "trace.json", json.dumps(frame.to_dict("records"), indent=2, default=float) + "\n"
-    )
-
-
 def _write_result(result: SearchResult) -> None:
-    _write_trace(result.folder, result.trace.to_dict("records"))
+    write_trace(result.folder, result.trace.to_dict("records"))
     payload = {
         "target": result.target,
         "reference": result.reference,
@@ -826,10 +682,6 @@ def _write_result(result: SearchResult) -> None:
         "settings": result.settings,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    _atomic_text(result.folder / "search.json", json.dumps(payload, indent=2, default=str) + "\n")
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
+    write_text_atomically(
+        result.folder / "search.json", json.dumps(payload, indent=2, default=str) + "\n"
+    )
