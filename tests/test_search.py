@@ -217,3 +217,39 @@ def test_a_killed_search_resumes_to_the_same_result(
     with RunStore(run_dir, readonly=True) as store:
         ids = [r.id for r in store.rows()]
     assert len(ids) == len(set(ids))
+
+
+def test_a_search_runs_on_ray_and_reads_its_own_targets_trials_only_when_picked(
+    small_run: Path, tiny_encoder_dir: Path, tmp_path: Path
+) -> None:
+    import dataclasses
+
+    import ray
+
+    from transferscout.config import ExecutorConfig
+    from transferscout.meta.features import candidate_table
+    from transferscout.recommend import meta_model_history
+
+    run_dir, config = _copy_run(small_run, tiny_encoder_dir, tmp_path)
+    config = dataclasses.replace(
+        config, executor=ExecutorConfig(kind="ray", workers=1, threads_per_worker=1, device="cpu")
+    )
+    with RunStore(run_dir, readonly=True) as store:
+        attempts = {r.id: r.attempts for r in store.rows()}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        result = search_target(
+            run_dir, SearchSettings(Budget(trials=2), margin=0.0), own_target="food", config=config
+        )
+    finally:
+        ray.shutdown()
+    # The two candidates are grid trials: read when picked, never trained again; only the
+    # model kept at the end is trained (on Ray) if its weights were not kept by the grid.
+    with RunStore(run_dir, readonly=True) as store:
+        retrained = {r.id for r in store.rows() if r.attempts != attempts.get(r.id)}
+        picked = [store.row(t) for t in result.trace["trial"]]
+    assert result.tried == 2 and all(r is not None and r.target == "food" for r in picked)
+    assert retrained <= {result.best["trial"], *(r.source_trial for r in picked if r)}
+    assert (result.model_dir / "model.safetensors").exists()
+    history = meta_model_history(run_dir, candidate_table(run_dir), exclude_target="food")
+    assert history is not None and set(history.table["target"]) == {"water", "shelter"}

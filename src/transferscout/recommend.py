@@ -183,7 +183,11 @@ def meta_model_history(
     history = history[keep].reset_index(drop=True)
     if history["target"].nunique() < 2:
         return None
-    feature_set = next(f for f in reversed(FEATURE_SETS) if _available(history, candidates, f))
+    feature_set = next(
+        (f for f in reversed(FEATURE_SETS) if _available(history, candidates, f)), None
+    )
+    if feature_set is None:  # the new target lacks every signal the history has
+        return None
     columns = feature_columns(history, feature_set)
     real = history["real_f1"].to_numpy(dtype=float)
     loto = leave_one_target_out(history, columns)

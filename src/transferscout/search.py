@@ -388,9 +388,10 @@ class _Search:
                 for s in signals["source"]
             )
         ]
-        features = candidates[history.columns].to_numpy(dtype=np.float64)
-        train_x = history.table[history.columns].to_numpy(dtype=np.float64)
-        train_y = history.table["real_f1"].to_numpy(dtype=np.float64)
+        self.features = candidates[history.columns].to_numpy(dtype=np.float64)
+        self.train_x = history.table[history.columns].to_numpy(dtype=np.float64)
+        self.train_y = history.table["real_f1"].to_numpy(dtype=np.float64)
+        self.rmse = history.rmse
         reference = max(reference_rows, key=validation_score)
         best: dict[str, Any] = {"row": reference, "trial": None, "label": "single-task"}
         spent = reference_hours
@@ -419,39 +420,17 @@ class _Search:
                     break
                 if not remaining:
                     break
-                step = adaptive_step(
-                    np.vstack([train_x, features[[c.row for c in observed]]]),
-                    np.concatenate([train_y, np.asarray(values)]),
-                    features[[c.row for c in remaining]],
-                    np.asarray([c.predicted_seconds for c in remaining]),
-                    strategy=settings.strategy,
-                    kappa=settings.kappa,
-                    n_estimators=settings.n_estimators,
-                    seed=settings.seed,
+                picked = self._pick(
+                    remaining,
+                    observed,
+                    values,
+                    validation_score(best["row"]),
+                    left=(None if budget.hours is None else budget.hours - spent - reserve_hours),
                 )
-                upper = step.mean + settings.z * history.rmse
-                best_value = validation_score(best["row"])
-                if float(upper.max()) < best_value + settings.margin:
-                    stopped = (
-                        f"no remaining candidate's upper predicted F1 ({upper.max():.3f}) beats "
-                        f"the best model's validation F1 ({best_value:.3f}) by {settings.margin}"
-                    )
+                if isinstance(picked, str):
+                    stopped = picked
                     break
-                fits = np.ones(len(remaining), dtype=bool)
-                if budget.hours is not None:
-                    left = budget.hours - spent - reserve_hours
-                    cost = np.asarray([c.predicted_seconds / 3600 for c in remaining])
-                    fits = cost <= left
-                    if not fits.any():
-                        stopped = (
-                            f"time budget: no candidate's predicted cost fits in the "
-                            f"{max(left, 0.0):.3f} h left"
-                        )
-                        break
-                order = np.lexsort(
-                    (np.asarray([c.predicted_seconds for c in remaining]), -step.score)
-                )
-                position = int(next(i for i in order if fits[i]))
+                position, predicted, upper = picked
                 chosen = remaining[position]
                 row = self._ensure(chosen.trial)
                 hours = self._hours(chosen.trial)
@@ -465,8 +444,8 @@ class _Search:
                         len(trace) + 1,
                         chosen,
                         row,
-                        float(step.mean[position]),
-                        float(upper[position]),
+                        predicted,
+                        upper,
                         hours,
                         spent,
                         best,
@@ -481,7 +460,7 @@ class _Search:
                     self.name,
                     validation_score(row),
                     test_score(row),
-                    step.mean[position],
+                    predicted,
                     hours,
                     best["label"],
                     test_score(best["row"]),
@@ -538,6 +517,45 @@ class _Search:
         _write_result(result)
         self._drop_other_models(best)
         return result
+
+    def _pick(
+        self,
+        remaining: Sequence[_Candidate],
+        observed: Sequence[_Candidate],
+        values: Sequence[float],
+        best_value: float,
+        *,
+        left: float | None,
+    ) -> tuple[int, float, float] | str:
+        """Refit and choose: ``(position in remaining, predicted, upper)``, or why to stop.
+
+        ``left`` is the time budget's hours left for single sources (``None``: a trial budget).
+        """
+        settings = self.settings
+        cost = np.asarray([c.predicted_seconds for c in remaining])
+        step = adaptive_step(
+            np.vstack([self.train_x, self.features[[c.row for c in observed]]]),
+            np.concatenate([self.train_y, np.asarray(values)]),
+            self.features[[c.row for c in remaining]],
+            cost,
+            strategy=settings.strategy,
+            kappa=settings.kappa,
+            n_estimators=settings.n_estimators,
+            seed=settings.seed,
+        )
+        upper = step.mean + settings.z * self.rmse
+        if float(upper.max()) < best_value + settings.margin:
+            return (
+                f"no remaining candidate's upper predicted F1 ({upper.max():.3f}) beats "
+                f"the best model's validation F1 ({best_value:.3f}) by {settings.margin}"
+            )
+        fits = np.ones(len(remaining), dtype=bool) if left is None else cost / 3600 <= left
+        if not fits.any():
+            hours = max(left or 0.0, 0.0)
+            return f"time budget: no candidate's predicted cost fits in the {hours:.3f} h left"
+        # The strategy's order (ties: lower predicted cost), skipping what does not fit.
+        position = int(next(i for i in np.lexsort((cost, -step.score)) if fits[i]))
+        return position, float(step.mean[position]), float(upper[position])
 
     def _trace_row(
         self,
