@@ -27,8 +27,7 @@ from transferscout.tasks.task import Task
 
 __all__ = ["SOURCE_KEYS", "check_not_degenerate", "data_section", "prepare_target"]
 
-#: ``[data]`` keys that say where the data is and how it is laid out (not how it is prepared).
-SOURCE_KEYS = (
+_LAYOUT_KEYS = (
     "corpus",
     "path",
     "format",
@@ -38,6 +37,14 @@ SOURCE_KEYS = (
     "label_delimiter",
     "split_column",
     "id_column",
+)
+
+#: ``[data]`` keys that say where the data is and how it is laid out (not how it is prepared):
+#: these, and any other column or kind key a run's ``[data]`` section has (a text-pair column).
+SOURCE_KEYS = _LAYOUT_KEYS + tuple(
+    f.name
+    for f in dataclasses.fields(DataConfig)
+    if f.name.endswith(("_column", "_kinds")) and f.name not in _LAYOUT_KEYS
 )
 
 
@@ -88,9 +95,9 @@ def prepare_target(
             f"unknown data option {unknown[0]!r}; expected keys of a run's [data] section"
         )
     base = dataclasses.asdict(run.data)
-    if any(key in given for key in SOURCE_KEYS):
-        base.update({key: None for key in SOURCE_KEYS if key not in ("format", "text_column")})
-        base.update(format="auto", text_column="text")
+    if any(key in given for key in SOURCE_KEYS):  # a new description replaces the run's
+        defaults = dataclasses.asdict(DataConfig(corpus=None))
+        base.update({key: defaults[key] for key in SOURCE_KEYS})
     if "label_columns" not in given and "multilabel_column" not in given and "path" in given:
         given["label_columns"] = [task]  # a file and nothing else: the label is a 0/1 column
     base.update(given)
