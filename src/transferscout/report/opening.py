@@ -69,7 +69,8 @@ def recommended_method(savings: pd.DataFrame) -> str:
 def savings_table(savings: pd.DataFrame, methods: list[str] | None = None) -> pd.DataFrame:
     """Time saved as one table: a row per method, per tolerance its depth, hours, % saved, F1 lost.
 
-    A p-value column (``p_value``, when the evaluation wrote one) is shown too.
+    A spread over meta-model seeds (``saved_percent_sd``) and a p-value (``p_value``) are
+    shown when the evaluation wrote them.
     """
     if methods is None:
         methods = [
@@ -86,6 +87,9 @@ def savings_table(savings: pd.DataFrame, methods: list[str] | None = None) -> pd
             for column, label in _TOLERANCE_COLUMNS.items():
                 value = record.get(column)
                 row[f"{tolerance} {label}"] = _cell(column, value)
+            spread = record.get("saved_percent_sd")  # over meta-model seeds, when evaluated
+            if spread is not None and pd.notna(spread) and spread > 0:
+                row[f"{tolerance} % saved"] += f" ±{float(spread):.1f}"
             if "p_value" in record:
                 row[f"{tolerance} p"] = _cell("p_value", record["p_value"])
         rows.append(row)
