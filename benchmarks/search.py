@@ -10,10 +10,17 @@ the test F1 reached (model chosen by validation F1), of the target's single-task
 the full grid's best transfer, with the candidate hours spent.  Resumable: every finished
 (target, budget) is a row of ``<run>/search-benchmark.csv`` and is not searched again.
 
+By default one search per target runs with the largest budget and no model export, and the
+smaller budgets are read from its trace: with a trial budget and no chain, the search's choice at
+step k does not depend on the budget, so the search with budget k is the first k steps of it
+(the best model at budget k is the trace's best so far at step k).  ``--literal`` runs one
+search per (target, budget) instead, each exporting its model (training the kept model again).
+
 Usage:
 
     nice -n 10 .venv/bin/python benchmarks/search.py [--tables benchmarks/results/study]
         [--run runs/search-benchmark] [--targets request,food,...] [--budgets 1,2,4,8]
+        [--literal]
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ def main() -> None:
     parser.add_argument("--run", type=Path, default=ROOT / "runs/search-benchmark")
     parser.add_argument("--targets", default=None, help="comma-separated (default: all)")
     parser.add_argument("--budgets", default="1,2,4,8")
+    parser.add_argument("--literal", action="store_true", help="one exporting search per budget")
     args = parser.parse_args()
     logging.basicConfig(
         level=logging.INFO,
@@ -59,33 +67,44 @@ def main() -> None:
     done = pd.read_csv(results_path) if results_path.exists() else pd.DataFrame()
     rows = done.to_dict("records")
     for target in targets:
-        for budget in budgets:
-            if any(r["target"] == target and r["budget"] == budget for r in rows):
-                continue
+        wanted = [
+            b for b in budgets if not any(r["target"] == target and r["budget"] == b for r in rows)
+        ]
+        runs = [[b] for b in wanted] if args.literal else [wanted] if wanted else []
+        for group in runs:
             started = time.perf_counter()
             result = search_target(
                 args.run,
-                SearchSettings(Budget(trials=budget), margin=0.0),
+                SearchSettings(Budget(trials=max(group)), margin=0.0),
                 own_target=target,
                 config=config,
                 output=args.run / "search-models" / target,
+                export=args.literal,
             )
-            rows.append(
-                {
-                    "target": target,
-                    "budget": budget,
-                    "tried": result.tried,
-                    "stopped": result.stopped,
-                    "best": " -> ".join(result.best["sources"]) or "single-task",
-                    "f1": result.best["test_f1"],
-                    "best_tried_f1": float(result.trace["test_f1"].max()),
-                    "single_task_f1": result.reference["test_f1"],
-                    "grid_best_f1": float(grid.loc[grid["target"] == target, "real_f1"].max()),
-                    "candidate_hours": float(result.trace["hours"].sum()),
-                    "grid_hours": float(grid.loc[grid["target"] == target, "hours"].sum()),
-                    "wall_seconds": time.perf_counter() - started,
-                }
-            )
+            seconds = time.perf_counter() - started
+            for budget in group:
+                steps = result.trace[result.trace["step"] <= budget]
+                f1 = (
+                    float(steps["best_test_f1"].iloc[-1])
+                    if len(steps)
+                    else result.reference["test_f1"]
+                )
+                rows.append(
+                    {
+                        "target": target,
+                        "budget": budget,
+                        "tried": len(steps),
+                        "stopped": result.stopped if len(steps) == result.tried else "budget",
+                        "best": str(steps["best"].iloc[-1]) if len(steps) else "single-task",
+                        "f1": f1,
+                        "best_tried_f1": float(steps["test_f1"].max()),
+                        "single_task_f1": result.reference["test_f1"],
+                        "grid_best_f1": float(grid.loc[grid["target"] == target, "real_f1"].max()),
+                        "candidate_hours": float(steps["hours"].sum()),
+                        "grid_hours": float(grid.loc[grid["target"] == target, "hours"].sum()),
+                        "wall_seconds": seconds,
+                    }
+                )
             pd.DataFrame(rows).to_csv(results_path, index=False)
     frame = pd.DataFrame(rows)
     frame = frame[frame["target"].isin(targets) & frame["budget"].isin(budgets)]

@@ -587,7 +587,8 @@ def search_command(
             f"{result.chain['validation_f1']:.3f} {verdict} the best single source "
             f"({result.chain['best_single_validation_f1']:.3f})"
         )
-    console.print(f"model: {result.model_dir.resolve()} ; trace: {result.folder / 'trace.csv'}")
+    model = "" if result.model_dir is None else f"model: {result.model_dir.resolve()} ; "
+    console.print(f"{model}trace: {result.folder / 'trace.csv'}")
 
 
 def _shorten(name: str, width: int) -> str:

@@ -170,7 +170,7 @@ class SearchResult:
     hours: float
     chain: dict[str, Any] | None
     folder: Path
-    model_dir: Path
+    model_dir: Path | None
     settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -189,12 +189,15 @@ def search_target(
     own_target: str | None = None,
     config: RunConfig | None = None,
     output: str | Path | None = None,
+    export: bool = True,
     progress: bool = False,
 ) -> SearchResult:
     """Search a target's best model within a budget (see the module docstring).
 
     Give either ``target`` (a new task, prepared as the run's tasks were) or ``own_target``
     (the name of one of the run's tasks: its transfer trials are not read by the meta-model).
+    The best model is saved to ``output`` (default ``<run>/search/<target>/model``) unless
+    ``export`` is false (a benchmark reading recorded results needs no weights).
 
     Raises:
         DataError: No target, an unknown own target, a name clash, a degenerate target.
@@ -224,8 +227,9 @@ def search_target(
         address=options.ray_address,
     )
     try:
+        model_dir = Path(output) if output is not None else folder / "model"
         return _Search(run_dir, config, combined, name, settings, executor, progress).run(
-            folder, Path(output) if output is not None else folder / "model", own_target is not None
+            folder, model_dir if export else None, own_target is not None
         )
     finally:
         executor.close()
@@ -356,7 +360,7 @@ class _Search:
         return seconds / 3600
 
     # -- the search ------------------------------------------------------------------------
-    def run(self, folder: Path, model_dir: Path, own: bool) -> SearchResult:
+    def run(self, folder: Path, model_dir: Path | None, own: bool) -> SearchResult:
         settings = self.settings
         reference_rows = train_reference(
             self.run_dir, self.tasks, self.name, self.config, executor=self.executor
@@ -481,23 +485,24 @@ class _Search:
                     ) > validation_score(best["row"]):
                         best = {"row": chain["row"], "trial": chain["trial"], "label": "chain"}
                     bar.update(bar_task, advance=1)
-        # Trains the best model again only if its weights were not kept (e.g. a grid trial).
-        best["row"] = self._ensure(best["trial"] or self._single(reference), need_model=True)
-        export_dir = export_model(
-            self.run_dir,
-            best["row"],
-            self.name,
-            model_dir,
-            model_card(
+        if model_dir is not None:
+            # Trains the best model again only if its weights were not kept (a grid trial).
+            best["row"] = self._ensure(best["trial"] or self._single(reference), need_model=True)
+            export_model(
+                self.run_dir,
+                best["row"],
                 self.name,
-                (best["row"], best["label"]),
-                reference,
-                (len(observed), len(trace) - len(observed)),
-                len(pool),
-                spent,
-                settings.budget.label,
-            ),
-        )
+                model_dir,
+                model_card(
+                    self.name,
+                    (best["row"], best["label"]),
+                    reference,
+                    (len(observed), len(trace) - len(observed)),
+                    len(pool),
+                    spent,
+                    settings.budget.label,
+                ),
+            )
         result = SearchResult(
             target=self.name,
             trace=pd.DataFrame(trace, columns=TRACE_COLUMNS),
@@ -511,7 +516,7 @@ class _Search:
             if chain is None
             else {k: v for k, v in chain.items() if k not in ("row", "trial")},
             folder=folder,
-            model_dir=export_dir,
+            model_dir=model_dir,
             settings={**asdict(settings), "budget": settings.budget.label},
         )
         _write_result(result)
