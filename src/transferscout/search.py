@@ -23,8 +23,10 @@ candidate is started only if its *predicted* cost fits in what is left; the pred
 from the configuration (epochs × training examples of each stage) divided by the training
 throughput of the target's reference models, never from the candidate's realised hours.  The
 highest-scoring candidate that fits is trained; the search stops when none fits.  With chains,
-the single-source phase leaves room for one chain (one trial, or the largest predicted chain
-cost).
+the single-source phase leaves room for one chain: one trial when the trial budget exceeds the
+chain's number of sources (else no chain is trained), or, for a time budget, the largest
+predicted candidate cost plus the largest predicted source stage (the chain is trained only if
+its own predicted cost fits in what is left).
 
 Everything goes through the run's store: a killed search resumes with the same command (the
 refits are deterministic, so it replays the same choices and reads finished trials instead of
