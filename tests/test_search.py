@@ -115,6 +115,7 @@ def test_the_saved_folder_loads_with_transformers_and_reproduces_the_test_metric
 
     run_dir, config, result, _ = searched
     folder = result.model_dir
+    assert folder is not None
     assert {"config.json", "model.safetensors", "README.md"} <= {p.name for p in folder.iterdir()}
     model = AutoModelForSequenceClassification.from_pretrained(folder, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
@@ -158,7 +159,11 @@ def test_a_time_budget_never_starts_a_candidate_predicted_not_to_fit(
     # Nothing fits after the reference models: the single-task model is the result.
     none = search_target(run_dir, SearchSettings(Budget(hours=1e-9)), own_target="food")
     assert none.tried == 0 and "time budget" in none.stopped and none.best["kind"] == "single-task"
-    assert (none.model_dir / "model.safetensors").exists()
+    assert none.model_dir is not None and (none.model_dir / "model.safetensors").exists()
+    unsaved = search_target(
+        run_dir, SearchSettings(Budget(hours=1e-9)), own_target="food", export=False
+    )
+    assert unsaved.model_dir is None and unsaved.best == none.best
     budget = none.hours + 0.002
     some = search_target(run_dir, SearchSettings(Budget(hours=budget)), own_target="food")
     for step in some.trace.to_dict("records"):
@@ -250,6 +255,6 @@ def test_a_search_runs_on_ray_and_reads_its_own_targets_trials_only_when_picked(
         picked = [store.row(t) for t in result.trace["trial"]]
     assert result.tried == 2 and all(r is not None and r.target == "food" for r in picked)
     assert retrained <= {result.best["trial"], *(r.source_trial for r in picked if r)}
-    assert (result.model_dir / "model.safetensors").exists()
+    assert result.model_dir is not None and (result.model_dir / "model.safetensors").exists()
     history = meta_model_history(run_dir, candidate_table(run_dir), exclude_target="food")
     assert history is not None and set(history.table["target"]) == {"water", "shelter"}

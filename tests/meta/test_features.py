@@ -50,6 +50,16 @@ def test_candidate_table_of_a_small_run(small_run: Path) -> None:
         assert table[column].notna().all(), column
 
 
+def test_candidate_table_keeps_only_transfers_between_the_given_tasks(small_run: Path) -> None:
+    everything = candidate_table(small_run)
+    pair = candidate_table(small_run, tasks=["food", "water"])
+    assert set(zip(pair["source"], pair["target"], strict=True)) == {
+        ("food", "water"),
+        ("water", "food"),
+    }
+    assert len(pair) == len(everything) // 3  # 2 of the 6 ordered pairs, same settings each
+
+
 def test_feature_sets(small_run: Path) -> None:
     table = candidate_table(small_run)
     f1 = feature_columns(table, "f1")
