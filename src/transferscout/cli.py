@@ -574,11 +574,14 @@ def search_command(
         )
     console.print(table)
     best, reference = result.best, result.reference
+    chain_tried = int(bool(result.chain and result.chain.get("tried")))
     origin = " -> ".join(best["sources"]) or "no source (single-task)"
     console.print(
         f"best: {origin}: test F1 {best['test_f1']:.3f} (validation {best['validation_f1']:.3f}) "
-        f"vs single-task {reference['test_f1']:.3f}; {result.tried} of {result.pool} "
-        f"candidates tried in {result.hours:.3f} training hours"
+        f"vs single-task {reference['test_f1']:.3f}; {result.tried - chain_tried} of "
+        f"{result.pool} single-source candidates"
+        + (" and 1 chain" if chain_tried else "")
+        + f" tried in {result.hours:.3f} training hours (reference models included)"
     )
     if result.chain is not None and result.chain.get("tried"):
         verdict = "beat" if result.chain["beat_best_single_source"] else "did not beat"

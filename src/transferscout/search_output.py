@@ -169,7 +169,15 @@ def export_model(run_dir: Path, row: TrialRow, name: str, folder: Path, card: st
     model.config.label2id = {f"not {name}": 0, name: 1}
     temporary = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(temporary, ignore_errors=True)
-    model.save_pretrained(temporary, safe_serialization=True)
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # one file, no bar
+    try:
+        model.save_pretrained(temporary, safe_serialization=True)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
     encoder.tokenizer.save_pretrained(temporary)
     (temporary / "README.md").write_text(card, encoding="utf-8")
     payload = {"trial": row.id, "config": row.config, "metrics": row.metrics}
