@@ -132,12 +132,18 @@ def search_summary_table(traces: dict[str, tuple[pd.DataFrame, dict[str, Any]]])
                 "best model": " → ".join(best["sources"]) or "single-task",
                 "test F1": round(float(best["test_f1"]), 4),
                 "single-task F1": round(float(reference["test_f1"]), 4),
-                "tried": f"{summary['tried']} of {summary['pool']}",
+                "tried": _tried(summary),
                 "hours": round(float(summary["hours"]), 3),
                 "stopped": summary["stopped"],
             }
         )
     return pd.DataFrame(rows)
+
+
+def _tried(summary: dict[str, Any]) -> str:
+    chain = int(bool((summary.get("chain") or {}).get("tried")))
+    text = f"{summary['tried'] - chain} of {summary['pool']}"
+    return text + (" + 1 chain" if chain else "")
 
 
 def render_search_traces(traces: dict[str, tuple[pd.DataFrame, dict[str, Any]]]) -> Figure:
