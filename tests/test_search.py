@@ -258,3 +258,22 @@ def test_a_search_runs_on_ray_and_reads_its_own_targets_trials_only_when_picked(
     assert result.model_dir is not None and (result.model_dir / "model.safetensors").exists()
     history = meta_model_history(run_dir, candidate_table(run_dir), exclude_target="food")
     assert history is not None and set(history.table["target"]) == {"water", "shelter"}
+
+
+def test_a_failing_candidate_is_recorded_and_the_search_goes_on(
+    small_run: Path, tiny_encoder_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir, config = _copy_run(small_run, tiny_encoder_dir, tmp_path)
+    target = prepare_target(
+        config, "supplies", data={"path": str(_new_target_file(tmp_path)), "id_column": "id"}
+    )
+    # First the reference models only (no candidate fits a zero time budget) ...
+    search_target(run_dir, SearchSettings(Budget(hours=1e-9)), target=target)
+    # ... then every trial on the target fails: both candidates are tried and recorded.
+    monkeypatch.setenv("TRANSFERSCOUT_FAIL_TASK", "raise:supplies")
+    result = search_target(run_dir, SearchSettings(Budget(trials=2), margin=0.0), target=target)
+    assert result.tried == 2 and result.trace["validation_f1"].isna().all()
+    assert result.best["kind"] == "single-task"
+    with RunStore(run_dir, readonly=True) as store:
+        failed = [r for r in store.rows(status="failed") if r.target == "supplies"]
+    assert sorted(r.id for r in failed) == sorted(result.trace["trial"])

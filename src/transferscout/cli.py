@@ -583,7 +583,11 @@ def search_command(
         + (" and 1 chain" if chain_tried else "")
         + f" tried in {result.hours:.3f} training hours (reference models included)"
     )
-    if result.chain is not None and result.chain.get("tried"):
+    if result.chain is not None and result.chain.get("error"):
+        console.print(
+            f"chain {' -> '.join(result.chain['sources'])} failed: {result.chain['error']}"
+        )
+    elif result.chain is not None and result.chain.get("tried"):
         verdict = "beat" if result.chain["beat_best_single_source"] else "did not beat"
         console.print(
             f"chain {' -> '.join(result.chain['sources'])}: validation F1 "

@@ -260,9 +260,8 @@ class _Search:
         self.grid: GridSpec = config.grid.spec()
         self.encoder = config.encoder.spec()
         self.encoder_fingerprint = encoder_fingerprint(self.encoder)
-        self.trained: list[
-            TrialSpec
-        ] = []  # candidates (and chain stages) whose weights may be kept
+        # Candidates and chains this search asked for: their kept weights are removed at the end.
+        self.trained: list[TrialSpec] = []
 
     # -- set-up ----------------------------------------------------------------------------
     def _signals(self, own: bool) -> pd.DataFrame:
@@ -274,7 +273,9 @@ class _Search:
                 return signals[signals["source"] != self.name].reset_index(drop=True)
         return target_signals(self.run_dir, self.tasks, self.name, self.config, progress=False)
 
-    def _spec(self, source: str, source_settings: Any, target_settings: Any) -> TrialSpec:
+    def _spec(
+        self, source: str, source_settings: StageSettings, target_settings: StageSettings
+    ) -> TrialSpec:
         return TrialSpec(
             kind="transfer",
             target=self.name,
@@ -320,7 +321,8 @@ class _Search:
         """The trial's stored row, training it (and missing source stages) only if needed.
 
         A trial trained here keeps its weights; a finished one is trained again only when
-        ``need_model`` and its weights are not on disk (to export it).
+        ``need_model`` and its weights are not on disk (to export it).  A trial that failed
+        (after the configured attempts) comes back with its failed row: the caller goes on.
         """
         self.trained.append(trial)
         with RunStore(self.run_dir, readonly=True) as store:
@@ -343,11 +345,6 @@ class _Search:
             with RunStore(self.run_dir, readonly=True) as store:
                 row = store.row(trial.id)
         assert row is not None
-        if row.status != "done":
-            raise TransferScoutError(
-                f"candidate {' -> '.join(trial.sources)} -> {self.name} failed: {row.error}; "
-                f"see `transferscout status {self.run_dir}`"
-            )
         return row
 
     def _hours(self, trial: TrialSpec) -> float:
@@ -412,7 +409,8 @@ class _Search:
                 for st in self.grid.source_settings
             )
         trace: list[dict[str, Any]] = []
-        observed: list[_Candidate] = []
+        observed: list[_Candidate] = []  # finished candidates: the refits learn from them
+        failed: list[_Candidate] = []  # candidates whose trial failed: tried, not learnt from
         values: list[float] = []
         stopped = "every candidate was trained"
         bar = progress_bar(enabled=self.progress, note=True)
@@ -420,8 +418,9 @@ class _Search:
         with bar:
             bar_task = bar.add_task(f"search {self.name}", total=total, note="")
             while True:
-                remaining = [c for c in pool if c not in observed]
-                if budget.trials is not None and len(observed) >= budget.trials - reserve_trials:
+                remaining = [c for c in pool if c not in observed and c not in failed]
+                tried = len(observed) + len(failed)
+                if budget.trials is not None and tried >= budget.trials - reserve_trials:
                     stopped = f"budget of {budget.label} reached"
                     break
                 if not remaining:
@@ -441,9 +440,13 @@ class _Search:
                 row = self._ensure(chosen.trial)
                 hours = self._hours(chosen.trial)
                 spent += hours
-                observed.append(chosen)
-                values.append(test_score(row))
-                if validation_score(row) > validation_score(best["row"]):
+                if row.status != "done":  # failure isolation: tried, recorded, skipped
+                    logger.warning("candidate %s failed: %s", chosen.trial.source, row.error)
+                    failed.append(chosen)
+                else:
+                    observed.append(chosen)
+                    values.append(test_score(row))
+                if row.status == "done" and validation_score(row) > validation_score(best["row"]):
                     best = {"row": row, "trial": chosen.trial, "label": "transfer"}
                 trace.append(
                     self._trace_row(
@@ -471,7 +474,7 @@ class _Search:
                     best["label"],
                     test_score(best["row"]),
                 )
-                eta = _eta(budget, spent, [t["hours"] for t in trace], len(observed))
+                eta = _eta(budget, spent, [t["hours"] for t in trace], len(trace))
                 bar.update(
                     bar_task,
                     advance=1,
@@ -490,6 +493,11 @@ class _Search:
         if model_dir is not None:
             # Trains the best model again only if its weights were not kept (a grid trial).
             best["row"] = self._ensure(best["trial"] or self._single(reference), need_model=True)
+            if best["row"].status != "done":
+                raise TransferScoutError(
+                    f"training the best model of {self.name!r} again to keep its weights failed: "
+                    f"{best['row'].error}; see `transferscout status {self.run_dir}`"
+                )
             export_model(
                 self.run_dir,
                 best["row"],
@@ -499,7 +507,7 @@ class _Search:
                     self.name,
                     (best["row"], best["label"]),
                     reference,
-                    (len(observed), len(trace) - len(observed)),
+                    (len(observed) + len(failed), len(trace) - len(observed) - len(failed)),
                     len(pool),
                     spent,
                     settings.budget.label,
@@ -587,7 +595,7 @@ class _Search:
             "predicted_f1": predicted,
             "upper_f1": upper,
             "predicted_hours": candidate.predicted_seconds / 3600,
-            "validation_f1": validation_score(row),
+            "validation_f1": validation_score(row) if row.status == "done" else math.nan,
             "test_f1": test_score(row),
             "hours": hours,
             "total_hours": spent,
@@ -650,10 +658,12 @@ class _Search:
             validation_score(best_single),
             "beats it" if beat else "does not beat it",
         )
+        finished = row.status == "done"
         return {
             "tried": True,
+            "error": None if finished else row.error,
             "sources": list(trial.sources),
-            "validation_f1": validation_score(row),
+            "validation_f1": validation_score(row) if finished else math.nan,
             "test_f1": test_score(row),
             "best_single_source": ranked[0][0].trial.source,
             "best_single_validation_f1": validation_score(best_single),
