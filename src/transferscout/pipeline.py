@@ -74,7 +74,13 @@ def _grid(config: RunConfig, run_dir: Path, tasks: TaskSet, progress: bool) -> G
 def compute_ansat_signals(config: RunConfig, run_dir: str | Path, *, progress: bool = False) -> int:
     """Attribute the run's single-task models and store ANSAT for every ordered task pair."""
     tasks = config.data.load()
-    return compute_ansat(run_dir, tasks, config.signals.ansat.settings(), progress=progress)
+    return compute_ansat(
+        run_dir,
+        tasks,
+        config.signals.ansat.settings(),
+        progress=progress,
+        device=config.executor.device,
+    )
 
 
 def compute_pair_signals_stage(
@@ -82,7 +88,13 @@ def compute_pair_signals_stage(
 ) -> int:
     """Store task embeddings, estimator scores and baselines for every ordered task pair."""
     tasks = config.data.load()
-    return compute_pair_signals(run_dir, tasks, config.signals.pairs.settings(), progress=progress)
+    return compute_pair_signals(
+        run_dir,
+        tasks,
+        config.signals.pairs.settings(),
+        progress=progress,
+        device=config.executor.device,
+    )
 
 
 def evaluate(config: RunConfig, run_dir: str | Path) -> EvaluationResult:
@@ -156,12 +168,24 @@ def run_pipeline(
     stages_run = []
     ansat_key = cache.key(["ansat", asdict(config.signals.ansat), fingerprints, trials])
     if not cache.fresh("ansat", ansat_key):
-        compute_ansat(run_dir, tasks, config.signals.ansat.settings(), progress=progress)
+        compute_ansat(
+            run_dir,
+            tasks,
+            config.signals.ansat.settings(),
+            progress=progress,
+            device=config.executor.device,
+        )
         cache.record("ansat", ansat_key)
         stages_run.append("ansat")
     pairs_key = cache.key(["pairs", asdict(config.signals.pairs), fingerprints, trials])
     if not cache.fresh("pairs", pairs_key):
-        compute_pair_signals(run_dir, tasks, config.signals.pairs.settings(), progress=progress)
+        compute_pair_signals(
+            run_dir,
+            tasks,
+            config.signals.pairs.settings(),
+            progress=progress,
+            device=config.executor.device,
+        )
         cache.record("pairs", pairs_key)
         stages_run.append("pairs")
     evaluation_key = cache.key(["evaluation", asdict(config.evaluation), ansat_key, pairs_key])

@@ -100,6 +100,7 @@ def recommend_sources(
         progress=progress,
         targets=[name],
         cost_prefix="rank:",
+        device=config.executor.device,
     )
     compute_pair_signals(
         run_dir,
@@ -108,6 +109,7 @@ def recommend_sources(
         progress=progress,
         targets=[name],
         cost_prefix="rank:",
+        device=config.executor.device,
     )
     with RunStore(run_dir, readonly=True) as store:
         signals = pivot_signals([r for r in store.pair_signals() if r["target"] == name])

@@ -190,19 +190,28 @@ class LayerTap:
     def __init__(self, first_token: bool) -> None:
         self.first_token = first_token
         self.layers: list[torch.Tensor] = []
-        self._representation: torch.Tensor | None = None
+        self._source: torch.Tensor | None = None
 
     def clear(self) -> None:
         """Forget what the previous forward pass captured."""
         self.layers = []
-        self._representation = None
+        self._source = None
+
+    @property
+    def representation_source(self) -> torch.Tensor:
+        """The captured tensor the representation is read from (differentiable)."""
+        if self._source is None:
+            raise RuntimeError("no forward pass has been captured")
+        return self._source
 
     @property
     def representation(self) -> torch.Tensor:
         """``(batch, hidden)``: what the classification head reads."""
-        if self._representation is None:
-            raise RuntimeError("no forward pass has been captured")
-        return self._representation
+        return self.select(self.representation_source)
+
+    def select(self, source: torch.Tensor) -> torch.Tensor:
+        """The representation's part of the captured tensor (or of its gradient)."""
+        return source[:, 0] if self.first_token else source
 
     def on_layer(self, _module: torch.nn.Module, _inputs: Any, output: Any) -> None:
         """Forward hook of a layer module."""
@@ -210,14 +219,11 @@ class LayerTap:
 
     def on_representation_input(self, _module: torch.nn.Module, inputs: Any) -> None:
         """Forward pre-hook of the module whose input is the representation."""
-        self._set(inputs[0])
+        self._source = inputs[0]
 
     def on_representation_output(self, _module: torch.nn.Module, _inputs: Any, output: Any) -> None:
         """Forward hook of the module whose output is the representation."""
-        self._set(output[0] if isinstance(output, tuple) else output)
-
-    def _set(self, value: torch.Tensor) -> None:
-        self._representation = value[:, 0] if self.first_token else value
+        self._source = output[0] if isinstance(output, tuple) else output
 
 
 _CLS_HEAD = "the [CLS] state, the input of its classification head"

@@ -193,6 +193,8 @@ def load_encoder(
             model, info = AutoModelForSequenceClassification.from_pretrained(
                 path, config=config, local_files_only=True, output_loading_info=True
             )
+    except EncoderError:
+        raise
     except (OSError, ValueError, KeyError, AttributeError, TypeError) as error:
         raise EncoderError(f"{path}: cannot load the encoder: {error}") from error
     tokenizer = _load_tokenizer(path)
