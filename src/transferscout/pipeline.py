@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from transferscout.checks import check_before_training
 from transferscout.config import RunConfig
 from transferscout.evaluation.run import EvaluationResult, evaluate_run
 from transferscout.grid.runner import GridSummary, run_grid
@@ -48,6 +49,7 @@ def train_grid(config: RunConfig, run_dir: str | Path, *, progress: bool = False
     """Build the configured tasks and run (or continue) the configured trial grid."""
     run_dir = Path(run_dir)
     tasks = config.data.load()
+    check_before_training(config)
     _write_config(config, run_dir)
     return _grid(config, run_dir, tasks, progress)
 
@@ -152,6 +154,7 @@ def run_pipeline(
     """Run every stage in order, each only if its inputs changed since it last ran."""
     run_dir = Path(run_dir)
     tasks = config.data.load()
+    check_before_training(config)
     _write_config(config, run_dir)
     grid = _grid(config, run_dir, tasks, progress)
     if grid.failed or grid.pending:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,7 @@ def _captum(
     n_steps: int,
     method: str,
 ) -> np.ndarray:
+    model = copy.deepcopy(model)
     layers = list(model.base_model.encoder.layer)  # type: ignore[union-attr]
     return captum_conductance(
         model,
