@@ -195,8 +195,10 @@ def load_encoder(
             )
     except EncoderError:
         raise
-    except (OSError, ValueError, KeyError, AttributeError, TypeError) as error:
-        raise EncoderError(f"{path}: cannot load the encoder: {error}") from error
+    except Exception as error:  # any failure of a foreign folder is the user's one-line error
+        raise EncoderError(
+            f"{path}: cannot load the encoder: {type(error).__name__}: {error}"
+        ) from error
     tokenizer = _load_tokenizer(path)
     logger.debug("loaded %s: new weights %s", path, sorted(info.get("missing_keys", [])))
     logger.debug(
@@ -223,8 +225,10 @@ def _load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
         with _quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         ids = tokenizer(_SAMPLE)["input_ids"]
-    except (OSError, ValueError, KeyError, AttributeError, TypeError, ImportError) as error:
-        raise EncoderError(f"{path}: cannot load the tokenizer: {error}") from error
+    except Exception as error:  # any failure of a foreign folder is the user's one-line error
+        raise EncoderError(
+            f"{path}: cannot load the tokenizer: {type(error).__name__}: {error}"
+        ) from error
     if tokenizer.pad_token_id is None:
         raise EncoderError(f"{path}: the tokenizer has no padding token (pad_token)")
     special = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
