@@ -85,6 +85,17 @@ def test_loads_with_and_without_num_layers(
 
 
 @matrix
+def test_encoders_describe_shows_the_family(
+    row: TinyFamily, folder_of: Callable[[TinyFamily], Path]
+) -> None:
+    result = CliRunner().invoke(app, ["encoders", "describe", str(folder_of(row))])
+    assert result.exit_code == 0, result.output
+    family = FAMILIES[load_model_type(row)]
+    for value in family.describe().values():
+        assert value in result.output
+
+
+@matrix
 def test_conductance_equals_captum_on_each_layer_module(
     row: TinyFamily, folder_of: Callable[[TinyFamily], Path]
 ) -> None:

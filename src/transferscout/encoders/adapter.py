@@ -301,9 +301,7 @@ FAMILIES: dict[str, EncoderFamily] = {
             layers="model.layers",
             representation="head",
             representation_is_input=True,
-            representation_note=(
-                "the pooled last state (cls or mean, as configured), the input of its head"
-            ),
+            representation_note="the pooled last state, the input of its head",
             token_types=False,
             baseline="mask",
         ),
