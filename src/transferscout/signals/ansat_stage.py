@@ -185,5 +185,10 @@ def _warn_incomplete(
                 100 * summary["max"],
                 100 * settings.completeness_tolerance,
                 settings.attribution.n_steps,
-                settings.attribution.baseline,
+                settings.attribution.baseline
+                + (
+                    " = the encoder family's default"
+                    if settings.attribution.baseline == "auto"
+                    else ""
+                ),
             )
