@@ -17,9 +17,17 @@ from tests.conftest import keyword_rows, write_csv
 from tests.encoders.tiny_families import ROWS, TinyFamily
 from tests.signals.captum_reference import captum_conductance, relative_error
 from transferscout.cli import app
-from transferscout.encoders import FAMILIES, EncoderSpec, encoder_fingerprint, load_encoder
+from transferscout.encoders import (
+    FAMILIES,
+    Baseline,
+    Encoder,
+    EncoderSpec,
+    encoder_fingerprint,
+    load_encoder,
+)
 from transferscout.grid.spec import TrialSpec
 from transferscout.grid.worker import TrialPayload, execute_trial
+from transferscout.signals.attributions import baseline_fill_id
 from transferscout.signals.conductance import batch_documents, layer_conductance_all
 from transferscout.signals.embeddings import task_embedding, text_embedding
 from transferscout.signals.estimators import log_maximum_evidence
@@ -95,18 +103,26 @@ def test_encoders_describe_shows_the_family(
         assert value in result.output
 
 
-@matrix
-def test_conductance_equals_captum_on_each_layer_module(
-    row: TinyFamily, folder_of: Callable[[TinyFamily], Path]
-) -> None:
-    encoder = load_encoder(str(folder_of(row)))
-    model = encoder.model.double().eval()
+def _float64_documents(
+    folder: Path, baseline: Baseline | None = None
+) -> tuple[Encoder, torch.Tensor, torch.Tensor, Baseline, int | None]:
+    """The encoder in float64, TEXTS as a batch, a baseline (default: the family's), its fill."""
+    encoder = load_encoder(str(folder))
+    encoder.model.double().eval()
     tokenizer = encoder.tokenizer
     input_ids, mask = batch_documents(
         [tokenizer(t)["input_ids"] for t in TEXTS], tokenizer.pad_token_id
     )
-    baseline = encoder.family.baseline
-    fill = tokenizer.pad_token_id if baseline == "pad" else tokenizer.mask_token_id
+    baseline = baseline or encoder.family.baseline
+    return encoder, input_ids, mask, baseline, baseline_fill_id(tokenizer, baseline)
+
+
+@matrix
+def test_conductance_equals_captum_on_each_layer_module(
+    row: TinyFamily, folder_of: Callable[[TinyFamily], Path]
+) -> None:
+    encoder, input_ids, mask, baseline, fill = _float64_documents(folder_of(row))
+    model = encoder.model
     ours = layer_conductance_all(model, input_ids, mask, n_steps=8, baseline=baseline, fill_id=fill)
     reference_model = copy.deepcopy(model)
     if row.untie is not None:
@@ -132,16 +148,9 @@ def test_conductance_equals_captum_on_each_layer_module(
 def test_default_baseline_integrates_to_completeness(
     row: TinyFamily, folder_of: Callable[[TinyFamily], Path]
 ) -> None:
-    encoder = load_encoder(str(folder_of(row)))
-    model = encoder.model.double().eval()
-    tokenizer = encoder.tokenizer
-    input_ids, mask = batch_documents(
-        [tokenizer(t)["input_ids"] for t in TEXTS], tokenizer.pad_token_id
-    )
-    baseline = encoder.family.baseline
-    fill = tokenizer.pad_token_id if baseline == "pad" else tokenizer.mask_token_id
+    encoder, input_ids, mask, baseline, fill = _float64_documents(folder_of(row))
     result = layer_conductance_all(
-        model, input_ids, mask, n_steps=50, baseline=baseline, fill_id=fill
+        encoder.model, input_ids, mask, n_steps=50, baseline=baseline, fill_id=fill
     )
     assert np.median(result.completeness_errors) < 0.05
 
@@ -151,14 +160,9 @@ def test_pad_baseline_is_degenerate_where_no_position_term_is_added(
 ) -> None:
     """DeBERTa-v3: a zero [PAD] row and no position term -> LayerNorm hides the path."""
     (row,) = [r for r in ROWS if r.name == "deberta-v3"]
-    encoder = load_encoder(str(folder_of(row)))
-    model = encoder.model.double().eval()
-    tokenizer = encoder.tokenizer
-    input_ids, mask = batch_documents(
-        [tokenizer(t)["input_ids"] for t in TEXTS], tokenizer.pad_token_id
-    )
+    encoder, input_ids, mask, _, fill = _float64_documents(folder_of(row), "pad")
     pad = layer_conductance_all(
-        model, input_ids, mask, n_steps=50, baseline="pad", fill_id=tokenizer.pad_token_id
+        encoder.model, input_ids, mask, n_steps=50, baseline="pad", fill_id=fill
     )
     assert np.median(pad.completeness_errors) > 0.5
     assert encoder.family.baseline == "mask"

@@ -35,6 +35,7 @@ __all__ = [
     "AttributionCache",
     "AttributionSettings",
     "attribute_documents",
+    "baseline_fill_id",
     "resolve_baseline",
 ]
 
@@ -91,6 +92,23 @@ class AttributionSettings:
         return data
 
 
+def baseline_fill_id(tokenizer: PreTrainedTokenizerBase, baseline: Baseline) -> int | None:
+    """The token id a baseline puts at the inner tokens (``None`` for ``zero``).
+
+    Raises:
+        ConfigError: The tokenizer has no such token.
+    """
+    if baseline == "zero":
+        return None
+    fill_id = tokenizer.pad_token_id if baseline == "pad" else tokenizer.mask_token_id
+    if fill_id is None:
+        raise ConfigError(
+            f"the {baseline!r} conductance baseline needs a {baseline} token, which the "
+            "tokenizer does not have; set signals.ansat.baseline to another one"
+        )
+    return int(fill_id)
+
+
 def resolve_baseline(model: torch.nn.Module, settings: AttributionSettings) -> Baseline:
     """The baseline ``settings`` ask for, with ``auto`` resolved to the model family's."""
     return family_of(model).baseline if settings.baseline == "auto" else settings.baseline
@@ -114,12 +132,7 @@ def attribute_documents(
         ConfigError: The baseline needs a token the tokenizer does not have.
     """
     baseline = resolve_baseline(model, settings)
-    fill_id = tokenizer.pad_token_id if baseline == "pad" else tokenizer.mask_token_id
-    if baseline != "zero" and fill_id is None:
-        raise ConfigError(
-            f"the {baseline!r} conductance baseline needs a {baseline} token, which the "
-            "tokenizer does not have; set signals.ansat.baseline to another one"
-        )
+    fill_id = baseline_fill_id(tokenizer, baseline)
     ids = list(documents)
     encoded = tokenizer(
         [documents[i] for i in ids],
