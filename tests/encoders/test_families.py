@@ -92,6 +92,36 @@ def test_loads_with_and_without_num_layers(
     assert torch.isfinite(tap.representation).all()
 
 
+def _tapped(row: TinyFamily, folder_of: Callable[[TinyFamily], Path]):  # type: ignore[no-untyped-def]
+    """The model, what the adapter captured on TEXTS, and the model's own output."""
+    encoder = load_encoder(str(folder_of(row)))
+    family = encoder.family
+    batch = family.model_inputs(dict(encoder.tokenizer(TEXTS, padding=True, return_tensors="pt")))
+    with torch.no_grad(), family.tap(encoder.model) as tap:
+        output = encoder.model(**batch, output_hidden_states=True)
+    return encoder.model, tap, output
+
+
+def test_modernbert_layers_are_taken_before_its_final_norm(
+    folder_of: Callable[[TinyFamily], Path],
+) -> None:
+    (row,) = [r for r in ROWS if r.name == "modernbert"]
+    model, tap, output = _tapped(row, folder_of)
+    last = tap.layers[-1]
+    assert not torch.allclose(last, output.hidden_states[-1])  # that one is after final_norm
+    torch.testing.assert_close(model.model.final_norm(last), output.hidden_states[-1])
+
+
+def test_albert_representation_is_after_the_pooler_tanh(
+    folder_of: Callable[[TinyFamily], Path],
+) -> None:
+    (row,) = [r for r in ROWS if r.name == "albert"]
+    model, tap, _ = _tapped(row, folder_of)
+    with torch.no_grad():
+        expected = torch.tanh(model.albert.pooler(tap.layers[-1][:, 0]))
+    torch.testing.assert_close(tap.representation, expected)
+
+
 @matrix
 def test_encoders_describe_shows_the_family(
     row: TinyFamily, folder_of: Callable[[TinyFamily], Path]
