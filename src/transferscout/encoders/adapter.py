@@ -98,8 +98,8 @@ class EncoderFamily:
         first_token: Take the first token's state of it (the head reads ``[:, 0]`` itself).
         representation_note: What the representation is, in words.
         token_types: Whether the model takes ``token_type_ids``.
-        position_offset: Position ids start after this many embedding rows (RoBERTa-style
-            models count from ``pad_token_id + 1``); ``None`` when positions start at 0.
+        position_offset: ``"pad"``: position ids count from ``pad_token_id + 1`` (RoBERTa
+            style), so that many position rows are never used; ``None``: they start at 0.
         baseline: The default conductance baseline (see :data:`BASELINES`).
         keep_layers: Sets a config to keep its first ``n`` layers.
     """
