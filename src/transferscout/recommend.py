@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from transferscout.checks import check_before_training
 from transferscout.config import RunConfig, load_run_config
 from transferscout.errors import ConfigError, DataError
 from transferscout.grid.executors import Executor
@@ -136,6 +137,7 @@ def target_signals(
         progress=progress,
         targets=[name],
         cost_prefix="rank:",
+        device=config.executor.device,
     )
     compute_pair_signals(
         run_dir,
@@ -144,6 +146,7 @@ def target_signals(
         progress=progress,
         targets=[name],
         cost_prefix="rank:",
+        device=config.executor.device,
     )
     with RunStore(run_dir, readonly=True) as store:
         signals = pivot_signals([r for r in store.pair_signals() if r["target"] == name])
@@ -215,6 +218,7 @@ def recommend_sources(
             f"the target must be one task; got {len(target)} ({', '.join(target.names)})"
         )
     (name,) = target.names
+    check_before_training(config)
     combined = with_target(config.data.load(), target[name])
     train_reference(run_dir, combined, name, config, progress=progress)
     signals = target_signals(run_dir, combined, name, config, progress=progress)

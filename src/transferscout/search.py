@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from transferscout._progress import progress_bar
+from transferscout.checks import check_before_training
 from transferscout.config import RunConfig, load_run_config
 from transferscout.encoders import encoder_fingerprint
 from transferscout.errors import ConfigError, DataError, TransferScoutError
@@ -209,6 +210,7 @@ def search_target(
     config = config or load_run_config(run_dir)
     if (target is None) == (own_target is None):
         raise DataError("give either a new target task or the name of one of the run's tasks")
+    check_before_training(config)
     tasks = config.data.load()
     if own_target is not None:
         if own_target not in tasks:
