@@ -23,7 +23,7 @@ import pandas as pd
 
 from transferscout.config import load_run_config
 from transferscout.evaluation import EvaluationResult, evaluate_run
-from transferscout.evaluation.metrics import ranking_order
+from transferscout.evaluation.ordering import ranking_order
 from transferscout.grid.store import RunStore
 from transferscout.report import write_report
 from transferscout.tables import import_tables
@@ -81,7 +81,7 @@ def _picks_section(result: EvaluationResult) -> str:
     single = table1[table1["model"] == "encoder→target"].set_index("target")["f1"]
     candidates = result.candidates
     feature_sets = [
-        str(c).removeprefix("predicted_") for c in candidates if str(c).startswith("predicted_")
+        str(c).removeprefix("predicted_") for c in candidates if str(c).startswith("predicted_") and c != "planned_cost"
     ]
     rows = []
     for target, group in candidates.groupby("target", sort=True):
@@ -92,7 +92,7 @@ def _picks_section(result: EvaluationResult) -> str:
             "best transfer": f"{best['source']} {best['real_f1']:.4f}",
         }
         for feature_set in feature_sets:
-            order = ranking_order(group[f"predicted_{feature_set}"], group["hours"])
+            order = ranking_order(group[f"predicted_{feature_set}"], group["planned_cost"])
             pick = group.iloc[int(order[0])]
             row[f"meta:{feature_set} pick"] = f"{pick['source']} {pick['real_f1']:.4f}"
         rows.append(row)

@@ -11,7 +11,7 @@ from transferscout.grid.store import RunStore
 from transferscout.tables import export_tables, import_tables
 
 FAST = EvaluationSettings(
-    bootstrap_resamples=100, random_permutations=10, n_estimators=30, adaptive=False
+    bootstrap_resamples=100, n_estimators=30, adaptive=False
 )
 
 

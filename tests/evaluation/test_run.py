@@ -9,7 +9,7 @@ import pytest
 from transferscout.evaluation import EvaluationSettings, evaluate_run
 from transferscout.evaluation.table1 import best_models_table
 
-FAST = EvaluationSettings(bootstrap_resamples=200, random_permutations=20, n_estimators=50)
+FAST = EvaluationSettings(bootstrap_resamples=200, n_estimators=50)
 
 
 def test_every_table_is_produced_from_the_store(small_run: Path) -> None:

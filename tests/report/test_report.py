@@ -10,7 +10,7 @@ from transferscout.evaluation import EvaluationSettings, evaluate_run
 from transferscout.report import plots, write_report
 from transferscout.report.build import ReportFiles, _noise_text
 
-FAST = EvaluationSettings(bootstrap_resamples=100, random_permutations=10, n_estimators=30)
+FAST = EvaluationSettings(bootstrap_resamples=100, n_estimators=30)
 
 
 @pytest.fixture(scope="module")
