@@ -49,6 +49,13 @@ def test_tied_predictions_count_in_expectation_over_their_orders() -> None:
     assert rank_of_best(real, [0.5, 0.2, 0.9]) == 2
 
 
+def fixed(order: list[int] | tuple[int, ...]) -> np.ndarray:
+    """A strictly decreasing score in a given order: no ties, the reference ranking."""
+    score = np.empty(len(order))
+    score[list(order)] = np.arange(len(order), 0, -1)
+    return score
+
+
 def test_metrics_equal_the_mean_over_every_tie_order() -> None:
     rng = np.random.default_rng(3)
     for _ in range(15):
@@ -58,12 +65,6 @@ def test_metrics_equal_the_mean_over_every_tie_order() -> None:
         cost = rng.choice([1.0, 2.0], size=n)
         orders = _tie_orders(predicted, cost)
         for k in (1, 2, 4):
-            # A strictly decreasing score in a fixed order has no ties: the reference value.
-            def fixed(order: list[int]) -> np.ndarray:
-                score = np.empty(n)
-                score[order] = np.arange(n, 0, -1)
-                return score
-
             assert ndcg_at_k(real, predicted, k, cost=cost) == pytest.approx(
                 np.mean([ndcg_at_k(real, fixed(o), k) for o in orders]), rel=1e-12
             )
@@ -78,12 +79,6 @@ def test_metrics_equal_the_mean_over_every_tie_order() -> None:
 
 def test_a_constant_prediction_is_the_exact_random_baseline() -> None:
     orders = list(itertools.permutations(range(5)))
-
-    def fixed(order: tuple[int, ...]) -> np.ndarray:
-        score = np.empty(5)
-        score[list(order)] = np.arange(5, 0, -1)
-        return score
-
     constant = np.zeros(5)
     assert ndcg_at_k(REAL, constant, 3) == pytest.approx(
         np.mean([ndcg_at_k(REAL, fixed(o), 3) for o in orders])
