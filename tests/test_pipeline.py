@@ -48,7 +48,7 @@ max_length = 32
 
 [evaluation]
 bootstrap_resamples = 100
-random_permutations = 10
+meta_seeds = 2
 n_estimators = 30
 
 [executor]
