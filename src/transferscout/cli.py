@@ -266,11 +266,12 @@ def _print_savings(run_dir: Path) -> None:
 
     savings = pd.read_csv(run_dir / "evaluation" / "savings.csv")
     shown = savings[savings["method"].isin(["meta:all", "adaptive:greedy"])].dropna(subset=["k"])
-    for row in shown.itertuples():
-        spread = f" ±{row.saved_percent_sd:.1f} over {row.seeds} seeds" if row.seeds > 1 else ""
+    for row in shown.to_dict("records"):
+        seeds = int(row["seeds"])
+        spread = f" ±{row['saved_percent_sd']:.1f} over {seeds} seeds" if seeds > 1 else ""
         console.print(
-            f"{row.method}: {row.saved_percent:.1f}%{spread} less training time for a "
-            f"{row.f1_loss:.4f} loss in mean positive F1 (tolerance {row.tolerance})"
+            f"{row['method']}: {row['saved_percent']:.1f}%{spread} less training time for a "
+            f"{row['f1_loss']:.4f} loss in mean positive F1 (tolerance {row['tolerance']})"
         )
 
 
