@@ -17,14 +17,19 @@ import logging
 import shutil
 import sys
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
 from transferscout.config import load_run_config
-from transferscout.evaluation import EvaluationResult, evaluate_run
+from transferscout.evaluation import EvaluationResult, EvaluationSettings, evaluate_run
+from transferscout.evaluation.metrics import ndcg_at_k, regret_at_k
 from transferscout.evaluation.ordering import ranking_order
+from transferscout.evaluation.stats import sign_flip_test
 from transferscout.grid.store import RunStore
+from transferscout.meta.features import HYPERPARAMETERS
+from transferscout.meta.regressor import TransferRegressor, leave_one_target_out
 from transferscout.report import write_report
 from transferscout.tables import import_tables
 
@@ -73,7 +78,7 @@ def _methods(ranking: pd.DataFrame) -> list[str]:
 
 
 def _cell(estimate: float, sd: float, low: float, high: float) -> str:
-    spread = f" ±{sd:.3f}" if pd.notna(sd) and sd > 0 else ""
+    spread = f" ±{sd:.3f}" if pd.notna(sd) else ""
     return f"{estimate:.3f}{spread} [{low:.3f}, {high:.3f}]"
 
 
@@ -90,7 +95,9 @@ def _ranking_section(result: EvaluationResult) -> str:
 
 
 def _p(value: float) -> str:
-    return "" if pd.isna(value) else f"{value:.3f}" + ("" if value < 0.05 else " n.s.")
+    if pd.isna(value):
+        return ""
+    return ("<0.001" if value < 0.001 else f"{value:.3f}") + ("" if value < 0.05 else " n.s.")
 
 
 def _tests_section(result: EvaluationResult) -> str:
@@ -146,11 +153,45 @@ def _picks_section(result: EvaluationResult) -> str:
     return _table(pd.DataFrame(rows))
 
 
+def _sensitivity_section(result: EvaluationResult, settings: EvaluationSettings) -> str:
+    """The hyperparameters-only baseline with its ties in random order instead of by planned cost.
+
+    Its 11 candidates per setting tie; planned cost (epochs × examples × max length) puts the
+    source with the fewest training examples first.  This shows how much that choice matters.
+    """
+    table = result.candidates
+    per_target = result.per_target.set_index(["method", "target"])
+    rows = []
+    for seed in settings.seeds:
+        maker = partial(TransferRegressor, n_estimators=settings.n_estimators, random_state=seed)
+        score = leave_one_target_out(table, list(HYPERPARAMETERS), make_regressor=maker)
+        for target, index in table.groupby("target").indices.items():
+            real = table["real_f1"].to_numpy()[index]
+            rows.append(
+                {
+                    "target": target,
+                    "ndcg@3": ndcg_at_k(real, score[index], 3),
+                    "regret@1": regret_at_k(real, score[index], 1),
+                }
+            )
+    random_ties = pd.DataFrame(rows).groupby("target").mean()
+    lines = []
+    for metric in ("ndcg@3", "regret@1"):
+        mine = random_ties[metric]
+        cells = [f"{metric}: baseline with random ties {mine.mean():.3f}"]
+        for method in ("meta:f1", "meta:f1+ansat", "meta:f1+ansat+taskemb", "meta:all"):
+            other = per_target.loc[method][metric].reindex(mine.index)
+            p = sign_flip_test(other.to_numpy() - mine.to_numpy())
+            cells.append(f"{method} {other.mean():.3f} (p {_p(p)})")
+        lines.append("- " + "; ".join(cells))
+    return "\n".join(lines)
+
+
 def _curve_section(result: EvaluationResult, depths: Iterable[int]) -> str:
     curves = result.curves
     rows = []
     for method, curve in curves.groupby("method", sort=False):
-        if str(method).startswith("signal:ansat_") and method != "signal:ansat_ab_0.10":
+        if ":ansat_" in str(method) and not str(method).endswith(":ansat_ab_0.10"):
             continue
         indexed = curve.set_index("k")
         row: dict[str, object] = {"method": method}
@@ -228,10 +269,19 @@ def _costs_section(run_dir: Path, summary: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-def study_markdown(run_dir: Path, result: EvaluationResult) -> str:
+def study_markdown(run_dir: Path, result: EvaluationResult, settings: EvaluationSettings) -> str:
     """Every number of the section, as Markdown."""
     summary = result.summary
-    rmse = result.rmse.pivot(index="k", columns="feature_set", values="rmse").reset_index()
+    rmse = (
+        result.rmse.assign(
+            cell=[
+                f"{m:.4f} ±{s:.4f}"
+                for m, s in zip(result.rmse["rmse"], result.rmse["rmse_sd"], strict=True)
+            ]
+        )
+        .pivot(index="k", columns="feature_set", values="cell")
+        .reset_index()
+    )
     rmse = rmse[rmse["k"].isin([5, 10, 20, 30, 50, 100, 150, 200, 250])]
     rmse = rmse[["k", *dict.fromkeys(result.rmse["feature_set"])]]
     table1 = result.table1.drop(columns=["source_epochs", "source_batch"], errors="ignore")
@@ -261,7 +311,7 @@ def study_markdown(run_dir: Path, result: EvaluationResult) -> str:
         "",
         _table(pd.DataFrame({"quantity": list(noise), "value": list(noise.values())})),
         "",
-        "### RMSE@K of the meta-model (pooled ranking, leave-one-target-out)",
+        "### RMSE@K of the meta-model (pooled ranking, leave-one-target-out; ± SD over seeds)",
         "",
         _table(rmse.rename(columns={"k": "K"})),
         "",
@@ -273,6 +323,10 @@ def study_markdown(run_dir: Path, result: EvaluationResult) -> str:
         "### Paired sign-flip tests across the targets (difference of means, p)",
         "",
         _tests_section(result),
+        "",
+        "### Sensitivity: the hyperparameters-only baseline with ties in random order",
+        "",
+        _sensitivity_section(result, settings),
         "",
         "### Best F1 found vs hours (mean best F1 over targets after the top K per target)",
         "",
@@ -307,9 +361,10 @@ def main() -> None:
         shutil.rmtree(args.run)  # a scratch folder: always rebuilt from the tables
     import_tables(args.tables, args.run)
     config = load_run_config(args.run)
-    result = evaluate_run(args.run, config.evaluation.settings())
+    settings = config.evaluation.settings()
+    result = evaluate_run(args.run, settings)
     files = write_report(args.run)
-    markdown = study_markdown(args.run, result)
+    markdown = study_markdown(args.run, result, settings)
     if args.save_report:
         saved = args.tables / "report"
         saved.mkdir(exist_ok=True)

@@ -191,6 +191,16 @@ def _costs(run_dir: Path, table: pd.DataFrame) -> tuple[dict[str, float], float]
     return families, float(per_task.sum())
 
 
+#: Order of the methods in every table: bounds, meta-models, baselines, signals.
+_KINDS = ("oracle", "random", "meta", "adaptive", "baseline", "signal", "prior")
+
+
+def _by_kind(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows grouped by the kind of their method (stable within a kind)."""
+    kind = frame["method"].map(lambda m: _KINDS.index(str(m).split(":")[0]))
+    return frame.iloc[np.argsort(kind.to_numpy(), kind="stable")].reset_index(drop=True)
+
+
 def _mean_over_seeds(frame: pd.DataFrame, keys: list[str], values: list[str]) -> pd.DataFrame:
     """Mean of ``values`` over seeds per ``keys``, with ``<value>_sd`` and ``seeds``."""
     grouped = frame.groupby(keys, sort=False)
@@ -370,10 +380,10 @@ def evaluate_run(
     result = EvaluationResult(
         candidates=table,
         rmse=_mean_over_seeds(pd.DataFrame(rmse_rows), ["feature_set", "k"], ["rmse"]),
-        curves=curves_frame,
-        ranking=ranking,
-        per_target=seed_means(per_target_frame),
-        savings=_savings(per_seed_curves, table),
+        curves=_by_kind(curves_frame),
+        ranking=_by_kind(ranking),
+        per_target=_by_kind(seed_means(per_target_frame)),
+        savings=_by_kind(_savings(per_seed_curves, table)),
         table1=best_models_table(run_dir, allow_self_transfer=settings.allow_self_transfer),
         seed_noise=noise,
         summary=summary,

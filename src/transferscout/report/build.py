@@ -94,7 +94,7 @@ def _shown_methods(ranking: pd.DataFrame) -> pd.DataFrame:
 
 def _cell(estimate: float, sd: float, low: float, high: float) -> str:
     text = f"{estimate:.3f}"
-    if pd.notna(sd) and sd > 0:
+    if pd.notna(sd):
         text += f" ±{sd:.3f}"
     if pd.notna(low):
         text += f" [{low:.3f}, {high:.3f}]"
@@ -117,7 +117,7 @@ def _ranking_table(ranking: pd.DataFrame) -> pd.DataFrame:
 def _p(value: float) -> str:
     if pd.isna(value):
         return ""
-    return f"{value:.3f}" + (" n.s." if value >= ALPHA else "")
+    return ("<0.001" if value < 0.001 else f"{value:.3f}") + (" n.s." if value >= ALPHA else "")
 
 
 def _tests_table(ranking: pd.DataFrame) -> pd.DataFrame:
