@@ -455,6 +455,7 @@ def rank_command(
         payload = {
             "method": result.method,
             "suggested_budget": result.suggested_budget,
+            "interval_coverage": result.coverage,
             "candidates": frame.to_dict("records"),
         }
         console.out(json.dumps(payload, indent=2, default=float))
@@ -472,6 +473,11 @@ def rank_command(
             f"[{row.low:.3f}, {row.high:.3f}]",
         )
     console.print(table)
+    if result.coverage is not None:
+        console.print(
+            f"the 95% intervals covered {result.coverage:.1%} of the run's real F1s when each "
+            "target's interval was built from the other targets' errors"
+        )
     if result.suggested_budget is not None:
         console.print(
             f"suggested budget: train the top {result.suggested_budget} candidates (on the run's "

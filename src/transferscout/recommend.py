@@ -4,35 +4,45 @@ Given a finished run (its tasks, single-task models and, ideally, its transfer g
 target task, this trains only the target's missing single-task model(s) into the run, computes
 the signals of every (source → new target) pair, and predicts the transfer F1 of each candidate
 (source, source settings, target settings) with a ``TransferRegressor`` fitted on all of the
-run's finished transfer trials.  The interval is ± 1.96 × the meta-model's leave-one-target-out
-RMSE on the run.  Without finished transfer trials in the run, the documented fallback ranks
-sources by the TaskEmb reciprocal-rank fusion score (Vu et al.'s best-performing signal) and
-predicts no F1.
+run's finished transfer trials (averaged over the evaluation's meta-model seeds).  The 95%
+interval is split-conformal: the half-width is a quantile of the meta-model's leave-one-target-out
+absolute residuals on the run, and the interval is clipped to F1's range [0, 1]; its empirical
+coverage (each of the run's targets judged with the other targets' residuals) is reported.
+Candidates are ordered by the rule of :mod:`transferscout.evaluation.ordering`: predicted F1,
+then predicted training cost, then a seeded random key.  Without finished transfer trials in
+the run, the documented fallback ranks sources by the TaskEmb reciprocal-rank fusion score
+(Vu et al.'s best-performing signal) and predicts no F1.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from transferscout.checks import check_before_training
 from transferscout.config import RunConfig, load_run_config
 from transferscout.errors import ConfigError, DataError
+from transferscout.evaluation.ordering import ranking_order
 from transferscout.grid.executors import Executor
 from transferscout.grid.runner import plan_trials, run_trials
 from transferscout.grid.spec import GridSpec
 from transferscout.grid.store import RunStore, TrialRow
+from transferscout.meta.conformal import conformal_halfwidth, conformal_interval, loto_coverage
 from transferscout.meta.features import (
     FEATURE_SETS,
     HYPERPARAMETERS,
     candidate_table,
     feature_columns,
     pivot_signals,
+    predicted_cost,
 )
 from transferscout.meta.regressor import TransferRegressor, leave_one_target_out
 from transferscout.signals.ansat_stage import compute_ansat
@@ -54,13 +64,26 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
+#: Nominal coverage of Recommend's prediction intervals.
+INTERVAL_LEVEL = 0.95
+
+
 @dataclass
 class Recommendation:
-    """A ranked table of candidates for a new target, and how it was ranked."""
+    """A ranked table of candidates for a new target, and how it was ranked.
+
+    Attributes:
+        table: One row per candidate, best first, with ``predicted_f1``, ``low`` and ``high``.
+        method: How the table was ranked.
+        suggested_budget: Top-K at which the run's meta-model lost at most 0.02 F1, if known.
+        coverage: Empirical coverage of the intervals on the run's own targets (each judged
+            with an interval from the other targets' residuals); ``None`` without a meta-model.
+    """
 
     table: pd.DataFrame
     method: str
     suggested_budget: int | None
+    coverage: float | None = None
 
 
 @dataclass(frozen=True)
@@ -71,13 +94,36 @@ class MetaModelHistory:
         table: Candidate rows with ``real_f1`` (never a row whose target is the new target).
         columns: Feature columns (of the richest feature set both tables have).
         feature_set: Its name.
-        rmse: Leave-one-target-out RMSE of the meta-model on ``table``.
+        seeds: The meta-model's seeds (predictions are averaged over them).
+        n_estimators: Boosting rounds of each meta-model.
+        rmse: Leave-one-target-out RMSE of the seed-averaged meta-model on ``table``.
+        halfwidth: Half-width of the split-conformal interval at :data:`INTERVAL_LEVEL`.
+        coverage: Its empirical leave-one-target-out coverage on ``table``'s targets.
     """
 
     table: pd.DataFrame
     columns: list[str]
     feature_set: str
+    seeds: tuple[int, ...]
+    n_estimators: int
     rmse: float
+    halfwidth: float
+    coverage: float
+
+    def predict(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """The seed-averaged prediction of meta-models fitted on the whole history."""
+        x = self.table[self.columns].to_numpy(dtype=float)
+        y = self.table["real_f1"].to_numpy(dtype=float)
+        predictions = np.stack(
+            [
+                TransferRegressor(n_estimators=self.n_estimators, random_state=seed)
+                .fit(x, y)
+                .predict(features)
+                for seed in self.seeds
+            ]
+        )
+        mean: npt.NDArray[np.float64] = predictions.mean(axis=0)
+        return mean
 
 
 def with_target(sources: TaskSet, target: Task) -> TaskSet:
@@ -153,8 +199,11 @@ def target_signals(
     return signals[signals["source"] != name].reset_index(drop=True)
 
 
-def candidate_frame(signals: pd.DataFrame, grid: GridSpec) -> pd.DataFrame:
-    """One row per (source, source settings, target settings), with the pair's signals."""
+def candidate_frame(signals: pd.DataFrame, grid: GridSpec, tasks: TaskSet) -> pd.DataFrame:
+    """One row per (source, source settings, target settings), with the pair's signals.
+
+    ``planned_cost`` is the candidate's predicted training cost (:func:`predicted_cost`).
+    """
     rows = []
     for source_settings, target_settings in itertools.product(
         grid.source_settings, grid.target_settings
@@ -169,15 +218,23 @@ def candidate_frame(signals: pd.DataFrame, grid: GridSpec) -> pd.DataFrame:
                     "target_learning_rate": target_settings.learning_rate,
                     "target_epochs": target_settings.epochs,
                     "target_batch_size": target_settings.batch_size,
+                    "source_max_length": source_settings.max_length,
+                    "target_max_length": target_settings.max_length,
                 }
             )
-    return pd.DataFrame(rows)
+    candidates = pd.DataFrame(rows)
+    sizes = {task.name: float(len(task.train)) for task in tasks.tasks}
+    candidates["planned_cost"] = predicted_cost(candidates, sizes)
+    return candidates
 
 
 def meta_model_history(
-    run_dir: Path, candidates: pd.DataFrame, *, exclude_target: str
+    run_dir: Path, candidates: pd.DataFrame, config: RunConfig, *, exclude_target: str
 ) -> MetaModelHistory | None:
-    """The run's finished transfer candidates of other targets (``None``: fewer than two)."""
+    """The run's finished transfer candidates of other targets (``None``: fewer than two).
+
+    The meta-model is the evaluation's: its boosting rounds, averaged over its seeds.
+    """
     try:
         history = candidate_table(run_dir)
     except ConfigError:
@@ -193,9 +250,27 @@ def meta_model_history(
         return None
     columns = feature_columns(history, feature_set)
     real = history["real_f1"].to_numpy(dtype=float)
-    loto = leave_one_target_out(history, columns)
-    rmse = float(np.sqrt(np.mean((loto - real) ** 2)))
-    return MetaModelHistory(history, columns, feature_set, rmse)
+    evaluation = config.evaluation.settings()
+    makers = [
+        functools.partial(
+            TransferRegressor, n_estimators=evaluation.n_estimators, random_state=seed
+        )
+        for seed in evaluation.seeds
+    ]
+    loto = np.mean(
+        [leave_one_target_out(history, columns, make_regressor=m) for m in makers], axis=0
+    )
+    residuals = loto - real
+    return MetaModelHistory(
+        table=history,
+        columns=columns,
+        feature_set=feature_set,
+        seeds=tuple(evaluation.seeds),
+        n_estimators=evaluation.n_estimators,
+        rmse=float(np.sqrt(np.mean(residuals**2))),
+        halfwidth=conformal_halfwidth(residuals, INTERVAL_LEVEL),
+        coverage=loto_coverage(residuals, history["target"].to_numpy(), INTERVAL_LEVEL),
+    )
 
 
 def recommend_sources(
@@ -222,26 +297,24 @@ def recommend_sources(
     combined = with_target(config.data.load(), target[name])
     train_reference(run_dir, combined, name, config, progress=progress)
     signals = target_signals(run_dir, combined, name, config, progress=progress)
-    candidates = candidate_frame(signals, config.grid.spec())
-    history = meta_model_history(run_dir, candidates, exclude_target=name)
+    candidates = candidate_frame(signals, config.grid.spec(), combined)
+    history = meta_model_history(run_dir, candidates, config, exclude_target=name)
     if history is None:
         logger.warning("the run has no transfer trials to learn from: ranking by TaskEmb RRF")
         table = candidates.assign(predicted_f1=np.nan, low=np.nan, high=np.nan)
         table = table.sort_values("taskemb_rrf", ascending=False)
         return Recommendation(_shown(table), "fallback: TaskEmb reciprocal-rank fusion", None)
-    real = history.table["real_f1"].to_numpy(dtype=float)
-    model = TransferRegressor().fit(history.table[history.columns].to_numpy(dtype=float), real)
-    predicted = model.predict(candidates[history.columns].to_numpy(dtype=float))
-    error = history.rmse
-    table = candidates.assign(
-        predicted_f1=predicted, low=predicted - 1.96 * error, high=predicted + 1.96 * error
+    predicted = history.predict(candidates[history.columns].to_numpy(dtype=float))
+    low, high = conformal_interval(predicted, history.halfwidth)
+    table = candidates.assign(predicted_f1=predicted, low=low, high=high)
+    order = ranking_order(predicted, table["planned_cost"], seed=config.evaluation.settings().seed)
+    method = (
+        f"meta-model '{history.feature_set}', {len(history.seeds)} seeds (LOTO RMSE "
+        f"{history.rmse:.3f}; {INTERVAL_LEVEL:.0%} split-conformal interval "
+        f"±{history.halfwidth:.3f}, clipped to [0, 1], empirical LOTO coverage "
+        f"{history.coverage:.1%})"
     )
-    table = table.sort_values(["predicted_f1", "source"], ascending=[False, True])
-    return Recommendation(
-        _shown(table),
-        f"meta-model '{history.feature_set}' (LOTO RMSE {error:.3f})",
-        _budget(run_dir),
-    )
+    return Recommendation(_shown(table.iloc[order]), method, _budget(run_dir), history.coverage)
 
 
 def _available(history: pd.DataFrame, candidates: pd.DataFrame, feature_set: str) -> bool:
@@ -253,13 +326,16 @@ def _available(history: pd.DataFrame, candidates: pd.DataFrame, feature_set: str
 
 
 def _budget(run_dir: Path) -> int | None:
-    """Top-K per target at which the run's meta-model lost at most 0.02 F1, if evaluated."""
+    """Top-K per target at which the run's meta-model lost at most 0.02 F1, if evaluated.
+
+    The evaluation's K is a mean over the meta-model's seeds; it is rounded up.
+    """
     path = run_dir / "evaluation" / "savings.csv"
     if not path.exists():
         return None
     savings = pd.read_csv(path)
     row = savings[(savings["method"] == "meta:all") & (savings["tolerance"] == 0.02)]
-    return None if row.empty or pd.isna(row["k"].iloc[0]) else int(row["k"].iloc[0])
+    return None if row.empty or pd.isna(row["k"].iloc[0]) else math.ceil(row["k"].iloc[0])
 
 
 def _shown(table: pd.DataFrame) -> pd.DataFrame:

@@ -10,7 +10,7 @@ whose transfer results are then never read before the search trains them), the s
    the step the evaluation's adaptive replay takes) and trains the next candidate through the
    run's store and configured executor;
 4. stops at the budget, or earlier when no remaining candidate's upper predicted F1
-   (prediction + z × the meta-model's leave-one-target-out RMSE) beats the best model found by
+   (the upper end of Recommend's 95% split-conformal interval) beats the best model found by
    ``margin``;
 5. optionally trains the chain of the best sources (encoder -> A1 -> A2 -> target);
 6. saves the best model (chosen by validation F1, never test) as a Hugging Face folder with a
@@ -132,7 +132,6 @@ class SearchSettings:
         budget: Trials or hours.
         margin: Stop when no remaining candidate's upper predicted F1 beats the best model's
             validation F1 by at least this much.
-        z: Width of the upper interval in leave-one-target-out RMSEs (1.96: a 95% interval).
         chains: Sources per chain tried after the single sources (0: none; 2: encoder -> A1
             -> A2 -> target with A2 the best single source and A1 the second best).
         strategy: ``greedy`` (by predicted F1) or ``ucb`` (mean + kappa × ensemble spread).
@@ -143,7 +142,6 @@ class SearchSettings:
 
     budget: Budget
     margin: float = 0.01
-    z: float = 1.96
     chains: int = 0
     strategy: str = "greedy"
     kappa: float = 1.0
@@ -155,8 +153,8 @@ class SearchSettings:
             raise ConfigError(f"chains = {self.chains}; expected 0 (none) or at least 2 sources")
         if self.strategy not in ("greedy", "ucb"):
             raise ConfigError(f"strategy = {self.strategy!r}; expected 'greedy' or 'ucb'")
-        if self.margin < 0 or self.z < 0:
-            raise ConfigError("margin and z must not be negative")
+        if self.margin < 0:
+            raise ConfigError(f"margin = {self.margin}; expected 0 or more")
 
 
 @dataclass
@@ -373,8 +371,10 @@ class _Search:
                 f"the reference models of {self.name!r} recorded no training throughput"
             )
         signals = self._signals(own)
-        candidates = candidate_frame(signals, self.grid)
-        history = meta_model_history(self.run_dir, candidates, exclude_target=self.name)
+        candidates = candidate_frame(signals, self.grid, self.tasks)
+        history = meta_model_history(
+            self.run_dir, candidates, self.config, exclude_target=self.name
+        )
         if history is None:
             raise TransferScoutError(
                 f"{self.run_dir}: search needs finished transfer trials of at least two other "
@@ -396,7 +396,7 @@ class _Search:
         self.features = candidates[history.columns].to_numpy(dtype=np.float64)
         self.train_x = history.table[history.columns].to_numpy(dtype=np.float64)
         self.train_y = history.table["real_f1"].to_numpy(dtype=np.float64)
-        self.rmse = history.rmse
+        self.halfwidth = history.halfwidth
         reference = max(reference_rows, key=validation_score)
         best: dict[str, Any] = {"row": reference, "trial": None, "label": "single-task"}
         spent = reference_hours
@@ -432,6 +432,7 @@ class _Search:
                     observed,
                     values,
                     validation_score(best["row"]),
+                    number=tried + 1,
                     left=(None if budget.hours is None else budget.hours - spent - reserve_hours),
                 )
                 if isinstance(picked, str):
@@ -542,11 +543,13 @@ class _Search:
         values: Sequence[float],
         best_value: float,
         *,
+        number: int,
         left: float | None,
     ) -> tuple[int, float, float] | str:
         """Refit and choose: ``(position in remaining, predicted, upper)``, or why to stop.
 
-        ``left`` is the time budget's hours left for single sources (``None``: a trial budget).
+        ``number`` is the step (1-based); ``left`` the time budget's hours left for single
+        sources (``None``: a trial budget).
         """
         settings = self.settings
         cost = np.asarray([c.predicted_seconds for c in remaining])
@@ -555,12 +558,13 @@ class _Search:
             np.concatenate([self.train_y, np.asarray(values)]),
             self.features[[c.row for c in remaining]],
             cost,
+            step=number,
             strategy=settings.strategy,
             kappa=settings.kappa,
             n_estimators=settings.n_estimators,
             seed=settings.seed,
         )
-        upper = step.mean + settings.z * self.rmse
+        upper = step.mean + self.halfwidth
         if float(upper.max()) < best_value + settings.margin:
             return (
                 f"no remaining candidate's upper predicted F1 ({upper.max():.3f}) beats "
@@ -570,8 +574,8 @@ class _Search:
         if not fits.any():
             hours = max(left or 0.0, 0.0)
             return f"time budget: no candidate's predicted cost fits in the {hours:.3f} h left"
-        # The strategy's order (ties: lower predicted cost), skipping what does not fit.
-        position = int(next(i for i in np.lexsort((cost, -step.score)) if fits[i]))
+        # The strategy's order (ties: lower predicted cost, a seeded key), skipping misfits.
+        position = int(next(i for i in step.order if fits[i]))
         return position, float(step.mean[position]), float(upper[position])
 
     def _trace_row(

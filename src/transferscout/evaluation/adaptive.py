@@ -3,9 +3,11 @@
 For each target, candidates are trained one at a time: the meta-model is fitted on every other
 target's candidates plus this target's candidates trained so far, predicts the remaining ones,
 and the best is trained next — greedily by predicted F1, or by an upper confidence bound
-(mean + κ·std over a small ensemble of boosters with different seeds).  On a completed grid
-this is a replay: "training" reads the real result from the table.  :func:`adaptive_step` is
-the one step both the replay and the real budgeted search (:mod:`transferscout.search`) take.
+(mean + κ·std over a small ensemble of boosters with different seeds); ties go by predicted
+cost, then a seeded random key (the rule of :mod:`transferscout.evaluation.ordering`).  On a
+completed grid this is a replay: "training" reads the real result from the table.
+:func:`adaptive_step` is the one step both the replay and the real budgeted search
+(:mod:`transferscout.search`) take.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from transferscout.evaluation.ordering import ranking_order
 from transferscout.meta.regressor import TransferRegressor
 
-__all__ = ["AdaptiveStep", "adaptive_curve", "adaptive_replay", "adaptive_step"]
+__all__ = ["AdaptiveStep", "adaptive_curve", "adaptive_replay", "adaptive_step", "tie_seed"]
 
 
 @dataclass(frozen=True)
@@ -30,14 +33,19 @@ class AdaptiveStep:
         mean: Mean prediction of the ensemble.
         std: Spread of the ensemble (0 for a single booster).
         score: What the strategy ranks by (``mean`` or ``mean + kappa * std``).
-        pick: Position (into ``remaining``) of the candidate to train next: highest score,
-            ties broken by lower predicted cost, then by position.
+        order: Positions (into ``remaining``) in the order to train them: highest score, ties
+            by lower predicted cost, then a seeded random key; ``order[0]`` is the pick.
     """
 
     mean: npt.NDArray[np.float64]
     std: npt.NDArray[np.float64]
     score: npt.NDArray[np.float64]
-    pick: int
+    order: npt.NDArray[np.intp]
+
+
+def tie_seed(seed: int, step: int) -> int:
+    """The seed of the random tie-break key at a (1-based) step."""
+    return seed * 1_000_003 + step
 
 
 def adaptive_step(
@@ -46,17 +54,18 @@ def adaptive_step(
     remaining_features: npt.NDArray[np.float64],
     remaining_cost: npt.NDArray[np.float64],
     *,
+    step: int,
     strategy: str = "greedy",
     kappa: float = 1.0,
     ensemble: int = 4,
     n_estimators: int = 100,
     seed: int = 0,
 ) -> AdaptiveStep:
-    """Refit the meta-model on everything observed and choose the next candidate.
+    """Refit the meta-model on everything observed and order the remaining candidates.
 
     Shape:
         train_features: ``(n, d)``; train_values: ``(n,)``; remaining_features: ``(m, d)``;
-        remaining_cost: ``(m,)`` predicted (never realised) cost, the tie-break.
+        remaining_cost: ``(m,)`` predicted (never realised) cost, the first tie-break.
     """
     if strategy not in ("greedy", "ucb"):
         raise ValueError(f"strategy = {strategy!r}; expected 'greedy' or 'ucb'")
@@ -72,8 +81,8 @@ def adaptive_step(
     mean = predictions.mean(axis=0)
     std = predictions.std(axis=0)
     score = mean + kappa * std if strategy == "ucb" else mean
-    pick = int(np.lexsort((remaining_cost, -score))[0])
-    return AdaptiveStep(mean, std, score, pick)
+    order = ranking_order(score, remaining_cost, seed=tie_seed(seed, step))
+    return AdaptiveStep(mean, std, score, order)
 
 
 def adaptive_replay(
@@ -93,9 +102,16 @@ def adaptive_replay(
         Columns ``target``, ``step`` (1-based), ``row`` (index into ``table``), ``real_f1``,
         ``hours``.
     """
+    if strategy not in ("greedy", "ucb"):
+        raise ValueError(f"strategy = {strategy!r}; expected 'greedy' or 'ucb'")
     features = table[columns].to_numpy(dtype=np.float64)
     real = table["real_f1"].to_numpy(dtype=np.float64)
     hours = table["hours"].to_numpy(dtype=np.float64)
+    cost = (
+        table["planned_cost"].to_numpy(dtype=np.float64)
+        if "planned_cost" in table.columns
+        else np.zeros(len(table))
+    )
     targets = table["target"].to_numpy()
     records = []
     for target in sorted(pd.unique(targets)):
@@ -106,18 +122,19 @@ def adaptive_replay(
         steps = len(own) if max_steps is None else min(max_steps, len(own))
         for step in range(1, steps + 1):
             train = np.concatenate([others, np.asarray(observed, dtype=np.intp)])
-            step_result = adaptive_step(
+            ordered = adaptive_step(
                 features[train],
                 real[train],
                 features[remaining],
-                hours[remaining],
+                cost[remaining],
+                step=step,
                 strategy=strategy,
                 kappa=kappa,
                 ensemble=ensemble,
                 n_estimators=n_estimators,
                 seed=seed,
             )
-            pick = remaining[step_result.pick]
+            pick = remaining[int(ordered.order[0])]
             remaining.remove(pick)
             observed.append(pick)
             records.append(
