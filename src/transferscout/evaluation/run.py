@@ -33,6 +33,7 @@ from transferscout.meta.features import (
     HYPERPARAMETERS,
     candidate_table,
     feature_columns,
+    feature_groups,
 )
 from transferscout.meta.regressor import TransferRegressor, leave_one_target_out
 
@@ -101,8 +102,19 @@ class EvaluationSettings:
     def __post_init__(self) -> None:
         if not self.feature_sets:
             raise ConfigError("evaluation.feature_sets is empty; expected at least one")
-        if self.ndcg_k < 1 or any(k < 1 for k in (*self.rmse_ks, *self.regret_ks)):
-            raise ConfigError("evaluation depths (k) must be at least 1")
+        for name in ("rmse_ks", "regret_ks"):
+            if any(k < 1 for k in getattr(self, name)):
+                raise ConfigError(f"{name} = {list(getattr(self, name))}; expected integers >= 1")
+        for name in ("ndcg_k", "bootstrap_resamples", "random_permutations", "n_estimators"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} = {getattr(self, name)}; expected at least 1")
+        for name in ("feature_sets", "adaptive_feature_set"):
+            value = getattr(self, name)
+            for feature_set in (value,) if isinstance(value, str) else value:
+                try:
+                    feature_groups(feature_set)
+                except ConfigError as error:
+                    raise ConfigError(f"{name}: {error}") from None
 
 
 @dataclass

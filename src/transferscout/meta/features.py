@@ -18,7 +18,15 @@ from transferscout.errors import ConfigError
 from transferscout.grid.store import RunStore
 from transferscout.signals.ansat import ansat_feature_names
 
-__all__ = ["FEATURE_SETS", "HYPERPARAMETERS", "candidate_table", "feature_columns", "pivot_signals"]
+__all__ = [
+    "FEATURE_GROUPS",
+    "FEATURE_SETS",
+    "HYPERPARAMETERS",
+    "candidate_table",
+    "feature_columns",
+    "feature_groups",
+    "pivot_signals",
+]
 
 #: Hyperparameter columns; part of every feature set (they identify the candidate).
 HYPERPARAMETERS = (
@@ -36,6 +44,25 @@ _TASKEMB_PREFIX = "taskemb_"
 
 #: Named feature sets, as in the seed paper's comparison (plus ``all``).
 FEATURE_SETS = ("f1", "f1+ansat", "f1+ansat+taskemb", "all")
+
+#: The signal groups a feature set joins with ``+``.
+FEATURE_GROUPS = ("f1", "ansat", "taskemb", "textemb", "estimators", "baselines")
+
+
+def feature_groups(feature_set: str) -> list[str]:
+    """The signal groups of a feature set name (``all``: every group).
+
+    Raises:
+        ConfigError: The name holds an unknown group.
+    """
+    parts = list(FEATURE_GROUPS) if feature_set == "all" else feature_set.split("+")
+    unknown = [p for p in parts if p not in FEATURE_GROUPS]
+    if unknown:
+        raise ConfigError(
+            f"unknown feature group {unknown[0]!r} in feature set {feature_set!r}; expected "
+            f"{', '.join(FEATURE_SETS)} or '+'-joined groups of {', '.join(FEATURE_GROUPS)}"
+        )
+    return parts
 
 
 def pivot_signals(rows: Sequence[dict[str, object]]) -> pd.DataFrame:
@@ -129,13 +156,7 @@ def feature_columns(table: pd.DataFrame, feature_set: str) -> list[str]:
             if c in table.columns
         ],
     }
-    parts = list(groups) if feature_set == "all" else feature_set.split("+")
-    unknown = [p for p in parts if p not in groups]
-    if unknown:
-        raise ConfigError(
-            f"unknown feature group {unknown[0]!r} in feature set {feature_set!r}; expected "
-            f"{', '.join(FEATURE_SETS)} or '+'-joined groups of {', '.join(groups)}"
-        )
+    parts = feature_groups(feature_set)
     columns = list(HYPERPARAMETERS)
     for part in parts:
         missing = [c for c in groups[part] if c not in table.columns]
