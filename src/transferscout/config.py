@@ -430,14 +430,23 @@ def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
     return config
 
 
-def load_run_config(run_dir: str | Path) -> RunConfig:
-    """The configuration a run was started with (its ``config.json``)."""
+def load_run_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
+    """The configuration a run was started with (its ``config.json``), with ``overrides``."""
     import json
 
     path = Path(run_dir) / "config.json"
-    if not path.exists():
+    if not path.is_file():
         raise ConfigError(f"{run_dir}: no config.json; is this a transferscout run folder?")
-    return config_from_dict(json.loads(path.read_text(encoding="utf-8")))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as error:
+        raise ConfigError(f"{path}: cannot read the run's configuration: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object of configuration sections")
+    for override in overrides:
+        _apply_override(data, override)
+    _resolve_data_path(data, Path.cwd())
+    return config_from_dict(data)
 
 
 def _apply_override(data: dict[str, Any], override: str) -> None:

@@ -232,7 +232,11 @@ def test_run_lock_is_shared_by_this_process_and_refuses_others(tmp_path: Path) -
         with RunStore(tmp_path) as store:
             assert store.counts()["pending"] == 1
         other = subprocess.run(
-            [sys.executable, "-c", f"from transferscout.grid.store import RunStore; RunStore({str(tmp_path)!r})"],
+            [
+                sys.executable,
+                "-c",
+                f"from transferscout.grid.store import RunStore; RunStore({str(tmp_path)!r})",
+            ],
             capture_output=True,
             text=True,
         )

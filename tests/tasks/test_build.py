@@ -316,7 +316,9 @@ def test_spec_needs_exactly_one_kind_of_labels() -> None:
 
 def test_labels_differing_only_in_case_are_duplicates(tmp_path: Path) -> None:
     path = tmp_path / "cased.jsonl"
-    records = [{"text": f"message {i}", "labels": ["Food"] if i % 2 else ["water"]} for i in range(9)]
+    records = [
+        {"text": f"message {i}", "labels": ["Food"] if i % 2 else ["water"]} for i in range(9)
+    ]
     records.append({"text": "rice please", "labels": ["food"]})
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     with pytest.raises(DataError) as info:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -165,12 +166,19 @@ def _random_metrics(table: pd.DataFrame, settings: EvaluationSettings) -> list[d
 
 
 def evaluate_run(
-    run_dir: str | Path, settings: EvaluationSettings | None = None
+    run_dir: str | Path,
+    settings: EvaluationSettings | None = None,
+    *,
+    trials: Collection[str] | None = None,
 ) -> EvaluationResult:
-    """Fit the meta-models leave-one-target-out and compute every metric of SPEC §7."""
+    """Fit the meta-models leave-one-target-out and compute every metric of SPEC §7.
+
+    ``trials``: the ids of the configured grid's trials; others in the store are left out
+    (default: every finished transfer trial).
+    """
     settings = settings or EvaluationSettings()
     run_dir = Path(run_dir)
-    table = candidate_table(run_dir)
+    table = candidate_table(run_dir, trials=trials)
     if not settings.allow_self_transfer:
         table = table[table["source"] != table["target"]].reset_index(drop=True)
     if table["target"].nunique() < 2:

@@ -8,7 +8,8 @@ M_AB on B's test split (mean over seeds) and the real training hours it cost.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ import pandas as pd
 from transferscout.errors import ConfigError
 from transferscout.grid.store import RunStore
 from transferscout.signals.ansat import ansat_feature_names
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "FEATURE_GROUPS",
@@ -83,19 +86,29 @@ def pivot_signals(rows: Sequence[dict[str, object]]) -> pd.DataFrame:
     return table.reset_index()
 
 
-def candidate_table(run_dir: str | Path) -> pd.DataFrame:
+def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = None) -> pd.DataFrame:
     """Every transfer candidate of a run with its signals and, when trained, its real F1.
 
     Columns: ``source``, ``target``, the hyperparameters, ``real_f1`` (mean test F1 over
     seeds), ``real_accuracy``, ``hours`` (mean source + target training time), ``seeds``, and
-    one column per stored signal.
+    one column per stored signal.  ``trials`` keeps only those trial ids (a configured grid;
+    finished trials of an earlier grid are then left out, with a log message).
     """
     with RunStore(run_dir, readonly=True) as store:
-        trials = store.rows(kind="transfer")
+        rows = store.rows(kind="transfer", status="done")
         signals = pivot_signals(store.pair_signals())
+    if trials is not None:
+        kept = [row for row in rows if row.id in trials]
+        if len(kept) < len(rows):
+            logger.info(
+                "%d finished transfer trials are not in the configured grid (an earlier "
+                "grid's): left out of the evaluation, kept in the store",
+                len(rows) - len(kept),
+            )
+        rows = kept
     records = []
-    for row in trials:
-        if row.status != "done" or row.metrics is None:
+    for row in rows:
+        if row.metrics is None:
             continue
         source = row.config["source"]["settings"]
         target = row.config["target"]["settings"]
