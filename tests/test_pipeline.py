@@ -168,7 +168,7 @@ def test_the_evaluation_covers_the_configured_grid_only(
     narrowed = run_pipeline(
         load_config(config_file, ["grid.target.learning_rate=[1e-3]"]), finished_run
     )
-    assert narrowed.grid.ran_now == 0 and narrowed.grid.total == 3 + 6
+    assert narrowed.grid.ran_now == 0 and narrowed.grid.total == 6 + 6  # singles: 2 settings
     assert "evaluation" in narrowed.stages_run and "ansat" not in narrowed.stages_run
     candidates = pd.read_csv(finished_run / "evaluation" / "candidates.csv")
     assert set(candidates["target_learning_rate"]) == {1e-3}  # not the earlier 3e-3 trials
