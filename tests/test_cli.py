@@ -201,3 +201,10 @@ def test_an_environment_error_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert "Traceback" not in err and "No space left on device" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_report_without_an_evaluation_is_one_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no evaluation to report" in result.stderr
+    assert not (tmp_path / "report").exists()
