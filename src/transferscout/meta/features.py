@@ -101,8 +101,8 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
         kept = [row for row in rows if row.id in trials]
         if len(kept) < len(rows):
             logger.info(
-                "%d finished transfer trials are not in the configured grid (an earlier "
-                "grid's): left out of the evaluation, kept in the store",
+                "%d finished transfer trials are not in the configured grid (e.g. an earlier "
+                "grid's): left out, kept in the store",
                 len(rows) - len(kept),
             )
         rows = kept
