@@ -57,16 +57,17 @@ def check_finite_model(
         raise NonFiniteModelError(
             f"the trained model has non-finite weights ({count} values, e.g. in {names}): " + advice
         )
+    texts = split.texts[:CHECK_BATCH]
     probabilities = predict_proba(
         model,
         tokenizer,
-        split.texts[:CHECK_BATCH],
+        texts,
         max_length=max_length,
         device=device,
         precision=precision,
     )
     if not np.isfinite(probabilities).all():
         raise NonFiniteModelError(
-            f"the trained model gives non-finite outputs on {CHECK_BATCH} validation texts: "
+            f"the trained model gives non-finite outputs on {len(texts)} validation texts: "
             + advice
         )
