@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from transferscout.checks import check_before_training
 from transferscout.config import RunConfig
 from transferscout.errors import ConfigError
 from transferscout.evaluation.run import EvaluationResult, evaluate_run
@@ -73,6 +74,7 @@ def train_grid(config: RunConfig, run_dir: str | Path, *, progress: bool = False
     """Build the configured tasks and run (or continue) the configured trial grid."""
     run_dir = Path(run_dir)
     tasks, _ = _plan(config, run_dir)
+    check_before_training(config)
     with _open_run(config, run_dir):
         return _grid(config, run_dir, tasks, progress)
 
@@ -100,7 +102,13 @@ def _grid(config: RunConfig, run_dir: Path, tasks: TaskSet, progress: bool) -> G
 def compute_ansat_signals(config: RunConfig, run_dir: str | Path, *, progress: bool = False) -> int:
     """Attribute the run's single-task models and store ANSAT for every ordered task pair."""
     tasks = config.data.load()
-    return compute_ansat(run_dir, tasks, config.signals.ansat.settings(), progress=progress)
+    return compute_ansat(
+        run_dir,
+        tasks,
+        config.signals.ansat.settings(),
+        progress=progress,
+        device=config.executor.device,
+    )
 
 
 def compute_pair_signals_stage(
@@ -108,7 +116,13 @@ def compute_pair_signals_stage(
 ) -> int:
     """Store task embeddings, estimator scores and baselines for every ordered task pair."""
     tasks = config.data.load()
-    return compute_pair_signals(run_dir, tasks, config.signals.pairs.settings(), progress=progress)
+    return compute_pair_signals(
+        run_dir,
+        tasks,
+        config.signals.pairs.settings(),
+        progress=progress,
+        device=config.executor.device,
+    )
 
 
 def evaluate(config: RunConfig, run_dir: str | Path) -> EvaluationResult:
@@ -213,6 +227,7 @@ def run_pipeline(
     run_dir = Path(run_dir)
     tasks, trials = _plan(config, run_dir)
     _check_evaluable(trials, config.evaluation.allow_self_transfer)
+    check_before_training(config)
     with _open_run(config, run_dir) as store:
         return _run_stages(config, run_dir, tasks, trials, store, progress)
 
@@ -241,12 +256,24 @@ def _run_stages(
     stages_run = []
     ansat_key = cache.key(["ansat", asdict(config.signals.ansat), fingerprints, done])
     if not cache.fresh("ansat", ansat_key):
-        compute_ansat(run_dir, tasks, config.signals.ansat.settings(), progress=progress)
+        compute_ansat(
+            run_dir,
+            tasks,
+            config.signals.ansat.settings(),
+            progress=progress,
+            device=config.executor.device,
+        )
         cache.record("ansat", ansat_key)
         stages_run.append("ansat")
     pairs_key = cache.key(["pairs", asdict(config.signals.pairs), fingerprints, done])
     if not cache.fresh("pairs", pairs_key):
-        compute_pair_signals(run_dir, tasks, config.signals.pairs.settings(), progress=progress)
+        compute_pair_signals(
+            run_dir,
+            tasks,
+            config.signals.pairs.settings(),
+            progress=progress,
+            device=config.executor.device,
+        )
         cache.record("pairs", pairs_key)
         stages_run.append("pairs")
     graded = _store_digest(run_dir, set(fingerprints.values()), planned)

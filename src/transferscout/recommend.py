@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from transferscout.checks import check_before_training
 from transferscout.config import RunConfig, load_run_config
 from transferscout.errors import ConfigError, DataError, TransferScoutError
 from transferscout.grid.runner import plan_trials, run_grid
@@ -76,6 +77,7 @@ def recommend_sources(
             f"the target must be one task; got {len(target)} ({', '.join(target.names)})"
         )
     (name,) = target.names
+    check_before_training(config)
     sources = config.data.load()
     if name in sources:
         raise DataError(
@@ -107,6 +109,7 @@ def recommend_sources(
         progress=progress,
         targets=[name],
         cost_prefix="rank:",
+        device=config.executor.device,
     )
     compute_pair_signals(
         run_dir,
@@ -115,6 +118,7 @@ def recommend_sources(
         progress=progress,
         targets=[name],
         cost_prefix="rank:",
+        device=config.executor.device,
     )
     with RunStore(run_dir, readonly=True) as store:
         signals = pivot_signals([r for r in store.pair_signals() if r["target"] == name])
