@@ -256,7 +256,9 @@ def test_a_search_runs_on_ray_and_reads_its_own_targets_trials_only_when_picked(
     assert result.tried == 2 and all(r is not None and r.target == "food" for r in picked)
     assert retrained <= {result.best["trial"], *(r.source_trial for r in picked if r)}
     assert result.model_dir is not None and (result.model_dir / "model.safetensors").exists()
-    history = meta_model_history(run_dir, candidate_table(run_dir), config, exclude_target="food")
+    history = meta_model_history(
+        run_dir, candidate_table(run_dir), config, config.data.load(), exclude_target="food"
+    )
     assert history is not None and set(history.table["target"]) == {"water", "shelter"}
 
 

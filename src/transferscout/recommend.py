@@ -12,6 +12,10 @@ Candidates are ordered by the rule of :mod:`transferscout.evaluation.ordering`: 
 then predicted training cost, then a seeded random key.  Without finished transfer trials in
 the run, the documented fallback ranks sources by the TaskEmb reciprocal-rank fusion score
 (Vu et al.'s best-performing signal) and predicts no F1.
+
+Only the trials of the run's configured grid are learnt from (as in the evaluation), and a run
+without signals on its own task pairs is refused, as the evaluation refuses it, before anything
+is trained or written.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import pandas as pd
 
 from transferscout.checks import check_before_training
 from transferscout.config import RunConfig, load_run_config
-from transferscout.errors import ConfigError, DataError
+from transferscout.errors import ConfigError, DataError, TransferScoutError
 from transferscout.evaluation.ordering import ranking_order
 from transferscout.grid.executors import Executor
 from transferscout.grid.runner import plan_trials, run_trials
@@ -229,14 +233,21 @@ def candidate_frame(signals: pd.DataFrame, grid: GridSpec, tasks: TaskSet) -> pd
 
 
 def meta_model_history(
-    run_dir: Path, candidates: pd.DataFrame, config: RunConfig, *, exclude_target: str
+    run_dir: Path,
+    candidates: pd.DataFrame,
+    config: RunConfig,
+    sources: TaskSet,
+    *,
+    exclude_target: str,
 ) -> MetaModelHistory | None:
-    """The run's finished transfer candidates of other targets (``None``: fewer than two).
+    """The configured grid's finished candidates of other targets (``None``: fewer than two).
 
+    ``sources`` are the run's own tasks (the grid is planned on them, as the evaluation does).
     The meta-model is the evaluation's: its boosting rounds, averaged over its seeds.
     """
     try:
-        history = candidate_table(run_dir)
+        planned = plan_trials(config.grid.spec(), sources, config.encoder.spec())
+        history = candidate_table(run_dir, trials={t.id for t in planned})
     except ConfigError:
         return None
     keep = (history["source"] != history["target"]) & (history["target"] != exclude_target)
@@ -285,6 +296,8 @@ def recommend_sources(
     Raises:
         DataError: ``target`` does not hold exactly one task, its name is a source's, or it
             is degenerate (its single-task models never predict one of its classes).
+        TransferScoutError: The run has no signals on its own tasks (nothing to learn from);
+            refused before anything is trained or written.
     """
     run_dir = Path(run_dir)
     config = config or load_run_config(run_dir)
@@ -294,11 +307,13 @@ def recommend_sources(
         )
     (name,) = target.names
     check_before_training(config)
-    combined = with_target(config.data.load(), target[name])
+    sources = config.data.load()
+    combined = with_target(sources, target[name])
+    _check_signals(run_dir, set(sources.names))
     train_reference(run_dir, combined, name, config, progress=progress)
     signals = target_signals(run_dir, combined, name, config, progress=progress)
     candidates = candidate_frame(signals, config.grid.spec(), combined)
-    history = meta_model_history(run_dir, candidates, config, exclude_target=name)
+    history = meta_model_history(run_dir, candidates, config, sources, exclude_target=name)
     if history is None:
         logger.warning("the run has no transfer trials to learn from: ranking by TaskEmb RRF")
         table = candidates.assign(predicted_f1=np.nan, low=np.nan, high=np.nan)
@@ -317,12 +332,26 @@ def recommend_sources(
     return Recommendation(_shown(table.iloc[order]), method, _budget(run_dir), history.coverage)
 
 
+def _check_signals(run_dir: Path, names: set[str]) -> None:
+    """Refuse, as the evaluation does, a run whose own task pairs have no signals."""
+    with RunStore(run_dir, readonly=True) as store:
+        computed = any(r["source"] in names and r["target"] in names for r in store.pair_signals())
+    if not computed:
+        raise TransferScoutError(
+            f"{run_dir}: the run has no transferability signals on its own tasks, so there is "
+            f"nothing to learn a ranking from; compute them first (transferscout run, or "
+            f"transferscout signals ansat {run_dir} and transferscout signals pairs {run_dir})"
+        )
+
+
 def _available(history: pd.DataFrame, candidates: pd.DataFrame, feature_set: str) -> bool:
+    """Whether the run's own candidates hold these features (not only the new target's)."""
     try:
         columns = feature_columns(history, feature_set)
     except ConfigError:
         return False
-    return all(c in candidates.columns for c in columns)
+    learnt = history[columns].notna().any().all()
+    return bool(learnt) and all(c in candidates.columns for c in columns)
 
 
 def _budget(run_dir: Path) -> int | None:

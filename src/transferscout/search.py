@@ -230,9 +230,8 @@ def search_target(
     )
     try:
         model_dir = Path(output) if output is not None else folder / "model"
-        return _Search(run_dir, config, combined, name, settings, executor, progress).run(
-            folder, model_dir if export else None, own_target is not None
-        )
+        search = _Search(run_dir, config, tasks, combined, name, settings, executor, progress)
+        return search.run(folder, model_dir if export else None, own_target is not None)
     finally:
         executor.close()
 
@@ -244,6 +243,7 @@ class _Search:
         self,
         run_dir: Path,
         config: RunConfig,
+        sources: TaskSet,
         tasks: TaskSet,
         name: str,
         settings: SearchSettings,
@@ -262,6 +262,7 @@ class _Search:
         self.encoder_fingerprint = encoder_fingerprint(self.encoder)
         # Candidates and chains this search asked for: their kept weights are removed at the end.
         self.trained: list[TrialSpec] = []
+        self.sources = sources  # the run's own tasks: the grid the meta-model learns from
 
     # -- set-up ----------------------------------------------------------------------------
     def _signals(self, own: bool) -> pd.DataFrame:
@@ -373,7 +374,7 @@ class _Search:
         signals = self._signals(own)
         candidates = candidate_frame(signals, self.grid, self.tasks)
         history = meta_model_history(
-            self.run_dir, candidates, self.config, exclude_target=self.name
+            self.run_dir, candidates, self.config, self.sources, exclude_target=self.name
         )
         if history is None:
             raise TransferScoutError(

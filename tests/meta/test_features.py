@@ -72,16 +72,6 @@ def test_predicted_cost_by_hand() -> None:
     assert pd.isna(cost[2])  # c's size unknown
 
 
-def test_candidate_table_keeps_only_transfers_between_the_given_tasks(small_run: Path) -> None:
-    everything = candidate_table(small_run)
-    pair = candidate_table(small_run, tasks=["food", "water"])
-    assert set(zip(pair["source"], pair["target"], strict=True)) == {
-        ("food", "water"),
-        ("water", "food"),
-    }
-    assert len(pair) == len(everything) // 3  # 2 of the 6 ordered pairs, same settings each
-
-
 def test_feature_sets(small_run: Path) -> None:
     table = candidate_table(small_run)
     f1 = feature_columns(table, "f1")
