@@ -9,6 +9,7 @@ from typing import Literal
 from transferscout.encoders import Encoder, EncoderSpec, load_encoder
 from transferscout.errors import TransferScoutError
 from transferscout.grid.runner import model_path
+from transferscout.grid.spec import stage_head
 from transferscout.grid.store import RunStore, TrialRow
 from transferscout.tasks.task import TaskSet
 
@@ -51,7 +52,10 @@ def load_trained_model(run_dir: str | Path, row: TrialRow) -> Encoder:
     if not path.exists():
         raise TransferScoutError(f"{path}: the model file of trial {row.id} is missing")
     encoder_config = row.config["encoder"]
-    encoder = load_encoder(EncoderSpec(encoder_config["source"], encoder_config["num_layers"]))
+    _, outputs = stage_head(row.config["target"])
+    encoder = load_encoder(
+        EncoderSpec(encoder_config["source"], encoder_config["num_layers"]), num_labels=outputs
+    )
     encoder.model.load_state_dict(load_file(path), strict=True)
     encoder.model.eval()  # type: ignore[no-untyped-call]
     return encoder

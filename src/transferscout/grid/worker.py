@@ -113,7 +113,7 @@ def run_trial(
     """Train and evaluate one trial; returns ``(metrics, seconds, examples/s, device, model)``.
 
     A transfer trial starts from the source stage's weights (``source_weights``, safetensors
-    bytes of the single-task model of the source) with a fresh classification head.
+    bytes of the single-task model of the source) with a fresh head of the target's kind.
     """
     if target_task.fingerprint != trial.target_fingerprint:
         raise TransferScoutError(
@@ -123,7 +123,7 @@ def run_trial(
     trial_fault(trial.target)
     torch_device = resolve_device(device)
     torch.manual_seed(trial.seed)  # the fresh head's initial weights
-    encoder = load_encoder(trial.encoder)
+    encoder = load_encoder(trial.encoder, num_labels=target_task.num_outputs)
     model: torch.nn.Module = encoder.model
     if trial.kind == "transfer":
         if source_weights is None:
@@ -139,6 +139,7 @@ def run_trial(
         device=torch_device,
         precision=trial.precision,
         on_step=on_step,
+        kind=target_task.kind,
     )
     metrics: dict[str, Any] = {"train_loss": stats.final_loss, "train_steps": stats.steps}
     for split_name, split in (("validation", target_task.validation), ("test", target_task.test)):
@@ -149,8 +150,9 @@ def run_trial(
             max_length=settings.max_length,
             device=torch_device,
             precision=trial.precision,
+            kind=target_task.kind,
         )
-        metrics.update(result.as_dict(prefix=f"{split_name}_"))
+        metrics.update({f"{split_name}_{key}": value for key, value in result.items()})
     model.to("cpu")
     return metrics, stats.seconds, stats.examples_per_second, str(torch_device), model
 
