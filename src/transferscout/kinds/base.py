@@ -64,7 +64,10 @@ class TaskKind(ABC):
 
     @abstractmethod
     def outputs(self, logits: torch.Tensor) -> torch.Tensor:
-        """What predictions are read from: class probabilities, or the predicted value."""
+        """What predictions are read from: class probabilities, or the predicted value.
+
+        In the dtype of ``logits`` (callers choose the precision).
+        """
 
     # -- labels ----------------------------------------------------------------------------
     @abstractmethod

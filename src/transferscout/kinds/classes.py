@@ -33,10 +33,10 @@ class ClassificationKind(TaskKind):
         return torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1))
 
     def outputs(self, logits: torch.Tensor) -> torch.Tensor:
-        """Class probabilities."""
+        """Class probabilities (in the logits' dtype)."""
         import torch
 
-        return torch.softmax(logits.float(), dim=-1)
+        return torch.softmax(logits, dim=-1)
 
     def attribution_targets(self, gold: Any, outputs: npt.NDArray[np.float64] | None) -> list[int]:
         """The gold class of a document of the model's task, else the predicted class."""

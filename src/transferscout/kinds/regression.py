@@ -74,7 +74,7 @@ class RegressionKind(TaskKind):
 
     def outputs(self, logits: torch.Tensor) -> torch.Tensor:
         """The predicted value, as a ``(n, 1)`` column."""
-        return logits.float()[:, :1]
+        return logits[:, :1]
 
     def read_labels(
         self,

@@ -101,6 +101,7 @@ def layer_conductance_all(
     cls_id: int,
     sep_id: int,
     pad_id: int,
+    token_type_ids: torch.Tensor | None = None,
 ) -> ConductanceResult:
     """Conductance of the ``target`` logit through every encoder layer's output.
 
@@ -121,6 +122,8 @@ def layer_conductance_all(
         cls_id: Id of ``[CLS]`` (the baseline's first token).
         sep_id: Id of ``[SEP]`` (the baseline's last token).
         pad_id: Id of ``[PAD]`` (the baseline's other tokens).
+        token_type_ids: Token types of the input (a text pair's second text), kept for the
+            baseline too; ``None``: all 0.
 
     References:
         Dhamdhere, Sundararajan, Yan (2018), arXiv:1805.12233; Captum ``LayerConductance``.
@@ -149,7 +152,9 @@ def layer_conductance_all(
             reference = embed(
                 baseline_ids(input_ids, attention_mask, cls_id=cls_id, sep_id=sep_id, pad_id=pad_id)
             )
-        token_types = torch.zeros_like(input_ids)
+        token_types = (
+            torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids.to(device)
+        )
         scores: torch.Tensor | None = None
         start = 0
         while start < points - 1:

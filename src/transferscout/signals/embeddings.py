@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from transferscout.kinds import BINARY, TaskKind
 from transferscout.training.data import encode_texts, padded_batches
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ def text_embedding(
     *,
     max_length: int = 128,
     batch_size: int = 32,
+    pairs: Sequence[str] | None = None,
 ) -> Vector:
     """TextEmb: mean over texts of the masked mean of the last-layer token states.
 
@@ -57,11 +59,12 @@ def text_embedding(
         texts: The task's training texts.
         max_length: Truncation length.
         batch_size: Texts per forward pass.
+        pairs: The second texts of a pair task (each pair is one encoded sequence).
     """
     base: Any = getattr(model, "base_model", model)
     model.eval()
     device = next(model.parameters()).device
-    encoded = encode_texts(tokenizer, texts, max_length)
+    encoded = encode_texts(tokenizer, texts, max_length, pairs)
     order = np.argsort(encoded.lengths, kind="stable")
     total: torch.Tensor | None = None
     for _, batch in padded_batches(encoded, order, batch_size):
@@ -84,10 +87,13 @@ def task_embedding(
     max_length: int = 128,
     batch_size: int = 32,
     parameters: bool = False,
+    pairs: Sequence[str] | None = None,
+    kind: TaskKind = BINARY,
 ) -> dict[str, Vector]:
     """TaskEmb: empirical Fisher of a fine-tuned model, one vector per component.
 
-    For each batch the loss on the gold labels is back-propagated once; for each layer's
+    For each batch the loss of the task's kind (cross-entropy for classes, squared error for
+    regression, as Vu et al.) on the gold labels is back-propagated once; for each layer's
     output the gradient is summed over the batch and its tokens, squared, and divided by the
     batch's token count; for the pooled output it is summed over the batch and squared; with
     ``parameters=True`` every encoder parameter's squared gradient is kept too.  The sums over
@@ -104,19 +110,20 @@ def task_embedding(
     hook = base.pooler.register_forward_hook(
         lambda _module, _inputs, output: captured.__setitem__("pooled", output)
     )
-    encoded = encode_texts(tokenizer, texts, max_length)
-    y = torch.tensor(np.asarray(labels), dtype=torch.long)
+    encoded = encode_texts(tokenizer, texts, max_length, pairs)
+    y = kind.label_tensor(np.asarray(labels))
     sums: dict[str, torch.Tensor] = {}
     named = [(n, p) for n, p in base.named_parameters() if p.requires_grad]
     try:
         for index, batch in padded_batches(encoded, np.arange(len(encoded)), batch_size):
             batch = {k: v.to(device) for k, v in batch.items()}
-            output = model(**batch, labels=y[index].to(device), output_hidden_states=True)
+            output = model(**batch, output_hidden_states=True)
+            loss = kind.loss(output.logits, y[index].to(device))
             layers = list(output.hidden_states[1:])
             targets = [*layers, captured["pooled"]]
             if parameters:
                 targets += [p for _, p in named]
-            gradients = torch.autograd.grad(output.loss, targets)
+            gradients = torch.autograd.grad(loss, targets)
             tokens = float(batch["attention_mask"].sum())
             for i, gradient in enumerate(gradients[: len(layers)]):
                 _accumulate(sums, f"layer_{i + 1}", gradient.double().sum(dim=(0, 1)) ** 2 / tokens)

@@ -200,7 +200,7 @@ def predict_proba(
         batch = {key: value.to(device) for key, value in batch.items()}
         with _autocast(device, precision):
             logits = model(**batch).logits
-        outputs = kind.outputs(logits)
+        outputs = kind.outputs(logits.float())
         if out is None:
             out = np.zeros((len(encoded), outputs.shape[-1]), dtype=np.float64)
         out[index] = outputs.cpu().numpy()
