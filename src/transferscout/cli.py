@@ -13,7 +13,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from transferscout.encoders import DEFAULT_ENCODER, EncoderSpec, encoder_fingerprint, load_encoder
-from transferscout.errors import TransferScoutError
+from transferscout.errors import ConfigError, TransferScoutError
 from transferscout.tasks import CORPORA, TableSpec, TaskOptions, TaskSet, load_corpus, load_tasks
 from transferscout.tasks.readers import FORMATS
 
@@ -60,6 +60,17 @@ def _split_list(value: str | None) -> tuple[str, ...] | None:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _kinds(value: str | None) -> dict[str, str]:
+    """``"a=multiclass,b=regression"`` -> ``{"a": "multiclass", "b": "regression"}``."""
+    out = {}
+    for part in _split_list(value) or ():
+        column, sep, kind = part.partition("=")
+        if not sep:
+            raise ConfigError(f"--kinds {part!r}: expected COLUMN=KIND, e.g. topic=multiclass")
+        out[column.strip()] = kind.strip()
+    return out
+
+
 def _fail(error: TransferScoutError) -> typer.Exit:
     error_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
@@ -78,8 +89,18 @@ def tasks_describe(
         str, typer.Option("--format", help=f"Format of --data: {', '.join(FORMATS)}.")
     ] = "auto",
     text_column: Annotated[str, typer.Option(help="Column with the text.")] = "text",
+    text_pair_column: Annotated[
+        str | None, typer.Option(help="Column with a second text: every task is on pairs.")
+    ] = None,
     label_columns: Annotated[
-        str | None, typer.Option(help="Comma-separated 0/1 label columns, one task each.")
+        str | None, typer.Option(help="Comma-separated label columns, one task each.")
+    ] = None,
+    kinds: Annotated[
+        str | None,
+        typer.Option(
+            help="Kinds of label columns that are not binary, e.g. 'topic=multiclass,"
+            "score=regression'."
+        ),
     ] = None,
     multilabel_column: Annotated[
         str | None, typer.Option(help="One column listing each document's labels.")
@@ -112,7 +133,7 @@ def tasks_describe(
     ] = "drop",
     output: Annotated[str, typer.Option(help="table, csv or json.")] = "table",
 ) -> None:
-    """Show each task's split sizes and positives, and what was dropped and why."""
+    """Show each task's kind, metric, split sizes and labels, and what was dropped and why."""
     try:
         options = TaskOptions(
             tasks=_split_list(tasks),
@@ -127,7 +148,9 @@ def tasks_describe(
                 raise typer.BadParameter("give either --corpus or --data, not both")
             spec = TableSpec(
                 text_column=text_column,
+                text_pair_column=text_pair_column,
                 label_columns=_split_list(label_columns),
+                kinds=_kinds(kinds),
                 multilabel_column=multilabel_column,
                 label_delimiter=label_delimiter,
                 split_column=split_column,
@@ -158,9 +181,12 @@ def _print_task_set(task_set: TaskSet, output: str) -> None:
         raise _fail(TransferScoutError(f"--output {output!r}; expected table, csv or json"))
     table = Table(
         title=f"{len(task_set)} tasks (positives / examples per split)",
-        caption=f"from {task_set.source}",
+        caption=f"from {task_set.source}; multi-class positives: not of the majority class, "
+        "regression: above the median",
     )
     table.add_column("task", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("metric", no_wrap=True)
     for header in ("train", "val", "test"):
         table.add_column(header, justify="right", no_wrap=True)
     table.add_column("rate", justify="right", no_wrap=True)
@@ -168,7 +194,10 @@ def _print_task_set(task_set: TaskSet, output: str) -> None:
     for row in frame.to_dict("records"):
         counts = [f"{row[f'{s}_positives']}/{row[s]}" for s in ("train", "validation", "test")]
         rate = f"{row['train_rate']:.1%}"
-        table.add_row(str(row["task"]), *counts, rate, str(row["fingerprint"])[:6])
+        kind = f"{row['kind']} (pair)" if row["pair"] else str(row["kind"])
+        table.add_row(
+            str(row["task"]), kind, str(row["metric"]), *counts, rate, str(row["fingerprint"])[:6]
+        )
     console.print(table)
     if task_set.notes:
         notes = Table(title="Dropped or changed on purpose")

@@ -127,4 +127,4 @@ class BinaryKind(ClassificationKind):
 
     def positive_mask(self, labels: Labels, reference: Labels) -> npt.NDArray[np.bool_]:
         """The documents labelled 1."""
-        return np.asarray(labels) == 1
+        return np.asarray(np.asarray(labels) == 1, dtype=np.bool_)

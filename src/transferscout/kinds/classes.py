@@ -49,7 +49,7 @@ class ClassificationKind(TaskKind):
 
     def positive_mask(self, labels: Labels, reference: Labels) -> npt.NDArray[np.bool_]:
         """Documents not of the majority class of ``reference`` (the training labels)."""
-        return np.asarray(labels) != majority_class(reference)
+        return np.asarray(np.asarray(labels) != majority_class(reference), dtype=np.bool_)
 
 
 def majority_class(labels: Labels) -> int:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -170,7 +171,7 @@ def attribution_targets(
     Binary: the positive class; multi-class: the gold class of a document of ``task`` (any
     split), else the model's predicted class; regression: the output.
     """
-    gold = {}
+    gold: dict[str, Any] = {}
     for _, split in task.splits():
         gold.update(zip(split.ids, split.labels, strict=True))
     outputs = None

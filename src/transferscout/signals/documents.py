@@ -74,10 +74,10 @@ def document_sets(
         mask = task.kind.positive_mask(part.labels, task.train.labels)
         ids = [doc for doc, positive in zip(part.ids, mask, strict=True) if positive]
         positives[name] = ids
-        for i in np.flatnonzero(mask):
-            texts.setdefault(part.ids[i], part.texts[i])
+        for row in np.flatnonzero(mask):
+            texts.setdefault(part.ids[row], part.texts[row])
             if part.pairs is not None:
-                pairs.setdefault(part.ids[i], part.pairs[i])
+                pairs.setdefault(part.ids[row], part.pairs[row])
     single = {name: _sample(ids, max_documents, seed, name) for name, ids in positives.items()}
     pair: dict[tuple[str, str], list[str]] = {}
     names = tasks.names

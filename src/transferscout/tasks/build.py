@@ -62,6 +62,9 @@ class TableSpec:
             (multi-class), or a number (regression), as ``kinds`` says.
         kinds: Label column -> task kind (``binary``, ``multiclass``, ``regression``);
             columns not named are binary.
+        stratify_columns: The label columns whose strata the seeded split balances
+            (``None``: all).  A built-in corpus names its original columns here, so that a
+            task added later does not move any document to another split.
         multilabel_column: One column with a list of label names per document.
         label_delimiter: Separator of label names in a string multi-label cell (e.g. ``";"``).
         split_column: A column of ``train``/``validation``/``test`` (``val``/``dev`` accepted);
@@ -80,6 +83,7 @@ class TableSpec:
     id_column: str | None = None
     recode: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     kinds: Mapping[str, str] = field(default_factory=dict)
+    stratify_columns: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if (self.label_columns is None) == (self.multilabel_column is None):
@@ -218,7 +222,13 @@ def build_tasks(
     if split_of is not None:
         split_of = split_of[keep]
     else:
-        strata = np.column_stack([column.kind.strata(column.labels) for column in columns])
+        strata = np.column_stack(
+            [
+                column.kind.strata(column.labels)
+                for column in columns
+                if spec.stratify_columns is None or column.name in spec.stratify_columns
+            ]
+        )
         split_of = stratified_split(strata, options.fractions, seed=options.seed)
 
     selected = _select(names, options.tasks, default_tasks, table.path)

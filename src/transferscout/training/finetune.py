@@ -140,7 +140,7 @@ def train_stage(
                     f"the training loss is {value} at step {step + 1} of {total} (epoch "
                     f"{epoch + 1}); try a lower learning rate"
                 )
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
             optimizer.step()
             scheduler.step()
