@@ -66,6 +66,7 @@ def test_binary_trial_config_and_id_are_pinned() -> None:
     }
     assert set(single.config()["target"]) == {"task", "fingerprint", "settings"}
 
+
 PINNED_FINGERPRINT = "0b9e234d6e661dd2e34fc43b170f212d42d6b514ad324c093765a61749158700"
 PINNED_SINGLE_ID = "c6ddbd3dfe062e837e9bede70acf8ef3"
 PINNED_TRANSFER_ID = "6d91bcdeac3aa04fefa5a1d1b19a8fa7"

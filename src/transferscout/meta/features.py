@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from transferscout.errors import ConfigError
-from transferscout.grid.store import RunStore
+from transferscout.grid.models import trial_kind, trial_score
+from transferscout.grid.store import RunStore, TrialRow
 from transferscout.signals.ansat import ansat_feature_names
 
 __all__ = ["FEATURE_SETS", "HYPERPARAMETERS", "candidate_table", "feature_columns", "pivot_signals"]
@@ -59,13 +60,20 @@ def pivot_signals(rows: Sequence[dict[str, object]]) -> pd.DataFrame:
 def candidate_table(run_dir: str | Path) -> pd.DataFrame:
     """Every transfer candidate of a run with its signals and, when trained, its real F1.
 
-    Columns: ``source``, ``target``, the hyperparameters, ``real_f1`` (mean test F1 over
-    seeds), ``real_accuracy``, ``hours`` (mean source + target training time), ``seeds``, and
-    one column per stored signal.
+    Columns: ``source``, ``target``, the hyperparameters, ``real_f1`` (mean test score over
+    seeds of the target's primary metric: positive-class F1 for a binary target, macro-F1 for
+    a multi-class one, Spearman's ρ for a regression), ``real_accuracy`` (NaN for
+    regression), ``hours`` (mean source + target training time), ``seeds``, ``target_kind``,
+    ``target_score`` (the target's single-task score, see :func:`target_scores`),
+    ``real_gain`` (``real_f1 − target_score``: what the meta-model predicts, comparable
+    across kinds), and one column per stored signal.
     """
     with RunStore(run_dir, readonly=True) as store:
         trials = store.rows(kind="transfer")
         signals = pivot_signals(store.pair_signals())
+        singles = store.rows(kind="single", status="done")
+    baselines = target_scores(singles)
+    kinds = {row.target: trial_kind(row).name for row in trials}
     records = []
     for row in trials:
         if row.status != "done" or row.metrics is None:
@@ -82,8 +90,8 @@ def candidate_table(run_dir: str | Path) -> pd.DataFrame:
                 "target_learning_rate": target["learning_rate"],
                 "target_epochs": target["epochs"],
                 "target_batch_size": target["batch_size"],
-                "real_f1": row.metrics["test_f1"],
-                "real_accuracy": row.metrics["test_accuracy"],
+                "real_f1": trial_score(row),
+                "real_accuracy": row.metrics.get("test_accuracy", np.nan),
                 "hours": ((row.source_seconds or 0.0) + (row.target_seconds or 0.0)) / 3600,
             }
         )
@@ -100,7 +108,29 @@ def candidate_table(run_dir: str | Path) -> pd.DataFrame:
             seeds=("real_f1", "size"),
         )
     )
+    grouped["target_kind"] = grouped["target"].map(kinds)
+    grouped["target_score"] = grouped["target"].map(baselines)
+    grouped["real_gain"] = grouped["real_f1"] - grouped["target_score"]
     return grouped.merge(signals, on=["source", "target"], how="left")
+
+
+def target_scores(singles: Sequence[TrialRow]) -> dict[str, float]:
+    """Each target's single-task test score: its model with the best validation score.
+
+    The same model the signals use (``model_choice = "best_validation"``); the transfer gain
+    of a candidate is its real score minus this.
+    """
+    best: dict[str, TrialRow] = {}
+    for row in singles:
+        old = best.get(row.target)
+        if old is None or _validation(row) > _validation(old):
+            best[row.target] = row
+    return {name: trial_score(row) for name, row in best.items()}
+
+
+def _validation(row: TrialRow) -> float:
+    value = trial_score(row, "validation")
+    return -np.inf if np.isnan(value) else value
 
 
 def feature_columns(table: pd.DataFrame, feature_set: str) -> list[str]:
