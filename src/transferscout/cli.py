@@ -306,8 +306,14 @@ def _print_savings(run_dir: Path) -> None:
 def rank_command(
     run_dir: Annotated[Path, typer.Argument(help="A finished run whose tasks are the sources.")],
     data: Annotated[Path, typer.Option(help="The new target's data file (any supported format).")],
-    label_column: Annotated[str, typer.Option(help="The target's 0/1 label column.")],
+    label_column: Annotated[str, typer.Option(help="The target's label column.")],
     text_column: Annotated[str, typer.Option(help="Column with the text.")] = "text",
+    text_pair_column: Annotated[
+        str | None, typer.Option(help="Column with a second text: the target is on pairs.")
+    ] = None,
+    kind: Annotated[
+        str, typer.Option(help="The target's kind: binary, multiclass or regression.")
+    ] = "binary",
     name: Annotated[str | None, typer.Option(help="Task name (default: the label column).")] = None,
     split_column: Annotated[
         str | None, typer.Option(help="Column of train/validation/test; else split here.")
@@ -325,13 +331,17 @@ def rank_command(
 
     try:
         spec = TableSpec(
-            text_column=text_column, label_columns=(label_column,), split_column=split_column
+            text_column=text_column,
+            text_pair_column=text_pair_column,
+            label_columns=(label_column,),
+            split_column=split_column,
+            kinds={label_column: kind},
         )
         options = TaskOptions(max_train_examples=max_train_examples)
         loaded = load_tasks(data, spec, options, format=data_format)  # type: ignore[arg-type]
         task = loaded[label_column]
         if name is not None:
-            task = Task(name, task.train, task.validation, task.test)
+            task = Task(name, task.train, task.validation, task.test, task.kind, task.classes)
         result = recommend_sources(run_dir, TaskSet((task,), str(data)), progress=output == "table")
     except TransferScoutError as error:
         raise _fail(error) from None

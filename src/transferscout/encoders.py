@@ -163,6 +163,9 @@ def load_encoder(
                 num_labels=num_labels,
                 local_files_only=True,
                 output_loading_info=True,
+                # A saved head of another width (a folder's own classifier) is replaced by a
+                # fresh one of ``num_labels``; a head of the same width loads as before.
+                ignore_mismatched_sizes=True,
                 **overrides,
             )
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
