@@ -2,10 +2,14 @@
 
 Given a finished run (its tasks, single-task models and, ideally, its transfer grid) and a new
 target task, this trains only the target's missing single-task model(s) into the run, computes
-the signals of every (source → new target) pair, and predicts the transfer F1 of each candidate
-(source, source settings, target settings) with a ``TransferRegressor`` fitted on all of the
-run's finished transfer trials.  The interval is ± 1.96 × the meta-model's leave-one-target-out
-RMSE on the run.  Without finished transfer trials in the run, the documented fallback ranks
+the signals of every (source → new target) pair, and predicts the transfer score of each
+candidate (source, source settings, target settings) with a ``TransferRegressor`` fitted on all
+of the run's finished transfer trials.  The meta-model predicts the *gain* over the target's
+single-task model (comparable across task kinds, whose metrics differ in scale); the table
+shows it (``predicted_gain``) and, added to the new target's own single-task score, the
+predicted score in the target's primary metric (``predicted_f1``: positive-class F1, macro-F1
+or Spearman's ρ).  The interval is ± 1.96 × the meta-model's leave-one-target-out RMSE on the
+run.  Without finished transfer trials in the run, the documented fallback ranks
 sources by the TaskEmb reciprocal-rank fusion score (Vu et al.'s best-performing signal) and
 predicts no F1.
 """
@@ -31,6 +35,7 @@ from transferscout.meta.features import (
     candidate_table,
     feature_columns,
     pivot_signals,
+    target_scores,
 )
 from transferscout.meta.regressor import TransferRegressor, leave_one_target_out
 from transferscout.signals.ansat_stage import compute_ansat
@@ -141,17 +146,29 @@ def recommend_sources(
     history = history[history["source"] != history["target"]].reset_index(drop=True)
     feature_set = next(f for f in reversed(FEATURE_SETS) if _available(history, candidates, f))
     columns = feature_columns(history, feature_set)
-    real = history["real_f1"].to_numpy(dtype=float)
-    loto = leave_one_target_out(history, columns)
+    real = history["real_gain"].to_numpy(dtype=float)
+    loto = leave_one_target_out(history, columns, target_column="real_gain")
     error = float(np.sqrt(np.mean((loto - real) ** 2)))
     model = TransferRegressor().fit(history[columns].to_numpy(dtype=float), real)
-    predicted = model.predict(candidates[columns].to_numpy(dtype=float))
+    gain = model.predict(candidates[columns].to_numpy(dtype=float))
+    with RunStore(run_dir, readonly=True) as store:
+        own = target_scores(
+            [r for r in store.rows(kind="single", status="done") if r.target == name]
+        )
+    predicted = gain + own[name]
     table = candidates.assign(
-        predicted_f1=predicted, low=predicted - 1.96 * error, high=predicted + 1.96 * error
+        predicted_gain=gain,
+        predicted_f1=predicted,
+        low=predicted - 1.96 * error,
+        high=predicted + 1.96 * error,
     )
     table = table.sort_values(["predicted_f1", "source"], ascending=[False, True])
+    metric = target[name].kind.primary_metric
     return Recommendation(
-        _shown(table), f"meta-model '{feature_set}' (LOTO RMSE {error:.3f})", _budget(run_dir)
+        _shown(table),
+        f"meta-model '{feature_set}' (LOTO RMSE {error:.3f}; predicted {metric} = the target's "
+        f"single-task {own[name]:.3f} + predicted gain)",
+        _budget(run_dir),
     )
 
 
@@ -175,6 +192,7 @@ def _budget(run_dir: Path) -> int | None:
 
 def _shown(table: pd.DataFrame) -> pd.DataFrame:
     keep = ["source", *HYPERPARAMETERS, "predicted_f1", "low", "high"]
+    keep += ["predicted_gain"] if "predicted_gain" in table.columns else []
     keep += [
         c
         for c in ("taskemb_rrf", "ansat_ab_0.10", "estimators_logme", "textemb_cosine")
