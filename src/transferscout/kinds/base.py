@@ -144,10 +144,6 @@ class TaskKind(ABC):
     #: Whether :meth:`attribution_targets` needs the model's predictions.
     needs_predictions_for_attribution: ClassVar[bool] = False
 
-    def estimator_labels(self, labels: Labels) -> Labels:
-        """Labels as the estimators take them (class ids, or values for regression)."""
-        return labels
-
 
 def applicable_estimators(source: TaskKind, target: TaskKind) -> frozenset[str]:
     """The estimators defined for a source model of kind ``source`` and a target task.
