@@ -194,6 +194,8 @@ class AnsatConfig:
     model_choice: str = "best_validation"
     documents_per_batch: int = 8
     internal_batch_size: int = 256
+    baseline: str = "auto"
+    completeness_tolerance: float = 0.05
 
     def settings(self) -> AnsatSettings:
         """The ANSAT stage settings."""
@@ -204,11 +206,13 @@ class AnsatConfig:
                 max_length=self.max_length,
                 documents_per_batch=self.documents_per_batch,
                 internal_batch_size=self.internal_batch_size,
+                baseline=self.baseline,  # type: ignore[arg-type]  # checked by AttributionSettings
             ),
             split=self.split,
             max_documents=self.max_documents,
             seed=self.seed,
             model_choice=self.model_choice,  # type: ignore[arg-type]  # checked by AnsatSettings
+            completeness_tolerance=self.completeness_tolerance,
         )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from transferscout.checks import check_before_training
 from transferscout.config import RunConfig
 from transferscout.evaluation.run import EvaluationResult, evaluate_run
 from transferscout.grid.runner import GridSummary, run_grid
@@ -48,6 +49,7 @@ def train_grid(config: RunConfig, run_dir: str | Path, *, progress: bool = False
     """Build the configured tasks and run (or continue) the configured trial grid."""
     run_dir = Path(run_dir)
     tasks = config.data.load()
+    check_before_training(config)
     _write_config(config, run_dir)
     return _grid(config, run_dir, tasks, progress)
 
@@ -74,7 +76,13 @@ def _grid(config: RunConfig, run_dir: Path, tasks: TaskSet, progress: bool) -> G
 def compute_ansat_signals(config: RunConfig, run_dir: str | Path, *, progress: bool = False) -> int:
     """Attribute the run's single-task models and store ANSAT for every ordered task pair."""
     tasks = config.data.load()
-    return compute_ansat(run_dir, tasks, config.signals.ansat.settings(), progress=progress)
+    return compute_ansat(
+        run_dir,
+        tasks,
+        config.signals.ansat.settings(),
+        progress=progress,
+        device=config.executor.device,
+    )
 
 
 def compute_pair_signals_stage(
@@ -82,7 +90,13 @@ def compute_pair_signals_stage(
 ) -> int:
     """Store task embeddings, estimator scores and baselines for every ordered task pair."""
     tasks = config.data.load()
-    return compute_pair_signals(run_dir, tasks, config.signals.pairs.settings(), progress=progress)
+    return compute_pair_signals(
+        run_dir,
+        tasks,
+        config.signals.pairs.settings(),
+        progress=progress,
+        device=config.executor.device,
+    )
 
 
 def evaluate(config: RunConfig, run_dir: str | Path) -> EvaluationResult:
@@ -140,6 +154,7 @@ def run_pipeline(
     """Run every stage in order, each only if its inputs changed since it last ran."""
     run_dir = Path(run_dir)
     tasks = config.data.load()
+    check_before_training(config)
     _write_config(config, run_dir)
     grid = _grid(config, run_dir, tasks, progress)
     if grid.failed or grid.pending:
@@ -156,12 +171,24 @@ def run_pipeline(
     stages_run = []
     ansat_key = cache.key(["ansat", asdict(config.signals.ansat), fingerprints, trials])
     if not cache.fresh("ansat", ansat_key):
-        compute_ansat(run_dir, tasks, config.signals.ansat.settings(), progress=progress)
+        compute_ansat(
+            run_dir,
+            tasks,
+            config.signals.ansat.settings(),
+            progress=progress,
+            device=config.executor.device,
+        )
         cache.record("ansat", ansat_key)
         stages_run.append("ansat")
     pairs_key = cache.key(["pairs", asdict(config.signals.pairs), fingerprints, trials])
     if not cache.fresh("pairs", pairs_key):
-        compute_pair_signals(run_dir, tasks, config.signals.pairs.settings(), progress=progress)
+        compute_pair_signals(
+            run_dir,
+            tasks,
+            config.signals.pairs.settings(),
+            progress=progress,
+            device=config.executor.device,
+        )
         cache.record("pairs", pairs_key)
         stages_run.append("pairs")
     evaluation_key = cache.key(["evaluation", asdict(config.evaluation), ansat_key, pairs_key])

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from transferscout.checks import check_before_training
 from transferscout.config import RunConfig, load_run_config
 from transferscout.errors import ConfigError, DataError
 from transferscout.grid.runner import run_grid
@@ -75,6 +76,7 @@ def recommend_sources(
             f"the target must be one task; got {len(target)} ({', '.join(target.names)})"
         )
     (name,) = target.names
+    check_before_training(config)
     sources = config.data.load()
     if name in sources:
         raise DataError(
@@ -105,6 +107,7 @@ def recommend_sources(
         progress=progress,
         targets=[name],
         cost_prefix="rank:",
+        device=config.executor.device,
     )
     compute_pair_signals(
         run_dir,
@@ -113,6 +116,7 @@ def recommend_sources(
         progress=progress,
         targets=[name],
         cost_prefix="rank:",
+        device=config.executor.device,
     )
     with RunStore(run_dir, readonly=True) as store:
         signals = pivot_signals([r for r in store.pair_signals() if r["target"] == name])

@@ -73,9 +73,14 @@ def _or_zero(value: float) -> float:
     return 0.0 if math.isnan(value) else value
 
 
-def load_trained_model(run_dir: str | Path, row: TrialRow) -> Encoder:
-    """Load a stored single-task model: its encoder architecture with the trained weights."""
+def load_trained_model(run_dir: str | Path, row: TrialRow, *, device: str = "cpu") -> Encoder:
+    """Load a stored single-task model: its encoder architecture with the trained weights.
+
+    The model is put on ``device`` (``auto``: CUDA when available) in eval mode.
+    """
     from safetensors.torch import load_file
+
+    from transferscout.training.finetune import resolve_device
 
     path = model_path(run_dir, row.id)
     if not path.exists():
@@ -86,6 +91,7 @@ def load_trained_model(run_dir: str | Path, row: TrialRow) -> Encoder:
         EncoderSpec(encoder_config["source"], encoder_config["num_layers"]), num_labels=outputs
     )
     encoder.model.load_state_dict(load_file(path), strict=True)
+    encoder.model.to(resolve_device(device))  # type: ignore[arg-type]
     encoder.model.eval()  # type: ignore[no-untyped-call]
     return encoder
 

@@ -25,7 +25,7 @@ from transferscout.grid.models import (
     model_fingerprint,
     select_single_task_models,
 )
-from transferscout.grid.store import RunStore
+from transferscout.grid.store import RunStore, TrialRow
 from transferscout.signals.ansat import THRESHOLDS, ansat_features
 from transferscout.signals.attributions import (
     AttributionCache,
@@ -52,6 +52,8 @@ class AnsatSettings:
         seed: Seeds the document samples.
         model_choice: Which single-task model of a task is attributed.
         thresholds: The TAT values.
+        completeness_tolerance: Warn when a model's median completeness error (over its
+            attributed documents) is above this.
     """
 
     attribution: AttributionSettings = field(default_factory=AttributionSettings)
@@ -60,8 +62,13 @@ class AnsatSettings:
     seed: int = 0
     model_choice: ModelChoice = "best_validation"
     thresholds: tuple[float, ...] = THRESHOLDS
+    completeness_tolerance: float = 0.05
 
     def __post_init__(self) -> None:
+        if not self.completeness_tolerance > 0:
+            raise ConfigError(
+                f"completeness_tolerance = {self.completeness_tolerance}; expected > 0"
+            )
         if self.split not in SPLITS:
             raise ConfigError(f"split = {self.split!r}; expected one of {', '.join(SPLITS)}")
         if self.max_documents is not None and self.max_documents < 1:
@@ -80,6 +87,7 @@ def compute_ansat(
     progress: bool = False,
     targets: Sequence[str] | None = None,
     cost_prefix: str = "",
+    device: str = "auto",
 ) -> int:
     """Attribute every task's single-task model and store ANSAT for every ordered pair.
 
@@ -91,6 +99,7 @@ def compute_ansat(
         targets: Store only the pairs whose target is one of these (default: all).
         cost_prefix: Prefix of the cost records' families (``"rank:"`` keeps a
             recommendation's costs apart from the study's).
+        device: Where to attribute (``auto``: CUDA when available).
 
     Returns:
         The number of (source, target) pairs stored.
@@ -116,8 +125,8 @@ def compute_ansat(
                 if not missing:
                     continue
                 start = time.perf_counter()
-                encoder = load_trained_model(run_dir, models[name])
-                words, tokens = attribute_documents(
+                encoder = load_trained_model(run_dir, models[name], device=device)
+                words, tokens, documents = attribute_documents(
                     encoder.model,
                     encoder.tokenizer,
                     {doc: sets.texts[doc] for doc in missing},
@@ -128,7 +137,7 @@ def compute_ansat(
                     ),
                     pairs={doc: sets.pairs[doc] for doc in missing if doc in sets.pairs},
                 )
-                cache.add(keys[name], words, tokens)
+                cache.add(keys[name], words, tokens, documents)
                 seconds = time.perf_counter() - start
                 store.put_cost(
                     cost_prefix + "conductance",
@@ -151,9 +160,12 @@ def compute_ansat(
                     settings.thresholds,
                 )
                 values.extend((source, target, key, value) for key, value in features.items())
+        completeness = {name: cache.completeness(keys[name], sets.all_ids) for name in models}
+        _warn_incomplete(completeness, models, settings)
         detail = {
             "settings": {**asdict(settings), "attribution": settings.attribution.key()},
             "models": {name: row.id for name, row in models.items()},
+            "completeness": completeness,
         }
         store.put_pair_signals("ansat", values, detail)
         pairs = len(tasks) * len(wanted)
@@ -191,3 +203,31 @@ def attribution_targets(
                 )
     targets = task.kind.attribution_targets([gold.get(doc) for doc in documents], outputs)
     return dict(zip(documents, targets, strict=True))
+
+
+def _warn_incomplete(
+    completeness: dict[str, dict[str, float]],
+    models: dict[str, TrialRow],
+    settings: AnsatSettings,
+) -> None:
+    """Warn for every model whose attributions are far from completeness."""
+    for name, summary in completeness.items():
+        if summary["median"] > settings.completeness_tolerance:
+            logger.warning(
+                "conductance of %s's model (trial %s) is incomplete: median error %.1f%% (max "
+                "%.1f%%) of F(x) - F(baseline), above the %.1f%% tolerance; raise "
+                "signals.ansat.n_steps (now %d) or try another signals.ansat.baseline "
+                "(now %s: pad, mask or zero)",
+                name,
+                models[name].id,
+                100 * summary["median"],
+                100 * summary["max"],
+                100 * settings.completeness_tolerance,
+                settings.attribution.n_steps,
+                settings.attribution.baseline
+                + (
+                    " = the encoder family's default"
+                    if settings.attribution.baseline == "auto"
+                    else ""
+                ),
+            )

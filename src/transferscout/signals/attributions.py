@@ -1,8 +1,9 @@
 """Word-level conductance of a model on documents, with a columnar cache in the run folder.
 
-For each (model, settings) the cache keeps two Parquet files under ``attributions/``:
-``<key>.words.parquet`` (document id, word index, word, per-layer word scores, mean score) and
-``<key>.tokens.parquet`` (document id, token index, token, raw per-layer conductance).  The key
+For each (model, settings) the cache keeps three Parquet files under ``attributions/``:
+``<key>.words.parquet`` (document id, word index, word, per-layer word scores, mean score),
+``<key>.tokens.parquet`` (document id, token index, token, raw per-layer conductance) and
+``<key>.documents.parquet`` (document id, ``F(x) − F(x')``, completeness error).  The key
 hashes the model file's content and the settings that change the numbers, so re-running ANSAT
 never recomputes an attribution, and new documents are added to the existing files.
 """
@@ -15,12 +16,13 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from transferscout.encoders.adapter import BASELINES, Baseline, family_of
 from transferscout.errors import ConfigError
 from transferscout.signals.conductance import Method, batch_documents, layer_conductance_all
 from transferscout.signals.words import word_scores
@@ -29,7 +31,13 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedTokenizerBase
 
-__all__ = ["AttributionCache", "AttributionSettings", "attribute_documents"]
+__all__ = [
+    "AttributionCache",
+    "AttributionSettings",
+    "attribute_documents",
+    "baseline_fill_id",
+    "resolve_baseline",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +53,8 @@ class AttributionSettings:
         max_length: Documents are truncated to this many tokens.
         documents_per_batch: Documents that go through the model together.
         internal_batch_size: Most interpolated rows per forward pass (memory bound).
+        baseline: ``auto`` (the encoder family's default), ``pad``, ``mask`` or ``zero``
+            (see :data:`transferscout.encoders.BASELINES`).
     """
 
     n_steps: int = 50
@@ -53,8 +63,13 @@ class AttributionSettings:
     max_length: int = 128
     documents_per_batch: int = 8
     internal_batch_size: int = 256
+    baseline: Baseline | Literal["auto"] = "auto"
 
     def __post_init__(self) -> None:
+        if self.baseline != "auto" and self.baseline not in BASELINES:
+            raise ConfigError(
+                f"baseline = {self.baseline!r}; expected auto, {', '.join(BASELINES)}"
+            )
         if self.n_steps < 1:
             raise ConfigError(f"n_steps = {self.n_steps}; expected at least 1")
         if self.documents_per_batch < 1 or self.internal_batch_size < 2:
@@ -72,6 +87,8 @@ class AttributionSettings:
         """The settings that change the numbers (batching does not)."""
         data = asdict(self)
         del data["documents_per_batch"], data["internal_batch_size"]
+        if self.baseline == "auto":  # the family's default; keys written before it existed
+            del data["baseline"]
         return data
 
 
@@ -141,6 +158,28 @@ def _encode_documents(
     return out
 
 
+def baseline_fill_id(tokenizer: PreTrainedTokenizerBase, baseline: Baseline) -> int | None:
+    """The token id a baseline puts at the inner tokens (``None`` for ``zero``).
+
+    Raises:
+        ConfigError: The tokenizer has no such token.
+    """
+    if baseline == "zero":
+        return None
+    fill_id = tokenizer.pad_token_id if baseline == "pad" else tokenizer.mask_token_id
+    if fill_id is None:
+        raise ConfigError(
+            f"the {baseline!r} conductance baseline needs a {baseline} token, which the "
+            "tokenizer does not have; set signals.ansat.baseline to another one"
+        )
+    return int(fill_id)
+
+
+def resolve_baseline(model: torch.nn.Module, settings: AttributionSettings) -> Baseline:
+    """The baseline ``settings`` ask for, with ``auto`` resolved to the model family's."""
+    return family_of(model).baseline if settings.baseline == "auto" else settings.baseline
+
+
 def attribute_documents(
     model: torch.nn.Module,
     tokenizer: PreTrainedTokenizerBase,
@@ -150,11 +189,13 @@ def attribute_documents(
     on_batch: Callable[[int], None] | None = None,
     targets: Mapping[str, int] | None = None,
     pairs: Mapping[str, str] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Conductance of every document, as a words table and a tokens table.
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Conductance of every document, as a words, a tokens and a documents table.
 
-    Documents are batched by length (little padding) among those with the same attributed
-    output; ``on_batch(n)`` is called after each batch of ``n`` documents.
+    The documents table holds each document's ``F(x) − F(x')`` and completeness error (see
+    :func:`transferscout.signals.conductance.completeness_errors`).  Documents are batched by
+    length (little padding) among those with the same attributed output; ``on_batch(n)`` is
+    called after each batch of ``n`` documents.
 
     Args:
         model: The model.
@@ -165,14 +206,20 @@ def attribute_documents(
         targets: Document id -> the output index attributed (default: ``settings.target``
             for every document); the task's kind decides it.
         pairs: Document id -> the second text of a text-pair document.
+
+    Raises:
+        ConfigError: The baseline needs a token the tokenizer does not have.
     """
     import torch
 
+    baseline = resolve_baseline(model, settings)
+    fill_id = baseline_fill_id(tokenizer, baseline)
     encoded = _encode_documents(tokenizer, documents, pairs or {}, settings.max_length)
     ids = list(documents)
     target_of = {doc: settings.target if targets is None else targets[doc] for doc in ids}
     word_rows: list[dict[str, object]] = []
     token_rows: list[dict[str, object]] = []
+    document_rows: list[dict[str, object]] = []
     for target in sorted(set(target_of.values())):
         group = [doc for doc in ids if target_of[doc] == target]
         order = np.argsort([len(encoded[doc].input_ids) for doc in group], kind="stable")
@@ -195,13 +242,20 @@ def attribute_documents(
                 n_steps=settings.n_steps,
                 method=settings.method,
                 internal_batch_size=settings.internal_batch_size,
-                cls_id=tokenizer.cls_token_id,
-                sep_id=tokenizer.sep_token_id,
-                pad_id=tokenizer.pad_token_id,
+                baseline=baseline,
+                fill_id=fill_id,
                 token_type_ids=types,
             )
+            completeness = result.completeness_errors
             for row, doc in enumerate(batch):
                 item = encoded[doc]
+                document_rows.append(
+                    {
+                        "doc_id": doc,
+                        "endpoint_difference": float(result.endpoint_difference[row]),
+                        "completeness_error": float(completeness[row]),
+                    }
+                )
                 length = int(mask[row].sum())
                 raw = result.scores[:, row, :length]
                 for t in range(length):
@@ -226,13 +280,16 @@ def attribute_documents(
                     )
             if on_batch is not None:
                 on_batch(len(batch))
-    return pd.DataFrame(word_rows, columns=_WORD_COLUMNS), pd.DataFrame(
-        token_rows, columns=_TOKEN_COLUMNS
+    return (
+        pd.DataFrame(word_rows, columns=_WORD_COLUMNS),
+        pd.DataFrame(token_rows, columns=_TOKEN_COLUMNS),
+        pd.DataFrame(document_rows, columns=_DOCUMENT_COLUMNS),
     )
 
 
 _WORD_COLUMNS = ["doc_id", "word_index", "word", "layer_scores", "score"]
 _TOKEN_COLUMNS = ["doc_id", "token_index", "token", "layer_scores"]
+_DOCUMENT_COLUMNS = ["doc_id", "endpoint_difference", "completeness_error"]
 
 
 class AttributionCache:
@@ -260,6 +317,24 @@ class AttributionCache:
         path = self._path(key, "tokens")
         return pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=_TOKEN_COLUMNS)
 
+    def documents(self, key: str) -> pd.DataFrame:
+        """The cached per-document completeness (empty if nothing is cached)."""
+        path = self._path(key, "documents")
+        return pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=_DOCUMENT_COLUMNS)
+
+    def completeness(self, key: str, doc_ids: list[str]) -> dict[str, float]:
+        """Median and max completeness error over ``doc_ids`` (NaN: none recorded)."""
+        table = self.documents(key)
+        errors = table.loc[table["doc_id"].isin(set(doc_ids)), "completeness_error"]
+        values = errors.to_numpy(dtype=np.float64)
+        if not len(values):
+            return {"median": float("nan"), "max": float("nan"), "documents": 0.0}
+        return {
+            "median": float(np.median(values)),
+            "max": float(values.max()),
+            "documents": float(len(values)),
+        }
+
     def missing(self, key: str, doc_ids: list[str]) -> list[str]:
         """The documents of ``doc_ids`` with no cached attribution."""
         path = self._path(key, "words")
@@ -268,10 +343,13 @@ class AttributionCache:
         known = set(pd.read_parquet(path, columns=["doc_id"])["doc_id"])
         return [doc for doc in doc_ids if doc not in known]
 
-    def add(self, key: str, words: pd.DataFrame, tokens: pd.DataFrame) -> None:
-        """Append new documents' attributions (files are replaced atomically)."""
+    def add(
+        self, key: str, words: pd.DataFrame, tokens: pd.DataFrame, documents: pd.DataFrame
+    ) -> None:
+        """Append new documents' attributions (files are replaced atomically, words last)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         for kind, new, old in (
+            ("documents", documents, self.documents(key)),
             ("tokens", tokens, self.tokens(key)),
             ("words", words, self.words(key)),
         ):
