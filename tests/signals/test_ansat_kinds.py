@@ -92,7 +92,7 @@ def test_attributed_outputs_follow_the_kind(tiny_encoder_dir: Path) -> None:
 def test_a_pair_is_attributed_over_the_words_of_both_texts(tiny_encoder_dir: Path) -> None:
     encoder = load_encoder(str(tiny_encoder_dir))
     settings = AttributionSettings(n_steps=8, max_length=32)
-    words, tokens = attribute_documents(
+    words, tokens, _ = attribute_documents(
         encoder.model,
         encoder.tokenizer,
         {"p": "need food", "s": "need food"},
@@ -127,11 +127,11 @@ def test_multiple_attributed_outputs_in_one_call_match_one_by_one(
     settings = AttributionSettings(n_steps=6, max_length=32, target=0)
     documents = {"a": "need food now", "b": "water please", "c": "the road is closed"}
     targets = {"a": 0, "b": width - 1, "c": 0}
-    together, _ = attribute_documents(
+    together, _, _ = attribute_documents(
         encoder.model, encoder.tokenizer, documents, settings, targets=targets
     )
     for doc, text in documents.items():
-        alone, _ = attribute_documents(
+        alone, _, _ = attribute_documents(
             encoder.model,
             encoder.tokenizer,
             {doc: text},
