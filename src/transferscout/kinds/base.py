@@ -43,6 +43,8 @@ class TaskKind(ABC):
     primary_metric: ClassVar[str]
     #: Whether labels are classes (LEEP, NCE, H-score and TransRate need classes).
     has_classes: ClassVar[bool]
+    #: The range of the primary metric (intervals are clipped to it).
+    metric_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     #: The numpy dtype labels are stored in.
     label_dtype: ClassVar[type[np.generic]]
 

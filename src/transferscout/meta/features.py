@@ -3,12 +3,13 @@
 A *candidate* is a transfer model the user could train: source task A, target task B, and the
 settings of both stages.  Its row holds the pair's signals (computed from single-task models
 only), the hyperparameters, and — when the grid has trained it — the real positive-class F1 of
-M_AB on B's test split (mean over seeds) and the real training hours it cost.
+M_AB on B's test split (mean over seeds) and the real training hours it cost — and, for
+ordering ties, its *predicted* training cost, which the configuration fixes before training.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,16 @@ from transferscout.grid.models import trial_kind, trial_score
 from transferscout.grid.store import RunStore, TrialRow
 from transferscout.signals.ansat import ansat_feature_names
 
-__all__ = ["FEATURE_SETS", "HYPERPARAMETERS", "candidate_table", "feature_columns", "pivot_signals"]
+__all__ = [
+    "FEATURE_SETS",
+    "HYPERPARAMETERS",
+    "META_TARGET",
+    "candidate_table",
+    "feature_columns",
+    "pivot_signals",
+    "predicted_cost",
+    "target_scores",
+]
 
 #: Hyperparameter columns; part of every feature set (they identify the candidate).
 HYPERPARAMETERS = (
@@ -34,6 +44,10 @@ HYPERPARAMETERS = (
 _F1 = ("source_f1", "target_f1")
 _ANSAT = tuple(ansat_feature_names())
 _TASKEMB_PREFIX = "taskemb_"
+
+#: What the meta-model learns: the gain over the target's single-task model (comparable
+#: across task kinds; within a target it orders candidates exactly as the score does).
+META_TARGET = "real_gain"
 
 #: Named feature sets, as in the seed paper's comparison (plus ``all``).
 FEATURE_SETS = ("f1", "f1+ansat", "f1+ansat+taskemb", "all")
@@ -57,13 +71,38 @@ def pivot_signals(rows: Sequence[dict[str, object]]) -> pd.DataFrame:
     return table.reset_index()
 
 
+def predicted_cost(candidates: pd.DataFrame, examples: Mapping[str, float]) -> np.ndarray:
+    """Training cost known before training: Σ over both stages of epochs × examples × max length.
+
+    The number of token positions the two stages process (up to padding), proportional to
+    their training time on one device.  ``examples`` maps each task to its training-set size;
+    a task missing from it gives NaN (ordered as a tie).
+
+    Args:
+        candidates: Columns ``source``, ``target``, ``source_epochs``, ``target_epochs``,
+            ``source_max_length`` and ``target_max_length``.
+        examples: Training examples per task.
+    """
+    total = np.zeros(len(candidates))
+    for stage in ("source", "target"):
+        sizes = candidates[stage].map(lambda task: examples.get(task, np.nan)).astype(float)
+        total += (
+            candidates[f"{stage}_epochs"].to_numpy(dtype=float)
+            * sizes.to_numpy()
+            * candidates[f"{stage}_max_length"].to_numpy(dtype=float)
+        )
+    return total
+
+
 def candidate_table(run_dir: str | Path) -> pd.DataFrame:
     """Every transfer candidate of a run with its signals and, when trained, its real F1.
 
-    Columns: ``source``, ``target``, the hyperparameters, ``real_f1`` (mean test score over
-    seeds of the target's primary metric: positive-class F1 for a binary target, macro-F1 for
-    a multi-class one, Spearman's ρ for a regression), ``real_accuracy`` (NaN for
-    regression), ``hours`` (mean source + target training time), ``seeds``, ``target_kind``,
+    Columns: ``source``, ``target``, the hyperparameters, both stages' max length,
+    ``real_f1`` (mean test score over seeds of the target's primary metric: positive-class F1
+    for a binary target, macro-F1 for a multi-class one, Spearman's ρ for a regression),
+    ``real_accuracy`` (NaN for regression), ``hours`` (mean source + target training time,
+    realised), ``planned_cost`` (the predicted cost of :func:`predicted_cost`, with each
+    task's training-set size from the ``source_size`` signal), ``seeds``, ``target_kind``,
     ``target_score`` (the target's single-task score, see :func:`target_scores`),
     ``real_gain`` (``real_f1 − target_score``: what the meta-model predicts, comparable
     across kinds), and one column per stored signal.
@@ -90,6 +129,8 @@ def candidate_table(run_dir: str | Path) -> pd.DataFrame:
                 "target_learning_rate": target["learning_rate"],
                 "target_epochs": target["epochs"],
                 "target_batch_size": target["batch_size"],
+                "source_max_length": source["max_length"],
+                "target_max_length": target["max_length"],
                 "real_f1": trial_score(row),
                 "real_accuracy": row.metrics.get("test_accuracy", np.nan),
                 "hours": ((row.source_seconds or 0.0) + (row.target_seconds or 0.0)) / 3600,
@@ -97,7 +138,7 @@ def candidate_table(run_dir: str | Path) -> pd.DataFrame:
         )
     if not records:
         raise ConfigError(f"{run_dir}: no finished transfer trial; run the grid first")
-    keys = ["source", "target", *HYPERPARAMETERS]
+    keys = ["source", "target", *HYPERPARAMETERS, "source_max_length", "target_max_length"]
     grouped = (
         pd.DataFrame(records)
         .groupby(keys, as_index=False)
@@ -111,7 +152,13 @@ def candidate_table(run_dir: str | Path) -> pd.DataFrame:
     grouped["target_kind"] = grouped["target"].map(kinds)
     grouped["target_score"] = grouped["target"].map(baselines)
     grouped["real_gain"] = grouped["real_f1"] - grouped["target_score"]
-    return grouped.merge(signals, on=["source", "target"], how="left")
+    table = grouped.merge(signals, on=["source", "target"], how="left")
+    sizes: dict[str, float] = {}
+    if "source_size" in table.columns:
+        known = table.dropna(subset=["source_size"])
+        sizes = dict(zip(known["source"], known["source_size"].astype(float), strict=True))
+    table["planned_cost"] = predicted_cost(table, sizes)
+    return table
 
 
 def target_scores(singles: Sequence[TrialRow]) -> dict[str, float]:
