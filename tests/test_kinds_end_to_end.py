@@ -64,7 +64,7 @@ max_length = 32
 
 [evaluation]
 bootstrap_resamples = 50
-random_permutations = 5
+meta_seeds = 1
 n_estimators = 20
 adaptive = false
 
@@ -77,7 +77,7 @@ device = "cpu"
 FAST = EvaluationSettings(
     feature_sets=("f1", "all"),
     bootstrap_resamples=50,
-    random_permutations=5,
+    meta_seeds=1,
     n_estimators=20,
     adaptive=False,
 )
