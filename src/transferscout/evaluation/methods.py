@@ -125,10 +125,22 @@ def method_charges(
 
 
 def signal_scores(table: pd.DataFrame) -> dict[str, np.ndarray]:
-    """``signal:<column>`` for every ANSAT threshold column and every single signal present."""
+    """``signal:<column>`` for every ANSAT threshold column and every single signal present.
+
+    A signal undefined for a candidate (missing: e.g. LEEP of a regression source) ranks it
+    below every defined one, tied with the other missing ones.
+    """
     columns = [c for c in table.columns if c.startswith("ansat_")]
     columns += [c for c in SINGLE_SIGNALS if c in table.columns]
-    return {f"signal:{c}": table[c].to_numpy(dtype=float) for c in columns}
+    return {f"signal:{c}": _missing_last(table[c].to_numpy(dtype=float)) for c in columns}
+
+
+def _missing_last(values: np.ndarray) -> np.ndarray:
+    missing = np.isnan(values)
+    if not missing.any():
+        return values
+    floor = float(np.min(values[~missing])) - 1.0 if (~missing).any() else 0.0
+    return np.where(missing, floor, values)
 
 
 def seeded_scores(
