@@ -32,6 +32,14 @@ _EXPORTS: dict[str, str] = {
     "load_tasks": "transferscout.tasks",
     "read_table": "transferscout.tasks",
     "stratified_split": "transferscout.tasks",
+    # task kinds and their metrics
+    "KINDS": "transferscout.kinds",
+    "TaskKind": "transferscout.kinds",
+    "get_kind": "transferscout.kinds",
+    "applicable_estimators": "transferscout.kinds",
+    "binary_metrics": "transferscout.training.metrics",
+    "multiclass_metrics": "transferscout.training.metrics",
+    "regression_metrics": "transferscout.training.metrics",
     # encoders, configuration, grid
     "EncoderSpec": "transferscout.encoders",
     "EncoderFamily": "transferscout.encoders",
@@ -53,6 +61,7 @@ _EXPORTS: dict[str, str] = {
     "text_embedding": "transferscout.signals",
     "task_embedding": "transferscout.signals",
     "log_maximum_evidence": "transferscout.signals",
+    "log_maximum_evidence_regression": "transferscout.signals",
     "log_expected_empirical_prediction": "transferscout.signals",
     "negative_conditional_entropy": "transferscout.signals",
     "h_score": "transferscout.signals",
@@ -86,6 +95,14 @@ __all__ = [
     "check_not_degenerate",
     "prepare_target",
     "search_target",
+    "KINDS",
+    "TaskKind",
+    "applicable_estimators",
+    "binary_metrics",
+    "get_kind",
+    "log_maximum_evidence_regression",
+    "multiclass_metrics",
+    "regression_metrics",
     "ConfigError",
     "DataError",
     "DataNote",
@@ -171,6 +188,7 @@ if TYPE_CHECKING:
     )
     from transferscout.grid.runner import ExecutionOptions, run_grid
     from transferscout.grid.spec import GridSpec, settings_grid
+    from transferscout.kinds import KINDS, TaskKind, applicable_estimators, get_kind
     from transferscout.meta import (
         TransferRegressor,
         candidate_table,
@@ -189,6 +207,7 @@ if TYPE_CHECKING:
         layer_conductance_all,
         log_expected_empirical_prediction,
         log_maximum_evidence,
+        log_maximum_evidence_regression,
         negative_conditional_entropy,
         regularized_h_score,
         task_embedding,
@@ -210,4 +229,9 @@ if TYPE_CHECKING:
         load_tasks,
         read_table,
         stratified_split,
+    )
+    from transferscout.training.metrics import (
+        binary_metrics,
+        multiclass_metrics,
+        regression_metrics,
     )

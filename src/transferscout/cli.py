@@ -21,7 +21,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from transferscout.encoders import DEFAULT_ENCODER, EncoderSpec, encoder_fingerprint, load_encoder
-from transferscout.errors import TransferScoutError
+from transferscout.errors import ConfigError, TransferScoutError
 from transferscout.tasks import (
     CORPORA,
     TableSpec,
@@ -115,6 +115,17 @@ def _split_list(value: str | None) -> tuple[str, ...] | None:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _kinds(value: str | None) -> dict[str, str]:
+    """``"a=multiclass,b=regression"`` -> ``{"a": "multiclass", "b": "regression"}``."""
+    out = {}
+    for part in _split_list(value) or ():
+        column, sep, kind = part.partition("=")
+        if not sep:
+            raise ConfigError(f"--kinds {part!r}: expected COLUMN=KIND, e.g. topic=multiclass")
+        out[column.strip()] = kind.strip()
+    return out
+
+
 def _fail(error: TransferScoutError) -> typer.Exit:
     return typer.Exit(code=_report(str(error)))
 
@@ -137,8 +148,18 @@ def tasks_describe(
         str, typer.Option("--format", help=f"Format of --data: {', '.join(FORMATS)}.")
     ] = "auto",
     text_column: Annotated[str, typer.Option(help="Column with the text.")] = "text",
+    text_pair_column: Annotated[
+        str | None, typer.Option(help="Column with a second text: every task is on pairs.")
+    ] = None,
     label_columns: Annotated[
-        str | None, typer.Option(help="Comma-separated 0/1 label columns, one task each.")
+        str | None, typer.Option(help="Comma-separated label columns, one task each.")
+    ] = None,
+    kinds: Annotated[
+        str | None,
+        typer.Option(
+            help="Kinds of label columns that are not binary, e.g. 'topic=multiclass,"
+            "score=regression'."
+        ),
     ] = None,
     multilabel_column: Annotated[
         str | None, typer.Option(help="One column listing each document's labels.")
@@ -171,7 +192,7 @@ def tasks_describe(
     ] = "drop",
     output: Annotated[str, typer.Option(help="table, csv or json.")] = "table",
 ) -> None:
-    """Show each task's split sizes and positives, and what was dropped and why."""
+    """Show each task's kind, metric, split sizes and labels, and what was dropped and why."""
     _check_output(output)
     try:
         options = TaskOptions(
@@ -187,7 +208,9 @@ def tasks_describe(
                 raise typer.BadParameter("give either --corpus or --data, not both")
             spec = TableSpec(
                 text_column=text_column,
+                text_pair_column=text_pair_column,
                 label_columns=_split_list(label_columns),
+                kinds=_kinds(kinds),
                 multilabel_column=multilabel_column,
                 label_delimiter=label_delimiter,
                 split_column=split_column,
@@ -216,9 +239,12 @@ def _print_task_set(task_set: TaskSet, output: str) -> None:
         return
     table = Table(
         title=f"{len(task_set)} tasks (positives / examples per split)",
-        caption=f"from {task_set.source}",
+        caption=f"from {task_set.source}; multi-class positives: not of the majority class, "
+        "regression: above the median",
     )
     _name_column(table, "task")
+    table.add_column("kind", no_wrap=True)
+    table.add_column("metric", no_wrap=True)
     for header in ("train", "val", "test"):
         table.add_column(header, justify="right", no_wrap=True)
     table.add_column("rate", justify="right", no_wrap=True)
@@ -226,7 +252,10 @@ def _print_task_set(task_set: TaskSet, output: str) -> None:
     for row in frame.to_dict("records"):
         counts = [f"{row[f'{s}_positives']}/{row[s]}" for s in ("train", "validation", "test")]
         rate = f"{row['train_rate']:.1%}"
-        table.add_row(str(row["task"]), *counts, rate, str(row["fingerprint"])[:6])
+        kind = f"{row['kind']} (pair)" if row["pair"] else str(row["kind"])
+        table.add_row(
+            str(row["task"]), kind, str(row["metric"]), *counts, rate, str(row["fingerprint"])[:6]
+        )
     console.print(table)
     if task_set.notes:
         notes = Table(title="Dropped or changed on purpose")
@@ -387,6 +416,13 @@ TargetDelimiter = Annotated[
     str | None, typer.Option(help="Separator of labels in a string multi-label cell.")
 ]
 TargetText = Annotated[str | None, typer.Option(help="Column with the text (default: text).")]
+TargetPair = Annotated[
+    str | None, typer.Option(help="Column with a second text: the target is on text pairs.")
+]
+TargetKind = Annotated[
+    str | None,
+    typer.Option(help="The target's kind: binary, multiclass or regression (default: binary)."),
+]
 TargetSplit = Annotated[
     str | None, typer.Option(help="Column of train/validation/test; else split as the run did.")
 ]
@@ -417,6 +453,8 @@ def _target_task(
     multilabel_column: str | None,
     label_delimiter: str | None,
     text_column: str | None,
+    text_pair_column: str | None,
+    kind: str | None,
     split_column: str | None,
     id_column: str | None,
     data_format: str | None,
@@ -439,6 +477,7 @@ def _target_task(
         ("multilabel_column", multilabel_column),
         ("label_delimiter", label_delimiter),
         ("text_column", text_column),
+        ("text_pair_column", text_pair_column),
         ("split_column", split_column),
         ("id_column", id_column),
         ("format", data_format),
@@ -453,6 +492,8 @@ def _target_task(
         given["label_columns"] = [label_column]
     label = label_column or task
     assert label is not None
+    if kind is not None:
+        given["task_kinds"] = {label: kind}
     return prepare_target(load_run_config(run_dir), label, data=given, name=name)
 
 
@@ -467,6 +508,8 @@ def rank_command(
     multilabel_column: TargetMultilabel = None,
     label_delimiter: TargetDelimiter = None,
     text_column: TargetText = None,
+    text_pair_column: TargetPair = None,
+    kind: TargetKind = None,
     split_column: TargetSplit = None,
     id_column: TargetId = None,
     data_format: TargetFormat = None,
@@ -495,6 +538,8 @@ def rank_command(
             multilabel_column=multilabel_column,
             label_delimiter=label_delimiter,
             text_column=text_column,
+            text_pair_column=text_pair_column,
+            kind=kind,
             split_column=split_column,
             id_column=id_column,
             data_format=data_format,
@@ -569,6 +614,8 @@ def search_command(
     multilabel_column: TargetMultilabel = None,
     label_delimiter: TargetDelimiter = None,
     text_column: TargetText = None,
+    text_pair_column: TargetPair = None,
+    kind: TargetKind = None,
     split_column: TargetSplit = None,
     id_column: TargetId = None,
     data_format: TargetFormat = None,
@@ -608,6 +655,8 @@ def search_command(
                 multilabel_column=multilabel_column,
                 label_delimiter=label_delimiter,
                 text_column=text_column,
+                text_pair_column=text_pair_column,
+                kind=kind,
                 split_column=split_column,
                 id_column=id_column,
                 data_format=data_format,

@@ -2,16 +2,20 @@
 
 Given a finished run (its tasks, single-task models and, ideally, its transfer grid) and a new
 target task, this trains only the target's missing single-task model(s) into the run, computes
-the signals of every (source → new target) pair, and predicts the transfer F1 of each candidate
-(source, source settings, target settings) with a ``TransferRegressor`` fitted on all of the
-run's finished transfer trials (averaged over the evaluation's meta-model seeds).  The 95%
-interval is split-conformal: the half-width is a quantile of the meta-model's leave-one-target-out
-absolute residuals on the run, and the interval is clipped to F1's range [0, 1]; its empirical
-coverage (each of the run's targets judged with the other targets' residuals) is reported.
-Candidates are ordered by the rule of :mod:`transferscout.evaluation.ordering`: predicted F1,
-then predicted training cost, then a seeded random key.  Without finished transfer trials in
-the run, the documented fallback ranks sources by the TaskEmb reciprocal-rank fusion score
-(Vu et al.'s best-performing signal) and predicts no F1.
+the signals of every (source → new target) pair, and predicts the transfer score of each
+candidate (source, source settings, target settings) with a ``TransferRegressor`` fitted on all
+of the run's finished transfer trials (averaged over the evaluation's meta-model seeds).  The
+meta-model predicts the *gain* over the target's single-task model (comparable across task
+kinds, whose metrics differ in scale); the table shows it (``predicted_gain``) and, added to
+the new target's own single-task score, the predicted score in the target's primary metric
+(``predicted_f1``: positive-class F1, macro-F1 or Spearman's ρ).  The 95% interval is
+split-conformal: the half-width is a quantile of the meta-model's leave-one-target-out
+absolute residuals on the run, and the interval is clipped to the metric's range; its
+empirical coverage (each of the run's targets judged with the other targets' residuals) is
+reported.  Candidates are ordered by the rule of :mod:`transferscout.evaluation.ordering`:
+predicted score, then predicted training cost, then a seeded random key.  Without finished
+transfer trials in the run, the documented fallback ranks sources by the TaskEmb
+reciprocal-rank fusion score (Vu et al.'s best-performing signal) and predicts no score.
 
 Only the trials of the run's configured grid are learnt from (as in the evaluation), and a run
 without signals on its own task pairs is refused, as the evaluation refuses it, before anything
@@ -43,10 +47,12 @@ from transferscout.meta.conformal import conformal_halfwidth, conformal_interval
 from transferscout.meta.features import (
     FEATURE_SETS,
     HYPERPARAMETERS,
+    META_TARGET,
     candidate_table,
     feature_columns,
     pivot_signals,
     predicted_cost,
+    target_scores,
 )
 from transferscout.meta.regressor import TransferRegressor, leave_one_target_out
 from transferscout.signals.ansat_stage import compute_ansat
@@ -95,7 +101,8 @@ class MetaModelHistory:
     """The finished transfer trials a meta-model learns from, and how well it generalises.
 
     Attributes:
-        table: Candidate rows with ``real_f1`` (never a row whose target is the new target).
+        table: Candidate rows with ``real_f1`` and the learnt ``real_gain`` (never a row whose
+            target is the new target).
         columns: Feature columns (of the richest feature set both tables have).
         feature_set: Its name.
         seeds: The meta-model's seeds (predictions are averaged over them).
@@ -115,9 +122,9 @@ class MetaModelHistory:
     coverage: float
 
     def predict(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """The seed-averaged prediction of meta-models fitted on the whole history."""
+        """The seed-averaged predicted gain over the target's single-task model."""
         x = self.table[self.columns].to_numpy(dtype=float)
-        y = self.table["real_f1"].to_numpy(dtype=float)
+        y = self.table[META_TARGET].to_numpy(dtype=float)
         predictions = np.stack(
             [
                 TransferRegressor(n_estimators=self.n_estimators, random_state=seed)
@@ -260,7 +267,7 @@ def meta_model_history(
     if feature_set is None:  # the new target lacks every signal the history has
         return None
     columns = feature_columns(history, feature_set)
-    real = history["real_f1"].to_numpy(dtype=float)
+    real = history[META_TARGET].to_numpy(dtype=float)
     evaluation = config.evaluation.settings()
     makers = [
         functools.partial(
@@ -269,7 +276,11 @@ def meta_model_history(
         for seed in evaluation.seeds
     ]
     loto = np.mean(
-        [leave_one_target_out(history, columns, make_regressor=m) for m in makers], axis=0
+        [
+            leave_one_target_out(history, columns, make_regressor=m, target_column=META_TARGET)
+            for m in makers
+        ],
+        axis=0,
     )
     residuals = loto - real
     return MetaModelHistory(
@@ -319,17 +330,29 @@ def recommend_sources(
         table = candidates.assign(predicted_f1=np.nan, low=np.nan, high=np.nan)
         table = table.sort_values("taskemb_rrf", ascending=False)
         return Recommendation(_shown(table), "fallback: TaskEmb reciprocal-rank fusion", None)
-    predicted = history.predict(candidates[history.columns].to_numpy(dtype=float))
-    low, high = conformal_interval(predicted, history.halfwidth)
-    table = candidates.assign(predicted_f1=predicted, low=low, high=high)
+    gain = history.predict(candidates[history.columns].to_numpy(dtype=float))
+    own = single_task_score(run_dir, name)
+    kind = target[name].kind
+    predicted = gain + own
+    bounds = kind.metric_range
+    low, high = conformal_interval(predicted, history.halfwidth, low=bounds[0], high=bounds[1])
+    table = candidates.assign(predicted_gain=gain, predicted_f1=predicted, low=low, high=high)
     order = ranking_order(predicted, table["planned_cost"], seed=config.evaluation.settings().seed)
     method = (
-        f"meta-model '{history.feature_set}', {len(history.seeds)} seeds (LOTO RMSE "
+        f"meta-model '{history.feature_set}', {len(history.seeds)} seeds, predicting the gain "
+        f"over the target's single-task {kind.primary_metric} {own:.3f} (LOTO RMSE "
         f"{history.rmse:.3f}; {INTERVAL_LEVEL:.0%} split-conformal interval "
-        f"±{history.halfwidth:.3f}, clipped to [0, 1], empirical LOTO coverage "
-        f"{history.coverage:.1%})"
+        f"±{history.halfwidth:.3f}, clipped to [{bounds[0]:g}, {bounds[1]:g}], empirical LOTO "
+        f"coverage {history.coverage:.1%})"
     )
     return Recommendation(_shown(table.iloc[order]), method, _budget(run_dir), history.coverage)
+
+
+def single_task_score(run_dir: Path, name: str) -> float:
+    """The target's single-task test score (its best-validation model): what gains add to."""
+    with RunStore(run_dir, readonly=True) as store:
+        rows = [r for r in store.rows(kind="single", status="done") if r.target == name]
+    return target_scores(rows)[name]
 
 
 def _check_signals(run_dir: Path, names: set[str]) -> None:
@@ -369,6 +392,7 @@ def _budget(run_dir: Path) -> int | None:
 
 def _shown(table: pd.DataFrame) -> pd.DataFrame:
     keep = ["source", *HYPERPARAMETERS, "predicted_f1", "low", "high"]
+    keep += ["predicted_gain"] if "predicted_gain" in table.columns else []
     keep += [
         c
         for c in ("taskemb_rrf", "ansat_ab_0.10", "estimators_logme", "textemb_cosine")

@@ -60,7 +60,7 @@ from transferscout.grid.executors import Executor, make_executor
 from transferscout.grid.runner import model_path, run_trials
 from transferscout.grid.spec import ChainStage, GridSpec, TrialSpec
 from transferscout.grid.store import RunStore, TrialRow
-from transferscout.meta.features import pivot_signals
+from transferscout.meta.features import META_TARGET, pivot_signals, target_scores
 from transferscout.recommend import (
     candidate_frame,
     meta_model_history,
@@ -289,6 +289,10 @@ class _Search:
             source=source,
             source_fingerprint=self.tasks[source].fingerprint,
             source_settings=source_settings,
+            target_kind=self.tasks[self.name].kind.name,
+            target_outputs=self.tasks[self.name].num_outputs,
+            source_kind=self.tasks[source].kind.name,
+            source_outputs=self.tasks[source].num_outputs,
         )
 
     def _single(self, row: TrialRow) -> TrialSpec:
@@ -302,6 +306,8 @@ class _Search:
             encoder=self.encoder,
             encoder_fingerprint=self.encoder_fingerprint,
             precision=self.grid.precision,
+            target_kind=self.tasks[self.name].kind.name,
+            target_outputs=self.tasks[self.name].num_outputs,
         )
         if spec.id != row.id:  # the run's configuration no longer plans this trial
             raise TransferScoutError(f"reference trial {row.id} cannot be planned again")
@@ -396,7 +402,10 @@ class _Search:
         ]
         self.features = candidates[history.columns].to_numpy(dtype=np.float64)
         self.train_x = history.table[history.columns].to_numpy(dtype=np.float64)
-        self.train_y = history.table["real_f1"].to_numpy(dtype=np.float64)
+        # Like the evaluation's replay, the refits learn the gain over the target's single-task
+        # model (META_TARGET); predictions add the reference score back to compare with F1s.
+        self.train_y = history.table[META_TARGET].to_numpy(dtype=np.float64)
+        self.own_score = target_scores(reference_rows)[self.name]
         self.halfwidth = history.halfwidth
         reference = max(reference_rows, key=validation_score)
         best: dict[str, Any] = {"row": reference, "trial": None, "label": "single-task"}
@@ -449,7 +458,7 @@ class _Search:
                     failed.append(chosen)
                 else:
                     observed.append(chosen)
-                    values.append(test_score(row))
+                    values.append(test_score(row) - self.own_score)
                 if row.status == "done" and validation_score(row) > validation_score(best["row"]):
                     best = {"row": row, "trial": chosen.trial, "label": "transfer"}
                 trace.append(
@@ -565,7 +574,8 @@ class _Search:
             n_estimators=settings.n_estimators,
             seed=settings.seed,
         )
-        upper = step.mean + self.halfwidth
+        mean = step.mean + self.own_score
+        upper = mean + self.halfwidth
         if float(upper.max()) < best_value + settings.margin:
             return (
                 f"no remaining candidate's upper predicted F1 ({upper.max():.3f}) beats "
@@ -577,7 +587,7 @@ class _Search:
             return f"time budget: no candidate's predicted cost fits in the {hours:.3f} h left"
         # The strategy's order (ties: lower predicted cost, a seeded key), skipping misfits.
         position = int(next(i for i in step.order if fits[i]))
-        return position, float(step.mean[position]), float(upper[position])
+        return position, float(mean[position]), float(upper[position])
 
     def _trace_row(
         self,
@@ -698,7 +708,13 @@ class _Search:
 def _first_stage(trial: TrialSpec) -> ChainStage:
     """A transfer trial's source stage as an earlier stage of a chain."""
     assert trial.source and trial.source_fingerprint and trial.source_settings
-    return ChainStage(trial.source, trial.source_fingerprint, trial.source_settings)
+    return ChainStage(
+        trial.source,
+        trial.source_fingerprint,
+        trial.source_settings,
+        task_kind=trial.source_kind,
+        outputs=trial.source_outputs,
+    )
 
 
 def _eta(budget: Budget, spent: float, hours: Sequence[float], done: int) -> str:

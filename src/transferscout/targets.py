@@ -103,6 +103,8 @@ def prepare_target(
     base.update(given)
     if base.get("label_columns") is not None and base.get("multilabel_column") is None:
         base["label_columns"] = [task]
+    # The task's own kind only: the run's kinds of its other labels do not apply to it.
+    base["task_kinds"] = {k: v for k, v in (base.get("task_kinds") or {}).items() if k == task}
     base.update(tasks=[task], all_tasks=base.get("corpus") is not None and base.get("path") is None)
     try:
         config = DataConfig(**base)
@@ -112,7 +114,7 @@ def prepare_target(
     built = config.load()
     target = built[task]
     if name is not None and name != task:
-        target = Task(name, target.train, target.validation, target.test)
+        target = dataclasses.replace(target, name=name)
     return target
 
 

@@ -20,6 +20,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from transferscout.evaluation.ordering import ranking_order
+from transferscout.meta.features import META_TARGET
 from transferscout.meta.regressor import TransferRegressor
 
 __all__ = ["AdaptiveStep", "adaptive_curve", "adaptive_replay", "adaptive_step", "tie_seed"]
@@ -106,6 +107,9 @@ def adaptive_replay(
         raise ValueError(f"strategy = {strategy!r}; expected 'greedy' or 'ucb'")
     features = table[columns].to_numpy(dtype=np.float64)
     real = table["real_f1"].to_numpy(dtype=np.float64)
+    # The meta-model learns the gain over each target's single-task model (comparable across
+    # task kinds); the search reports the real score.
+    learnt = table[META_TARGET].to_numpy(dtype=np.float64)
     hours = table["hours"].to_numpy(dtype=np.float64)
     cost = (
         table["planned_cost"].to_numpy(dtype=np.float64)
@@ -124,7 +128,7 @@ def adaptive_replay(
             train = np.concatenate([others, np.asarray(observed, dtype=np.intp)])
             ordered = adaptive_step(
                 features[train],
-                real[train],
+                learnt[train],
                 features[remaining],
                 cost[remaining],
                 step=step,

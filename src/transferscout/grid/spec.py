@@ -34,6 +34,7 @@ __all__ = [
     "TrialSpec",
     "expand_grid",
     "settings_grid",
+    "stage_head",
 ]
 
 #: Bump when a change to the training code changes results: every trial hash changes with it.
@@ -44,11 +45,17 @@ TrialKind = Literal["single", "transfer", "chain"]
 
 @dataclass(frozen=True)
 class ChainStage:
-    """An earlier source stage of a chained trial: a task, its data fingerprint and settings."""
+    """An earlier source stage of a chained trial: a task, its data fingerprint and settings.
+
+    ``task_kind`` and ``outputs`` (the stage's head) are recorded like a transfer trial's
+    source kind: only when not binary, so binary chains keep their ids.
+    """
 
     task: str
     fingerprint: str
     settings: StageSettings
+    task_kind: str = "binary"
+    outputs: int = 2
 
     def config(self) -> dict[str, Any]:
         """The stage's part of a trial configuration."""
@@ -56,6 +63,7 @@ class ChainStage:
             "task": self.task,
             "fingerprint": self.fingerprint,
             "settings": self.settings.as_dict(),
+            **_head(self.task_kind, self.outputs),
         }
 
 
@@ -94,6 +102,10 @@ class TrialSpec:
     source_fingerprint: str | None = None
     source_settings: StageSettings | None = None
     versions: dict[str, str] = field(default_factory=_result_versions, compare=False)
+    target_kind: str = "binary"
+    target_outputs: int = 2
+    source_kind: str = "binary"
+    source_outputs: int = 2
     earlier: tuple[ChainStage, ...] = ()
 
     def __post_init__(self) -> None:
@@ -120,6 +132,7 @@ class TrialSpec:
                 "task": self.target,
                 "fingerprint": self.target_fingerprint,
                 "settings": self.target_settings.as_dict(),
+                **_head(self.target_kind, self.target_outputs),
             },
             "source": None
             if self.source_settings is None
@@ -127,6 +140,7 @@ class TrialSpec:
                 "task": self.source,
                 "fingerprint": self.source_fingerprint,
                 "settings": self.source_settings.as_dict(),
+                **_head(self.source_kind, self.source_outputs),
             },
             "seed": self.seed,
             "precision": self.precision,
@@ -165,10 +179,18 @@ class TrialSpec:
             target=self.source,
             target_fingerprint=self.source_fingerprint,
             target_settings=self.source_settings,
+            target_kind=self.source_kind,
+            target_outputs=self.source_outputs,
         )
         if not self.earlier:
             return replace(
-                stage, kind="single", source=None, source_fingerprint=None, source_settings=None
+                stage,
+                kind="single",
+                source=None,
+                source_fingerprint=None,
+                source_settings=None,
+                source_kind="binary",
+                source_outputs=2,
             )
         *before, last = self.earlier
         return replace(
@@ -177,6 +199,8 @@ class TrialSpec:
             source=last.task,
             source_fingerprint=last.fingerprint,
             source_settings=last.settings,
+            source_kind=last.task_kind,
+            source_outputs=last.outputs,
             earlier=tuple(before),
         )
 
@@ -186,6 +210,20 @@ class TrialSpec:
         if self.source is None:
             return ()
         return (*(stage.task for stage in self.earlier), self.source)
+
+
+def _head(kind: str, outputs: int) -> dict[str, Any]:
+    """A stage's task kind and head width, recorded only when not binary.
+
+    Binary stages leave them out, so binary trials keep the configuration (and the id) they
+    had before task kinds existed.
+    """
+    return {} if kind == "binary" else {"task_kind": kind, "outputs": outputs}
+
+
+def stage_head(stage: dict[str, Any]) -> tuple[str, int]:
+    """``(kind, outputs)`` of a stored trial configuration's ``target`` or ``source`` part."""
+    return str(stage.get("task_kind", "binary")), int(stage.get("outputs", 2))
 
 
 def settings_grid(**values: Sequence[Any]) -> tuple[StageSettings, ...]:
@@ -287,6 +325,8 @@ def expand_grid(
 
     def single(task: str, settings: StageSettings, seed: int) -> TrialSpec:
         return TrialSpec(
+            target_kind=tasks[task].kind.name,
+            target_outputs=tasks[task].num_outputs,
             kind="single",
             target=task,
             target_fingerprint=tasks[task].fingerprint,
@@ -325,6 +365,8 @@ def expand_grid(
                 source=source,
                 source_fingerprint=tasks[source].fingerprint,
                 source_settings=source_settings,
+                source_kind=tasks[source].kind.name,
+                source_outputs=tasks[source].num_outputs,
             )
             trials.setdefault(trial.id, trial)
     return list(trials.values())

@@ -116,7 +116,7 @@ def run_trial(
     """Train and evaluate one trial; returns ``(metrics, seconds, examples/s, device, model)``.
 
     A transfer or chained trial starts from the source stage's weights (``source_weights``,
-    safetensors bytes of the model of its source stage) with a fresh classification head.
+    safetensors bytes of the model of its source stage) with a fresh head of the target's kind.
     """
     if target_task.fingerprint != trial.target_fingerprint:
         raise TransferScoutError(
@@ -126,7 +126,7 @@ def run_trial(
     trial_fault(trial.target)
     torch_device = resolve_device(device)
     torch.manual_seed(trial.seed)  # the fresh head's initial weights
-    encoder = load_encoder(trial.encoder)
+    encoder = load_encoder(trial.encoder, num_labels=target_task.num_outputs)
     model: torch.nn.Module = encoder.model
     if trial.kind != "single":
         if source_weights is None:
@@ -142,6 +142,7 @@ def run_trial(
         device=torch_device,
         precision=trial.precision,
         on_step=on_step,
+        kind=target_task.kind,
     )
     check_finite_model(  # a model with NaN weights is a failed trial, not an F1 of 0
         model,
@@ -160,8 +161,9 @@ def run_trial(
             max_length=settings.max_length,
             device=torch_device,
             precision=trial.precision,
+            kind=target_task.kind,
         )
-        metrics.update(result.as_dict(prefix=f"{split_name}_"))
+        metrics.update({f"{split_name}_{key}": value for key, value in result.items()})
     model.to("cpu")
     return metrics, stats.seconds, stats.examples_per_second, str(torch_device), model
 

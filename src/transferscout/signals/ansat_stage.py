@@ -12,8 +12,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from transferscout._progress import progress_bar
+from transferscout.encoders import Encoder
 from transferscout.errors import ConfigError
 from transferscout.grid.models import (
     ModelChoice,
@@ -28,10 +32,11 @@ from transferscout.signals.attributions import (
     AttributionSettings,
     attribute_documents,
 )
-from transferscout.signals.documents import document_sets
-from transferscout.tasks.task import SPLITS, TaskSet
+from transferscout.signals.documents import DocumentSets, document_sets
+from transferscout.tasks.task import SPLITS, Task, TaskSet
+from transferscout.training.finetune import predict_proba
 
-__all__ = ["AnsatSettings", "compute_ansat"]
+__all__ = ["AnsatSettings", "attribution_targets", "compute_ansat"]
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +132,10 @@ def compute_ansat(
                     {doc: sets.texts[doc] for doc in missing},
                     settings.attribution,
                     on_batch=lambda n: bar.update(bar_task, advance=n),
+                    targets=attribution_targets(
+                        encoder, tasks[name], missing, sets, settings.attribution.max_length
+                    ),
+                    pairs={doc: sets.pairs[doc] for doc in missing if doc in sets.pairs},
                 )
                 cache.add(keys[name], words, tokens, documents)
                 seconds = time.perf_counter() - start
@@ -164,6 +173,36 @@ def compute_ansat(
             cost_prefix + "ansat", "pairs", time.perf_counter() - start, {"pairs": pairs}
         )
     return pairs
+
+
+def attribution_targets(
+    encoder: Encoder, task: Task, documents: Sequence[str], sets: DocumentSets, max_length: int
+) -> dict[str, int]:
+    """The output attributed for each document with ``task``'s model, as its kind says.
+
+    Binary: the positive class; multi-class: the gold class of a document of ``task`` (any
+    split), else the model's predicted class; regression: the output.
+    """
+    gold: dict[str, Any] = {}
+    for _, split in task.splits():
+        gold.update(zip(split.ids, split.labels, strict=True))
+    outputs = None
+    if task.kind.needs_predictions_for_attribution:
+        outputs = np.zeros((len(documents), task.num_outputs))
+        # A document of a pair task is a pair for every model; the rest are single texts.
+        for paired in (False, True):
+            rows = [i for i, doc in enumerate(documents) if (doc in sets.pairs) == paired]
+            if rows:
+                outputs[rows] = predict_proba(
+                    encoder.model,
+                    encoder.tokenizer,
+                    [sets.texts[documents[i]] for i in rows],
+                    max_length=max_length,
+                    pairs=[sets.pairs[documents[i]] for i in rows] if paired else None,
+                    kind=task.kind,
+                )
+    targets = task.kind.attribution_targets([gold.get(doc) for doc in documents], outputs)
+    return dict(zip(documents, targets, strict=True))
 
 
 def _warn_incomplete(
