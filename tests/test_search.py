@@ -127,7 +127,7 @@ def test_the_saved_folder_loads_with_transformers_and_reproduces_the_test_metric
     metrics = evaluate(
         model, tokenizer, target.test, max_length=32, device=__import__("torch").device("cpu")
     )
-    assert metrics.f1 == pytest.approx(result.best["test_f1"], abs=1e-12)
+    assert metrics["f1"] == pytest.approx(result.best["test_f1"], abs=1e-12)
     assert model.config.id2label[1] == "supplies"
     card = (folder / "README.md").read_text()
     assert "Candidates tried: 2 of 6 single-source candidates and 1 chain" in card

@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -242,7 +243,7 @@ def _print_task_set(task_set: TaskSet, output: str) -> None:
         caption=f"from {task_set.source}; multi-class positives: not of the majority class, "
         "regression: above the median",
     )
-    _name_column(table, "task")
+    _name_column(table, "task", task_set.names)
     table.add_column("kind", no_wrap=True)
     table.add_column("metric", no_wrap=True)
     for header in ("train", "val", "test"):
@@ -727,9 +728,14 @@ def _shorten(name: str, width: int) -> str:
     return middle(name, width)
 
 
-def _name_column(table: Table, header: str) -> None:
-    """A column of task names: wrapped, never cut to an indistinguishable stub."""
-    table.add_column(header, overflow="fold")
+def _name_column(table: Table, header: str, names: Sequence[str] = ()) -> None:
+    """A column of task names: wrapped, never cut to an indistinguishable stub.
+
+    With ``names``, the column is at least as wide as the longest of them (up to 16
+    characters), so narrow neighbours cannot squeeze it into a few letters a line.
+    """
+    width = min(max((len(name) for name in names), default=0), 16)
+    table.add_column(header, overflow="fold", min_width=width or None)
 
 
 @tables_app.command("export")
