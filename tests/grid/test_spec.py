@@ -174,3 +174,37 @@ def test_a_chain_starts_from_the_transfer_trial_that_ends_in_its_last_source() -
     assert len({chain.id, transfer.id, middle.id}) == 3
     with pytest.raises(ValueError, match="chained"):
         replace(chain, earlier=())
+
+
+def test_a_chain_stage_records_its_kind_only_when_not_binary() -> None:
+    from transferscout.grid.spec import ChainStage
+
+    settings = StageSettings(learning_rate=5e-5)
+    binary = ChainStage("water", "w" * 64, settings)
+    topic = ChainStage("topic", "t" * 64, settings, task_kind="multiclass", outputs=4)
+    assert binary.config() == {
+        "task": "water",
+        "fingerprint": "w" * 64,
+        "settings": settings.as_dict(),
+    }
+    assert topic.config()["task_kind"] == "multiclass" and topic.config()["outputs"] == 4
+    chain = _single(
+        kind="chain",
+        source="words",
+        source_fingerprint="r" * 64,
+        source_settings=settings,
+        source_kind="regression",
+        source_outputs=1,
+        earlier=(topic,),
+    )
+    # Each stage trains with its own head: the middle transfer trial ends in the regression
+    # source and starts from the multi-class single-task trial.
+    middle = chain.source_trial
+    assert middle is not None and middle.kind == "transfer"
+    assert (middle.target_kind, middle.target_outputs) == ("regression", 1)
+    assert (middle.source_kind, middle.source_outputs) == ("multiclass", 4)
+    start = middle.source_trial
+    assert start is not None and start.kind == "single"
+    assert (start.target_kind, start.target_outputs) == ("multiclass", 4)
+    assert (start.source_kind, start.source_outputs) == ("binary", 2)
+    assert chain.id != replace(chain, earlier=(replace(topic, task_kind="binary", outputs=2),)).id
