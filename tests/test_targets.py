@@ -132,3 +132,28 @@ def test_a_target_whose_models_never_predict_a_class_is_refused_with_numbers(
         check_not_degenerate(task, [_row(300)])
     # One model that predicts both classes is enough.
     check_not_degenerate(task, [_row(0), _row(12, lr=2e-4)])
+
+
+def test_a_target_of_another_kind_or_on_text_pairs_is_prepared_with_its_kind(
+    tmp_path: Path,
+) -> None:
+    from tests.conftest import kind_rows, pair_rows
+
+    run = _run_config(write_csv(tmp_path / "d.csv", _rows_with_combined_label()))
+    data = write_csv(tmp_path / "k.csv", kind_rows(45, seed=9))
+    topic = prepare_target(
+        run,  # type: ignore[arg-type]
+        "topic",
+        data={"path": str(data), "task_kinds": {"topic": "multiclass", "words": "regression"}},
+        name="new_topic",
+    )
+    assert topic.name == "new_topic" and topic.kind.name == "multiclass"
+    assert set(topic.classes) == {"food", "water", "shelter"} and topic.num_outputs == 3
+    pairs = write_csv(tmp_path / "p.csv", pair_rows(45, seed=3))
+    share = prepare_target(
+        run,  # type: ignore[arg-type]
+        "share",
+        data={"path": str(pairs), "text_pair_column": "second"},
+    )
+    assert share.is_pair and share.kind.name == "binary"
+    assert share.train.pairs is not None and all(p for p in share.train.pairs)
