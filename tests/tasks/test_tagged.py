@@ -33,6 +33,10 @@ def test_conll_with_a_chosen_tag_column(tmp_path: Path) -> None:
     assert len(entities.bio_warnings) == 1
     assert "lines 8-9" in entities.bio_warnings[0] and "word 2 'I-PER'" in entities.bio_warnings[0]
     assert entities.tag_names == ("B-LOC", "B-PER", "I-LOC", "O")
+    path.write_text("São\u00a0Paulo\tB-LOC\r\nrain\u2028x O\n", encoding="utf-8")
+    odd = read_tagged(path, tag_column=1)  # only spaces/tabs split fields, only \n ends lines
+    assert odd.words == [("São\u00a0Paulo", "rain\u2028x")] and odd.tags == [("B-LOC", "O")]
+    path.write_text(CONLL, encoding="utf-8")
     pos = read_tagged(path, format="conll", tag_column=1)  # not BIO: nothing repaired
     assert pos.tags[1] == ("VB", "NNP") and pos.bio_warnings == ()
 

@@ -213,6 +213,7 @@ def build_tasks(
 
     keys = texts if pairs is None else [f"{a}\x00{b}" for a, b in zip(texts, pairs, strict=True)]
     labels = np.column_stack([column.labels.astype(np.float64) for column in columns])
+    _check_case_duplicates(table, spec, names, labels)
     keep = _deduplicate(table, keys, labels, options.duplicates, notes_out)
     _check_unique_ids(table, ids, keep, spec.id_column)
     texts = [texts[i] for i in keep]
@@ -352,6 +353,28 @@ def _label_columns(table: RawTable, spec: TableSpec, notes: list[DataNote]) -> l
     for i, labels in enumerate(per_record):
         matrix[i, [index[label] for label in labels]] = 1
     return [_LabelColumn(name, BINARY, matrix[:, j].copy()) for j, name in enumerate(names)]
+
+
+def _check_case_duplicates(
+    table: RawTable, spec: TableSpec, names: list[str], matrix: npt.NDArray[np.float64]
+) -> None:
+    """Labels that differ only in case are one label spelt twice, not two tasks: refuse them."""
+    first: dict[str, int] = {}
+    for j, name in enumerate(names):
+        i = first.setdefault(name.casefold(), j)
+        if i == j:
+            continue
+        spellings = f"{names[i]!r} and {name!r}"
+        if spec.multilabel_column is not None:  # say where each spelling first occurs
+            where = [table.locations[int(np.argmax(matrix[:, k]))] for k in (i, j)]
+            spellings = f"{names[i]!r} ({where[0]}) and {name!r} ({where[1]})"
+        raise DataError(
+            f"labels {spellings} differ only in case",
+            path=table.path,
+            column=spec.multilabel_column,
+            expected="one spelling per label (fix the data; case-folded duplicates would "
+            "silently become two tasks)",
+        )
 
 
 def _kind_columns(table: RawTable, spec: TableSpec, notes: list[DataNote]) -> list[_LabelColumn]:

@@ -13,6 +13,7 @@ sets in BIO form are checked: an ``I-X`` that follows neither ``B-X`` nor ``I-X`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,9 +109,12 @@ def read_conll(path: str | Path, *, tag_column: int) -> TaggedSentences:
             locations.append(f"line {start}" if start == end else f"lines {start}-{end}")
             current.clear()
 
-    lines = _decode(path).splitlines()
+    # Lines end at \n and fields are split at spaces and tabs only: a word may hold any other
+    # character (U+00A0, U+2028 …), as the table readers keep them in cells.
+    lines = _decode(path).split("\n")
     for number, line in enumerate(lines, start=1):
-        fields = line.split()
+        stripped = line.strip(" \t\r")
+        fields = re.split(r"[ \t]+", stripped) if stripped else []
         if not fields or fields[0] == "-DOCSTART-":
             close(number - 1)
             continue
