@@ -40,6 +40,10 @@ _EXPORTS: dict[str, str] = {
     "binary_metrics": "transferscout.training.metrics",
     "multiclass_metrics": "transferscout.training.metrics",
     "regression_metrics": "transferscout.training.metrics",
+    # sequence labelling (readers and metric; not yet a task kind of the pipeline)
+    "TaggedSentences": "transferscout.tasks.tagged",
+    "read_tagged": "transferscout.tasks.tagged",
+    "sequence_metrics": "transferscout.kinds.tagging",
     # encoders, configuration, grid
     "EncoderSpec": "transferscout.encoders",
     "EncoderFamily": "transferscout.encoders",
@@ -91,6 +95,9 @@ __all__ = [
     "log_maximum_evidence_regression",
     "multiclass_metrics",
     "regression_metrics",
+    "TaggedSentences",
+    "read_tagged",
+    "sequence_metrics",
     "ConfigError",
     "DataError",
     "DataNote",
@@ -177,6 +184,7 @@ if TYPE_CHECKING:
     from transferscout.grid.runner import ExecutionOptions, run_grid
     from transferscout.grid.spec import GridSpec, settings_grid
     from transferscout.kinds import KINDS, TaskKind, applicable_estimators, get_kind
+    from transferscout.kinds.tagging import sequence_metrics
     from transferscout.meta import (
         TransferRegressor,
         candidate_table,
@@ -216,6 +224,7 @@ if TYPE_CHECKING:
         read_table,
         stratified_split,
     )
+    from transferscout.tasks.tagged import TaggedSentences, read_tagged
     from transferscout.training.metrics import (
         binary_metrics,
         multiclass_metrics,
