@@ -23,6 +23,7 @@ from transferscout.grid.runner import GridSummary, run_grid
 from transferscout.grid.store import RunStore
 from transferscout.report.build import ReportFiles, write_report
 from transferscout.signals.ansat_stage import compute_ansat
+from transferscout.signals.budget import grid_budget
 from transferscout.signals.pair_stage import compute_pair_signals
 from transferscout.tasks.task import TaskSet
 
@@ -72,9 +73,23 @@ def _grid(config: RunConfig, run_dir: Path, tasks: TaskSet, progress: bool) -> G
 
 
 def compute_ansat_signals(config: RunConfig, run_dir: str | Path, *, progress: bool = False) -> int:
-    """Attribute the run's single-task models and store ANSAT for every ordered task pair."""
-    tasks = config.data.load()
-    return compute_ansat(run_dir, tasks, config.signals.ansat.settings(), progress=progress)
+    """Attribute the run's single-task models and store ANSAT for every ordered task pair.
+
+    ANSAT's derived settings fit ``signals.budget`` of the run's projected grid, less what the
+    pair signals already spent (compute them first to have them charged).
+    """
+    return _ansat(config, Path(run_dir), config.data.load(), progress)
+
+
+def _ansat(config: RunConfig, run_dir: Path, tasks: TaskSet, progress: bool) -> int:
+    budget = grid_budget(
+        run_dir,
+        tasks,
+        config.grid.spec(),
+        config.encoder.spec(),
+        fraction=config.signals.budget,
+    )
+    return compute_ansat(run_dir, tasks, config.ansat_settings(), progress=progress, budget=budget)
 
 
 def compute_pair_signals_stage(
@@ -82,7 +97,7 @@ def compute_pair_signals_stage(
 ) -> int:
     """Store task embeddings, estimator scores and baselines for every ordered task pair."""
     tasks = config.data.load()
-    return compute_pair_signals(run_dir, tasks, config.signals.pairs.settings(), progress=progress)
+    return compute_pair_signals(run_dir, tasks, config.pair_settings(), progress=progress)
 
 
 def evaluate(config: RunConfig, run_dir: str | Path) -> EvaluationResult:
@@ -154,16 +169,19 @@ def run_pipeline(
     fingerprints = {name: task.fingerprint for name, task in tasks.items()}
     trials = _store_digest(run_dir, set(fingerprints.values()))
     stages_run = []
-    ansat_key = cache.key(["ansat", asdict(config.signals.ansat), fingerprints, trials])
-    if not cache.fresh("ansat", ansat_key):
-        compute_ansat(run_dir, tasks, config.signals.ansat.settings(), progress=progress)
-        cache.record("ansat", ansat_key)
-        stages_run.append("ansat")
-    pairs_key = cache.key(["pairs", asdict(config.signals.pairs), fingerprints, trials])
+    # The pair signals run first: their cost is charged to the signals' budget before
+    # ANSAT's derived document sets and integration steps are planned within what is left.
+    pairs_key = cache.key(["pairs", asdict(config.pair_settings()), fingerprints, trials])
     if not cache.fresh("pairs", pairs_key):
-        compute_pair_signals(run_dir, tasks, config.signals.pairs.settings(), progress=progress)
+        compute_pair_signals(run_dir, tasks, config.pair_settings(), progress=progress)
         cache.record("pairs", pairs_key)
         stages_run.append("pairs")
+    ansat_inputs = [asdict(config.ansat_settings()), config.signals.budget, pairs_key]
+    ansat_key = cache.key(["ansat", ansat_inputs, fingerprints, trials])
+    if not cache.fresh("ansat", ansat_key):
+        _ansat(config, run_dir, tasks, progress)
+        cache.record("ansat", ansat_key)
+        stages_run.append("ansat")
     evaluation_key = cache.key(["evaluation", asdict(config.evaluation), ansat_key, pairs_key])
     evaluation = None
     evaluated = (run_dir / "evaluation" / "summary.json").exists()

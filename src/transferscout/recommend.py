@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ from transferscout.meta.features import (
 )
 from transferscout.meta.regressor import TransferRegressor, leave_one_target_out
 from transferscout.signals.ansat_stage import compute_ansat
+from transferscout.signals.budget import grid_budget
 from transferscout.signals.pair_stage import compute_pair_signals
 from transferscout.tasks.task import TaskSet
 
@@ -93,21 +94,33 @@ def recommend_sources(
         config.executor.options(),
         progress=progress,
     )
-    compute_ansat(
+    compute_pair_signals(
         run_dir,
         combined,
-        config.signals.ansat.settings(),
+        config.pair_settings(),
         progress=progress,
         targets=[name],
         cost_prefix="rank:",
     )
-    compute_pair_signals(
+    # The grid the signals stand in for here: every candidate with the new target.
+    every = grid.sources if grid.sources is not None else tuple(sources.names)
+    replaced = replace(grid, targets=(name,), sources=every, single_task_seeds=())
+    budget = grid_budget(
         run_dir,
         combined,
-        config.signals.pairs.settings(),
+        replaced,
+        config.encoder.spec(),
+        fraction=config.signals.budget,
+        cost_prefix="rank:",
+    )
+    compute_ansat(
+        run_dir,
+        combined,
+        config.ansat_settings(),
         progress=progress,
         targets=[name],
         cost_prefix="rank:",
+        budget=budget,
     )
     with RunStore(run_dir, readonly=True) as store:
         signals = pivot_signals([r for r in store.pair_signals() if r["target"] == name])

@@ -51,6 +51,7 @@ from transferscout.signals.embeddings import (
 )
 from transferscout.tasks.task import Split, TaskSet
 from transferscout.training.data import encode_texts, padded_batches
+from transferscout.training.settings import Precision
 
 __all__ = ["PairSignalSettings", "compute_pair_signals", "ESTIMATOR_NAMES", "BASELINE_NAMES"]
 
@@ -80,6 +81,7 @@ class PairSignalSettings:
         transrate_eps: The distortion ε of TransRate.
         model_choice: Which single-task model of a task is used.
         seed: Seeds the example samples and the random baseline.
+        precision: ``bf16`` runs features and embeddings under bfloat16 autocast.
     """
 
     max_examples: int = 500
@@ -89,8 +91,11 @@ class PairSignalSettings:
     transrate_eps: float = 1e-2
     model_choice: ModelChoice = "best_validation"
     seed: int = 0
+    precision: Precision = "fp32"
 
     def __post_init__(self) -> None:
+        if self.precision not in ("fp32", "bf16"):
+            raise ConfigError(f"precision = {self.precision!r}; expected 'fp32' or 'bf16'")
         if self.max_examples < 4:
             raise ConfigError(f"max_examples = {self.max_examples}; expected at least 4")
         if self.transrate_eps <= 0:
@@ -150,14 +155,17 @@ def _words(texts: tuple[str, ...]) -> set[str]:
 class _Timer:
     """Seconds spent per signal family."""
 
-    def __init__(self) -> None:
+    def __init__(self, precision: Precision = "fp32") -> None:
         self.seconds: dict[str, float] = {}
+        self.precision = precision
 
     @contextlib.contextmanager
     def time(self, family: str) -> Iterator[None]:
+        """Time a block (run under bfloat16 autocast when the precision is ``bf16``)."""
         start = time.perf_counter()
         try:
-            yield
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+                yield
         finally:
             self.seconds[family] = self.seconds.get(family, 0.0) + time.perf_counter() - start
 
@@ -182,7 +190,7 @@ def compute_pair_signals(
     settings = settings or PairSignalSettings()
     run_dir = Path(run_dir)
     cache = _ArrayCache(run_dir)
-    timer = _Timer()
+    timer = _Timer(settings.precision)
     names = tasks.names
     wanted = list(names if targets is None else targets)
     samples = {n: _sample(tasks[n].train, settings.max_examples, settings.seed, n) for n in names}
@@ -245,6 +253,8 @@ def _key(kind: str, model: str, sample: Split, settings: PairSignalSettings) -> 
     parts = [kind, model, sample.ids, settings.max_length]
     if kind == "taskemb":
         parts.append(settings.taskemb_parameters)
+    if settings.precision != "fp32":  # keys made before the option stay valid
+        parts.append(settings.precision)
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
 
 
