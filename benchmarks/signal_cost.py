@@ -1,0 +1,274 @@
+"""What the signals cost next to the grid they replace, at the derived defaults and the old ones.
+
+For each workload — the ``demo`` profile, the ``study`` profile (without its extra seed-noise
+seeds) and ``long``: the ``news``-genre messages of the built-in corpus, 6 tasks, a 64-token
+grid — in a run folder under ``--work`` (resumable):
+
+1. trains every task's single-task model with the grid's source setting, and a sample of
+   transfer trials (the first target from two sources);
+2. projects the full candidate grid's cost from them exactly as the budget does
+   (:func:`transferscout.signals.budget.project_grid_seconds`: each candidate is charged its
+   source and target stage; a stage costs what the single-task trial with the same task and
+   settings took, or, for settings not trained here, examples × epochs / the median measured
+   throughput), and prints the sampled transfers' measured cost next to their projection;
+3. computes every signal at the new defaults (pair signals, then ANSAT planned within
+   ``signals.budget``) and sums the recorded seconds;
+4. computes them at the old settings (50 steps, length 128, ≤ 100 documents per set,
+   pair signals at length 128) on the first ``--agreement-tasks`` tasks, and projects that
+   cost to all tasks (conductance by the tokens the old settings attribute, the pair
+   families by their number of models and pairs);
+5. prints the agreement of ANSAT between the two on those tasks: Spearman of each of the 42
+   features' values over the ordered pairs, and of each target's ranking of its sources by
+   each feature (means over the defined ones).
+
+Usage (about half an hour on two busy cores)::
+
+    nice .venv/bin/python benchmarks/signal_cost.py [--work DIR] [--workloads demo,study,long]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from transferscout.config import RunConfig, load_config
+from transferscout.grid.models import load_trained_model, select_single_task_models
+from transferscout.grid.runner import plan_trials, run_grid
+from transferscout.grid.spec import GridSpec
+from transferscout.grid.store import RunStore
+from transferscout.signals.ansat_stage import compute_ansat
+from transferscout.signals.budget import grid_budget, project_grid_seconds
+from transferscout.signals.documents import document_sets
+from transferscout.signals.pair_stage import compute_pair_signals
+from transferscout.tasks import TaskSet
+from transferscout.tasks.corpora import corpus_path
+
+LONG_TASKS = [
+    "weather_related",
+    "floods",
+    "storm",
+    "medical_help",
+    "infrastructure_related",
+    "shelter",
+]
+OLD = [
+    "signals.ansat.n_steps=50",
+    "signals.ansat.max_length=128",
+    "signals.ansat.max_documents=100",
+    "signals.pairs.max_length=128",
+]
+
+
+def workload(name: str, work: Path) -> RunConfig:
+    """The configuration of a workload."""
+    if name == "demo":
+        return load_config(profile="demo")
+    if name == "study":
+        return load_config(profile="study", overrides=["grid.single_task_seeds=[]"])
+    news = work / "news.csv"
+    if not news.exists():
+        table = pd.read_csv(corpus_path())
+        table[table["genre"] == "news"].drop(columns=["split"]).to_csv(news, index=False)
+    return load_config(
+        profile="study",
+        overrides=[
+            "grid.single_task_seeds=[]",
+            f"data.path={news}",
+            "data.text_column=message",
+            "data.id_column=id",
+            f"data.label_columns={LONG_TASKS}",
+            "data.max_train_examples=300",
+            "data.max_eval_examples=500",
+            "signals.pairs.max_examples=300",
+        ],
+    )
+
+
+def train(config: RunConfig, run: Path, tasks: TaskSet) -> None:
+    """Single-task models with the source setting, and two sampled transfers."""
+    grid = config.grid.spec()
+    options = config.executor.options()
+    singles = GridSpec(sources=(), target_settings=grid.source_settings[:1], seeds=grid.seeds)
+    run_grid(run, tasks, singles, config.encoder.spec(), options, progress=True)
+    first, *others = tasks.names
+    sample = GridSpec(
+        targets=(first,),
+        sources=tuple(others[:2]),
+        target_settings=grid.source_settings[:1],
+        source_settings=grid.source_settings[:1],
+        seeds=grid.seeds,
+    )
+    run_grid(run, tasks, sample, config.encoder.spec(), options, progress=True)
+
+
+def signal_seconds(run: Path) -> dict[str, float]:
+    """Recorded seconds per cost family."""
+    with RunStore(run, readonly=True) as store:
+        totals: dict[str, float] = {}
+        for cost in store.costs():
+            totals[cost["family"]] = totals.get(cost["family"], 0.0) + float(cost["seconds"])
+    return totals
+
+
+def ansat_values(run: Path) -> pd.DataFrame:
+    """The stored ANSAT features: one row per ordered pair, one column per feature."""
+    with RunStore(run, readonly=True) as store:
+        rows = store.pair_signals("ansat")
+    table = pd.DataFrame(rows).pivot_table(
+        index=["source", "target"], columns="name", values="value"
+    )
+    return table
+
+
+def agreement(default: pd.DataFrame, old: pd.DataFrame) -> tuple[float, int, float, int]:
+    """Mean Spearman over features (over pairs) and over (target, feature) source rankings."""
+    pairs = [p for p in old.index if p[0] != p[1]]
+    default, old = default.loc[pairs], old.loc[pairs]
+    features = [c for c in old.columns if c.startswith("ansat_") and c != "ansat_ab_empty"]
+    over_pairs = [_rho(default[c], old[c]) for c in features]
+    rankings = []
+    for target in sorted({t for _, t in pairs}):
+        mine = [p for p in pairs if p[1] == target]
+        rankings += [_rho(default.loc[mine, c], old.loc[mine, c]) for c in features]
+    defined = [r for r in over_pairs if not math.isnan(r)]
+    ranked = [r for r in rankings if not math.isnan(r)]
+    return (
+        float(np.mean(defined)) if defined else math.nan,
+        len(defined),
+        float(np.mean(ranked)) if ranked else math.nan,
+        len(ranked),
+    )
+
+
+def _rho(a: Sequence[float], b: Sequence[float]) -> float:
+    if np.ptp(np.asarray(a)) == 0 or np.ptp(np.asarray(b)) == 0:
+        return math.nan
+    return float(spearmanr(a, b).statistic)
+
+
+def attributed_tokens(config: RunConfig, tasks: TaskSet, tokenizer: object) -> int:
+    """Tokens × points the old settings attribute on ``tasks`` (documents per model)."""
+    settings = config.ansat_settings()
+    sets = document_sets(tasks, max_documents=settings.max_documents)
+    needed = sets.needed([(s, t) for s in tasks.names for t in tasks.names])
+    texts = sorted(sets.texts)
+    encoded = tokenizer(  # type: ignore[operator]
+        [sets.texts[d] for d in texts],
+        truncation=True,
+        max_length=settings.attribution.max_length,
+    )
+    lengths = dict(zip(texts, (len(x) for x in encoded["input_ids"]), strict=True))
+    return sum(lengths[d] for docs in needed.values() for d in docs)
+
+
+def measure(name: str, work: Path, agreement_tasks: int) -> dict[str, float | str]:
+    """Every number of one workload."""
+    config = workload(name, work)
+    run = work / name
+    tasks = config.data.load()
+    train(config, run, tasks)
+    encoder = config.encoder.spec()
+    with RunStore(run, readonly=True) as store:
+        rows = store.rows(status="done")
+    sizes = {task.fingerprint: len(task.train) for task in tasks.tasks}
+    for row in rows:
+        if row.kind == "transfer":
+            no_self = [r for r in rows if r.id != row.id]
+            spec_grid = GridSpec(
+                targets=(row.target,),
+                sources=(row.source or "",),
+                target_settings=config.grid.spec().source_settings[:1],
+                source_settings=config.grid.spec().source_settings[:1],
+            )
+            planned = plan_trials(spec_grid, tasks, encoder)
+            projected = project_grid_seconds(planned, no_self, sizes)
+            measured = (row.source_seconds or 0.0) + (row.target_seconds or 0.0)
+            print(
+                f"  [{name}] transfer {row.source}->{row.target}: measured {measured:.1f} s, "
+                f"projected from its single-task stages {projected:.1f} s"
+            )
+    old_run = work / f"{name}-old"  # the old settings in a copy made before any signal
+    if not old_run.exists():
+        shutil.copytree(run, old_run, ignore=shutil.ignore_patterns("store.lock"))
+    # -- new defaults --------------------------------------------------------------------
+    compute_pair_signals(run, tasks, config.pair_settings(), progress=True)
+    budget = grid_budget(run, tasks, config.grid.spec(), encoder, fraction=config.signals.budget)
+    compute_ansat(run, tasks, config.ansat_settings(), progress=True, budget=budget)
+    defaults = signal_seconds(run)
+    default_total = sum(defaults.values())
+    default_ansat = ansat_values(run)
+    # -- old settings on the first tasks -------------------------------------------------
+    subset = TaskSet(tasks.tasks[:agreement_tasks], tasks.source)
+    old_config = replace(config, signals=load_config(None, OLD).signals)
+    compute_pair_signals(old_run, subset, old_config.pair_settings(), progress=True)
+    compute_ansat(old_run, subset, old_config.ansat_settings(), progress=True)
+    old = signal_seconds(old_run)
+    old_ansat = ansat_values(old_run)
+    with RunStore(run, readonly=True) as store:
+        first = select_single_task_models(store, subset)[subset.names[0]]
+    tokenizer = load_trained_model(run, first).tokenizer
+    scale_conductance = attributed_tokens(old_config, tasks, tokenizer) / max(
+        1, attributed_tokens(old_config, subset, tokenizer)
+    )
+    n, k = len(tasks), len(subset)
+    scales = {
+        "conductance": scale_conductance,
+        "ansat": n * n / (k * k),
+        "features": n * n / (k * k),
+        "estimators": n * n / (k * k),
+        "taskemb": n / k,
+        "textemb": n / k,
+    }
+    old_total = sum(seconds * scales.get(f, n * n / (k * k)) for f, seconds in old.items())
+    rho_pairs, n_pairs, rho_ranks, n_ranks = agreement(default_ansat, old_ansat)
+    grid_seconds = budget.grid_seconds
+    return {
+        "workload": name,
+        "tasks": len(tasks),
+        "grid_h": grid_seconds / 3600,
+        "default_s": default_total,
+        "default_share": default_total / grid_seconds,
+        "default_conductance_s": defaults.get("conductance", 0.0),
+        "old_s": old_total,
+        "old_share": old_total / grid_seconds,
+        "ratio": default_total / old_total,
+        "rho_features": rho_pairs,
+        "features_defined": n_pairs,
+        "rho_rankings": rho_ranks,
+        "rankings_defined": n_ranks,
+        "agreement_tasks": k,
+    }
+
+
+def main() -> None:
+    """Measure every workload and print one table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "signal-cost")
+    parser.add_argument("--workloads", default="demo,study,long")
+    parser.add_argument("--agreement-tasks", type=int, default=4)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("transferscout.grid").setLevel(logging.WARNING)
+    args.work.mkdir(parents=True, exist_ok=True)
+    results = []
+    for name in args.workloads.split(","):
+        result = measure(name, args.work, args.agreement_tasks)
+        print(result, flush=True)
+        results.append(result)
+    table = pd.DataFrame(results)
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+
+
+if __name__ == "__main__":
+    main()
