@@ -174,9 +174,13 @@ def attributed_tokens(config: RunConfig, tasks: TaskSet, tokenizer: object) -> i
 def measure(name: str, work: Path, agreement_tasks: int) -> dict[str, float | str]:
     """Every number of one workload."""
     config = workload(name, work)
-    run = work / name
+    trained = work / f"{name}-trained"  # kept: a re-run trains nothing
     tasks = config.data.load()
-    train(config, run, tasks)
+    train(config, trained, tasks)
+    run, old_run = work / name, work / f"{name}-old"  # fresh copies: every signal recomputed
+    for folder in (run, old_run):
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(trained, folder, ignore=shutil.ignore_patterns("store.lock"))
     encoder = config.encoder.spec()
     with RunStore(run, readonly=True) as store:
         rows = store.rows(status="done")
@@ -197,9 +201,6 @@ def measure(name: str, work: Path, agreement_tasks: int) -> dict[str, float | st
                 f"  [{name}] transfer {row.source}->{row.target}: measured {measured:.1f} s, "
                 f"projected from its single-task stages {projected:.1f} s"
             )
-    old_run = work / f"{name}-old"  # the old settings in a copy made before any signal
-    if not old_run.exists():
-        shutil.copytree(run, old_run, ignore=shutil.ignore_patterns("store.lock"))
     # -- new defaults --------------------------------------------------------------------
     compute_pair_signals(run, tasks, config.pair_settings(), progress=True)
     budget = grid_budget(run, tasks, config.grid.spec(), encoder, fraction=config.signals.budget)
