@@ -53,6 +53,8 @@ _EXPORTS: dict[str, str] = {
     "h_score": "transferscout.signals",
     "regularized_h_score": "transferscout.signals",
     "transrate": "transferscout.signals",
+    "SignalBudget": "transferscout.signals.budget",
+    "grid_budget": "transferscout.signals.budget",
     # meta-model, evaluation, report, workflows
     "TransferRegressor": "transferscout.meta",
     "candidate_table": "transferscout.meta",
@@ -76,6 +78,7 @@ __all__ = [
     "GridSpec",
     "RunConfig",
     "SPLITS",
+    "SignalBudget",
     "Split",
     "TableSpec",
     "Task",
@@ -89,6 +92,7 @@ __all__ = [
     "corpus_path",
     "evaluate_run",
     "feature_columns",
+    "grid_budget",
     "h_score",
     "layer_conductance_all",
     "load_config",
@@ -148,6 +152,7 @@ if TYPE_CHECKING:
         text_embedding,
         transrate,
     )
+    from transferscout.signals.budget import SignalBudget, grid_budget
     from transferscout.tasks import (
         CORPORA,
         SPLITS,
