@@ -19,7 +19,9 @@ grid — in a run folder under ``--work`` (resumable):
    families by their number of models and pairs);
 5. prints the agreement of ANSAT between the two on those tasks: Spearman of each of the 42
    features' values over the ordered pairs, and of each target's ranking of its sources by
-   each feature (means over the defined ones).
+   each feature (means over the defined ones);
+6. on the demo, ranks a new target (``--rank-target``) with ``rank``'s code and prints what
+   its signals cost next to the training of the target's own single-task models.
 
 Usage (about half an hour on two busy cores)::
 
@@ -50,7 +52,7 @@ from transferscout.signals.ansat_stage import compute_ansat
 from transferscout.signals.budget import grid_budget, project_grid_seconds
 from transferscout.signals.documents import document_sets
 from transferscout.signals.pair_stage import compute_pair_signals
-from transferscout.tasks import TaskSet
+from transferscout.tasks import TaskSet, load_corpus
 from transferscout.tasks.corpora import corpus_path
 
 LONG_TASKS = [
@@ -251,12 +253,33 @@ def measure(name: str, work: Path, agreement_tasks: int) -> dict[str, float | st
     }
 
 
+def rank_cost(config: RunConfig, run: Path, target: str) -> dict[str, float | str]:
+    """``rank`` of a new target on a run: its signals' seconds next to its own training."""
+    from transferscout.recommend import recommend_sources
+
+    options = replace(config.data.task_options(), tasks=(target,))
+    new = load_corpus(config.data.corpus or "disaster-response", options)
+    recommend_sources(run, new, config=config)
+    with RunStore(run, readonly=True) as store:
+        signals = sum(c["seconds"] for c in store.costs() if c["family"].startswith("rank:"))
+        fingerprint = new[target].fingerprint
+        own = sum(
+            r.target_seconds or 0.0
+            for r in store.rows(status="done", kind="single")
+            if r.config["target"]["fingerprint"] == fingerprint
+        )
+    return {"rank_target": target, "rank_signals_s": signals, "rank_own_training_s": own}
+
+
 def main() -> None:
     """Measure every workload and print one table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "signal-cost")
     parser.add_argument("--workloads", default="demo,study,long")
     parser.add_argument("--agreement-tasks", type=int, default=4)
+    parser.add_argument(
+        "--rank-target", default="medical_help", help="new target ranked on the demo run"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("transferscout.grid").setLevel(logging.WARNING)
@@ -264,6 +287,8 @@ def main() -> None:
     results = []
     for name in args.workloads.split(","):
         result = measure(name, args.work, args.agreement_tasks)
+        if name == "demo" and args.rank_target:
+            result.update(rank_cost(workload(name, args.work), args.work / name, args.rank_target))
         print(result, flush=True)
         results.append(result)
     table = pd.DataFrame(results)
