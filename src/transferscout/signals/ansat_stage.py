@@ -246,12 +246,17 @@ class _Attributions:
         probe = [doc for doc in probe_pool if doc not in known[first]]
         points = self.settings.attribution.n_steps + 1
         if probe:  # calibrate: the first model's probe, kept as its first attributions
-            result = self._probe(
-                first,
-                encoder,
-                {doc: largest.texts[doc] for doc in probe[: self._probe_size()]},
-                self.settings.attribution.n_steps,
-            )
+            documents = {doc: largest.texts[doc] for doc in probe[: self._probe_size()]}
+            if first in self.steps:  # attributed before (e.g. a source in `rank`): its steps
+                result = attribute_with_steps(
+                    encoder.model,
+                    encoder.tokenizer,
+                    documents,
+                    self.settings.attribution,
+                    self.steps[first],
+                )
+            else:
+                result = self._probe(first, encoder, documents, self.settings.attribution.n_steps)
             self.probes[first] = result
             points = result.n_steps + 1
             known[first].update(result.errors)
