@@ -20,7 +20,10 @@ grid — in a run folder under ``--work`` (resumable):
 5. prints the agreement of ANSAT between the two on those tasks: Spearman of each of the 42
    features' values over the ordered pairs, and of each target's ranking of its sources by
    each feature (means over the defined ones);
-6. on the demo, ranks a new target (``--rank-target``) with ``rank``'s code and prints what
+6. on the workloads of ``--bf16``, computes the defaults again under bf16 autocast and
+   prints their cost and ANSAT's agreement with fp32 (budget and plan are the same: the plan
+   is measured anew, so the documents may differ if bf16 is faster);
+7. on the demo, ranks a new target (``--rank-target``) with ``rank``'s code and prints what
    its signals cost next to the training of the target's own single-task models.
 
 Usage (about half an hour on two busy cores)::
@@ -271,6 +274,26 @@ def rank_cost(config: RunConfig, run: Path, target: str) -> dict[str, float | st
     return {"rank_target": target, "rank_signals_s": signals, "rank_own_training_s": own}
 
 
+def bf16_effect(config: RunConfig, work: Path, name: str) -> dict[str, float]:
+    """ANSAT at the defaults under bf16 autocast, in another fresh copy: cost and agreement."""
+    run = work / f"{name}-bf16"
+    shutil.rmtree(run, ignore_errors=True)
+    shutil.copytree(work / f"{name}-trained", run, ignore=shutil.ignore_patterns("store.lock"))
+    bf16 = replace(config, signals=replace(config.signals, precision="bf16"))
+    tasks = config.data.load()
+    compute_pair_signals(run, tasks, bf16.pair_settings())
+    budget = grid_budget(run, tasks, bf16.grid.spec(), bf16.encoder.spec())
+    compute_ansat(run, tasks, bf16.ansat_settings(), budget=budget)
+    seconds = signal_seconds(run)
+    rho_pairs, _, rho_ranks, _ = agreement(ansat_values(run), ansat_values(work / name))
+    return {
+        "bf16_s": sum(seconds.values()),
+        "bf16_conductance_s": seconds.get("conductance", 0.0),
+        "bf16_rho_features": rho_pairs,
+        "bf16_rho_rankings": rho_ranks,
+    }
+
+
 def main() -> None:
     """Measure every workload and print one table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -280,6 +303,7 @@ def main() -> None:
     parser.add_argument(
         "--rank-target", default="medical_help", help="new target ranked on the demo run"
     )
+    parser.add_argument("--bf16", default="demo", help="workloads also measured under bf16")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("transferscout.grid").setLevel(logging.WARNING)
@@ -287,6 +311,8 @@ def main() -> None:
     results = []
     for name in args.workloads.split(","):
         result = measure(name, args.work, args.agreement_tasks)
+        if name in args.bf16.split(","):
+            result.update(bf16_effect(workload(name, args.work), args.work, name))
         if name == "demo" and args.rank_target:
             result.update(rank_cost(workload(name, args.work), args.work / name, args.rank_target))
         print(result, flush=True)
