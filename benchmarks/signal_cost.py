@@ -20,9 +20,8 @@ grid — in a run folder under ``--work`` (resumable):
 5. prints the agreement of ANSAT between the two on those tasks: Spearman of each of the 42
    features' values over the ordered pairs, and of each target's ranking of its sources by
    each feature (means over the defined ones);
-6. on the workloads of ``--bf16``, computes the defaults again under bf16 autocast and
-   prints their cost and ANSAT's agreement with fp32 (budget and plan are the same: the plan
-   is measured anew, so the documents may differ if bf16 is faster);
+6. on the workloads of ``--bf16``, computes the defaults again under bf16 autocast, on the
+   document sets the fp32 plan chose, and prints their cost and ANSAT's agreement with fp32;
 7. on the demo, ranks a new target (``--rank-target``) with ``rank``'s code and prints what
    its signals cost next to the training of the target's own single-task models.
 
@@ -279,7 +278,10 @@ def bf16_effect(config: RunConfig, work: Path, name: str) -> dict[str, float]:
     run = work / f"{name}-bf16"
     shutil.rmtree(run, ignore_errors=True)
     shutil.copytree(work / f"{name}-trained", run, ignore=shutil.ignore_patterns("store.lock"))
-    bf16 = replace(config, signals=replace(config.signals, precision="bf16"))
+    with RunStore(work / name, readonly=True) as store:  # the fp32 run's planned sets
+        cap = store.pair_signals("ansat")[0]["detail"]["settings"]["max_documents"]
+    ansat = replace(config.signals.ansat, max_documents=cap)
+    bf16 = replace(config, signals=replace(config.signals, precision="bf16", ansat=ansat))
     tasks = config.data.load()
     compute_pair_signals(run, tasks, bf16.pair_settings())
     budget = grid_budget(run, tasks, bf16.grid.spec(), bf16.encoder.spec())
