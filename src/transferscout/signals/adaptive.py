@@ -161,17 +161,22 @@ def choose_steps(
     policy: AdaptiveSteps,
     *,
     max_steps: int,
+    tried: Attributed | None = None,
 ) -> Attributed:
     """Attribute the probe documents with more steps until completeness is within tolerance.
 
-    Returns the probe's attributions at the chosen steps, with the seconds and token·points
-    of every try (the cost of choosing).
+    ``tried`` is a first try already made on the same probe (e.g. to measure throughput); it
+    is not computed again.  Returns the probe's attributions at the chosen steps, with the
+    seconds and token·points of every try (the cost of choosing).
     """
     seconds = 0.0
     token_points = 0
     result: Attributed | None = None
     for n_steps in step_schedule(policy.start, max_steps):
-        result = attribute_with_steps(model, tokenizer, probe, settings, n_steps)
+        if tried is not None and tried.n_steps == n_steps:
+            result = tried
+        else:
+            result = attribute_with_steps(model, tokenizer, probe, settings, n_steps)
         seconds += result.seconds
         token_points += result.token_points
         median = result.completeness.median

@@ -245,20 +245,25 @@ class _Attributions:
         probe_pool = smallest.needed(pairs)[first]
         probe = [doc for doc in probe_pool if doc not in known[first]]
         points = self.settings.attribution.n_steps + 1
-        if probe:  # calibrate: the first model's probe, kept as its first attributions
+        if probe:  # calibrate on the first model's probe, kept as its first attributions
             documents = {doc: largest.texts[doc] for doc in probe[: self._probe_size()]}
-            if first in self.steps:  # attributed before (e.g. a source in `rank`): its steps
-                result = attribute_with_steps(
-                    encoder.model,
-                    encoder.tokenizer,
-                    documents,
-                    self.settings.attribution,
-                    self.steps[first],
-                )
-            else:
-                result = self._probe(first, encoder, documents, self.settings.attribution.n_steps)
+            policy = self.settings.adaptive
+            first_steps = self.steps.get(first, self.settings.attribution.n_steps)
+            if policy is not None and first not in self.steps:
+                first_steps = policy.start  # a first try; more steps are chosen in run()
+            result = attribute_with_steps(
+                encoder.model,
+                encoder.tokenizer,
+                documents,
+                self.settings.attribution,
+                first_steps,
+            )
+            if policy is None or first in self.steps:
+                self._record(first, first_steps, result)
+            elif not result.completeness.median > policy.tolerance:
+                self._record(first, first_steps, result)
             self.probes[first] = result
-            points = result.n_steps + 1
+            points = first_steps + 1
             known[first].update(result.errors)
             self.spent += result.seconds
         else:  # only reached when a plan file was lost: measure without keeping
@@ -307,7 +312,12 @@ class _Attributions:
 
     # -- attributing -------------------------------------------------------------------
     def _probe(
-        self, name: str, encoder: Encoder, probe: Mapping[str, str], most: int
+        self,
+        name: str,
+        encoder: Encoder,
+        probe: Mapping[str, str],
+        most: int,
+        tried: Attributed | None = None,
     ) -> Attributed:
         """Attribute a model's probe documents, choosing its steps if adaptive; record them."""
         policy = self.settings.adaptive
@@ -323,6 +333,7 @@ class _Attributions:
                 self.settings.attribution,
                 policy,
                 max_steps=most,
+                tried=tried,
             )
         self._record(name, result.n_steps, result)
         return result
@@ -359,20 +370,22 @@ class _Attributions:
             for position, name in enumerate(names):
                 missing = todo[name]
                 encoder = load_trained_model(self.run_dir, self.models[name])
-                result = self.probes.pop(name, None)  # the calibration, counted already
+                tried = self.probes.pop(name, None)  # the calibration, counted already
+                result = tried if name in self.steps else None
                 policy = self.settings.adaptive
                 if result is None and policy is not None and name not in self.steps:
+                    probe_ids = list(tried.errors) if tried else missing[: policy.probe_documents]
                     lengths = _token_lengths(
                         encoder.tokenizer,
-                        {doc: texts[doc] for doc in missing},
+                        {doc: texts[doc] for doc in [*probe_ids, *missing]},
                         self.settings.attribution.max_length,
                     )
                     most = self._step_cap(budget, sum(lengths.values()), len(names) - position)
-                    probe = {doc: texts[doc] for doc in missing[: policy.probe_documents]}
-                    result = self._probe(name, encoder, probe, most)
-                    self.spent += result.seconds
-                    missing = missing[len(probe) :]
-                    bar.update(bar_task, advance=len(probe))
+                    probe = {doc: texts[doc] for doc in probe_ids}
+                    result = self._probe(name, encoder, probe, most, tried)
+                    self.spent += result.seconds - (tried.seconds if tried else 0.0)
+                    missing = [doc for doc in missing if doc not in probe]
+                    bar.update(bar_task, advance=0 if tried else len(probe))
                 n_steps = self.steps.get(name, self.settings.attribution.n_steps)
                 if missing:
                     rest = attribute_with_steps(
