@@ -141,3 +141,22 @@ def test_budget_sizes_the_sets_and_adaptive_steps_are_recorded(
     stamps = {f: f.stat().st_mtime_ns for f in files}
     compute_ansat(trained_run, tasks, settings, budget=budget)
     assert {f: f.stat().st_mtime_ns for f in files} == stamps
+
+
+def test_a_strict_tolerance_raises_the_steps_within_a_generous_budget(
+    trained_run: Path, tasks: TaskSet
+) -> None:
+    settings = AnsatSettings(
+        attribution=AttributionSettings(n_steps=6, max_length=32),
+        split="train",
+        max_documents=12,
+        adaptive=AdaptiveSteps(start=3, tolerance=1e-12, probe_documents=3),
+        documents_from_budget=True,
+    )
+    compute_ansat(trained_run, tasks, settings, budget=SignalBudget(grid_seconds=1e9))
+    with RunStore(trained_run, readonly=True) as store:
+        detail = store.pair_signals("ansat")[0]["detail"]
+    assert detail["plan"]["max_documents"] == 12  # the budget allows the cap
+    assert detail["plan"]["points"] == 4  # planned at the start steps
+    # Never within tolerance: every model, the calibrated first one too, goes to the cap.
+    assert detail["steps"] == {name: 6 for name in tasks.names}
