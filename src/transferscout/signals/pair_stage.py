@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from transferscout._progress import progress_bar
 from transferscout.encoders import EncoderSpec, load_encoder
@@ -236,9 +237,12 @@ def compute_pair_signals(
                         cache.put("features", key, arrays)
                     outputs[(source, target)] = arrays
                 bar.update(steps, advance=1)
-        values = _pair_values(
-            tasks, wanted, models, samples, text_vectors, task_vectors, outputs, settings, timer
-        )
+        # The estimators' matrices are small (examples × hidden): one BLAS thread is enough,
+        # and on a busy machine multi-threaded OpenBLAS was 20× slower on them (BENCHMARKS.md).
+        with threadpool_limits(limits=1, user_api="blas"):
+            values = _pair_values(
+                tasks, wanted, models, samples, text_vectors, task_vectors, outputs, settings, timer
+            )
         detail = {"settings": asdict(settings), "models": {n: r.id for n, r in models.items()}}
         for family, rows in values.items():
             store.put_pair_signals(family, rows, detail)
