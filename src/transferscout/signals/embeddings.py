@@ -84,6 +84,7 @@ def task_embedding(
     max_length: int = 128,
     batch_size: int = 32,
     parameters: bool = False,
+    outputs: dict[str, Vector] | None = None,
 ) -> dict[str, Vector]:
     """TaskEmb: empirical Fisher of a fine-tuned model, one vector per component.
 
@@ -92,6 +93,18 @@ def task_embedding(
     batch's token count; for the pooled output it is summed over the batch and squared; with
     ``parameters=True`` every encoder parameter's squared gradient is kept too.  The sums over
     batches are divided by the number of examples.
+
+    Args:
+        model: The fine-tuned single-task model.
+        tokenizer: Its tokenizer.
+        texts: The task's (sampled) training texts.
+        labels: Their gold labels.
+        max_length: Truncation length.
+        batch_size: Texts per forward/backward pass.
+        parameters: Also keep every encoder parameter's squared gradient.
+        outputs: When given, it receives the same forward pass's ``"features"`` (pooled
+            output, ``(n, hidden)``) and ``"probabilities"`` (``(n, classes)``), in the order
+            of ``texts`` — what a separate feature pass would compute.
 
     Returns:
         ``{"layer_1": …, …, "layer_L": …, "pooled": …}`` (+ ``"parameters"``), each 1-d.
@@ -117,6 +130,8 @@ def task_embedding(
             if parameters:
                 targets += [p for _, p in named]
             gradients = torch.autograd.grad(output.loss, targets)
+            if outputs is not None:
+                _keep_outputs(outputs, index, captured["pooled"], output.logits, len(encoded))
             tokens = float(batch["attention_mask"].sum())
             for i, gradient in enumerate(gradients[: len(layers)]):
                 _accumulate(sums, f"layer_{i + 1}", gradient.double().sum(dim=(0, 1)) ** 2 / tokens)
@@ -130,6 +145,20 @@ def task_embedding(
         hook.remove()
         model.train(was_training)
     return {name: (total / len(encoded)).cpu().numpy() for name, total in sums.items()}
+
+
+def _keep_outputs(
+    outputs: dict[str, Vector],
+    index: npt.NDArray[np.intp],
+    pooled: torch.Tensor,
+    logits: torch.Tensor,
+    total: int,
+) -> None:
+    if not outputs:
+        outputs["features"] = np.zeros((total, pooled.shape[-1]))
+        outputs["probabilities"] = np.zeros((total, logits.shape[-1]))
+    outputs["features"][index] = pooled.detach().double().cpu().numpy()
+    outputs["probabilities"][index] = torch.softmax(logits.detach().double(), -1).cpu().numpy()
 
 
 def _accumulate(sums: dict[str, torch.Tensor], key: str, value: torch.Tensor) -> None:

@@ -210,6 +210,9 @@ def compute_pair_signals(
                 key = _key("taskemb", fingerprints[source], samples[source], settings)
                 task_vectors[source] = cache.get("embeddings", key)
                 if not task_vectors[source]:
+                    # TaskEmb's forward pass over the source's own sample also gives the
+                    # source model's features on it (the pair source -> source): kept.
+                    own: dict[str, npt.NDArray[np.float64]] = {}
                     with timer.time("taskemb"):
                         task_vectors[source] = task_embedding(
                             encoder.model,
@@ -219,8 +222,12 @@ def compute_pair_signals(
                             max_length=settings.max_length,
                             batch_size=settings.batch_size,
                             parameters=settings.taskemb_parameters,
+                            outputs=own,
                         )
                     cache.put("embeddings", key, task_vectors[source])
+                    own_key = _key("features", fingerprints[source], samples[source], settings)
+                    if source in wanted and not cache.get("features", own_key):
+                        cache.put("features", own_key, own)
                 for target in wanted:
                     key = _key("features", fingerprints[source], samples[target], settings)
                     arrays = cache.get("features", key)
