@@ -258,9 +258,8 @@ class _Attributions:
                 self.settings.attribution,
                 first_steps,
             )
-            if policy is None or first in self.steps:
-                self._record(first, first_steps, result)
-            elif not result.completeness.median > policy.tolerance:
+            within = policy is None or not result.completeness.median > policy.tolerance
+            if first in self.steps or within:  # else run() goes on choosing from this try
                 self._record(first, first_steps, result)
             self.probes[first] = result
             points = first_steps + 1
@@ -319,22 +318,17 @@ class _Attributions:
         most: int,
         tried: Attributed | None = None,
     ) -> Attributed:
-        """Attribute a model's probe documents, choosing its steps if adaptive; record them."""
-        policy = self.settings.adaptive
-        if policy is None:
-            result = attribute_with_steps(
-                encoder.model, encoder.tokenizer, probe, self.settings.attribution, most
-            )
-        else:
-            result = choose_steps(
-                encoder.model,
-                encoder.tokenizer,
-                probe,
-                self.settings.attribution,
-                policy,
-                max_steps=most,
-                tried=tried,
-            )
+        """Choose a model's adaptive steps on its probe documents, and record them."""
+        assert self.settings.adaptive is not None
+        result = choose_steps(
+            encoder.model,
+            encoder.tokenizer,
+            probe,
+            self.settings.attribution,
+            self.settings.adaptive,
+            max_steps=most,
+            tried=tried,
+        )
         self._record(name, result.n_steps, result)
         return result
 

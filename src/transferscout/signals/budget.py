@@ -212,7 +212,8 @@ class AttributionPlan:
         return (
             f"signals: {self.attributions:,} attributions × {self.points} points "
             f"(≤ {self.max_documents} documents per set) ≈ {_duration(self.projected_seconds)}"
-            f"; with the other signals ({_duration(self.budget.spent_seconds)}) ≈ {share:.1f}% "
+            f"; with what is spent already ({_duration(self.budget.spent_seconds)}: other "
+            f"signals, calibration) ≈ {share:.1f}% "
             f"of the grid ({_duration(self.budget.grid_seconds)}; budget "
             f"{self.budget.fraction * 100:g}%)"
         )
