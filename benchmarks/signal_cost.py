@@ -22,7 +22,9 @@ grid — in a run folder under ``--work`` (resumable):
    each feature (means over the defined ones);
 6. on the workloads of ``--bf16``, computes the defaults again under bf16 autocast, on the
    document sets the fp32 plan chose, and prints their cost and ANSAT's agreement with fp32;
-7. on the demo, ranks a new target (``--rank-target``) with ``rank``'s code and prints what
+7. with ``--steps-agreement`` only (on a work folder with the demo trained): word scores at
+   4, 8 and 16 integration steps next to 50;
+8. on the demo, ranks a new target (``--rank-target``) with ``rank``'s code and prints what
    its signals cost next to the training of the target's own single-task models.
 
 Usage (about half an hour on two busy cores)::
@@ -296,6 +298,38 @@ def bf16_effect(config: RunConfig, work: Path, name: str) -> dict[str, float]:
     }
 
 
+def steps_agreement(work: Path, documents: int = 40) -> None:
+    """How much fewer integration steps change word scores: the demo's models vs 50 steps.
+
+    Prints, per model and steps, the median completeness error, the correlation of the mean
+    word scores with those at 50 steps, and the share of ANSAT's 14 threshold decisions
+    (score ≥ TAT) that agree with 50 steps.
+    """
+    from transferscout.signals.adaptive import attribute_with_steps
+    from transferscout.signals.ansat import THRESHOLDS
+
+    config = workload("demo", work)
+    tasks = config.data.load()
+    run = work / "demo-trained"
+    settings = config.ansat_settings().attribution
+    sets = document_sets(tasks, max_documents=20)
+    texts = {doc: sets.texts[doc] for doc in sets.all_ids[:documents]}
+    with RunStore(run, readonly=True) as store:
+        models = select_single_task_models(store, tasks)
+    print(f"{'model':<10} {'steps':>5} {'completeness':>12} {'corr':>7} {'TAT agree':>9}")
+    for name in tasks.names[:2]:
+        encoder = load_trained_model(run, models[name])
+        scores = {}
+        for steps in (4, 8, 16, 50):
+            result = attribute_with_steps(encoder.model, encoder.tokenizer, texts, settings, steps)
+            scores[steps] = (result.words["score"].to_numpy(), result.completeness.median)
+        reference = scores[50][0]
+        for steps, (values, median) in scores.items():
+            agree = np.mean([np.mean((values >= t) == (reference >= t)) for t in THRESHOLDS])
+            corr = np.corrcoef(values, reference)[0, 1]
+            print(f"{name:<10} {steps:>5} {median:>12.3f} {corr:>7.4f} {agree:>9.4f}")
+
+
 def main() -> None:
     """Measure every workload and print one table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -306,7 +340,13 @@ def main() -> None:
         "--rank-target", default="medical_help", help="new target ranked on the demo run"
     )
     parser.add_argument("--bf16", default="demo", help="workloads also measured under bf16")
+    parser.add_argument(
+        "--steps-agreement", action="store_true", help="only: word scores vs steps (demo)"
+    )
     args = parser.parse_args()
+    if args.steps_agreement:
+        steps_agreement(args.work)
+        return
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("transferscout.grid").setLevel(logging.WARNING)
     args.work.mkdir(parents=True, exist_ok=True)
