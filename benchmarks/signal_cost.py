@@ -14,9 +14,10 @@ grid — in a run folder under ``--work`` (resumable):
 3. computes every signal at the new defaults (pair signals, then ANSAT planned within
    ``signals.budget``) and sums the recorded seconds;
 4. computes them at the old settings (50 steps, length 128, ≤ 100 documents per set,
-   pair signals at length 128) on the first ``--agreement-tasks`` tasks, and projects that
-   cost to all tasks (conductance by the tokens the old settings attribute, the pair
-   families by their number of models and pairs);
+   pair signals at length 128 on ≤ 500 examples per task) on the first
+   ``--agreement-tasks`` tasks, and projects that cost to all tasks (conductance by the
+   tokens the old settings attribute, the pair families by their number of models and
+   pairs);
 5. prints the agreement of ANSAT between the two on those tasks: Spearman of each of the 42
    features' values over the ordered pairs, and of each target's ranking of its sources by
    each feature (means over the defined ones);
@@ -52,6 +53,7 @@ from transferscout.grid.models import load_trained_model, select_single_task_mod
 from transferscout.grid.runner import plan_trials, run_grid
 from transferscout.grid.spec import GridSpec
 from transferscout.grid.store import RunStore
+from transferscout.pipeline import pair_settings
 from transferscout.signals.ansat_stage import compute_ansat
 from transferscout.signals.budget import grid_budget, project_grid_seconds
 from transferscout.signals.documents import document_sets
@@ -72,6 +74,7 @@ OLD = [
     "signals.ansat.max_length=128",
     "signals.ansat.max_documents=100",
     "signals.pairs.max_length=128",
+    "signals.pairs.max_examples=500",
 ]
 
 
@@ -95,7 +98,6 @@ def workload(name: str, work: Path) -> RunConfig:
             f"data.label_columns={LONG_TASKS}",
             "data.max_train_examples=300",
             "data.max_eval_examples=500",
-            "signals.pairs.max_examples=300",
         ],
     )
 
@@ -208,7 +210,7 @@ def measure(name: str, work: Path, agreement_tasks: int) -> dict[str, float | st
                 f"projected from its single-task stages {projected:.1f} s"
             )
     # -- new defaults --------------------------------------------------------------------
-    compute_pair_signals(run, tasks, config.pair_settings(), progress=True)
+    compute_pair_signals(run, tasks, pair_settings(config, run, tasks), progress=True)
     budget = grid_budget(run, tasks, config.grid.spec(), encoder, fraction=config.signals.budget)
     compute_ansat(run, tasks, config.ansat_settings(), progress=True, budget=budget)
     defaults = signal_seconds(run)
@@ -285,7 +287,7 @@ def bf16_effect(config: RunConfig, work: Path, name: str) -> dict[str, float]:
     ansat = replace(config.signals.ansat, max_documents=cap)
     bf16 = replace(config, signals=replace(config.signals, precision="bf16", ansat=ansat))
     tasks = config.data.load()
-    compute_pair_signals(run, tasks, bf16.pair_settings())
+    compute_pair_signals(run, tasks, pair_settings(bf16, run, tasks))
     budget = grid_budget(run, tasks, bf16.grid.spec(), bf16.encoder.spec())
     compute_ansat(run, tasks, bf16.ansat_settings(), budget=budget)
     seconds = signal_seconds(run)

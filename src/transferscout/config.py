@@ -25,7 +25,7 @@ from transferscout.grid.spec import GridSpec, settings_grid
 from transferscout.signals.adaptive import ADAPTIVE_MAX_STEPS, AdaptiveSteps
 from transferscout.signals.ansat_stage import AnsatSettings
 from transferscout.signals.attributions import AttributionSettings
-from transferscout.signals.budget import MAX_DOCUMENTS, SignalBudget
+from transferscout.signals.budget import MAX_DOCUMENTS, MAX_EXAMPLES, SignalBudget
 from transferscout.signals.pair_stage import PairSignalSettings
 from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_corpus, load_tasks
 
@@ -223,10 +223,11 @@ class AnsatConfig:
 class PairSignalsConfig:
     """``[signals.pairs]``: task embeddings, estimators and baselines.
 
-    Left out, ``max_length`` is the grid's longest ``max_length``.
+    Left out, ``max_length`` is the grid's longest ``max_length`` and ``max_examples`` (per
+    task) is as many as half of ``signals.budget`` allows (32 to 500).
     """
 
-    max_examples: int = 500
+    max_examples: int | None = None
     max_length: int | None = None
     batch_size: int = 32
     taskemb_parameters: bool = False
@@ -234,10 +235,13 @@ class PairSignalsConfig:
     model_choice: str = "best_validation"
     seed: int = 0
 
-    def settings(self, *, max_length: int = 128, precision: str = "fp32") -> PairSignalSettings:
-        """The pair-signal stage settings (``max_length``, ``precision``: the derived defaults)."""
+    def settings(
+        self, *, max_length: int = 128, precision: str = "fp32", max_examples: int = MAX_EXAMPLES
+    ) -> PairSignalSettings:
+        """The pair-signal stage settings (keywords: the derived defaults)."""
         values = dataclasses.asdict(self)
         values["max_length"] = max_length if self.max_length is None else self.max_length
+        values["max_examples"] = max_examples if self.max_examples is None else self.max_examples
         return PairSignalSettings(**values, precision=precision)  # type: ignore[arg-type]
 
 
@@ -321,10 +325,15 @@ class RunConfig:
             max_length=self.signal_length, precision=self.signal_precision
         )
 
-    def pair_settings(self) -> PairSignalSettings:
-        """The pair signals' settings, with the defaults derived from the grid filled in."""
+    def pair_settings(self, max_examples: int = MAX_EXAMPLES) -> PairSignalSettings:
+        """The pair signals' settings, with the defaults derived from the grid filled in.
+
+        ``max_examples`` is used when the configuration leaves it out (derived by the caller).
+        """
         return self.signals.pairs.settings(
-            max_length=self.signal_length, precision=self.signal_precision
+            max_length=self.signal_length,
+            precision=self.signal_precision,
+            max_examples=max_examples,
         )
 
     def signal_budget(self, grid_seconds: float, spent_seconds: float = 0.0) -> SignalBudget:
@@ -362,7 +371,6 @@ PROFILES: dict[str, dict[str, Any]] = {
             "target": {"learning_rate": [1e-4, 2e-4], **_STAGE},
             "source": {"learning_rate": [2e-4], **_STAGE},
         },
-        "signals": {"pairs": {"max_examples": 200}},
         "evaluation": {"bootstrap_resamples": 1000, "random_permutations": 100},
     },
     # The 12-task reference study of the built-in corpus (BENCHMARKS.md, "Reference study"):
@@ -382,7 +390,6 @@ PROFILES: dict[str, dict[str, Any]] = {
             "target": {"learning_rate": [1e-4, 2e-4], **_STAGE},
             "source": {"learning_rate": [1e-4], **_STAGE},
         },
-        "signals": {"pairs": {"max_examples": 500}},
     },
 }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,8 @@ from transferscout.grid.runner import GridSummary, run_grid
 from transferscout.grid.store import RunStore
 from transferscout.report.build import ReportFiles, write_report
 from transferscout.signals.ansat_stage import compute_ansat
-from transferscout.signals.budget import grid_budget
-from transferscout.signals.pair_stage import compute_pair_signals
+from transferscout.signals.budget import grid_budget, plan_pair_examples, training_throughput
+from transferscout.signals.pair_stage import PairSignalSettings, compute_pair_signals
 from transferscout.tasks.task import TaskSet
 
 __all__ = [
@@ -97,7 +97,27 @@ def compute_pair_signals_stage(
 ) -> int:
     """Store task embeddings, estimator scores and baselines for every ordered task pair."""
     tasks = config.data.load()
-    return compute_pair_signals(run_dir, tasks, config.pair_settings(), progress=progress)
+    settings = pair_settings(config, Path(run_dir), tasks)
+    return compute_pair_signals(run_dir, tasks, settings, progress=progress)
+
+
+def pair_settings(config: RunConfig, run_dir: Path, tasks: TaskSet) -> PairSignalSettings:
+    """The pair signals' settings; left out, the examples per task fit half the budget."""
+    if config.signals.pairs.max_examples is not None:
+        return config.pair_settings()
+    budget = grid_budget(run_dir, tasks, config.grid.spec(), config.encoder.spec())
+    budget = replace(budget, fraction=config.signals.budget, spent_seconds=0.0)
+    with RunStore(run_dir, readonly=True) as store:
+        throughput = training_throughput(store.rows(status="done"))
+    n = len(tasks)
+    examples = plan_pair_examples(budget, throughput, models=n, pairs=n * n, embedded=n)
+    logger.info(
+        "pair signals: %d training examples per task (half of the %g%% budget of a %.2f h grid)",
+        examples,
+        config.signals.budget * 100,
+        budget.grid_seconds / 3600,
+    )
+    return config.pair_settings(max_examples=examples)
 
 
 def evaluate(config: RunConfig, run_dir: str | Path) -> EvaluationResult:
@@ -171,9 +191,10 @@ def run_pipeline(
     stages_run = []
     # The pair signals run first: their cost is charged to the signals' budget before
     # ANSAT's derived document sets and integration steps are planned within what is left.
-    pairs_key = cache.key(["pairs", asdict(config.pair_settings()), fingerprints, trials])
+    pairs_key = cache.key(["pairs", asdict(config.signals), fingerprints, trials])
     if not cache.fresh("pairs", pairs_key):
-        compute_pair_signals(run_dir, tasks, config.pair_settings(), progress=progress)
+        settings = pair_settings(config, run_dir, tasks)
+        compute_pair_signals(run_dir, tasks, settings, progress=progress)
         cache.record("pairs", pairs_key)
         stages_run.append("pairs")
     ansat_inputs = [asdict(config.ansat_settings()), config.signals.budget, pairs_key]

@@ -35,7 +35,7 @@ from transferscout.meta.features import (
 from transferscout.meta.regressor import TransferRegressor, leave_one_target_out
 from transferscout.signals.ansat_stage import compute_ansat
 from transferscout.signals.budget import grid_budget
-from transferscout.signals.pair_stage import compute_pair_signals
+from transferscout.signals.pair_stage import PairSignalSettings, compute_pair_signals
 from transferscout.tasks.task import TaskSet
 
 __all__ = ["Recommendation", "recommend_sources"]
@@ -97,7 +97,7 @@ def recommend_sources(
     compute_pair_signals(
         run_dir,
         combined,
-        config.pair_settings(),
+        _run_pair_settings(run_dir, config),
         progress=progress,
         targets=[name],
         cost_prefix="rank:",
@@ -166,6 +166,17 @@ def recommend_sources(
     return Recommendation(
         _shown(table), f"meta-model '{feature_set}' (LOTO RMSE {error:.3f})", _budget(run_dir)
     )
+
+
+def _run_pair_settings(run_dir: Path, config: RunConfig) -> PairSignalSettings:
+    """The run's own pair-signal settings (its sources' samples and caches stay valid)."""
+    if config.signals.pairs.max_examples is not None:
+        return config.pair_settings()
+    with RunStore(run_dir, readonly=True) as store:
+        stored = store.pair_signals("textemb")
+    if not stored:
+        return config.pair_settings()
+    return config.pair_settings(max_examples=int(stored[0]["detail"]["settings"]["max_examples"]))
 
 
 def _available(history: pd.DataFrame, candidates: pd.DataFrame, feature_set: str) -> bool:

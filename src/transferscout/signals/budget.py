@@ -33,6 +33,8 @@ __all__ = [
     "SignalBudget",
     "grid_budget",
     "plan_documents",
+    "plan_pair_examples",
+    "training_throughput",
     "project_grid_seconds",
     "steps_within",
 ]
@@ -104,8 +106,7 @@ def project_grid_seconds(
             stages.setdefault(_stage_key(row.config["target"]), []).append(
                 float(row.target_seconds or 0.0)
             )
-    speeds = sorted(r.examples_per_second or 0.0 for r in done if _positive(r.examples_per_second))
-    throughput = speeds[len(speeds) // 2] if speeds else math.nan
+    throughput = training_throughput(done)
 
     def stage_seconds(fingerprint: str, settings: Mapping[str, object]) -> float:
         seen = stages.get(_stage_key({"fingerprint": fingerprint, "settings": settings}))
@@ -171,6 +172,52 @@ def grid_budget(
         if own and family.removeprefix(cost_prefix) not in ATTRIBUTION_FAMILIES:
             spent += float(cost["seconds"])
     return SignalBudget(project_grid_seconds(trials, rows, sizes), fraction, spent)
+
+
+def training_throughput(rows: Sequence[TrialRow]) -> float:
+    """Median training examples per second of the finished trials (NaN if none)."""
+    speeds = sorted(
+        r.examples_per_second or 0.0
+        for r in rows
+        if r.status == "done" and _positive(r.examples_per_second)
+    )
+    return speeds[len(speeds) // 2] if speeds else math.nan
+
+
+#: An inference pass over an example costs about this fraction of a training step on it
+#: (BENCHMARKS.md measured inference 7–11× faster than training, 2 and 6 layers): a cautious
+#: figure, so pair signals are rather over- than under-estimated.
+INFERENCE_COST = 0.2
+#: TaskEmb's forward and backward pass (no weight gradients) in inference passes.
+TASKEMB_PASSES = 2.0
+#: Pair signals are planned within this share of the budget; attributions get the rest.
+PAIR_SHARE = 0.5
+#: Fewest and most training examples per task the pair signals use when derived.
+MIN_EXAMPLES, MAX_EXAMPLES = 32, 500
+
+
+def plan_pair_examples(
+    budget: SignalBudget,
+    throughput: float,
+    *,
+    models: int,
+    pairs: int,
+    embedded: int,
+    cap: int = MAX_EXAMPLES,
+) -> int:
+    """Training examples per task for the pair signals, within their share of the budget.
+
+    Per example of each task's sample: ``pairs`` feature passes (a source model on the
+    target's sample), ``models`` TaskEmb passes (forward and backward) and ``embedded``
+    TextEmb passes, each an inference pass costing :data:`INFERENCE_COST` of a training step
+    at the run's measured ``throughput`` (training examples per second).
+    """
+    if not _positive(throughput):
+        return cap
+    passes = pairs + TASKEMB_PASSES * models + embedded
+    seconds_per_example = passes * INFERENCE_COST / throughput
+    fits = int(PAIR_SHARE * budget.seconds / seconds_per_example)
+    return max(MIN_EXAMPLES, min(cap, fits))
 
 
 def _positive(value: float | None) -> bool:
