@@ -124,3 +124,21 @@ def test_steps_within_a_share() -> None:
     assert steps_within(10.0, tokens=100, seconds_per_token_point=0.01) == 9  # 10 points
     assert steps_within(10.0, tokens=0, seconds_per_token_point=0.01) > 10**5
     assert math.isfinite(steps_within(0.0, tokens=5, seconds_per_token_point=1.0))
+
+
+def test_pair_examples_fit_half_the_budget() -> None:
+    from transferscout.signals.budget import (
+        INFERENCE_COST,
+        MAX_EXAMPLES,
+        MIN_EXAMPLES,
+        plan_pair_examples,
+    )
+
+    budget = SignalBudget(grid_seconds=4000.0, fraction=0.05)  # 200 s, 100 s for pair signals
+    # 3 tasks: 9 feature passes + 2 x 3 TaskEmb + 3 TextEmb = 18 passes per example, each
+    # 0.2 of a training step at 10 examples/s -> 0.36 s per example -> 277 examples.
+    examples = plan_pair_examples(budget, 10.0, models=3, pairs=9, embedded=3)
+    assert INFERENCE_COST == 0.2 and examples == 277
+    assert plan_pair_examples(budget, 1000.0, models=3, pairs=9, embedded=3) == MAX_EXAMPLES
+    assert plan_pair_examples(budget, 0.01, models=3, pairs=9, embedded=3) == MIN_EXAMPLES
+    assert plan_pair_examples(budget, float("nan"), models=3, pairs=9, embedded=3) == MAX_EXAMPLES
