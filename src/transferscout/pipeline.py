@@ -191,7 +191,9 @@ def run_pipeline(
     stages_run = []
     # The pair signals run first: their cost is charged to the signals' budget before
     # ANSAT's derived document sets and integration steps are planned within what is left.
-    pairs_key = cache.key(["pairs", asdict(config.signals), fingerprints, trials])
+    pairs_inputs = [asdict(config.pair_settings()), config.signals.budget]
+    pairs_inputs.append(config.signals.pairs.max_examples)  # None: derived from the trials
+    pairs_key = cache.key(["pairs", pairs_inputs, fingerprints, trials])
     if not cache.fresh("pairs", pairs_key):
         settings = pair_settings(config, run_dir, tasks)
         compute_pair_signals(run_dir, tasks, settings, progress=progress)
