@@ -23,7 +23,11 @@ import torch
 from captum.attr import LayerConductance
 
 from transferscout.encoders import EncoderSpec, load_encoder
-from transferscout.signals.conductance import baseline_ids, batch_documents, layer_conductance_all
+from transferscout.signals.conductance import (
+    baseline_embeddings,
+    batch_documents,
+    layer_conductance_all,
+)
 from transferscout.tasks import TaskOptions, load_corpus
 
 
@@ -31,7 +35,7 @@ def _captum_loop(model, input_ids, mask, special, n_steps, internal):
     embed = model.get_input_embeddings()
     with torch.no_grad():
         inputs = embed(input_ids)
-        baseline = embed(baseline_ids(input_ids, mask, **special))
+        baseline = baseline_embeddings(embed, input_ids, mask, **special)
     token_types = torch.zeros_like(input_ids)
 
     def forward(embeds, attention_mask, types):
@@ -81,11 +85,7 @@ def main() -> None:
     for layers in args.layers:
         encoder = load_encoder(EncoderSpec("all-MiniLM-L6-v2", num_layers=layers))
         model, tokenizer = encoder.model.eval(), encoder.tokenizer
-        special = {
-            "cls_id": tokenizer.cls_token_id,
-            "sep_id": tokenizer.sep_token_id,
-            "pad_id": tokenizer.pad_token_id,
-        }
+        special = {"baseline": "pad", "fill_id": tokenizer.pad_token_id}
         fixed = tokenizer(
             texts,
             truncation=True,

@@ -61,6 +61,15 @@ def test_describe_an_encoder(tiny_encoder_dir: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "layers" in result.output and "32" in result.output
+    assert "BERT (model_type 'bert')" in result.output
+    assert "the pooler output (after its tanh)" in result.output
+    lines = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in result.output.splitlines()
+        if line.count("│") == 3
+    }
+    assert lines["layers"] == "2 (bert.encoder.layer)"
+    assert lines["token types"] == "yes" and lines["baseline default"] == "pad"
 
 
 def test_grid_run_and_status(tmp_path: Path, keyword_csv: Path, tiny_encoder_dir: Path) -> None:

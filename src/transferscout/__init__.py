@@ -34,7 +34,11 @@ _EXPORTS: dict[str, str] = {
     "stratified_split": "transferscout.tasks",
     # encoders, configuration, grid
     "EncoderSpec": "transferscout.encoders",
+    "EncoderFamily": "transferscout.encoders",
+    "FAMILIES": "transferscout.encoders",
+    "encoder_family": "transferscout.encoders",
     "load_encoder": "transferscout.encoders",
+    "check_before_training": "transferscout.checks",
     "RunConfig": "transferscout.config",
     "load_config": "transferscout.config",
     "ExecutionOptions": "transferscout.grid.runner",
@@ -45,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "ansat": "transferscout.signals",
     "ansat_features": "transferscout.signals",
     "layer_conductance_all": "transferscout.signals",
+    "completeness_errors": "transferscout.signals",
     "text_embedding": "transferscout.signals",
     "task_embedding": "transferscout.signals",
     "log_maximum_evidence": "transferscout.signals",
@@ -72,9 +77,11 @@ __all__ = [
     "DataError",
     "DataNote",
     "EncoderError",
+    "EncoderFamily",
     "EncoderSpec",
     "EvaluationSettings",
     "ExecutionOptions",
+    "FAMILIES",
     "GridSpec",
     "RunConfig",
     "SPLITS",
@@ -89,7 +96,10 @@ __all__ = [
     "ansat",
     "ansat_features",
     "candidate_table",
+    "check_before_training",
+    "completeness_errors",
     "corpus_path",
+    "encoder_family",
     "evaluate_run",
     "feature_columns",
     "grid_budget",
@@ -129,8 +139,15 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from transferscout.checks import check_before_training
     from transferscout.config import RunConfig, load_config
-    from transferscout.encoders import EncoderSpec, load_encoder
+    from transferscout.encoders import (
+        FAMILIES,
+        EncoderFamily,
+        EncoderSpec,
+        encoder_family,
+        load_encoder,
+    )
     from transferscout.errors import ConfigError, DataError, EncoderError, TransferScoutError
     from transferscout.evaluation import EvaluationSettings, evaluate_run
     from transferscout.grid.runner import ExecutionOptions, run_grid
@@ -142,6 +159,7 @@ if TYPE_CHECKING:
     from transferscout.signals import (
         ansat,
         ansat_features,
+        completeness_errors,
         h_score,
         layer_conductance_all,
         log_expected_empirical_prediction,

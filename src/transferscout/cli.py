@@ -187,7 +187,7 @@ def encoders_describe(
     ] = DEFAULT_ENCODER,
     num_layers: Annotated[int | None, typer.Option(help="Keep only the first N layers.")] = None,
 ) -> None:
-    """Load an encoder and show its size, folder and fingerprint."""
+    """Load an encoder and show its family, layers, representation, size and fingerprint."""
     try:
         spec = EncoderSpec(source, num_layers)
         encoder = load_encoder(spec)
@@ -195,10 +195,15 @@ def encoders_describe(
     except TransferScoutError as error:
         raise _fail(error) from None
     parameters = sum(p.numel() for p in encoder.model.parameters())
+    family = encoder.family.describe()
     table = Table(title=f"encoder {source}", show_header=False)
     for key, value in (
         ("folder", str(encoder.path)),
-        ("layers", str(encoder.num_layers)),
+        ("family", family["family"]),
+        ("layers", f"{encoder.num_layers} ({family['layers']})"),
+        ("representation", family["representation"]),
+        ("token types", family["token types"]),
+        ("baseline default", family["baseline default"]),
         ("hidden size", str(encoder.hidden_size)),
         ("parameters", f"{parameters:,}"),
         ("vocabulary", f"{len(encoder.tokenizer):,}"),

@@ -195,6 +195,8 @@ class AnsatConfig:
     model_choice: str = "best_validation"
     documents_per_batch: int = 8
     internal_batch_size: int = 256
+    baseline: str = "auto"
+    completeness_tolerance: float | None = None
 
     def settings(self, *, max_length: int = 128, precision: str = "fp32") -> AnsatSettings:
         """The ANSAT stage settings (``max_length``, ``precision``: the derived defaults)."""
@@ -209,6 +211,7 @@ class AnsatConfig:
                 documents_per_batch=self.documents_per_batch,
                 internal_batch_size=self.internal_batch_size,
                 precision=precision,  # type: ignore[arg-type]  # checked by AttributionSettings
+                baseline=self.baseline,  # type: ignore[arg-type]  # checked by AttributionSettings
             ),
             split=self.split,
             max_documents=MAX_DOCUMENTS if self.max_documents is None else self.max_documents,
@@ -216,6 +219,10 @@ class AnsatConfig:
             model_choice=self.model_choice,  # type: ignore[arg-type]  # checked by AnsatSettings
             adaptive=adaptive,
             documents_from_budget=self.max_documents is None,
+            # Left out: warn above the adaptive tolerance (a model whose steps hit their cap
+            # before completeness was within it), or 5% with fixed steps.
+            completeness_tolerance=self.completeness_tolerance
+            or (self.tolerance if adaptive else 0.05),
         )
 
 

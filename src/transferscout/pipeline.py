@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from transferscout.checks import check_before_training
 from transferscout.config import RunConfig
 from transferscout.evaluation.run import EvaluationResult, evaluate_run
 from transferscout.grid.runner import GridSummary, run_grid
@@ -49,6 +50,7 @@ def train_grid(config: RunConfig, run_dir: str | Path, *, progress: bool = False
     """Build the configured tasks and run (or continue) the configured trial grid."""
     run_dir = Path(run_dir)
     tasks = config.data.load()
+    check_before_training(config)
     _write_config(config, run_dir)
     return _grid(config, run_dir, tasks, progress)
 
@@ -89,7 +91,14 @@ def _ansat(config: RunConfig, run_dir: Path, tasks: TaskSet, progress: bool) -> 
         config.encoder.spec(),
         fraction=config.signals.budget,
     )
-    return compute_ansat(run_dir, tasks, config.ansat_settings(), progress=progress, budget=budget)
+    return compute_ansat(
+        run_dir,
+        tasks,
+        config.ansat_settings(),
+        progress=progress,
+        budget=budget,
+        device=config.executor.device,
+    )
 
 
 def compute_pair_signals_stage(
@@ -98,7 +107,9 @@ def compute_pair_signals_stage(
     """Store task embeddings, estimator scores and baselines for every ordered task pair."""
     tasks = config.data.load()
     settings = pair_settings(config, Path(run_dir), tasks)
-    return compute_pair_signals(run_dir, tasks, settings, progress=progress)
+    return compute_pair_signals(
+        run_dir, tasks, settings, progress=progress, device=config.executor.device
+    )
 
 
 def pair_settings(config: RunConfig, run_dir: Path, tasks: TaskSet) -> PairSignalSettings:
@@ -175,6 +186,7 @@ def run_pipeline(
     """Run every stage in order, each only if its inputs changed since it last ran."""
     run_dir = Path(run_dir)
     tasks = config.data.load()
+    check_before_training(config)
     _write_config(config, run_dir)
     grid = _grid(config, run_dir, tasks, progress)
     if grid.failed or grid.pending:
@@ -196,7 +208,9 @@ def run_pipeline(
     pairs_key = cache.key(["pairs", pairs_inputs, fingerprints, trials])
     if not cache.fresh("pairs", pairs_key):
         settings = pair_settings(config, run_dir, tasks)
-        compute_pair_signals(run_dir, tasks, settings, progress=progress)
+        compute_pair_signals(
+            run_dir, tasks, settings, progress=progress, device=config.executor.device
+        )
         cache.record("pairs", pairs_key)
         stages_run.append("pairs")
     ansat_inputs = [asdict(config.ansat_settings()), config.signals.budget, pairs_key]

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from transferscout.checks import check_before_training
 from transferscout.config import RunConfig, load_run_config
 from transferscout.errors import ConfigError, DataError
 from transferscout.grid.runner import run_grid
@@ -71,6 +72,7 @@ def recommend_sources(
             f"the target must be one task; got {len(target)} ({', '.join(target.names)})"
         )
     (name,) = target.names
+    check_before_training(config)
     sources = config.data.load()
     if name in sources:
         raise DataError(
@@ -101,6 +103,7 @@ def recommend_sources(
         progress=progress,
         targets=[name],
         cost_prefix="rank:",
+        device=config.executor.device,
     )
     # The grid the signals stand in for here: every candidate with the new target.
     every = grid.sources if grid.sources is not None else tuple(sources.names)
@@ -121,6 +124,7 @@ def recommend_sources(
         targets=[name],
         cost_prefix="rank:",
         budget=budget,
+        device=config.executor.device,
     )
     with RunStore(run_dir, readonly=True) as store:
         signals = pivot_signals([r for r in store.pair_signals() if r["target"] == name])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from transferscout.errors import TransferScoutError
 from transferscout.grid.store import RunStore
 
 pytestmark = pytest.mark.slow
@@ -84,7 +85,7 @@ def _rows_while_running(run_dir: Path) -> dict[str, tuple]:
         return {}
     try:
         return _rows(run_dir)
-    except sqlite3.OperationalError:  # "no such table": the schema is not committed yet
+    except (sqlite3.OperationalError, TransferScoutError):  # the schema is not committed yet
         return {}
 
 

@@ -55,6 +55,13 @@ def test_report_files(report: ReportFiles) -> None:
         assert (report.html.parent / f"{name}.png").stat().st_size > 1000
     assert "| target | model |" in markdown
     assert "Seed noise of single-task F1" in page and "grid.single_task_seeds" in markdown
+    # Every attributed model's completeness error, from the store.
+    assert "Conductance completeness" in page and "tolerance 0.05" in markdown
+    section = markdown.split("## Conductance completeness")[1].split("\n## ")[0]
+    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| ")]
+    assert rows[0][:4] == ["| task", "trial", "documents", "median error"]
+    assert sorted(r[0].strip("| ") for r in rows[1:]) == ["food", "shelter", "water"]
+    assert all(0 <= float(r[3]) <= float(r[4]) for r in rows[1:])
 
 
 def test_noise_text_states_the_band_and_the_gains() -> None:

@@ -42,10 +42,13 @@ def test_errors_match_completeness_and_costs_are_counted(tiny_encoder_dir: Path)
     assert result.n_steps == 5 and set(result.errors) == set(DOCUMENTS)
     assert result.token_points == len(result.tokens) * 6
     # The errors are those of the raw token scores the tables hold.
-    words, tokens = attribute_documents(
+    words, _, documents = attribute_documents(
         encoder.model, encoder.tokenizer, DOCUMENTS, AttributionSettings(n_steps=5, max_length=32)
     )
     pd.testing.assert_frame_equal(words, result.words)
+    assert result.errors == dict(
+        zip(documents["doc_id"], documents["completeness_error"], strict=True)
+    )
     assert result.completeness.documents == 3
 
 

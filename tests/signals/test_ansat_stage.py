@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from transferscout.encoders import EncoderSpec
 from transferscout.errors import TransferScoutError
+from transferscout.grid.models import model_fingerprint
 from transferscout.grid.runner import ExecutionOptions, run_grid
 from transferscout.grid.spec import GridSpec, settings_grid
 from transferscout.grid.store import RunStore
@@ -63,7 +65,7 @@ def test_rerun_reuses_the_cached_attributions_and_reproduces(
     compute_ansat(trained_run, tasks, SETTINGS)
     first = _ansat_rows(trained_run)
     files = sorted((trained_run / "attributions").glob("*.parquet"))
-    assert len(files) == 2 * 3  # words and tokens for each of the three models
+    assert len(files) == 3 * 3  # words, tokens and documents for each of the three models
     stamps = {f: f.stat().st_mtime_ns for f in files}
     with RunStore(trained_run, readonly=True) as store:
         costs_before = store.costs("conductance")
@@ -72,6 +74,34 @@ def test_rerun_reuses_the_cached_attributions_and_reproduces(
     with RunStore(trained_run, readonly=True) as store:
         assert store.costs("conductance") == costs_before
     assert _ansat_rows(trained_run) == first
+
+
+def test_completeness_of_every_model_is_stored_and_warned_about(
+    trained_run: Path, tasks: TaskSet, caplog: pytest.LogCaptureFixture
+) -> None:
+    strict = AnsatSettings(
+        attribution=SETTINGS.attribution,
+        max_documents=SETTINGS.max_documents,
+        completeness_tolerance=1e-9,
+    )
+    with caplog.at_level("WARNING"):
+        compute_ansat(trained_run, tasks, strict)
+    with RunStore(trained_run, readonly=True) as store:
+        detail = store.pair_signals("ansat")[0]["detail"]
+    completeness = detail["completeness"]
+    assert sorted(completeness) == ["food", "shelter", "water"]
+    cache = AttributionCache(trained_run)
+    for name, summary in completeness.items():
+        assert 0 < summary["median"] <= summary["max"] < float("inf")
+        with RunStore(trained_run, readonly=True) as store:
+            row = store.row(detail["models"][name])
+        assert row is not None
+        key = AttributionCache.key(model_fingerprint(trained_run, row), SETTINGS.attribution)
+        errors = cache.documents(key)["completeness_error"].to_numpy()
+        assert summary["documents"] == len(errors)
+        assert summary["median"] == pytest.approx(float(np.median(errors)))
+        assert f"conductance of {name}'s model" in caplog.text
+    assert "raise signals.ansat.n_steps" in caplog.text
 
 
 def test_cached_words_and_raw_layer_scores(trained_run: Path, tasks: TaskSet) -> None:

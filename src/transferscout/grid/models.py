@@ -43,9 +43,14 @@ def select_single_task_models(
     return chosen
 
 
-def load_trained_model(run_dir: str | Path, row: TrialRow) -> Encoder:
-    """Load a stored single-task model: its encoder architecture with the trained weights."""
+def load_trained_model(run_dir: str | Path, row: TrialRow, *, device: str = "cpu") -> Encoder:
+    """Load a stored single-task model: its encoder architecture with the trained weights.
+
+    The model is put on ``device`` (``auto``: CUDA when available) in eval mode.
+    """
     from safetensors.torch import load_file
+
+    from transferscout.training.finetune import resolve_device
 
     path = model_path(run_dir, row.id)
     if not path.exists():
@@ -53,6 +58,7 @@ def load_trained_model(run_dir: str | Path, row: TrialRow) -> Encoder:
     encoder_config = row.config["encoder"]
     encoder = load_encoder(EncoderSpec(encoder_config["source"], encoder_config["num_layers"]))
     encoder.model.load_state_dict(load_file(path), strict=True)
+    encoder.model.to(resolve_device(device))  # type: ignore[arg-type]
     encoder.model.eval()  # type: ignore[no-untyped-call]
     return encoder
 

@@ -156,13 +156,18 @@ def run_trial(
 
 
 def _load_encoder_weights(model: torch.nn.Module, weights: bytes) -> None:
-    """Load every weight but the classification head from a safetensors blob."""
+    """Load the encoder's weights from a safetensors blob; the head stays freshly initialised.
+
+    The encoder is the classifier's base model (``base_model_prefix``: BERT's pooler belongs
+    to it); everything else — the classification head of any family — is not transferred.
+    """
     from safetensors.torch import load
 
-    state = {k: v for k, v in load(weights).items() if not k.startswith("classifier.")}
+    prefix = f"{getattr(model, 'base_model_prefix')}."  # noqa: B009
+    state = {k: v for k, v in load(weights).items() if k.startswith(prefix)}
     missing, unexpected = model.load_state_dict(state, strict=False)
-    wrong = [k for k in missing if not k.startswith("classifier.")] + list(unexpected)
-    if wrong:
+    wrong = [k for k in missing if k.startswith(prefix)] + list(unexpected)
+    if wrong or not state:
         raise TransferScoutError(
             f"the source model does not fit the encoder: {len(wrong)} mismatched weights, "
             f"e.g. {wrong[:3]}"

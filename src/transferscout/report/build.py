@@ -137,6 +137,39 @@ def _noise_text(summary: dict[str, Any]) -> str:
     return text
 
 
+def _completeness(run_dir: Path) -> tuple[pd.DataFrame, str]:
+    """Per attributed model: its conductance completeness error (from the store's ANSAT)."""
+    from transferscout.grid.store import RunStore
+
+    rows: list[dict[str, Any]] = []
+    tolerance = None
+    if (run_dir / "store.sqlite").exists():
+        with RunStore(run_dir, readonly=True) as store:
+            signals = store.pair_signals("ansat")
+        detail = signals[0]["detail"] if signals else {}
+        tolerance = detail.get("settings", {}).get("completeness_tolerance")
+        for task, summary in sorted(detail.get("completeness", {}).items()):
+            rows.append(
+                {
+                    "task": task,
+                    "trial": detail["models"][task],
+                    "documents": int(summary["documents"]),
+                    "median error": round(summary["median"], 4),
+                    "max error": round(summary["max"], 4),
+                    "within tolerance": bool(tolerance is None or summary["median"] <= tolerance),
+                }
+            )
+    if not rows:
+        return pd.DataFrame(), "No completeness was recorded for this run's attributions."
+    text = (
+        "|Σ layer scores − (F(x) − F(baseline))| / |F(x) − F(baseline)| of each attributed "
+        "model's documents (worst layer), median and max over documents; "
+        f"tolerance {tolerance:g} on the median. Above it, raise signals.ansat.n_steps or "
+        "choose another signals.ansat.baseline."
+    )
+    return pd.DataFrame(rows), text
+
+
 def _markdown_table(frame: pd.DataFrame) -> str:
     def cell(value: object) -> str:
         text = str(value)
@@ -201,6 +234,7 @@ def write_report(run_dir: str | Path) -> ReportFiles:
     ranking_shown = _ranking_table(ranking)
     savings_lines = _savings_text(savings, summary)
     noise_text = _noise_text(summary)
+    completeness, completeness_text = _completeness(run_dir)
     versions = _versions()
     sections_html = [
         "<h1>transferscout report</h1>",
@@ -215,6 +249,12 @@ def write_report(run_dir: str | Path) -> ReportFiles:
     ]
     if not noise.empty:
         sections_html.append(noise.to_html(index=False, na_rep="", classes="noise", border=0))
+    sections_html.append("<h2>Conductance completeness</h2>")
+    sections_html.append(f"<p>{html.escape(completeness_text)}</p>")
+    if not completeness.empty:
+        sections_html.append(
+            completeness.to_html(index=False, na_rep="", classes="completeness", border=0)
+        )
     for name, (title, _) in images.items():
         encoded = base64.b64encode(pngs[name]).decode()
         sections_html.append(f"<h2>{html.escape(title)}</h2>")
@@ -261,6 +301,9 @@ def write_report(run_dir: str | Path) -> ReportFiles:
     ]
     if not noise.empty:
         markdown += [_markdown_table(noise), ""]
+    markdown += ["## Conductance completeness", "", completeness_text, ""]
+    if not completeness.empty:
+        markdown += [_markdown_table(completeness), ""]
     for name, (title, _) in images.items():
         markdown += [f"## {title}", "", f"![{title}]({name}.png)", ""]
         if name == "budget":

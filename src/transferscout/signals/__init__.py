@@ -1,7 +1,11 @@
 """Transferability signals: conductance/ANSAT, task embeddings, model-based estimators."""
 
 from transferscout.signals.ansat import THRESHOLDS, ansat, ansat_features
-from transferscout.signals.conductance import integration_alphas, layer_conductance_all
+from transferscout.signals.conductance import (
+    completeness_errors,
+    integration_alphas,
+    layer_conductance_all,
+)
 from transferscout.signals.embeddings import (
     cosine_similarity,
     reciprocal_rank_fusion,
@@ -21,6 +25,7 @@ __all__ = [
     "THRESHOLDS",
     "ansat",
     "ansat_features",
+    "completeness_errors",
     "cosine_similarity",
     "h_score",
     "integration_alphas",

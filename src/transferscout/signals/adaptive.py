@@ -19,18 +19,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from transferscout.errors import ConfigError
 from transferscout.signals.attributions import AttributionSettings, attribute_documents
 from transferscout.signals.completeness import (
     CompletenessSummary,
-    completeness_errors,
     summarize_completeness,
 )
-from transferscout.signals.conductance import ConductanceResult
 
 if TYPE_CHECKING:
     import torch
@@ -90,7 +86,8 @@ class Attributed:
     """Attributions of some documents with one number of steps, and what they cost.
 
     Attributes:
-        words, tokens: The attribution tables (as :func:`attribute_documents` returns).
+        words, tokens, documents: The attribution tables (as :func:`attribute_documents`
+            returns them).
         n_steps: The integration steps used.
         errors: Document id -> completeness error.
         seconds: Wall-clock seconds spent (including tries with fewer steps).
@@ -99,6 +96,7 @@ class Attributed:
 
     words: pd.DataFrame
     tokens: pd.DataFrame
+    documents: pd.DataFrame
     n_steps: int
     errors: dict[str, float]
     seconds: float
@@ -114,6 +112,7 @@ class Attributed:
         return Attributed(
             pd.concat([self.words, other.words], ignore_index=True),
             pd.concat([self.tokens, other.tokens], ignore_index=True),
+            pd.concat([self.documents, other.documents], ignore_index=True),
             self.n_steps,
             {**self.errors, **other.errors},
             self.seconds + other.seconds,
@@ -131,25 +130,19 @@ def attribute_with_steps(
     on_batch: Callable[[int], None] | None = None,
 ) -> Attributed:
     """Attribute ``documents`` with ``n_steps``, recording completeness errors and cost."""
-    errors: dict[str, float] = {}
-
-    def collect(ids: list[str], result: ConductanceResult) -> None:
-        values: npt.NDArray[np.float64] = completeness_errors(
-            result.scores, result.endpoint_difference
-        )
-        errors.update(zip(ids, values.tolist(), strict=True))
-
     start = time.perf_counter()
-    words, tokens = attribute_documents(
-        model,
-        tokenizer,
-        documents,
-        replace(settings, n_steps=n_steps),
-        on_batch=on_batch,
-        on_result=collect,
+    words, tokens, table = attribute_documents(
+        model, tokenizer, documents, replace(settings, n_steps=n_steps), on_batch=on_batch
     )
+    errors = dict(zip(table["doc_id"], table["completeness_error"].astype(float), strict=True))
     return Attributed(
-        words, tokens, n_steps, errors, time.perf_counter() - start, len(tokens) * (n_steps + 1)
+        words,
+        tokens,
+        table,
+        n_steps,
+        errors,
+        time.perf_counter() - start,
+        len(tokens) * (n_steps + 1),
     )
 
 

@@ -77,6 +77,8 @@ class AnsatSettings:
             model gets ``attribution.n_steps``).
         documents_from_budget: Derive the cap on each document set from the budget given
             to :func:`compute_ansat` (at least 10, at most ``max_documents``).
+        completeness_tolerance: Warn when a model's median completeness error (over its
+            attributed documents) is above this.
     """
 
     attribution: AttributionSettings = field(default_factory=AttributionSettings)
@@ -87,8 +89,13 @@ class AnsatSettings:
     thresholds: tuple[float, ...] = THRESHOLDS
     adaptive: AdaptiveSteps | None = None
     documents_from_budget: bool = False
+    completeness_tolerance: float = 0.05
 
     def __post_init__(self) -> None:
+        if not self.completeness_tolerance > 0:
+            raise ConfigError(
+                f"completeness_tolerance = {self.completeness_tolerance}; expected > 0"
+            )
         if self.split not in SPLITS:
             raise ConfigError(f"split = {self.split!r}; expected one of {', '.join(SPLITS)}")
         if self.max_documents is not None and self.max_documents < 1:
@@ -108,6 +115,7 @@ def compute_ansat(
     targets: Sequence[str] | None = None,
     cost_prefix: str = "",
     budget: SignalBudget | None = None,
+    device: str = "auto",
 ) -> int:
     """Attribute every task's single-task model and store ANSAT for every ordered pair.
 
@@ -121,6 +129,7 @@ def compute_ansat(
             recommendation's costs apart from the study's).
         budget: What the signals may cost; it derives the document sets' cap (with
             ``settings.documents_from_budget``) and caps each model's adaptive steps.
+        device: Where to attribute (``auto``: CUDA when available).
 
     Returns:
         The number of (source, target) pairs stored.
@@ -131,7 +140,7 @@ def compute_ansat(
     run_dir = Path(run_dir)
     with RunStore(run_dir) as store:
         models = select_single_task_models(store, tasks, choice=settings.model_choice)
-        work = _Attributions(run_dir, store, models, settings, cost_prefix)
+        work = _Attributions(run_dir, store, models, settings, cost_prefix, device)
         plan = None
         if settings.documents_from_budget and budget is not None:
             plan = work.plan(tasks, pairs, budget)
@@ -143,6 +152,11 @@ def compute_ansat(
         work.run(sets.needed(pairs), sets.texts, budget, progress)
         start = time.perf_counter()
         scores = {name: work.cache.word_scores(work.keys[name], sets.all_ids) for name in models}
+        completeness = {
+            name: work.cache.completeness(work.keys[name], sets.needed(pairs).get(name, []))
+            for name in models
+        }
+        _warn_incomplete(completeness, models, resolved)
         values: list[tuple[str, str, str, float]] = []
         for source, target in pairs:
             features = ansat_features(
@@ -153,7 +167,7 @@ def compute_ansat(
             "settings": {**asdict(resolved), "attribution": resolved.attribution.key()},
             "models": {name: row.id for name, row in models.items()},
             "steps": work.steps,
-            "completeness": work.completeness,
+            "completeness": completeness,
             "plan": None if plan is None else _plan_record(plan),
         }
         store.put_pair_signals("ansat", values, detail)
@@ -183,8 +197,10 @@ class _Attributions:
         models: Mapping[str, TrialRow],
         settings: AnsatSettings,
         cost_prefix: str,
+        device: str,
     ) -> None:
         self.run_dir = run_dir
+        self.device = device
         self.store = store
         self.models = dict(models)
         self.settings = settings
@@ -237,7 +253,7 @@ class _Attributions:
         largest = _sets(tasks, self.settings, upper)
         smallest = _sets(tasks, self.settings, min(MIN_DOCUMENTS, upper))
         first = next(iter(self.models))
-        encoder = load_trained_model(self.run_dir, self.models[first])
+        encoder = load_trained_model(self.run_dir, self.models[first], device=self.device)
         lengths = _token_lengths(
             encoder.tokenizer, largest.texts, self.settings.attribution.max_length
         )
@@ -363,7 +379,7 @@ class _Attributions:
             )
             for position, name in enumerate(names):
                 missing = todo[name]
-                encoder = load_trained_model(self.run_dir, self.models[name])
+                encoder = load_trained_model(self.run_dir, self.models[name], device=self.device)
                 tried = self.probes.pop(name, None)  # the calibration, counted already
                 result = tried if name in self.steps else None
                 policy = self.settings.adaptive
@@ -394,7 +410,7 @@ class _Attributions:
                     result = rest if result is None else result.merged(rest)
                 assert result is not None
                 self._record(name, n_steps, result)
-                self.cache.add(self.keys[name], result.words, result.tokens)
+                self.cache.add(self.keys[name], result.words, result.tokens, result.documents)
                 self.store.put_cost(
                     self.cost_prefix + "conductance",
                     f"{self.keys[name]}:{len(self.cache.words(self.keys[name]))}",
@@ -434,3 +450,31 @@ def _token_lengths(
         return {}
     encoded = tokenizer([texts[doc] for doc in ids], truncation=True, max_length=max_length)
     return {doc: len(tokens) for doc, tokens in zip(ids, encoded["input_ids"], strict=True)}
+
+
+def _warn_incomplete(
+    completeness: dict[str, dict[str, float]],
+    models: dict[str, TrialRow],
+    settings: AnsatSettings,
+) -> None:
+    """Warn for every model whose attributions are far from completeness."""
+    for name, summary in completeness.items():
+        if summary["median"] > settings.completeness_tolerance:
+            logger.warning(
+                "conductance of %s's model (trial %s) is incomplete: median error %.1f%% (max "
+                "%.1f%%) of F(x) - F(baseline), above the %.1f%% tolerance; raise "
+                "signals.ansat.n_steps (now %d) or try another signals.ansat.baseline "
+                "(now %s: pad, mask or zero)",
+                name,
+                models[name].id,
+                100 * summary["median"],
+                100 * summary["max"],
+                100 * settings.completeness_tolerance,
+                settings.attribution.n_steps,
+                settings.attribution.baseline
+                + (
+                    " = the encoder family's default"
+                    if settings.attribution.baseline == "auto"
+                    else ""
+                ),
+            )

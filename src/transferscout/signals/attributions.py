@@ -1,8 +1,9 @@
 """Word-level conductance of a model on documents, with a columnar cache in the run folder.
 
-For each (model, settings) the cache keeps two Parquet files under ``attributions/``:
-``<key>.words.parquet`` (document id, word index, word, per-layer word scores, mean score) and
-``<key>.tokens.parquet`` (document id, token index, token, raw per-layer conductance).  The key
+For each (model, settings) the cache keeps three Parquet files under ``attributions/``:
+``<key>.words.parquet`` (document id, word index, word, per-layer word scores, mean score),
+``<key>.tokens.parquet`` (document id, token index, token, raw per-layer conductance) and
+``<key>.documents.parquet`` (document id, ``F(x) − F(x')``, completeness error).  The key
 hashes the model file's content and the settings that change the numbers, so re-running ANSAT
 never recomputes an attribution, and new documents are added to the existing files.
 """
@@ -15,15 +16,15 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from transferscout.encoders.adapter import BASELINES, Baseline, family_of
 from transferscout.errors import ConfigError
 from transferscout.signals.conductance import (
-    ConductanceResult,
     Method,
     batch_documents,
     layer_conductance_all,
@@ -35,7 +36,13 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedTokenizerBase
 
-__all__ = ["AttributionCache", "AttributionSettings", "attribute_documents"]
+__all__ = [
+    "AttributionCache",
+    "AttributionSettings",
+    "attribute_documents",
+    "baseline_fill_id",
+    "resolve_baseline",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +58,8 @@ class AttributionSettings:
         max_length: Documents are truncated to this many tokens.
         documents_per_batch: Documents that go through the model together.
         internal_batch_size: Most interpolated rows per forward pass (memory bound).
+        baseline: ``auto`` (the encoder family's default), ``pad``, ``mask`` or ``zero``
+            (see :data:`transferscout.encoders.BASELINES`).
         precision: ``bf16`` runs the model under bfloat16 autocast (faster on recent CPUs,
             slightly different numbers); ``fp32`` does not.
     """
@@ -61,9 +70,14 @@ class AttributionSettings:
     max_length: int = 128
     documents_per_batch: int = 8
     internal_batch_size: int = 256
+    baseline: Baseline | Literal["auto"] = "auto"
     precision: Precision = "fp32"
 
     def __post_init__(self) -> None:
+        if self.baseline != "auto" and self.baseline not in BASELINES:
+            raise ConfigError(
+                f"baseline = {self.baseline!r}; expected auto, {', '.join(BASELINES)}"
+            )
         if self.n_steps < 1:
             raise ConfigError(f"n_steps = {self.n_steps}; expected at least 1")
         if self.documents_per_batch < 1 or self.internal_batch_size < 2:
@@ -83,9 +97,33 @@ class AttributionSettings:
         """The settings that change the numbers (batching does not)."""
         data = asdict(self)
         del data["documents_per_batch"], data["internal_batch_size"]
+        if self.baseline == "auto":  # the family's default; keys written before it existed
+            del data["baseline"]
         if self.precision == "fp32":  # the keys of caches made before the option stay valid
             del data["precision"]
         return data
+
+
+def baseline_fill_id(tokenizer: PreTrainedTokenizerBase, baseline: Baseline) -> int | None:
+    """The token id a baseline puts at the inner tokens (``None`` for ``zero``).
+
+    Raises:
+        ConfigError: The tokenizer has no such token.
+    """
+    if baseline == "zero":
+        return None
+    fill_id = tokenizer.pad_token_id if baseline == "pad" else tokenizer.mask_token_id
+    if fill_id is None:
+        raise ConfigError(
+            f"the {baseline!r} conductance baseline needs a {baseline} token, which the "
+            "tokenizer does not have; set signals.ansat.baseline to another one"
+        )
+    return int(fill_id)
+
+
+def resolve_baseline(model: torch.nn.Module, settings: AttributionSettings) -> Baseline:
+    """The baseline ``settings`` ask for, with ``auto`` resolved to the model family's."""
+    return family_of(model).baseline if settings.baseline == "auto" else settings.baseline
 
 
 def attribute_documents(
@@ -95,15 +133,20 @@ def attribute_documents(
     settings: AttributionSettings,
     *,
     on_batch: Callable[[int], None] | None = None,
-    on_result: Callable[[list[str], ConductanceResult], None] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Conductance of every document, as a words table and a tokens table.
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Conductance of every document, as a words, a tokens and a documents table.
 
-    Documents are batched by length (little padding); ``on_batch(n)`` is called after each
-    batch of ``n`` documents, ``on_result(ids, result)`` with each batch's raw result.
+    The documents table holds each document's ``F(x) − F(x')`` and completeness error (see
+    :func:`transferscout.signals.conductance.completeness_errors`).  Documents are batched by
+    length (little padding); ``on_batch(n)`` is called after each batch of ``n`` documents.
+
+    Raises:
+        ConfigError: The baseline needs a token the tokenizer does not have.
     """
     import torch
 
+    baseline = resolve_baseline(model, settings)
+    fill_id = baseline_fill_id(tokenizer, baseline)
     device_type = next(model.parameters()).device.type
     ids = list(documents)
     encoded = tokenizer(
@@ -115,6 +158,7 @@ def attribute_documents(
     order = np.argsort([len(x) for x in encoded["input_ids"]], kind="stable")
     word_rows: list[dict[str, object]] = []
     token_rows: list[dict[str, object]] = []
+    document_rows: list[dict[str, object]] = []
     for start in range(0, len(order), settings.documents_per_batch):
         batch = [int(i) for i in order[start : start + settings.documents_per_batch]]
         input_ids, mask = batch_documents(
@@ -131,14 +175,19 @@ def attribute_documents(
                 n_steps=settings.n_steps,
                 method=settings.method,
                 internal_batch_size=settings.internal_batch_size,
-                cls_id=tokenizer.cls_token_id,
-                sep_id=tokenizer.sep_token_id,
-                pad_id=tokenizer.pad_token_id,
+                baseline=baseline,
+                fill_id=fill_id,
             )
-        if on_result is not None:
-            on_result([ids[i] for i in batch], result)
+        completeness = result.completeness_errors
         for row, index in enumerate(batch):
             doc = ids[index]
+            document_rows.append(
+                {
+                    "doc_id": doc,
+                    "endpoint_difference": float(result.endpoint_difference[row]),
+                    "completeness_error": float(completeness[row]),
+                }
+            )
             length = int(mask[row].sum())
             raw = result.scores[:, row, :length]
             tokens = encoded["input_ids"][index]
@@ -168,13 +217,16 @@ def attribute_documents(
                 )
         if on_batch is not None:
             on_batch(len(batch))
-    return pd.DataFrame(word_rows, columns=_WORD_COLUMNS), pd.DataFrame(
-        token_rows, columns=_TOKEN_COLUMNS
+    return (
+        pd.DataFrame(word_rows, columns=_WORD_COLUMNS),
+        pd.DataFrame(token_rows, columns=_TOKEN_COLUMNS),
+        pd.DataFrame(document_rows, columns=_DOCUMENT_COLUMNS),
     )
 
 
 _WORD_COLUMNS = ["doc_id", "word_index", "word", "layer_scores", "score"]
 _TOKEN_COLUMNS = ["doc_id", "token_index", "token", "layer_scores"]
+_DOCUMENT_COLUMNS = ["doc_id", "endpoint_difference", "completeness_error"]
 
 
 def _word_spans(
@@ -214,6 +266,24 @@ class AttributionCache:
         path = self._path(key, "tokens")
         return pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=_TOKEN_COLUMNS)
 
+    def documents(self, key: str) -> pd.DataFrame:
+        """The cached per-document completeness (empty if nothing is cached)."""
+        path = self._path(key, "documents")
+        return pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=_DOCUMENT_COLUMNS)
+
+    def completeness(self, key: str, doc_ids: list[str]) -> dict[str, float]:
+        """Median and max completeness error over ``doc_ids`` (NaN: none recorded)."""
+        table = self.documents(key)
+        errors = table.loc[table["doc_id"].isin(set(doc_ids)), "completeness_error"]
+        values = errors.to_numpy(dtype=np.float64)
+        if not len(values):
+            return {"median": float("nan"), "max": float("nan"), "documents": 0.0}
+        return {
+            "median": float(np.median(values)),
+            "max": float(values.max()),
+            "documents": float(len(values)),
+        }
+
     def missing(self, key: str, doc_ids: list[str]) -> list[str]:
         """The documents of ``doc_ids`` with no cached attribution."""
         path = self._path(key, "words")
@@ -222,10 +292,13 @@ class AttributionCache:
         known = set(pd.read_parquet(path, columns=["doc_id"])["doc_id"])
         return [doc for doc in doc_ids if doc not in known]
 
-    def add(self, key: str, words: pd.DataFrame, tokens: pd.DataFrame) -> None:
-        """Append new documents' attributions (files are replaced atomically)."""
+    def add(
+        self, key: str, words: pd.DataFrame, tokens: pd.DataFrame, documents: pd.DataFrame
+    ) -> None:
+        """Append new documents' attributions (files are replaced atomically, words last)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         for kind, new, old in (
+            ("documents", documents, self.documents(key)),
             ("tokens", tokens, self.tokens(key)),
             ("words", words, self.words(key)),
         ):

@@ -12,10 +12,17 @@ evaluations stand in for the path derivative times the step size.  Here the inte
 inputs of several documents go through the model once, every layer's output and its gradient
 are taken from that one forward and one backward pass, and the sum runs for all layers at once.
 
-Inputs live in word-embedding space: the input is the document's word embeddings, the baseline
-the embeddings of ``[CLS] [PAD] … [PAD] [SEP]`` of the same length; positions, token types and
-the attention mask are the input's.  Documents of a batch are padded to the longest one; a
-padding position is masked out of attention, so it never receives attribution.
+Inputs live in word-embedding space: the input is the document's word embeddings; the
+baseline keeps the document's first and last (special) tokens and puts, at every other real
+token, the ``[PAD]`` embedding (``pad``: the seed paper's ``[CLS] [PAD] … [PAD] [SEP]``), the
+``[MASK]`` embedding (``mask``) or zero (``zero``) — see
+:data:`transferscout.encoders.BASELINES` for which one suits which family.  Positions, token
+types and the attention mask are the input's.  Documents of a batch are padded to the longest
+one; a padding position is masked out of attention, so it never receives attribution.
+
+The layer outputs are those of the family's layer modules (before any final norm), captured by
+:meth:`transferscout.encoders.EncoderFamily.tap`.  How far the integral is from exact is
+measured by :func:`completeness_errors`.
 """
 
 from __future__ import annotations
@@ -28,7 +35,14 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-__all__ = ["ConductanceResult", "integration_alphas", "layer_conductance_all"]
+from transferscout.encoders.adapter import Baseline, EncoderFamily, family_of
+
+__all__ = [
+    "ConductanceResult",
+    "completeness_errors",
+    "integration_alphas",
+    "layer_conductance_all",
+]
 
 Method = Literal[
     "gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"
@@ -77,6 +91,41 @@ class ConductanceResult:
     input_ids: npt.NDArray[np.int64]
     endpoint_difference: npt.NDArray[np.float64]
 
+    @property
+    def completeness_errors(self) -> npt.NDArray[np.float64]:
+        """Each document's relative completeness error (see :func:`completeness_errors`)."""
+        return completeness_errors(self.scores, self.endpoint_difference)
+
+
+def completeness_errors(
+    scores: npt.ArrayLike, endpoint_difference: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    """How far each document's conductance is from completeness, relative to the change.
+
+    By completeness, each layer's token scores of a document sum to ``F(x) − F(x')``; a
+    finite number of integration points (or a path the integral cannot follow) leaves an
+    error.  Per document, the worst layer's::
+
+        max_l |Σ_t scores[l, d, t] − Δ_d| / |Δ_d|,    Δ_d = F(x_d) − F(x'_d)
+
+    Shape:
+        scores: ``(n_layers, n_documents, tokens)``; endpoint_difference: ``(n_documents,)``;
+        returns ``(n_documents,)``.  A document with ``Δ_d = 0`` has error 0 when its scores
+        sum to 0 too, and infinity otherwise.
+    """
+    values = np.asarray(scores, dtype=np.float64)
+    delta = np.asarray(endpoint_difference, dtype=np.float64)
+    if values.ndim != 3 or values.shape[1] != delta.shape[0]:
+        raise ValueError(
+            f"scores must be (layers, documents, tokens) and endpoint_difference (documents,); "
+            f"got {values.shape} and {delta.shape}"
+        )
+    gap = np.abs(values.sum(axis=2) - delta[None, :]).max(axis=0)
+    scale = np.abs(delta)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.where(scale > 0, gap / np.where(scale > 0, scale, 1.0), np.inf)
+    return np.where((scale == 0) & (gap == 0), 0.0, relative)
+
 
 def baseline_ids(
     input_ids: torch.Tensor, attention_mask: torch.Tensor, *, cls_id: int, sep_id: int, pad_id: int
@@ -89,6 +138,36 @@ def baseline_ids(
     return torch.where(attention_mask.bool(), baseline, input_ids)
 
 
+def _inner(attention_mask: torch.Tensor) -> torch.Tensor:
+    """True at every real token but each document's first and last."""
+    inner = attention_mask.bool().clone()
+    inner[:, 0] = False
+    inner[torch.arange(len(inner)), attention_mask.sum(dim=1) - 1] = False
+    return inner
+
+
+def baseline_embeddings(
+    embed: torch.nn.Embedding,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    *,
+    baseline: Baseline,
+    fill_id: int | None,
+) -> torch.Tensor:
+    """The baseline in word-embedding space: first/last token and padding kept, the rest filled.
+
+    ``fill_id`` is the ``[PAD]`` (``pad``) or ``[MASK]`` (``mask``) id; ``zero`` needs none.
+    """
+    inner = _inner(attention_mask)
+    if baseline == "zero":
+        embedded: torch.Tensor = embed(input_ids)
+        return torch.where(inner.unsqueeze(-1), torch.zeros_like(embedded), embedded)
+    if fill_id is None:
+        raise ValueError(f"the {baseline!r} baseline needs the tokenizer's {baseline} token")
+    filled: torch.Tensor = embed(torch.where(inner, torch.full_like(input_ids, fill_id), input_ids))
+    return filled
+
+
 def layer_conductance_all(
     model: torch.nn.Module,
     input_ids: torch.Tensor,
@@ -98,9 +177,8 @@ def layer_conductance_all(
     n_steps: int = 50,
     method: Method = "gausslegendre",
     internal_batch_size: int | None = None,
-    cls_id: int,
-    sep_id: int,
-    pad_id: int,
+    baseline: Baseline = "pad",
+    fill_id: int | None = None,
 ) -> ConductanceResult:
     """Conductance of the ``target`` logit through every encoder layer's output.
 
@@ -109,18 +187,17 @@ def layer_conductance_all(
         document.  Result scores: ``(n_layers, n_documents, max_tokens)``.
 
     Args:
-        model: A Hugging Face sequence classifier that takes ``inputs_embeds`` and returns
-            ``hidden_states`` (BERT family); it is used in eval mode and left as it was.
-        input_ids: Token ids, each document starting with ``[CLS]`` and ending with ``[SEP]``.
+        model: A Hugging Face sequence classifier of a supported family (it takes
+            ``inputs_embeds``); it is used in eval mode and left as it was.
+        input_ids: Token ids, each document starting and ending with its special tokens.
         attention_mask: 1 for real tokens, 0 for padding.
         target: The class whose logit is attributed.
         n_steps: Integration steps; ``n_steps + 1`` points are evaluated (as Captum does).
         method: Placement of the points (see :func:`integration_alphas`).
         internal_batch_size: At most this many interpolated rows (documents × points) go
             through the model at once, to bound memory; chunks of points overlap by one.
-        cls_id: Id of ``[CLS]`` (the baseline's first token).
-        sep_id: Id of ``[SEP]`` (the baseline's last token).
-        pad_id: Id of ``[PAD]`` (the baseline's other tokens).
+        baseline: What stands at the baseline's inner tokens: ``pad``, ``mask`` or ``zero``.
+        fill_id: The token id of ``pad`` / ``mask`` (unused for ``zero``).
 
     References:
         Dhamdhere, Sundararajan, Yan (2018), arXiv:1805.12233; Captum ``LayerConductance``.
@@ -132,6 +209,7 @@ def layer_conductance_all(
         )
     if n_steps < 1:
         raise ValueError(f"n_steps must be at least 1; got {n_steps}")
+    family = family_of(model)
     embed: torch.nn.Embedding = getattr(model, "get_input_embeddings")()  # noqa: B009
     was_training = model.training
     model.eval()
@@ -146,16 +224,15 @@ def layer_conductance_all(
     try:
         with torch.no_grad():
             inputs = embed(input_ids)
-            reference = embed(
-                baseline_ids(input_ids, attention_mask, cls_id=cls_id, sep_id=sep_id, pad_id=pad_id)
+            reference = baseline_embeddings(
+                embed, input_ids, attention_mask, baseline=baseline, fill_id=fill_id
             )
-        token_types = torch.zeros_like(input_ids)
         scores: torch.Tensor | None = None
         start = 0
         while start < points - 1:
             stop = min(start + per_chunk, points)  # points start..stop-1; steps start..stop-2
             chunk = _chunk_conductance(
-                model, inputs, reference, attention_mask, token_types, alphas[start:stop], target
+                model, family, inputs, reference, attention_mask, alphas[start:stop], target
             )
             scores = chunk if scores is None else scores + chunk
             start = stop - 1
@@ -165,8 +242,7 @@ def layer_conductance_all(
             logits = (
                 model(
                     inputs_embeds=ends.reshape(2 * n_docs, width, -1),
-                    attention_mask=attention_mask.repeat(2, 1),
-                    token_type_ids=token_types.repeat(2, 1),
+                    **family.model_inputs({"attention_mask": attention_mask.repeat(2, 1)}),
                 )
                 .logits[:, target]
                 .reshape(2, n_docs)
@@ -184,10 +260,10 @@ def layer_conductance_all(
 
 def _chunk_conductance(
     model: torch.nn.Module,
+    family: EncoderFamily,
     inputs: torch.Tensor,
     reference: torch.Tensor,
     attention_mask: torch.Tensor,
-    token_types: torch.Tensor,
     alphas: torch.Tensor,
     target: int,
 ) -> torch.Tensor:
@@ -197,13 +273,12 @@ def _chunk_conductance(
     # Row p * n_docs + d is document d at alpha p (the layout Captum uses).
     scaled = reference.unsqueeze(0) + alphas.view(-1, 1, 1, 1) * (inputs - reference).unsqueeze(0)
     scaled = scaled.reshape(points * n_docs, *inputs.shape[1:]).requires_grad_(True)
-    output = model(
-        inputs_embeds=scaled,
-        attention_mask=attention_mask.repeat(points, 1),
-        token_type_ids=token_types.repeat(points, 1),
-        output_hidden_states=True,
-    )
-    layers = output.hidden_states[1:]  # the output of each encoder layer
+    with family.tap(model) as tap:
+        output = model(
+            inputs_embeds=scaled,
+            **family.model_inputs({"attention_mask": attention_mask.repeat(points, 1)}),
+        )
+    layers = tap.layers  # the output of each encoder layer, before any final norm
     gradients = torch.autograd.grad(output.logits[:, target].sum(), layers)
     per_layer = []
     with torch.no_grad():

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from transferscout.encoders.adapter import family_of
 from transferscout.training.data import encode_texts, padded_batches
 
 if TYPE_CHECKING:
@@ -46,27 +47,32 @@ def text_embedding(
     max_length: int = 128,
     batch_size: int = 32,
 ) -> Vector:
-    """TextEmb: mean over texts of the masked mean of the last-layer token states.
+    """TextEmb: mean over texts of the masked mean of the last layer's token states.
+
+    The last layer's output is taken before any final norm (see
+    :class:`transferscout.encoders.EncoderFamily`).
 
     Shape:
         returns ``(hidden,)``.
 
     Args:
-        model: The pretrained encoder (a sequence classifier's base model is used).
+        model: The pretrained encoder (a sequence classifier).
         tokenizer: Its tokenizer.
         texts: The task's training texts.
         max_length: Truncation length.
         batch_size: Texts per forward pass.
     """
-    base: Any = getattr(model, "base_model", model)
+    family = family_of(model)
     model.eval()
     device = next(model.parameters()).device
     encoded = encode_texts(tokenizer, texts, max_length)
     order = np.argsort(encoded.lengths, kind="stable")
     total: torch.Tensor | None = None
     for _, batch in padded_batches(encoded, order, batch_size):
-        batch = {k: v.to(device) for k, v in batch.items()}
-        states = base(**batch).last_hidden_state.double()
+        batch = {k: v.to(device) for k, v in family.model_inputs(batch).items()}
+        with family.tap(model) as tap:
+            model(**batch)
+        states = tap.layers[-1].double()
         mask = batch["attention_mask"].unsqueeze(-1).double()
         means = (states * mask).sum(dim=1) / mask.sum(dim=1)
         total = means.sum(dim=0) if total is None else total + means.sum(dim=0)
@@ -89,8 +95,10 @@ def task_embedding(
     """TaskEmb: empirical Fisher of a fine-tuned model, one vector per component.
 
     For each batch the loss on the gold labels is back-propagated once; for each layer's
-    output the gradient is summed over the batch and its tokens, squared, and divided by the
-    batch's token count; for the pooled output it is summed over the batch and squared; with
+    output (before any final norm) the gradient is summed over the batch and its tokens,
+    squared, and divided by the batch's token count; for the sentence representation the
+    head reads (``pooled``; see :class:`transferscout.encoders.EncoderFamily`) it is summed
+    over the batch and squared; with
     ``parameters=True`` every encoder parameter's squared gradient is kept too.  The sums over
     batches are divided by the number of examples.
 
@@ -109,40 +117,38 @@ def task_embedding(
     Returns:
         ``{"layer_1": …, …, "layer_L": …, "pooled": …}`` (+ ``"parameters"``), each 1-d.
     """
+    family = family_of(model)
     base: Any = getattr(model, "base_model", model)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    captured: dict[str, torch.Tensor] = {}
-    hook = base.pooler.register_forward_hook(
-        lambda _module, _inputs, output: captured.__setitem__("pooled", output)
-    )
     encoded = encode_texts(tokenizer, texts, max_length)
     y = torch.tensor(np.asarray(labels), dtype=torch.long)
     sums: dict[str, torch.Tensor] = {}
     named = [(n, p) for n, p in base.named_parameters() if p.requires_grad]
     try:
         for index, batch in padded_batches(encoded, np.arange(len(encoded)), batch_size):
-            batch = {k: v.to(device) for k, v in batch.items()}
-            output = model(**batch, labels=y[index].to(device), output_hidden_states=True)
-            layers = list(output.hidden_states[1:])
-            targets = [*layers, captured["pooled"]]
+            batch = {k: v.to(device) for k, v in family.model_inputs(batch).items()}
+            with family.tap(model) as tap:
+                output = model(**batch, labels=y[index].to(device))
+            layers = tap.layers
+            targets = [*layers, tap.representation_source]
             if parameters:
                 targets += [p for _, p in named]
             gradients = torch.autograd.grad(output.loss, targets)
             if outputs is not None:
-                _keep_outputs(outputs, index, captured["pooled"], output.logits, len(encoded))
+                _keep_outputs(outputs, index, tap.representation, output.logits, len(encoded))
             tokens = float(batch["attention_mask"].sum())
             for i, gradient in enumerate(gradients[: len(layers)]):
                 _accumulate(sums, f"layer_{i + 1}", gradient.double().sum(dim=(0, 1)) ** 2 / tokens)
-            _accumulate(sums, "pooled", gradients[len(layers)].double().sum(dim=0) ** 2)
+            pooled = tap.select(gradients[len(layers)])
+            _accumulate(sums, "pooled", pooled.double().sum(dim=0) ** 2)
             if parameters:
                 flat = torch.cat(
                     [g.double().reshape(-1) ** 2 for g in gradients[len(layers) + 1 :]]
                 )
                 _accumulate(sums, "parameters", flat)
     finally:
-        hook.remove()
         model.train(was_training)
     return {name: (total / len(encoded)).cpu().numpy() for name, total in sums.items()}
 

@@ -26,7 +26,6 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -34,7 +33,7 @@ import torch
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from transferscout._progress import progress_bar
-from transferscout.encoders import EncoderSpec, load_encoder
+from transferscout.encoders import EncoderSpec, family_of, load_encoder
 from transferscout.errors import ConfigError
 from transferscout.grid.models import (
     ModelChoice,
@@ -52,6 +51,7 @@ from transferscout.signals.embeddings import (
 )
 from transferscout.tasks.task import Split, TaskSet
 from transferscout.training.data import encode_texts, padded_batches
+from transferscout.training.finetune import resolve_device
 from transferscout.training.settings import Precision
 
 __all__ = ["PairSignalSettings", "compute_pair_signals", "ESTIMATOR_NAMES", "BASELINE_NAMES"]
@@ -120,31 +120,32 @@ def pooled_features(
     max_length: int,
     batch_size: int,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """A classifier's pooled encoder output and class probabilities on ``texts``.
+    """A classifier's sentence representation and class probabilities on ``texts``.
+
+    The representation is what the family's classification head reads (BERT: the pooler
+    output; see :class:`transferscout.encoders.EncoderFamily`).
 
     Shape:
         returns ``(n, hidden)`` and ``(n, n_classes)``, in the order of ``texts``.
     """
-    captured: dict[str, torch.Tensor] = {}
-    base: Any = getattr(model, "base_model", model)
-    hook = base.pooler.register_forward_hook(lambda _m, _i, out: captured.__setitem__("p", out))
+    family = family_of(model)
     model.eval()
     device = next(model.parameters()).device
     encoded = encode_texts(tokenizer, texts, max_length)  # type: ignore[arg-type]
     order = np.argsort(encoded.lengths, kind="stable")
     features: npt.NDArray[np.float64] | None = None
     probabilities: npt.NDArray[np.float64] | None = None
-    try:
-        for index, batch in padded_batches(encoded, order, batch_size):
-            logits = model(**{k: v.to(device) for k, v in batch.items()}).logits.double()
-            pooled = captured["p"].double()
-            if features is None or probabilities is None:
-                features = np.zeros((len(texts), pooled.shape[-1]))
-                probabilities = np.zeros((len(texts), logits.shape[-1]))
-            features[index] = pooled.cpu().numpy()
-            probabilities[index] = torch.softmax(logits, dim=-1).cpu().numpy()
-    finally:
-        hook.remove()
+    for index, batch in padded_batches(encoded, order, batch_size):
+        with family.tap(model) as tap:
+            logits = model(
+                **{k: v.to(device) for k, v in family.model_inputs(batch).items()}
+            ).logits.double()
+        pooled = tap.representation.double()
+        if features is None or probabilities is None:
+            features = np.zeros((len(texts), pooled.shape[-1]))
+            probabilities = np.zeros((len(texts), logits.shape[-1]))
+        features[index] = pooled.cpu().numpy()
+        probabilities[index] = torch.softmax(logits, dim=-1).cpu().numpy()
     assert features is not None and probabilities is not None
     return features, probabilities
 
@@ -179,11 +180,13 @@ def compute_pair_signals(
     progress: bool = False,
     targets: Sequence[str] | None = None,
     cost_prefix: str = "",
+    device: str = "auto",
 ) -> int:
     """Compute and store every pair signal of ``tasks`` from the run's single-task models.
 
     Only the pairs whose target is in ``targets`` (default: all tasks) are stored; cost
-    records go to families prefixed with ``cost_prefix``.
+    records go to families prefixed with ``cost_prefix``; models run on ``device``
+    (``auto``: CUDA when available).
 
     Returns:
         The number of ordered (source, target) pairs.
@@ -201,12 +204,12 @@ def compute_pair_signals(
         bar = progress_bar(enabled=progress)
         with bar:
             steps = bar.add_task("pair signals (models)", total=len(names) + 1)
-            text_vectors = _text_embeddings(cache, models, samples, settings, timer)
+            text_vectors = _text_embeddings(cache, models, samples, settings, timer, device)
             bar.update(steps, advance=1)
             task_vectors: dict[str, dict[str, npt.NDArray[np.float64]]] = {}
             outputs: dict[tuple[str, str], dict[str, npt.NDArray[np.float64]]] = {}
             for source in names:
-                encoder = load_trained_model(run_dir, models[source])
+                encoder = load_trained_model(run_dir, models[source], device=device)
                 key = _key("taskemb", fingerprints[source], samples[source], settings)
                 task_vectors[source] = cache.get("embeddings", key)
                 if not task_vectors[source]:
@@ -296,6 +299,7 @@ def _text_embeddings(
     samples: dict[str, Split],
     settings: PairSignalSettings,
     timer: _Timer,
+    device: str,
 ) -> dict[str, npt.NDArray[np.float64]]:
     encoder_config = next(iter(models.values())).config["encoder"]
     spec = EncoderSpec(encoder_config["source"], encoder_config["num_layers"])
@@ -306,7 +310,9 @@ def _text_embeddings(
         arrays = cache.get("embeddings", key)
         if not arrays:
             with timer.time("textemb"):
-                pretrained = pretrained or load_encoder(spec)
+                if pretrained is None:
+                    pretrained = load_encoder(spec)
+                    pretrained.model.to(resolve_device(device))  # type: ignore[arg-type]
                 arrays = {
                     "textemb": text_embedding(
                         pretrained.model,

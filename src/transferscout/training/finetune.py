@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from transferscout.encoders.adapter import family_of
 from transferscout.errors import TransferScoutError
 from transferscout.tasks.task import Split
 from transferscout.training.data import encode_texts, padded_batches
@@ -60,12 +61,28 @@ class StageStats:
 
 
 def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; ``"cpu"``/``"cuda"``/``"cuda:1"`` as is."""
+    """``"auto"`` -> CUDA when available, else CPU; ``"cpu"``/``"cuda"``/``"cuda:1"`` as is.
+
+    Raises:
+        TransferScoutError: Not a device name, or a CUDA device this machine does not have.
+    """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise TransferScoutError(f"device {device!r} asked for, but CUDA is not available")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise TransferScoutError(
+            f"device {device!r} is not a device name; expected auto, cpu, cuda or cuda:N"
+        ) from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise TransferScoutError(f"device {device!r} asked for, but CUDA is not available")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise TransferScoutError(
+                f"device {device!r} asked for, but this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s)"
+            )
+    return resolved
 
 
 def _autocast(
@@ -120,6 +137,7 @@ def train_stage(
     scheduler = get_linear_schedule_with_warmup(  # type: ignore[no-untyped-call]
         optimizer, int(settings.warmup_ratio * total), total
     )
+    family = family_of(model)
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     step = 0
@@ -127,7 +145,7 @@ def train_stage(
     for epoch in range(settings.epochs):
         order = torch.randperm(len(encoded), generator=generator).numpy()
         for index, batch in padded_batches(encoded, order, settings.batch_size):
-            batch = {key: value.to(device) for key, value in batch.items()}
+            batch = {key: value.to(device) for key, value in family.model_inputs(batch).items()}
             with _autocast(device, precision):
                 loss = model(**batch, labels=labels[index].to(device)).loss
             value = float(loss.detach())
@@ -156,12 +174,14 @@ def train_stage(
 
 
 def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, object]]:
+    """Biases and the parameters of normalisation modules (by module type) get no decay."""
+    norms = family_of(model).norm_parameters(model)
     decay: list[torch.nn.Parameter] = []
     no_decay: list[torch.nn.Parameter] = []
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad:
             continue
-        (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(parameter)
+        (no_decay if name.endswith("bias") or id(parameter) in norms else decay).append(parameter)
     return [
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
@@ -185,11 +205,12 @@ def predict_proba(
     """
     device = device or next(model.parameters()).device
     model.eval()
+    family = family_of(model)
     encoded = encode_texts(tokenizer, texts, max_length)
     order = np.argsort(encoded.lengths, kind="stable")
     out: npt.NDArray[np.float64] | None = None
     for index, batch in padded_batches(encoded, order, batch_size):
-        batch = {key: value.to(device) for key, value in batch.items()}
+        batch = {key: value.to(device) for key, value in family.model_inputs(batch).items()}
         with _autocast(device, precision):
             logits = model(**batch).logits
         if out is None:

