@@ -11,21 +11,28 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
 from transferscout.checks import check_before_training
 from transferscout.config import RunConfig
 from transferscout.evaluation.run import EvaluationResult, evaluate_run
+from transferscout.grid.models import load_trained_model, select_single_task_models
 from transferscout.grid.runner import GridSummary, run_grid
 from transferscout.grid.store import RunStore
 from transferscout.report.build import ReportFiles, write_report
 from transferscout.signals.ansat_stage import compute_ansat
-from transferscout.signals.budget import grid_budget, plan_pair_examples, training_throughput
-from transferscout.signals.pair_stage import PairSignalSettings, compute_pair_signals
+from transferscout.signals.budget import grid_budget, plan_pair_examples
+from transferscout.signals.pair_stage import (
+    PairSignalSettings,
+    compute_pair_signals,
+    pooled_features,
+)
 from transferscout.tasks.task import TaskSet
 
 __all__ = [
@@ -113,22 +120,61 @@ def compute_pair_signals_stage(
 
 
 def pair_settings(config: RunConfig, run_dir: Path, tasks: TaskSet) -> PairSignalSettings:
-    """The pair signals' settings; left out, the examples per task fit half the budget."""
+    """The pair signals' settings; left out, the examples per task fit half the budget.
+
+    The cost of an inference pass and of loading a model is measured on the first task's
+    single-task model (a short calibration on a few of its training texts).
+    """
     if config.signals.pairs.max_examples is not None:
         return config.pair_settings()
     budget = grid_budget(run_dir, tasks, config.grid.spec(), config.encoder.spec())
     budget = replace(budget, fraction=config.signals.budget, spent_seconds=0.0)
-    with RunStore(run_dir, readonly=True) as store:
-        throughput = training_throughput(store.rows(status="done"))
+    seconds_per_example, load_seconds = _calibrate_inference(config, run_dir, tasks)
     n = len(tasks)
-    examples = plan_pair_examples(budget, throughput, models=n, pairs=n * n, embedded=n)
+    examples = plan_pair_examples(
+        budget,
+        seconds_per_example,
+        models=n,
+        pairs=n * n,
+        embedded=n,
+        fixed_seconds=(n + 1) * load_seconds,
+    )
     logger.info(
-        "pair signals: %d training examples per task (half of the %g%% budget of a %.2f h grid)",
+        "pair signals: %d training examples per task (half of the %g%% budget of a %.2f h "
+        "grid; %.3f s per example and pass, %.1f s per model load)",
         examples,
         config.signals.budget * 100,
         budget.grid_seconds / 3600,
+        seconds_per_example,
+        load_seconds,
     )
     return config.pair_settings(max_examples=examples)
+
+
+def _calibrate_inference(config: RunConfig, run_dir: Path, tasks: TaskSet) -> tuple[float, float]:
+    """Seconds per example of a feature pass, and seconds to load a model (measured)."""
+    first = tasks.names[0]
+    with RunStore(run_dir, readonly=True) as store:
+        row = select_single_task_models(store, tasks)[first]
+    start = time.perf_counter()
+    encoder = load_trained_model(run_dir, row, device=config.executor.device)
+    load_seconds = time.perf_counter() - start
+    texts = tasks[first].train.texts[:CALIBRATION_EXAMPLES]
+    settings = config.pair_settings()
+    start = time.perf_counter()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.precision == "bf16"):
+        pooled_features(
+            encoder.model,
+            encoder.tokenizer,
+            texts,
+            max_length=settings.max_length,
+            batch_size=settings.batch_size,
+        )
+    return (time.perf_counter() - start) / max(1, len(texts)), load_seconds
+
+
+#: Training texts of the first task the inference calibration runs on.
+CALIBRATION_EXAMPLES = 32
 
 
 def evaluate(config: RunConfig, run_dir: str | Path) -> EvaluationResult:

@@ -127,18 +127,14 @@ def test_steps_within_a_share() -> None:
 
 
 def test_pair_examples_fit_half_the_budget() -> None:
-    from transferscout.signals.budget import (
-        INFERENCE_COST,
-        MAX_EXAMPLES,
-        MIN_EXAMPLES,
-        plan_pair_examples,
-    )
+    from transferscout.signals.budget import MAX_EXAMPLES, MIN_EXAMPLES, plan_pair_examples
 
     budget = SignalBudget(grid_seconds=4000.0, fraction=0.05)  # 200 s, 100 s for pair signals
-    # 3 tasks: 9 feature passes + 2 x 3 TaskEmb + 3 TextEmb = 18 passes per example, each
-    # 0.2 of a training step at 10 examples/s -> 0.36 s per example -> 277 examples.
-    examples = plan_pair_examples(budget, 10.0, models=3, pairs=9, embedded=3)
-    assert INFERENCE_COST == 0.2 and examples == 277
-    assert plan_pair_examples(budget, 1000.0, models=3, pairs=9, embedded=3) == MAX_EXAMPLES
-    assert plan_pair_examples(budget, 0.01, models=3, pairs=9, embedded=3) == MIN_EXAMPLES
-    assert plan_pair_examples(budget, float("nan"), models=3, pairs=9, embedded=3) == MAX_EXAMPLES
+    # 3 tasks: 9 feature passes + 2 x 3 TaskEmb + 3 TextEmb = 18 passes per example at
+    # 0.02 s each = 0.36 s per example; 100 s less 4 model loads of 1 s -> 266 examples.
+    plan = {"models": 3, "pairs": 9, "embedded": 3}
+    assert plan_pair_examples(budget, 0.02, **plan, fixed_seconds=4.0) == 266
+    assert plan_pair_examples(budget, 0.02, **plan) == 277
+    assert plan_pair_examples(budget, 1e-5, **plan) == MAX_EXAMPLES
+    assert plan_pair_examples(budget, 10.0, **plan) == MIN_EXAMPLES
+    assert plan_pair_examples(budget, float("nan"), **plan) == MAX_EXAMPLES

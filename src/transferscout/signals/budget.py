@@ -184,10 +184,6 @@ def training_throughput(rows: Sequence[TrialRow]) -> float:
     return speeds[len(speeds) // 2] if speeds else math.nan
 
 
-#: An inference pass over an example costs about this fraction of a training step on it
-#: (BENCHMARKS.md measured inference 7–11× faster than training, 2 and 6 layers): a cautious
-#: figure, so pair signals are rather over- than under-estimated.
-INFERENCE_COST = 0.2
 #: TaskEmb's forward and backward pass (no weight gradients) in inference passes.
 TASKEMB_PASSES = 2.0
 #: Pair signals are planned within this share of the budget; attributions get the rest.
@@ -198,25 +194,26 @@ MIN_EXAMPLES, MAX_EXAMPLES = 32, 500
 
 def plan_pair_examples(
     budget: SignalBudget,
-    throughput: float,
+    seconds_per_example: float,
     *,
     models: int,
     pairs: int,
     embedded: int,
+    fixed_seconds: float = 0.0,
     cap: int = MAX_EXAMPLES,
 ) -> int:
     """Training examples per task for the pair signals, within their share of the budget.
 
     Per example of each task's sample: ``pairs`` feature passes (a source model on the
-    target's sample), ``models`` TaskEmb passes (forward and backward) and ``embedded``
-    TextEmb passes, each an inference pass costing :data:`INFERENCE_COST` of a training step
-    at the run's measured ``throughput`` (training examples per second).
+    target's sample), ``models`` TaskEmb passes (forward and backward, :data:`TASKEMB_PASSES`)
+    and ``embedded`` TextEmb passes, each costing ``seconds_per_example`` (an inference pass,
+    measured); ``fixed_seconds`` (loading the models) comes off the share first.
     """
-    if not _positive(throughput):
+    if not _positive(seconds_per_example):
         return cap
     passes = pairs + TASKEMB_PASSES * models + embedded
-    seconds_per_example = passes * INFERENCE_COST / throughput
-    fits = int(PAIR_SHARE * budget.seconds / seconds_per_example)
+    share = PAIR_SHARE * budget.seconds - fixed_seconds
+    fits = int(share / (passes * seconds_per_example))
     return max(MIN_EXAMPLES, min(cap, fits))
 
 
