@@ -179,7 +179,9 @@ def attributed_tokens(config: RunConfig, tasks: TaskSet, tokenizer: object) -> i
     return sum(lengths[d] for docs in needed.values() for d in docs)
 
 
-def measure(name: str, work: Path, agreement_tasks: int) -> dict[str, float | str]:
+def measure(
+    name: str, work: Path, agreement_tasks: int, old_settings: bool = True
+) -> dict[str, float | str]:
     """Every number of one workload."""
     config = workload(name, work)
     trained = work / f"{name}-trained"  # kept: a re-run trains nothing
@@ -216,6 +218,16 @@ def measure(name: str, work: Path, agreement_tasks: int) -> dict[str, float | st
     defaults = signal_seconds(run)
     default_total = sum(defaults.values())
     default_ansat = ansat_values(run)
+    grid_seconds = budget.grid_seconds
+    if not old_settings:
+        return {
+            "workload": name,
+            "tasks": len(tasks),
+            "grid_h": grid_seconds / 3600,
+            "default_s": default_total,
+            "default_share": default_total / grid_seconds,
+            **{f"{family}_s": seconds for family, seconds in defaults.items()},
+        }
     # -- old settings on the first tasks -------------------------------------------------
     subset = TaskSet(tasks.tasks[:agreement_tasks], tasks.source)
     old_config = replace(config, signals=load_config(None, OLD).signals)
@@ -240,7 +252,6 @@ def measure(name: str, work: Path, agreement_tasks: int) -> dict[str, float | st
     }
     old_total = sum(seconds * scales.get(f, n * n / (k * k)) for f, seconds in old.items())
     rho_pairs, n_pairs, rho_ranks, n_ranks = agreement(default_ansat, old_ansat)
-    grid_seconds = budget.grid_seconds
     return {
         "workload": name,
         "tasks": len(tasks),
@@ -343,6 +354,9 @@ def main() -> None:
     )
     parser.add_argument("--bf16", default="demo", help="workloads also measured under bf16")
     parser.add_argument(
+        "--no-old-settings", action="store_true", help="skip the old settings and agreement"
+    )
+    parser.add_argument(
         "--steps-agreement", action="store_true", help="only: word scores vs steps (demo)"
     )
     args = parser.parse_args()
@@ -354,7 +368,7 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     results = []
     for name in args.workloads.split(","):
-        result = measure(name, args.work, args.agreement_tasks)
+        result = measure(name, args.work, args.agreement_tasks, not args.no_old_settings)
         if name in args.bf16.split(","):
             result.update(bf16_effect(workload(name, args.work), args.work, name))
         if name == "demo" and args.rank_target:
