@@ -156,7 +156,7 @@ def compute_ansat(
             name: work.cache.completeness(work.keys[name], sets.needed(pairs).get(name, []))
             for name in models
         }
-        _warn_incomplete(completeness, models, resolved)
+        _warn_incomplete(completeness, models, resolved, work.steps)
         values: list[tuple[str, str, str, float]] = []
         for source, target in pairs:
             features = ansat_features(
@@ -456,21 +456,25 @@ def _warn_incomplete(
     completeness: dict[str, dict[str, float]],
     models: dict[str, TrialRow],
     settings: AnsatSettings,
+    steps: dict[str, int],
 ) -> None:
     """Warn for every model whose attributions are far from completeness."""
+    raise_what = "signals.ansat.n_steps"
+    if settings.adaptive is not None:  # the budget capped the steps
+        raise_what = "signals.budget (adaptive steps are capped by it) or set n_steps"
     for name, summary in completeness.items():
         if summary["median"] > settings.completeness_tolerance:
             logger.warning(
                 "conductance of %s's model (trial %s) is incomplete: median error %.1f%% (max "
-                "%.1f%%) of F(x) - F(baseline), above the %.1f%% tolerance; raise "
-                "signals.ansat.n_steps (now %d) or try another signals.ansat.baseline "
-                "(now %s: pad, mask or zero)",
+                "%.1f%%) of F(x) - F(baseline), above the %.1f%% tolerance; raise %s (now %d "
+                "steps) or try another signals.ansat.baseline (now %s: pad, mask or zero)",
                 name,
                 models[name].id,
                 100 * summary["median"],
                 100 * summary["max"],
                 100 * settings.completeness_tolerance,
-                settings.attribution.n_steps,
+                raise_what,
+                steps.get(name, settings.attribution.n_steps),
                 settings.attribution.baseline
                 + (
                     " = the encoder family's default"
