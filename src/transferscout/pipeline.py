@@ -129,7 +129,10 @@ def pair_settings(config: RunConfig, run_dir: Path, tasks: TaskSet) -> PairSigna
         return config.pair_settings()
     budget = grid_budget(run_dir, tasks, config.grid.spec(), config.encoder.spec())
     budget = replace(budget, fraction=config.signals.budget, spent_seconds=0.0)
+    start = time.perf_counter()
     seconds_per_example, load_seconds = _calibrate_inference(config, run_dir, tasks)
+    with RunStore(run_dir) as store:  # charged with the signals
+        store.put_cost("calibration", "pairs", time.perf_counter() - start, {})
     n = len(tasks)
     examples = plan_pair_examples(
         budget,
