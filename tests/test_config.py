@@ -48,11 +48,20 @@ def test_file_and_overrides(tmp_path: Path) -> None:
         ("data.cap_strategy=oversample", "cap_strategy = 'oversample'"),
         ("seeds", "expected KEY=VALUE"),
         ("grid=3", "grid: expected a table"),
+        ("evaluation.meta_seeds=0", "meta_seeds = 0; expected at least 1"),
     ],
 )
 def test_bad_values_name_the_key(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(None, [override])
+
+
+def test_evaluation_seeds_and_the_retired_random_permutations() -> None:
+    settings = load_config(None, ["evaluation.meta_seeds=3", "evaluation.seed=4"]).evaluation
+    assert settings.settings().seeds == [4, 5, 6]
+    # Earlier runs' files name random_permutations; they still load (the baseline is exact).
+    old = load_config(None, ["evaluation.random_permutations=200"]).evaluation.settings()
+    assert old == load_config().evaluation.settings()
 
 
 def test_bad_files(tmp_path: Path) -> None:

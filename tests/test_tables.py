@@ -10,9 +10,7 @@ from transferscout.evaluation import EvaluationSettings, evaluate_run
 from transferscout.grid.store import RunStore
 from transferscout.tables import export_tables, import_tables
 
-FAST = EvaluationSettings(
-    bootstrap_resamples=100, random_permutations=10, n_estimators=30, adaptive=False
-)
+FAST = EvaluationSettings(bootstrap_resamples=100, n_estimators=30, adaptive=False)
 
 
 def test_export_import_round_trip_reproduces_the_evaluation(

@@ -64,8 +64,11 @@ _EXPORTS: dict[str, str] = {
     "TransferRegressor": "transferscout.meta",
     "candidate_table": "transferscout.meta",
     "feature_columns": "transferscout.meta",
+    "conformal_halfwidth": "transferscout.meta",
     "EvaluationSettings": "transferscout.evaluation",
     "evaluate_run": "transferscout.evaluation",
+    "ranking_order": "transferscout.evaluation",
+    "sign_flip_test": "transferscout.evaluation",
     "write_report": "transferscout.report",
     "run_pipeline": "transferscout.pipeline",
     "recommend_sources": "transferscout.recommend",
@@ -98,6 +101,7 @@ __all__ = [
     "candidate_table",
     "check_before_training",
     "completeness_errors",
+    "conformal_halfwidth",
     "corpus_path",
     "encoder_family",
     "evaluate_run",
@@ -112,12 +116,14 @@ __all__ = [
     "log_expected_empirical_prediction",
     "log_maximum_evidence",
     "negative_conditional_entropy",
+    "ranking_order",
     "read_table",
     "recommend_sources",
     "regularized_h_score",
     "run_grid",
     "run_pipeline",
     "settings_grid",
+    "sign_flip_test",
     "stratified_split",
     "task_embedding",
     "text_embedding",
@@ -149,10 +155,20 @@ if TYPE_CHECKING:
         load_encoder,
     )
     from transferscout.errors import ConfigError, DataError, EncoderError, TransferScoutError
-    from transferscout.evaluation import EvaluationSettings, evaluate_run
+    from transferscout.evaluation import (
+        EvaluationSettings,
+        evaluate_run,
+        ranking_order,
+        sign_flip_test,
+    )
     from transferscout.grid.runner import ExecutionOptions, run_grid
     from transferscout.grid.spec import GridSpec, settings_grid
-    from transferscout.meta import TransferRegressor, candidate_table, feature_columns
+    from transferscout.meta import (
+        TransferRegressor,
+        candidate_table,
+        conformal_halfwidth,
+        feature_columns,
+    )
     from transferscout.pipeline import run_pipeline
     from transferscout.recommend import recommend_sources
     from transferscout.report import write_report

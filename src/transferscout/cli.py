@@ -271,10 +271,12 @@ def _print_savings(run_dir: Path) -> None:
 
     savings = pd.read_csv(run_dir / "evaluation" / "savings.csv")
     shown = savings[savings["method"].isin(["meta:all", "adaptive:greedy"])].dropna(subset=["k"])
-    for row in shown.itertuples():
+    for row in shown.to_dict("records"):
+        seeds = int(row["seeds"])
+        spread = f" ±{row['saved_percent_sd']:.1f} over {seeds} seeds" if seeds > 1 else ""
         console.print(
-            f"{row.method}: {row.saved_percent:.1f}% less training time for a {row.f1_loss:.4f} "
-            f"loss in mean positive F1 (tolerance {row.tolerance})"
+            f"{row['method']}: {row['saved_percent']:.1f}%{spread} less training time for a "
+            f"{row['f1_loss']:.4f} loss in mean positive F1 (tolerance {row['tolerance']})"
         )
 
 
@@ -319,6 +321,7 @@ def rank_command(
         payload = {
             "method": result.method,
             "suggested_budget": result.suggested_budget,
+            "interval_coverage": result.coverage,
             "candidates": frame.to_dict("records"),
         }
         console.out(json.dumps(payload, indent=2, default=float))
@@ -335,6 +338,11 @@ def rank_command(
             f"[{row.low:.3f}, {row.high:.3f}]",
         )
     console.print(table)
+    if result.coverage is not None:
+        console.print(
+            f"the 95% intervals covered {result.coverage:.1%} of the run's real F1s when each "
+            "target's interval was built from the other targets' errors"
+        )
     if result.suggested_budget is not None:
         console.print(
             f"suggested budget: train the top {result.suggested_budget} candidates (on the run's "

@@ -21,6 +21,7 @@ import torch
 
 from transferscout.checks import check_before_training
 from transferscout.config import RunConfig
+from transferscout.evaluation.ordering import ranking_order
 from transferscout.evaluation.run import EvaluationResult, evaluate_run
 from transferscout.grid.models import load_trained_model, select_single_task_models
 from transferscout.grid.runner import GridSummary, run_grid
@@ -284,10 +285,12 @@ def run_pipeline(
     return PipelineResult(grid, evaluation, report, stages_run)
 
 
-def best_sources(run_dir: str | Path, feature_set: str = "all") -> pd.DataFrame:
+def best_sources(run_dir: str | Path, feature_set: str = "all", *, seed: int = 0) -> pd.DataFrame:
     """Per target: the candidate the meta-model ranks first, and the truly best one.
 
-    Read from ``<run>/evaluation/candidates.csv``; uses the richest available feature set.
+    Read from ``<run>/evaluation/candidates.csv`` (predictions averaged over the meta-model's
+    seeds); uses the richest available feature set.  Ties in the prediction go by predicted
+    cost, then by a random key seeded with ``seed``.
     """
     table = pd.read_csv(Path(run_dir) / "evaluation" / "candidates.csv")
     column = f"predicted_{feature_set}"
@@ -295,7 +298,8 @@ def best_sources(run_dir: str | Path, feature_set: str = "all") -> pd.DataFrame:
         column = [c for c in table.columns if c.startswith("predicted_")][-1]
     rows = []
     for target, group in table.groupby("target"):
-        top = group.sort_values([column, "hours"], ascending=[False, True]).iloc[0]
+        first = ranking_order(group[column], group["planned_cost"], seed=seed)[0]
+        top = group.iloc[int(first)]
         best = group.sort_values("real_f1", ascending=False).iloc[0]
         rows.append(
             {

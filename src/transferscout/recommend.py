@@ -4,16 +4,22 @@ Given a finished run (its tasks, single-task models and, ideally, its transfer g
 target task, this trains only the target's missing single-task model(s) into the run, computes
 the signals of every (source → new target) pair, and predicts the transfer F1 of each candidate
 (source, source settings, target settings) with a ``TransferRegressor`` fitted on all of the
-run's finished transfer trials.  The interval is ± 1.96 × the meta-model's leave-one-target-out
-RMSE on the run.  Without finished transfer trials in the run, the documented fallback ranks
-sources by the TaskEmb reciprocal-rank fusion score (Vu et al.'s best-performing signal) and
-predicts no F1.
+run's finished transfer trials (averaged over the evaluation's meta-model seeds).  The 95%
+interval is split-conformal: the half-width is a quantile of the meta-model's leave-one-target-out
+absolute residuals on the run, and the interval is clipped to F1's range [0, 1]; its empirical
+coverage (each of the run's targets judged with the other targets' residuals) is reported.
+Candidates are ordered by the rule of :mod:`transferscout.evaluation.ordering`: predicted F1,
+then predicted training cost, then a seeded random key.  Without finished transfer trials in
+the run, the documented fallback ranks sources by the TaskEmb reciprocal-rank fusion score
+(Vu et al.'s best-performing signal) and predicts no F1.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,15 +29,18 @@ import pandas as pd
 from transferscout.checks import check_before_training
 from transferscout.config import RunConfig, load_run_config
 from transferscout.errors import ConfigError, DataError
+from transferscout.evaluation.ordering import ranking_order
 from transferscout.grid.runner import run_grid
 from transferscout.grid.spec import GridSpec
 from transferscout.grid.store import RunStore
+from transferscout.meta.conformal import conformal_halfwidth, conformal_interval, loto_coverage
 from transferscout.meta.features import (
     FEATURE_SETS,
     HYPERPARAMETERS,
     candidate_table,
     feature_columns,
     pivot_signals,
+    predicted_cost,
 )
 from transferscout.meta.regressor import TransferRegressor, leave_one_target_out
 from transferscout.signals.ansat_stage import compute_ansat
@@ -44,13 +53,26 @@ __all__ = ["Recommendation", "recommend_sources"]
 logger = logging.getLogger(__name__)
 
 
+#: Nominal coverage of Recommend's prediction intervals.
+INTERVAL_LEVEL = 0.95
+
+
 @dataclass
 class Recommendation:
-    """A ranked table of candidates for a new target, and how it was ranked."""
+    """A ranked table of candidates for a new target, and how it was ranked.
+
+    Attributes:
+        table: One row per candidate, best first, with ``predicted_f1``, ``low`` and ``high``.
+        method: How the table was ranked.
+        suggested_budget: Top-K at which the run's meta-model lost at most 0.02 F1, if known.
+        coverage: Empirical coverage of the intervals on the run's own targets (each judged
+            with an interval from the other targets' residuals); ``None`` without a meta-model.
+    """
 
     table: pd.DataFrame
     method: str
     suggested_budget: int | None
+    coverage: float | None = None
 
 
 def recommend_sources(
@@ -143,9 +165,13 @@ def recommend_sources(
                     "target_learning_rate": target_settings.learning_rate,
                     "target_epochs": target_settings.epochs,
                     "target_batch_size": target_settings.batch_size,
+                    "source_max_length": source_settings.max_length,
+                    "target_max_length": target_settings.max_length,
                 }
             )
     candidates = pd.DataFrame(rows)
+    sizes = {task.name: float(len(task.train)) for task in combined.tasks}
+    candidates["planned_cost"] = predicted_cost(candidates, sizes)
     try:
         history = candidate_table(run_dir)
     except ConfigError:
@@ -159,17 +185,34 @@ def recommend_sources(
     feature_set = next(f for f in reversed(FEATURE_SETS) if _available(history, candidates, f))
     columns = feature_columns(history, feature_set)
     real = history["real_f1"].to_numpy(dtype=float)
-    loto = leave_one_target_out(history, columns)
-    error = float(np.sqrt(np.mean((loto - real) ** 2)))
-    model = TransferRegressor().fit(history[columns].to_numpy(dtype=float), real)
-    predicted = model.predict(candidates[columns].to_numpy(dtype=float))
-    table = candidates.assign(
-        predicted_f1=predicted, low=predicted - 1.96 * error, high=predicted + 1.96 * error
+    evaluation = config.evaluation.settings()
+    makers = [
+        functools.partial(
+            TransferRegressor, n_estimators=evaluation.n_estimators, random_state=seed
+        )
+        for seed in evaluation.seeds
+    ]
+    loto = np.mean(
+        [leave_one_target_out(history, columns, make_regressor=m) for m in makers], axis=0
     )
-    table = table.sort_values(["predicted_f1", "source"], ascending=[False, True])
-    return Recommendation(
-        _shown(table), f"meta-model '{feature_set}' (LOTO RMSE {error:.3f})", _budget(run_dir)
+    residuals = loto - real
+    error = float(np.sqrt(np.mean(residuals**2)))
+    halfwidth = conformal_halfwidth(residuals, INTERVAL_LEVEL)
+    coverage = loto_coverage(residuals, history["target"].to_numpy(), INTERVAL_LEVEL)
+    features = candidates[columns].to_numpy(dtype=float)
+    predicted = np.mean(
+        [m().fit(history[columns].to_numpy(dtype=float), real).predict(features) for m in makers],
+        axis=0,
     )
+    low, high = conformal_interval(predicted, halfwidth)
+    table = candidates.assign(predicted_f1=predicted, low=low, high=high)
+    order = ranking_order(predicted, table["planned_cost"], seed=evaluation.seed)
+    method = (
+        f"meta-model '{feature_set}', {len(makers)} seeds (LOTO RMSE {error:.3f}; "
+        f"{INTERVAL_LEVEL:.0%} split-conformal interval ±{halfwidth:.3f}, clipped to [0, 1], "
+        f"empirical LOTO coverage {coverage:.1%})"
+    )
+    return Recommendation(_shown(table.iloc[order]), method, _budget(run_dir), coverage)
 
 
 def _run_pair_settings(run_dir: Path, config: RunConfig) -> PairSignalSettings:
@@ -192,13 +235,16 @@ def _available(history: pd.DataFrame, candidates: pd.DataFrame, feature_set: str
 
 
 def _budget(run_dir: Path) -> int | None:
-    """Top-K per target at which the run's meta-model lost at most 0.02 F1, if evaluated."""
+    """Top-K per target at which the run's meta-model lost at most 0.02 F1, if evaluated.
+
+    The evaluation's K is a mean over the meta-model's seeds; it is rounded up.
+    """
     path = run_dir / "evaluation" / "savings.csv"
     if not path.exists():
         return None
     savings = pd.read_csv(path)
     row = savings[(savings["method"] == "meta:all") & (savings["tolerance"] == 0.02)]
-    return None if row.empty or pd.isna(row["k"].iloc[0]) else int(row["k"].iloc[0])
+    return None if row.empty or pd.isna(row["k"].iloc[0]) else math.ceil(row["k"].iloc[0])
 
 
 def _shown(table: pd.DataFrame) -> pd.DataFrame:

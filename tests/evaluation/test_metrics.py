@@ -12,7 +12,6 @@ from transferscout.evaluation.metrics import (
     kendall_tau,
     ndcg_at_k,
     rank_of_best,
-    ranking_order,
     regret_at_k,
     rmse_at_k,
     spearman_rho,
@@ -21,8 +20,73 @@ from transferscout.evaluation.metrics import (
 REAL = np.array([0.30, 0.80, 0.55, 0.10, 0.62])
 
 
-def test_ranking_order_breaks_ties_by_cost_then_position() -> None:
-    assert ranking_order([0.5, 0.9, 0.5, 0.5], cost=[3.0, 1.0, 1.0, 1.0]).tolist() == [1, 2, 3, 0]
+def _tie_orders(predicted: np.ndarray, cost: np.ndarray | None = None) -> list[list[int]]:
+    """Every order the rule allows: by prediction, then cost, ties in any order (reference)."""
+    costs = np.zeros_like(predicted) if cost is None else cost
+    keys = sorted({(-p, c) for p, c in zip(predicted, costs, strict=True)})
+    blocks = [
+        [i for i in range(len(predicted)) if (-predicted[i], costs[i]) == key] for key in keys
+    ]
+    return [
+        [i for block in chosen for i in block]
+        for chosen in itertools.product(*(itertools.permutations(b) for b in blocks))
+    ]
+
+
+def test_tied_predictions_count_in_expectation_over_their_orders() -> None:
+    real = np.array([0.9, 0.9, 0.1])
+    tied = np.zeros(3)
+    # Two of three equally likely first candidates are best: reached at (3 + 1) / (2 + 1).
+    assert rank_of_best(real, tied) == pytest.approx(4 / 3)
+    # Regret@1: E[found] = (0.9 + 0.9 + 0.1) / 3.
+    assert regret_at_k(real, tied, 1) == pytest.approx((0.9 - 1.9 / 3) / 0.9 * 100)
+    # A cheaper candidate goes first among equal predictions.
+    assert regret_at_k(real, tied, 1, cost=[2.0, 2.0, 1.0]) == pytest.approx(
+        (0.9 - 0.1) / 0.9 * 100
+    )
+    assert rank_of_best(real, tied, cost=[2.0, 2.0, 1.0]) == pytest.approx(2.0)
+    # The earlier of two tied bests in the ranking is the one reached.
+    assert rank_of_best(real, [0.5, 0.2, 0.9]) == 2
+
+
+def fixed(order: list[int] | tuple[int, ...]) -> np.ndarray:
+    """A strictly decreasing score in a given order: no ties, the reference ranking."""
+    score = np.empty(len(order))
+    score[list(order)] = np.arange(len(order), 0, -1)
+    return score
+
+
+def test_metrics_equal_the_mean_over_every_tie_order() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(15):
+        n = 6
+        real = rng.choice([0.1, 0.4, 0.4, 0.7], size=n)
+        predicted = rng.choice([0.0, 0.5, 1.0], size=n)
+        cost = rng.choice([1.0, 2.0], size=n)
+        orders = _tie_orders(predicted, cost)
+        for k in (1, 2, 4):
+            assert ndcg_at_k(real, predicted, k, cost=cost) == pytest.approx(
+                np.mean([ndcg_at_k(real, fixed(o), k) for o in orders]), rel=1e-12
+            )
+            assert regret_at_k(real, predicted, k, cost=cost) == pytest.approx(
+                np.mean([regret_at_k(real, fixed(o), k) for o in orders]), rel=1e-12
+            )
+        reference = np.mean(
+            [1 + min(o.index(i) for i in np.flatnonzero(real == real.max())) for o in orders]
+        )
+        assert rank_of_best(real, predicted, cost=cost) == pytest.approx(reference, rel=1e-12)
+
+
+def test_a_constant_prediction_is_the_exact_random_baseline() -> None:
+    orders = list(itertools.permutations(range(5)))
+    constant = np.zeros(5)
+    assert ndcg_at_k(REAL, constant, 3) == pytest.approx(
+        np.mean([ndcg_at_k(REAL, fixed(o), 3) for o in orders])
+    )
+    assert regret_at_k(REAL, constant, 2) == pytest.approx(
+        np.mean([regret_at_k(REAL, fixed(o), 2) for o in orders])
+    )
+    assert rank_of_best(REAL, constant) == pytest.approx(3.0)  # (5 + 1) / 2
 
 
 def test_perfect_predictor_has_ndcg_one_regret_zero_rank_one() -> None:
@@ -77,6 +141,9 @@ def test_rmse_at_k_uses_the_pooled_top_k_by_prediction() -> None:
     assert values[1] == pytest.approx(np.sqrt(0.01 / 2))
     assert values[2] == pytest.approx(np.sqrt((0.01 + 0.16) / 3))
     assert values[3] == pytest.approx(np.sqrt((0.01 + 0.16 + 0.01) / 4))
+    # Tied predictions: the top 1 is either candidate, so its squared error is their mean.
+    tied = rmse_at_k([0.5, 0.5], [0.4, 0.8], [1])
+    assert tied[0] == pytest.approx(np.sqrt((0.01 + 0.09) / 2))
 
 
 def test_expected_best_of_random_is_exact() -> None:

@@ -52,13 +52,14 @@ def test_seed_noise_by_hand(tmp_path: Path) -> None:
     assert noise.loc[("water", 1e-4)]["std_f1"] == pytest.approx(0.0)
 
 
-def test_gains_are_compared_with_their_standard_error(tmp_path: Path) -> None:
+def test_gains_are_tested_against_the_t_cut_off(tmp_path: Path) -> None:
     _store_with_singles(
         tmp_path,
-        {("food", 1e-4, 0): 0.60, ("food", 1e-4, 1): 0.70, ("food", 1e-4, 2): 0.80},
+        {("food", 1e-4, 0): 0.60, ("food", 1e-4, 1): 0.61, ("food", 1e-4, 2): 0.62},
     )
     noise = seed_noise(tmp_path)
-    # One transfer seed against three single-task seeds: se = 0.1 * sqrt(1 + 1/3) = 0.1155.
+    # One transfer seed against three single-task seeds: se = 0.01 * sqrt(1 + 1/3) = 0.011547;
+    # Student's t with 2 degrees of freedom, two-sided 5%: 4.3027, so |gain| > 0.0497 counts.
     candidates = pd.DataFrame(
         {
             "source": ["water", "shelter", "request", "fire"],
@@ -66,21 +67,25 @@ def test_gains_are_compared_with_their_standard_error(tmp_path: Path) -> None:
             "target_learning_rate": [1e-4, 1e-4, 1e-4, 2e-4],
             "target_epochs": [2] * 4,
             "target_batch_size": [16] * 4,
-            "real_f1": [0.95, 0.45, 0.80, 0.99],  # z = 2.17, -2.17, 0.87; the last has no noise
+            # t = 7.79, -7.79, 3.46 (beyond a z of 2, within the t cut-off); no noise for the last
+            "real_f1": [0.70, 0.52, 0.65, 0.99],
             "seeds": [1, 1, 1, 1],
         }
     )
     summary = gains_beyond_noise(candidates, noise)
     assert summary["settings_with_repeated_seeds"] == 1
-    assert summary["mean_std_f1"] == pytest.approx(0.10)
-    assert summary["median_range_f1"] == pytest.approx(0.20)
+    assert summary["mean_std_f1"] == pytest.approx(0.01)
+    assert summary["median_range_f1"] == pytest.approx(0.02)
     assert summary["candidates_compared"] == 3
+    assert summary["t_cutoff"] == pytest.approx(4.302653, rel=1e-6)
     assert summary["share_helped"] == pytest.approx(1 / 3)
     assert summary["share_hurt"] == pytest.approx(1 / 3)
     assert summary["share_within_noise"] == pytest.approx(1 / 3)
-    assert summary["mean_gain"] == pytest.approx((0.25 - 0.25 + 0.10) / 3)
-    strict = gains_beyond_noise(candidates, noise, z=3.0)
-    assert strict["share_within_noise"] == pytest.approx(1.0)
+    assert summary["mean_gain"] == pytest.approx((0.09 - 0.09 + 0.04) / 3)
+    loose = gains_beyond_noise(candidates, noise, level=0.2)  # t cut-off 1.886
+    assert loose["share_helped"] == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="level"):
+        gains_beyond_noise(candidates, noise, level=1.5)
 
 
 def test_without_repeated_seeds_there_is_no_band(tmp_path: Path) -> None:

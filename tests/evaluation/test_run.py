@@ -8,8 +8,9 @@ import pytest
 
 from transferscout.evaluation import EvaluationSettings, evaluate_run
 from transferscout.evaluation.table1 import best_models_table
+from transferscout.grid.store import RunStore
 
-FAST = EvaluationSettings(bootstrap_resamples=200, random_permutations=20, n_estimators=50)
+FAST = EvaluationSettings(bootstrap_resamples=200, n_estimators=50, meta_seeds=2)
 
 
 def test_every_table_is_produced_from_the_store(small_run: Path) -> None:
@@ -37,7 +38,14 @@ def test_every_table_is_produced_from_the_store(small_run: Path) -> None:
     assert "baseline:hyperparameters" in methods
     last = result.curves.groupby("method")["hours"].last()
     assert last["baseline:hyperparameters"] == pytest.approx(summary["full_grid_hours"])
-    assert last["meta:all"] == pytest.approx(summary["full_grid_hours"] + summary["signal_hours"])
+    # meta:all uses every signal family and the single-task models; meta:f1 only the latter.
+    charged = summary["method_hours"]
+    assert charged["meta:all"] == pytest.approx(
+        summary["signal_hours"] + summary["single_task_hours"]
+    )
+    assert charged["meta:f1"] == pytest.approx(summary["single_task_hours"])
+    assert summary["single_task_hours"] > 0
+    assert last["meta:all"] == pytest.approx(summary["full_grid_hours"] + charged["meta:all"])
     # Every curve ends at the full grid's best F1 (all candidates trained).
     final = result.curves.groupby("method")["best_f1"].last()
     assert (final - summary["full_grid_best_f1"]).abs().max() < 1e-12
@@ -48,6 +56,21 @@ def test_every_table_is_produced_from_the_store(small_run: Path) -> None:
     ranking = result.ranking.set_index(["method", "metric"])
     assert ranking.loc[("oracle", "regret@1"), "estimate"] == 0.0
     assert ranking.loc[("oracle", "rank_of_best"), "estimate"] == 1.0
+    # Seeded methods carry their spread over the seeds; the others are computed once.
+    assert ranking.loc[("meta:f1", "ndcg@3"), "seeds"] == 2
+    assert ranking.loc[("meta:f1", "ndcg@3"), "seed_sd"] >= 0
+    assert ranking.loc[("signal:taskemb_rrf", "ndcg@3"), "seeds"] == 1
+    assert ranking.loc[("random", "spearman"), "estimate"] == 0.0  # exact expectation
+    # Every method is tested against the best no-signal baseline and meta:f1.
+    tested = ranking.loc[("meta:all", "regret@1")]
+    assert tested["baseline"] in ("random", "baseline:hyperparameters")
+    assert 0 < tested["p_vs_baseline"] <= 1 and 0 < tested["p_vs_meta_f1"] <= 1
+    assert {"prior:taskemb_rrf", "prior:ansat_ab_0.10"} <= set(result.ranking["method"])
+    assert {"saved@0.01", "saved@0.035"} <= set(result.ranking["metric"])
+    assert (
+        summary["meta_seeds"] == [0, 1]
+        and "single-task model per task" in summary["cost_convention"]
+    )
     assert set(result.rmse["feature_set"]) == {"f1", "f1+ansat", "f1+ansat+taskemb", "all"}
     assert set(result.savings["tolerance"]) == {0.01, 0.02, 0.035}
 
@@ -57,6 +80,40 @@ def test_evaluation_is_reproducible(small_run: Path) -> None:
     second = evaluate_run(small_run, FAST)
     pd.testing.assert_frame_equal(first.ranking, second.ranking)
     pd.testing.assert_frame_equal(first.curves, second.curves)
+
+
+def _transfer_store(run_dir: Path) -> None:
+    """Two targets; a's best transfer is from itself."""
+    settings = {"learning_rate": 1e-4, "epochs": 1, "batch_size": 8, "max_length": 32}
+    rows = [("single", "a", None, 0.5), ("single", "b", None, 0.4)]
+    rows += [("transfer", "a", "a", 0.9), ("transfer", "a", "b", 0.6), ("transfer", "b", "a", 0.7)]
+    with RunStore(run_dir) as store:
+        for number, (kind, target, source, f1) in enumerate(rows):
+            config = {
+                "target": {"settings": settings},
+                "source": {"settings": settings} if source else None,
+            }
+            trial = f"t{number}"
+            store.add_trials([(trial, kind, target, source, None, 0, config)])
+            store.start(trial, worker="w")
+            store.finish(
+                trial,
+                metrics={"test_f1": f1, "test_accuracy": 0.9},
+                source_seconds=1.0 if source else None,
+                target_seconds=1.0,
+                examples_per_second=1.0,
+                device="cpu",
+            )
+
+
+def test_table1_honours_allow_self_transfer(tmp_path: Path) -> None:
+    _transfer_store(tmp_path)
+    best = best_models_table(tmp_path).set_index(["target", "model"])["f1"]
+    assert best[("a", "encoder→source→target")] == pytest.approx(0.6)
+    with_self = best_models_table(tmp_path, allow_self_transfer=True).set_index(
+        ["target", "model"]
+    )["f1"]
+    assert with_self[("a", "encoder→source→target")] == pytest.approx(0.9)
 
 
 def test_table1_has_both_models_per_target_and_an_average(small_run: Path) -> None:

@@ -11,6 +11,7 @@ from transferscout.meta.features import (
     candidate_table,
     feature_columns,
     pivot_signals,
+    predicted_cost,
 )
 
 
@@ -48,6 +49,27 @@ def test_candidate_table_of_a_small_run(small_run: Path) -> None:
         "source_f1",
     ):
         assert table[column].notna().all(), column
+    # The planned cost comes from the configuration and the data sizes, never from the clock.
+    sizes = dict(zip(table["source"], table["source_size"], strict=True))
+    assert table["planned_cost"].tolist() == pytest.approx(predicted_cost(table, sizes).tolist())
+    assert (table["planned_cost"] > 0).all()
+
+
+def test_predicted_cost_by_hand() -> None:
+    candidates = pd.DataFrame(
+        {
+            "source": ["a", "b", "c"],
+            "target": ["b", "a", "a"],
+            "source_epochs": [2, 1, 1],
+            "target_epochs": [3, 3, 3],
+            "source_max_length": [64, 64, 64],
+            "target_max_length": [128, 128, 128],
+        }
+    )
+    cost = predicted_cost(candidates, {"a": 100.0, "b": 50.0})
+    assert cost[0] == 2 * 100 * 64 + 3 * 50 * 128
+    assert cost[1] == 1 * 50 * 64 + 3 * 100 * 128
+    assert pd.isna(cost[2])  # c's size unknown
 
 
 def test_feature_sets(small_run: Path) -> None:

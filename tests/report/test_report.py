@@ -10,7 +10,7 @@ from transferscout.evaluation import EvaluationSettings, evaluate_run
 from transferscout.report import plots, write_report
 from transferscout.report.build import ReportFiles, _noise_text
 
-FAST = EvaluationSettings(bootstrap_resamples=100, random_permutations=10, n_estimators=30)
+FAST = EvaluationSettings(bootstrap_resamples=100, n_estimators=30, meta_seeds=2)
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +55,11 @@ def test_report_files(report: ReportFiles) -> None:
         assert (report.html.parent / f"{name}.png").stat().st_size > 1000
     assert "| target | model |" in markdown
     assert "Seed noise of single-task F1" in page and "grid.single_task_seeds" in markdown
+    # The ranking table shows the spread over the 2 seeds; the tests table the p-values.
+    assert "± SD over 2 meta-model seeds" in markdown
+    assert "Paired tests across targets" in markdown and "sign-flip" in markdown
+    assert "| prior:taskemb_rrf |" in markdown
+    assert "one single-task model per task" in markdown
     # Every attributed model's completeness error, from the store.
     assert "Conductance completeness" in page and "tolerance 0.05" in markdown
     section = markdown.split("## Conductance completeness")[1].split("\n## ")[0]
@@ -73,7 +78,9 @@ def test_noise_text_states_the_band_and_the_gains() -> None:
             "max_std_f1": 0.05,
             "median_range_f1": 0.02,
             "max_range_f1": 0.1,
-            "z": 2.0,
+            "test": "t, two-sided, level 0.05, df = single-task seeds - 1",
+            "level": 0.05,
+            "t_cutoff": 4.302653,
             "candidates_compared": 264,
             "mean_gain": -0.004,
             "share_helped": 0.1,
@@ -85,6 +92,7 @@ def test_noise_text_states_the_band_and_the_gains() -> None:
     assert "24 single-task settings with at least 3 seeds" in text
     assert "0.0123" in text and "Of 264 transfer candidates, 10.0% beat" in text
     assert "25.0% fell" in text and "65.0% are within" in text and "-0.0040" in text
+    assert "cut-off 4.30 standard errors with 3 single-task seeds" in text
 
 
 @pytest.mark.slow

@@ -3,8 +3,9 @@
 For each target, candidates are trained one at a time: the meta-model is fitted on every other
 target's candidates plus this target's candidates trained so far, predicts the remaining ones,
 and the best is trained next — greedily by predicted F1, or by an upper confidence bound
-(mean + κ·std over a small ensemble of boosters with different seeds).  On a completed grid
-this is a replay: "training" reads the real result from the table.
+(mean + κ·std over a small ensemble of boosters with different seeds); ties go by predicted
+cost, then a seeded random key (the rule of :mod:`transferscout.evaluation.ordering`).  On a
+completed grid this is a replay: "training" reads the real result from the table.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from transferscout.evaluation.ordering import ranking_order
 from transferscout.meta.regressor import TransferRegressor
 
 __all__ = ["adaptive_replay", "adaptive_curve"]
@@ -41,6 +43,11 @@ def adaptive_replay(
     features = table[columns].to_numpy(dtype=np.float64)
     real = table["real_f1"].to_numpy(dtype=np.float64)
     hours = table["hours"].to_numpy(dtype=np.float64)
+    cost = (
+        table["planned_cost"].to_numpy(dtype=np.float64)
+        if "planned_cost" in table.columns
+        else np.zeros(len(table))
+    )
     targets = table["target"].to_numpy()
     members = ensemble if strategy == "ucb" else 1
     records = []
@@ -65,7 +72,8 @@ def adaptive_replay(
             score = predictions.mean(axis=0)
             if strategy == "ucb":
                 score = score + kappa * predictions.std(axis=0)
-            pick = remaining[int(np.lexsort((hours[remaining], -score))[0])]
+            first = ranking_order(score, cost[remaining], seed=seed * 1_000_003 + step)[0]
+            pick = remaining[int(first)]
             remaining.remove(pick)
             observed.append(pick)
             records.append(

@@ -1,18 +1,24 @@
 """Ranking metrics of predicted transfer F1 against the real grid (SPEC §7).
 
-Pure functions on arrays.  In each, a *ranking* of one target's candidates is the order of
-decreasing predicted F1, ties broken by lower training cost, then by position.
+Pure functions on arrays.  In each, a *ranking* of one target's candidates follows the rule of
+:mod:`transferscout.evaluation.ordering` (predicted value, then predicted cost, then a random
+key), and every metric is its exact expectation over the random orders inside tie blocks.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
-from math import comb
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 from scipy import stats
+
+from transferscout.evaluation.ordering import (
+    expected_at_positions,
+    expected_best_of_top,
+    expected_until_first,
+)
 
 __all__ = [
     "bootstrap_interval",
@@ -20,7 +26,6 @@ __all__ = [
     "kendall_tau",
     "ndcg_at_k",
     "rank_of_best",
-    "ranking_order",
     "regret_at_k",
     "rmse_at_k",
     "spearman_rho",
@@ -29,26 +34,22 @@ __all__ = [
 Array = npt.NDArray[np.float64]
 
 
-def ranking_order(
-    predicted: npt.ArrayLike, cost: npt.ArrayLike | None = None
-) -> npt.NDArray[np.intp]:
-    """Indices in decreasing predicted value; ties by lower cost, then by index."""
-    score = np.asarray(predicted, dtype=np.float64)
-    costs = np.zeros_like(score) if cost is None else np.asarray(cost, dtype=np.float64)
-    return np.lexsort((np.arange(len(score)), costs, -score))
-
-
-def rmse_at_k(predicted: npt.ArrayLike, real: npt.ArrayLike, ks: Sequence[int]) -> Array:
+def rmse_at_k(
+    predicted: npt.ArrayLike,
+    real: npt.ArrayLike,
+    ks: Sequence[int],
+    *,
+    cost: npt.ArrayLike | None = None,
+) -> Array:
     """RMSE between predicted and real F1 of the top K candidates pooled over targets.
 
-    All candidates of all targets are sorted by predicted F1 (decreasing); for each K the RMSE
-    of the first K is returned (K larger than the pool uses the whole pool).
+    All candidates of all targets are sorted by predicted F1 (decreasing, then by ``cost``);
+    for each K the root of the expected mean squared error of the first K is returned (K
+    larger than the pool uses the whole pool).
     """
     p = np.asarray(predicted, dtype=np.float64)
     r = np.asarray(real, dtype=np.float64)
-    order = ranking_order(p)
-    squared = (p[order] - r[order]) ** 2
-    cumulative = np.cumsum(squared)
+    cumulative = np.cumsum(expected_at_positions((p - r) ** 2, p, cost))
     return np.array([np.sqrt(cumulative[min(k, len(p)) - 1] / min(k, len(p))) for k in ks])
 
 
@@ -73,13 +74,15 @@ def ndcg_at_k(
     ``DCG@k = Σ_{i≤k} g(rel_i) / log2(i + 1)`` with ``rel`` the real F1 in [0, 1] and gain
     ``g(x) = 2^x − 1`` (exponential) or ``g(x) = x`` (linear; equals scikit-learn's
     ``ndcg_score`` when predictions have no ties).  1 for a perfect ranking; 0 when every
-    real F1 is 0.
+    real F1 is 0.  Tied candidates (equal prediction and cost) count in expectation over
+    their random order: each position of a tie block holds the block's mean gain.
     """
     r = np.asarray(real, dtype=np.float64)
     gains = _gains(r, gain)
     discounts = 1.0 / np.log2(np.arange(2, len(r) + 2))
     top = min(k, len(r))
-    dcg = float(np.sum(gains[ranking_order(predicted, cost)][:top] * discounts[:top]))
+    expected = expected_at_positions(gains, predicted, cost)
+    dcg = float(np.sum(expected[:top] * discounts[:top]))
     ideal = float(np.sum(np.sort(gains)[::-1][:top] * discounts[:top]))
     return dcg / ideal if ideal > 0 else 0.0
 
@@ -87,23 +90,29 @@ def ndcg_at_k(
 def regret_at_k(
     real: npt.ArrayLike, predicted: npt.ArrayLike, k: int, *, cost: npt.ArrayLike | None = None
 ) -> float:
-    """``(best − best among the top k) / best × 100``: percent of the best F1 lost (0 is best)."""
+    """``(best − best among the top k) / best × 100``: percent of the best F1 lost (0 is best).
+
+    The expectation over random orders inside tie blocks.
+    """
     r = np.asarray(real, dtype=np.float64)
     best = float(r.max())
     if best <= 0:
         return 0.0
-    found = float(r[ranking_order(predicted, cost)][: min(k, len(r))].max())
+    found = float(expected_best_of_top(r, predicted, [k], cost)[0])
     return (best - found) / best * 100.0
 
 
 def rank_of_best(
     real: npt.ArrayLike, predicted: npt.ArrayLike, *, cost: npt.ArrayLike | None = None
-) -> int:
-    """1-based position of the truly best candidate (the first, if several tie) in the ranking."""
+) -> float:
+    """Expected 1-based position at which a truly best candidate is first reached.
+
+    When several candidates share the best real F1, reaching any of them is enough; when the
+    ranking ties (equal prediction and cost), the position is the expectation over the random
+    order: ``(g + 1) / (b + 1)`` into a block of ``g`` members holding ``b`` best ones.
+    """
     r = np.asarray(real, dtype=np.float64)
-    order = ranking_order(predicted, cost)
-    positions = np.flatnonzero(r[order] == r.max())
-    return int(positions[0]) + 1
+    return expected_until_first(r == r.max(), np.ones_like(r), predicted, cost)
 
 
 def spearman_rho(real: npt.ArrayLike, predicted: npt.ArrayLike) -> float:
@@ -125,38 +134,35 @@ def kendall_tau(real: npt.ArrayLike, predicted: npt.ArrayLike) -> float:
 def expected_best_of_random(real: npt.ArrayLike, k: int) -> float:
     """Exact expectation of the best real F1 among ``k`` candidates drawn without replacement.
 
-    With values sorted increasingly ``v_1 ≤ … ≤ v_n``, the best of a random k-subset is
-    ``v_i`` with probability ``C(i−1, k−1) / C(n, k)``.
+    With values sorted increasingly ``v_1 ≤ … ≤ v_g``, the best of a random k-subset is
+    ``v_i`` with probability ``C(i−1, k−1) / C(g, k)`` (one tie block holding everything).
     """
-    values = np.sort(np.asarray(real, dtype=np.float64))
-    n = len(values)
-    k = min(k, n)
-    total = comb(n, k)
-    return float(sum(values[i - 1] * comb(i - 1, k - 1) for i in range(k, n + 1)) / total)
+    r = np.asarray(real, dtype=np.float64)
+    return float(expected_best_of_top(r, np.zeros_like(r), [k])[0])
 
 
 def bootstrap_interval(
     values: npt.ArrayLike,
     *,
-    statistic: Callable[[Array], float] = lambda x: float(np.nanmean(x)),
     resamples: int = 2000,
     level: float = 0.95,
     seed: int = 0,
 ) -> tuple[float, float, float]:
-    """``(estimate, low, high)``: the statistic and its percentile bootstrap interval.
+    """``(estimate, low, high)``: the mean (NaN skipped) and its percentile bootstrap interval.
 
-    ``values`` are per-target results; targets are resampled with replacement.
+    ``values`` are per-target results; targets are resampled with replacement, all resamples
+    drawn at once.
     """
     x = np.asarray(values, dtype=np.float64)
     if np.all(np.isnan(x)):
         return float("nan"), float("nan"), float("nan")
-    estimate = statistic(x)
+    estimate = float(np.nanmean(x))
     if len(x) < 2:
         return estimate, float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     with warnings.catch_warnings():  # a resample of only NaNs gives NaN, which is skipped
         warnings.simplefilter("ignore", RuntimeWarning)
-        draws = np.array([statistic(x[rng.integers(0, len(x), len(x))]) for _ in range(resamples)])
+        draws = np.nanmean(x[rng.integers(0, len(x), (resamples, len(x)))], axis=1)
     tail = (1 - level) / 2 * 100
     low, high = np.nanpercentile(draws, [tail, 100 - tail])
     return estimate, float(low), float(high)

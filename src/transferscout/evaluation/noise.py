@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from transferscout.grid.store import RunStore
 
@@ -54,16 +55,21 @@ def seed_noise(run_dir: str | Path) -> pd.DataFrame:
 
 
 def gains_beyond_noise(
-    candidates: pd.DataFrame, noise: pd.DataFrame, *, z: float = 2.0
+    candidates: pd.DataFrame, noise: pd.DataFrame, *, level: float = 0.05
 ) -> dict[str, object]:
-    """Summarise seed noise and count the transfer gains that stand out from it.
+    """Summarise seed noise and count the transfer gains that stand out from it (a t-test).
 
     A candidate's gain is its real F1 minus the mean single-task F1 of its target at the same
-    target-stage settings.  Both are means over seeds with the same per-seed spread ``σ`` (the
-    single-task standard deviation), so the gain's standard error is ``σ·√(1/m + 1/n)`` for
-    ``m`` transfer and ``n`` single-task seeds; a gain beyond ``z`` standard errors counts as
-    help (or harm).  Only settings with at least two single-task seeds are used.
+    target-stage settings.  Both are means over seeds with the same per-seed spread ``σ``,
+    estimated by the single-task standard deviation ``s`` over ``n`` seeds, so the gain's
+    standard error is ``s·√(1/m + 1/n)`` for ``m`` transfer seeds, and ``gain / se`` follows
+    Student's t with ``n − 1`` degrees of freedom under "no effect".  A gain beyond the
+    two-sided ``level`` cut-off counts as help (or harm).  With an ``s`` from few seeds the
+    cut-off is wide (4.30 for 3 seeds): a normal cut-off of 2 would let about 9% per side
+    through by chance.  Only settings with at least two single-task seeds are used.
     """
+    if not 0 < level < 1:
+        raise ValueError(f"level = {level}; expected a probability in (0, 1)")
     repeated = noise[noise["seeds"] >= 2]
     summary: dict[str, object] = {"settings_with_repeated_seeds": len(repeated)}
     if repeated.empty:
@@ -86,16 +92,21 @@ def gains_beyond_noise(
         return summary
     gain = merged["real_f1"] - merged["mean_f1"]
     error = merged["std_f1"] * np.sqrt(1 / merged["seeds"] + 1 / merged["single_seeds"])
+    cutoff = stats.t.ppf(1 - level / 2, merged["single_seeds"] - 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         score = gain / error
     summary.update(
         {
-            "z": z,
+            "test": f"t, two-sided, level {level:g}, df = single-task seeds - 1",
+            "level": level,
+            "t_cutoff": float(np.max(cutoff)),
             "candidates_compared": len(merged),
             "mean_gain": float(gain.mean()),
-            "share_helped": float((score > z).mean()),
-            "share_hurt": float((score < -z).mean()),
-            "share_within_noise": float(((score <= z) & (score >= -z) | score.isna()).mean()),
+            "share_helped": float((score > cutoff).mean()),
+            "share_hurt": float((score < -cutoff).mean()),
+            "share_within_noise": float(
+                (((score <= cutoff) & (score >= -cutoff)) | score.isna()).mean()
+            ),
         }
     )
     return summary

@@ -7,17 +7,33 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
 from transferscout.errors import ConfigError, TransferScoutError
 from transferscout.evaluation.adaptive import adaptive_curve, adaptive_replay
-from transferscout.evaluation.curves import budget_curve, oracle_curve, random_curve, time_saved
+from transferscout.evaluation.compare import compare_methods, seed_means
+from transferscout.evaluation.curves import (
+    budget_curve,
+    random_curve,
+    target_time_saved,
+    time_saved,
+)
+from transferscout.evaluation.methods import (
+    COST_CONVENTION,
+    HYPERPARAMETER_BASELINE,
+    NO_SIGNAL_BASELINES,
+    SINGLE_SIGNALS,
+    method_charges,
+    seeded_scores,
+    signal_scores,
+)
 from transferscout.evaluation.metrics import (
-    bootstrap_interval,
     kendall_tau,
     ndcg_at_k,
     rank_of_best,
@@ -26,42 +42,25 @@ from transferscout.evaluation.metrics import (
     spearman_rho,
 )
 from transferscout.evaluation.noise import gains_beyond_noise, seed_noise
+from transferscout.evaluation.stats import EXACT_LIMIT
 from transferscout.evaluation.table1 import best_models_table
 from transferscout.grid.store import RunStore
-from transferscout.meta.features import (
-    FEATURE_SETS,
-    HYPERPARAMETERS,
-    candidate_table,
-    feature_columns,
-)
-from transferscout.meta.regressor import TransferRegressor, leave_one_target_out
+from transferscout.meta.features import FEATURE_SETS, candidate_table, feature_columns
+from transferscout.meta.regressor import TransferRegressor
 
 __all__ = [
     "HYPERPARAMETER_BASELINE",
     "EvaluationResult",
     "EvaluationSettings",
     "SINGLE_SIGNALS",
+    "TOLERANCES",
     "evaluate_run",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: Signals ranked alone as baselines (when the run has them); all ANSAT columns are added.
-SINGLE_SIGNALS = (
-    "textemb_cosine",
-    "taskemb_rrf",
-    "estimators_logme",
-    "estimators_leep",
-    "estimators_nce",
-    "estimators_h_score",
-    "estimators_h_score_shrinkage",
-    "estimators_transrate",
-    "source_size",
-)
-
-
-#: The baseline that ranks candidates by a meta-model of their hyperparameters alone.
-HYPERPARAMETER_BASELINE = "baseline:hyperparameters"
+#: F1 losses at which the time saved is reported (the seed paper's headline numbers).
+TOLERANCES = (0.01, 0.02, 0.035)
 
 
 @dataclass(frozen=True)
@@ -76,13 +75,14 @@ class EvaluationSettings:
         regret_ks: Depths of Regret@k.
         allow_self_transfer: Whether a target may be its own source (applied everywhere).
         bootstrap_resamples: Resamples of targets for the 95% intervals.
-        random_permutations: Permutations averaged for the random baseline's ranking metrics
-            (its curve is exact).
         adaptive: Whether to replay adaptive search.
         adaptive_feature_set: Features of the adaptive meta-model.
         kappa: Exploration weight of the UCB strategy.
         n_estimators: Boosting rounds of the meta-model.
-        seed: Seeds the meta-model, the bootstrap and the random baseline.
+        seed: The first meta-model seed; also seeds the bootstrap.
+        meta_seeds: Meta-models are fitted with seeds ``seed`` … ``seed + meta_seeds − 1``;
+            every figure is their mean, with their spread.  Adaptive search, which refits after
+            every step, is replayed with ``seed`` only.
     """
 
     feature_sets: tuple[str, ...] = FEATURE_SETS
@@ -91,18 +91,25 @@ class EvaluationSettings:
     regret_ks: tuple[int, ...] = (1, 3)
     allow_self_transfer: bool = False
     bootstrap_resamples: int = 2000
-    random_permutations: int = 200
     adaptive: bool = True
     adaptive_feature_set: str = "all"
     kappa: float = 1.0
     n_estimators: int = 300
     seed: int = 0
+    meta_seeds: int = 5
 
     def __post_init__(self) -> None:
         if not self.feature_sets:
             raise ConfigError("evaluation.feature_sets is empty; expected at least one")
         if self.ndcg_k < 1 or any(k < 1 for k in (*self.rmse_ks, *self.regret_ks)):
             raise ConfigError("evaluation depths (k) must be at least 1")
+        if self.meta_seeds < 1:
+            raise ConfigError(f"evaluation.meta_seeds = {self.meta_seeds}; expected at least 1")
+
+    @property
+    def seeds(self) -> list[int]:
+        """The meta-model seeds."""
+        return list(range(self.seed, self.seed + self.meta_seeds))
 
 
 @dataclass
@@ -121,35 +128,107 @@ class EvaluationResult:
 
 
 def _per_target_metrics(
-    table: pd.DataFrame, method: str, score: np.ndarray, settings: EvaluationSettings
+    table: pd.DataFrame,
+    method: str,
+    score: np.ndarray,
+    settings: EvaluationSettings,
+    *,
+    cost: np.ndarray | None,
+    charge: float,
 ) -> list[dict[str, object]]:
+    """Every ranking metric of one method on each target (exact over tie orders)."""
     rows = []
-    for target, index in table.groupby("target").indices.items():
+    targets = table.groupby("target").indices
+    for target, index in targets.items():
         real = table["real_f1"].to_numpy()[index]
-        cost = table["hours"].to_numpy()[index]
+        hours = table["hours"].to_numpy()[index]
+        own_cost = None if cost is None else cost[index]
         predicted = score[index]
+        k = settings.ndcg_k
         row: dict[str, object] = {"method": method, "target": target}
-        row[f"ndcg@{settings.ndcg_k}"] = ndcg_at_k(real, predicted, settings.ndcg_k, cost=cost)
-        row[f"ndcg_linear@{settings.ndcg_k}"] = ndcg_at_k(
-            real, predicted, settings.ndcg_k, gain="linear", cost=cost
-        )
-        for k in settings.regret_ks:
-            row[f"regret@{k}"] = regret_at_k(real, predicted, k, cost=cost)
-        row["rank_of_best"] = rank_of_best(real, predicted, cost=cost)
+        row[f"ndcg@{k}"] = ndcg_at_k(real, predicted, k, cost=own_cost)
+        row[f"ndcg_linear@{k}"] = ndcg_at_k(real, predicted, k, gain="linear", cost=own_cost)
+        for depth in settings.regret_ks:
+            row[f"regret@{depth}"] = regret_at_k(real, predicted, depth, cost=own_cost)
+        row["rank_of_best"] = rank_of_best(real, predicted, cost=own_cost)
         row["spearman"] = spearman_rho(real, predicted)
         row["kendall"] = kendall_tau(real, predicted)
+        for tolerance in TOLERANCES:
+            row[f"saved@{tolerance}"] = target_time_saved(
+                real, hours, predicted, tolerance, cost=own_cost, charge=charge / len(targets)
+            )
         rows.append(row)
     return rows
 
 
 def _random_metrics(table: pd.DataFrame, settings: EvaluationSettings) -> list[dict[str, object]]:
-    rng = np.random.default_rng(settings.seed)
-    draws = [
-        pd.DataFrame(_per_target_metrics(table, "random", rng.random(len(table)), settings))
-        for _ in range(settings.random_permutations)
+    """The uniformly random order: one tie block per target, so every metric is exact."""
+    rows = _per_target_metrics(
+        table, "random", np.zeros(len(table)), settings, cost=None, charge=0.0
+    )
+    for row in rows:
+        # Over all orders the rank correlations average to exactly zero (a constant
+        # prediction has none).
+        row["spearman"] = row["kendall"] = 0.0
+    return rows
+
+
+def _costs(run_dir: Path, table: pd.DataFrame) -> tuple[dict[str, float], float]:
+    """Signal hours per cost family, and one single-task model per task in hours."""
+    with RunStore(run_dir, readonly=True) as store:
+        costs = [c for c in store.costs() if not c["family"].startswith("rank:")]
+        singles = store.rows(kind="single", status="done")
+    families: dict[str, float] = {}
+    for cost in costs:
+        families[cost["family"]] = families.get(cost["family"], 0.0) + cost["seconds"] / 3600
+    tasks = set(table["source"]) | set(table["target"])
+    hours = pd.DataFrame(
+        [{"task": r.target, "hours": (r.target_seconds or 0.0) / 3600} for r in singles]
+    )
+    if hours.empty:
+        return families, 0.0
+    per_task = hours[hours["task"].isin(tasks)].groupby("task")["hours"].mean()
+    return families, float(per_task.sum())
+
+
+#: Order of the methods in every table: bounds, meta-models, baselines, signals.
+_KINDS = ("oracle", "random", "meta", "adaptive", "baseline", "signal", "prior")
+
+
+def _by_kind(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows grouped by the kind of their method (stable within a kind)."""
+    kind = frame["method"].map(lambda m: _KINDS.index(str(m).split(":")[0]))
+    return frame.iloc[np.argsort(kind.to_numpy(), kind="stable")].reset_index(drop=True)
+
+
+def _mean_over_seeds(frame: pd.DataFrame, keys: list[str], values: list[str]) -> pd.DataFrame:
+    """Mean of ``values`` over seeds per ``keys``, with ``<value>_sd`` and ``seeds``."""
+    grouped = frame.groupby(keys, sort=False)
+    mean = grouped[values].mean()
+    spread = grouped[values].std(ddof=1).add_suffix("_sd")
+    out = pd.concat([mean, spread], axis=1)
+    out["seeds"] = grouped.size()
+    return out.reset_index()
+
+
+def _savings(curves: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """Time saved per method and tolerance: mean over seeds, with spread and range."""
+    rows = [
+        time_saved(curve.reset_index(drop=True), table, TOLERANCES).assign(
+            method=str(key[0]), seed=cast(int, key[1])
+        )
+        for key, curve in curves.groupby(["method", "seed"], sort=False)
     ]
-    mean = pd.concat(draws).groupby(["method", "target"], as_index=False).mean(numeric_only=True)
-    return [{str(k): v for k, v in row.items()} for row in mean.to_dict("records")]
+    per_seed = pd.concat(rows, ignore_index=True)
+    for column in ("k", "f1_loss", "hours", "saved_percent"):
+        per_seed[column] = per_seed[column].astype(float)
+    out = _mean_over_seeds(
+        per_seed, ["method", "tolerance"], ["k", "f1_loss", "hours", "saved_percent"]
+    )
+    grouped = per_seed.groupby(["method", "tolerance"], sort=False)["saved_percent"]
+    out["saved_min"] = grouped.min().to_numpy()
+    out["saved_max"] = grouped.max().to_numpy()
+    return out.drop(columns=["k_sd", "f1_loss_sd", "hours_sd"])
 
 
 def evaluate_run(
@@ -158,6 +237,7 @@ def evaluate_run(
     """Fit the meta-models leave-one-target-out and compute every metric of SPEC §7."""
     settings = settings or EvaluationSettings()
     run_dir = Path(run_dir)
+    started = time.perf_counter()
     table = candidate_table(run_dir)
     if not settings.allow_self_transfer:
         table = table[table["source"] != table["target"]].reset_index(drop=True)
@@ -165,113 +245,146 @@ def evaluate_run(
         raise TransferScoutError(
             "the evaluation needs finished transfer trials of at least two targets"
         )
-    with RunStore(run_dir, readonly=True) as store:
-        costs = [c for c in store.costs() if not c["family"].startswith("rank:")]
-        signal_hours = sum(c["seconds"] for c in costs) / 3600
-    scores: dict[str, np.ndarray] = {}
-
-    def make_regressor() -> TransferRegressor:
-        return TransferRegressor(n_estimators=settings.n_estimators, random_state=settings.seed)
-
-    rmse_rows = []
+    family_hours, single_task_hours = _costs(run_dir, table)
+    columns_by_set: dict[str, list[str]] = {}
     skipped = []
     for feature_set in settings.feature_sets:
         try:
-            columns = feature_columns(table, feature_set)
+            columns_by_set[feature_set] = feature_columns(table, feature_set)
         except ConfigError as error:
             logger.warning("skipping feature set %s: %s", feature_set, error)
             skipped.append(feature_set)
-            continue
-        predicted = leave_one_target_out(table, columns, make_regressor=make_regressor)
-        table[f"predicted_{feature_set}"] = predicted
-        scores[f"meta:{feature_set}"] = predicted
-        for k, value in zip(
-            settings.rmse_ks, rmse_at_k(predicted, table["real_f1"], settings.rmse_ks), strict=True
-        ):
-            rmse_rows.append({"feature_set": feature_set, "k": k, "rmse": value})
-    if not scores:
+    if not columns_by_set:
         raise TransferScoutError(f"no feature set could be evaluated: the run lacks {skipped}")
-    # What the hyperparameters alone are worth: every feature set includes them, so this
-    # baseline separates "which setting trains best" from "which source helps".
-    free_hours: dict[str, float] = {}
-    if any(table[c].nunique() > 1 for c in HYPERPARAMETERS):
-        scores[HYPERPARAMETER_BASELINE] = leave_one_target_out(
-            table, list(HYPERPARAMETERS), make_regressor=make_regressor
-        )
-        free_hours[HYPERPARAMETER_BASELINE] = 0.0  # needs no signal
-    singles = [c for c in table.columns if c.startswith("ansat_")] + [
-        c for c in SINGLE_SIGNALS if c in table.columns
-    ]
-    for column in singles:
-        scores[f"signal:{column}"] = table[column].to_numpy(dtype=float)
+    adaptive_set = settings.adaptive_feature_set
+    if adaptive_set not in columns_by_set:
+        adaptive_set = next(iter(columns_by_set))
 
+    cost = table["planned_cost"].to_numpy(dtype=float)
     depth = int(table.groupby("target").size().max())
     ks = list(range(1, depth + 1))
-    curves = [
-        oracle_curve(table, ks).assign(method="oracle"),
-        random_curve(table, ks).assign(method="random"),
-    ]
-    for method, score in scores.items():
-        scored = table.assign(_score=score)
-        hours = free_hours.get(method, signal_hours)
-        curves.append(budget_curve(scored, "_score", ks, signal_hours=hours).assign(method=method))
-    if settings.adaptive:
-        feature_set = settings.adaptive_feature_set
-        if f"meta:{feature_set}" not in scores:
-            feature_set = next(name.split(":", 1)[1] for name in scores if name.startswith("meta:"))
-        columns = feature_columns(table, feature_set)
-        for strategy in ("greedy", "ucb"):
-            replay = adaptive_replay(
-                table, columns, strategy=strategy, kappa=settings.kappa, seed=settings.seed
-            )
-            curves.append(
-                adaptive_curve(replay, ks, signal_hours=signal_hours).assign(
-                    method=f"adaptive:{strategy}"
+    fixed = signal_scores(table)
+    fixed["oracle"] = table["real_f1"].to_numpy(dtype=float)
+    charges: dict[str, float] = {}
+
+    def charge(method: str) -> float:
+        if method not in charges:
+            charges.update(
+                method_charges(
+                    [method], family_hours, single_task_hours, adaptive_feature_set=adaptive_set
                 )
             )
-    curves_frame = pd.concat(curves, ignore_index=True)
+        return charges[method]
 
-    per_target = []
-    for method, score in scores.items():
-        per_target.extend(_per_target_metrics(table, method, score, settings))
-    per_target.extend(_per_target_metrics(table, "oracle", table["real_f1"].to_numpy(), settings))
-    per_target.extend(_random_metrics(table, settings))
+    def evaluate_scores(scores: dict[str, np.ndarray], seed: int) -> None:
+        for method, score in scores.items():
+            curve = budget_curve(
+                table.assign(_score=score),
+                "_score",
+                ks,
+                cost="planned_cost",
+                signal_hours=charge(method),
+            )
+            curves.append(curve.assign(method=method, seed=seed))
+            rows = _per_target_metrics(
+                table, method, score, settings, cost=cost, charge=charge(method)
+            )
+            per_target.extend({**row, "seed": seed} for row in rows)
+
+    curves: list[pd.DataFrame] = [random_curve(table, ks).assign(method="random", seed=-1)]
+    per_target: list[dict[str, object]] = [
+        {**row, "seed": -1} for row in _random_metrics(table, settings)
+    ]
+    evaluate_scores(fixed, -1)
+    rmse_rows: list[dict[str, object]] = []
+    predictions: dict[str, list[np.ndarray]] = {name: [] for name in columns_by_set}
+    for seed in settings.seeds:
+        logger.info("meta-models with seed %d", seed)
+
+        def make_regressor(seed: int = seed) -> TransferRegressor:
+            return TransferRegressor(n_estimators=settings.n_estimators, random_state=seed)
+
+        scores = seeded_scores(table, columns_by_set, make_regressor)
+        evaluate_scores(scores, seed)
+        for feature_set in columns_by_set:
+            predicted = scores[f"meta:{feature_set}"]
+            predictions[feature_set].append(predicted)
+            errors = rmse_at_k(predicted, table["real_f1"], settings.rmse_ks, cost=cost)
+            rmse_rows.extend(
+                {"feature_set": feature_set, "k": k, "rmse": e, "seed": seed}
+                for k, e in zip(settings.rmse_ks, errors, strict=True)
+            )
+        # Adaptive search refits after every step (steps × targets fits per replay, ~100 s of
+        # CPU on the reference study): it is replayed with the first seed only.
+        if settings.adaptive and seed == settings.seed:
+            for strategy in ("greedy", "ucb"):
+                replay = adaptive_replay(
+                    table,
+                    columns_by_set[adaptive_set],
+                    strategy=strategy,
+                    kappa=settings.kappa,
+                    seed=seed,
+                )
+                method = f"adaptive:{strategy}"
+                curves.append(
+                    adaptive_curve(replay, ks, signal_hours=charge(method)).assign(
+                        method=method, seed=seed
+                    )
+                )
+    for feature_set, seeded in predictions.items():
+        table[f"predicted_{feature_set}"] = np.mean(seeded, axis=0)
+
+    per_seed_curves = pd.concat(curves, ignore_index=True)
+    curves_frame = _mean_over_seeds(per_seed_curves, ["method", "k"], ["best_f1", "hours"])
+    curves_frame = curves_frame[
+        ["k", "best_f1", "hours", "method", "best_f1_sd", "hours_sd", "seeds"]
+    ]
     per_target_frame = pd.DataFrame(per_target)
-    ranking_rows = []
-    metric_columns = [c for c in per_target_frame.columns if c not in ("method", "target")]
-    for name, group in per_target_frame.groupby("method", sort=False):
-        for metric in metric_columns:
-            estimate, low, high = bootstrap_interval(
-                group[metric].to_numpy(dtype=float),
-                resamples=settings.bootstrap_resamples,
-                seed=settings.seed,
-            )
-            ranking_rows.append(
-                {"method": name, "metric": metric, "estimate": estimate, "low": low, "high": high}
-            )
-    savings = []
-    for name, curve in curves_frame.groupby("method", sort=False):
-        savings.append(time_saved(curve.reset_index(drop=True), table).assign(method=name))
+    ranking = compare_methods(
+        per_target_frame,
+        NO_SIGNAL_BASELINES,
+        resamples=settings.bootstrap_resamples,
+        seed=settings.seed,
+    )
     noise = seed_noise(run_dir)
+    seconds = time.perf_counter() - started
     summary = {
         "targets": int(table["target"].nunique()),
         "candidates": int(len(table)),
         "full_grid_hours": float(table["hours"].sum()),
         "full_grid_best_f1": float(table.groupby("target")["real_f1"].max().mean()),
-        "signal_hours": signal_hours,
+        "signal_hours": float(sum(family_hours.values())),
+        "single_task_hours": single_task_hours,
+        "method_hours": dict(sorted(charges.items())),
+        "cost_convention": COST_CONVENTION,
+        "meta_seeds": settings.seeds,
+        "ordering": (
+            "predicted value, then predicted cost (epochs x training examples x max length "
+            "per stage, from the configuration), then a seeded random key; every metric and "
+            "curve is the exact expectation over the random order inside ties"
+        ),
+        "paired_tests": (
+            "two-sided sign-flip permutation test of the mean per-target difference (per-target "
+            f"values averaged over seeds), exact over all 2^n sign vectors for n <= {EXACT_LIMIT} "
+            "targets; against the best no-signal baseline per metric (random order or the "
+            "hyperparameters-only meta-model) and against meta:f1; not adjusted for multiple "
+            "comparisons"
+        ),
         "seed_noise": gains_beyond_noise(table, noise),
         "skipped_feature_sets": skipped,
         "settings": asdict(settings),
         "ndcg_gain": "exponential 2^rel - 1, rel = real F1 in [0, 1]; also linear (ndcg_linear)",
+        "evaluation_seconds": seconds,
     }
+    logger.info("evaluation took %.1f s", seconds)
     result = EvaluationResult(
         candidates=table,
-        rmse=pd.DataFrame(rmse_rows),
-        curves=curves_frame,
-        ranking=pd.DataFrame(ranking_rows),
-        per_target=per_target_frame,
-        savings=pd.concat(savings, ignore_index=True),
-        table1=best_models_table(run_dir),
+        rmse=_mean_over_seeds(pd.DataFrame(rmse_rows), ["feature_set", "k"], ["rmse"]),
+        curves=_by_kind(curves_frame),
+        ranking=_by_kind(ranking),
+        per_target=_by_kind(seed_means(per_target_frame)),
+        savings=_by_kind(_savings(per_seed_curves, table)),
+        table1=best_models_table(run_dir, allow_self_transfer=settings.allow_self_transfer),
         seed_noise=noise,
         summary=summary,
     )

@@ -27,17 +27,18 @@ def _settings(config: dict[str, object], stage: str) -> dict[str, object]:
     }
 
 
-def best_models_table(run_dir: str | Path) -> pd.DataFrame:
+def best_models_table(run_dir: str | Path, *, allow_self_transfer: bool = False) -> pd.DataFrame:
     """Two rows per target (single-task, best transfer) and an average row per model kind.
 
     Results of the same configuration over several seeds are averaged first; "best" is the
-    highest mean test F1, as in the seed paper's table.
+    highest mean test F1, as in the seed paper's table.  Transfers from a task to itself count
+    only with ``allow_self_transfer`` (the evaluation's setting, applied everywhere).
     """
     with RunStore(run_dir, readonly=True) as store:
         rows = store.rows(status="done")
     records = []
     for row in rows:
-        if row.metrics is None:
+        if row.metrics is None or (row.source == row.target and not allow_self_transfer):
             continue
         source = _settings(row.config, "source")
         target = _settings(row.config, "target")

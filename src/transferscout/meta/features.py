@@ -3,12 +3,13 @@
 A *candidate* is a transfer model the user could train: source task A, target task B, and the
 settings of both stages.  Its row holds the pair's signals (computed from single-task models
 only), the hyperparameters, and — when the grid has trained it — the real positive-class F1 of
-M_AB on B's test split (mean over seeds) and the real training hours it cost.
+M_AB on B's test split (mean over seeds) and the real training hours it cost — and, for
+ordering ties, its *predicted* training cost, which the configuration fixes before training.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,14 @@ from transferscout.errors import ConfigError
 from transferscout.grid.store import RunStore
 from transferscout.signals.ansat import ansat_feature_names
 
-__all__ = ["FEATURE_SETS", "HYPERPARAMETERS", "candidate_table", "feature_columns", "pivot_signals"]
+__all__ = [
+    "FEATURE_SETS",
+    "HYPERPARAMETERS",
+    "candidate_table",
+    "feature_columns",
+    "pivot_signals",
+    "predicted_cost",
+]
 
 #: Hyperparameter columns; part of every feature set (they identify the candidate).
 HYPERPARAMETERS = (
@@ -56,12 +64,37 @@ def pivot_signals(rows: Sequence[dict[str, object]]) -> pd.DataFrame:
     return table.reset_index()
 
 
+def predicted_cost(candidates: pd.DataFrame, examples: Mapping[str, float]) -> np.ndarray:
+    """Training cost known before training: Σ over both stages of epochs × examples × max length.
+
+    The number of token positions the two stages process (up to padding), proportional to
+    their training time on one device.  ``examples`` maps each task to its training-set size;
+    a task missing from it gives NaN (ordered as a tie).
+
+    Args:
+        candidates: Columns ``source``, ``target``, ``source_epochs``, ``target_epochs``,
+            ``source_max_length`` and ``target_max_length``.
+        examples: Training examples per task.
+    """
+    total = np.zeros(len(candidates))
+    for stage in ("source", "target"):
+        sizes = candidates[stage].map(lambda task: examples.get(task, np.nan)).astype(float)
+        total += (
+            candidates[f"{stage}_epochs"].to_numpy(dtype=float)
+            * sizes.to_numpy()
+            * candidates[f"{stage}_max_length"].to_numpy(dtype=float)
+        )
+    return total
+
+
 def candidate_table(run_dir: str | Path) -> pd.DataFrame:
     """Every transfer candidate of a run with its signals and, when trained, its real F1.
 
-    Columns: ``source``, ``target``, the hyperparameters, ``real_f1`` (mean test F1 over
-    seeds), ``real_accuracy``, ``hours`` (mean source + target training time), ``seeds``, and
-    one column per stored signal.
+    Columns: ``source``, ``target``, the hyperparameters, both stages' max length,
+    ``real_f1`` (mean test F1 over seeds), ``real_accuracy``, ``hours`` (mean source + target
+    training time, realised), ``planned_cost`` (the predicted cost of :func:`predicted_cost`,
+    with each task's training-set size from the ``source_size`` signal), ``seeds``, and one
+    column per stored signal.
     """
     with RunStore(run_dir, readonly=True) as store:
         trials = store.rows(kind="transfer")
@@ -82,6 +115,8 @@ def candidate_table(run_dir: str | Path) -> pd.DataFrame:
                 "target_learning_rate": target["learning_rate"],
                 "target_epochs": target["epochs"],
                 "target_batch_size": target["batch_size"],
+                "source_max_length": source["max_length"],
+                "target_max_length": target["max_length"],
                 "real_f1": row.metrics["test_f1"],
                 "real_accuracy": row.metrics["test_accuracy"],
                 "hours": ((row.source_seconds or 0.0) + (row.target_seconds or 0.0)) / 3600,
@@ -89,7 +124,7 @@ def candidate_table(run_dir: str | Path) -> pd.DataFrame:
         )
     if not records:
         raise ConfigError(f"{run_dir}: no finished transfer trial; run the grid first")
-    keys = ["source", "target", *HYPERPARAMETERS]
+    keys = ["source", "target", *HYPERPARAMETERS, "source_max_length", "target_max_length"]
     grouped = (
         pd.DataFrame(records)
         .groupby(keys, as_index=False)
@@ -100,7 +135,13 @@ def candidate_table(run_dir: str | Path) -> pd.DataFrame:
             seeds=("real_f1", "size"),
         )
     )
-    return grouped.merge(signals, on=["source", "target"], how="left")
+    table = grouped.merge(signals, on=["source", "target"], how="left")
+    sizes: dict[str, float] = {}
+    if "source_size" in table.columns:
+        known = table.dropna(subset=["source_size"])
+        sizes = dict(zip(known["source"], known["source_size"].astype(float), strict=True))
+    table["planned_cost"] = predicted_cost(table, sizes)
+    return table
 
 
 def feature_columns(table: pd.DataFrame, feature_set: str) -> list[str]:

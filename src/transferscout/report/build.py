@@ -71,23 +71,73 @@ def _read(folder: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def _ranking_table(ranking: pd.DataFrame) -> pd.DataFrame:
-    shown = ranking[
-        ranking["method"].str.startswith(("meta:", "adaptive:", "baseline:"))
-        | ranking["method"].isin(["oracle", "random", *[s for s in plots.SHOWN_SIGNALS]])
-        | ranking["method"].str.startswith("signal:")
-        & ~ranking["method"].str.startswith("signal:ansat_")
+#: Significance level at which the report writes "n.s." next to a p-value.
+ALPHA = 0.05
+
+
+def _shown_methods(ranking: pd.DataFrame) -> pd.DataFrame:
+    """Meta-models, baselines, oracle, random, and the non-ANSAT and plotted signals.
+
+    Each signal appears alone and within the hyperparameter prior.
+    """
+    method = ranking["method"]
+    return ranking[
+        method.str.startswith(("meta:", "adaptive:", "baseline:"))
+        | method.isin(["oracle", "random", *plots.SHOWN_SIGNALS])
+        | (
+            method.str.startswith(("signal:", "prior:"))
+            & ~method.str.startswith(("signal:ansat_", "prior:ansat_"))
+        )
+        | method.isin([s.replace("signal:", "prior:") for s in plots.SHOWN_SIGNALS])
     ]
-    cells = shown.assign(
-        value=[
-            f"{e:.3f} [{lo:.3f}, {hi:.3f}]" if pd.notna(lo) else f"{e:.3f}"
-            for e, lo, hi in zip(shown["estimate"], shown["low"], shown["high"], strict=True)
-        ]
-    )
-    table = cells.pivot(index="method", columns="metric", values="value")
+
+
+def _cell(estimate: float, sd: float, low: float, high: float) -> str:
+    text = f"{estimate:.3f}"
+    if pd.notna(sd):
+        text += f" ±{sd:.3f}"
+    if pd.notna(low):
+        text += f" [{low:.3f}, {high:.3f}]"
+    return text
+
+
+def _pivot(shown: pd.DataFrame, values: list[str]) -> pd.DataFrame:
+    table = shown.assign(value=values).pivot(index="method", columns="metric", values="value")
     table.columns.name = None
-    order = list(dict.fromkeys(shown["method"]))
-    return table.reindex(order).reset_index()
+    return table.reindex(list(dict.fromkeys(shown["method"]))).reset_index()
+
+
+def _ranking_table(ranking: pd.DataFrame) -> pd.DataFrame:
+    """Estimate ± SD over meta-model seeds [95% bootstrap interval over targets]."""
+    shown = _shown_methods(ranking)
+    columns = ("estimate", "seed_sd", "low", "high")
+    return _pivot(shown, [_cell(*row) for row in shown[list(columns)].itertuples(index=False)])
+
+
+def _p(value: float) -> str:
+    if pd.isna(value):
+        return ""
+    return ("<0.001" if value < 0.001 else f"{value:.3f}") + (" n.s." if value >= ALPHA else "")
+
+
+def _tests_table(ranking: pd.DataFrame) -> pd.DataFrame:
+    """P vs the best no-signal baseline / p vs meta:f1, per tested metric."""
+    shown = _shown_methods(ranking.dropna(subset=["baseline"]))
+    cells = [
+        f"{_p(b)} / {_p(f)}" if pd.notna(b) or pd.notna(f) else ""
+        for b, f in zip(shown["p_vs_baseline"], shown["p_vs_meta_f1"], strict=True)
+    ]
+    return _pivot(shown, cells)
+
+
+def _baselines_text(ranking: pd.DataFrame, summary: dict[str, Any]) -> str:
+    tested = ranking.dropna(subset=["baseline"]).drop_duplicates("metric")
+    pairs = zip(tested["metric"], tested["baseline"], strict=True)
+    chosen = ", ".join(f"{metric}: {baseline}" for metric, baseline in pairs)
+    return (
+        f"Each cell: p against the best no-signal baseline / p against meta:f1 ({chosen}). "
+        f"{summary.get('paired_tests', '')}. n.s. = not significant at {ALPHA:g}."
+    )
 
 
 def _savings_text(savings: pd.DataFrame, summary: dict[str, Any]) -> list[str]:
@@ -100,15 +150,23 @@ def _savings_text(savings: pd.DataFrame, summary: dict[str, Any]) -> list[str]:
         for row in savings[savings["method"] == method].itertuples():
             if pd.isna(row.k):
                 continue
+            spread = (
+                f" ±{row.saved_percent_sd:.1f}, range {row.saved_min:.1f}–{row.saved_max:.1f} "
+                f"over {row.seeds} seeds"
+                if row.seeds > 1
+                else ""
+            )
             lines.append(
-                f"{method}: {row.saved_percent:.1f}% less training time for a "
-                f"{row.f1_loss:.4f} loss in mean positive F1 (top {int(row.k)} per target, "
+                f"{method}: {row.saved_percent:.1f}%{spread} less training time for a "
+                f"{row.f1_loss:.4f} loss in mean positive F1 (top {row.k:g} per target, "
                 f"tolerance {row.tolerance})"
             )
     full = summary.get("full_grid_hours", 0.0)
     signals = summary.get("signal_hours", 0.0)
     lines.append(
-        f"full grid: {float(full):.3f} training hours; signals: {float(signals):.3f} hours"
+        f"full grid: {float(full):.3f} training hours; signals: {float(signals):.3f} hours; "
+        f"one single-task model per task: {float(summary.get('single_task_hours', 0.0)):.3f} "
+        "hours"
     )
     return lines
 
@@ -129,10 +187,11 @@ def _noise_text(summary: dict[str, Any]) -> str:
     if "candidates_compared" in noise:
         text += (
             f" Of {noise['candidates_compared']} transfer candidates, "
-            f"{100 * noise['share_helped']:.1f}% beat their target's single-task F1 by more than "
-            f"{noise['z']:g} standard errors of seed noise, {100 * noise['share_hurt']:.1f}% fell "
-            f"below it by as much, and {100 * noise['share_within_noise']:.1f}% are within the "
-            f"noise (mean gain {noise['mean_gain']:+.4f})."
+            f"{100 * noise['share_helped']:.1f}% beat their target's single-task F1 and "
+            f"{100 * noise['share_hurt']:.1f}% fell below it beyond seed noise, and "
+            f"{100 * noise['share_within_noise']:.1f}% are within the noise (mean gain "
+            f"{noise['mean_gain']:+.4f}); test: {noise['test']} (cut-off {noise['t_cutoff']:.2f} "
+            f"standard errors with {noise['seeds_per_setting']} single-task seeds)."
         )
     return text
 
@@ -232,6 +291,17 @@ def write_report(run_dir: str | Path) -> ReportFiles:
 
     table1_shown = table1.round(4)
     ranking_shown = _ranking_table(ranking)
+    tests_shown = _tests_table(ranking)
+    ranking_title = (
+        f"Ranking quality (mean over targets ± SD over {len(summary.get('meta_seeds', [0]))} "
+        "meta-model seeds [95% bootstrap interval over targets])"
+    )
+    ranking_note = (
+        f"NDCG gain: {summary.get('ndcg_gain', '')}. Ordering: {summary.get('ordering', '')}. "
+        f"Costs: {summary.get('cost_convention', '')}"
+    )
+    tests_title = "Paired tests across targets (p-values)"
+    tests_note = _baselines_text(ranking, summary)
     savings_lines = _savings_text(savings, summary)
     noise_text = _noise_text(summary)
     completeness, completeness_text = _completeness(run_dir)
@@ -262,13 +332,14 @@ def write_report(run_dir: str | Path) -> ReportFiles:
             f"<img id='{name}' alt='{html.escape(title)}' src='data:image/png;base64,{encoded}'>"
         )
         if name == "budget":
-            sections_html.append(
-                "<h2>Ranking quality (mean over targets, 95% bootstrap interval)</h2>"
-                f"<p class='note'>NDCG gain: {html.escape(str(summary.get('ndcg_gain', '')))}.</p>"
-            )
-            sections_html.append(
-                ranking_shown.to_html(index=False, na_rep="", classes="ranking", border=0)
-            )
+            sections_html += [
+                f"<h2>{html.escape(ranking_title)}</h2>",
+                f"<p class='note'>{html.escape(ranking_note)}</p>",
+                ranking_shown.to_html(index=False, na_rep="", classes="ranking", border=0),
+                f"<h2>{html.escape(tests_title)}</h2>",
+                f"<p class='note'>{html.escape(tests_note)}</p>",
+                tests_shown.to_html(index=False, na_rep="", classes="tests", border=0),
+            ]
     sections_html.append("<h2>Configuration and versions</h2>")
     sections_html.append(
         f"<pre>{html.escape(json.dumps({'config': config, 'versions': versions}, indent=2))}</pre>"
@@ -308,9 +379,17 @@ def write_report(run_dir: str | Path) -> ReportFiles:
         markdown += [f"## {title}", "", f"![{title}]({name}.png)", ""]
         if name == "budget":
             markdown += [
-                "## Ranking quality (mean over targets, 95% bootstrap interval)",
+                f"## {ranking_title}",
+                "",
+                ranking_note,
                 "",
                 _markdown_table(ranking_shown),
+                "",
+                f"## {tests_title}",
+                "",
+                tests_note,
+                "",
+                _markdown_table(tests_shown),
                 "",
             ]
     markdown += [

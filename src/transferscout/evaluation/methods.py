@@ -1,0 +1,153 @@
+"""The methods the evaluation compares, their scores, and what each is charged.
+
+The methods:
+
+- ``meta:<feature set>``: the meta-model, fitted leave-one-target-out (one score per seed);
+- ``baseline:hyperparameters``: a meta-model of the hyperparameters alone (no signal);
+- ``signal:<column>``: one signal used alone as a ranking;
+- ``prior:<column>``: one signal within the learnt hyperparameter prior — ordered first by the
+  hyperparameters-only meta-model's prediction, then by the signal — so that a signal, which
+  rates every setting of a pair alike, competes with the meta-models on equal terms;
+- ``random`` and ``oracle``, computed exactly elsewhere.
+
+Charging convention (:data:`COST_CONVENTION`): a method pays for the signals it uses and, when
+any of them is computed from single-task models, for one single-task model per task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from transferscout.evaluation.ordering import lexicographic_score
+from transferscout.meta.features import HYPERPARAMETERS
+from transferscout.meta.regressor import TransferRegressor, leave_one_target_out
+
+__all__ = [
+    "COST_CONVENTION",
+    "HYPERPARAMETER_BASELINE",
+    "NO_SIGNAL_BASELINES",
+    "SINGLE_SIGNALS",
+    "method_charges",
+    "seeded_scores",
+    "signal_scores",
+]
+
+#: Signals ranked alone as baselines (when the run has them); all ANSAT columns are added.
+SINGLE_SIGNALS = (
+    "textemb_cosine",
+    "taskemb_rrf",
+    "estimators_logme",
+    "estimators_leep",
+    "estimators_nce",
+    "estimators_h_score",
+    "estimators_h_score_shrinkage",
+    "estimators_transrate",
+    "source_size",
+)
+
+#: The baseline that ranks candidates by a meta-model of their hyperparameters alone.
+HYPERPARAMETER_BASELINE = "baseline:hyperparameters"
+
+#: Methods that use no signal; the best of them is every method's first comparison.
+NO_SIGNAL_BASELINES = ("random", HYPERPARAMETER_BASELINE)
+
+#: Per feature group: the signal-cost families it needs, and whether it needs single-task models.
+_NEEDS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "f1": ((), True),
+    "ansat": (("conductance", "ansat"), True),
+    "taskemb": (("taskemb",), True),
+    "textemb": (("textemb",), False),
+    "estimators": (("features", "estimators"), True),
+    "baselines": ((), False),
+}
+
+COST_CONVENTION = (
+    "Every candidate trained is charged its realised source-stage and target-stage hours (as in "
+    "the seed paper's runtime). On top, each method is charged once what its ranking needs: the "
+    "recorded hours of the signal families it uses (ANSAT: conductance + ansat; TaskEmb; TextEmb; "
+    "the estimators: pooled features + estimators) and, if any of them (or the single-task F1s) "
+    "comes from single-task models, one single-task model per task (each task's mean single-task "
+    "training hours, summed) - the grid trains those anyway, but a user who ranks instead of "
+    "running the grid trains them only for the signals. TextEmb needs only the pretrained "
+    "encoder; the data-size and positive-rate baselines are free. The hyperparameters-only "
+    "baseline, random order and the oracle are charged nothing. Per-target time saved charges "
+    "each target an equal share of the method's cost."
+)
+
+
+def _group_of_signal(column: str) -> str:
+    for prefix in ("ansat", "textemb", "taskemb", "estimators"):
+        if column.startswith(prefix + "_"):
+            return prefix
+    return "baselines"
+
+
+def _groups(method: str) -> list[str]:
+    kind, _, name = method.partition(":")
+    if kind in ("signal", "prior"):
+        return [_group_of_signal(name)]
+    if kind in ("meta", "adaptive"):
+        return list(_NEEDS) if name == "all" else name.split("+")
+    return []
+
+
+def method_charges(
+    methods: Sequence[str],
+    family_hours: Mapping[str, float],
+    single_task_hours: float,
+    *,
+    adaptive_feature_set: str = "all",
+) -> dict[str, float]:
+    """Hours charged to each method for what its ranking needs (see :data:`COST_CONVENTION`).
+
+    Args:
+        methods: Method names (``meta:f1+ansat``, ``signal:estimators_logme``, ...);
+            ``adaptive:*`` methods use ``adaptive_feature_set``.
+        family_hours: Recorded hours per signal-cost family.
+        single_task_hours: One single-task model per task, in hours.
+        adaptive_feature_set: The feature set adaptive search fits.
+    """
+    charges = {}
+    for method in methods:
+        name = f"meta:{adaptive_feature_set}" if method.startswith("adaptive:") else method
+        families: set[str] = set()
+        singles = False
+        for group in _groups(name):
+            needed, needs_singles = _NEEDS.get(group, ((), False))
+            families.update(needed)
+            singles = singles or needs_singles
+        hours = sum(family_hours.get(family, 0.0) for family in families)
+        charges[method] = hours + (single_task_hours if singles else 0.0)
+    return charges
+
+
+def signal_scores(table: pd.DataFrame) -> dict[str, np.ndarray]:
+    """``signal:<column>`` for every ANSAT threshold column and every single signal present."""
+    columns = [c for c in table.columns if c.startswith("ansat_")]
+    columns += [c for c in SINGLE_SIGNALS if c in table.columns]
+    return {f"signal:{c}": table[c].to_numpy(dtype=float) for c in columns}
+
+
+def seeded_scores(
+    table: pd.DataFrame,
+    feature_columns: Mapping[str, list[str]],
+    make_regressor: Callable[[], TransferRegressor],
+) -> dict[str, np.ndarray]:
+    """The scores that depend on the meta-model's seed (one fit per target per model).
+
+    ``meta:<set>`` for each feature set, and — when the hyperparameters vary — the
+    hyperparameters-only baseline and every single signal within its prior (``prior:<col>``).
+    """
+    scores = {
+        f"meta:{name}": leave_one_target_out(table, columns, make_regressor=make_regressor)
+        for name, columns in feature_columns.items()
+    }
+    if any(table[c].nunique() > 1 for c in HYPERPARAMETERS):
+        prior = leave_one_target_out(table, list(HYPERPARAMETERS), make_regressor=make_regressor)
+        scores[HYPERPARAMETER_BASELINE] = prior
+        for name, signal in signal_scores(table).items():
+            scores["prior:" + name.removeprefix("signal:")] = lexicographic_score(prior, signal)
+    return scores
