@@ -108,3 +108,112 @@ def test_grid_run_with_a_bad_override(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "unknown configuration key 'grid.sedes'" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def _grid_config(tmp_path: Path, keyword_csv: Path, tiny_encoder_dir: Path) -> Path:
+    config = tmp_path / "grid.toml"
+    config.write_text(
+        f'[data]\npath = "{keyword_csv}"\nlabel_columns = ["food", "water"]\n'
+        "fractions = [0.6, 0.2, 0.2]\n"
+        f'[encoder]\nsource = "{tiny_encoder_dir}"\n'
+        "[grid.target]\nmax_length = [32]\n[grid.source]\nmax_length = [32]\n"
+        '[executor]\nworkers = 1\ndevice = "cpu"\n'
+    )
+    return config
+
+
+@pytest.mark.parametrize("command", ["run", "grid"])
+def test_a_run_folder_that_is_a_file_is_one_line_and_exit_2(
+    tmp_path: Path, keyword_csv: Path, tiny_encoder_dir: Path, command: str
+) -> None:
+    config = _grid_config(tmp_path, keyword_csv, tiny_encoder_dir)
+    folder = tmp_path / "taken"
+    folder.write_text("not a folder")
+    args = (
+        ["run", str(config), "--run-dir", str(folder)]
+        if command == "run"
+        else ["grid", "run", str(folder), "-c", str(config)]
+    )
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "is a file, not a run folder" in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert folder.read_text() == "not a folder"
+
+
+def test_rank_output_must_be_known_before_any_work(tmp_path: Path, small_csv: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["rank", str(tmp_path / "no-run"), "--data", str(small_csv), "--label-column", "food",
+         "--output", "bogus"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--output 'bogus'; expected table, csv or json" in result.stderr
+
+
+def test_status_of_an_emptied_store_says_what_to_do(
+    tmp_path: Path, keyword_csv: Path, tiny_encoder_dir: Path
+) -> None:
+    config = _grid_config(tmp_path, keyword_csv, tiny_encoder_dir)
+    run_dir = tmp_path / "run"
+    assert runner.invoke(app, ["grid", "run", str(run_dir), "-c", str(config)]).exit_code == 0
+    (run_dir / "store.sqlite").write_bytes(b"")
+    for args in (["status", str(run_dir)], ["grid", "run", str(run_dir), "-c", str(config)]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2
+        assert "store.sqlite is empty" in result.stderr and "afresh" in result.stderr
+    assert (run_dir / "store.sqlite").stat().st_size == 0
+
+
+def test_stage_commands_use_the_runs_configuration_by_default(
+    tmp_path: Path, keyword_csv: Path, tiny_encoder_dir: Path
+) -> None:
+    config = _grid_config(tmp_path, keyword_csv, tiny_encoder_dir)
+    run_dir = tmp_path / "run"
+    assert runner.invoke(app, ["grid", "run", str(run_dir), "-c", str(config)]).exit_code == 0
+    again = runner.invoke(app, ["grid", "run", str(run_dir)])  # no -c: the run's config.json
+    assert again.exit_code == 0, again.output
+    assert "4 done" in again.output and "(0 trials run now)" in again.output
+
+
+def test_an_internal_error_shows_its_traceback_and_says_it_is_a_bug(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import transferscout.grid.status
+
+    def broken(run_dir: object) -> None:
+        raise KeyError("internal")
+
+    monkeypatch.setattr(transferscout.grid.status, "run_status", broken)
+    with pytest.raises(SystemExit) as info:
+        app(["status", str(tmp_path)], prog_name="transferscout")
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "KeyError: 'internal'" in err
+    assert "a bug in transferscout" in err
+
+
+def test_an_environment_error_is_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import errno
+
+    import transferscout.grid.status
+
+    def full(run_dir: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "store.sqlite"))
+
+    monkeypatch.setattr(transferscout.grid.status, "run_status", full)
+    with pytest.raises(SystemExit) as info:
+        app(["status", str(tmp_path)], prog_name="transferscout")
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "No space left on device" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_report_without_an_evaluation_is_one_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no evaluation to report" in result.stderr
+    assert not (tmp_path / "report").exists()

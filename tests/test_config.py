@@ -43,9 +43,9 @@ def test_file_and_overrides(tmp_path: Path) -> None:
         ("data.all_tasks=1", "data.all_tasks = 1; expected bool"),
         ("grid.target.learning_rate=3", "grid.target.learning_rate = 3; expected a list"),
         ("grid.target.epochs=[1.5]", r"grid.target.epochs\[0\] = 1.5; expected int"),
-        ("executor.workers=0", "workers = 0; expected at least 1"),
+        ("executor.workers=0", "^executor.workers = 0; expected at least 1"),
         ("grid.target.learning_rate=[]", "non-empty list"),
-        ("data.cap_strategy=oversample", "cap_strategy = 'oversample'"),
+        ("data.cap_strategy=oversample", "^data.cap_strategy = 'oversample'"),
         ("seeds", "expected KEY=VALUE"),
         ("grid=3", "grid: expected a table"),
         ("evaluation.meta_seeds=0", "meta_seeds = 0; expected at least 1"),
@@ -108,7 +108,7 @@ def test_signal_defaults_are_derived_from_the_grid_and_explicit_values_win() -> 
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("signals.budget=0", "signals.budget = 0.0; expected a share"),
+        ("signals.budget=0", "budget = 0.0; expected a share"),
         ("signals.precision=fp16", "precision = 'fp16'"),
         ("signals.ansat.tolerance=0", "tolerance = 0.0; expected > 0"),
     ],
@@ -116,3 +116,46 @@ def test_signal_defaults_are_derived_from_the_grid_and_explicit_values_win() -> 
 def test_bad_signal_settings(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(None, [override])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("grid.target.learning_rate=[-1.0]", "grid.target.learning_rate = -1.0; expected a pos"),
+        ("grid.source.batch_size=[0]", "grid.source.batch_size = 0; expected an integer >= 1"),
+        ("grid.target.warmup_ratio=[1.0]", "grid.target.warmup_ratio = 1.0; expected a number"),
+        ("executor.kind=spark", "executor.kind = 'spark'; expected 'local' or 'ray'"),
+        ("executor.max_attempts=0", "executor.max_attempts = 0; expected at least 1"),
+        ("encoder.num_layers=0", "encoder.num_layers = 0; expected at least 1"),
+        ("data.max_train_examples=1", "data.max_train_examples = 1; expected at least 2"),
+        ("data.fractions=[0.5, 0.5]", "data.fractions = "),
+        ("signals.ansat.n_steps=0", "signals.ansat.n_steps = 0; expected at least 1"),
+        ("signals.ansat.split=dev", "signals.ansat.split = 'dev'"),
+        ("signals.pairs.max_examples=2", "signals.pairs.max_examples = 2; expected at least 4"),
+        ("signals.pairs.batch_size=0", "signals.pairs.batch_size = 0; expected at least 1"),
+        ("evaluation.bootstrap_resamples=0", "evaluation.bootstrap_resamples = 0; expected at"),
+        ("evaluation.n_estimators=0", "evaluation.n_estimators = 0; expected at least 1"),
+        ("evaluation.rmse_ks=[0, 5]", r"evaluation.rmse_ks = \[0, 5\]; expected integers >= 1"),
+        ("evaluation.feature_sets=['f1+bogus']", "evaluation.feature_sets: unknown feature group"),
+        ("evaluation.adaptive_feature_set=nope", "evaluation.adaptive_feature_set: unknown"),
+    ],
+)
+def test_range_errors_name_the_full_dotted_key(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match="^" + message):
+        load_config(None, [override])
+
+
+def test_data_path_is_relative_to_the_configuration_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "run.toml").write_text('[data]\npath = "data/tweets.csv"\nlabel_columns = ["a"]\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = load_config(Path("../project/run.toml"))
+    assert config.data.path == str(folder / "data" / "tweets.csv")
+    # a path given on the command line is relative to the working folder, as any argument
+    config = load_config(Path("../project/run.toml"), ["data.path=mine.csv"])
+    assert config.data.path == str(elsewhere / "mine.csv")

@@ -160,3 +160,21 @@ def test_run_command_prints_the_summary(config_file: Path, finished_run: Path) -
     assert result.exit_code == 0, result.output
     assert "Best source per target" in result.stdout
     assert "report:" in result.stdout and "report.html" in result.stdout
+
+
+def test_the_evaluation_covers_the_configured_grid_only(
+    finished_run: Path, config_file: Path
+) -> None:
+    import pandas as pd
+
+    narrowed = run_pipeline(
+        load_config(config_file, ["grid.target.learning_rate=[1e-3]"]), finished_run
+    )
+    assert narrowed.grid.ran_now == 0 and narrowed.grid.total == 6 + 6  # singles: 2 settings
+    assert "evaluation" in narrowed.stages_run and "ansat" not in narrowed.stages_run
+    candidates = pd.read_csv(finished_run / "evaluation" / "candidates.csv")
+    assert set(candidates["target_learning_rate"]) == {1e-3}  # not the earlier 3e-3 trials
+    assert len(candidates) == 6
+    restored = run_pipeline(load_config(config_file), finished_run)
+    assert restored.grid.ran_now == 0 and "evaluation" in restored.stages_run
+    assert len(pd.read_csv(finished_run / "evaluation" / "candidates.csv")) == 12

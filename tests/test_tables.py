@@ -60,3 +60,16 @@ def test_unknown_detail_id_is_a_clear_error(small_run: Path, tmp_path: Path) -> 
     signals.to_csv(tables / "pair_signals.csv", index=False)
     with pytest.raises(TransferScoutError, match="detail_id 99 is not in signal_details.csv"):
         import_tables(tables, tmp_path / "rebuilt")
+
+
+def test_import_into_a_folder_holding_a_run_is_refused(small_run: Path, tmp_path: Path) -> None:
+    export_tables(small_run, tmp_path / "tables")
+    target = tmp_path / "existing"
+    with RunStore(target) as store:
+        store.add_trials([("t1", "single", "food", None, None, 0, {"n": 1})])
+    (target / "config.json").write_text('{"mine": 1}')
+    with pytest.raises(TransferScoutError, match="already holds a run"):
+        import_tables(tmp_path / "tables", target)
+    with RunStore(target, readonly=True) as store:
+        assert [r.id for r in store.rows()] == ["t1"]
+    assert (target / "config.json").read_text() == '{"mine": 1}'

@@ -1,11 +1,19 @@
-"""The ``transferscout`` command line: a thin layer over the library's functions."""
+"""The ``transferscout`` command line: a thin layer over the library's functions.
+
+A user's mistake (bad data, configuration, run folder, store) is one line on stderr and exit
+code 2; so is an environment problem (permissions, a full disk).  Anything else is a bug: its
+traceback is printed, with a line saying so, and the exit code is 1.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import sys
+import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,7 +25,42 @@ from transferscout.errors import TransferScoutError
 from transferscout.tasks import CORPORA, TableSpec, TaskOptions, TaskSet, load_corpus, load_tasks
 from transferscout.tasks.readers import FORMATS
 
-app = typer.Typer(
+#: OS errors that are the environment's, not the program's: reported in one line.
+_ENVIRONMENT_ERRORS = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT}
+
+
+class _App(typer.Typer):
+    """The Typer app, with the CLI's error rule applied to whatever a command lets escape."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except TransferScoutError as error:
+            raise SystemExit(_report(str(error))) from None
+        except OSError as error:
+            if error.errno not in _ENVIRONMENT_ERRORS:
+                raise SystemExit(_bug()) from None
+            where = f"{error.filename}: " if error.filename else ""
+            raise SystemExit(_report(f"{where}{error.strerror}")) from None
+        except Exception:
+            raise SystemExit(_bug()) from None
+
+
+def _report(message: str) -> int:
+    error_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return 2
+
+
+def _bug() -> int:
+    traceback.print_exc(file=sys.stderr)
+    sys.stderr.write(
+        "\nThis is a bug in transferscout, not a mistake of yours: please report it with the "
+        "traceback above and the command you ran.\n"
+    )
+    return 1
+
+
+app = _App(
     help="Predict which source tasks help a target task under intermediate-task transfer.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -61,8 +104,12 @@ def _split_list(value: str | None) -> tuple[str, ...] | None:
 
 
 def _fail(error: TransferScoutError) -> typer.Exit:
-    error_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
+    return typer.Exit(code=_report(str(error)))
+
+
+def _check_output(output: str) -> None:
+    if output not in ("table", "csv", "json"):
+        raise _fail(TransferScoutError(f"--output {output!r}; expected table, csv or json"))
 
 
 @tasks_app.command("describe")
@@ -113,6 +160,7 @@ def tasks_describe(
     output: Annotated[str, typer.Option(help="table, csv or json.")] = "table",
 ) -> None:
     """Show each task's split sizes and positives, and what was dropped and why."""
+    _check_output(output)
     try:
         options = TaskOptions(
             tasks=_split_list(tasks),
@@ -154,8 +202,6 @@ def _print_task_set(task_set: TaskSet, output: str) -> None:
         }
         console.out(json.dumps(payload, indent=2))
         return
-    if output != "table":
-        raise _fail(TransferScoutError(f"--output {output!r}; expected table, csv or json"))
     table = Table(
         title=f"{len(task_set)} tasks (positives / examples per split)",
         caption=f"from {task_set.source}",
@@ -222,6 +268,15 @@ SetOption = Annotated[
 ]
 
 
+def _run_config(run_dir: Path, config: Path | None, overrides: list[str] | None) -> Any:
+    """``--config`` if given; else the run's own ``config.json``; else the defaults."""
+    from transferscout.config import load_config, load_run_config
+
+    if config is None and (run_dir / "config.json").is_file():
+        return load_run_config(run_dir, overrides or ())
+    return load_config(config, overrides or ())
+
+
 @app.command("run")
 def run_command(
     config: Annotated[Path | None, typer.Argument(help="A TOML run configuration.")] = None,
@@ -249,11 +304,7 @@ def run_command(
     except TransferScoutError as error:
         raise _fail(error) from None
     ran = ", ".join(result.stages_run) or "nothing (all cached)"
-    grid = result.grid
-    console.print(
-        f"grid: {grid.done} done, {grid.failed} failed, {grid.pending} pending "
-        f"({grid.ran_now} trained now); stages run: {ran}"
-    )
+    console.print(f"grid: {_grid_counts(result.grid)}; stages run: {ran}")
     sources = best_sources(folder)
     table = Table(title="Best source per target (meta-model's first pick vs the real best)")
     for column in sources.columns:
@@ -264,6 +315,14 @@ def run_command(
     _print_savings(folder)
     if result.report is not None:
         console.print(f"report: {result.report.html.resolve()}")
+
+
+def _grid_counts(grid: Any) -> str:
+    retry = f" ({grid.retryable} to retry on the next run)" if grid.retryable else ""
+    return (
+        f"{grid.done} done, {grid.failed} failed{retry}, {grid.pending} pending "
+        f"({grid.ran_now} trials run now)"
+    )
 
 
 def _print_savings(run_dir: Path) -> None:
@@ -301,6 +360,9 @@ def rank_command(
     from transferscout.recommend import recommend_sources
     from transferscout.tasks import Task, TaskSet
 
+    _check_output(output)
+    if top < 1:
+        raise _fail(TransferScoutError(f"--top {top}; expected at least 1"))
     try:
         spec = TableSpec(
             text_column=text_column, label_columns=(label_column,), split_column=split_column
@@ -385,9 +447,15 @@ def report_command(
     run_dir: Annotated[Path, typer.Argument(help="An evaluated run folder.")],
 ) -> None:
     """(Re)write the HTML and Markdown report from a run's evaluation files."""
+    from transferscout.grid.store import check_run_folder
     from transferscout.report import write_report
 
     try:
+        if not (run_dir / "evaluation" / "summary.json").is_file():
+            raise TransferScoutError(
+                f"{run_dir}: no evaluation to report; run `transferscout evaluate {run_dir}`"
+            )
+        check_run_folder(run_dir / "report")
         files = write_report(run_dir)
     except TransferScoutError as error:
         raise _fail(error) from None
@@ -400,18 +468,17 @@ def grid_run(
     config: ConfigOption = None,
     overrides: SetOption = None,
 ) -> None:
-    """Train every single-task and transfer trial of the grid; re-run to continue."""
-    from transferscout.config import load_config
+    """Train every single-task and transfer trial of the grid; re-run to continue.
+
+    Without ``--config``, an existing run continues with its own ``config.json``.
+    """
     from transferscout.pipeline import train_grid
 
     try:
-        summary = train_grid(load_config(config, overrides or ()), run_dir, progress=True)
+        summary = train_grid(_run_config(run_dir, config, overrides), run_dir, progress=True)
     except TransferScoutError as error:
         raise _fail(error) from None
-    console.print(
-        f"grid: [green]{summary.done} done[/], [red]{summary.failed} failed[/], "
-        f"{summary.pending} pending ({summary.ran_now} trials run now) in {run_dir}"
-    )
+    console.print(f"grid: {_grid_counts(summary)} in {run_dir}")
     if summary.failed:
         console.print(f"see the errors with: transferscout status {run_dir}")
 
@@ -423,11 +490,12 @@ def signals_ansat(
     overrides: SetOption = None,
 ) -> None:
     """Attribute each task's single-task model (conductance) and store ANSAT for every pair."""
-    from transferscout.config import load_config
     from transferscout.pipeline import compute_ansat_signals
 
     try:
-        pairs = compute_ansat_signals(load_config(config, overrides or ()), run_dir, progress=True)
+        pairs = compute_ansat_signals(
+            _run_config(run_dir, config, overrides), run_dir, progress=True
+        )
     except TransferScoutError as error:
         raise _fail(error) from None
     console.print(f"ANSAT: 46 features stored for each of {pairs} ordered task pairs in {run_dir}")
@@ -440,12 +508,11 @@ def signals_pairs(
     overrides: SetOption = None,
 ) -> None:
     """Store TextEmb, TaskEmb, LogME, LEEP, NCE, H-score, TransRate and baselines per pair."""
-    from transferscout.config import load_config
     from transferscout.pipeline import compute_pair_signals_stage
 
     try:
         pairs = compute_pair_signals_stage(
-            load_config(config, overrides or ()), run_dir, progress=True
+            _run_config(run_dir, config, overrides), run_dir, progress=True
         )
     except TransferScoutError as error:
         raise _fail(error) from None
@@ -485,12 +552,14 @@ def evaluate_command(
     config: ConfigOption = None,
     overrides: SetOption = None,
 ) -> None:
-    """Fit the meta-models leave-one-target-out and compute every ranking metric and curve."""
-    from transferscout.config import load_config
+    """Fit the meta-models leave-one-target-out and compute every ranking metric and curve.
+
+    Only the configured grid's trials are evaluated (without ``--config``: the run's own).
+    """
     from transferscout.pipeline import evaluate
 
     try:
-        result = evaluate(load_config(config, overrides or ()), run_dir)
+        result = evaluate(_run_config(run_dir, config, overrides), run_dir)
     except TransferScoutError as error:
         raise _fail(error) from None
     _print_ranking(result.ranking)

@@ -9,16 +9,17 @@ optional value).
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from transferscout.encoders import DEFAULT_ENCODER, EncoderSpec
-from transferscout.errors import ConfigError
+from transferscout.errors import ConfigError, EncoderError
 from transferscout.evaluation.run import EvaluationSettings
 from transferscout.grid.runner import ExecutionOptions
 from transferscout.grid.spec import GridSpec, settings_grid
@@ -309,15 +310,28 @@ class RunConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
     def validate(self) -> None:
-        """Check every section's values (what can be checked before any data is read)."""
-        self.data.task_options()
-        self.encoder.spec()
-        self.grid.spec()
-        self.executor.options()
-        self.ansat_settings()
-        self.pair_settings()
-        self.signal_budget(0.0)
-        self.evaluation.settings()
+        """Check every section's values (what can be checked before any data is read).
+
+        An error names the full dotted key (``grid.target.learning_rate``), though the
+        checks themselves live in the library's settings classes.
+        """
+        checks: list[tuple[str, Callable[[], object], Mapping[str, str]]] = [
+            ("data", self.data.task_options, {}),
+            ("encoder", self.encoder.spec, {}),
+            ("grid.target", lambda: settings_grid(**dataclasses.asdict(self.grid.target)), {}),
+            ("grid.source", lambda: settings_grid(**dataclasses.asdict(self.grid.source)), {}),
+            ("grid", self.grid.spec, {}),
+            ("executor", self.executor.options, {"executor": "kind", "ray_address": "address"}),
+            ("signals.ansat", self.ansat_settings, {}),
+            ("signals.pairs", self.pair_settings, {}),
+            ("signals", lambda: self.signal_budget(0.0), {"fraction": "budget"}),
+            ("evaluation", self.evaluation.settings, {}),
+        ]
+        for section, check, aliases in checks:
+            try:
+                check()
+            except (ConfigError, EncoderError) as error:
+                raise ConfigError(_full_key(str(error), section, aliases)) from None
 
     @property
     def signal_precision(self) -> str:
@@ -354,6 +368,15 @@ class RunConfig:
         """Plain nested dict (``None`` values left out, as TOML has no null)."""
         data: dict[str, Any] = _drop_none(dataclasses.asdict(self))
         return data
+
+
+def _full_key(message: str, section: str, aliases: Mapping[str, str]) -> str:
+    """``"learning_rate = 0; ..."`` -> ``"grid.target.learning_rate = 0; ..."``."""
+    name = re.match(r"[a-z_]+", message)
+    if name is None or message.startswith(section.split(".")[0] + "."):
+        return message  # already names its section (e.g. "grid.seeds ...")
+    key = aliases.get(name.group(), name.group())
+    return f"{section}.{key}{message[name.end() :]}"
 
 
 def _drop_none(value: Any) -> Any:
@@ -435,17 +458,35 @@ def load_config(
             raise ConfigError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
         data = _merge({}, PROFILES[profile])
     if path is not None:
-        try:
-            data = _merge(data, tomllib.loads(Path(path).read_text(encoding="utf-8")))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: configuration file not found") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-            raise ConfigError(f"{path}: not valid TOML: {error}") from None
+        data = _merge(data, _read_file(Path(path)))
     for override in overrides:
         _apply_override(data, override)
+    _resolve_data_path(data, Path.cwd())
     config: RunConfig = _build(RunConfig, data, "")
     config.validate()
     return config
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError):
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder; expected a TOML configuration file") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: cannot read the configuration file (permission)") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    # A relative data.path in a file means next to the file, wherever the command runs.
+    _resolve_data_path(data, path.resolve().parent)
+    return data
+
+
+def _resolve_data_path(data: dict[str, Any], folder: Path) -> None:
+    section = data.get("data")
+    if isinstance(section, dict) and isinstance(section.get("path"), str):
+        section["path"] = str(folder / Path(section["path"]).expanduser())
 
 
 def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
@@ -455,14 +496,23 @@ def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
     return config
 
 
-def load_run_config(run_dir: str | Path) -> RunConfig:
-    """The configuration a run was started with (its ``config.json``)."""
+def load_run_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
+    """The configuration a run was started with (its ``config.json``), with ``overrides``."""
     import json
 
     path = Path(run_dir) / "config.json"
-    if not path.exists():
+    if not path.is_file():
         raise ConfigError(f"{run_dir}: no config.json; is this a transferscout run folder?")
-    return config_from_dict(json.loads(path.read_text(encoding="utf-8")))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as error:
+        raise ConfigError(f"{path}: cannot read the run's configuration: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object of configuration sections")
+    for override in overrides:
+        _apply_override(data, override)
+    _resolve_data_path(data, Path.cwd())
+    return config_from_dict(data)
 
 
 def _apply_override(data: dict[str, Any], override: str) -> None:

@@ -2,16 +2,24 @@
 
 Each stage after the grid is cached under a content hash of its inputs (its settings, the
 task data fingerprints, and the finished trials and signals it reads), recorded in
-``<run>/stages/<stage>.json``: a re-run does only what changed.  The grid itself is resumable
-trial by trial through the run's store.
+``<run>/stages/<stage>.json`` together with the identity of the store it describes: a re-run
+does only what changed, and a marker never vouches for another store.  The grid itself is
+resumable trial by trial through the run's store.
+
+Everything that can be checked is checked before anything is written: the configuration, the
+data, the grid, the run folder, the lock and the store.  Only then is ``config.json`` written.
+The evaluation covers the configured grid only: trials of an earlier grid stay in the store
+(and are reused if the grid comes back) but are left out, with a note in the log.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import time
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,11 +29,13 @@ import torch
 
 from transferscout.checks import check_before_training
 from transferscout.config import RunConfig
+from transferscout.errors import ConfigError
 from transferscout.evaluation.ordering import ranking_order
 from transferscout.evaluation.run import EvaluationResult, evaluate_run
 from transferscout.grid.models import load_trained_model, select_single_task_models
-from transferscout.grid.runner import GridSummary, run_grid
-from transferscout.grid.store import RunStore
+from transferscout.grid.runner import GridSummary, plan_trials, run_grid
+from transferscout.grid.spec import TrialSpec
+from transferscout.grid.store import RunStore, check_run_folder, run_lock
 from transferscout.report.build import ReportFiles, write_report
 from transferscout.signals.ansat_stage import compute_ansat
 from transferscout.signals.budget import grid_budget, plan_pair_examples
@@ -49,18 +59,33 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def _write_config(config: RunConfig, run_dir: Path) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+def _plan(config: RunConfig, run_dir: Path) -> tuple[TaskSet, list[TrialSpec]]:
+    """Every check that needs no writing: run folder, data, encoder, grid."""
+    check_run_folder(run_dir)
+    tasks = config.data.load()
+    return tasks, plan_trials(config.grid.spec(), tasks, config.encoder.spec())
+
+
+@contextlib.contextmanager
+def _open_run(config: RunConfig, run_dir: Path) -> Iterator[tuple[str | None, str | None]]:
+    """Lock the run, open (or create) its store, then record the configuration.
+
+    Yields the store's identity and origin; the lock is held until the block ends.
+    """
+    with run_lock(run_dir):
+        with RunStore(run_dir) as store:
+            identity = (store.identity, store.origin)
+        (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        yield identity
 
 
 def train_grid(config: RunConfig, run_dir: str | Path, *, progress: bool = False) -> GridSummary:
     """Build the configured tasks and run (or continue) the configured trial grid."""
     run_dir = Path(run_dir)
-    tasks = config.data.load()
+    tasks, _ = _plan(config, run_dir)
     check_before_training(config)
-    _write_config(config, run_dir)
-    return _grid(config, run_dir, tasks, progress)
+    with _open_run(config, run_dir):
+        return _grid(config, run_dir, tasks, progress)
 
 
 def _grid(config: RunConfig, run_dir: Path, tasks: TaskSet, progress: bool) -> GridSummary:
@@ -73,9 +98,10 @@ def _grid(config: RunConfig, run_dir: Path, tasks: TaskSet, progress: bool) -> G
         progress=progress,
     )
     logger.info(
-        "grid: %d done, %d failed, %d pending (%d run now)",
+        "grid: %d done, %d failed (%d to retry), %d pending (%d run now)",
         summary.done,
         summary.failed,
+        summary.retryable,
         summary.pending,
         summary.ran_now,
     )
@@ -182,8 +208,30 @@ CALIBRATION_EXAMPLES = 32
 
 
 def evaluate(config: RunConfig, run_dir: str | Path) -> EvaluationResult:
-    """Fit the meta-models leave-one-target-out and write every metric to ``run_dir/evaluation``."""
-    return evaluate_run(run_dir, config.evaluation.settings())
+    """Fit the meta-models leave-one-target-out and write every metric to ``run_dir/evaluation``.
+
+    Only the configured grid's trials are evaluated (see the module docstring).
+    """
+    run_dir = Path(run_dir)
+    tasks, trials = _plan(config, run_dir)
+    _check_evaluable(trials, config.evaluation.allow_self_transfer)
+    with run_lock(run_dir):
+        return evaluate_run(run_dir, config.evaluation.settings(), trials={t.id for t in trials})
+
+
+def _check_evaluable(trials: Sequence[TrialSpec], allow_self_transfer: bool) -> None:
+    """The evaluation is leave-one-target-out: refuse, before training, a grid it cannot use."""
+    targets = {
+        t.target
+        for t in trials
+        if t.kind == "transfer" and (allow_self_transfer or t.source != t.target)
+    }
+    if len(targets) < 2:
+        raise ConfigError(
+            f"the evaluation needs transfer trials on at least two targets; the configured grid "
+            f"has {len(targets)} ({', '.join(sorted(targets)) or 'none'}): widen grid.targets or "
+            "grid.sources, or train without evaluating (transferscout grid run)"
+        )
 
 
 @dataclass
@@ -197,10 +245,16 @@ class PipelineResult:
 
 
 class _StageCache:
-    """Content-hash markers of finished stages in ``<run>/stages``."""
+    """Content-hash markers of finished stages in ``<run>/stages``, tied to one store.
 
-    def __init__(self, run_dir: Path) -> None:
+    A marker records the identity of the store whose contents it describes; a store created
+    anew (or another run's markers) makes it stale.  Markers written before stores had an
+    identity hold none: they are trusted only for a store upgraded in place (``migrated``).
+    """
+
+    def __init__(self, run_dir: Path, store: tuple[str | None, str | None]) -> None:
         self.folder = run_dir / "stages"
+        self.identity, self.origin = store
 
     @staticmethod
     def key(inputs: Any) -> str:
@@ -209,23 +263,37 @@ class _StageCache:
 
     def fresh(self, stage: str, key: str) -> bool:
         path = self.folder / f"{stage}.json"
-        return path.exists() and json.loads(path.read_text()).get("key") == key
+        try:
+            marker = json.loads(path.read_text())
+        except (OSError, ValueError):  # missing, or a torn or foreign file: not fresh
+            return False
+        if not isinstance(marker, dict) or marker.get("key") != key:
+            return False
+        if "store" not in marker:
+            return self.origin == "migrated"
+        return bool(marker["store"] == self.identity)
 
     def record(self, stage: str, key: str) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         temporary = self.folder / f"{stage}.json.tmp"
-        temporary.write_text(json.dumps({"key": key}))
+        temporary.write_text(json.dumps({"key": key, "store": self.identity}))
         temporary.replace(self.folder / f"{stage}.json")
 
 
-def _store_digest(run_dir: Path, fingerprints: set[str]) -> dict[str, Any]:
-    """Finished trials on these tasks (others, e.g. a recommendation's target, don't count)."""
+def _store_digest(
+    run_dir: Path, fingerprints: set[str], planned: Collection[str] | None = None
+) -> dict[str, Any]:
+    """Finished trials on these tasks (others, e.g. a recommendation's target, don't count).
+
+    With ``planned``, only those trials (the configured grid) count.
+    """
     with RunStore(run_dir, readonly=True) as store:
         done = sorted(
             r.id
             for r in store.rows(status="done")
             if r.config["target"]["fingerprint"] in fingerprints
             and (r.config["source"] is None or r.config["source"]["fingerprint"] in fingerprints)
+            and (planned is None or r.id in planned)
         )
     return {"done": hashlib.sha256("\n".join(done).encode()).hexdigest(), "count": len(done)}
 
@@ -233,11 +301,27 @@ def _store_digest(run_dir: Path, fingerprints: set[str]) -> dict[str, Any]:
 def run_pipeline(
     config: RunConfig, run_dir: str | Path, *, progress: bool = False
 ) -> PipelineResult:
-    """Run every stage in order, each only if its inputs changed since it last ran."""
+    """Run every stage in order, each only if its inputs changed since it last ran.
+
+    Everything that can be refused is refused before anything is written (see the module
+    docstring); the run's lock is held from the first write to the last.
+    """
     run_dir = Path(run_dir)
-    tasks = config.data.load()
+    tasks, trials = _plan(config, run_dir)
+    _check_evaluable(trials, config.evaluation.allow_self_transfer)
     check_before_training(config)
-    _write_config(config, run_dir)
+    with _open_run(config, run_dir) as store:
+        return _run_stages(config, run_dir, tasks, trials, store, progress)
+
+
+def _run_stages(
+    config: RunConfig,
+    run_dir: Path,
+    tasks: TaskSet,
+    trials: Sequence[TrialSpec],
+    store: tuple[str | None, str | None],
+    progress: bool,
+) -> PipelineResult:
     grid = _grid(config, run_dir, tasks, progress)
     if grid.failed or grid.pending:
         logger.warning(
@@ -247,15 +331,16 @@ def run_pipeline(
             grid.pending,
             run_dir,
         )
-    cache = _StageCache(run_dir)
+    cache = _StageCache(run_dir, store)
     fingerprints = {name: task.fingerprint for name, task in tasks.items()}
-    trials = _store_digest(run_dir, set(fingerprints.values()))
+    done = _store_digest(run_dir, set(fingerprints.values()))
+    planned = {t.id for t in trials}
     stages_run = []
     # The pair signals run first: their cost is charged to the signals' budget before
     # ANSAT's derived document sets and integration steps are planned within what is left.
     pairs_inputs = [asdict(config.pair_settings()), config.signals.budget]
     pairs_inputs.append(config.signals.pairs.max_examples)  # None: derived from the trials
-    pairs_key = cache.key(["pairs", pairs_inputs, fingerprints, trials])
+    pairs_key = cache.key(["pairs", pairs_inputs, fingerprints, done])
     if not cache.fresh("pairs", pairs_key):
         settings = pair_settings(config, run_dir, tasks)
         compute_pair_signals(
@@ -264,16 +349,19 @@ def run_pipeline(
         cache.record("pairs", pairs_key)
         stages_run.append("pairs")
     ansat_inputs = [asdict(config.ansat_settings()), config.signals.budget, pairs_key]
-    ansat_key = cache.key(["ansat", ansat_inputs, fingerprints, trials])
+    ansat_key = cache.key(["ansat", ansat_inputs, fingerprints, done])
     if not cache.fresh("ansat", ansat_key):
         _ansat(config, run_dir, tasks, progress)
         cache.record("ansat", ansat_key)
         stages_run.append("ansat")
-    evaluation_key = cache.key(["evaluation", asdict(config.evaluation), ansat_key, pairs_key])
+    graded = _store_digest(run_dir, set(fingerprints.values()), planned)
+    evaluation_key = cache.key(
+        ["evaluation", asdict(config.evaluation), ansat_key, pairs_key, graded]
+    )
     evaluation = None
     evaluated = (run_dir / "evaluation" / "summary.json").exists()
     if not cache.fresh("evaluation", evaluation_key) or not evaluated:
-        evaluation = evaluate_run(run_dir, config.evaluation.settings())
+        evaluation = evaluate_run(run_dir, config.evaluation.settings(), trials=planned)
         cache.record("evaluation", evaluation_key)
         stages_run.append("evaluation")
     report_key = cache.key(["report", evaluation_key])

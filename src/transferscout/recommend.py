@@ -12,6 +12,10 @@ Candidates are ordered by the rule of :mod:`transferscout.evaluation.ordering`: 
 then predicted training cost, then a seeded random key.  Without finished transfer trials in
 the run, the documented fallback ranks sources by the TaskEmb reciprocal-rank fusion score
 (Vu et al.'s best-performing signal) and predicts no F1.
+
+Only the trials of the run's configured grid are learnt from (as in the evaluation), and a run
+without signals on its own task pairs is refused, as the evaluation refuses it, before anything
+is trained or written.
 """
 
 from __future__ import annotations
@@ -28,9 +32,9 @@ import pandas as pd
 
 from transferscout.checks import check_before_training
 from transferscout.config import RunConfig, load_run_config
-from transferscout.errors import ConfigError, DataError
+from transferscout.errors import ConfigError, DataError, TransferScoutError
 from transferscout.evaluation.ordering import ranking_order
-from transferscout.grid.runner import run_grid
+from transferscout.grid.runner import plan_trials, run_grid
 from transferscout.grid.spec import GridSpec
 from transferscout.grid.store import RunStore
 from transferscout.meta.conformal import conformal_halfwidth, conformal_interval, loto_coverage
@@ -86,6 +90,8 @@ def recommend_sources(
 
     Raises:
         DataError: ``target`` does not hold exactly one task, or its name is a source's.
+        TransferScoutError: The run has no signals on its own tasks (nothing to learn from);
+            refused before anything is trained or written.
     """
     run_dir = Path(run_dir)
     config = config or load_run_config(run_dir)
@@ -101,6 +107,7 @@ def recommend_sources(
             f"the new target's name {name!r} is already a task of the run",
             expected="a different name (rank --name)",
         )
+    _check_signals(run_dir, set(sources.names))
     combined = TaskSet((*sources.tasks, target[name]), sources.source)
     grid = config.grid.spec()
     single_only = GridSpec(
@@ -173,7 +180,8 @@ def recommend_sources(
     sizes = {task.name: float(len(task.train)) for task in combined.tasks}
     candidates["planned_cost"] = predicted_cost(candidates, sizes)
     try:
-        history = candidate_table(run_dir)
+        planned = plan_trials(grid, sources, config.encoder.spec())  # the configured grid
+        history = candidate_table(run_dir, trials={t.id for t in planned})
     except ConfigError:
         history = None
     if history is None or history["target"].nunique() < 2:
@@ -226,12 +234,26 @@ def _run_pair_settings(run_dir: Path, config: RunConfig) -> PairSignalSettings:
     return config.pair_settings(max_examples=int(stored[0]["detail"]["settings"]["max_examples"]))
 
 
+def _check_signals(run_dir: Path, names: set[str]) -> None:
+    """Refuse, as the evaluation does, a run whose own task pairs have no signals."""
+    with RunStore(run_dir, readonly=True) as store:
+        computed = any(r["source"] in names and r["target"] in names for r in store.pair_signals())
+    if not computed:
+        raise TransferScoutError(
+            f"{run_dir}: the run has no transferability signals on its own tasks, so there is "
+            f"nothing to learn a ranking from; compute them first (transferscout run, or "
+            f"transferscout signals ansat {run_dir} and transferscout signals pairs {run_dir})"
+        )
+
+
 def _available(history: pd.DataFrame, candidates: pd.DataFrame, feature_set: str) -> bool:
+    """Whether the run's own candidates hold these features (not only the new target's)."""
     try:
         columns = feature_columns(history, feature_set)
     except ConfigError:
         return False
-    return all(c in candidates.columns for c in columns)
+    learnt = history[columns].notna().any().all()
+    return bool(learnt) and all(c in candidates.columns for c in columns)
 
 
 def _budget(run_dir: Path) -> int | None:

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from transferscout.errors import TransferScoutError
-from transferscout.grid.store import RunStore
+from transferscout.grid.store import RunStore, check_run_folder, run_lock
 
 __all__ = ["export_tables", "import_tables"]
 
@@ -73,7 +73,10 @@ def _records(path: Path) -> list[dict[str, Any]]:
 
 
 def import_tables(in_dir: str | Path, run_dir: str | Path) -> int:
-    """Rebuild ``run_dir``'s store from exported tables; returns the number of trials."""
+    """Rebuild ``run_dir``'s store from exported tables; returns the number of trials.
+
+    ``run_dir`` must not hold a run already (its trials would be merged with the tables').
+    """
     source, run_dir = Path(in_dir), Path(run_dir)
     trials = _records(source / "trials.csv")
     for row in trials:
@@ -101,8 +104,15 @@ def import_tables(in_dir: str | Path, run_dir: str | Path) -> int:
     else:  # tables written before the details had a file of their own
         for row in signals:
             row["detail"] = json.loads(row["detail"])
-    with RunStore(run_dir) as store:
-        store.import_rows(trials, signals, costs)
-    if (source / "config.json").exists():
-        shutil.copyfile(source / "config.json", run_dir / "config.json")
+    check_run_folder(run_dir)
+    if (run_dir / "store.sqlite").exists() or (run_dir / "config.json").exists():
+        raise TransferScoutError(
+            f"{run_dir}: already holds a run; import into a new (or empty) run folder, so that "
+            "two runs' trials are never merged"
+        )
+    with run_lock(run_dir):
+        with RunStore(run_dir) as store:
+            store.import_rows(trials, signals, costs)
+        if (source / "config.json").exists():
+            shutil.copyfile(source / "config.json", run_dir / "config.json")
     return len(trials)

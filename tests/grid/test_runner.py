@@ -97,10 +97,12 @@ def test_a_failing_task_fails_only_its_trials_and_is_retried_up_to_the_limit(
     options = ExecutionOptions(workers=1, threads_per_worker=1, device="cpu", max_attempts=2)
     encoder = EncoderSpec(str(tiny_encoder_dir))
     first = run_grid(tmp_path, tasks, GRID, encoder, options)
-    # shelter: 2 single-task + 4 transfer trials fail; the other 8 finish.
-    assert (first.done, first.pending, first.ran_now) == (8, 6, 14)
+    # shelter: 2 single-task + 4 transfer trials fail; the other 8 finish.  Failed trials
+    # count as failed (not pending), and as retryable while they have attempts left.
+    assert (first.done, first.failed, first.pending, first.ran_now) == (8, 6, 0, 14)
+    assert first.retryable == 6
     second = run_grid(tmp_path, tasks, GRID, encoder, options)
-    assert (second.done, second.failed, second.ran_now) == (8, 6, 6)
+    assert (second.done, second.failed, second.retryable, second.ran_now) == (8, 6, 0, 6)
     third = run_grid(tmp_path, tasks, GRID, encoder, options)
     assert third.ran_now == 0  # out of attempts
     status = run_status(tmp_path)

@@ -1,12 +1,21 @@
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from transferscout.errors import TransferScoutError
-from transferscout.grid.store import SCHEMA_VERSION, RunLockedError, RunStore
+from transferscout.grid.store import (
+    SCHEMA_VERSION,
+    RunLockedError,
+    RunStore,
+    check_run_folder,
+    run_lock,
+)
 
 
 def _trial(i: int) -> tuple:
@@ -110,3 +119,127 @@ def test_status_of_a_run_being_created(tmp_path: Path) -> None:
     sqlite3.connect(tmp_path / "store.sqlite").close()
     with pytest.raises(TransferScoutError, match="being created"):
         RunStore(tmp_path, readonly=True)
+
+
+def _past_run(run_dir: Path) -> Path:
+    """A run folder with a stored trial, its config.json and a stage marker."""
+    with RunStore(run_dir) as store:
+        store.add_trials([_trial(1)])
+    (run_dir / "config.json").write_text("{}")
+    (run_dir / "stages").mkdir()
+    (run_dir / "stages" / "ansat.json").write_text('{"key": "k"}')
+    return run_dir / "store.sqlite"
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_an_emptied_store_of_a_run_is_an_error_not_a_new_run(
+    tmp_path: Path, readonly: bool
+) -> None:
+    path = _past_run(tmp_path)
+    path.write_bytes(b"")
+    with pytest.raises(TransferScoutError) as info:
+        RunStore(tmp_path, readonly=readonly)
+    message = str(info.value)
+    assert str(path) in message and "is empty" in message
+    assert "config.json" in message and "stages" in message
+    assert "move" in message and "afresh" in message
+    assert path.stat().st_size == 0  # nothing was written
+
+
+def test_a_deleted_store_of_a_run_is_an_error_too(tmp_path: Path) -> None:
+    _past_run(tmp_path).unlink()
+    with pytest.raises(TransferScoutError, match="store.sqlite is missing"):
+        RunStore(tmp_path)
+    assert not (tmp_path / "store.sqlite").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "overwrite"])
+@pytest.mark.parametrize("readonly", [False, True])
+def test_a_damaged_store_is_an_error_naming_the_file(
+    tmp_path: Path, damage: str, readonly: bool
+) -> None:
+    with RunStore(tmp_path) as store:
+        store.add_trials([_trial(i) for i in range(2000)])
+    path = tmp_path / "store.sqlite"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"not sqlite " * 500)
+    with pytest.raises(TransferScoutError) as info:
+        with RunStore(tmp_path, readonly=readonly) as store:
+            store.rows()
+    message = str(info.value)
+    assert str(path) in message and "cannot be read" in message and "move" in message
+
+
+def test_a_foreign_sqlite_file_is_not_taken_for_a_store(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "store.sqlite") as db:
+        db.execute("CREATE TABLE mine (x)")
+    for readonly in (False, True):
+        with pytest.raises(TransferScoutError, match="not a transferscout run store"):
+            RunStore(tmp_path, readonly=readonly)
+
+
+def test_a_newer_schema_is_refused_by_readers_too(tmp_path: Path) -> None:
+    RunStore(tmp_path).close()
+    with sqlite3.connect(tmp_path / "store.sqlite") as db:
+        db.execute("UPDATE schema_version SET version = 99")
+    with pytest.raises(TransferScoutError, match="schema version 99"):
+        RunStore(tmp_path, readonly=True)
+
+
+def test_each_store_has_its_own_identity(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "a") as first, RunStore(tmp_path / "b") as second:
+        assert first.identity != second.identity and len(first.identity or "") == 32
+        assert first.origin == "created"
+    with RunStore(tmp_path / "a", readonly=True) as again:
+        assert again.identity == first.identity
+
+
+def test_a_store_migrated_from_version_2_says_so(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "store.sqlite") as db:
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        db.execute("INSERT INTO schema_version VALUES (2)")
+    with RunStore(tmp_path) as store:
+        assert store.origin == "migrated" and store.identity
+
+
+def test_a_run_folder_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "run").write_text("x")
+    for readonly in (False, True):
+        with pytest.raises(TransferScoutError, match="is a file, not a run folder"):
+            RunStore(tmp_path / "run", readonly=readonly)
+    with pytest.raises(TransferScoutError, match="is a file, not a folder"):
+        check_run_folder(tmp_path / "run" / "deeper")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write in a read-only folder")
+def test_a_read_only_run_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(TransferScoutError, match="cannot write in"):
+            check_run_folder(folder / "run")
+        with pytest.raises(TransferScoutError, match="cannot write in"):
+            RunStore(folder / "run")
+    finally:
+        folder.chmod(0o755)
+
+
+def test_run_lock_is_shared_by_this_process_and_refuses_others(tmp_path: Path) -> None:
+    with run_lock(tmp_path):
+        with RunStore(tmp_path) as store:  # the stages of a run, under the run's lock
+            store.add_trials([_trial(1)])
+        with RunStore(tmp_path) as store:
+            assert store.counts()["pending"] == 1
+        other = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"from transferscout.grid.store import RunStore; RunStore({str(tmp_path)!r})",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert other.returncode != 0 and "RunLockedError" in other.stderr
+    with RunStore(tmp_path) as store:  # released
+        assert store.counts()["pending"] == 1

@@ -90,3 +90,9 @@ def test_needs_two_targets() -> None:
     table = _candidates().query("target == 'a'")
     with pytest.raises(ValueError, match="at least two targets"):
         leave_one_target_out(table, ["signal"])
+
+
+def test_no_boosting_rounds_is_refused_not_a_constant_prediction() -> None:
+    features = np.arange(8, dtype=float).reshape(-1, 1)
+    with pytest.raises(ValueError, match="n_estimators = 0; expected at least 1"):
+        TransferRegressor(n_estimators=0).fit(features, features[:, 0] / 10)

@@ -312,3 +312,24 @@ def test_spec_needs_exactly_one_kind_of_labels() -> None:
         TableSpec(label_columns=("a",), multilabel_column="labels")
     with pytest.raises(ConfigError, match="expected 0 or 1"):
         TableSpec(label_columns=("a",), recode={"a": {"2": 5}})
+
+
+def test_labels_differing_only_in_case_are_duplicates(tmp_path: Path) -> None:
+    path = tmp_path / "cased.jsonl"
+    records = [
+        {"text": f"message {i}", "labels": ["Food"] if i % 2 else ["water"]} for i in range(9)
+    ]
+    records.append({"text": "rice please", "labels": ["food"]})
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        load_tasks(path, TableSpec(multilabel_column="labels"))
+    message = str(info.value)
+    assert "labels 'Food' (line 2) and 'food' (line 10) differ only in case" in message
+    assert "column 'labels'" in message
+
+
+def test_label_columns_differing_only_in_case_are_duplicates(csv_writer: Writer) -> None:
+    rows = [{"text": f"t{i}", "Food": str(i % 2), "food": str(i % 3 == 0)} for i in range(9)]
+    path = csv_writer(rows)
+    with pytest.raises(DataError, match="labels 'Food' and 'food' differ only in case"):
+        load_tasks(path, TableSpec(label_columns=("Food", "food")))

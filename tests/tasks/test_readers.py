@@ -145,3 +145,59 @@ def test_folder_that_is_not_a_dataset(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="cannot read as a Hugging Face datasets folder"):
         read_table(tmp_path / "empty")
+
+
+# Characters that str.splitlines() treats as line breaks but CSV and JSON do not.
+UNICODE_BREAKS = ["\u2028", "\u2029", "\x85", "\x0c", "\x0b", "\x1c", "\x1d", "\x1e"]
+
+
+@pytest.mark.parametrize("char", UNICODE_BREAKS)
+def test_csv_field_with_a_unicode_line_separator_is_one_field(tmp_path: Path, char: str) -> None:
+    path = tmp_path / "seps.csv"
+    path.write_text(f"text,food\nfirst{char}half,1\nplain,0\n", encoding="utf-8")
+    table = read_table(path)
+    assert table.columns["text"] == [f"first{char}half", "plain"]
+    assert table.columns["food"] == ["1", "0"]
+    assert table.locations == ["line 2", "line 3"]
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\u2029", "\x85"])
+def test_jsonl_string_with_a_unicode_line_separator_is_one_record(
+    tmp_path: Path, char: str
+) -> None:
+    path = tmp_path / "seps.jsonl"
+    path.write_text(f'{{"text": "first{char}half", "food": 1}}\n{{"text": "b"}}\n', "utf-8")
+    table = read_table(path)
+    assert table.columns["text"] == [f"first{char}half", "b"]
+    assert table.locations == ["line 1", "line 2"]
+
+
+def test_jsonl_with_windows_line_ends(tmp_path: Path) -> None:
+    path = tmp_path / "crlf.jsonl"
+    path.write_bytes(b'{"text": "a"}\r\n{"text": "b"}\r\n')
+    assert read_table(path).columns["text"] == ["a", "b"]
+
+
+def test_csv_field_longer_than_the_csv_module_default_limit(tmp_path: Path) -> None:
+    long_text = "word " * 40_000  # 200,000 characters; the csv module refuses > 131,072
+    path = tmp_path / "long.csv"
+    path.write_text(f'text,food\n"{long_text}",1\nshort,0\n', encoding="utf-8")
+    assert read_table(path).columns["text"][0] == long_text
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("header.csv", "text,food\n"), ("header.tsv", "text\tfood\n\n"), ("blank.jsonl", "\n\n")],
+)
+def test_a_file_without_data_rows_says_so(tmp_path: Path, name: str, content: str) -> None:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=rf"{name}: no data rows"):
+        read_table(path)
+
+
+def test_parquet_without_rows_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "empty.parquet"
+    pq.write_table(pa.table({"text": pa.array([], pa.string())}), path)
+    with pytest.raises(DataError, match=r"empty\.parquet: no data rows"):
+        read_table(path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import cast
@@ -45,7 +46,12 @@ from transferscout.evaluation.noise import gains_beyond_noise, seed_noise
 from transferscout.evaluation.stats import EXACT_LIMIT
 from transferscout.evaluation.table1 import best_models_table
 from transferscout.grid.store import RunStore
-from transferscout.meta.features import FEATURE_SETS, candidate_table, feature_columns
+from transferscout.meta.features import (
+    FEATURE_SETS,
+    candidate_table,
+    feature_columns,
+    feature_groups,
+)
 from transferscout.meta.regressor import TransferRegressor
 
 __all__ = [
@@ -101,10 +107,21 @@ class EvaluationSettings:
     def __post_init__(self) -> None:
         if not self.feature_sets:
             raise ConfigError("evaluation.feature_sets is empty; expected at least one")
-        if self.ndcg_k < 1 or any(k < 1 for k in (*self.rmse_ks, *self.regret_ks)):
-            raise ConfigError("evaluation depths (k) must be at least 1")
+        for name in ("rmse_ks", "regret_ks"):
+            if any(k < 1 for k in getattr(self, name)):
+                raise ConfigError(f"{name} = {list(getattr(self, name))}; expected integers >= 1")
+        for name in ("ndcg_k", "bootstrap_resamples", "n_estimators"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} = {getattr(self, name)}; expected at least 1")
+        for name in ("feature_sets", "adaptive_feature_set"):
+            value = getattr(self, name)
+            for feature_set in (value,) if isinstance(value, str) else value:
+                try:
+                    feature_groups(feature_set)
+                except ConfigError as error:
+                    raise ConfigError(f"{name}: {error}") from None
         if self.meta_seeds < 1:
-            raise ConfigError(f"evaluation.meta_seeds = {self.meta_seeds}; expected at least 1")
+            raise ConfigError(f"meta_seeds = {self.meta_seeds}; expected at least 1")
 
     @property
     def seeds(self) -> list[int]:
@@ -232,13 +249,20 @@ def _savings(curves: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
 
 
 def evaluate_run(
-    run_dir: str | Path, settings: EvaluationSettings | None = None
+    run_dir: str | Path,
+    settings: EvaluationSettings | None = None,
+    *,
+    trials: Collection[str] | None = None,
 ) -> EvaluationResult:
-    """Fit the meta-models leave-one-target-out and compute every metric of SPEC §7."""
+    """Fit the meta-models leave-one-target-out and compute every metric of SPEC §7.
+
+    ``trials``: the ids of the configured grid's trials; others in the store are left out
+    (default: every finished transfer trial).
+    """
     settings = settings or EvaluationSettings()
     run_dir = Path(run_dir)
     started = time.perf_counter()
-    table = candidate_table(run_dir)
+    table = candidate_table(run_dir, trials=trials)
     if not settings.allow_self_transfer:
         table = table[table["source"] != table["target"]].reset_index(drop=True)
     if table["target"].nunique() < 2:

@@ -2,7 +2,7 @@
 
 * ``local`` with one worker runs trials in this process;
 * ``local`` with several workers runs them in a pool of spawned processes, each with its own
-  torch thread count;
+  torch thread count, each ending itself when the driver dies (:mod:`.lifeline`);
 * ``ray`` runs them as Ray tasks on an existing cluster (``address``) or a local one.
 
 At most ``workers`` trials are in flight at once, so a stopped driver leaves little queued
@@ -20,6 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
 from transferscout.errors import ConfigError
+from transferscout.grid.lifeline import die_with_parent
 from transferscout.grid.worker import TrialOutcome, TrialPayload, execute_trial, worker_name
 
 __all__ = ["Executor", "InProcessExecutor", "PoolExecutor", "RayExecutor", "make_executor"]
@@ -71,7 +72,8 @@ class InProcessExecutor:
         """Nothing to release."""
 
 
-def _pool_initializer(threads: int) -> None:
+def _pool_initializer(threads: int, parent: int) -> None:
+    die_with_parent(parent)  # a killed driver must not leave its workers training
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     _set_threads(threads)
 
@@ -89,7 +91,7 @@ class PoolExecutor:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_pool_initializer,
-            initargs=(self.threads,),
+            initargs=(self.threads, os.getpid()),
         )
 
     def run(self, payloads: Iterable[TrialPayload], on_start: OnStart) -> Iterator[TrialOutcome]:

@@ -35,7 +35,8 @@ def select_single_task_models(
         if not own:
             raise TransferScoutError(
                 f"task {name!r} has no finished single-task model in {store.run_dir}; train the "
-                "grid first (transferscout grid run)"
+                f"grid first (transferscout grid run), or see why its trials failed "
+                f"(transferscout status {store.run_dir})"
             )
         if choice == "best_validation":
             own = sorted(own, key=lambda r: -float((r.metrics or {}).get("validation_f1", 0.0)))

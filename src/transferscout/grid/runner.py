@@ -67,13 +67,23 @@ class ExecutionOptions:
 
 @dataclass(frozen=True)
 class GridSummary:
-    """Trial counts of a grid after a run: done, failed (out of attempts), pending."""
+    """Trial counts of a grid after a run.
+
+    Attributes:
+        total: Trials of the grid.
+        done: Finished trials.
+        failed: Failed trials (with their errors in the store).
+        pending: Trials not run yet.
+        ran_now: Trials run by this call.
+        retryable: Failed trials with attempts left: the next run retries them.
+    """
 
     total: int
     done: int
     failed: int
     pending: int
     ran_now: int
+    retryable: int = 0
 
 
 def model_path(run_dir: str | Path, trial_id: str) -> Path:
@@ -295,6 +305,6 @@ def _summary(
     ids = {t.id for t in trials}
     rows = [row for row in store.rows() if row.id in ids]
     done = sum(row.status == "done" for row in rows)
-    failed = sum(row.status == "failed" and row.attempts >= max_attempts for row in rows)
-    failed += sum(row.status == "failed" and row.attempts == 0 for row in rows)
-    return GridSummary(len(rows), done, failed, len(rows) - done - failed, ran)
+    failed = sum(row.status == "failed" for row in rows)
+    retryable = sum(row.status == "failed" and 0 < row.attempts < max_attempts for row in rows)
+    return GridSummary(len(rows), done, failed, len(rows) - done - failed, ran, retryable)

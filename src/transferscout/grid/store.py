@@ -5,6 +5,13 @@ whole; the database runs in WAL mode with ``synchronous=FULL``, so a ``kill -9``
 leaves either the old or the new state of a trial, never half of one.  A second writer is
 refused through an exclusive ``flock`` on ``store.lock`` (released by the OS when the holder
 dies, so a crashed run never leaves a stale lock).  Readers (``status``) need no lock.
+:func:`run_lock` holds that lock across the stages of a whole run; stores opened by this
+process meanwhile share it.
+
+A store that cannot be read, or one that is empty or missing while the folder holds an earlier
+run (``config.json``, stage markers, models), is an error naming the file and what to do —
+never silently a new run.  Each store has an identity, created with it, which the stage
+markers of the pipeline record: a marker describes only the store it was written with.
 """
 
 from __future__ import annotations
@@ -14,18 +21,27 @@ import fcntl
 import json
 import os
 import sqlite3
+import tempfile
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from transferscout.errors import TransferScoutError
 from transferscout.grid.faults import crash_point
 
-__all__ = ["SCHEMA_VERSION", "RunLockedError", "RunStore", "TrialRow"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "RunLockedError",
+    "RunStore",
+    "TrialRow",
+    "check_run_folder",
+    "run_lock",
+]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 Status = Literal["pending", "running", "done", "failed"]
 
 _SCHEMA = """
@@ -77,11 +93,107 @@ CREATE TABLE IF NOT EXISTS signal_costs (
     PRIMARY KEY (family, item)
 );
 """,
+    3: """
+CREATE TABLE IF NOT EXISTS store_identity (
+    id TEXT NOT NULL,
+    origin TEXT NOT NULL CHECK (origin IN ('created', 'migrated')),
+    created_at REAL NOT NULL
+);
+""",
 }
 
 
 class RunLockedError(TransferScoutError):
     """Another process is writing to this run folder."""
+
+
+def check_run_folder(run_dir: str | Path) -> None:
+    """Check that ``run_dir`` is (or can be created as) a folder this process can write in.
+
+    Raises:
+        TransferScoutError: It, or a folder above it, is a file, or it cannot be written.
+    """
+    folder = Path(run_dir)
+    if folder.exists() and not folder.is_dir():
+        raise TransferScoutError(f"{folder}: is a file, not a run folder")
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise TransferScoutError(f"{existing}: is a file, not a folder (in the path of {folder})")
+    try:  # the one true test: permissions, read-only mounts, ACLs
+        with tempfile.TemporaryFile(dir=existing, prefix=".transferscout-probe-"):
+            pass
+    except OSError as error:
+        raise TransferScoutError(
+            f"cannot write in {existing} ({error.strerror}); choose a run folder you can write"
+        ) from None
+
+
+# Run folders whose lock this process holds through run_lock(): lock path -> [file, users].
+_HELD: dict[Path, list[Any]] = {}
+
+
+def _lock_path(run_dir: Path) -> Path:
+    return (run_dir / "store.lock").resolve()
+
+
+def _acquire(run_dir: Path) -> Any:
+    """Take the run's exclusive lock and return its open file (refused if another holds it)."""
+    handle = (run_dir / "store.lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise RunLockedError(
+            f"{run_dir}: the run is being written by {holder}; wait for it to finish "
+            "or stop it (only one process may write a run)"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"process {os.getpid()} on {os.uname().nodename}\n")
+    handle.flush()
+    return handle
+
+
+def _release(handle: Any) -> None:
+    fcntl.flock(handle, fcntl.LOCK_UN)
+    handle.close()
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: str | Path) -> Iterator[None]:
+    """Hold the run's writer lock for a whole run; stores opened meanwhile here share it.
+
+    The folder is checked (and created) first; nothing else is written.
+    """
+    folder = Path(run_dir)
+    check_run_folder(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    key = _lock_path(folder)
+    if key in _HELD:
+        _HELD[key][1] += 1
+    else:
+        _HELD[key] = [_acquire(folder), 1]
+    try:
+        yield
+    finally:
+        _HELD[key][1] -= 1
+        if not _HELD[key][1]:
+            _release(_HELD.pop(key)[0])
+
+
+def _past_run_files(run_dir: Path) -> list[str]:
+    """What in the folder shows an earlier run (the store is created before any of them)."""
+    found = []
+    if (run_dir / "config.json").exists():
+        found.append("config.json")
+    for folder in ("stages", "models"):
+        if (run_dir / folder).is_dir() and any((run_dir / folder).iterdir()):
+            found.append(f"{folder}/")
+    return found
 
 
 @dataclass(frozen=True)
@@ -121,52 +233,94 @@ class RunStore:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / "store.sqlite"
         self.readonly = readonly
+        self.identity: str | None = None
+        self.origin: str | None = None
         self._lock_handle: Any = None
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise TransferScoutError(f"{self.run_dir}: is a file, not a run folder")
         if readonly:
             if not self.path.exists():
+                self._refuse_lost_store("is missing")
                 raise TransferScoutError(f"{self.run_dir}: no run here (no store.sqlite)")
             self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
-            try:
-                self._db.execute("SELECT version FROM schema_version").fetchone()
-            except sqlite3.OperationalError:
-                self._db.close()
+        else:
+            check_run_folder(self.run_dir)
+            if not self.path.exists():
+                self._refuse_lost_store("is missing")
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if _lock_path(self.run_dir) not in _HELD:
+                self._lock_handle = _acquire(self.run_dir)
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+        self._db.row_factory = sqlite3.Row
+
+    def _open(self) -> None:
+        """Check the file is a readable store of a known version; create or upgrade it."""
+        try:
+            check = self._db.execute("PRAGMA quick_check").fetchone()  # reads every page
+            tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+            version = None
+            if "schema_version" in tables:
+                row = self._db.execute("SELECT version FROM schema_version").fetchone()
+                version = None if row is None else int(row[0])
+        except sqlite3.DatabaseError as error:
+            self._refuse_damaged(str(error))
+        if check[0] != "ok":
+            self._refuse_damaged(str(check[0]))
+        if tables and "schema_version" not in tables:
+            raise TransferScoutError(
+                f"{self.path}: not a transferscout run store (an SQLite file with the tables "
+                f"{', '.join(sorted(tables))}); use another run folder"
+            )
+        if version is not None and version > SCHEMA_VERSION:
+            raise TransferScoutError(
+                f"{self.path}: schema version {version} is newer than this transferscout "
+                f"reads ({SCHEMA_VERSION}); upgrade transferscout or use a new run folder"
+            )
+        if not tables:
+            self._refuse_lost_store("is empty")
+            if self.readonly:
                 raise TransferScoutError(
                     f"{self.run_dir}: the run is being created; no trial is recorded yet"
-                ) from None
-        else:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            self._take_lock()
-            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                )
+        if not self.readonly:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._create_schema()
-        self._db.row_factory = sqlite3.Row
+        if "store_identity" in tables or not self.readonly:
+            self.identity, self.origin = self._db.execute(
+                "SELECT id, origin FROM store_identity"
+            ).fetchone()
+
+    def _refuse_lost_store(self, state: str) -> None:
+        past = _past_run_files(self.run_dir)
+        if past:
+            raise TransferScoutError(
+                f"{self.path} {state}, but {self.run_dir} holds an earlier run "
+                f"({', '.join(past)}): its trials and signals are in no store. Restore "
+                "store.sqlite from a backup (or `transferscout tables import`), or move "
+                f"{self.run_dir} away to start the run afresh; nothing was changed"
+            )
+
+    def _refuse_damaged(self, reason: str) -> NoReturn:
+        raise TransferScoutError(
+            f"{self.path}: the run's store cannot be read ({reason}); it is damaged or not a "
+            "transferscout store. Restore it from a backup (or `transferscout tables "
+            f"import`), or move {self.run_dir} away to start the run afresh; nothing was "
+            "changed"
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
-    def _take_lock(self) -> None:
-        handle = (self.run_dir / "store.lock").open("a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise RunLockedError(
-                f"{self.run_dir}: the run is being written by {holder}; wait for it to finish "
-                "or stop it (only one process may write a run)"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"process {os.getpid()} on {os.uname().nodename}\n")
-        handle.flush()
-        self._lock_handle = handle
-
     def close(self) -> None:
-        """Close the database and release the lock."""
-        self._db.close()
+        """Close the database and release the lock (unless a :func:`run_lock` holds it)."""
+        if hasattr(self, "_db"):
+            self._db.close()
         if self._lock_handle is not None:
-            fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
-            self._lock_handle.close()
+            _release(self._lock_handle)
             self._lock_handle = None
 
     def __enter__(self) -> RunStore:
@@ -203,6 +357,11 @@ class RunStore:
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
             else:
                 db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+            if db.execute("SELECT COUNT(*) FROM store_identity").fetchone()[0] == 0:
+                db.execute(
+                    "INSERT INTO store_identity (id, origin, created_at) VALUES (?, ?, ?)",
+                    (uuid.uuid4().hex, "created" if row is None else "migrated", time.time()),
+                )
 
     # -- writes --------------------------------------------------------------------------
     def add_trials(

@@ -24,6 +24,7 @@ from transferscout.errors import TransferScoutError
 from transferscout.grid.faults import trial_fault
 from transferscout.grid.spec import TrialSpec
 from transferscout.tasks.task import Task
+from transferscout.training.checks import check_finite_model
 from transferscout.training.finetune import evaluate, resolve_device, train_stage
 
 __all__ = ["TrialOutcome", "TrialPayload", "execute_trial", "run_trial"]
@@ -139,6 +140,14 @@ def run_trial(
         device=torch_device,
         precision=trial.precision,
         on_step=on_step,
+    )
+    check_finite_model(  # a model with NaN weights is a failed trial, not an F1 of 0
+        model,
+        encoder.tokenizer,
+        target_task.validation,
+        max_length=settings.max_length,
+        device=torch_device,
+        precision=trial.precision,
     )
     metrics: dict[str, Any] = {"train_loss": stats.final_loss, "train_steps": stats.steps}
     for split_name, split in (("validation", target_task.validation), ("test", target_task.test)):

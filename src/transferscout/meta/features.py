@@ -9,7 +9,8 @@ ordering ties, its *predicted* training cost, which the configuration fixes befo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +20,15 @@ from transferscout.errors import ConfigError
 from transferscout.grid.store import RunStore
 from transferscout.signals.ansat import ansat_feature_names
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
+    "FEATURE_GROUPS",
     "FEATURE_SETS",
     "HYPERPARAMETERS",
     "candidate_table",
     "feature_columns",
+    "feature_groups",
     "pivot_signals",
     "predicted_cost",
 ]
@@ -44,6 +49,25 @@ _TASKEMB_PREFIX = "taskemb_"
 
 #: Named feature sets, as in the seed paper's comparison (plus ``all``).
 FEATURE_SETS = ("f1", "f1+ansat", "f1+ansat+taskemb", "all")
+
+#: The signal groups a feature set joins with ``+``.
+FEATURE_GROUPS = ("f1", "ansat", "taskemb", "textemb", "estimators", "baselines")
+
+
+def feature_groups(feature_set: str) -> list[str]:
+    """The signal groups of a feature set name (``all``: every group).
+
+    Raises:
+        ConfigError: The name holds an unknown group.
+    """
+    parts = list(FEATURE_GROUPS) if feature_set == "all" else feature_set.split("+")
+    unknown = [p for p in parts if p not in FEATURE_GROUPS]
+    if unknown:
+        raise ConfigError(
+            f"unknown feature group {unknown[0]!r} in feature set {feature_set!r}; expected "
+            f"{', '.join(FEATURE_SETS)} or '+'-joined groups of {', '.join(FEATURE_GROUPS)}"
+        )
+    return parts
 
 
 def pivot_signals(rows: Sequence[dict[str, object]]) -> pd.DataFrame:
@@ -87,21 +111,31 @@ def predicted_cost(candidates: pd.DataFrame, examples: Mapping[str, float]) -> n
     return total
 
 
-def candidate_table(run_dir: str | Path) -> pd.DataFrame:
+def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = None) -> pd.DataFrame:
     """Every transfer candidate of a run with its signals and, when trained, its real F1.
 
     Columns: ``source``, ``target``, the hyperparameters, both stages' max length,
     ``real_f1`` (mean test F1 over seeds), ``real_accuracy``, ``hours`` (mean source + target
     training time, realised), ``planned_cost`` (the predicted cost of :func:`predicted_cost`,
     with each task's training-set size from the ``source_size`` signal), ``seeds``, and one
-    column per stored signal.
+    column per stored signal.  ``trials`` keeps only those trial ids (a configured grid;
+    finished trials of an earlier grid are then left out, with a log message).
     """
     with RunStore(run_dir, readonly=True) as store:
-        trials = store.rows(kind="transfer")
+        rows = store.rows(kind="transfer", status="done")
         signals = pivot_signals(store.pair_signals())
+    if trials is not None:
+        kept = [row for row in rows if row.id in trials]
+        if len(kept) < len(rows):
+            logger.info(
+                "%d finished transfer trials are not in the configured grid (e.g. an earlier "
+                "grid's): left out, kept in the store",
+                len(rows) - len(kept),
+            )
+        rows = kept
     records = []
-    for row in trials:
-        if row.status != "done" or row.metrics is None:
+    for row in rows:
+        if row.metrics is None:
             continue
         source = row.config["source"]["settings"]
         target = row.config["target"]["settings"]
@@ -170,13 +204,7 @@ def feature_columns(table: pd.DataFrame, feature_set: str) -> list[str]:
             if c in table.columns
         ],
     }
-    parts = list(groups) if feature_set == "all" else feature_set.split("+")
-    unknown = [p for p in parts if p not in groups]
-    if unknown:
-        raise ConfigError(
-            f"unknown feature group {unknown[0]!r} in feature set {feature_set!r}; expected "
-            f"{', '.join(FEATURE_SETS)} or '+'-joined groups of {', '.join(groups)}"
-        )
+    parts = feature_groups(feature_set)
     columns = list(HYPERPARAMETERS)
     for part in parts:
         missing = [c for c in groups[part] if c not in table.columns]

@@ -59,6 +59,8 @@ class TransferRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         """Fit the booster on features ``X`` ``(n, d)`` and targets ``y`` ``(n,)``."""
         from xgboost import XGBRegressor
 
+        if self.n_estimators < 1:  # XGBoost would silently predict its base score for all
+            raise ValueError(f"n_estimators = {self.n_estimators}; expected at least 1")
         X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", y_numeric=True)
         self.model_ = XGBRegressor(
             n_estimators=self.n_estimators,

@@ -99,6 +99,10 @@ class PairSignalSettings:
             raise ConfigError(f"precision = {self.precision!r}; expected 'fp32' or 'bf16'")
         if self.max_examples < 4:
             raise ConfigError(f"max_examples = {self.max_examples}; expected at least 4")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size = {self.batch_size}; expected at least 1")
+        if self.max_length < 8:
+            raise ConfigError(f"max_length = {self.max_length}; expected at least 8")
         if self.transrate_eps <= 0:
             raise ConfigError(f"transrate_eps = {self.transrate_eps}; expected > 0")
 

@@ -183,6 +183,7 @@ def build_tasks(
     texts = _texts(table, spec.text_column)
     ids = _ids(table, spec.id_column)
     names, matrix = _label_matrix(table, spec, notes_out)
+    _check_case_duplicates(table, spec, names, matrix)
     split_of = _fixed_splits(table, spec.split_column)
 
     keep = _deduplicate(table, texts, matrix, options.duplicates, notes_out)
@@ -300,6 +301,28 @@ def _label_matrix(
     for i, labels in enumerate(per_record):
         matrix[i, [index[label] for label in labels]] = 1
     return names, matrix
+
+
+def _check_case_duplicates(
+    table: RawTable, spec: TableSpec, names: list[str], matrix: npt.NDArray[np.int8]
+) -> None:
+    """Labels that differ only in case are one label spelt twice, not two tasks: refuse them."""
+    first: dict[str, int] = {}
+    for j, name in enumerate(names):
+        i = first.setdefault(name.casefold(), j)
+        if i == j:
+            continue
+        spellings = f"{names[i]!r} and {name!r}"
+        if spec.multilabel_column is not None:  # say where each spelling first occurs
+            where = [table.locations[int(np.argmax(matrix[:, k]))] for k in (i, j)]
+            spellings = f"{names[i]!r} ({where[0]}) and {name!r} ({where[1]})"
+        raise DataError(
+            f"labels {spellings} differ only in case",
+            path=table.path,
+            column=spec.multilabel_column,
+            expected="one spelling per label (fix the data; case-folded duplicates would "
+            "silently become two tasks)",
+        )
 
 
 def _binary_columns(

@@ -8,6 +8,7 @@ exact record.  Readers decode strictly: bytes that are not UTF-8 are an error, n
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -88,7 +89,7 @@ def read_table(path: str | Path, *, format: Format = "auto") -> RawTable:
     if format == "auto":
         format = _guess_format(path)
     if format == "hf":
-        return _read_hf(path)
+        return _with_rows(_read_hf(path))
     if path.is_dir():
         raise DataError(
             f"is a folder, but format {format!r} needs a file",
@@ -96,12 +97,22 @@ def read_table(path: str | Path, *, format: Format = "auto") -> RawTable:
             expected="a file, or format 'hf' for a Hugging Face datasets folder",
         )
     if format in ("csv", "tsv"):
-        return _read_delimited(path, "\t" if format == "tsv" else ",")
-    if format == "jsonl":
-        return _read_jsonl(path)
-    if format == "parquet":
-        return _read_parquet(path)
-    raise DataError(f"unknown format {format!r}", path=path, expected=f"one of {FORMATS}")
+        table = _read_delimited(path, "\t" if format == "tsv" else ",")
+    elif format == "jsonl":
+        table = _read_jsonl(path)
+    elif format == "parquet":
+        table = _read_parquet(path)
+    else:
+        raise DataError(f"unknown format {format!r}", path=path, expected=f"one of {FORMATS}")
+    return _with_rows(table)
+
+
+def _with_rows(table: RawTable) -> RawTable:
+    if not len(table):
+        raise DataError(
+            "no data rows", path=table.path, expected="at least one record after the header"
+        )
+    return table
 
 
 def _guess_format(path: Path) -> Format:
@@ -133,7 +144,12 @@ def _decode(path: Path) -> str:
 
 def _read_delimited(path: Path, delimiter: str) -> RawTable:
     text = _decode(path)
-    reader = csv.reader(text.splitlines(keepends=True), delimiter=delimiter, strict=True)
+    # A field may be as long as the file (the csv module refuses > 131,072 characters by
+    # default); the limit is process-wide, so it is only ever raised.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
+    # newline="": records end only at \n, \r or \r\n, as CSV defines; str.splitlines would
+    # also break inside fields at U+2028, U+0085, form feed and other Unicode line breaks.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -188,8 +204,9 @@ def _read_jsonl(path: Path) -> RawTable:
     text = _decode(path)
     columns: dict[str, list[Any]] = {}
     locations: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+    # Records end at \n only (JSON strings may hold U+2028, U+0085 and other Unicode breaks).
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip(" \t\r"):
             continue
         try:
             record = json.loads(line)
@@ -212,8 +229,6 @@ def _read_jsonl(path: Path) -> RawTable:
         for name, values in columns.items():
             values.append(record.get(name))
         locations.append(f"line {number}")
-    if not locations:
-        raise DataError("the file has no records", path=path, expected="one JSON object per line")
     return RawTable(path, columns, locations)
 
 

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import keyword_rows, write_csv
+from transferscout.cli import app
+from transferscout.grid.store import RunStore
+
+runner = CliRunner()
+
+
+@pytest.mark.slow
+def test_rank_refuses_a_run_without_signals_as_evaluate_does(
+    tmp_path: Path, keyword_csv: Path, tiny_encoder_dir: Path
+) -> None:
+    config = tmp_path / "grid.toml"
+    config.write_text(
+        f'[data]\npath = "{keyword_csv}"\nlabel_columns = ["food", "water", "shelter"]\n'
+        "fractions = [0.6, 0.2, 0.2]\n"
+        f'[encoder]\nsource = "{tiny_encoder_dir}"\n'
+        "[grid.target]\nmax_length = [32]\n[grid.source]\nmax_length = [32]\n"
+        '[executor]\nworkers = 1\ndevice = "cpu"\n'
+    )
+    run_dir = tmp_path / "run"
+    trained = runner.invoke(app, ["grid", "run", str(run_dir), "-c", str(config)])
+    assert trained.exit_code == 0, trained.output  # trials, but no signal computed
+    evaluated = runner.invoke(app, ["evaluate", str(run_dir)])
+    assert evaluated.exit_code == 2 and "no feature set could be evaluated" in evaluated.stderr
+    rows = [{"text": r["text"], "camp": r["shelter"]} for r in keyword_rows(40, seed=5)]
+    data = write_csv(tmp_path / "camp.csv", rows)
+    with RunStore(run_dir, readonly=True) as store:
+        before = len(store.rows())
+    result = runner.invoke(
+        app, ["rank", str(run_dir), "--data", str(data), "--label-column", "camp"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "has no transferability signals" in result.stderr and "signals" in result.stderr
+    with RunStore(run_dir, readonly=True) as store:
+        assert len(store.rows()) == before  # refused before training the target's model
