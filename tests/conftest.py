@@ -128,3 +128,82 @@ def small_run(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: Path) 
     compute_ansat(run_dir, tasks, AnsatSettings(attribution=attribution, max_documents=8))
     compute_pair_signals(run_dir, tasks, PairSignalSettings(max_examples=30, max_length=32))
     return run_dir
+
+
+TOPICS = {"food": "food", "water": "water", "shelter": "tent"}
+
+
+def kind_rows(n: int = 60, seed: int = 0) -> list[dict[str, str]]:
+    """Texts with a binary, a multi-class and a regression task, each checkable by hand.
+
+    ``topic`` (multi-class): which one of three keywords the text holds; ``words``
+    (regression): the text's word count; ``urgent`` (binary): whether it holds ``please``.
+    """
+    import random
+
+    rng = random.Random(seed)
+    filler = ["the", "people", "village", "need", "help", "area", "city", "road", "we"]
+    rows = []
+    for i in range(n):
+        topic = list(TOPICS)[i % 3]
+        words = rng.sample(filler, rng.randint(1, 6)) + [TOPICS[topic]]
+        urgent = rng.random() < 0.5
+        if urgent:
+            words.append("please")
+        rng.shuffle(words)
+        text = " ".join(words)
+        rows.append(
+            {
+                "id": f"k{i}",
+                "text": text,
+                "topic": topic,
+                "words": str(len(text.split())),
+                "urgent": str(int(urgent)),
+            }
+        )
+    return rows
+
+
+def pair_rows(n: int = 60, seed: int = 0) -> list[dict[str, str]]:
+    """Text pairs; ``share`` (binary) is 1 when both texts hold the same keyword."""
+    import random
+
+    rng = random.Random(seed)
+    filler = ["the", "people", "village", "need", "help", "area", "city", "road"]
+    keys = list(TOPICS.values())
+    rows = []
+    for i in range(n):
+        first = rng.choice(keys)
+        share = i % 2 == 0
+        second = first if share else rng.choice([k for k in keys if k != first])
+        rows.append(
+            {
+                "id": f"p{i}",
+                "text": " ".join([*rng.sample(filler, 2), first]),
+                "second": " ".join([second, *rng.sample(filler, 2)]),
+                "share": str(int(share)),
+            }
+        )
+    return rows
+
+
+KIND_SPEC = TableSpec(
+    label_columns=("urgent", "topic", "words"),
+    id_column="id",
+    kinds={"topic": "multiclass", "words": "regression"},
+)
+PAIR_SPEC = TableSpec(text_pair_column="second", label_columns=("share",), id_column="id")
+
+
+@pytest.fixture(scope="session")
+def kind_tasks(tmp_path_factory: pytest.TempPathFactory) -> TaskSet:
+    """A binary, a multi-class and a regression task on the same 60 texts (60/20/20)."""
+    path = write_csv(tmp_path_factory.mktemp("kinds") / "kinds.csv", kind_rows())
+    return load_tasks(path, KIND_SPEC, TaskOptions(fractions=(0.6, 0.2, 0.2)))
+
+
+@pytest.fixture(scope="session")
+def pair_tasks(tmp_path_factory: pytest.TempPathFactory) -> TaskSet:
+    """The text-pair task ``share`` (60 pairs, 60/20/20)."""
+    path = write_csv(tmp_path_factory.mktemp("pairs") / "pairs.csv", pair_rows())
+    return load_tasks(path, PAIR_SPEC, TaskOptions(fractions=(0.6, 0.2, 0.2)))

@@ -110,6 +110,40 @@ def test_grid_run_with_a_bad_override(tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists()
 
 
+def test_describe_shows_each_tasks_kind_and_metric(tmp_path: Path) -> None:
+    from tests.conftest import kind_rows, pair_rows, write_csv
+
+    data = write_csv(tmp_path / "kinds.csv", kind_rows())
+    result = runner.invoke(
+        app,
+        [
+            "tasks", "describe", "--data", str(data), "--label-columns", "urgent,topic,words",
+            "--kinds", "topic=multiclass,words=regression", "--output", "json",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = {row["task"]: row for row in json.loads(result.stdout)["tasks"]}
+    assert {name: (row["kind"], row["metric"]) for name, row in rows.items()} == {
+        "urgent": ("binary", "f1"),
+        "topic": ("multiclass", "macro_f1"),
+        "words": ("regression", "spearman"),
+    }
+    pairs = write_csv(tmp_path / "pairs.csv", pair_rows())
+    result = runner.invoke(
+        app,
+        [
+            "tasks", "describe", "--data", str(pairs), "--label-columns", "share",
+            "--text-pair-column", "second", "--output", "json",
+        ],
+    )  # fmt: skip
+    assert json.loads(result.stdout)["tasks"][0]["pair"] is True
+    bad = runner.invoke(
+        app, ["tasks", "describe", "--data", str(data), "--label-columns", "topic",
+              "--kinds", "topic=ordinal"],
+    )  # fmt: skip
+    assert bad.exit_code == 2 and "unknown task kind 'ordinal'" in bad.stderr
+
+
 def _grid_config(tmp_path: Path, keyword_csv: Path, tiny_encoder_dir: Path) -> Path:
     config = tmp_path / "grid.toml"
     config.write_text(

@@ -118,6 +118,21 @@ def test_bad_signal_settings(override: str, message: str) -> None:
         load_config(None, [override])
 
 
+def test_task_kinds_and_pair_column(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text(
+        '[data]\npath = "d.csv"\nlabel_columns = ["topic", "score"]\ntext_pair_column = "b"\n'
+        'task_kinds = { topic = "multiclass", score = "regression" }\n'
+    )
+    config = load_config(path)
+    assert config.data.task_kinds == {"topic": "multiclass", "score": "regression"}
+    assert config.data.text_pair_column == "b"
+    with pytest.raises(ConfigError, match="unknown task kind 'ordinal'"):
+        load_config(path, ["data.task_kinds={topic='ordinal'}"])
+    with pytest.raises(ConfigError, match=r"data.task_kinds = \[\]; expected a table"):
+        load_config(path, ["data.task_kinds=[]"])
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [

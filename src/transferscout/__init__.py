@@ -32,6 +32,18 @@ _EXPORTS: dict[str, str] = {
     "load_tasks": "transferscout.tasks",
     "read_table": "transferscout.tasks",
     "stratified_split": "transferscout.tasks",
+    # task kinds and their metrics
+    "KINDS": "transferscout.kinds",
+    "TaskKind": "transferscout.kinds",
+    "get_kind": "transferscout.kinds",
+    "applicable_estimators": "transferscout.kinds",
+    "binary_metrics": "transferscout.training.metrics",
+    "multiclass_metrics": "transferscout.training.metrics",
+    "regression_metrics": "transferscout.training.metrics",
+    # sequence labelling (readers and metric; not yet a task kind of the pipeline)
+    "TaggedSentences": "transferscout.tasks.tagged",
+    "read_tagged": "transferscout.tasks.tagged",
+    "sequence_metrics": "transferscout.kinds.tagging",
     # encoders, configuration, grid
     "EncoderSpec": "transferscout.encoders",
     "EncoderFamily": "transferscout.encoders",
@@ -53,6 +65,7 @@ _EXPORTS: dict[str, str] = {
     "text_embedding": "transferscout.signals",
     "task_embedding": "transferscout.signals",
     "log_maximum_evidence": "transferscout.signals",
+    "log_maximum_evidence_regression": "transferscout.signals",
     "log_expected_empirical_prediction": "transferscout.signals",
     "negative_conditional_entropy": "transferscout.signals",
     "h_score": "transferscout.signals",
@@ -76,6 +89,17 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "CORPORA",
+    "KINDS",
+    "TaskKind",
+    "applicable_estimators",
+    "binary_metrics",
+    "get_kind",
+    "log_maximum_evidence_regression",
+    "multiclass_metrics",
+    "regression_metrics",
+    "TaggedSentences",
+    "read_tagged",
+    "sequence_metrics",
     "ConfigError",
     "DataError",
     "DataNote",
@@ -163,6 +187,8 @@ if TYPE_CHECKING:
     )
     from transferscout.grid.runner import ExecutionOptions, run_grid
     from transferscout.grid.spec import GridSpec, settings_grid
+    from transferscout.kinds import KINDS, TaskKind, applicable_estimators, get_kind
+    from transferscout.kinds.tagging import sequence_metrics
     from transferscout.meta import (
         TransferRegressor,
         candidate_table,
@@ -180,6 +206,7 @@ if TYPE_CHECKING:
         layer_conductance_all,
         log_expected_empirical_prediction,
         log_maximum_evidence,
+        log_maximum_evidence_regression,
         negative_conditional_entropy,
         regularized_h_score,
         task_embedding,
@@ -201,4 +228,10 @@ if TYPE_CHECKING:
         load_tasks,
         read_table,
         stratified_split,
+    )
+    from transferscout.tasks.tagged import TaggedSentences, read_tagged
+    from transferscout.training.metrics import (
+        binary_metrics,
+        multiclass_metrics,
+        regression_metrics,
     )

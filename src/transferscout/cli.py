@@ -21,7 +21,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from transferscout.encoders import DEFAULT_ENCODER, EncoderSpec, encoder_fingerprint, load_encoder
-from transferscout.errors import TransferScoutError
+from transferscout.errors import ConfigError, TransferScoutError
 from transferscout.tasks import CORPORA, TableSpec, TaskOptions, TaskSet, load_corpus, load_tasks
 from transferscout.tasks.readers import FORMATS
 
@@ -103,6 +103,17 @@ def _split_list(value: str | None) -> tuple[str, ...] | None:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _kinds(value: str | None) -> dict[str, str]:
+    """``"a=multiclass,b=regression"`` -> ``{"a": "multiclass", "b": "regression"}``."""
+    out = {}
+    for part in _split_list(value) or ():
+        column, sep, kind = part.partition("=")
+        if not sep:
+            raise ConfigError(f"--kinds {part!r}: expected COLUMN=KIND, e.g. topic=multiclass")
+        out[column.strip()] = kind.strip()
+    return out
+
+
 def _fail(error: TransferScoutError) -> typer.Exit:
     return typer.Exit(code=_report(str(error)))
 
@@ -125,8 +136,18 @@ def tasks_describe(
         str, typer.Option("--format", help=f"Format of --data: {', '.join(FORMATS)}.")
     ] = "auto",
     text_column: Annotated[str, typer.Option(help="Column with the text.")] = "text",
+    text_pair_column: Annotated[
+        str | None, typer.Option(help="Column with a second text: every task is on pairs.")
+    ] = None,
     label_columns: Annotated[
-        str | None, typer.Option(help="Comma-separated 0/1 label columns, one task each.")
+        str | None, typer.Option(help="Comma-separated label columns, one task each.")
+    ] = None,
+    kinds: Annotated[
+        str | None,
+        typer.Option(
+            help="Kinds of label columns that are not binary, e.g. 'topic=multiclass,"
+            "score=regression'."
+        ),
     ] = None,
     multilabel_column: Annotated[
         str | None, typer.Option(help="One column listing each document's labels.")
@@ -159,7 +180,7 @@ def tasks_describe(
     ] = "drop",
     output: Annotated[str, typer.Option(help="table, csv or json.")] = "table",
 ) -> None:
-    """Show each task's split sizes and positives, and what was dropped and why."""
+    """Show each task's kind, metric, split sizes and labels, and what was dropped and why."""
     _check_output(output)
     try:
         options = TaskOptions(
@@ -175,7 +196,9 @@ def tasks_describe(
                 raise typer.BadParameter("give either --corpus or --data, not both")
             spec = TableSpec(
                 text_column=text_column,
+                text_pair_column=text_pair_column,
                 label_columns=_split_list(label_columns),
+                kinds=_kinds(kinds),
                 multilabel_column=multilabel_column,
                 label_delimiter=label_delimiter,
                 split_column=split_column,
@@ -204,9 +227,12 @@ def _print_task_set(task_set: TaskSet, output: str) -> None:
         return
     table = Table(
         title=f"{len(task_set)} tasks (positives / examples per split)",
-        caption=f"from {task_set.source}",
+        caption=f"from {task_set.source}; multi-class positives: not of the majority class, "
+        "regression: above the median",
     )
     table.add_column("task", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("metric", no_wrap=True)
     for header in ("train", "val", "test"):
         table.add_column(header, justify="right", no_wrap=True)
     table.add_column("rate", justify="right", no_wrap=True)
@@ -214,7 +240,10 @@ def _print_task_set(task_set: TaskSet, output: str) -> None:
     for row in frame.to_dict("records"):
         counts = [f"{row[f'{s}_positives']}/{row[s]}" for s in ("train", "validation", "test")]
         rate = f"{row['train_rate']:.1%}"
-        table.add_row(str(row["task"]), *counts, rate, str(row["fingerprint"])[:6])
+        kind = f"{row['kind']} (pair)" if row["pair"] else str(row["kind"])
+        table.add_row(
+            str(row["task"]), kind, str(row["metric"]), *counts, rate, str(row["fingerprint"])[:6]
+        )
     console.print(table)
     if task_set.notes:
         notes = Table(title="Dropped or changed on purpose")
@@ -343,8 +372,14 @@ def _print_savings(run_dir: Path) -> None:
 def rank_command(
     run_dir: Annotated[Path, typer.Argument(help="A finished run whose tasks are the sources.")],
     data: Annotated[Path, typer.Option(help="The new target's data file (any supported format).")],
-    label_column: Annotated[str, typer.Option(help="The target's 0/1 label column.")],
+    label_column: Annotated[str, typer.Option(help="The target's label column.")],
     text_column: Annotated[str, typer.Option(help="Column with the text.")] = "text",
+    text_pair_column: Annotated[
+        str | None, typer.Option(help="Column with a second text: the target is on pairs.")
+    ] = None,
+    kind: Annotated[
+        str, typer.Option(help="The target's kind: binary, multiclass or regression.")
+    ] = "binary",
     name: Annotated[str | None, typer.Option(help="Task name (default: the label column).")] = None,
     split_column: Annotated[
         str | None, typer.Option(help="Column of train/validation/test; else split here.")
@@ -365,13 +400,17 @@ def rank_command(
         raise _fail(TransferScoutError(f"--top {top}; expected at least 1"))
     try:
         spec = TableSpec(
-            text_column=text_column, label_columns=(label_column,), split_column=split_column
+            text_column=text_column,
+            text_pair_column=text_pair_column,
+            label_columns=(label_column,),
+            split_column=split_column,
+            kinds={label_column: kind},
         )
         options = TaskOptions(max_train_examples=max_train_examples)
         loaded = load_tasks(data, spec, options, format=data_format)  # type: ignore[arg-type]
         task = loaded[label_column]
         if name is not None:
-            task = Task(name, task.train, task.validation, task.test)
+            task = Task(name, task.train, task.validation, task.test, task.kind, task.classes)
         result = recommend_sources(run_dir, TaskSet((task,), str(data)), progress=output == "table")
     except TransferScoutError as error:
         raise _fail(error) from None

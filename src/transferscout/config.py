@@ -23,6 +23,7 @@ from transferscout.errors import ConfigError, EncoderError
 from transferscout.evaluation.run import EvaluationSettings
 from transferscout.grid.runner import ExecutionOptions
 from transferscout.grid.spec import GridSpec, settings_grid
+from transferscout.kinds import get_kind
 from transferscout.signals.adaptive import ADAPTIVE_MAX_STEPS, AdaptiveSteps
 from transferscout.signals.ansat_stage import AnsatSettings
 from transferscout.signals.attributions import AttributionSettings
@@ -56,7 +57,9 @@ class DataConfig:
     path: str | None = None
     format: str = "auto"
     text_column: str = "text"
+    text_pair_column: str | None = None
     label_columns: list[str] | None = None
+    task_kinds: dict[str, str] = field(default_factory=dict)
     multilabel_column: str | None = None
     label_delimiter: str | None = None
     split_column: str | None = None
@@ -70,6 +73,10 @@ class DataConfig:
     cap_strategy: str = "stratified"
     duplicates: str = "drop"
     min_positives: int = 1
+
+    def __post_init__(self) -> None:
+        for kind in self.task_kinds.values():
+            get_kind(kind)
 
     def task_options(self) -> TaskOptions:
         """The selection, split and capping options."""
@@ -89,7 +96,9 @@ class DataConfig:
         if self.path is not None:
             spec = TableSpec(
                 text_column=self.text_column,
+                text_pair_column=self.text_pair_column,
                 label_columns=None if self.label_columns is None else tuple(self.label_columns),
+                kinds=self.task_kinds,
                 multilabel_column=self.multilabel_column,
                 label_delimiter=self.label_delimiter,
                 split_column=self.split_column,
@@ -577,6 +586,13 @@ def _check(value: Any, hint: Any, key: str) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"{key} = {value!r}; expected a list")
         return [_check(item, args[0], f"{key}[{i}]") for i, item in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key} = {value!r}; expected a table of keys")
+        return {
+            _check(k, args[0], f"{key} key"): _check(v, args[1], f"{key}.{k}")
+            for k, v in value.items()
+        }
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint in (int, float, str, bool) and (

@@ -2,16 +2,20 @@
 
 Given a finished run (its tasks, single-task models and, ideally, its transfer grid) and a new
 target task, this trains only the target's missing single-task model(s) into the run, computes
-the signals of every (source → new target) pair, and predicts the transfer F1 of each candidate
-(source, source settings, target settings) with a ``TransferRegressor`` fitted on all of the
-run's finished transfer trials (averaged over the evaluation's meta-model seeds).  The 95%
-interval is split-conformal: the half-width is a quantile of the meta-model's leave-one-target-out
-absolute residuals on the run, and the interval is clipped to F1's range [0, 1]; its empirical
-coverage (each of the run's targets judged with the other targets' residuals) is reported.
-Candidates are ordered by the rule of :mod:`transferscout.evaluation.ordering`: predicted F1,
-then predicted training cost, then a seeded random key.  Without finished transfer trials in
-the run, the documented fallback ranks sources by the TaskEmb reciprocal-rank fusion score
-(Vu et al.'s best-performing signal) and predicts no F1.
+the signals of every (source → new target) pair, and predicts the transfer score of each
+candidate (source, source settings, target settings) with a ``TransferRegressor`` fitted on all
+of the run's finished transfer trials (averaged over the evaluation's meta-model seeds).  The
+meta-model predicts the *gain* over the target's single-task model (comparable across task
+kinds, whose metrics differ in scale); the table shows it (``predicted_gain``) and, added to
+the new target's own single-task score, the predicted score in the target's primary metric
+(``predicted_f1``: positive-class F1, macro-F1 or Spearman's ρ).  The 95% interval is
+split-conformal: the half-width is a quantile of the meta-model's leave-one-target-out
+absolute residuals on the run, and the interval is clipped to the metric's range; its
+empirical coverage (each of the run's targets judged with the other targets' residuals) is
+reported.  Candidates are ordered by the rule of :mod:`transferscout.evaluation.ordering`:
+predicted score, then predicted training cost, then a seeded random key.  Without finished
+transfer trials in the run, the documented fallback ranks sources by the TaskEmb
+reciprocal-rank fusion score (Vu et al.'s best-performing signal) and predicts no score.
 
 Only the trials of the run's configured grid are learnt from (as in the evaluation), and a run
 without signals on its own task pairs is refused, as the evaluation refuses it, before anything
@@ -45,6 +49,7 @@ from transferscout.meta.features import (
     feature_columns,
     pivot_signals,
     predicted_cost,
+    target_scores,
 )
 from transferscout.meta.regressor import TransferRegressor, leave_one_target_out
 from transferscout.signals.ansat_stage import compute_ansat
@@ -192,7 +197,7 @@ def recommend_sources(
     history = history[history["source"] != history["target"]].reset_index(drop=True)
     feature_set = next(f for f in reversed(FEATURE_SETS) if _available(history, candidates, f))
     columns = feature_columns(history, feature_set)
-    real = history["real_f1"].to_numpy(dtype=float)
+    real = history["real_gain"].to_numpy(dtype=float)
     evaluation = config.evaluation.settings()
     makers = [
         functools.partial(
@@ -201,24 +206,36 @@ def recommend_sources(
         for seed in evaluation.seeds
     ]
     loto = np.mean(
-        [leave_one_target_out(history, columns, make_regressor=m) for m in makers], axis=0
+        [
+            leave_one_target_out(history, columns, make_regressor=m, target_column="real_gain")
+            for m in makers
+        ],
+        axis=0,
     )
     residuals = loto - real
     error = float(np.sqrt(np.mean(residuals**2)))
     halfwidth = conformal_halfwidth(residuals, INTERVAL_LEVEL)
     coverage = loto_coverage(residuals, history["target"].to_numpy(), INTERVAL_LEVEL)
     features = candidates[columns].to_numpy(dtype=float)
-    predicted = np.mean(
+    gain = np.mean(
         [m().fit(history[columns].to_numpy(dtype=float), real).predict(features) for m in makers],
         axis=0,
     )
-    low, high = conformal_interval(predicted, halfwidth)
-    table = candidates.assign(predicted_f1=predicted, low=low, high=high)
+    with RunStore(run_dir, readonly=True) as store:
+        own = target_scores(
+            [r for r in store.rows(kind="single", status="done") if r.target == name]
+        )
+    kind = target[name].kind
+    predicted = gain + own[name]
+    bounds = kind.metric_range
+    low, high = conformal_interval(predicted, halfwidth, low=bounds[0], high=bounds[1])
+    table = candidates.assign(predicted_gain=gain, predicted_f1=predicted, low=low, high=high)
     order = ranking_order(predicted, table["planned_cost"], seed=evaluation.seed)
     method = (
-        f"meta-model '{feature_set}', {len(makers)} seeds (LOTO RMSE {error:.3f}; "
-        f"{INTERVAL_LEVEL:.0%} split-conformal interval ±{halfwidth:.3f}, clipped to [0, 1], "
-        f"empirical LOTO coverage {coverage:.1%})"
+        f"meta-model '{feature_set}', {len(makers)} seeds, predicting the gain over the "
+        f"target's single-task {kind.primary_metric} {own[name]:.3f} (LOTO RMSE {error:.3f}; "
+        f"{INTERVAL_LEVEL:.0%} split-conformal interval ±{halfwidth:.3f}, clipped to "
+        f"[{bounds[0]:g}, {bounds[1]:g}], empirical LOTO coverage {coverage:.1%})"
     )
     return Recommendation(_shown(table.iloc[order]), method, _budget(run_dir), coverage)
 
@@ -271,6 +288,7 @@ def _budget(run_dir: Path) -> int | None:
 
 def _shown(table: pd.DataFrame) -> pd.DataFrame:
     keep = ["source", *HYPERPARAMETERS, "predicted_f1", "low", "high"]
+    keep += ["predicted_gain"] if "predicted_gain" in table.columns else []
     keep += [
         c
         for c in ("taskemb_rrf", "ansat_ab_0.10", "estimators_logme", "textemb_cosine")

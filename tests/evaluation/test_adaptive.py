@@ -19,6 +19,7 @@ def _table() -> pd.DataFrame:
                     "source": source,
                     "signal": signal,
                     "real_f1": signal,
+                    "real_gain": signal - 0.5,
                     "hours": 1.0,
                 }
             )

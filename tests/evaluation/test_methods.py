@@ -67,6 +67,7 @@ def _table() -> pd.DataFrame:
                         **dict.fromkeys(HYPERPARAMETERS, 1.0),
                         "target_learning_rate": lr,
                         "real_f1": (0.6 if lr == 2e-4 else 0.2) + 0.1 * signal,
+                        "real_gain": (0.1 if lr == 2e-4 else -0.3) + 0.1 * signal,
                         "source_f1": signal,
                         "target_f1": 0.5,
                         "textemb_cosine": signal,
@@ -96,3 +97,16 @@ def test_a_signal_within_the_prior_orders_by_setting_then_by_signal() -> None:
         assert ordered["textemb_cosine"].iloc[3:].is_monotonic_decreasing
         # One prediction per setting within a target (each target has its own LOTO model).
         assert np.unique(scores[HYPERPARAMETER_BASELINE][group.index]).size == 2
+
+
+def test_a_missing_signal_ranks_its_candidates_last_and_tied() -> None:
+    import pandas as pd
+
+    from transferscout.evaluation.methods import signal_scores
+
+    table = pd.DataFrame({"estimators_leep": [0.5, np.nan, -2.0, np.nan]})
+    score = signal_scores(table)["signal:estimators_leep"]
+    assert score.tolist() == [0.5, -3.0, -2.0, -3.0]
+    assert signal_scores(pd.DataFrame({"estimators_leep": [np.nan, np.nan]}))[
+        "signal:estimators_leep"
+    ].tolist() == [0.0, 0.0]

@@ -215,3 +215,30 @@ def test_bad_shapes() -> None:
         h_score(np.zeros((3, 2)), np.zeros(4))
     with pytest.raises(ValueError, match="at least 2"):
         transrate(np.zeros((1, 2)), np.zeros(1))
+
+
+@pytest.mark.parametrize(("n", "d"), [(60, 8), (12, 30)], ids=["n>d", "n<d"])
+def test_logme_of_a_regression_target_reaches_the_direct_maximum(n: int, d: int) -> None:
+    from transferscout.signals.estimators import log_maximum_evidence_regression
+
+    rng = np.random.default_rng(n)
+    f = rng.normal(size=(n, d))
+    values = 0.8 * f[:, 0] - 0.3 * f[:, 1] + rng.normal(0, 0.5, n)
+    best = minimize(
+        lambda p: -_direct_evidence(f, values, np.exp(p[0]), np.exp(p[1])),
+        x0=[0.0, 0.0],
+        method="Nelder-Mead",
+        options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000, "maxfev": 40000},
+    )
+    assert log_maximum_evidence_regression(f, values) == pytest.approx(
+        -best.fun / n, rel=1e-6, abs=1e-8
+    )
+    # the class version is the regression evidence of each one-hot column, averaged
+    labels = (values > np.median(values)).astype(int)
+    columns = [log_maximum_evidence_regression(f, (labels == c).astype(float)) for c in (0, 1)]
+    assert log_maximum_evidence(f, labels) == pytest.approx(np.mean(columns), rel=1e-12)
+    # features that explain the values score higher than noise
+    noise = rng.normal(size=(n, d))
+    assert log_maximum_evidence_regression(f, values) > log_maximum_evidence_regression(
+        noise, values
+    )

@@ -3,6 +3,7 @@ from __future__ import annotations
 import importlib.util
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from transferscout.errors import DataError
@@ -68,8 +69,27 @@ def test_resplit_gives_offer_positives_in_every_split() -> None:
 
 def test_all_tasks_excludes_never_positive_labels() -> None:
     tasks = load_corpus(all_tasks=True)
-    assert len(tasks) == 35  # 37 label columns (related + 36 categories) less PII, child_alone
+    # 37 label columns (related + 36 categories) less PII and child_alone, plus genre
+    assert len(tasks) == 36
     assert "PII" not in tasks and "child_alone" not in tasks
+
+
+def test_genre_is_a_multiclass_task_on_the_same_split() -> None:
+    tasks = load_corpus(options=TaskOptions(tasks=("request", "genre")))
+    genre = tasks["genre"]
+    assert genre.kind.name == "multiclass" and genre.classes == ("direct", "news", "social")
+    assert genre.test.ids == tasks["request"].test.ids
+    counts = np.bincount(np.concatenate([s.labels for _, s in genre.splits()]))
+    assert counts.sum() == 26248 - 2 - 77 and counts.min() > 2000  # social is the rarest
+
+
+def test_adding_genre_moved_no_document_of_the_study_tasks() -> None:
+    """The reference study is reused by trial id: its task fingerprints must not change."""
+    from transferscout.config import load_config
+
+    tasks = load_config(profile="study").data.load()
+    assert tasks["request"].fingerprint.startswith("4c50a7d8bb6bf47d")
+    assert tasks["food"].fingerprint.startswith("5e9e5a2f8e885336")
 
 
 def test_asking_for_a_never_positive_label_says_why() -> None:

@@ -191,7 +191,13 @@ def load_encoder(
                 family.keep_layers(config, spec.num_layers)
             config.num_labels = num_labels
             model, info = AutoModelForSequenceClassification.from_pretrained(
-                path, config=config, local_files_only=True, output_loading_info=True
+                path,
+                config=config,
+                local_files_only=True,
+                output_loading_info=True,
+                # A saved head of another width (a folder's own classifier) is replaced by a
+                # fresh one of ``num_labels``; a head of the same width loads as before.
+                ignore_mismatched_sizes=True,
             )
     except EncoderError:
         raise

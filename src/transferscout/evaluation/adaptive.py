@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from transferscout.evaluation.ordering import ranking_order
+from transferscout.meta.features import META_TARGET
 from transferscout.meta.regressor import TransferRegressor
 
 __all__ = ["adaptive_replay", "adaptive_curve"]
@@ -42,6 +43,9 @@ def adaptive_replay(
         raise ValueError(f"strategy = {strategy!r}; expected 'greedy' or 'ucb'")
     features = table[columns].to_numpy(dtype=np.float64)
     real = table["real_f1"].to_numpy(dtype=np.float64)
+    # The meta-model learns the gain over each target's single-task model (comparable across
+    # task kinds); the search reports the real score.
+    learnt = table[META_TARGET].to_numpy(dtype=np.float64)
     hours = table["hours"].to_numpy(dtype=np.float64)
     cost = (
         table["planned_cost"].to_numpy(dtype=np.float64)
@@ -64,7 +68,7 @@ def adaptive_replay(
                     TransferRegressor(
                         n_estimators=n_estimators, random_state=seed + m, subsample=0.8
                     )
-                    .fit(features[train], real[train])
+                    .fit(features[train], learnt[train])
                     .predict(features[remaining])
                     for m in range(members)
                 ]

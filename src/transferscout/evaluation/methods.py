@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from transferscout.evaluation.ordering import lexicographic_score
-from transferscout.meta.features import HYPERPARAMETERS
+from transferscout.meta.features import HYPERPARAMETERS, META_TARGET
 from transferscout.meta.regressor import TransferRegressor, leave_one_target_out
 
 __all__ = [
@@ -125,10 +125,22 @@ def method_charges(
 
 
 def signal_scores(table: pd.DataFrame) -> dict[str, np.ndarray]:
-    """``signal:<column>`` for every ANSAT threshold column and every single signal present."""
+    """``signal:<column>`` for every ANSAT threshold column and every single signal present.
+
+    A signal undefined for a candidate (missing: e.g. LEEP of a regression source) ranks it
+    below every defined one, tied with the other missing ones.
+    """
     columns = [c for c in table.columns if c.startswith("ansat_")]
     columns += [c for c in SINGLE_SIGNALS if c in table.columns]
-    return {f"signal:{c}": table[c].to_numpy(dtype=float) for c in columns}
+    return {f"signal:{c}": _missing_last(table[c].to_numpy(dtype=float)) for c in columns}
+
+
+def _missing_last(values: np.ndarray) -> np.ndarray:
+    missing = np.isnan(values)
+    if not missing.any():
+        return values
+    floor = float(np.min(values[~missing])) - 1.0 if (~missing).any() else 0.0
+    return np.where(missing, floor, values)
 
 
 def seeded_scores(
@@ -142,11 +154,15 @@ def seeded_scores(
     hyperparameters-only baseline and every single signal within its prior (``prior:<col>``).
     """
     scores = {
-        f"meta:{name}": leave_one_target_out(table, columns, make_regressor=make_regressor)
+        f"meta:{name}": leave_one_target_out(
+            table, columns, make_regressor=make_regressor, target_column=META_TARGET
+        )
         for name, columns in feature_columns.items()
     }
     if any(table[c].nunique() > 1 for c in HYPERPARAMETERS):
-        prior = leave_one_target_out(table, list(HYPERPARAMETERS), make_regressor=make_regressor)
+        prior = leave_one_target_out(
+            table, list(HYPERPARAMETERS), make_regressor=make_regressor, target_column=META_TARGET
+        )
         scores[HYPERPARAMETER_BASELINE] = prior
         for name, signal in signal_scores(table).items():
             scores["prior:" + name.removeprefix("signal:")] = lexicographic_score(prior, signal)

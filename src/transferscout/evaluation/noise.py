@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from transferscout.grid.models import trial_score
 from transferscout.grid.store import RunStore
 
 __all__ = ["gains_beyond_noise", "seed_noise"]
@@ -39,7 +40,7 @@ def seed_noise(run_dir: str | Path) -> pd.DataFrame:
                 "target_learning_rate": settings["learning_rate"],
                 "target_epochs": settings["epochs"],
                 "target_batch_size": settings["batch_size"],
-                "f1": row.metrics["test_f1"],
+                "f1": trial_score(row),
             }
         )
     columns = ["task", *_SETTINGS, "seeds", "mean_f1", "std_f1", "min_f1", "max_f1", "range_f1"]

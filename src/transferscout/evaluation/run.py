@@ -48,6 +48,7 @@ from transferscout.evaluation.table1 import best_models_table
 from transferscout.grid.store import RunStore
 from transferscout.meta.features import (
     FEATURE_SETS,
+    META_TARGET,
     candidate_table,
     feature_columns,
     feature_groups,
@@ -333,7 +334,7 @@ def evaluate_run(
         for feature_set in columns_by_set:
             predicted = scores[f"meta:{feature_set}"]
             predictions[feature_set].append(predicted)
-            errors = rmse_at_k(predicted, table["real_f1"], settings.rmse_ks, cost=cost)
+            errors = rmse_at_k(predicted, table[META_TARGET], settings.rmse_ks, cost=cost)
             rmse_rows.extend(
                 {"feature_set": feature_set, "k": k, "rmse": e, "seed": seed}
                 for k, e in zip(settings.rmse_ks, errors, strict=True)

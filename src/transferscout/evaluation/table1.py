@@ -1,15 +1,19 @@
 """The analogue of the seed paper's Table 1.
 
 Per target, the best single-task model (BERT→B) and the best transfer model (BERT→A→B), with
-their settings, positive F1 and accuracy.
+their settings, the target's own primary metric and accuracy.  Column ``f1`` holds the primary
+metric named in column ``metric``: positive-class F1 (binary), macro-F1 (multi-class) or
+Spearman's ρ (regression); accuracy is NaN for regression.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from transferscout.grid.models import trial_kind, trial_score
 from transferscout.grid.store import RunStore
 
 __all__ = ["best_models_table"]
@@ -28,11 +32,12 @@ def _settings(config: dict[str, object], stage: str) -> dict[str, object]:
 
 
 def best_models_table(run_dir: str | Path, *, allow_self_transfer: bool = False) -> pd.DataFrame:
-    """Two rows per target (single-task, best transfer) and an average row per model kind.
+    """Two rows per target (single-task, best transfer) and average rows per model and metric.
 
     Results of the same configuration over several seeds are averaged first; "best" is the
-    highest mean test F1, as in the seed paper's table.  Transfers from a task to itself count
-    only with ``allow_self_transfer`` (the evaluation's setting, applied everywhere).
+    highest mean test score of the target's primary metric, as the seed paper's table does
+    with F1.  Transfers from a task to itself count only with ``allow_self_transfer`` (the
+    evaluation's setting, applied everywhere).
     """
     with RunStore(run_dir, readonly=True) as store:
         rows = store.rows(status="done")
@@ -53,8 +58,9 @@ def best_models_table(run_dir: str | Path, *, allow_self_transfer: bool = False)
                 "target_lr": target["lr"],
                 "target_epochs": target["epochs"],
                 "target_batch": target["batch"],
-                "f1": row.metrics["test_f1"],
-                "accuracy": row.metrics["test_accuracy"],
+                "metric": trial_kind(row).primary_metric,
+                "f1": trial_score(row),
+                "accuracy": row.metrics.get("test_accuracy", np.nan),
             }
         )
     if not records:
@@ -69,6 +75,7 @@ def best_models_table(run_dir: str | Path, *, allow_self_transfer: bool = False)
     )
     best = best.sort_values(["target", "model"], ascending=[True, False]).reset_index(drop=True)
     best = best.replace({-1: None})
-    averages = best.groupby("model", as_index=False)[["f1", "accuracy"]].mean()
+    # Targets of different kinds have different metrics: one average row per metric.
+    averages = best.groupby(["model", "metric"], as_index=False)[["f1", "accuracy"]].mean()
     averages["target"] = "average"
     return pd.concat([best, averages], ignore_index=True)

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 from typing import Literal
 
 from transferscout.encoders import Encoder, EncoderSpec, load_encoder
 from transferscout.errors import TransferScoutError
 from transferscout.grid.runner import model_path
+from transferscout.grid.spec import stage_head
 from transferscout.grid.store import RunStore, TrialRow
+from transferscout.kinds import TaskKind, get_kind
 from transferscout.tasks.task import TaskSet
 
-__all__ = ["ModelChoice", "load_trained_model", "model_fingerprint", "select_single_task_models"]
+__all__ = [
+    "ModelChoice",
+    "load_trained_model",
+    "model_fingerprint",
+    "select_single_task_models",
+    "trial_kind",
+    "trial_score",
+]
 
 ModelChoice = Literal["best_validation", "first"]
 
@@ -22,8 +32,9 @@ def select_single_task_models(
 ) -> dict[str, TrialRow]:
     """One finished single-task model per task of ``tasks``.
 
-    ``best_validation`` takes the model with the highest validation F1 (never test F1, which
-    the evaluation scores); ``first`` the earliest planned one (first setting, first seed).
+    ``best_validation`` takes the model with the highest validation score — the primary
+    metric of the task's kind (never the test score, which the evaluation scores); ``first``
+    the earliest planned one (first setting, first seed).
 
     Raises:
         TransferScoutError: A task has no finished single-task model in this run.
@@ -39,9 +50,28 @@ def select_single_task_models(
                 f"(transferscout status {store.run_dir})"
             )
         if choice == "best_validation":
-            own = sorted(own, key=lambda r: -float((r.metrics or {}).get("validation_f1", 0.0)))
+            own = sorted(own, key=lambda r: -_or_zero(trial_score(r, "validation")))
         chosen[name] = own[0]
     return chosen
+
+
+def trial_kind(row: TrialRow) -> TaskKind:
+    """The kind of a stored trial's target task."""
+    return get_kind(stage_head(row.config["target"])[0])
+
+
+def trial_score(row: TrialRow, split: str = "test") -> float:
+    """A finished trial's primary metric on ``split`` (NaN when it has none).
+
+    The primary metric is the target kind's: positive-class F1 (binary), macro-F1
+    (multi-class), Spearman's ρ (regression).
+    """
+    value = (row.metrics or {}).get(f"{split}_{trial_kind(row).primary_metric}")
+    return float("nan") if value is None else float(value)
+
+
+def _or_zero(value: float) -> float:
+    return 0.0 if math.isnan(value) else value
 
 
 def load_trained_model(run_dir: str | Path, row: TrialRow, *, device: str = "cpu") -> Encoder:
@@ -57,7 +87,10 @@ def load_trained_model(run_dir: str | Path, row: TrialRow, *, device: str = "cpu
     if not path.exists():
         raise TransferScoutError(f"{path}: the model file of trial {row.id} is missing")
     encoder_config = row.config["encoder"]
-    encoder = load_encoder(EncoderSpec(encoder_config["source"], encoder_config["num_layers"]))
+    _, outputs = stage_head(row.config["target"])
+    encoder = load_encoder(
+        EncoderSpec(encoder_config["source"], encoder_config["num_layers"]), num_labels=outputs
+    )
     encoder.model.load_state_dict(load_file(path), strict=True)
     encoder.model.to(resolve_device(device))  # type: ignore[arg-type]
     encoder.model.eval()  # type: ignore[no-untyped-call]

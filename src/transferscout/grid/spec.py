@@ -29,6 +29,7 @@ __all__ = [
     "TrialSpec",
     "expand_grid",
     "settings_grid",
+    "stage_head",
 ]
 
 #: Bump when a change to the training code changes results: every trial hash changes with it.
@@ -68,6 +69,10 @@ class TrialSpec:
     source_fingerprint: str | None = None
     source_settings: StageSettings | None = None
     versions: dict[str, str] = field(default_factory=_result_versions, compare=False)
+    target_kind: str = "binary"
+    target_outputs: int = 2
+    source_kind: str = "binary"
+    source_outputs: int = 2
 
     def __post_init__(self) -> None:
         is_transfer = self.kind == "transfer"
@@ -85,6 +90,7 @@ class TrialSpec:
                 "task": self.target,
                 "fingerprint": self.target_fingerprint,
                 "settings": self.target_settings.as_dict(),
+                **_head(self.target_kind, self.target_outputs),
             },
             "source": None
             if self.source_settings is None
@@ -92,6 +98,7 @@ class TrialSpec:
                 "task": self.source,
                 "fingerprint": self.source_fingerprint,
                 "settings": self.source_settings.as_dict(),
+                **_head(self.source_kind, self.source_outputs),
             },
             "seed": self.seed,
             "precision": self.precision,
@@ -128,7 +135,25 @@ class TrialSpec:
             source=None,
             source_fingerprint=None,
             source_settings=None,
+            target_kind=self.source_kind,
+            target_outputs=self.source_outputs,
+            source_kind="binary",
+            source_outputs=2,
         )
+
+
+def _head(kind: str, outputs: int) -> dict[str, Any]:
+    """A stage's task kind and head width, recorded only when not binary.
+
+    Binary stages leave them out, so binary trials keep the configuration (and the id) they
+    had before task kinds existed.
+    """
+    return {} if kind == "binary" else {"task_kind": kind, "outputs": outputs}
+
+
+def stage_head(stage: dict[str, Any]) -> tuple[str, int]:
+    """``(kind, outputs)`` of a stored trial configuration's ``target`` or ``source`` part."""
+    return str(stage.get("task_kind", "binary")), int(stage.get("outputs", 2))
 
 
 def settings_grid(**values: Sequence[Any]) -> tuple[StageSettings, ...]:
@@ -230,6 +255,8 @@ def expand_grid(
 
     def single(task: str, settings: StageSettings, seed: int) -> TrialSpec:
         return TrialSpec(
+            target_kind=tasks[task].kind.name,
+            target_outputs=tasks[task].num_outputs,
             kind="single",
             target=task,
             target_fingerprint=tasks[task].fingerprint,
@@ -268,6 +295,8 @@ def expand_grid(
                 source=source,
                 source_fingerprint=tasks[source].fingerprint,
                 source_settings=source_settings,
+                source_kind=tasks[source].kind.name,
+                source_outputs=tasks[source].num_outputs,
             )
             trials.setdefault(trial.id, trial)
     return list(trials.values())

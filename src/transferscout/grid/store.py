@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import sqlite3
 import tempfile
@@ -447,7 +448,12 @@ class RunStore:
     def put_pair_signals(
         self, family: str, values: Iterable[tuple[str, str, str, float]], detail: dict[str, Any]
     ) -> None:
-        """Store signal values ``(source, target, name, value)`` of a family, replacing old ones."""
+        """Store signal values ``(source, target, name, value)`` of a family, replacing old ones.
+
+        A NaN value (a signal undefined for the pair, e.g. LEEP of a regression source) is
+        not stored: it reads back as missing.
+        """
+        values = [(s, t, n, v) for s, t, n, v in values if not math.isnan(float(v))]
         now = time.time()
         text = json.dumps(detail, sort_keys=True)
         with self._transaction() as db:

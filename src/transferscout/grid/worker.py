@@ -114,7 +114,7 @@ def run_trial(
     """Train and evaluate one trial; returns ``(metrics, seconds, examples/s, device, model)``.
 
     A transfer trial starts from the source stage's weights (``source_weights``, safetensors
-    bytes of the single-task model of the source) with a fresh classification head.
+    bytes of the single-task model of the source) with a fresh head of the target's kind.
     """
     if target_task.fingerprint != trial.target_fingerprint:
         raise TransferScoutError(
@@ -124,7 +124,7 @@ def run_trial(
     trial_fault(trial.target)
     torch_device = resolve_device(device)
     torch.manual_seed(trial.seed)  # the fresh head's initial weights
-    encoder = load_encoder(trial.encoder)
+    encoder = load_encoder(trial.encoder, num_labels=target_task.num_outputs)
     model: torch.nn.Module = encoder.model
     if trial.kind == "transfer":
         if source_weights is None:
@@ -140,6 +140,7 @@ def run_trial(
         device=torch_device,
         precision=trial.precision,
         on_step=on_step,
+        kind=target_task.kind,
     )
     check_finite_model(  # a model with NaN weights is a failed trial, not an F1 of 0
         model,
@@ -158,8 +159,9 @@ def run_trial(
             max_length=settings.max_length,
             device=torch_device,
             precision=trial.precision,
+            kind=target_task.kind,
         )
-        metrics.update(result.as_dict(prefix=f"{split_name}_"))
+        metrics.update({f"{split_name}_{key}": value for key, value in result.items()})
     model.to("cpu")
     return metrics, stats.seconds, stats.examples_per_second, str(torch_device), model
 

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from transferscout.errors import ConfigError
-from transferscout.grid.store import RunStore
+from transferscout.grid.models import trial_kind, trial_score
+from transferscout.grid.store import RunStore, TrialRow
 from transferscout.signals.ansat import ansat_feature_names
 
 logger = logging.getLogger(__name__)
@@ -26,11 +27,13 @@ __all__ = [
     "FEATURE_GROUPS",
     "FEATURE_SETS",
     "HYPERPARAMETERS",
+    "META_TARGET",
     "candidate_table",
     "feature_columns",
     "feature_groups",
     "pivot_signals",
     "predicted_cost",
+    "target_scores",
 ]
 
 #: Hyperparameter columns; part of every feature set (they identify the candidate).
@@ -46,6 +49,10 @@ HYPERPARAMETERS = (
 _F1 = ("source_f1", "target_f1")
 _ANSAT = tuple(ansat_feature_names())
 _TASKEMB_PREFIX = "taskemb_"
+
+#: What the meta-model learns: the gain over the target's single-task model (comparable
+#: across task kinds; within a target it orders candidates exactly as the score does).
+META_TARGET = "real_gain"
 
 #: Named feature sets, as in the seed paper's comparison (plus ``all``).
 FEATURE_SETS = ("f1", "f1+ansat", "f1+ansat+taskemb", "all")
@@ -115,15 +122,21 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
     """Every transfer candidate of a run with its signals and, when trained, its real F1.
 
     Columns: ``source``, ``target``, the hyperparameters, both stages' max length,
-    ``real_f1`` (mean test F1 over seeds), ``real_accuracy``, ``hours`` (mean source + target
-    training time, realised), ``planned_cost`` (the predicted cost of :func:`predicted_cost`,
-    with each task's training-set size from the ``source_size`` signal), ``seeds``, and one
-    column per stored signal.  ``trials`` keeps only those trial ids (a configured grid;
-    finished trials of an earlier grid are then left out, with a log message).
+    ``real_f1`` (mean test score over seeds of the target's primary metric: positive-class F1
+    for a binary target, macro-F1 for a multi-class one, Spearman's ρ for a regression),
+    ``real_accuracy`` (NaN for regression), ``hours`` (mean source + target training time,
+    realised), ``planned_cost`` (the predicted cost of :func:`predicted_cost`, with each
+    task's training-set size from the ``source_size`` signal), ``seeds``, ``target_kind``,
+    ``target_score`` (the target's single-task score, see :func:`target_scores`),
+    ``real_gain`` (``real_f1 − target_score``: what the meta-model predicts, comparable
+    across kinds), and one column per stored signal.  ``trials`` keeps only those trial ids (a
+    configured grid; finished trials of an earlier grid are then left out, with a log
+    message).
     """
     with RunStore(run_dir, readonly=True) as store:
         rows = store.rows(kind="transfer", status="done")
         signals = pivot_signals(store.pair_signals())
+        singles = store.rows(kind="single", status="done")
     if trials is not None:
         kept = [row for row in rows if row.id in trials]
         if len(kept) < len(rows):
@@ -133,6 +146,8 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
                 len(rows) - len(kept),
             )
         rows = kept
+    baselines = target_scores(singles)
+    kinds = {row.target: trial_kind(row).name for row in rows}
     records = []
     for row in rows:
         if row.metrics is None:
@@ -151,8 +166,8 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
                 "target_batch_size": target["batch_size"],
                 "source_max_length": source["max_length"],
                 "target_max_length": target["max_length"],
-                "real_f1": row.metrics["test_f1"],
-                "real_accuracy": row.metrics["test_accuracy"],
+                "real_f1": trial_score(row),
+                "real_accuracy": row.metrics.get("test_accuracy", np.nan),
                 "hours": ((row.source_seconds or 0.0) + (row.target_seconds or 0.0)) / 3600,
             }
         )
@@ -169,6 +184,9 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
             seeds=("real_f1", "size"),
         )
     )
+    grouped["target_kind"] = grouped["target"].map(kinds)
+    grouped["target_score"] = grouped["target"].map(baselines)
+    grouped["real_gain"] = grouped["real_f1"] - grouped["target_score"]
     table = grouped.merge(signals, on=["source", "target"], how="left")
     sizes: dict[str, float] = {}
     if "source_size" in table.columns:
@@ -176,6 +194,25 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
         sizes = dict(zip(known["source"], known["source_size"].astype(float), strict=True))
     table["planned_cost"] = predicted_cost(table, sizes)
     return table
+
+
+def target_scores(singles: Sequence[TrialRow]) -> dict[str, float]:
+    """Each target's single-task test score: its model with the best validation score.
+
+    The same model the signals use (``model_choice = "best_validation"``); the transfer gain
+    of a candidate is its real score minus this.
+    """
+    best: dict[str, TrialRow] = {}
+    for row in singles:
+        old = best.get(row.target)
+        if old is None or _validation(row) > _validation(old):
+            best[row.target] = row
+    return {name: trial_score(row) for name, row in best.items()}
+
+
+def _validation(row: TrialRow) -> float:
+    value = trial_score(row, "validation")
+    return -np.inf if np.isnan(value) else value
 
 
 def feature_columns(table: pd.DataFrame, feature_set: str) -> list[str]:

@@ -128,11 +128,23 @@ def attribute_with_steps(
     n_steps: int,
     *,
     on_batch: Callable[[int], None] | None = None,
+    targets: Mapping[str, int] | None = None,
+    pairs: Mapping[str, str] | None = None,
 ) -> Attributed:
-    """Attribute ``documents`` with ``n_steps``, recording completeness errors and cost."""
+    """Attribute ``documents`` with ``n_steps``, recording completeness errors and cost.
+
+    ``targets`` and ``pairs`` are as in :func:`attribute_documents` (the kind's outputs and
+    text pairs); they may hold more documents than ``documents``.
+    """
     start = time.perf_counter()
     words, tokens, table = attribute_documents(
-        model, tokenizer, documents, replace(settings, n_steps=n_steps), on_batch=on_batch
+        model,
+        tokenizer,
+        documents,
+        replace(settings, n_steps=n_steps),
+        on_batch=on_batch,
+        targets=targets,
+        pairs=pairs,
     )
     errors = dict(zip(table["doc_id"], table["completeness_error"].astype(float), strict=True))
     return Attributed(
@@ -155,6 +167,8 @@ def choose_steps(
     *,
     max_steps: int,
     tried: Attributed | None = None,
+    targets: Mapping[str, int] | None = None,
+    pairs: Mapping[str, str] | None = None,
 ) -> Attributed:
     """Attribute the probe documents with more steps until completeness is within tolerance.
 
@@ -169,7 +183,9 @@ def choose_steps(
         if tried is not None and tried.n_steps == n_steps:
             result = tried
         else:
-            result = attribute_with_steps(model, tokenizer, probe, settings, n_steps)
+            result = attribute_with_steps(
+                model, tokenizer, probe, settings, n_steps, targets=targets, pairs=pairs
+            )
         seconds += result.seconds
         token_points += result.token_points
         median = result.completeness.median

@@ -22,7 +22,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from transferscout._progress import progress_bar
+from transferscout.encoders import Encoder
 from transferscout.errors import ConfigError
 from transferscout.grid.models import (
     ModelChoice,
@@ -48,14 +51,13 @@ from transferscout.signals.budget import (
     steps_within,
 )
 from transferscout.signals.documents import DocumentSets, document_sets
-from transferscout.tasks.task import SPLITS, TaskSet
+from transferscout.tasks.task import SPLITS, Task, TaskSet
+from transferscout.training.finetune import predict_proba
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-    from transferscout.encoders import Encoder
-
-__all__ = ["AnsatSettings", "compute_ansat"]
+__all__ = ["AnsatSettings", "attribution_targets", "compute_ansat"]
 
 logger = logging.getLogger(__name__)
 
@@ -140,16 +142,16 @@ def compute_ansat(
     run_dir = Path(run_dir)
     with RunStore(run_dir) as store:
         models = select_single_task_models(store, tasks, choice=settings.model_choice)
-        work = _Attributions(run_dir, store, models, settings, cost_prefix, device)
+        work = _Attributions(run_dir, store, models, settings, cost_prefix, device, tasks)
         plan = None
         if settings.documents_from_budget and budget is not None:
-            plan = work.plan(tasks, pairs, budget)
+            plan = work.plan(pairs, budget)
             cap: int | None = plan.max_documents
         else:
             cap = settings.max_documents
         resolved = replace(settings, max_documents=cap, documents_from_budget=False)
         sets = _sets(tasks, resolved, cap)
-        work.run(sets.needed(pairs), sets.texts, budget, progress)
+        work.run(sets.needed(pairs), sets, budget, progress)
         start = time.perf_counter()
         scores = {name: work.cache.word_scores(work.keys[name], sets.all_ids) for name in models}
         completeness = {
@@ -198,8 +200,10 @@ class _Attributions:
         settings: AnsatSettings,
         cost_prefix: str,
         device: str,
+        tasks: TaskSet,
     ) -> None:
         self.run_dir = run_dir
+        self.tasks = tasks
         self.device = device
         self.store = store
         self.models = dict(models)
@@ -238,9 +242,7 @@ class _Attributions:
         self._record_path(name).write_text(json.dumps(record))
 
     # -- planning ----------------------------------------------------------------------
-    def plan(
-        self, tasks: TaskSet, pairs: list[tuple[str, str]], budget: SignalBudget
-    ) -> AttributionPlan:
+    def plan(self, pairs: list[tuple[str, str]], budget: SignalBudget) -> AttributionPlan:
         """Cap the document sets so the attributions fit the budget (kept for re-runs)."""
         path = self.cache.folder / f"plan-{self._plan_key(pairs, budget)}.json"
         if path.exists():
@@ -249,13 +251,14 @@ class _Attributions:
             self.seconds_per_token_point = plan.seconds_per_token_point
             logger.info("%s (planned before)", plan.describe())
             return plan
+        tasks = self.tasks
         upper = self.settings.max_documents or MAX_DOCUMENTS
         largest = _sets(tasks, self.settings, upper)
         smallest = _sets(tasks, self.settings, min(MIN_DOCUMENTS, upper))
         first = next(iter(self.models))
         encoder = load_trained_model(self.run_dir, self.models[first], device=self.device)
         lengths = _token_lengths(
-            encoder.tokenizer, largest.texts, self.settings.attribution.max_length
+            encoder.tokenizer, largest.texts, self.settings.attribution.max_length, largest.pairs
         )
         known = {name: set(self._cached(name, largest.all_ids)) for name in self.models}
         probe_pool = smallest.needed(pairs)[first]
@@ -273,6 +276,7 @@ class _Attributions:
                 documents,
                 self.settings.attribution,
                 first_steps,
+                **self._kind_inputs(first, encoder, list(documents), largest),
             )
             within = policy is None or not result.completeness.median > policy.tolerance
             if first in self.steps or within:  # else run() goes on choosing from this try
@@ -282,12 +286,14 @@ class _Attributions:
             known[first].update(result.errors)
             self.spent += result.seconds
         else:  # only reached when a plan file was lost: measure without keeping
+            documents = {doc: largest.texts[doc] for doc in probe_pool[:MIN_DOCUMENTS]}
             result = attribute_with_steps(
                 encoder.model,
                 encoder.tokenizer,
-                {doc: largest.texts[doc] for doc in probe_pool[:MIN_DOCUMENTS]},
+                documents,
                 self.settings.attribution,
                 self.steps.get(first, self.settings.attribution.n_steps),
+                **self._kind_inputs(first, encoder, list(documents), largest),
             )
         rate = result.seconds / max(1, result.token_points)
         self.seconds_per_token_point = rate
@@ -314,6 +320,16 @@ class _Attributions:
         path.write_text(json.dumps(asdict(plan)))
         return plan
 
+    def _kind_inputs(
+        self, name: str, encoder: Encoder, documents: list[str], sets: DocumentSets
+    ) -> dict[str, Any]:
+        """The outputs attributed (as ``name``'s kind chooses) and the text pairs."""
+        max_length = self.settings.attribution.max_length
+        return {
+            "targets": attribution_targets(encoder, self.tasks[name], documents, sets, max_length),
+            "pairs": {doc: sets.pairs[doc] for doc in documents if doc in sets.pairs},
+        }
+
     def _probe_size(self) -> int:
         return self.settings.adaptive.probe_documents if self.settings.adaptive else MIN_DOCUMENTS
 
@@ -332,6 +348,7 @@ class _Attributions:
         encoder: Encoder,
         probe: Mapping[str, str],
         most: int,
+        sets: DocumentSets,
         tried: Attributed | None = None,
     ) -> Attributed:
         """Choose a model's adaptive steps on its probe documents, and record them."""
@@ -344,6 +361,7 @@ class _Attributions:
             self.settings.adaptive,
             max_steps=most,
             tried=tried,
+            **self._kind_inputs(name, encoder, list(probe), sets),
         )
         self._record(name, result.n_steps, result)
         return result
@@ -361,11 +379,12 @@ class _Attributions:
     def run(
         self,
         needed: Mapping[str, list[str]],
-        texts: Mapping[str, str],
+        sets: DocumentSets,
         budget: SignalBudget | None,
         progress: bool,
     ) -> None:
         """Attribute every model on its missing documents and cache the results."""
+        texts = sets.texts
         todo = {}
         for name in self.models:
             done = set(self.probes[name].errors) if name in self.probes else set()
@@ -389,10 +408,11 @@ class _Attributions:
                         encoder.tokenizer,
                         {doc: texts[doc] for doc in [*probe_ids, *missing]},
                         self.settings.attribution.max_length,
+                        sets.pairs,
                     )
                     most = self._step_cap(budget, sum(lengths.values()), len(names) - position)
                     probe = {doc: texts[doc] for doc in probe_ids}
-                    result = self._probe(name, encoder, probe, most, tried)
+                    result = self._probe(name, encoder, probe, most, sets, tried)
                     self.spent += result.seconds - (tried.seconds if tried else 0.0)
                     missing = [doc for doc in missing if doc not in probe]
                     bar.update(bar_task, advance=0 if tried else len(probe))
@@ -405,6 +425,7 @@ class _Attributions:
                         self.settings.attribution,
                         n_steps,
                         on_batch=lambda n: bar.update(bar_task, advance=n),
+                        **self._kind_inputs(name, encoder, missing, sets),
                     )
                     self.spent += rest.seconds
                     result = rest if result is None else result.merged(rest)
@@ -442,14 +463,55 @@ def _cache_key(fingerprint: str, settings: AnsatSettings) -> str:
 
 
 def _token_lengths(
-    tokenizer: PreTrainedTokenizerBase, texts: Mapping[str, str], max_length: int
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Mapping[str, str],
+    max_length: int,
+    pairs: Mapping[str, str],
 ) -> dict[str, int]:
-    """Document id -> its number of tokens after truncation."""
-    ids = list(texts)
-    if not ids:
-        return {}
-    encoded = tokenizer([texts[doc] for doc in ids], truncation=True, max_length=max_length)
-    return {doc: len(tokens) for doc, tokens in zip(ids, encoded["input_ids"], strict=True)}
+    """Document id -> its number of tokens after truncation (a pair as a sentence pair)."""
+    out: dict[str, int] = {}
+    single = [doc for doc in texts if doc not in pairs]
+    paired = [doc for doc in texts if doc in pairs]
+    for ids, second in ((single, None), (paired, [pairs[doc] for doc in paired])):
+        if ids:
+            encoded = tokenizer(
+                [texts[doc] for doc in ids],
+                *(() if second is None else (second,)),
+                truncation=True,
+                max_length=max_length,
+            )
+            out.update((doc, len(t)) for doc, t in zip(ids, encoded["input_ids"], strict=True))
+    return out
+
+
+def attribution_targets(
+    encoder: Encoder, task: Task, documents: Sequence[str], sets: DocumentSets, max_length: int
+) -> dict[str, int]:
+    """The output attributed for each document with ``task``'s model, as its kind says.
+
+    Binary: the positive class; multi-class: the gold class of a document of ``task`` (any
+    split), else the model's predicted class; regression: the output.
+    """
+    gold: dict[str, Any] = {}
+    for _, split in task.splits():
+        gold.update(zip(split.ids, split.labels, strict=True))
+    outputs = None
+    if task.kind.needs_predictions_for_attribution:
+        outputs = np.zeros((len(documents), task.num_outputs))
+        # A document of a pair task is a pair for every model; the rest are single texts.
+        for paired in (False, True):
+            rows = [i for i, doc in enumerate(documents) if (doc in sets.pairs) == paired]
+            if rows:
+                outputs[rows] = predict_proba(
+                    encoder.model,
+                    encoder.tokenizer,
+                    [sets.texts[documents[i]] for i in rows],
+                    max_length=max_length,
+                    pairs=[sets.pairs[documents[i]] for i in rows] if paired else None,
+                    kind=task.kind,
+                )
+    targets = task.kind.attribution_targets([gold.get(doc) for doc in documents], outputs)
+    return dict(zip(documents, targets, strict=True))
 
 
 def _warn_incomplete(

@@ -104,6 +104,72 @@ class AttributionSettings:
         return data
 
 
+@dataclass(frozen=True)
+class _Encoded:
+    """One document's tokens, word index per token, token types and each word's text."""
+
+    input_ids: list[int]
+    word_ids: list[int | None]
+    token_types: list[int]
+    words: list[str]
+
+
+def _encode_documents(
+    tokenizer: PreTrainedTokenizerBase,
+    documents: Mapping[str, str],
+    pairs: Mapping[str, str],
+    max_length: int,
+) -> dict[str, _Encoded]:
+    """Tokenise documents (a pair as the tokenizer's sentence pair) and locate their words.
+
+    The words of a pair's second text are numbered after the first text's, so a document's
+    words are those of both texts, in order.
+    """
+    out: dict[str, _Encoded] = {}
+    single = [doc for doc in documents if doc not in pairs]
+    paired = [doc for doc in documents if doc in pairs]
+    for ids, second in ((single, None), (paired, [pairs[d] for d in paired])):
+        if not ids:
+            continue
+        first = [documents[d] for d in ids]
+        encoded = tokenizer(
+            first,
+            *(() if second is None else (second,)),
+            truncation=True,
+            max_length=max_length,
+            return_offsets_mapping=True,
+        )
+        types = encoded.get("token_type_ids")
+        for index, doc in enumerate(ids):
+            sequences = encoded.sequence_ids(index)
+            texts = [first[index], "" if second is None else second[index]]
+            shift = 1 + max(
+                (
+                    w
+                    for w, q in zip(encoded.word_ids(index), sequences, strict=True)
+                    if w is not None and q == 0
+                ),
+                default=-1,
+            )
+            word_ids: list[int | None] = []
+            spans: dict[int, tuple[int, int, int]] = {}
+            offsets = encoded["offset_mapping"][index]
+            for word, sequence, (start, stop) in zip(
+                encoded.word_ids(index), sequences, offsets, strict=True
+            ):
+                if word is None or sequence is None:
+                    word_ids.append(None)
+                    continue
+                word += shift * sequence
+                word_ids.append(word)
+                old = spans.get(word)
+                spans[word] = (sequence, start, stop) if old is None else (sequence, old[1], stop)
+            words = [texts[q][a:b] for q, a, b in (spans[w] for w in sorted(spans))]
+            token_types = list(types[index]) if types is not None and second is not None else []
+            out[doc] = _Encoded(list(encoded["input_ids"][index]), word_ids, token_types, words)
+    return out
+
+
 def baseline_fill_id(tokenizer: PreTrainedTokenizerBase, baseline: Baseline) -> int | None:
     """The token id a baseline puts at the inner tokens (``None`` for ``zero``).
 
@@ -133,12 +199,25 @@ def attribute_documents(
     settings: AttributionSettings,
     *,
     on_batch: Callable[[int], None] | None = None,
+    targets: Mapping[str, int] | None = None,
+    pairs: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Conductance of every document, as a words, a tokens and a documents table.
 
     The documents table holds each document's ``F(x) − F(x')`` and completeness error (see
     :func:`transferscout.signals.conductance.completeness_errors`).  Documents are batched by
-    length (little padding); ``on_batch(n)`` is called after each batch of ``n`` documents.
+    length (little padding) among those with the same attributed output; ``on_batch(n)`` is
+    called after each batch of ``n`` documents.
+
+    Args:
+        model: The model.
+        tokenizer: Its tokenizer.
+        documents: Document id -> text.
+        settings: How conductance is computed.
+        on_batch: Progress callback.
+        targets: Document id -> the output index attributed (default: ``settings.target``
+            for every document); the task's kind decides it.
+        pairs: Document id -> the second text of a text-pair document.
 
     Raises:
         ConfigError: The baseline needs a token the tokenizer does not have.
@@ -148,75 +227,75 @@ def attribute_documents(
     baseline = resolve_baseline(model, settings)
     fill_id = baseline_fill_id(tokenizer, baseline)
     device_type = next(model.parameters()).device.type
+    encoded = _encode_documents(tokenizer, documents, pairs or {}, settings.max_length)
     ids = list(documents)
-    encoded = tokenizer(
-        [documents[i] for i in ids],
-        truncation=True,
-        max_length=settings.max_length,
-        return_offsets_mapping=True,
-    )
-    order = np.argsort([len(x) for x in encoded["input_ids"]], kind="stable")
+    target_of = {doc: settings.target if targets is None else targets[doc] for doc in ids}
     word_rows: list[dict[str, object]] = []
     token_rows: list[dict[str, object]] = []
     document_rows: list[dict[str, object]] = []
-    for start in range(0, len(order), settings.documents_per_batch):
-        batch = [int(i) for i in order[start : start + settings.documents_per_batch]]
-        input_ids, mask = batch_documents(
-            [encoded["input_ids"][i] for i in batch], tokenizer.pad_token_id
-        )
-        with torch.autocast(
-            device_type, dtype=torch.bfloat16, enabled=settings.precision == "bf16"
-        ):
-            result = layer_conductance_all(
-                model,
-                input_ids,
-                mask,
-                target=settings.target,
-                n_steps=settings.n_steps,
-                method=settings.method,
-                internal_batch_size=settings.internal_batch_size,
-                baseline=baseline,
-                fill_id=fill_id,
+    for target in sorted(set(target_of.values())):
+        group = [doc for doc in ids if target_of[doc] == target]
+        order = np.argsort([len(encoded[doc].input_ids) for doc in group], kind="stable")
+        for start in range(0, len(order), settings.documents_per_batch):
+            batch = [group[int(i)] for i in order[start : start + settings.documents_per_batch]]
+            input_ids, mask = batch_documents(
+                [encoded[doc].input_ids for doc in batch], tokenizer.pad_token_id
             )
-        completeness = result.completeness_errors
-        for row, index in enumerate(batch):
-            doc = ids[index]
-            document_rows.append(
-                {
-                    "doc_id": doc,
-                    "endpoint_difference": float(result.endpoint_difference[row]),
-                    "completeness_error": float(completeness[row]),
-                }
-            )
-            length = int(mask[row].sum())
-            raw = result.scores[:, row, :length]
-            tokens = encoded["input_ids"][index]
-            for t in range(length):
-                token_rows.append(
-                    {
-                        "doc_id": doc,
-                        "token_index": t,
-                        "token": tokenizer.convert_ids_to_tokens(tokens[t]),
-                        "layer_scores": raw[:, t].tolist(),
-                    }
-                )
-            word_ids = encoded.word_ids(index)
-            per_layer, mean = word_scores(raw, word_ids)
-            text = documents[doc]
-            for w, (first, last) in enumerate(
-                _word_spans(word_ids, encoded["offset_mapping"][index])
+            types = None
+            if any(encoded[doc].token_types for doc in batch):
+                types = torch.zeros_like(input_ids)
+                for row, doc in enumerate(batch):
+                    values = encoded[doc].token_types
+                    types[row, : len(values)] = torch.as_tensor(values, dtype=torch.long)
+            with torch.autocast(
+                device_type, dtype=torch.bfloat16, enabled=settings.precision == "bf16"
             ):
-                word_rows.append(
+                result = layer_conductance_all(
+                    model,
+                    input_ids,
+                    mask,
+                    target=target,
+                    n_steps=settings.n_steps,
+                    method=settings.method,
+                    internal_batch_size=settings.internal_batch_size,
+                    baseline=baseline,
+                    fill_id=fill_id,
+                    token_type_ids=types,
+                )
+            completeness = result.completeness_errors
+            for row, doc in enumerate(batch):
+                item = encoded[doc]
+                document_rows.append(
                     {
                         "doc_id": doc,
-                        "word_index": w,
-                        "word": text[first:last],
-                        "layer_scores": per_layer[:, w].tolist(),
-                        "score": float(mean[w]),
+                        "endpoint_difference": float(result.endpoint_difference[row]),
+                        "completeness_error": float(completeness[row]),
                     }
                 )
-        if on_batch is not None:
-            on_batch(len(batch))
+                length = int(mask[row].sum())
+                raw = result.scores[:, row, :length]
+                for t in range(length):
+                    token_rows.append(
+                        {
+                            "doc_id": doc,
+                            "token_index": t,
+                            "token": tokenizer.convert_ids_to_tokens(item.input_ids[t]),
+                            "layer_scores": raw[:, t].tolist(),
+                        }
+                    )
+                per_layer, mean = word_scores(raw, item.word_ids)
+                for w, word in enumerate(item.words):
+                    word_rows.append(
+                        {
+                            "doc_id": doc,
+                            "word_index": w,
+                            "word": word,
+                            "layer_scores": per_layer[:, w].tolist(),
+                            "score": float(mean[w]),
+                        }
+                    )
+            if on_batch is not None:
+                on_batch(len(batch))
     return (
         pd.DataFrame(word_rows, columns=_WORD_COLUMNS),
         pd.DataFrame(token_rows, columns=_TOKEN_COLUMNS),
@@ -227,18 +306,6 @@ def attribute_documents(
 _WORD_COLUMNS = ["doc_id", "word_index", "word", "layer_scores", "score"]
 _TOKEN_COLUMNS = ["doc_id", "token_index", "token", "layer_scores"]
 _DOCUMENT_COLUMNS = ["doc_id", "endpoint_difference", "completeness_error"]
-
-
-def _word_spans(
-    word_ids: list[int | None], offsets: list[tuple[int, int]]
-) -> list[tuple[int, int]]:
-    spans: dict[int, tuple[int, int]] = {}
-    for word, (first, last) in zip(word_ids, offsets, strict=True):
-        if word is None:
-            continue
-        old = spans.get(word)
-        spans[word] = (first, last) if old is None else (old[0], last)
-    return [spans[w] for w in sorted(spans)]
 
 
 class AttributionCache:

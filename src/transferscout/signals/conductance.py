@@ -27,7 +27,7 @@ measured by :func:`completeness_errors`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -179,6 +179,7 @@ def layer_conductance_all(
     internal_batch_size: int | None = None,
     baseline: Baseline = "pad",
     fill_id: int | None = None,
+    token_type_ids: torch.Tensor | None = None,
 ) -> ConductanceResult:
     """Conductance of the ``target`` logit through every encoder layer's output.
 
@@ -198,6 +199,8 @@ def layer_conductance_all(
             through the model at once, to bound memory; chunks of points overlap by one.
         baseline: What stands at the baseline's inner tokens: ``pad``, ``mask`` or ``zero``.
         fill_id: The token id of ``pad`` / ``mask`` (unused for ``zero``).
+        token_type_ids: Token types of the input (a text pair's second text), kept along the
+            path; ``None``: the family's default (all 0 where it takes token types).
 
     References:
         Dhamdhere, Sundararajan, Yan (2018), arXiv:1805.12233; Captum ``LayerConductance``.
@@ -227,12 +230,19 @@ def layer_conductance_all(
             reference = baseline_embeddings(
                 embed, input_ids, attention_mask, baseline=baseline, fill_id=fill_id
             )
+        token_types = None if token_type_ids is None else token_type_ids.to(device)
         scores: torch.Tensor | None = None
         start = 0
         while start < points - 1:
             stop = min(start + per_chunk, points)  # points start..stop-1; steps start..stop-2
             chunk = _chunk_conductance(
-                model, family, inputs, reference, attention_mask, alphas[start:stop], target
+                model,
+                family,
+                inputs,
+                reference,
+                _repeated(attention_mask, token_types),
+                alphas[start:stop],
+                target,
             )
             scores = chunk if scores is None else scores + chunk
             start = stop - 1
@@ -242,7 +252,7 @@ def layer_conductance_all(
             logits = (
                 model(
                     inputs_embeds=ends.reshape(2 * n_docs, width, -1),
-                    **family.model_inputs({"attention_mask": attention_mask.repeat(2, 1)}),
+                    **family.model_inputs(_repeated(attention_mask, token_types)(2)),
                 )
                 .logits[:, target]
                 .reshape(2, n_docs)
@@ -263,11 +273,14 @@ def _chunk_conductance(
     family: EncoderFamily,
     inputs: torch.Tensor,
     reference: torch.Tensor,
-    attention_mask: torch.Tensor,
+    masks: Callable[[int], dict[str, torch.Tensor]],
     alphas: torch.Tensor,
     target: int,
 ) -> torch.Tensor:
-    """Σ over this chunk's steps, for every layer: ``(n_layers, n_docs, tokens)``."""
+    """Σ over this chunk's steps, for every layer: ``(n_layers, n_docs, tokens)``.
+
+    ``masks(k)`` gives the attention mask (and token types) repeated for ``k`` points.
+    """
     n_docs = inputs.shape[0]
     points = len(alphas)
     # Row p * n_docs + d is document d at alpha p (the layout Captum uses).
@@ -276,7 +289,7 @@ def _chunk_conductance(
     with family.tap(model) as tap:
         output = model(
             inputs_embeds=scaled,
-            **family.model_inputs({"attention_mask": attention_mask.repeat(points, 1)}),
+            **family.model_inputs(masks(points)),
         )
     layers = tap.layers  # the output of each encoder layer, before any final norm
     gradients = torch.autograd.grad(output.logits[:, target].sum(), layers)
@@ -288,6 +301,20 @@ def _chunk_conductance(
             steps = gradient[:-1] * (hidden[1:] - hidden[:-1])  # (steps, docs, tokens, hidden)
             per_layer.append(steps.sum(dim=(0, 3)))
     return torch.stack(per_layer)
+
+
+def _repeated(
+    attention_mask: torch.Tensor, token_types: torch.Tensor | None
+) -> Callable[[int], dict[str, torch.Tensor]]:
+    """``k ->`` the attention mask (and token types, if given) stacked ``k`` times."""
+
+    def repeat(k: int) -> dict[str, torch.Tensor]:
+        out = {"attention_mask": attention_mask.repeat(k, 1)}
+        if token_types is not None:
+            out["token_type_ids"] = token_types.repeat(k, 1)
+        return out
+
+    return repeat
 
 
 def batch_documents(

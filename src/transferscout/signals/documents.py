@@ -1,10 +1,14 @@
-"""The document sets signals are computed on: capped, seeded samples of positive documents."""
+"""The document sets signals are computed on: capped, seeded samples of positive documents.
+
+A task's *positive* documents are the ones its kind marks (binary: label 1; multi-class: not of
+the task's majority training class; regression: above the task's training median).
+"""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,11 +25,13 @@ class DocumentSets:
         single: Task -> the ids of its (capped) positive documents in the split.
         pair: ``(A, B)`` with A before B in task order -> ids positive for both (capped).
         texts: Document id -> text, for every document of any set.
+        pairs: Document id -> second text, for the documents of text-pair tasks.
     """
 
     single: dict[str, list[str]]
     pair: dict[tuple[str, str], list[str]]
     texts: dict[str, str]
+    pairs: dict[str, str] = field(default_factory=dict)
 
     def for_pair(self, source: str, target: str) -> dict[str, list[str]]:
         """``{"a": D_source, "b": D_target, "ab": D_both}``."""
@@ -100,13 +106,16 @@ def document_sets(
     """
     positives: dict[str, list[str]] = {}
     texts: dict[str, str] = {}
+    pairs: dict[str, str] = {}
     for name, task in tasks.items():
         part = task.split(split)
-        ids = [doc for doc, label in zip(part.ids, part.labels, strict=True) if label == 1]
+        mask = task.kind.positive_mask(part.labels, task.train.labels)
+        ids = [doc for doc, positive in zip(part.ids, mask, strict=True) if positive]
         positives[name] = ids
-        for doc, text, label in zip(part.ids, part.texts, part.labels, strict=True):
-            if label == 1:
-                texts.setdefault(doc, text)
+        for row in np.flatnonzero(mask):
+            texts.setdefault(part.ids[row], part.texts[row])
+            if part.pairs is not None:
+                pairs.setdefault(part.ids[row], part.pairs[row])
     single = {name: _sample(ids, max_documents, seed, name) for name, ids in positives.items()}
     pair: dict[tuple[str, str], list[str]] = {}
     names = tasks.names
@@ -120,4 +129,9 @@ def document_sets(
             chosen = set(single[a]) | set(single[b])
             pair[(a, b)] = _sample_preferring(both, chosen, max_documents, seed, f"{a}\x00{b}")
     used = {doc for ids in [*single.values(), *pair.values()] for doc in ids}
-    return DocumentSets(single, pair, {doc: texts[doc] for doc in sorted(used)})
+    return DocumentSets(
+        single,
+        pair,
+        {doc: texts[doc] for doc in sorted(used)},
+        {doc: pairs[doc] for doc in sorted(used) if doc in pairs},
+    )

@@ -23,6 +23,7 @@ import numpy.typing as npt
 import torch
 
 from transferscout.encoders.adapter import family_of
+from transferscout.kinds import BINARY, TaskKind
 from transferscout.training.data import encode_texts, padded_batches
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ def text_embedding(
     *,
     max_length: int = 128,
     batch_size: int = 32,
+    pairs: Sequence[str] | None = None,
 ) -> Vector:
     """TextEmb: mean over texts of the masked mean of the last layer's token states.
 
@@ -61,11 +63,12 @@ def text_embedding(
         texts: The task's training texts.
         max_length: Truncation length.
         batch_size: Texts per forward pass.
+        pairs: The second texts of a pair task (each pair is one encoded sequence).
     """
     family = family_of(model)
     model.eval()
     device = next(model.parameters()).device
-    encoded = encode_texts(tokenizer, texts, max_length)
+    encoded = encode_texts(tokenizer, texts, max_length, pairs)
     order = np.argsort(encoded.lengths, kind="stable")
     total: torch.Tensor | None = None
     for _, batch in padded_batches(encoded, order, batch_size):
@@ -90,11 +93,14 @@ def task_embedding(
     max_length: int = 128,
     batch_size: int = 32,
     parameters: bool = False,
+    pairs: Sequence[str] | None = None,
+    kind: TaskKind = BINARY,
     outputs: dict[str, Vector] | None = None,
 ) -> dict[str, Vector]:
     """TaskEmb: empirical Fisher of a fine-tuned model, one vector per component.
 
-    For each batch the loss on the gold labels is back-propagated once; for each layer's
+    For each batch the loss of the task's kind (cross-entropy for classes, squared error for
+    regression, as Vu et al.) on the gold labels is back-propagated once; for each layer's
     output (before any final norm) the gradient is summed over the batch and its tokens,
     squared, and divided by the batch's token count; for the sentence representation the
     head reads (``pooled``; see :class:`transferscout.encoders.EncoderFamily`) it is summed
@@ -110,9 +116,12 @@ def task_embedding(
         max_length: Truncation length.
         batch_size: Texts per forward/backward pass.
         parameters: Also keep every encoder parameter's squared gradient.
+        pairs: The second texts of a text-pair task (``None``: single texts).
+        kind: The task's kind (its loss and outputs).
         outputs: When given, it receives the same forward pass's ``"features"`` (pooled
-            output, ``(n, hidden)``) and ``"probabilities"`` (``(n, classes)``), in the order
-            of ``texts`` — what a separate feature pass would compute.
+            output, ``(n, hidden)``) and ``"probabilities"`` (the kind's outputs,
+            ``(n, classes)``), in the order of ``texts`` — what a separate feature pass
+            would compute.
 
     Returns:
         ``{"layer_1": …, …, "layer_L": …, "pooled": …}`` (+ ``"parameters"``), each 1-d.
@@ -122,22 +131,24 @@ def task_embedding(
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    encoded = encode_texts(tokenizer, texts, max_length)
-    y = torch.tensor(np.asarray(labels), dtype=torch.long)
+    encoded = encode_texts(tokenizer, texts, max_length, pairs)
+    y = kind.label_tensor(np.asarray(labels))
     sums: dict[str, torch.Tensor] = {}
     named = [(n, p) for n, p in base.named_parameters() if p.requires_grad]
     try:
         for index, batch in padded_batches(encoded, np.arange(len(encoded)), batch_size):
             batch = {k: v.to(device) for k, v in family.model_inputs(batch).items()}
             with family.tap(model) as tap:
-                output = model(**batch, labels=y[index].to(device))
+                output = model(**batch)
+            loss = kind.loss(output.logits, y[index].to(device))
             layers = tap.layers
             targets = [*layers, tap.representation_source]
             if parameters:
                 targets += [p for _, p in named]
-            gradients = torch.autograd.grad(output.loss, targets)
+            gradients = torch.autograd.grad(loss, targets)
             if outputs is not None:
-                _keep_outputs(outputs, index, tap.representation, output.logits, len(encoded))
+                probabilities = kind.outputs(output.logits.detach().double())
+                _keep_outputs(outputs, index, tap.representation, probabilities, len(encoded))
             tokens = float(batch["attention_mask"].sum())
             for i, gradient in enumerate(gradients[: len(layers)]):
                 _accumulate(sums, f"layer_{i + 1}", gradient.double().sum(dim=(0, 1)) ** 2 / tokens)
@@ -157,14 +168,14 @@ def _keep_outputs(
     outputs: dict[str, Vector],
     index: npt.NDArray[np.intp],
     pooled: torch.Tensor,
-    logits: torch.Tensor,
+    kind_outputs: torch.Tensor,
     total: int,
 ) -> None:
     if not outputs:
         outputs["features"] = np.zeros((total, pooled.shape[-1]))
-        outputs["probabilities"] = np.zeros((total, logits.shape[-1]))
+        outputs["probabilities"] = np.zeros((total, kind_outputs.shape[-1]))
     outputs["features"][index] = pooled.detach().double().cpu().numpy()
-    outputs["probabilities"][index] = torch.softmax(logits.detach().double(), -1).cpu().numpy()
+    outputs["probabilities"][index] = kind_outputs.detach().double().cpu().numpy()
 
 
 def _accumulate(sums: dict[str, torch.Tensor], key: str, value: torch.Tensor) -> None:

@@ -17,6 +17,7 @@ __all__ = [
     "log_maximum_evidence",
     "logme_evidence",
     "negative_conditional_entropy",
+    "log_maximum_evidence_regression",
     "regularized_h_score",
     "transrate",
 ]
@@ -93,13 +94,44 @@ def log_maximum_evidence(
         Transfer Learning*, ICML.
     """
     f, y = _check(features, labels)
+    columns = [(y == c).astype(np.float64) for c in range(int(y.max()) + 1)]
+    return _mean_evidence(f, columns, max_iterations, tolerance)
+
+
+def log_maximum_evidence_regression(
+    features: npt.ArrayLike,
+    values: npt.ArrayLike,
+    *,
+    max_iterations: int = 1000,
+    tolerance: float = 1e-8,
+) -> float:
+    """LogME of a regression target: the same evidence with ``y`` the values themselves.
+
+    LogME is a Bayesian linear regression, so a real-valued target is its native case (You
+    et al. 2021, §4.2, score the same way).  The values are used as given (no scaling), so
+    the score is comparable between sources for one target, not between targets.
+
+    Shape:
+        features ``(n, d)``, values ``(n,)``.
+    """
+    f = np.asarray(features, dtype=np.float64)
+    y = np.asarray(values, dtype=np.float64)
+    if f.ndim != 2 or y.ndim != 1 or len(f) != len(y) or len(y) < 2:
+        raise ValueError(
+            f"features must be (n, d) and values (n,) with the same n >= 2; got {f.shape} and "
+            f"{y.shape}"
+        )
+    return _mean_evidence(f, [y], max_iterations, tolerance)
+
+
+def _mean_evidence(f: Array, columns: list[Array], max_iterations: int, tolerance: float) -> float:
+    """Maximum evidence of each target column (MacKay's fixed point), averaged, over ``n``."""
     n, d = f.shape
     u, s, _ = np.linalg.svd(f, full_matrices=False)
     keep = s > s.max() * max(n, d) * np.finfo(np.float64).eps if s.size and s.max() > 0 else []
     u, sigma = u[:, keep], s[keep] ** 2
     evidences = []
-    for c in range(int(y.max()) + 1):
-        column = (y == c).astype(np.float64)
+    for column in columns:
         z = u.T @ column
         z2 = z**2
         outside = max(float(column @ column - z2.sum()), 0.0)

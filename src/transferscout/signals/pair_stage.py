@@ -7,8 +7,12 @@ and data only (never from a transfer model):
 * ``taskemb``: cosine of A's and B's TaskEmb per component, and their reciprocal-rank fusion
   (``rrf``, ranks among the sources of each target);
 * ``estimators``: LogME, LEEP, NCE, H-score (plain and shrinkage), TransRate of M_A's pooled
-  features / class probabilities on B's (capped) training texts and labels;
-* ``baselines``: source size, positive rates, vocabulary overlap, single-task F1s, random.
+  features / class probabilities on B's (capped) training texts and labels — each where it is
+  defined for the two tasks' kinds (:func:`transferscout.kinds.applicable_estimators`),
+  NaN (missing) where it is not;
+* ``baselines``: source size, positive rates (the share of the documents ANSAT counts as
+  positive), vocabulary overlap, single-task scores (the kind's primary metric; named
+  ``source_f1``/``target_f1``), random.
 
 Features of a (model, task) are computed once and cached under ``features/``; embeddings under
 ``embeddings/``.  The seconds spent on each family are recorded in the store, so the evaluation
@@ -26,6 +30,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -40,8 +45,10 @@ from transferscout.grid.models import (
     load_trained_model,
     model_fingerprint,
     select_single_task_models,
+    trial_score,
 )
 from transferscout.grid.store import RunStore, TrialRow
+from transferscout.kinds import BINARY, ESTIMATORS, TaskKind, applicable_estimators
 from transferscout.signals import estimators
 from transferscout.signals.embeddings import (
     cosine_similarity,
@@ -54,11 +61,17 @@ from transferscout.training.data import encode_texts, padded_batches
 from transferscout.training.finetune import resolve_device
 from transferscout.training.settings import Precision
 
-__all__ = ["PairSignalSettings", "compute_pair_signals", "ESTIMATOR_NAMES", "BASELINE_NAMES"]
+__all__ = [
+    "BASELINE_NAMES",
+    "ESTIMATOR_NAMES",
+    "PairSignalSettings",
+    "compute_pair_signals",
+    "estimator_scores",
+]
 
 logger = logging.getLogger(__name__)
 
-ESTIMATOR_NAMES = ("logme", "leep", "nce", "h_score", "h_score_shrinkage", "transrate")
+ESTIMATOR_NAMES = ESTIMATORS
 BASELINE_NAMES = (
     "source_size",
     "source_positive_rate",
@@ -123,19 +136,22 @@ def pooled_features(
     *,
     max_length: int,
     batch_size: int,
+    pairs: tuple[str, ...] | None = None,
+    kind: TaskKind = BINARY,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """A classifier's sentence representation and class probabilities on ``texts``.
+    """A model's sentence representation and its kind's outputs on ``texts`` (and ``pairs``).
 
     The representation is what the family's classification head reads (BERT: the pooler
     output; see :class:`transferscout.encoders.EncoderFamily`).
 
     Shape:
-        returns ``(n, hidden)`` and ``(n, n_classes)``, in the order of ``texts``.
+        returns ``(n, hidden)`` and ``(n, n_classes)`` class probabilities (``(n, 1)``
+        values for a regression model), in the order of ``texts``.
     """
     family = family_of(model)
     model.eval()
     device = next(model.parameters()).device
-    encoded = encode_texts(tokenizer, texts, max_length)  # type: ignore[arg-type]
+    encoded = encode_texts(tokenizer, texts, max_length, pairs)  # type: ignore[arg-type]
     order = np.argsort(encoded.lengths, kind="stable")
     features: npt.NDArray[np.float64] | None = None
     probabilities: npt.NDArray[np.float64] | None = None
@@ -149,7 +165,7 @@ def pooled_features(
             features = np.zeros((len(texts), pooled.shape[-1]))
             probabilities = np.zeros((len(texts), logits.shape[-1]))
         features[index] = pooled.cpu().numpy()
-        probabilities[index] = torch.softmax(logits, dim=-1).cpu().numpy()
+        probabilities[index] = kind.outputs(logits).double().cpu().numpy()
     assert features is not None and probabilities is not None
     return features, probabilities
 
@@ -230,6 +246,8 @@ def compute_pair_signals(
                             batch_size=settings.batch_size,
                             parameters=settings.taskemb_parameters,
                             outputs=own,
+                            pairs=samples[source].pairs,
+                            kind=tasks[source].kind,
                         )
                     cache.put("embeddings", key, task_vectors[source])
                     own_key = _key("features", fingerprints[source], samples[source], settings)
@@ -246,6 +264,8 @@ def compute_pair_signals(
                                 samples[target].texts,
                                 max_length=settings.max_length,
                                 batch_size=settings.batch_size,
+                                pairs=samples[target].pairs,
+                                kind=tasks[source].kind,
                             )
                         arrays = {"features": features, "probabilities": probabilities}
                         cache.put("features", key, arrays)
@@ -324,6 +344,7 @@ def _text_embeddings(
                         sample.texts,
                         max_length=settings.max_length,
                         batch_size=settings.batch_size,
+                        pairs=sample.pairs,
                     )
                 }
             cache.put("embeddings", key, arrays)
@@ -372,16 +393,15 @@ def _pair_values(
             values["taskemb"].append((source, target, "rrf", fused[source]))
             features = outputs[(source, target)]["features"]
             probabilities = outputs[(source, target)]["probabilities"]
-            labels = samples[target].labels
             with timer.time("estimators"):
-                scores = {
-                    "logme": estimators.log_maximum_evidence(features, labels),
-                    "leep": estimators.log_expected_empirical_prediction(probabilities, labels),
-                    "nce": estimators.negative_conditional_entropy(probabilities.argmax(1), labels),
-                    "h_score": estimators.h_score(features, labels),
-                    "h_score_shrinkage": estimators.regularized_h_score(features, labels),
-                    "transrate": estimators.transrate(features, labels, eps=settings.transrate_eps),
-                }
+                scores = estimator_scores(
+                    tasks[source].kind,
+                    tasks[target].kind,
+                    features,
+                    probabilities,
+                    samples[target].labels,
+                    transrate_eps=settings.transrate_eps,
+                )
             values["estimators"].extend((source, target, k, v) for k, v in scores.items())
             union = vocabularies[source] | vocabularies[target]
             overlap = (
@@ -389,12 +409,56 @@ def _pair_values(
             )
             baseline = {
                 "source_size": float(len(tasks[source].train)),
-                "source_positive_rate": tasks[source].train.positive_rate,
-                "target_positive_rate": tasks[target].train.positive_rate,
+                "source_positive_rate": _positive_rate(tasks[source].kind, tasks[source].train),
+                "target_positive_rate": _positive_rate(tasks[target].kind, tasks[target].train),
                 "vocabulary_overlap": overlap,
-                "source_f1": float((models[source].metrics or {}).get("test_f1", np.nan)),
-                "target_f1": float((models[target].metrics or {}).get("test_f1", np.nan)),
+                "source_f1": trial_score(models[source]),
+                "target_f1": trial_score(models[target]),
                 "random": float(rng.random()),
             }
             values["baselines"].extend((source, target, k, v) for k, v in baseline.items())
     return values
+
+
+def _positive_rate(kind: TaskKind, split: Split) -> float:
+    """The share of a split's documents that ANSAT counts as positive (binary: label 1)."""
+    return float(np.mean(kind.positive_mask(split.labels, split.labels))) if len(split) else 0.0
+
+
+def estimator_scores(
+    source_kind: TaskKind,
+    target_kind: TaskKind,
+    features: npt.NDArray[np.float64],
+    outputs: npt.NDArray[np.float64],
+    labels: npt.NDArray[Any],
+    *,
+    transrate_eps: float = 1e-2,
+) -> dict[str, float]:
+    """Every estimator of :data:`ESTIMATOR_NAMES` for one pair; NaN where it is undefined.
+
+    Args:
+        source_kind: The kind of the source model (LEEP and NCE need its classes).
+        target_kind: The kind of the target task (regression: LogME on the values).
+        features: The source model's pooled features on the target texts, ``(n, d)``.
+        outputs: The source model's outputs on them (class probabilities), ``(n, z)``.
+        labels: The target labels, ``(n,)``.
+        transrate_eps: TransRate's distortion.
+    """
+    applicable = applicable_estimators(source_kind, target_kind)
+    logme = (
+        estimators.log_maximum_evidence
+        if target_kind.has_classes
+        else estimators.log_maximum_evidence_regression
+    )
+    compute = {
+        "logme": lambda: logme(features, labels),
+        "leep": lambda: estimators.log_expected_empirical_prediction(outputs, labels),
+        "nce": lambda: estimators.negative_conditional_entropy(outputs.argmax(1), labels),
+        "h_score": lambda: estimators.h_score(features, labels),
+        "h_score_shrinkage": lambda: estimators.regularized_h_score(features, labels),
+        "transrate": lambda: estimators.transrate(features, labels, eps=transrate_eps),
+    }
+    return {
+        name: float(compute[name]()) if name in applicable else float("nan")
+        for name in ESTIMATOR_NAMES
+    }

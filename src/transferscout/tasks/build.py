@@ -1,9 +1,10 @@
 """Build a :class:`TaskSet` from a raw table: validate, de-duplicate, split, select and cap.
 
-The steps, in order: read the text, id and label cells (every bad cell is an error naming
-its record and column); drop exact duplicate texts (counted); assign document-level splits
-(from a split column, from the source's own splits, or by seeded multi-label stratification);
-select tasks; check each task has positives and negatives in every split; cap examples.
+The steps, in order: read the text (and second text), id and label cells — each label column
+by its task's kind (every bad cell is an error naming its record and column); drop exact
+duplicate texts (counted); assign document-level splits (from a split column, from the
+source's own splits, or by seeded stratification of every task's strata: binary labels,
+classes, value bins); select tasks; let each task's kind check its splits; cap examples.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import numpy as np
 import numpy.typing as npt
 
 from transferscout.errors import ConfigError, DataError
-from transferscout.tasks.labels import binary_value, label_key, label_names
+from transferscout.kinds import BINARY, KINDS, TaskKind, get_kind
+from transferscout.tasks.labels import label_key, label_names
 from transferscout.tasks.readers import Format, RawTable, read_table
 from transferscout.tasks.splits import stratified_split
 from transferscout.tasks.task import SPLITS, DataNote, Split, Task, TaskSet, unknown_task_error
@@ -48,13 +50,21 @@ _SPLIT_ALIASES = {
 class TableSpec:
     """Which columns of a table hold the text, the labels, the split and the document id.
 
-    Give either ``label_columns`` (one 0/1 column per task, the column name is the task
-    name) or ``multilabel_column`` (one column listing each document's labels; every label
-    becomes a binary task).
+    Give either ``label_columns`` (one column per task, the column name is the task name) or
+    ``multilabel_column`` (one column listing each document's labels; every label becomes a
+    binary task).
 
     Attributes:
         text_column: The column with the document text.
-        label_columns: One 0/1 column per task.
+        text_pair_column: A column with a second text per record: every task is then a
+            text-pair task (the pair is encoded as the encoder's sentence pair).
+        label_columns: One column per task: 0/1 (binary), a class name or integer
+            (multi-class), or a number (regression), as ``kinds`` says.
+        kinds: Label column -> task kind (``binary``, ``multiclass``, ``regression``);
+            columns not named are binary.
+        stratify_columns: The label columns whose strata the seeded split balances
+            (``None``: all).  A built-in corpus names its original columns here, so that a
+            task added later does not move any document to another split.
         multilabel_column: One column with a list of label names per document.
         label_delimiter: Separator of label names in a string multi-label cell (e.g. ``";"``).
         split_column: A column of ``train``/``validation``/``test`` (``val``/``dev`` accepted);
@@ -65,12 +75,15 @@ class TableSpec:
     """
 
     text_column: str = "text"
+    text_pair_column: str | None = None
     label_columns: tuple[str, ...] | None = None
     multilabel_column: str | None = None
     label_delimiter: str | None = None
     split_column: str | None = None
     id_column: str | None = None
     recode: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    kinds: Mapping[str, str] = field(default_factory=dict)
+    stratify_columns: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if (self.label_columns is None) == (self.multilabel_column is None):
@@ -86,6 +99,17 @@ class TableSpec:
             for raw, value in table.items():
                 if value not in (0, 1):
                     raise ConfigError(f"recode[{column!r}][{raw!r}] = {value!r}; expected 0 or 1")
+        for column, kind in self.kinds.items():
+            get_kind(kind)
+            if self.label_columns is None or column not in self.label_columns:
+                raise ConfigError(
+                    f"kinds[{column!r}] = {kind!r}, but {column!r} is not a label column; "
+                    "kinds apply to label_columns"
+                )
+
+    def kind_of(self, column: str) -> TaskKind:
+        """The kind of the task of a label column (binary unless ``kinds`` says otherwise)."""
+        return KINDS[self.kinds[column]] if column in self.kinds else BINARY
 
 
 @dataclass(frozen=True)
@@ -181,30 +205,60 @@ def build_tasks(
     """
     notes_out = list(notes)
     texts = _texts(table, spec.text_column)
+    pairs = None if spec.text_pair_column is None else _texts(table, spec.text_pair_column)
     ids = _ids(table, spec.id_column)
-    names, matrix = _label_matrix(table, spec, notes_out)
-    _check_case_duplicates(table, spec, names, matrix)
+    columns = _label_columns(table, spec, notes_out)
+    names = [column.name for column in columns]
     split_of = _fixed_splits(table, spec.split_column)
 
-    keep = _deduplicate(table, texts, matrix, options.duplicates, notes_out)
+    keys = texts if pairs is None else [f"{a}\x00{b}" for a, b in zip(texts, pairs, strict=True)]
+    labels = np.column_stack([column.labels.astype(np.float64) for column in columns])
+    _check_case_duplicates(table, spec, names, labels)
+    keep = _deduplicate(table, keys, labels, options.duplicates, notes_out)
     _check_unique_ids(table, ids, keep, spec.id_column)
     texts = [texts[i] for i in keep]
+    pairs = None if pairs is None else [pairs[i] for i in keep]
     ids = [ids[i] for i in keep]
-    matrix = matrix[keep]
+    columns = [column.take(keep) for column in columns]
     if split_of is not None:
         split_of = split_of[keep]
     else:
-        split_of = stratified_split(matrix, options.fractions, seed=options.seed)
+        strata = np.column_stack(
+            [
+                column.kind.strata(column.labels)
+                for column in columns
+                if spec.stratify_columns is None or column.name in spec.stratify_columns
+            ]
+        )
+        split_of = stratified_split(strata, options.fractions, seed=options.seed)
 
     selected = _select(names, options.tasks, default_tasks, table.path)
     tasks = []
     for name in selected:
-        column = matrix[:, names.index(name)]
-        task = _make_task(name, ids, texts, column, split_of)
-        _check_task(task, options.min_positives, table.path)
+        column = columns[names.index(name)]
+        task = _make_task(column, ids, texts, pairs, split_of)
+        task.kind.check(
+            task.name,
+            [(split_name, split.labels) for split_name, split in task.splits()],
+            options.min_positives,
+            table.path,
+        )
         tasks.append(_cap_task(task, options, notes_out))
     logger.info("built %d tasks from %s", len(tasks), table.path)
     return TaskSet(tuple(tasks), str(table.path), tuple(notes_out))
+
+
+@dataclass(frozen=True)
+class _LabelColumn:
+    """One task's labels over every record of the table, read by the task's kind."""
+
+    name: str
+    kind: TaskKind
+    labels: npt.NDArray[Any]
+    classes: tuple[str, ...] = ()
+
+    def take(self, rows: list[int]) -> _LabelColumn:
+        return _LabelColumn(self.name, self.kind, self.labels[rows], self.classes)
 
 
 def _texts(table: RawTable, column: str) -> list[str]:
@@ -267,11 +321,9 @@ def _check_unique_ids(table: RawTable, ids: list[str], keep: list[int], column: 
             )
 
 
-def _label_matrix(
-    table: RawTable, spec: TableSpec, notes: list[DataNote]
-) -> tuple[list[str], npt.NDArray[np.int8]]:
+def _label_columns(table: RawTable, spec: TableSpec, notes: list[DataNote]) -> list[_LabelColumn]:
     if spec.label_columns is not None:
-        return list(spec.label_columns), _binary_columns(table, spec, notes)
+        return _kind_columns(table, spec, notes)
     assert spec.multilabel_column is not None
     column = spec.multilabel_column
     per_record = []
@@ -300,11 +352,11 @@ def _label_matrix(
     matrix = np.zeros((len(per_record), len(names)), dtype=np.int8)
     for i, labels in enumerate(per_record):
         matrix[i, [index[label] for label in labels]] = 1
-    return names, matrix
+    return [_LabelColumn(name, BINARY, matrix[:, j].copy()) for j, name in enumerate(names)]
 
 
 def _check_case_duplicates(
-    table: RawTable, spec: TableSpec, names: list[str], matrix: npt.NDArray[np.int8]
+    table: RawTable, spec: TableSpec, names: list[str], matrix: npt.NDArray[np.float64]
 ) -> None:
     """Labels that differ only in case are one label spelt twice, not two tasks: refuse them."""
     first: dict[str, int] = {}
@@ -325,9 +377,7 @@ def _check_case_duplicates(
         )
 
 
-def _binary_columns(
-    table: RawTable, spec: TableSpec, notes: list[DataNote]
-) -> npt.NDArray[np.int8]:
+def _kind_columns(table: RawTable, spec: TableSpec, notes: list[DataNote]) -> list[_LabelColumn]:
     assert spec.label_columns is not None
     seen: set[str] = set()
     for name in spec.label_columns:
@@ -339,33 +389,22 @@ def _binary_columns(
                 expected="every label column once",
             )
         seen.add(name)
-    matrix = np.zeros((len(table), len(spec.label_columns)), dtype=np.int8)
-    for j, name in enumerate(spec.label_columns):
+    columns = []
+    for name in spec.label_columns:
+        kind = spec.kind_of(name)
         recode = spec.recode.get(name, {})
         values = table.column(name, role="label")
-        # Label cells repeat a handful of distinct values: parse each distinct value once.
-        parsed: dict[tuple[type, object], int | None] = {}
-        for i, value in enumerate(values):
-            try:
-                label = parsed[type(value), value]
-            except KeyError:
-                label = parsed[type(value), value] = binary_value(value, recode)
-            except TypeError:  # an unhashable cell, e.g. a list
-                label = binary_value(value, recode)
-            if label is None:
-                raise DataError(
-                    "the label is not 0 or 1"
-                    if value not in (None, "")
-                    else "the label is missing",
-                    path=table.path,
-                    where=table.locations[i],
-                    column=name,
-                    expected="0 or 1",
-                    got=value,
-                )
-            matrix[i, j] = label
+        labels, classes = kind.read_labels(
+            values,
+            table.locations,
+            path=table.path,
+            column=name,
+            classes=table.class_names.get(name),
+            recode=recode,
+        )
         _note_recoded(name, values, recode, notes)
-    return matrix
+        columns.append(_LabelColumn(name, kind, labels, classes))
+    return columns
 
 
 def _note_recoded(
@@ -420,7 +459,7 @@ def _fixed_splits(table: RawTable, column: str | None) -> npt.NDArray[np.intp] |
 def _deduplicate(
     table: RawTable,
     texts: list[str],
-    matrix: npt.NDArray[np.int8],
+    matrix: npt.NDArray[np.float64],
     policy: DuplicatePolicy,
     notes: list[DataNote],
 ) -> list[int]:
@@ -471,10 +510,10 @@ def _select(
 
 
 def _make_task(
-    name: str,
+    column: _LabelColumn,
     ids: list[str],
     texts: list[str],
-    labels: npt.NDArray[np.int8],
+    pairs: list[str] | None,
     split_of: npt.NDArray[np.intp],
 ) -> Task:
     splits = {}
@@ -483,22 +522,10 @@ def _make_task(
         splits[split] = Split(
             ids=tuple(ids[i] for i in rows),
             texts=tuple(texts[i] for i in rows),
-            labels=labels[rows].copy(),
+            labels=column.labels[rows].copy(),
+            pairs=None if pairs is None else tuple(pairs[i] for i in rows),
         )
-    return Task(name=name, **splits)
-
-
-def _check_task(task: Task, minimum: int, path: Path) -> None:
-    for split_name, split in task.splits():
-        negatives = len(split) - split.positives
-        for kind, count in (("positive", split.positives), ("negative", negatives)):
-            if count < minimum:
-                raise DataError(
-                    f"task {task.name!r} has {count} {kind} example(s) in the {split_name} split",
-                    path=path,
-                    expected=f"at least {minimum} {kind} example(s) in every split "
-                    "(drop the task, add data, or change the split)",
-                )
+    return Task(name=column.name, kind=column.kind, classes=column.classes, **splits)
 
 
 def _cap_task(task: Task, options: TaskOptions, notes: list[DataNote]) -> Task:
@@ -514,7 +541,7 @@ def _cap_task(task: Task, options: TaskOptions, notes: list[DataNote]) -> Task:
             splits[name] = split
             continue
         rng = np.random.default_rng([options.seed, _stable_int(task.name), SPLITS.index(name)])
-        rows = _cap_rows(split.labels, cap, strategy, options.min_positives, rng)
+        rows = task.kind.cap(split.labels, cap, strategy, options.min_positives, rng)
         if len(rows) < len(split):
             notes.append(
                 DataNote(
@@ -525,30 +552,7 @@ def _cap_task(task: Task, options: TaskOptions, notes: list[DataNote]) -> Task:
                 )
             )
         splits[name] = split.subset(rows)
-    return Task(name=task.name, **splits)
-
-
-def _cap_rows(
-    labels: npt.NDArray[np.int8],
-    cap: int,
-    strategy: str,
-    minimum: int,
-    rng: np.random.Generator,
-) -> npt.NDArray[np.intp]:
-    """Sample at most ``cap`` rows: stratified (keep the rate) or balanced; sorted."""
-    positives = np.flatnonzero(labels == 1)
-    negatives = np.flatnonzero(labels == 0)
-    cap = min(cap, len(labels))
-    if strategy == "balanced":
-        n_pos = n_neg = min(len(positives), len(negatives), cap // 2)
-    else:
-        n_pos = round(cap * len(positives) / len(labels))
-        n_pos = min(max(n_pos, minimum), len(positives), cap - minimum)
-        n_neg = cap - n_pos
-    chosen = np.concatenate(
-        [rng.choice(positives, n_pos, replace=False), rng.choice(negatives, n_neg, replace=False)]
-    )
-    return np.sort(chosen)
+    return Task(name=task.name, kind=task.kind, classes=task.classes, **splits)
 
 
 def _stable_int(text: str) -> int:

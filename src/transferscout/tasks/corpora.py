@@ -14,13 +14,17 @@ Quirks handled here, each reported as a :class:`~transferscout.tasks.task.DataNo
 * ``PII`` and ``child_alone`` are never positive, so they are not offered as tasks;
 * the shipped train/validation/test split is ignored (``offer`` is positive only in its test
   split, and other labels shift between its splits); documents are re-split by seeded
-  multi-label stratification instead.
+  multi-label stratification of the 0/1 categories instead.
+
+Besides the binary categories, the corpus has one multi-class task, ``genre``: the channel a
+message came through (``direct``, ``news``, ``social``).  It is on the same document split
+(the split is stratified by the binary categories only, so adding it moved no document).
 """
 
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from transferscout.errors import DataError
@@ -45,6 +49,7 @@ class Corpus:
     default_tasks: tuple[str, ...]
     recode: dict[str, dict[str, int]]
     description: str
+    kinds: dict[str, str] = field(default_factory=dict)
 
 
 DISASTER_RESPONSE = Corpus(
@@ -70,7 +75,9 @@ DISASTER_RESPONSE = Corpus(
         "aid_related",
     ),
     recode={"related": {"2": 0}},
-    description="Multilingual disaster-response messages with 36 humanitarian categories",
+    description="Multilingual disaster-response messages with 36 humanitarian categories "
+    "and their genre (direct / news / social)",
+    kinds={"genre": "multiclass"},
 )
 
 CORPORA: dict[str, Corpus] = {DISASTER_RESPONSE.name: DISASTER_RESPONSE}
@@ -133,9 +140,11 @@ def load_corpus(
     label_columns = _drop_constant_labels(table, label_columns, options, notes)
     spec = TableSpec(
         text_column=corpus.text_column,
-        label_columns=tuple(label_columns),
+        label_columns=(*label_columns, *corpus.kinds),
         id_column=corpus.id_column,
         recode=corpus.recode,
+        kinds=corpus.kinds,
+        stratify_columns=tuple(label_columns),
     )
     default = None if all_tasks else corpus.default_tasks
     return build_tasks(table, spec, options, default_tasks=default, notes=notes)

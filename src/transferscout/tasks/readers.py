@@ -11,7 +11,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,12 +42,16 @@ class RawTable:
         locations: One human-readable location per record (``"line 7"``, ``"row 3"``).
         splits: The split each record came from, for sources that carry their own
             splits (a ``DatasetDict`` folder); ``None`` otherwise.
+        class_names: Column -> its class names, for sources that declare them (a
+            ``datasets`` ``ClassLabel`` feature, or a sequence of them); integer cells (or
+            list items) of the column index them.
     """
 
     path: Path
     columns: dict[str, list[Any]]
     locations: list[str]
     splits: list[str] | None = None
+    class_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.locations)
@@ -59,6 +63,7 @@ class RawTable:
             {name: [values[i] for i in rows] for name, values in self.columns.items()},
             [self.locations[i] for i in rows],
             None if self.splits is None else [self.splits[i] for i in rows],
+            self.class_names,
         )
 
     def column(self, name: str, *, role: str) -> list[Any]:
@@ -264,6 +269,13 @@ def _read_hf(path: Path) -> RawTable:
     columns: dict[str, list[Any]] = {}
     locations: list[str] = []
     splits: list[str] = []
+    class_names = {
+        name: tuple(str(n) for n in label.names)
+        for name, feature in parts[0][1].features.items()
+        # a ClassLabel column, or a sequence of ClassLabel (one tag per word)
+        for label in (feature, getattr(feature, "feature", None))
+        if isinstance(label, datasets.ClassLabel)
+    }
     for split, dataset in parts:
         data = dataset.to_dict()
         if columns and set(data) != set(columns):
@@ -279,4 +291,4 @@ def _read_hf(path: Path) -> RawTable:
         locations.extend(f"{prefix}row {i + 1}" for i in range(dataset.num_rows))
         splits.extend([str(split)] * dataset.num_rows)
     has_splits = not isinstance(loaded, datasets.Dataset)
-    return RawTable(path, columns, locations, splits if has_splits else None)
+    return RawTable(path, columns, locations, splits if has_splits else None, class_names)

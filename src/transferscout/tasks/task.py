@@ -1,6 +1,8 @@
-"""The task data model: a binary text-classification task with fixed splits, and a task set.
+"""The task data model: a text (or text-pair) task of some kind with fixed splits, and a task set.
 
-A :class:`Task` keeps, for each split, the document ids, texts and 0/1 labels.  Document ids
+A :class:`Task` keeps, for each split, the document ids, texts (and second texts of a pair
+task) and labels; its :class:`~transferscout.kinds.TaskKind` says what the labels are (0/1,
+class ids, values) and how everything downstream treats them.  Document ids
 are shared by every task built from the same table, so a document that is positive for two
 tasks can be recognised as the same document (ANSAT's ``D_AB`` needs that).
 """
@@ -12,12 +14,14 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from transferscout.errors import DataError
+from transferscout.kinds import BINARY, TaskKind
 
 __all__ = ["SPLITS", "DataNote", "Split", "Task", "TaskSet"]
 
@@ -27,16 +31,23 @@ SPLITS: tuple[str, str, str] = ("train", "validation", "test")
 
 @dataclass(frozen=True, eq=False)
 class Split:
-    """One split of a task: parallel sequences of document ids, texts and 0/1 labels."""
+    """One split of a task: parallel sequences of document ids, texts and labels.
+
+    ``pairs`` holds the second text of each example of a text-pair task (``None``: single
+    texts).  Labels are 0/1 (binary), class ids (multi-class) or values (regression).
+    """
 
     ids: tuple[str, ...]
     texts: tuple[str, ...]
-    labels: npt.NDArray[np.int8]
+    labels: npt.NDArray[Any]
+    pairs: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        if not (len(self.ids) == len(self.texts) == len(self.labels)):
+        if not (len(self.ids) == len(self.texts) == len(self.labels)) or (
+            self.pairs is not None and len(self.pairs) != len(self.ids)
+        ):
             raise ValueError(
-                f"ids, texts and labels must have one entry per document; got "
+                f"ids, texts, labels (and pairs) must have one entry per document; got "
                 f"{len(self.ids)}, {len(self.texts)} and {len(self.labels)}"
             )
         self.labels.setflags(write=False)
@@ -61,17 +72,35 @@ class Split:
             ids=tuple(self.ids[i] for i in index),
             texts=tuple(self.texts[i] for i in index),
             labels=self.labels[index].copy(),
+            pairs=None if self.pairs is None else tuple(self.pairs[i] for i in index),
         )
 
 
 @dataclass(frozen=True, eq=False)
 class Task:
-    """A named binary text-classification task with train, validation and test splits."""
+    """A named task of some kind with train, validation and test splits.
+
+    Attributes:
+        kind: What the labels are and how every stage treats them (default binary).
+        classes: The class names of a multi-class task, in class-id order.
+    """
 
     name: str
     train: Split
     validation: Split
     test: Split
+    kind: TaskKind = BINARY
+    classes: tuple[str, ...] = ()
+
+    @property
+    def num_outputs(self) -> int:
+        """Width of the task's head."""
+        return self.kind.num_outputs(self.classes)
+
+    @property
+    def is_pair(self) -> bool:
+        """Whether examples are text pairs."""
+        return self.train.pairs is not None
 
     def split(self, name: str) -> Split:
         """Return the split called ``name`` (one of :data:`SPLITS`)."""
@@ -90,13 +119,22 @@ class Task:
         """A content hash of the task: its name and every split's ids, texts and labels.
 
         Two tasks with the same fingerprint hold exactly the same data, whatever file or
-        options they came from, so the fingerprint keys every cache built on a task.
+        options they came from, so the fingerprint keys every cache built on a task.  A binary
+        single-text task hashes exactly as before task kinds existed (``v1``); other tasks
+        also hash their kind, class names and second texts (``v2``).
         """
         digest = hashlib.sha256()
-        digest.update(json.dumps(["transferscout-task-v1", self.name]).encode())
+        if self.kind is BINARY and not self.is_pair:
+            digest.update(json.dumps(["transferscout-task-v1", self.name]).encode())
+            for name, split in self.splits():
+                digest.update(json.dumps([name, split.ids, split.texts]).encode())
+                digest.update(split.labels.astype(np.int8).tobytes())
+            return digest.hexdigest()
+        header = ["transferscout-task-v2", self.name, self.kind.name, list(self.classes)]
+        digest.update(json.dumps(header).encode())
         for name, split in self.splits():
-            digest.update(json.dumps([name, split.ids, split.texts]).encode())
-            digest.update(split.labels.astype(np.int8).tobytes())
+            digest.update(json.dumps([name, split.ids, split.texts, split.pairs]).encode())
+            digest.update(split.labels.astype(self.kind.label_dtype).tobytes())
         return digest.hexdigest()
 
 
@@ -168,14 +206,26 @@ class TaskSet(Mapping[str, Task]):
         return TaskSet(tuple(self[name] for name in names), self.source, self.notes)
 
     def describe(self) -> pd.DataFrame:
-        """One row per task: split sizes, positive counts and rates, and the fingerprint."""
+        """One row per task: kind, primary metric, split sizes and labels, the fingerprint.
+
+        ``<split>_positives``/``<split>_rate`` count the documents ANSAT treats as the task's
+        positive ones (binary: label 1; multi-class: not of the majority training class;
+        regression: above the training median); ``<split>_labels`` describes the labels.
+        """
         rows = []
         for task in self.tasks:
-            row: dict[str, object] = {"task": task.name}
+            row: dict[str, object] = {
+                "task": task.name,
+                "kind": task.kind.name,
+                "metric": task.kind.primary_metric,
+                "pair": task.is_pair,
+            }
             for name, split in task.splits():
+                positives = int(task.kind.positive_mask(split.labels, task.train.labels).sum())
                 row[name] = len(split)
-                row[f"{name}_positives"] = split.positives
-                row[f"{name}_rate"] = round(split.positive_rate, 4)
+                row[f"{name}_positives"] = positives
+                row[f"{name}_rate"] = round(positives / len(split), 4) if len(split) else 0.0
+                row[f"{name}_labels"] = task.kind.summary(split.labels, task.classes)
             row["fingerprint"] = task.fingerprint[:12]
             rows.append(row)
         return pd.DataFrame(rows)

@@ -1,4 +1,8 @@
-"""Tokenise a split once and serve it in dynamically padded batches."""
+"""Tokenise a split once and serve it in dynamically padded batches.
+
+Text pairs are encoded as the tokenizer's sentence pairs (``[CLS] a [SEP] b [SEP]`` for BERT),
+with the token types the tokenizer gives the second text; single texts get token type 0.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +22,14 @@ __all__ = ["EncodedTexts", "encode_texts", "padded_batches"]
 
 @dataclass(frozen=True)
 class EncodedTexts:
-    """Token ids of each text (truncated, with special tokens) and the padding id."""
+    """Token ids of each text (truncated, with special tokens) and the padding id.
+
+    ``token_type_ids`` are kept for text pairs when the tokenizer gives them (``None``: all 0).
+    """
 
     input_ids: list[list[int]]
     pad_token_id: int
+    token_type_ids: list[list[int]] | None = None
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -33,12 +41,26 @@ class EncodedTexts:
 
 
 def encode_texts(
-    tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    max_length: int,
+    pairs: Sequence[str] | None = None,
 ) -> EncodedTexts:
-    """Tokenise ``texts`` once, truncating each to ``max_length`` tokens."""
-    encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
-    pad = tokenizer.pad_token_id
-    return EncodedTexts([list(ids) for ids in encoded["input_ids"]], int(pad or 0))
+    """Tokenise ``texts`` (with their second texts ``pairs``) once, to ``max_length`` tokens.
+
+    A pair is truncated longest-first, so both texts keep a share of the length.
+    """
+    pad = int(tokenizer.pad_token_id or 0)
+    if pairs is None:
+        encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
+        return EncodedTexts([list(ids) for ids in encoded["input_ids"]], pad)
+    encoded = tokenizer(list(texts), list(pairs), truncation=True, max_length=max_length)
+    types = encoded.get("token_type_ids")
+    return EncodedTexts(
+        [list(ids) for ids in encoded["input_ids"]],
+        pad,
+        None if types is None else [list(t) for t in types],
+    )
 
 
 def padded_batches(
@@ -49,7 +71,8 @@ def padded_batches(
     """Yield ``(indices, batch)`` for consecutive chunks of ``order``.
 
     Each batch is padded only to its own longest text (dynamic padding): ``input_ids``,
-    ``attention_mask`` (1 for real tokens) and ``token_type_ids`` (all 0), as int64 tensors.
+    ``attention_mask`` (1 for real tokens) and ``token_type_ids`` (the pair's, else all 0),
+    as int64 tensors.
     """
     positions: npt.NDArray[np.intp] = np.asarray(order, dtype=np.intp)
     for start in range(0, len(positions), batch_size):
@@ -58,14 +81,17 @@ def padded_batches(
         width = max(len(row) for row in rows)
         ids = torch.full((len(rows), width), encoded.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
+        types = torch.zeros_like(ids)
         for r, row in enumerate(rows):
             ids[r, : len(row)] = torch.tensor(row, dtype=torch.long)
             mask[r, : len(row)] = 1
+            if encoded.token_type_ids is not None:
+                types[r, : len(row)] = torch.tensor(encoded.token_type_ids[index[r]])
         yield (
             index,
             {
                 "input_ids": ids,
                 "attention_mask": mask,
-                "token_type_ids": torch.zeros_like(ids),
+                "token_type_ids": types,
             },
         )

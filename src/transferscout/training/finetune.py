@@ -1,8 +1,10 @@
-"""Fine-tune a sequence classifier on one task split, and predict/evaluate with it.
+"""Fine-tune an encoder with a head on one task split, and predict/evaluate with it.
 
 One *stage* is: a model (encoder + head) + a training split + :class:`StageSettings` -> the
-trained model.  AdamW with linear warm-up and decay, gradient clipping, dynamic padding, and an
-opt-in bf16 autocast.  A non-finite loss stops the stage with :class:`NonFiniteLossError`.
+trained model.  The task's kind gives the loss (cross-entropy, squared error) and the metrics;
+text pairs go in as the tokenizer's sentence pairs.  AdamW with linear warm-up and decay,
+gradient clipping, dynamic padding, and an opt-in bf16 autocast.  A non-finite loss stops
+the stage with :class:`NonFiniteLossError`.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ import torch
 
 from transferscout.encoders.adapter import family_of
 from transferscout.errors import TransferScoutError
+from transferscout.kinds import BINARY, TaskKind
 from transferscout.tasks.task import Split
 from transferscout.training.data import encode_texts, padded_batches
-from transferscout.training.metrics import BinaryMetrics, binary_metrics
 from transferscout.training.settings import Precision, StageSettings
 
 if TYPE_CHECKING:
@@ -103,6 +105,7 @@ def train_stage(
     device: torch.device,
     precision: Precision = "fp32",
     on_step: Callable[[int, int], None] | None = None,
+    kind: TaskKind = BINARY,
 ) -> StageStats:
     """Fine-tune ``model`` in place on ``split``.
 
@@ -118,6 +121,7 @@ def train_stage(
         device: Where to train.
         precision: ``"bf16"`` trains under bfloat16 autocast (faster on recent CPUs/GPUs).
         on_step: Called as ``on_step(step, total_steps)`` after every optimisation step.
+        kind: The task's kind: its loss and label type.
 
     Raises:
         NonFiniteLossError: The loss became NaN or infinite.
@@ -125,8 +129,8 @@ def train_stage(
     from transformers import get_linear_schedule_with_warmup
 
     start = time.perf_counter()
-    encoded = encode_texts(tokenizer, split.texts, settings.max_length)
-    labels = torch.tensor(split.labels, dtype=torch.long)
+    encoded = encode_texts(tokenizer, split.texts, settings.max_length, split.pairs)
+    labels = kind.label_tensor(split.labels)
     steps_per_epoch = math.ceil(len(encoded) / settings.batch_size)
     total = steps_per_epoch * settings.epochs
     model.to(device)
@@ -147,14 +151,14 @@ def train_stage(
         for index, batch in padded_batches(encoded, order, settings.batch_size):
             batch = {key: value.to(device) for key, value in family.model_inputs(batch).items()}
             with _autocast(device, precision):
-                loss = model(**batch, labels=labels[index].to(device)).loss
+                loss = kind.loss(model(**batch).logits, labels[index].to(device))
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise NonFiniteLossError(
                     f"the training loss is {value} at step {step + 1} of {total} (epoch "
                     f"{epoch + 1}); try a lower learning rate"
                 )
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
             optimizer.step()
             scheduler.step()
@@ -198,24 +202,29 @@ def predict_proba(
     batch_size: int = 64,
     device: torch.device | None = None,
     precision: Precision = "fp32",
+    pairs: tuple[str, ...] | list[str] | None = None,
+    kind: TaskKind = BINARY,
 ) -> npt.NDArray[np.float64]:
-    """Class probabilities for ``texts``, shape ``(n, n_classes)``, in the order given.
+    """The kind's outputs for ``texts``, in the order given.
 
-    Texts are batched by length (less padding); the model is put in eval mode.
+    Class probabilities ``(n, n_classes)``, or values ``(n, 1)`` for regression.  Texts (with
+    their second texts ``pairs``) are batched by length (less padding); the model is put in
+    eval mode.
     """
     device = device or next(model.parameters()).device
     model.eval()
     family = family_of(model)
-    encoded = encode_texts(tokenizer, texts, max_length)
+    encoded = encode_texts(tokenizer, texts, max_length, pairs)
     order = np.argsort(encoded.lengths, kind="stable")
     out: npt.NDArray[np.float64] | None = None
     for index, batch in padded_batches(encoded, order, batch_size):
         batch = {key: value.to(device) for key, value in family.model_inputs(batch).items()}
         with _autocast(device, precision):
             logits = model(**batch).logits
+        outputs = kind.outputs(logits.float())
         if out is None:
-            out = np.zeros((len(encoded), logits.shape[-1]), dtype=np.float64)
-        out[index] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+            out = np.zeros((len(encoded), outputs.shape[-1]), dtype=np.float64)
+        out[index] = outputs.cpu().numpy()
     if out is None:
         raise ValueError("no texts to predict")
     return out
@@ -230,9 +239,13 @@ def evaluate(
     batch_size: int = 64,
     device: torch.device | None = None,
     precision: Precision = "fp32",
-) -> BinaryMetrics:
-    """Positive-class F1, precision, recall and accuracy of the arg-max prediction on ``split``."""
-    probabilities = predict_proba(
+    kind: TaskKind = BINARY,
+) -> dict[str, float]:
+    """The kind's metrics of the model on ``split``.
+
+    Binary: positive-class F1, precision, recall, accuracy and counts of the arg-max class.
+    """
+    outputs = predict_proba(
         model,
         tokenizer,
         split.texts,
@@ -240,5 +253,7 @@ def evaluate(
         batch_size=batch_size,
         device=device,
         precision=precision,
+        pairs=split.pairs,
+        kind=kind,
     )
-    return binary_metrics(split.labels, probabilities.argmax(axis=1))
+    return kind.metrics(split.labels, outputs)

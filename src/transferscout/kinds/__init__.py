@@ -1,0 +1,43 @@
+"""Task kinds: one object per kind owns its head, loss, labels, split, metrics and signals.
+
+``KINDS`` maps a kind's name to its (stateless) object; :func:`get_kind` looks one up with a
+clear error.  See :mod:`transferscout.kinds.base` for the questions every kind answers.
+"""
+
+from __future__ import annotations
+
+from transferscout.errors import ConfigError
+from transferscout.kinds.base import ESTIMATORS, TaskKind, applicable_estimators
+from transferscout.kinds.binary import BinaryKind
+from transferscout.kinds.multiclass import MulticlassKind
+from transferscout.kinds.regression import RegressionKind
+
+__all__ = [
+    "BINARY",
+    "ESTIMATORS",
+    "KINDS",
+    "TaskKind",
+    "applicable_estimators",
+    "get_kind",
+]
+
+BINARY = BinaryKind()
+
+#: Every task kind, by name.
+KINDS: dict[str, TaskKind] = {
+    kind.name: kind for kind in (BINARY, MulticlassKind(), RegressionKind())
+}
+
+
+def get_kind(name: str) -> TaskKind:
+    """The kind called ``name``.
+
+    Raises:
+        ConfigError: No such kind (the message lists the kinds).
+    """
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown task kind {name!r}; expected one of {', '.join(KINDS)}"
+        ) from None

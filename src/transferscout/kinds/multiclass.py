@@ -1,0 +1,145 @@
+"""Multi-class tasks: one of k ≥ 2 named classes per example; macro-F1."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from transferscout.errors import ConfigError, DataError
+from transferscout.kinds.base import Labels
+from transferscout.kinds.classes import ClassificationKind, cap_by_class
+from transferscout.training.metrics import multiclass_metrics
+
+__all__ = ["MulticlassKind"]
+
+
+def _class_name(value: Any, classes: Sequence[str] | None) -> str | None:
+    """The class name of a cell: a string as written, an integer (or its name in ``classes``)."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        if not value.is_integer():
+            return None
+        value = int(value)
+    if isinstance(value, int | np.integer):
+        if classes:
+            return classes[int(value)] if 0 <= int(value) < len(classes) else None
+        return str(int(value))
+    if isinstance(value, str):
+        return value.strip() or None
+    return None
+
+
+class MulticlassKind(ClassificationKind):
+    """Exactly one of k ≥ 2 classes per example; macro-F1 over the classes is primary."""
+
+    name: ClassVar[str] = "multiclass"
+    primary_metric: ClassVar[str] = "macro_f1"
+    label_dtype: ClassVar[type[np.generic]] = np.int64
+
+    def num_outputs(self, classes: Sequence[str]) -> int:
+        """One logit per class."""
+        return len(classes)
+
+    def read_labels(
+        self,
+        values: Sequence[Any],
+        locations: Sequence[str],
+        *,
+        path: Path | str,
+        column: str,
+        classes: Sequence[str] | None = None,
+        recode: Mapping[str, int] | None = None,
+    ) -> tuple[Labels, tuple[str, ...]]:
+        """Class names or integers; classes are sorted (numerically when all are integers).
+
+        With ``classes`` (a ``ClassLabel``'s names) integer cells index them and the class
+        order is theirs.
+        """
+        if recode:
+            raise ConfigError(f"recode is for 0/1 label columns; {column!r} is multi-class")
+        names: list[str] = []
+        for value, where in zip(values, locations, strict=True):
+            name = _class_name(value, classes)
+            if name is None:
+                raise DataError(
+                    "the class is missing" if value in (None, "") else "cannot read the class",
+                    path=path,
+                    where=where,
+                    column=column,
+                    expected="a class name or an integer class id"
+                    + (f" in 0..{len(classes) - 1}" if classes else ""),
+                    got=value,
+                )
+            names.append(name)
+        if classes:
+            order = tuple(str(c) for c in classes)
+        else:
+            distinct = set(names)
+            numeric = all(n.lstrip("-").isdigit() for n in distinct)
+            order = tuple(sorted(distinct, key=(lambda n: (int(n), n)) if numeric else str))
+        seen = set(names)
+        if len(seen) < 2:
+            raise DataError(
+                f"the multi-class column has {len(seen)} class(es)",
+                path=path,
+                column=column,
+                expected="at least two classes",
+                got=sorted(seen),
+            )
+        index = {name: i for i, name in enumerate(order)}
+        return np.array([index[n] for n in names], dtype=np.int64), order
+
+    def strata(self, labels: Labels) -> npt.NDArray[np.int8]:
+        """One column per class: every class is spread evenly over the splits."""
+        values = np.asarray(labels, dtype=np.int64)
+        out = np.zeros((len(values), int(values.max(initial=0)) + 1), dtype=np.int8)
+        out[np.arange(len(values)), values] = 1
+        return out
+
+    def check(
+        self, name: str, splits: Sequence[tuple[str, Labels]], minimum: int, path: Path | str
+    ) -> None:
+        """Two classes in training; no class in validation or test that training lacks."""
+        (_, train), *others = splits
+        known = set(np.unique(train).tolist())
+        if len(known) < 2:
+            raise DataError(
+                f"task {name!r} has {len(known)} class(es) in the train split",
+                path=path,
+                expected="at least two classes in training (add data, or change the split)",
+            )
+        for split_name, labels in others:
+            unseen = sorted(set(np.unique(labels).tolist()) - known)
+            if unseen:
+                raise DataError(
+                    f"task {name!r}: class id(s) {unseen} occur in the {split_name} split but "
+                    "never in training",
+                    path=path,
+                    expected="every class of validation and test to occur in training "
+                    "(add data, merge rare classes, or change the split)",
+                )
+
+    def cap(
+        self,
+        labels: Labels,
+        cap: int,
+        strategy: str,
+        minimum: int,
+        rng: np.random.Generator,
+    ) -> npt.NDArray[np.intp]:
+        """Per class in proportion (stratified) or in equal shares (balanced)."""
+        return cap_by_class(np.asarray(labels, dtype=np.int64), cap, strategy, minimum, rng)
+
+    def summary(self, labels: Labels, classes: Sequence[str]) -> str:
+        """Examples per class."""
+        counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(classes))
+        return " ".join(f"{c}:{n}" for c, n in zip(classes, counts, strict=False))
+
+    def metrics(self, labels: Labels, outputs: npt.NDArray[np.float64]) -> dict[str, float]:
+        """Macro-F1, micro-F1 and accuracy of the arg-max class."""
+        return multiclass_metrics(labels, outputs.argmax(axis=1), outputs.shape[1])
