@@ -71,6 +71,8 @@ _EXPORTS: dict[str, str] = {
     "h_score": "transferscout.signals",
     "regularized_h_score": "transferscout.signals",
     "transrate": "transferscout.signals",
+    "SignalBudget": "transferscout.signals.budget",
+    "grid_budget": "transferscout.signals.budget",
     # meta-model, evaluation, report, workflows
     "TransferRegressor": "transferscout.meta",
     "candidate_table": "transferscout.meta",
@@ -110,6 +112,7 @@ __all__ = [
     "GridSpec",
     "RunConfig",
     "SPLITS",
+    "SignalBudget",
     "Split",
     "TableSpec",
     "Task",
@@ -127,6 +130,7 @@ __all__ = [
     "encoder_family",
     "evaluate_run",
     "feature_columns",
+    "grid_budget",
     "h_score",
     "layer_conductance_all",
     "load_config",
@@ -209,6 +213,7 @@ if TYPE_CHECKING:
         text_embedding,
         transrate,
     )
+    from transferscout.signals.budget import SignalBudget, grid_budget
     from transferscout.tasks import (
         CORPORA,
         SPLITS,

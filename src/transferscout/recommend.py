@@ -28,7 +28,7 @@ import functools
 import itertools
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +53,8 @@ from transferscout.meta.features import (
 )
 from transferscout.meta.regressor import TransferRegressor, leave_one_target_out
 from transferscout.signals.ansat_stage import compute_ansat
-from transferscout.signals.pair_stage import compute_pair_signals
+from transferscout.signals.budget import grid_budget
+from transferscout.signals.pair_stage import PairSignalSettings, compute_pair_signals
 from transferscout.tasks.task import TaskSet
 
 __all__ = ["Recommendation", "recommend_sources"]
@@ -129,22 +130,34 @@ def recommend_sources(
         config.executor.options(),
         progress=progress,
     )
-    compute_ansat(
+    compute_pair_signals(
         run_dir,
         combined,
-        config.signals.ansat.settings(),
+        _run_pair_settings(run_dir, config),
         progress=progress,
         targets=[name],
         cost_prefix="rank:",
         device=config.executor.device,
     )
-    compute_pair_signals(
+    # The grid the signals stand in for here: every candidate with the new target.
+    every = grid.sources if grid.sources is not None else tuple(sources.names)
+    replaced = replace(grid, targets=(name,), sources=every, single_task_seeds=())
+    budget = grid_budget(
         run_dir,
         combined,
-        config.signals.pairs.settings(),
+        replaced,
+        config.encoder.spec(),
+        fraction=config.signals.budget,
+        cost_prefix="rank:",
+    )
+    compute_ansat(
+        run_dir,
+        combined,
+        config.ansat_settings(),
         progress=progress,
         targets=[name],
         cost_prefix="rank:",
+        budget=budget,
         device=config.executor.device,
     )
     with RunStore(run_dir, readonly=True) as store:
@@ -225,6 +238,17 @@ def recommend_sources(
         f"[{bounds[0]:g}, {bounds[1]:g}], empirical LOTO coverage {coverage:.1%})"
     )
     return Recommendation(_shown(table.iloc[order]), method, _budget(run_dir), coverage)
+
+
+def _run_pair_settings(run_dir: Path, config: RunConfig) -> PairSignalSettings:
+    """The run's own pair-signal settings (its sources' samples and caches stay valid)."""
+    if config.signals.pairs.max_examples is not None:
+        return config.pair_settings()
+    with RunStore(run_dir, readonly=True) as store:
+        stored = store.pair_signals("textemb")
+    if not stored:
+        return config.pair_settings()
+    return config.pair_settings(max_examples=int(stored[0]["detail"]["settings"]["max_examples"]))
 
 
 def _check_signals(run_dir: Path, names: set[str]) -> None:
