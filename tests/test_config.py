@@ -73,6 +73,51 @@ def test_bad_files(tmp_path: Path) -> None:
         load_config(broken)
 
 
+def test_signal_defaults_are_derived_from_the_grid_and_explicit_values_win() -> None:
+    config = load_config(
+        None,
+        ["grid.target.max_length=[48, 64]", "grid.source.max_length=[32]", "grid.precision=bf16"],
+    )
+    ansat = config.ansat_settings()
+    assert ansat.attribution.max_length == 64  # the grid's longest
+    assert ansat.attribution.precision == "bf16"  # the grid's precision
+    assert ansat.adaptive is not None and ansat.attribution.n_steps == 50  # adaptive, at most 50
+    assert ansat.documents_from_budget and ansat.max_documents == 100
+    pairs = config.pair_settings()
+    assert (pairs.max_length, pairs.precision) == (64, "bf16")
+    explicit = load_config(
+        None,
+        [
+            "grid.target.max_length=[64]",
+            "signals.ansat.n_steps=20",
+            "signals.ansat.max_length=128",
+            "signals.ansat.max_documents=30",
+            "signals.pairs.max_length=96",
+            "signals.precision=fp32",
+            "grid.precision=bf16",
+        ],
+    )
+    ansat = explicit.ansat_settings()
+    assert ansat.adaptive is None and ansat.attribution.n_steps == 20
+    assert ansat.attribution.max_length == 128 and ansat.attribution.precision == "fp32"
+    assert not ansat.documents_from_budget and ansat.max_documents == 30
+    assert explicit.pair_settings().max_length == 96
+    assert explicit.signal_budget(1000.0).seconds == 50.0
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("signals.budget=0", "budget = 0.0; expected a share"),
+        ("signals.precision=fp16", "precision = 'fp16'"),
+        ("signals.ansat.tolerance=0", "tolerance = 0.0; expected > 0"),
+    ],
+)
+def test_bad_signal_settings(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
 def test_task_kinds_and_pair_column(tmp_path: Path) -> None:
     path = tmp_path / "run.toml"
     path.write_text(

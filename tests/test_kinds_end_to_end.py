@@ -98,7 +98,7 @@ def kinds_run(config_file: Path) -> Path:
     run_dir = config_file.parent / "run"
     result = run_pipeline(load_config(config_file), run_dir)
     assert result.grid.done == 3 + 6 and result.grid.failed == 0
-    assert result.stages_run == ["ansat", "pairs", "evaluation", "report"]
+    assert result.stages_run == ["pairs", "ansat", "evaluation", "report"]
     return run_dir
 
 

@@ -72,7 +72,7 @@ def finished_run(config_file: Path) -> Path:
     run_dir = config_file.parent / "run"
     result = run_pipeline(load_config(config_file), run_dir)
     assert result.grid.done == 6 + 12
-    assert result.stages_run == ["ansat", "pairs", "evaluation", "report"]
+    assert result.stages_run == ["pairs", "ansat", "evaluation", "report"]
     return run_dir
 
 

@@ -40,6 +40,10 @@ _EXPORTS: dict[str, str] = {
     "binary_metrics": "transferscout.training.metrics",
     "multiclass_metrics": "transferscout.training.metrics",
     "regression_metrics": "transferscout.training.metrics",
+    # sequence labelling (readers and metric; not yet a task kind of the pipeline)
+    "TaggedSentences": "transferscout.tasks.tagged",
+    "read_tagged": "transferscout.tasks.tagged",
+    "sequence_metrics": "transferscout.kinds.tagging",
     # encoders, configuration, grid
     "EncoderSpec": "transferscout.encoders",
     "EncoderFamily": "transferscout.encoders",
@@ -67,6 +71,8 @@ _EXPORTS: dict[str, str] = {
     "h_score": "transferscout.signals",
     "regularized_h_score": "transferscout.signals",
     "transrate": "transferscout.signals",
+    "SignalBudget": "transferscout.signals.budget",
+    "grid_budget": "transferscout.signals.budget",
     # meta-model, evaluation, report, workflows
     "TransferRegressor": "transferscout.meta",
     "candidate_table": "transferscout.meta",
@@ -103,6 +109,9 @@ __all__ = [
     "log_maximum_evidence_regression",
     "multiclass_metrics",
     "regression_metrics",
+    "TaggedSentences",
+    "read_tagged",
+    "sequence_metrics",
     "ConfigError",
     "DataError",
     "DataNote",
@@ -115,6 +124,7 @@ __all__ = [
     "GridSpec",
     "RunConfig",
     "SPLITS",
+    "SignalBudget",
     "Split",
     "TableSpec",
     "Task",
@@ -132,6 +142,7 @@ __all__ = [
     "encoder_family",
     "evaluate_run",
     "feature_columns",
+    "grid_budget",
     "h_score",
     "layer_conductance_all",
     "load_config",
@@ -189,6 +200,7 @@ if TYPE_CHECKING:
     from transferscout.grid.runner import ExecutionOptions, run_grid
     from transferscout.grid.spec import GridSpec, settings_grid
     from transferscout.kinds import KINDS, TaskKind, applicable_estimators, get_kind
+    from transferscout.kinds.tagging import sequence_metrics
     from transferscout.meta import (
         TransferRegressor,
         candidate_table,
@@ -214,6 +226,7 @@ if TYPE_CHECKING:
         text_embedding,
         transrate,
     )
+    from transferscout.signals.budget import SignalBudget, grid_budget
     from transferscout.targets import check_not_degenerate, prepare_target
     from transferscout.tasks import (
         CORPORA,
@@ -230,6 +243,7 @@ if TYPE_CHECKING:
         read_table,
         stratified_split,
     )
+    from transferscout.tasks.tagged import TaggedSentences, read_tagged
     from transferscout.training.metrics import (
         binary_metrics,
         multiclass_metrics,

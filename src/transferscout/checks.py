@@ -36,8 +36,8 @@ def check_before_training(config: RunConfig) -> None:
     lengths = {
         "grid.target.max_length": max(config.grid.target.max_length),
         "grid.source.max_length": max(config.grid.source.max_length),
-        "signals.ansat.max_length": config.signals.ansat.max_length,
-        "signals.pairs.max_length": config.signals.pairs.max_length,
+        "signals.ansat.max_length": config.ansat_settings().attribution.max_length,
+        "signals.pairs.max_length": config.pair_settings().max_length,
     }
     for key, value in lengths.items():
         if limit is not None and value > limit:

@@ -24,8 +24,10 @@ from transferscout.evaluation.run import EvaluationSettings
 from transferscout.grid.runner import ExecutionOptions
 from transferscout.grid.spec import GridSpec, settings_grid
 from transferscout.kinds import get_kind
+from transferscout.signals.adaptive import ADAPTIVE_MAX_STEPS, AdaptiveSteps
 from transferscout.signals.ansat_stage import AnsatSettings
 from transferscout.signals.attributions import AttributionSettings
+from transferscout.signals.budget import MAX_DOCUMENTS, MAX_EXAMPLES, SignalBudget
 from transferscout.signals.pair_stage import PairSignalSettings
 from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_corpus, load_tasks
 
@@ -184,60 +186,93 @@ class ExecutorConfig:
 
 @dataclass(frozen=True)
 class AnsatConfig:
-    """``[signals.ansat]``: conductance settings and the document sets of ANSAT."""
+    """``[signals.ansat]``: conductance settings and the document sets of ANSAT.
 
-    n_steps: int = 50
+    Left out, ``n_steps``, ``max_length`` and ``max_documents`` are derived from the run:
+    adaptive integration (``start_steps`` doubled while the median completeness error of a
+    model is above ``tolerance``, at most 50), the grid's longest ``max_length``, and as many
+    documents per set (10 to 100) as ``signals.budget`` allows.  Given, they win.
+    """
+
+    n_steps: int | None = None
+    start_steps: int = 4
+    tolerance: float = 0.25
     method: str = "gausslegendre"
-    max_length: int = 128
+    max_length: int | None = None
     split: str = "test"
-    max_documents: int | None = 100
+    max_documents: int | None = None
     seed: int = 0
     model_choice: str = "best_validation"
     documents_per_batch: int = 8
     internal_batch_size: int = 256
     baseline: str = "auto"
-    completeness_tolerance: float = 0.05
+    completeness_tolerance: float | None = None
 
-    def settings(self) -> AnsatSettings:
-        """The ANSAT stage settings."""
+    def settings(self, *, max_length: int = 128, precision: str = "fp32") -> AnsatSettings:
+        """The ANSAT stage settings (``max_length``, ``precision``: the derived defaults)."""
+        adaptive = None
+        if self.n_steps is None:
+            adaptive = AdaptiveSteps(start=self.start_steps, tolerance=self.tolerance)
         return AnsatSettings(
             attribution=AttributionSettings(
-                n_steps=self.n_steps,
+                n_steps=ADAPTIVE_MAX_STEPS if self.n_steps is None else self.n_steps,
                 method=self.method,  # type: ignore[arg-type]  # checked by AttributionSettings
-                max_length=self.max_length,
+                max_length=max_length if self.max_length is None else self.max_length,
                 documents_per_batch=self.documents_per_batch,
                 internal_batch_size=self.internal_batch_size,
+                precision=precision,  # type: ignore[arg-type]  # checked by AttributionSettings
                 baseline=self.baseline,  # type: ignore[arg-type]  # checked by AttributionSettings
             ),
             split=self.split,
-            max_documents=self.max_documents,
+            max_documents=MAX_DOCUMENTS if self.max_documents is None else self.max_documents,
             seed=self.seed,
             model_choice=self.model_choice,  # type: ignore[arg-type]  # checked by AnsatSettings
-            completeness_tolerance=self.completeness_tolerance,
+            adaptive=adaptive,
+            documents_from_budget=self.max_documents is None,
+            # Left out: warn above the adaptive tolerance (a model whose steps hit their cap
+            # before completeness was within it), or 5% with fixed steps.
+            completeness_tolerance=self.completeness_tolerance
+            or (self.tolerance if adaptive else 0.05),
         )
 
 
 @dataclass(frozen=True)
 class PairSignalsConfig:
-    """``[signals.pairs]``: task embeddings, estimators and baselines."""
+    """``[signals.pairs]``: task embeddings, estimators and baselines.
 
-    max_examples: int = 500
-    max_length: int = 128
+    Left out, ``max_length`` is the grid's longest ``max_length`` and ``max_examples`` (per
+    task) is as many as half of ``signals.budget`` allows (32 to 500).
+    """
+
+    max_examples: int | None = None
+    max_length: int | None = None
     batch_size: int = 32
     taskemb_parameters: bool = False
     transrate_eps: float = 1e-2
     model_choice: str = "best_validation"
     seed: int = 0
 
-    def settings(self) -> PairSignalSettings:
-        """The pair-signal stage settings."""
-        return PairSignalSettings(**dataclasses.asdict(self))
+    def settings(
+        self, *, max_length: int = 128, precision: str = "fp32", max_examples: int = MAX_EXAMPLES
+    ) -> PairSignalSettings:
+        """The pair-signal stage settings (keywords: the derived defaults)."""
+        values = dataclasses.asdict(self)
+        values["max_length"] = max_length if self.max_length is None else self.max_length
+        values["max_examples"] = max_examples if self.max_examples is None else self.max_examples
+        return PairSignalSettings(**values, precision=precision)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
 class SignalsConfig:
-    """``[signals]``: settings of each transferability signal."""
+    """``[signals]``: the signals' budget and precision, and each signal's settings.
 
+    ``budget`` is the share of the projected full-grid cost the signals may spend (it sizes
+    ANSAT's document sets and caps its integration steps); ``precision`` is ``fp32`` or
+    ``bf16`` (autocast for attributions, features and embeddings), by default the grid's.
+    """
+
+    budget: float = 0.05
+    precision: str | None = None
     ansat: AnsatConfig = field(default_factory=AnsatConfig)
     pairs: PairSignalsConfig = field(default_factory=PairSignalsConfig)
 
@@ -296,8 +331,9 @@ class RunConfig:
             ("grid.source", lambda: settings_grid(**dataclasses.asdict(self.grid.source)), {}),
             ("grid", self.grid.spec, {}),
             ("executor", self.executor.options, {"executor": "kind", "ray_address": "address"}),
-            ("signals.ansat", self.signals.ansat.settings, {}),
-            ("signals.pairs", self.signals.pairs.settings, {}),
+            ("signals.ansat", self.ansat_settings, {}),
+            ("signals.pairs", self.pair_settings, {}),
+            ("signals", lambda: self.signal_budget(0.0), {"fraction": "budget"}),
             ("evaluation", self.evaluation.settings, {}),
         ]
         for section, check, aliases in checks:
@@ -305,6 +341,37 @@ class RunConfig:
                 check()
             except (ConfigError, EncoderError) as error:
                 raise ConfigError(_full_key(str(error), section, aliases)) from None
+
+    @property
+    def signal_precision(self) -> str:
+        """``signals.precision``, or the grid's when left out."""
+        return self.signals.precision or self.grid.precision
+
+    @property
+    def signal_length(self) -> int:
+        """The grid's longest ``max_length`` (the derived length of every signal)."""
+        return max(*self.grid.target.max_length, *self.grid.source.max_length)
+
+    def ansat_settings(self) -> AnsatSettings:
+        """ANSAT's settings, with the defaults derived from the grid filled in."""
+        return self.signals.ansat.settings(
+            max_length=self.signal_length, precision=self.signal_precision
+        )
+
+    def pair_settings(self, max_examples: int = MAX_EXAMPLES) -> PairSignalSettings:
+        """The pair signals' settings, with the defaults derived from the grid filled in.
+
+        ``max_examples`` is used when the configuration leaves it out (derived by the caller).
+        """
+        return self.signals.pairs.settings(
+            max_length=self.signal_length,
+            precision=self.signal_precision,
+            max_examples=max_examples,
+        )
+
+    def signal_budget(self, grid_seconds: float, spent_seconds: float = 0.0) -> SignalBudget:
+        """``signals.budget`` of a grid projected to cost ``grid_seconds``."""
+        return SignalBudget(grid_seconds, self.signals.budget, spent_seconds)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (``None`` values left out, as TOML has no null)."""
@@ -346,10 +413,6 @@ PROFILES: dict[str, dict[str, Any]] = {
             "target": {"learning_rate": [1e-4, 2e-4], **_STAGE},
             "source": {"learning_rate": [2e-4], **_STAGE},
         },
-        "signals": {
-            "ansat": {"n_steps": 20, "max_documents": 20, "max_length": 64},
-            "pairs": {"max_examples": 200, "max_length": 64},
-        },
         "evaluation": {"bootstrap_resamples": 1000},
     },
     # The 12-task reference study of the built-in corpus (BENCHMARKS.md, "Reference study"):
@@ -368,10 +431,6 @@ PROFILES: dict[str, dict[str, Any]] = {
             "single_task_seeds": [1, 2],
             "target": {"learning_rate": [1e-4, 2e-4], **_STAGE},
             "source": {"learning_rate": [1e-4], **_STAGE},
-        },
-        "signals": {
-            "ansat": {"n_steps": 20, "max_documents": 50, "max_length": 64},
-            "pairs": {"max_examples": 500, "max_length": 64},
         },
     },
 }

@@ -18,24 +18,32 @@ import contextlib
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
 from transferscout.checks import check_before_training
 from transferscout.config import RunConfig
 from transferscout.errors import ConfigError
 from transferscout.evaluation.ordering import ranking_order
 from transferscout.evaluation.run import EvaluationResult, evaluate_run
+from transferscout.grid.models import load_trained_model, select_single_task_models
 from transferscout.grid.runner import GridSummary, plan_trials, run_grid
 from transferscout.grid.spec import TrialSpec
 from transferscout.grid.store import RunStore, check_run_folder, run_lock
 from transferscout.report.build import ReportFiles, write_report
 from transferscout.signals.ansat_stage import compute_ansat
-from transferscout.signals.pair_stage import compute_pair_signals
+from transferscout.signals.budget import grid_budget, plan_pair_examples
+from transferscout.signals.pair_stage import (
+    PairSignalSettings,
+    compute_pair_signals,
+    pooled_features,
+)
 from transferscout.tasks.task import TaskSet
 
 __all__ = [
@@ -101,13 +109,28 @@ def _grid(config: RunConfig, run_dir: Path, tasks: TaskSet, progress: bool) -> G
 
 
 def compute_ansat_signals(config: RunConfig, run_dir: str | Path, *, progress: bool = False) -> int:
-    """Attribute the run's single-task models and store ANSAT for every ordered task pair."""
-    tasks = config.data.load()
+    """Attribute the run's single-task models and store ANSAT for every ordered task pair.
+
+    ANSAT's derived settings fit ``signals.budget`` of the run's projected grid, less what the
+    pair signals already spent (compute them first to have them charged).
+    """
+    return _ansat(config, Path(run_dir), config.data.load(), progress)
+
+
+def _ansat(config: RunConfig, run_dir: Path, tasks: TaskSet, progress: bool) -> int:
+    budget = grid_budget(
+        run_dir,
+        tasks,
+        config.grid.spec(),
+        config.encoder.spec(),
+        fraction=config.signals.budget,
+    )
     return compute_ansat(
         run_dir,
         tasks,
-        config.signals.ansat.settings(),
+        config.ansat_settings(),
         progress=progress,
+        budget=budget,
         device=config.executor.device,
     )
 
@@ -117,13 +140,71 @@ def compute_pair_signals_stage(
 ) -> int:
     """Store task embeddings, estimator scores and baselines for every ordered task pair."""
     tasks = config.data.load()
+    settings = pair_settings(config, Path(run_dir), tasks)
     return compute_pair_signals(
-        run_dir,
-        tasks,
-        config.signals.pairs.settings(),
-        progress=progress,
-        device=config.executor.device,
+        run_dir, tasks, settings, progress=progress, device=config.executor.device
     )
+
+
+def pair_settings(config: RunConfig, run_dir: Path, tasks: TaskSet) -> PairSignalSettings:
+    """The pair signals' settings; left out, the examples per task fit half the budget.
+
+    The cost of an inference pass and of loading a model is measured on the first task's
+    single-task model (a short calibration on a few of its training texts).
+    """
+    if config.signals.pairs.max_examples is not None:
+        return config.pair_settings()
+    budget = grid_budget(run_dir, tasks, config.grid.spec(), config.encoder.spec())
+    budget = replace(budget, fraction=config.signals.budget, spent_seconds=0.0)
+    start = time.perf_counter()
+    seconds_per_example, load_seconds = _calibrate_inference(config, run_dir, tasks)
+    with RunStore(run_dir) as store:  # charged with the signals
+        store.put_cost("calibration", "pairs", time.perf_counter() - start, {})
+    n = len(tasks)
+    examples = plan_pair_examples(
+        budget,
+        seconds_per_example,
+        models=n,
+        pairs=n * n,
+        embedded=n,
+        fixed_seconds=(n + 1) * load_seconds,
+    )
+    logger.info(
+        "pair signals: %d training examples per task (half of the %g%% budget of a %.2f h "
+        "grid; %.3f s per example and pass, %.1f s per model load)",
+        examples,
+        config.signals.budget * 100,
+        budget.grid_seconds / 3600,
+        seconds_per_example,
+        load_seconds,
+    )
+    return config.pair_settings(max_examples=examples)
+
+
+def _calibrate_inference(config: RunConfig, run_dir: Path, tasks: TaskSet) -> tuple[float, float]:
+    """Seconds per example of a feature pass, and seconds to load a model (measured)."""
+    first = tasks.names[0]
+    with RunStore(run_dir, readonly=True) as store:
+        row = select_single_task_models(store, tasks)[first]
+    start = time.perf_counter()
+    encoder = load_trained_model(run_dir, row, device=config.executor.device)
+    load_seconds = time.perf_counter() - start
+    texts = tasks[first].train.texts[:CALIBRATION_EXAMPLES]
+    settings = config.pair_settings()
+    start = time.perf_counter()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.precision == "bf16"):
+        pooled_features(
+            encoder.model,
+            encoder.tokenizer,
+            texts,
+            max_length=settings.max_length,
+            batch_size=settings.batch_size,
+        )
+    return (time.perf_counter() - start) / max(1, len(texts)), load_seconds
+
+
+#: Training texts of the first task the inference calibration runs on.
+CALIBRATION_EXAMPLES = 32
 
 
 def evaluate(config: RunConfig, run_dir: str | Path) -> EvaluationResult:
@@ -255,28 +336,24 @@ def _run_stages(
     done = _store_digest(run_dir, set(fingerprints.values()))
     planned = {t.id for t in trials}
     stages_run = []
-    ansat_key = cache.key(["ansat", asdict(config.signals.ansat), fingerprints, done])
-    if not cache.fresh("ansat", ansat_key):
-        compute_ansat(
-            run_dir,
-            tasks,
-            config.signals.ansat.settings(),
-            progress=progress,
-            device=config.executor.device,
-        )
-        cache.record("ansat", ansat_key)
-        stages_run.append("ansat")
-    pairs_key = cache.key(["pairs", asdict(config.signals.pairs), fingerprints, done])
+    # The pair signals run first: their cost is charged to the signals' budget before
+    # ANSAT's derived document sets and integration steps are planned within what is left.
+    pairs_inputs = [asdict(config.pair_settings()), config.signals.budget]
+    pairs_inputs.append(config.signals.pairs.max_examples)  # None: derived from the trials
+    pairs_key = cache.key(["pairs", pairs_inputs, fingerprints, done])
     if not cache.fresh("pairs", pairs_key):
+        settings = pair_settings(config, run_dir, tasks)
         compute_pair_signals(
-            run_dir,
-            tasks,
-            config.signals.pairs.settings(),
-            progress=progress,
-            device=config.executor.device,
+            run_dir, tasks, settings, progress=progress, device=config.executor.device
         )
         cache.record("pairs", pairs_key)
         stages_run.append("pairs")
+    ansat_inputs = [asdict(config.ansat_settings()), config.signals.budget, pairs_key]
+    ansat_key = cache.key(["ansat", ansat_inputs, fingerprints, done])
+    if not cache.fresh("ansat", ansat_key):
+        _ansat(config, run_dir, tasks, progress)
+        cache.record("ansat", ansat_key)
+        stages_run.append("ansat")
     graded = _store_digest(run_dir, set(fingerprints.values()), planned)
     evaluation_key = cache.key(
         ["evaluation", asdict(config.evaluation), ansat_key, pairs_key, graded]

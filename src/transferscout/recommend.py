@@ -28,7 +28,7 @@ import functools
 import itertools
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +56,8 @@ from transferscout.meta.features import (
 )
 from transferscout.meta.regressor import TransferRegressor, leave_one_target_out
 from transferscout.signals.ansat_stage import compute_ansat
-from transferscout.signals.pair_stage import compute_pair_signals
+from transferscout.signals.budget import grid_budget
+from transferscout.signals.pair_stage import PairSignalSettings, compute_pair_signals
 from transferscout.targets import check_not_degenerate
 from transferscout.tasks.task import Task, TaskSet
 
@@ -186,23 +187,39 @@ def train_reference(
 def target_signals(
     run_dir: Path, tasks: TaskSet, name: str, config: RunConfig, *, progress: bool = False
 ) -> pd.DataFrame:
-    """Every (source -> ``name``) pair's signals, one row per source (computed if missing)."""
-    compute_ansat(
+    """Every (source -> ``name``) pair's signals, one row per source (computed if missing).
+
+    Pair signals use the run's own settings; ANsAT gets the signal budget of the grid the
+    signals stand in for here: every candidate with ``name`` as the target.
+    """
+    compute_pair_signals(
         run_dir,
         tasks,
-        config.signals.ansat.settings(),
+        _run_pair_settings(run_dir, config),
         progress=progress,
         targets=[name],
         cost_prefix="rank:",
         device=config.executor.device,
     )
-    compute_pair_signals(
+    grid = config.grid.spec()
+    every = grid.sources if grid.sources is not None else tuple(n for n in tasks.names if n != name)
+    replaced = replace(grid, targets=(name,), sources=every, single_task_seeds=())
+    budget = grid_budget(
         run_dir,
         tasks,
-        config.signals.pairs.settings(),
+        replaced,
+        config.encoder.spec(),
+        fraction=config.signals.budget,
+        cost_prefix="rank:",
+    )
+    compute_ansat(
+        run_dir,
+        tasks,
+        config.ansat_settings(),
         progress=progress,
         targets=[name],
         cost_prefix="rank:",
+        budget=budget,
         device=config.executor.device,
     )
     with RunStore(run_dir, readonly=True) as store:
@@ -353,6 +370,17 @@ def single_task_score(run_dir: Path, name: str) -> float:
     with RunStore(run_dir, readonly=True) as store:
         rows = [r for r in store.rows(kind="single", status="done") if r.target == name]
     return target_scores(rows)[name]
+
+
+def _run_pair_settings(run_dir: Path, config: RunConfig) -> PairSignalSettings:
+    """The run's own pair-signal settings (its sources' samples and caches stay valid)."""
+    if config.signals.pairs.max_examples is not None:
+        return config.pair_settings()
+    with RunStore(run_dir, readonly=True) as store:
+        stored = store.pair_signals("textemb")
+    if not stored:
+        return config.pair_settings()
+    return config.pair_settings(max_examples=int(stored[0]["detail"]["settings"]["max_examples"]))
 
 
 def _check_signals(run_dir: Path, names: set[str]) -> None:

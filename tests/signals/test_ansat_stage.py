@@ -11,9 +11,11 @@ from transferscout.grid.models import model_fingerprint
 from transferscout.grid.runner import ExecutionOptions, run_grid
 from transferscout.grid.spec import GridSpec, settings_grid
 from transferscout.grid.store import RunStore
+from transferscout.signals.adaptive import AdaptiveSteps
 from transferscout.signals.ansat import ansat_feature_names
 from transferscout.signals.ansat_stage import AnsatSettings, compute_ansat
 from transferscout.signals.attributions import AttributionCache, AttributionSettings
+from transferscout.signals.budget import MIN_DOCUMENTS, SignalBudget
 from transferscout.tasks import TaskSet
 
 SETTINGS = AnsatSettings(attribution=AttributionSettings(n_steps=6, max_length=32), max_documents=5)
@@ -138,3 +140,53 @@ def test_without_trained_models(tmp_path: Path, tasks: TaskSet) -> None:
     RunStore(tmp_path).close()
     with pytest.raises(TransferScoutError, match="no finished single-task model"):
         compute_ansat(tmp_path, tasks, SETTINGS)
+
+
+def test_budget_sizes_the_sets_and_adaptive_steps_are_recorded(
+    trained_run: Path, tasks: TaskSet
+) -> None:
+    settings = AnsatSettings(
+        attribution=AttributionSettings(n_steps=8, max_length=32),
+        split="train",
+        max_documents=100,
+        adaptive=AdaptiveSteps(start=2, tolerance=1e6, probe_documents=3),
+        documents_from_budget=True,
+    )
+    # A budget far below one document per set: the plan keeps the minimum and says so.
+    budget = SignalBudget(grid_seconds=1.0, fraction=0.05)
+    compute_ansat(trained_run, tasks, settings, budget=budget)
+    with RunStore(trained_run, readonly=True) as store:
+        detail = store.pair_signals("ansat")[0]["detail"]
+        costs = [c for c in store.costs("conductance") if c["detail"].get("n_steps") == 2]
+    assert detail["settings"]["max_documents"] == MIN_DOCUMENTS
+    assert detail["plan"]["max_documents"] == MIN_DOCUMENTS
+    assert detail["plan"]["points"] == 3  # the loose tolerance keeps the start: 2 steps
+    assert "attributions × 3 points" in detail["plan"]["description"]
+    assert detail["steps"] == {name: 2 for name in tasks.names}
+    assert set(detail["completeness"]) == set(tasks.names)
+    assert len(costs) == 3 and all("completeness" in c["detail"] for c in costs)
+    assert _ansat_rows(trained_run)[("food", "water", "n_docs_a")] <= MIN_DOCUMENTS
+    # A re-run reuses the plan and every attribution.
+    files = sorted((trained_run / "attributions").glob("*.parquet"))
+    stamps = {f: f.stat().st_mtime_ns for f in files}
+    compute_ansat(trained_run, tasks, settings, budget=budget)
+    assert {f: f.stat().st_mtime_ns for f in files} == stamps
+
+
+def test_a_strict_tolerance_raises_the_steps_within_a_generous_budget(
+    trained_run: Path, tasks: TaskSet
+) -> None:
+    settings = AnsatSettings(
+        attribution=AttributionSettings(n_steps=6, max_length=32),
+        split="train",
+        max_documents=12,
+        adaptive=AdaptiveSteps(start=3, tolerance=1e-12, probe_documents=3),
+        documents_from_budget=True,
+    )
+    compute_ansat(trained_run, tasks, settings, budget=SignalBudget(grid_seconds=1e9))
+    with RunStore(trained_run, readonly=True) as store:
+        detail = store.pair_signals("ansat")[0]["detail"]
+    assert detail["plan"]["max_documents"] == 12  # the budget allows the cap
+    assert detail["plan"]["points"] == 4  # planned at the start steps
+    # Never within tolerance: every model, the calibrated first one too, goes to the cap.
+    assert detail["steps"] == {name: 6 for name in tasks.names}

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from tests.conftest import ROWS
 from transferscout.signals.documents import document_sets
-from transferscout.tasks import TableSpec, load_tasks
+from transferscout.tasks import TableSpec, TaskSet, load_tasks
 
 
 def test_positive_documents_of_tasks_and_pairs(small_csv: Path) -> None:
@@ -32,3 +32,39 @@ def test_caps_are_seeded_samples(small_csv: Path) -> None:
     assert first == document_sets(tasks, split="train", max_documents=2, seed=1)
     assert all(len(ids) == 2 for ids in first.single.values())
     assert set(first.single["food"]) <= {"m1", "m3", "m11"}
+
+
+def test_a_larger_cap_keeps_every_document_of_a_smaller_one(keyword_tasks: TaskSet) -> None:
+    small = document_sets(keyword_tasks, split="train", max_documents=3, seed=2)
+    large = document_sets(keyword_tasks, split="train", max_documents=7, seed=2)
+    for name in keyword_tasks.names:
+        assert set(small.single[name]) <= set(large.single[name])
+
+
+def test_pair_sets_reuse_the_single_sets_and_the_self_pair_is_the_single_set(
+    keyword_tasks: TaskSet,
+) -> None:
+    sets = document_sets(keyword_tasks, split="train", max_documents=4, seed=0)
+    full = document_sets(keyword_tasks, split="train", max_documents=None)
+    names = keyword_tasks.names
+    for i, a in enumerate(names):
+        assert sets.pair[(a, a)] == sets.single[a]
+        for b in names[i + 1 :]:
+            both = set(full.pair[(a, b)])
+            pair = set(sets.pair[(a, b)])
+            assert pair <= both and len(pair) == min(4, len(both))
+            reusable = both & (set(sets.single[a]) | set(sets.single[b]))
+            # documents of D_a or D_b come first: as many as fit are taken
+            assert len(pair & reusable) == min(4, len(reusable))
+
+
+def test_needed_documents_of_a_model_are_its_pairs_sets(small_csv: Path) -> None:
+    tasks = load_tasks(
+        small_csv, TableSpec(label_columns=("food", "water"), split_column="split", id_column="id")
+    )
+    sets = document_sets(tasks, split="train", max_documents=None)
+    assert sets.needed([("water", "food")]) == {
+        "water": ["m1", "m11", "m12", "m2", "m3"],
+        "food": ["m1", "m11", "m12", "m2", "m3"],
+    }
+    assert sets.needed([("food", "food")]) == {"food": ["m1", "m11", "m3"]}

@@ -72,3 +72,52 @@ def test_reciprocal_rank_fusion_by_hand() -> None:
     assert fused["b"] == pytest.approx(1 / 62 + 1 / 61)
     assert fused["c"] == pytest.approx(1 / 63 + 1 / 62)
     assert max(fused, key=fused.__getitem__) == "b"
+
+
+def test_taskemb_pass_gives_the_features_of_a_separate_pass(tiny_encoder_dir: Path) -> None:
+    from transferscout.signals.pair_stage import pooled_features
+
+    encoder = load_encoder(str(tiny_encoder_dir))
+    texts = ("we need water", "help", "the road to the city is blocked please send aid")
+    outputs: dict[str, np.ndarray] = {}
+    task_embedding(
+        encoder.model, encoder.tokenizer, texts, [1, 0, 1], batch_size=2, outputs=outputs
+    )
+    features, probabilities = pooled_features(
+        encoder.model, encoder.tokenizer, texts, max_length=128, batch_size=3
+    )
+    np.testing.assert_allclose(outputs["features"], features, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(outputs["probabilities"], probabilities, rtol=1e-4, atol=1e-5)
+
+
+def test_taskemb_pass_gives_a_regression_pair_models_outputs(tiny_encoder_dir: Path) -> None:
+    from transferscout.kinds import get_kind
+    from transferscout.signals.pair_stage import pooled_features
+
+    encoder = load_encoder(str(tiny_encoder_dir), num_labels=1)
+    kind = get_kind("regression")
+    texts = ("we need water", "help", "the road is blocked")
+    pairs = ("send aid", "now please", "to the city")
+    outputs: dict[str, np.ndarray] = {}
+    task_embedding(
+        encoder.model,
+        encoder.tokenizer,
+        texts,
+        [0.5, -1.0, 2.0],
+        batch_size=2,
+        pairs=pairs,
+        kind=kind,
+        outputs=outputs,
+    )
+    features, values = pooled_features(
+        encoder.model,
+        encoder.tokenizer,
+        texts,
+        max_length=128,
+        batch_size=3,
+        pairs=pairs,
+        kind=kind,
+    )
+    assert outputs["probabilities"].shape == (3, 1)
+    np.testing.assert_allclose(outputs["features"], features, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(outputs["probabilities"], values, rtol=1e-4, atol=1e-5)

@@ -1,18 +1,26 @@
 """The ANSAT stage of a run: attributions of every single-task model, then ANSAT of every pair.
 
 Attribution work is O(models × documents): each task's chosen single-task model is attributed
-once on the union of all document sets (cached by model content and settings); ANSAT for all
-ordered pairs is then set arithmetic on the cached word scores.
+once on the documents of the sets its pairs read (cached by model content and settings);
+ANSAT for all ordered pairs is then set arithmetic on the cached word scores.
+
+Cheap by default: given a :class:`~transferscout.signals.budget.SignalBudget`, the stage
+measures the attribution throughput on its first model's probe documents, then caps the
+document sets so that the projected attribution cost fits the budget (the plan is logged and
+kept with the signals); with adaptive integration every model gets as few integration
+steps as completeness allows, and never more than its share of what is left of the budget.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,15 +34,28 @@ from transferscout.grid.models import (
     select_single_task_models,
 )
 from transferscout.grid.store import RunStore, TrialRow
+from transferscout.signals.adaptive import (
+    AdaptiveSteps,
+    Attributed,
+    attribute_with_steps,
+    choose_steps,
+)
 from transferscout.signals.ansat import THRESHOLDS, ansat_features
-from transferscout.signals.attributions import (
-    AttributionCache,
-    AttributionSettings,
-    attribute_documents,
+from transferscout.signals.attributions import AttributionCache, AttributionSettings
+from transferscout.signals.budget import (
+    MAX_DOCUMENTS,
+    MIN_DOCUMENTS,
+    AttributionPlan,
+    SignalBudget,
+    plan_documents,
+    steps_within,
 )
 from transferscout.signals.documents import DocumentSets, document_sets
 from transferscout.tasks.task import SPLITS, Task, TaskSet
 from transferscout.training.finetune import predict_proba
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 __all__ = ["AnsatSettings", "attribution_targets", "compute_ansat"]
 
@@ -46,12 +67,18 @@ class AnsatSettings:
     """Settings of the ANSAT stage.
 
     Attributes:
-        attribution: How conductance is computed.
+        attribution: How conductance is computed (with ``adaptive``, its ``n_steps`` is the
+            most steps a model may get).
         split: The split whose positive documents form ``D_A``, ``D_B``, ``D_AB``.
-        max_documents: Cap on each document set (seeded sample).
+        max_documents: Cap on each document set (seeded sample); with
+            ``documents_from_budget``, the most the budget may allow.
         seed: Seeds the document samples.
         model_choice: Which single-task model of a task is attributed.
         thresholds: The TAT values.
+        adaptive: Choose each model's integration steps by completeness (``None``: every
+            model gets ``attribution.n_steps``).
+        documents_from_budget: Derive the cap on each document set from the budget given
+            to :func:`compute_ansat` (at least 10, at most ``max_documents``).
         completeness_tolerance: Warn when a model's median completeness error (over its
             attributed documents) is above this.
     """
@@ -62,6 +89,8 @@ class AnsatSettings:
     seed: int = 0
     model_choice: ModelChoice = "best_validation"
     thresholds: tuple[float, ...] = THRESHOLDS
+    adaptive: AdaptiveSteps | None = None
+    documents_from_budget: bool = False
     completeness_tolerance: float = 0.05
 
     def __post_init__(self) -> None:
@@ -87,6 +116,7 @@ def compute_ansat(
     progress: bool = False,
     targets: Sequence[str] | None = None,
     cost_prefix: str = "",
+    budget: SignalBudget | None = None,
     device: str = "auto",
 ) -> int:
     """Attribute every task's single-task model and store ANSAT for every ordered pair.
@@ -99,80 +129,359 @@ def compute_ansat(
         targets: Store only the pairs whose target is one of these (default: all).
         cost_prefix: Prefix of the cost records' families (``"rank:"`` keeps a
             recommendation's costs apart from the study's).
+        budget: What the signals may cost; it derives the document sets' cap (with
+            ``settings.documents_from_budget``) and caps each model's adaptive steps.
         device: Where to attribute (``auto``: CUDA when available).
 
     Returns:
         The number of (source, target) pairs stored.
     """
     wanted = list(tasks.names if targets is None else targets)
+    pairs = [(source, target) for source in tasks.names for target in wanted]
     settings = settings or AnsatSettings()
     run_dir = Path(run_dir)
-    cache = AttributionCache(run_dir)
     with RunStore(run_dir) as store:
         models = select_single_task_models(store, tasks, choice=settings.model_choice)
-        sets = document_sets(
-            tasks, split=settings.split, max_documents=settings.max_documents, seed=settings.seed
-        )
-        keys = {}
-        for name, row in models.items():
-            keys[name] = AttributionCache.key(model_fingerprint(run_dir, row), settings.attribution)
-        todo = {name: cache.missing(keys[name], sets.all_ids) for name in models}
-        total = sum(len(docs) for docs in todo.values())
-        bar = progress_bar(enabled=progress)
-        with bar:
-            bar_task = bar.add_task("attributions (model x document)", total=total)
-            for name, missing in todo.items():
-                if not missing:
-                    continue
-                start = time.perf_counter()
-                encoder = load_trained_model(run_dir, models[name], device=device)
-                words, tokens, documents = attribute_documents(
-                    encoder.model,
-                    encoder.tokenizer,
-                    {doc: sets.texts[doc] for doc in missing},
-                    settings.attribution,
-                    on_batch=lambda n: bar.update(bar_task, advance=n),
-                    targets=attribution_targets(
-                        encoder, tasks[name], missing, sets, settings.attribution.max_length
-                    ),
-                    pairs={doc: sets.pairs[doc] for doc in missing if doc in sets.pairs},
-                )
-                cache.add(keys[name], words, tokens, documents)
-                seconds = time.perf_counter() - start
-                store.put_cost(
-                    cost_prefix + "conductance",
-                    f"{keys[name]}:{len(cache.words(keys[name]))}",
-                    seconds,
-                    {"task": name, "trial": models[name].id, "documents": len(missing)},
-                )
-                logger.info(
-                    "attributed %d documents with %s's model in %.1fs", len(missing), name, seconds
-                )
+        work = _Attributions(run_dir, store, models, settings, cost_prefix, device, tasks)
+        plan = None
+        if settings.documents_from_budget and budget is not None:
+            plan = work.plan(pairs, budget)
+            cap: int | None = plan.max_documents
+        else:
+            cap = settings.max_documents
+        resolved = replace(settings, max_documents=cap, documents_from_budget=False)
+        sets = _sets(tasks, resolved, cap)
+        work.run(sets.needed(pairs), sets, budget, progress)
         start = time.perf_counter()
-        scores = {name: cache.word_scores(keys[name], sets.all_ids) for name in models}
+        scores = {name: work.cache.word_scores(work.keys[name], sets.all_ids) for name in models}
+        completeness = {
+            name: work.cache.completeness(work.keys[name], sets.needed(pairs).get(name, []))
+            for name in models
+        }
+        _warn_incomplete(completeness, models, resolved, work.steps)
         values: list[tuple[str, str, str, float]] = []
-        for source in tasks.names:
-            for target in wanted:
-                features = ansat_features(
-                    scores[source],
-                    scores[target],
-                    sets.for_pair(source, target),
-                    settings.thresholds,
-                )
-                values.extend((source, target, key, value) for key, value in features.items())
-        completeness = {name: cache.completeness(keys[name], sets.all_ids) for name in models}
-        _warn_incomplete(completeness, models, settings)
+        for source, target in pairs:
+            features = ansat_features(
+                scores[source], scores[target], sets.for_pair(source, target), settings.thresholds
+            )
+            values.extend((source, target, key, value) for key, value in features.items())
         detail = {
-            "settings": {**asdict(settings), "attribution": settings.attribution.key()},
+            "settings": {**asdict(resolved), "attribution": resolved.attribution.key()},
             "models": {name: row.id for name, row in models.items()},
+            "steps": work.steps,
             "completeness": completeness,
+            "plan": None if plan is None else _plan_record(plan),
         }
         store.put_pair_signals("ansat", values, detail)
-        pairs = len(tasks) * len(wanted)
         store.put_cost(
-            cost_prefix + "ansat", "pairs", time.perf_counter() - start, {"pairs": pairs}
+            cost_prefix + "ansat", "pairs", time.perf_counter() - start, {"pairs": len(pairs)}
         )
-    return pairs
+    return len(pairs)
+
+
+def _sets(tasks: TaskSet, settings: AnsatSettings, cap: int | None) -> DocumentSets:
+    return document_sets(tasks, split=settings.split, max_documents=cap, seed=settings.seed)
+
+
+def _plan_record(plan: AttributionPlan) -> dict[str, Any]:
+    record = asdict(plan)
+    record["description"] = plan.describe()
+    return record
+
+
+class _Attributions:
+    """The attribution work of one stage call: cache keys, steps, costs, and the plan."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        store: RunStore,
+        models: Mapping[str, TrialRow],
+        settings: AnsatSettings,
+        cost_prefix: str,
+        device: str,
+        tasks: TaskSet,
+    ) -> None:
+        self.run_dir = run_dir
+        self.tasks = tasks
+        self.device = device
+        self.store = store
+        self.models = dict(models)
+        self.settings = settings
+        self.cost_prefix = cost_prefix
+        self.cache = AttributionCache(run_dir)
+        self.keys = {
+            name: _cache_key(model_fingerprint(run_dir, row), settings)
+            for name, row in models.items()
+        }
+        self.steps: dict[str, int] = {}
+        self.completeness: dict[str, dict[str, float | int]] = {}
+        for name in models:
+            recorded = self._recorded(name)
+            if recorded:
+                self.steps[name] = int(recorded["n_steps"])
+                self.completeness[name] = recorded["completeness"]
+        self.probes: dict[str, Attributed] = {}
+        self.seconds_per_token_point: float | None = None
+        self.spent = 0.0
+
+    # -- the per-model record of steps and completeness --------------------------------
+    def _record_path(self, name: str) -> Path:
+        return self.cache.folder / f"{self.keys[name]}.steps.json"
+
+    def _recorded(self, name: str) -> dict[str, Any] | None:
+        path = self._record_path(name)
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def _record(self, name: str, n_steps: int, result: Attributed) -> None:
+        """Keep a model's steps (before its attributions are cached) and completeness."""
+        self.steps[name] = n_steps
+        self.completeness[name] = result.completeness.as_dict()
+        self.cache.folder.mkdir(parents=True, exist_ok=True)
+        record = {"n_steps": n_steps, "completeness": self.completeness[name]}
+        self._record_path(name).write_text(json.dumps(record))
+
+    # -- planning ----------------------------------------------------------------------
+    def plan(self, pairs: list[tuple[str, str]], budget: SignalBudget) -> AttributionPlan:
+        """Cap the document sets so the attributions fit the budget (kept for re-runs)."""
+        path = self.cache.folder / f"plan-{self._plan_key(pairs, budget)}.json"
+        if path.exists():
+            stored = json.loads(path.read_text())
+            plan = AttributionPlan(**{**stored, "budget": SignalBudget(**stored["budget"])})
+            self.seconds_per_token_point = plan.seconds_per_token_point
+            logger.info("%s (planned before)", plan.describe())
+            return plan
+        tasks = self.tasks
+        upper = self.settings.max_documents or MAX_DOCUMENTS
+        largest = _sets(tasks, self.settings, upper)
+        smallest = _sets(tasks, self.settings, min(MIN_DOCUMENTS, upper))
+        first = next(iter(self.models))
+        encoder = load_trained_model(self.run_dir, self.models[first], device=self.device)
+        lengths = _token_lengths(
+            encoder.tokenizer, largest.texts, self.settings.attribution.max_length, largest.pairs
+        )
+        known = {name: set(self._cached(name, largest.all_ids)) for name in self.models}
+        probe_pool = smallest.needed(pairs)[first]
+        probe = [doc for doc in probe_pool if doc not in known[first]]
+        points = self.settings.attribution.n_steps + 1
+        if probe:  # calibrate on the first model's probe, kept as its first attributions
+            documents = {doc: largest.texts[doc] for doc in probe[: self._probe_size()]}
+            policy = self.settings.adaptive
+            first_steps = self.steps.get(first, self.settings.attribution.n_steps)
+            if policy is not None and first not in self.steps:
+                first_steps = policy.start  # a first try; more steps are chosen in run()
+            result = attribute_with_steps(
+                encoder.model,
+                encoder.tokenizer,
+                documents,
+                self.settings.attribution,
+                first_steps,
+                **self._kind_inputs(first, encoder, list(documents), largest),
+            )
+            within = policy is None or not result.completeness.median > policy.tolerance
+            if first in self.steps or within:  # else run() goes on choosing from this try
+                self._record(first, first_steps, result)
+            self.probes[first] = result
+            points = first_steps + 1
+            known[first].update(result.errors)
+            self.spent += result.seconds
+        else:  # only reached when a plan file was lost: measure without keeping
+            documents = {doc: largest.texts[doc] for doc in probe_pool[:MIN_DOCUMENTS]}
+            result = attribute_with_steps(
+                encoder.model,
+                encoder.tokenizer,
+                documents,
+                self.settings.attribution,
+                self.steps.get(first, self.settings.attribution.n_steps),
+                **self._kind_inputs(first, encoder, list(documents), largest),
+            )
+        rate = result.seconds / max(1, result.token_points)
+        self.seconds_per_token_point = rate
+        spent = replace(budget, spent_seconds=budget.spent_seconds + self.spent)
+
+        def tokens_at(cap: int) -> tuple[int, int]:
+            needed = _sets(tasks, self.settings, cap).needed(pairs)
+            missing = [
+                doc for name, docs in needed.items() for doc in docs if doc not in known[name]
+            ]
+            return len(missing), sum(lengths[doc] for doc in missing)
+
+        plan = plan_documents(
+            spent, tokens_at, points=points, seconds_per_token_point=rate, cap=upper
+        )
+        logger.info(plan.describe())
+        if plan.projected_seconds > spent.left:
+            logger.warning(
+                "the smallest document sets (%d per set) overrun the signals' budget: the "
+                "grid is small next to its documents",
+                plan.max_documents,
+            )
+        self.cache.folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(plan)))
+        return plan
+
+    def _kind_inputs(
+        self, name: str, encoder: Encoder, documents: list[str], sets: DocumentSets
+    ) -> dict[str, Any]:
+        """The outputs attributed (as ``name``'s kind chooses) and the text pairs."""
+        max_length = self.settings.attribution.max_length
+        return {
+            "targets": attribution_targets(encoder, self.tasks[name], documents, sets, max_length),
+            "pairs": {doc: sets.pairs[doc] for doc in documents if doc in sets.pairs},
+        }
+
+    def _probe_size(self) -> int:
+        return self.settings.adaptive.probe_documents if self.settings.adaptive else MIN_DOCUMENTS
+
+    def _plan_key(self, pairs: list[tuple[str, str]], budget: SignalBudget) -> str:
+        inputs = [sorted(self.keys.items()), pairs, budget.fraction, asdict(self.settings)]
+        return hashlib.sha256(json.dumps(inputs, default=str).encode()).hexdigest()[:32]
+
+    def _cached(self, name: str, doc_ids: list[str]) -> list[str]:
+        missing = set(self.cache.missing(self.keys[name], doc_ids))
+        return [doc for doc in doc_ids if doc not in missing]
+
+    # -- attributing -------------------------------------------------------------------
+    def _probe(
+        self,
+        name: str,
+        encoder: Encoder,
+        probe: Mapping[str, str],
+        most: int,
+        sets: DocumentSets,
+        tried: Attributed | None = None,
+    ) -> Attributed:
+        """Choose a model's adaptive steps on its probe documents, and record them."""
+        assert self.settings.adaptive is not None
+        result = choose_steps(
+            encoder.model,
+            encoder.tokenizer,
+            probe,
+            self.settings.attribution,
+            self.settings.adaptive,
+            max_steps=most,
+            tried=tried,
+            **self._kind_inputs(name, encoder, list(probe), sets),
+        )
+        self._record(name, result.n_steps, result)
+        return result
+
+    def _step_cap(self, budget: SignalBudget | None, tokens: int, models_left: int) -> int:
+        """The most steps a model may take: its share of what is left of the budget."""
+        most = self.settings.attribution.n_steps
+        if budget is None or self.seconds_per_token_point is None:
+            return most
+        share = (budget.left - self.spent) / max(1, models_left)
+        fits = steps_within(share, tokens, self.seconds_per_token_point)
+        start = self.settings.adaptive.start if self.settings.adaptive else 1
+        return max(start, min(most, fits))
+
+    def run(
+        self,
+        needed: Mapping[str, list[str]],
+        sets: DocumentSets,
+        budget: SignalBudget | None,
+        progress: bool,
+    ) -> None:
+        """Attribute every model on its missing documents and cache the results."""
+        texts = sets.texts
+        todo = {}
+        for name in self.models:
+            done = set(self.probes[name].errors) if name in self.probes else set()
+            missing = self.cache.missing(self.keys[name], needed.get(name, []))
+            todo[name] = [doc for doc in missing if doc not in done]
+        names = [name for name in self.models if todo[name] or name in self.probes]
+        bar = progress_bar(enabled=progress)
+        with bar:
+            bar_task = bar.add_task(
+                "attributions (model x document)", total=sum(len(d) for d in todo.values())
+            )
+            for position, name in enumerate(names):
+                missing = todo[name]
+                encoder = load_trained_model(self.run_dir, self.models[name], device=self.device)
+                tried = self.probes.pop(name, None)  # the calibration, counted already
+                result = tried if name in self.steps else None
+                policy = self.settings.adaptive
+                if result is None and policy is not None and name not in self.steps:
+                    probe_ids = list(tried.errors) if tried else missing[: policy.probe_documents]
+                    lengths = _token_lengths(
+                        encoder.tokenizer,
+                        {doc: texts[doc] for doc in [*probe_ids, *missing]},
+                        self.settings.attribution.max_length,
+                        sets.pairs,
+                    )
+                    most = self._step_cap(budget, sum(lengths.values()), len(names) - position)
+                    probe = {doc: texts[doc] for doc in probe_ids}
+                    result = self._probe(name, encoder, probe, most, sets, tried)
+                    self.spent += result.seconds - (tried.seconds if tried else 0.0)
+                    missing = [doc for doc in missing if doc not in probe]
+                    bar.update(bar_task, advance=0 if tried else len(probe))
+                n_steps = self.steps.get(name, self.settings.attribution.n_steps)
+                if missing:
+                    rest = attribute_with_steps(
+                        encoder.model,
+                        encoder.tokenizer,
+                        {doc: texts[doc] for doc in missing},
+                        self.settings.attribution,
+                        n_steps,
+                        on_batch=lambda n: bar.update(bar_task, advance=n),
+                        **self._kind_inputs(name, encoder, missing, sets),
+                    )
+                    self.spent += rest.seconds
+                    result = rest if result is None else result.merged(rest)
+                assert result is not None
+                self._record(name, n_steps, result)
+                self.cache.add(self.keys[name], result.words, result.tokens, result.documents)
+                self.store.put_cost(
+                    self.cost_prefix + "conductance",
+                    f"{self.keys[name]}:{len(self.cache.words(self.keys[name]))}",
+                    result.seconds,
+                    {
+                        "task": name,
+                        "trial": self.models[name].id,
+                        "documents": len(result.errors),
+                        "n_steps": n_steps,
+                        "completeness": self.completeness[name],
+                    },
+                )
+                logger.info(
+                    "attributed %d documents with %s's model (%d steps, median completeness "
+                    "error %.3f) in %.1fs",
+                    len(result.errors),
+                    name,
+                    n_steps,
+                    self.completeness[name]["median"],
+                    result.seconds,
+                )
+
+
+def _cache_key(fingerprint: str, settings: AnsatSettings) -> str:
+    """The attribution cache key; adaptive steps are keyed by their policy (steps recorded)."""
+    if settings.adaptive is not None:
+        fingerprint += json.dumps(["adaptive", asdict(settings.adaptive)])
+    return AttributionCache.key(fingerprint, settings.attribution)
+
+
+def _token_lengths(
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Mapping[str, str],
+    max_length: int,
+    pairs: Mapping[str, str],
+) -> dict[str, int]:
+    """Document id -> its number of tokens after truncation (a pair as a sentence pair)."""
+    out: dict[str, int] = {}
+    single = [doc for doc in texts if doc not in pairs]
+    paired = [doc for doc in texts if doc in pairs]
+    for ids, second in ((single, None), (paired, [pairs[doc] for doc in paired])):
+        if ids:
+            encoded = tokenizer(
+                [texts[doc] for doc in ids],
+                *(() if second is None else (second,)),
+                truncation=True,
+                max_length=max_length,
+            )
+            out.update((doc, len(t)) for doc, t in zip(ids, encoded["input_ids"], strict=True))
+    return out
 
 
 def attribution_targets(
@@ -209,21 +518,25 @@ def _warn_incomplete(
     completeness: dict[str, dict[str, float]],
     models: dict[str, TrialRow],
     settings: AnsatSettings,
+    steps: dict[str, int],
 ) -> None:
     """Warn for every model whose attributions are far from completeness."""
+    raise_what = "signals.ansat.n_steps"
+    if settings.adaptive is not None:  # the budget capped the steps
+        raise_what = "signals.budget (adaptive steps are capped by it) or set n_steps"
     for name, summary in completeness.items():
         if summary["median"] > settings.completeness_tolerance:
             logger.warning(
                 "conductance of %s's model (trial %s) is incomplete: median error %.1f%% (max "
-                "%.1f%%) of F(x) - F(baseline), above the %.1f%% tolerance; raise "
-                "signals.ansat.n_steps (now %d) or try another signals.ansat.baseline "
-                "(now %s: pad, mask or zero)",
+                "%.1f%%) of F(x) - F(baseline), above the %.1f%% tolerance; raise %s (now %d "
+                "steps) or try another signals.ansat.baseline (now %s: pad, mask or zero)",
                 name,
                 models[name].id,
                 100 * summary["median"],
                 100 * summary["max"],
                 100 * settings.completeness_tolerance,
-                settings.attribution.n_steps,
+                raise_what,
+                steps.get(name, settings.attribution.n_steps),
                 settings.attribution.baseline
                 + (
                     " = the encoder family's default"

@@ -7,7 +7,7 @@ the task's majority training class; regression: above the task's training median
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +38,19 @@ class DocumentSets:
         both = self.pair.get((source, target), self.pair.get((target, source), []))
         return {"a": self.single[source], "b": self.single[target], "ab": both}
 
+    def needed(self, pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+        """Task -> the documents its model must be attributed on for ANSAT of ``pairs``.
+
+        ANSAT of ``(A, B)`` reads both models' scores on ``D_A``, ``D_B`` and ``D_AB``, so a
+        model needs only the sets of the pairs it is part of (not, say, ``D_XY`` of others).
+        """
+        needed: dict[str, set[str]] = {}
+        for source, target in pairs:
+            documents = {doc for ids in self.for_pair(source, target).values() for doc in ids}
+            needed.setdefault(source, set()).update(documents)
+            needed.setdefault(target, set()).update(documents)
+        return {task: sorted(docs) for task, docs in needed.items()}
+
     @property
     def all_ids(self) -> list[str]:
         """Every document id of any set, in a stable order."""
@@ -45,12 +58,36 @@ class DocumentSets:
 
 
 def _sample(ids: Sequence[str], cap: int | None, seed: int, key: str) -> list[str]:
+    """A seeded uniform sample of at most ``cap`` ids, in their order.
+
+    The sample is a prefix of one seeded permutation, so a larger cap keeps every document
+    of a smaller one (a raised budget adds attributions, never replaces them).
+    """
     if cap is None or len(ids) <= cap:
         return list(ids)
     salt = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
     rng = np.random.default_rng([seed, salt])
-    keep = np.sort(rng.choice(len(ids), size=cap, replace=False))
+    keep = np.sort(rng.permutation(len(ids))[:cap])
     return [ids[i] for i in keep]
+
+
+def _sample_preferring(
+    ids: Sequence[str], chosen: set[str], cap: int | None, seed: int, key: str
+) -> list[str]:
+    """A seeded uniform sample of at most ``cap`` ids that reuses ``chosen`` ones first.
+
+    The ids already chosen are sampled first, the others fill up.  When ``chosen`` is itself
+    a uniform sample of a superset of ``ids`` (``D_A`` or ``D_B`` for ``D_AB``), the result is
+    still a uniform sample of ``ids`` (its distribution is unchanged by any permutation of
+    ``ids``), but it needs fewer documents that no other set holds.
+    """
+    if cap is None or len(ids) <= cap:
+        return list(ids)
+    known = [doc for doc in ids if doc in chosen]
+    first = _sample(known, cap, seed, key)
+    rest = _sample([doc for doc in ids if doc not in chosen], cap - len(first), seed, key)
+    keep = set(first) | set(rest)
+    return [doc for doc in ids if doc in keep]
 
 
 def document_sets(
@@ -64,7 +101,8 @@ def document_sets(
 
     ``D_X`` is a seeded sample of at most ``max_documents`` of X's positive documents;
     ``D_XY`` a seeded sample of at most ``max_documents`` of the documents positive for both
-    (documents are matched by id, so tasks from one table share them).
+    (documents are matched by id, so tasks from one table share them), drawn from those of
+    ``D_X`` and ``D_Y`` first, so it adds few documents to attribute; ``D_XX`` is ``D_X``.
     """
     positives: dict[str, list[str]] = {}
     texts: dict[str, str] = {}
@@ -83,9 +121,13 @@ def document_sets(
     names = tasks.names
     for i, a in enumerate(names):
         for b in names[i:]:
+            if a == b:
+                pair[(a, b)] = single[a]
+                continue
             both_set = set(positives[b])
             both = [doc for doc in positives[a] if doc in both_set]
-            pair[(a, b)] = _sample(both, max_documents, seed, f"{a}\x00{b}")
+            chosen = set(single[a]) | set(single[b])
+            pair[(a, b)] = _sample_preferring(both, chosen, max_documents, seed, f"{a}\x00{b}")
     used = {doc for ids in [*single.values(), *pair.values()] for doc in ids}
     return DocumentSets(
         single,

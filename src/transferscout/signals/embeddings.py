@@ -95,6 +95,7 @@ def task_embedding(
     parameters: bool = False,
     pairs: Sequence[str] | None = None,
     kind: TaskKind = BINARY,
+    outputs: dict[str, Vector] | None = None,
 ) -> dict[str, Vector]:
     """TaskEmb: empirical Fisher of a fine-tuned model, one vector per component.
 
@@ -106,6 +107,21 @@ def task_embedding(
     over the batch and squared; with
     ``parameters=True`` every encoder parameter's squared gradient is kept too.  The sums over
     batches are divided by the number of examples.
+
+    Args:
+        model: The fine-tuned single-task model.
+        tokenizer: Its tokenizer.
+        texts: The task's (sampled) training texts.
+        labels: Their gold labels.
+        max_length: Truncation length.
+        batch_size: Texts per forward/backward pass.
+        parameters: Also keep every encoder parameter's squared gradient.
+        pairs: The second texts of a text-pair task (``None``: single texts).
+        kind: The task's kind (its loss and outputs).
+        outputs: When given, it receives the same forward pass's ``"features"`` (pooled
+            output, ``(n, hidden)``) and ``"probabilities"`` (the kind's outputs,
+            ``(n, classes)``), in the order of ``texts`` — what a separate feature pass
+            would compute.
 
     Returns:
         ``{"layer_1": …, …, "layer_L": …, "pooled": …}`` (+ ``"parameters"``), each 1-d.
@@ -130,6 +146,9 @@ def task_embedding(
             if parameters:
                 targets += [p for _, p in named]
             gradients = torch.autograd.grad(loss, targets)
+            if outputs is not None:
+                probabilities = kind.outputs(output.logits.detach().double())
+                _keep_outputs(outputs, index, tap.representation, probabilities, len(encoded))
             tokens = float(batch["attention_mask"].sum())
             for i, gradient in enumerate(gradients[: len(layers)]):
                 _accumulate(sums, f"layer_{i + 1}", gradient.double().sum(dim=(0, 1)) ** 2 / tokens)
@@ -143,6 +162,20 @@ def task_embedding(
     finally:
         model.train(was_training)
     return {name: (total / len(encoded)).cpu().numpy() for name, total in sums.items()}
+
+
+def _keep_outputs(
+    outputs: dict[str, Vector],
+    index: npt.NDArray[np.intp],
+    pooled: torch.Tensor,
+    kind_outputs: torch.Tensor,
+    total: int,
+) -> None:
+    if not outputs:
+        outputs["features"] = np.zeros((total, pooled.shape[-1]))
+        outputs["probabilities"] = np.zeros((total, kind_outputs.shape[-1]))
+    outputs["features"][index] = pooled.detach().double().cpu().numpy()
+    outputs["probabilities"][index] = kind_outputs.detach().double().cpu().numpy()
 
 
 def _accumulate(sums: dict[str, torch.Tensor], key: str, value: torch.Tensor) -> None:

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from transferscout._progress import progress_bar
 from transferscout.encoders import EncoderSpec, family_of, load_encoder
@@ -58,6 +59,7 @@ from transferscout.signals.embeddings import (
 from transferscout.tasks.task import Split, TaskSet
 from transferscout.training.data import encode_texts, padded_batches
 from transferscout.training.finetune import resolve_device
+from transferscout.training.settings import Precision
 
 __all__ = [
     "BASELINE_NAMES",
@@ -93,6 +95,7 @@ class PairSignalSettings:
         transrate_eps: The distortion ε of TransRate.
         model_choice: Which single-task model of a task is used.
         seed: Seeds the example samples and the random baseline.
+        precision: ``bf16`` runs features and embeddings under bfloat16 autocast.
     """
 
     max_examples: int = 500
@@ -102,8 +105,11 @@ class PairSignalSettings:
     transrate_eps: float = 1e-2
     model_choice: ModelChoice = "best_validation"
     seed: int = 0
+    precision: Precision = "fp32"
 
     def __post_init__(self) -> None:
+        if self.precision not in ("fp32", "bf16"):
+            raise ConfigError(f"precision = {self.precision!r}; expected 'fp32' or 'bf16'")
         if self.max_examples < 4:
             raise ConfigError(f"max_examples = {self.max_examples}; expected at least 4")
         if self.batch_size < 1:
@@ -171,14 +177,17 @@ def _words(texts: tuple[str, ...]) -> set[str]:
 class _Timer:
     """Seconds spent per signal family."""
 
-    def __init__(self) -> None:
+    def __init__(self, precision: Precision = "fp32") -> None:
         self.seconds: dict[str, float] = {}
+        self.precision = precision
 
     @contextlib.contextmanager
     def time(self, family: str) -> Iterator[None]:
+        """Time a block (run under bfloat16 autocast when the precision is ``bf16``)."""
         start = time.perf_counter()
         try:
-            yield
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+                yield
         finally:
             self.seconds[family] = self.seconds.get(family, 0.0) + time.perf_counter() - start
 
@@ -205,7 +214,7 @@ def compute_pair_signals(
     settings = settings or PairSignalSettings()
     run_dir = Path(run_dir)
     cache = _ArrayCache(run_dir)
-    timer = _Timer()
+    timer = _Timer(settings.precision)
     names = tasks.names
     wanted = list(names if targets is None else targets)
     samples = {n: _sample(tasks[n].train, settings.max_examples, settings.seed, n) for n in names}
@@ -224,6 +233,9 @@ def compute_pair_signals(
                 key = _key("taskemb", fingerprints[source], samples[source], settings)
                 task_vectors[source] = cache.get("embeddings", key)
                 if not task_vectors[source]:
+                    # TaskEmb's forward pass over the source's own sample also gives the
+                    # source model's features on it (the pair source -> source): kept.
+                    own: dict[str, npt.NDArray[np.float64]] = {}
                     with timer.time("taskemb"):
                         task_vectors[source] = task_embedding(
                             encoder.model,
@@ -233,10 +245,14 @@ def compute_pair_signals(
                             max_length=settings.max_length,
                             batch_size=settings.batch_size,
                             parameters=settings.taskemb_parameters,
+                            outputs=own,
                             pairs=samples[source].pairs,
                             kind=tasks[source].kind,
                         )
                     cache.put("embeddings", key, task_vectors[source])
+                    own_key = _key("features", fingerprints[source], samples[source], settings)
+                    if source in wanted and not cache.get("features", own_key):
+                        cache.put("features", own_key, own)
                 for target in wanted:
                     key = _key("features", fingerprints[source], samples[target], settings)
                     arrays = cache.get("features", key)
@@ -255,9 +271,12 @@ def compute_pair_signals(
                         cache.put("features", key, arrays)
                     outputs[(source, target)] = arrays
                 bar.update(steps, advance=1)
-        values = _pair_values(
-            tasks, wanted, models, samples, text_vectors, task_vectors, outputs, settings, timer
-        )
+        # The estimators' matrices are small (examples × hidden): one BLAS thread is enough,
+        # and on a busy machine multi-threaded OpenBLAS was 20× slower on them (BENCHMARKS.md).
+        with threadpool_limits(limits=1, user_api="blas"):
+            values = _pair_values(
+                tasks, wanted, models, samples, text_vectors, task_vectors, outputs, settings, timer
+            )
         detail = {"settings": asdict(settings), "models": {n: r.id for n, r in models.items()}}
         for family, rows in values.items():
             store.put_pair_signals(family, rows, detail)
@@ -272,6 +291,8 @@ def _key(kind: str, model: str, sample: Split, settings: PairSignalSettings) -> 
     parts = [kind, model, sample.ids, settings.max_length]
     if kind == "taskemb":
         parts.append(settings.taskemb_parameters)
+    if settings.precision != "fp32":  # keys made before the option stay valid
+        parts.append(settings.precision)
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
 
 

@@ -43,7 +43,8 @@ class RawTable:
         splits: The split each record came from, for sources that carry their own
             splits (a ``DatasetDict`` folder); ``None`` otherwise.
         class_names: Column -> its class names, for sources that declare them (a
-            ``datasets`` ``ClassLabel`` feature); integer cells of the column index them.
+            ``datasets`` ``ClassLabel`` feature, or a sequence of them); integer cells (or
+            list items) of the column index them.
     """
 
     path: Path
@@ -269,9 +270,11 @@ def _read_hf(path: Path) -> RawTable:
     locations: list[str] = []
     splits: list[str] = []
     class_names = {
-        name: tuple(str(n) for n in feature.names)
+        name: tuple(str(n) for n in label.names)
         for name, feature in parts[0][1].features.items()
-        if isinstance(feature, datasets.ClassLabel)
+        # a ClassLabel column, or a sequence of ClassLabel (one tag per word)
+        for label in (feature, getattr(feature, "feature", None))
+        if isinstance(label, datasets.ClassLabel)
     }
     for split, dataset in parts:
         data = dataset.to_dict()

@@ -1,0 +1,328 @@
+"""What the signals may cost: a share of the projected full-grid cost, and a plan within it.
+
+The product exists to save training time, so the signals are held to a budget: by default 5%
+of what training every transfer candidate of the grid would cost.  That cost is projected
+from the run's own trials — each candidate ``A → B`` is charged its source stage and its
+target stage, as the evaluation charges it, and a stage costs what the single-task trial with
+the same task and settings took (a transfer's target stage trains the same data with the same
+settings; where no such trial finished, the stage is projected from the run's median
+training throughput).
+
+The attribution plan then chooses how many documents each ANSAT set holds so that the
+projected attribution cost (model × document attributions × tokens × integration points ×
+the seconds per token and point measured on the run's first attributed model) fits the share
+of the budget the other signals leave.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from transferscout.encoders import EncoderSpec
+from transferscout.errors import ConfigError
+from transferscout.grid.runner import plan_trials
+from transferscout.grid.spec import GridSpec, TrialSpec
+from transferscout.grid.store import RunStore, TrialRow
+from transferscout.tasks.task import TaskSet
+
+__all__ = [
+    "AttributionPlan",
+    "SignalBudget",
+    "grid_budget",
+    "plan_documents",
+    "plan_pair_examples",
+    "training_throughput",
+    "project_grid_seconds",
+    "steps_within",
+]
+
+#: Documents per set are never planned below this (fewer make ANSAT a coin toss) ...
+MIN_DOCUMENTS = 10
+#: ... nor above this (the former default: more barely move ANSAT's mean).
+MAX_DOCUMENTS = 100
+#: Share of the attribution budget planned for; the rest is headroom for models whose
+#: adaptive integration needs more points than the first one did.
+PLANNED_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class SignalBudget:
+    """The signals' budget in seconds: ``fraction`` of the projected full-grid seconds.
+
+    Attributes:
+        grid_seconds: Projected cost of training every transfer candidate the signals rank.
+        fraction: Share of it the signals may spend (``signals.budget``).
+        spent_seconds: Already spent by other signals of the same run (charged first).
+    """
+
+    grid_seconds: float
+    fraction: float = 0.05
+    spent_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.fraction <= 1:
+            raise ConfigError(f"signals.budget = {self.fraction}; expected a share in (0, 1]")
+
+    @property
+    def seconds(self) -> float:
+        """The whole budget in seconds."""
+        return self.fraction * self.grid_seconds
+
+    @property
+    def left(self) -> float:
+        """What is left for attributions (never below 0)."""
+        return max(0.0, self.seconds - self.spent_seconds)
+
+
+def project_grid_seconds(
+    trials: Sequence[TrialSpec],
+    rows: Sequence[TrialRow],
+    train_sizes: Mapping[str, int],
+) -> float:
+    """Projected seconds of training every transfer candidate of ``trials`` once.
+
+    A candidate is a distinct (source, target, source settings, target settings); it is
+    charged ``stage(source) + stage(target)``: a finished transfer trial's own seconds, else
+    the seconds of the finished single-task trials with the same task data and settings
+    (mean over seeds), else ``examples × epochs / throughput`` with the median training
+    throughput (examples per second) of the run's finished trials.
+
+    Args:
+        trials: The planned trials (single-task and transfer).
+        rows: The run's stored trials (only finished ones are read).
+        train_sizes: Task data fingerprint -> number of training examples.
+
+    Raises:
+        ConfigError: A stage must be projected but no trial of the run has finished.
+    """
+    done = [r for r in rows if r.status == "done" and r.target_seconds is not None]
+    by_id = {r.id: r for r in done}
+    stages: dict[str, list[float]] = {}
+    for row in done:
+        if row.kind == "single":
+            stages.setdefault(_stage_key(row.config["target"]), []).append(
+                float(row.target_seconds or 0.0)
+            )
+    throughput = training_throughput(done)
+
+    def stage_seconds(fingerprint: str, settings: Mapping[str, object]) -> float:
+        seen = stages.get(_stage_key({"fingerprint": fingerprint, "settings": settings}))
+        if seen:
+            return sum(seen) / len(seen)
+        if math.isnan(throughput):
+            raise ConfigError(
+                "cannot project the grid's cost: no trial of the run has finished; train the "
+                "single-task models first"
+            )
+        epochs = int(settings["epochs"])  # type: ignore[call-overload]
+        return float(train_sizes[fingerprint] * epochs / throughput)
+
+    total = 0.0
+    seen_candidates: set[tuple[str, ...]] = set()
+    for trial in trials:
+        if trial.kind != "transfer":
+            continue
+        config = trial.config()
+        candidate = (
+            _stage_key(config["source"]),
+            _stage_key(config["target"]),
+        )
+        if candidate in seen_candidates:  # another seed of the same candidate
+            continue
+        seen_candidates.add(candidate)
+        finished = by_id.get(trial.id)
+        if finished is not None and finished.source_seconds is not None:
+            total += finished.source_seconds + (finished.target_seconds or 0.0)
+            continue
+        total += stage_seconds(config["source"]["fingerprint"], config["source"]["settings"])
+        total += stage_seconds(config["target"]["fingerprint"], config["target"]["settings"])
+    return total
+
+
+#: Cost families of the attribution stage (the rest is "other signals", charged first).
+ATTRIBUTION_FAMILIES = ("conductance", "ansat")
+
+
+def grid_budget(
+    run_dir: str | Path,
+    tasks: TaskSet,
+    grid: GridSpec,
+    encoder: EncoderSpec,
+    *,
+    fraction: float = 0.05,
+    cost_prefix: str = "",
+) -> SignalBudget:
+    """The signals' budget of a run: ``fraction`` of its projected grid.
+
+    What the other signals (cost families with ``cost_prefix``, attributions aside) have
+    already spent is charged to it first.
+    """
+    trials = plan_trials(grid, tasks, encoder)
+    with RunStore(run_dir, readonly=True) as store:
+        rows = store.rows()
+        costs = store.costs()
+    sizes = {task.fingerprint: len(task.train) for task in tasks.tasks}
+    spent = 0.0
+    for cost in costs:
+        family = str(cost["family"])
+        own = family.startswith(cost_prefix) if cost_prefix else ":" not in family
+        if own and family.removeprefix(cost_prefix) not in ATTRIBUTION_FAMILIES:
+            spent += float(cost["seconds"])
+    return SignalBudget(project_grid_seconds(trials, rows, sizes), fraction, spent)
+
+
+def training_throughput(rows: Sequence[TrialRow]) -> float:
+    """Median training examples per second of the finished trials (NaN if none)."""
+    speeds = sorted(
+        r.examples_per_second or 0.0
+        for r in rows
+        if r.status == "done" and _positive(r.examples_per_second)
+    )
+    return speeds[len(speeds) // 2] if speeds else math.nan
+
+
+#: TaskEmb's forward and backward pass (no weight gradients) in inference passes.
+TASKEMB_PASSES = 2.0
+#: Pair signals are planned within this share of the budget; attributions get the rest.
+PAIR_SHARE = 0.5
+#: Fewest and most training examples per task the pair signals use when derived.
+MIN_EXAMPLES, MAX_EXAMPLES = 32, 500
+
+
+def plan_pair_examples(
+    budget: SignalBudget,
+    seconds_per_example: float,
+    *,
+    models: int,
+    pairs: int,
+    embedded: int,
+    fixed_seconds: float = 0.0,
+    cap: int = MAX_EXAMPLES,
+) -> int:
+    """Training examples per task for the pair signals, within their share of the budget.
+
+    Per example of each task's sample: ``pairs`` feature passes (a source model on the
+    target's sample), ``models`` TaskEmb passes (forward and backward, :data:`TASKEMB_PASSES`)
+    and ``embedded`` TextEmb passes, each costing ``seconds_per_example`` (an inference pass,
+    measured); ``fixed_seconds`` (loading the models) comes off the share first.
+    """
+    if not _positive(seconds_per_example):
+        return cap
+    passes = pairs + TASKEMB_PASSES * models + embedded
+    share = PAIR_SHARE * budget.seconds - fixed_seconds
+    fits = int(share / (passes * seconds_per_example))
+    return max(MIN_EXAMPLES, min(cap, fits))
+
+
+def _positive(value: float | None) -> bool:
+    return value is not None and math.isfinite(value) and value > 0
+
+
+def _stage_key(stage: Mapping[str, object]) -> str:
+    settings = stage["settings"]
+    assert isinstance(settings, Mapping)
+    return f"{stage['fingerprint']}|{sorted(settings.items())}"
+
+
+@dataclass(frozen=True)
+class AttributionPlan:
+    """How many documents the ANSAT sets hold, and what that is projected to cost.
+
+    Attributes:
+        max_documents: Cap on each document set.
+        attributions: Model × document attributions still to compute.
+        tokens: Their tokens (each document counted once per model).
+        points: Integration points per attribution assumed by the projection.
+        seconds_per_token_point: Measured attribution throughput.
+        projected_seconds: ``tokens × points × seconds_per_token_point``.
+        budget: The signals' budget.
+    """
+
+    max_documents: int
+    attributions: int
+    tokens: int
+    points: int
+    seconds_per_token_point: float
+    projected_seconds: float
+    budget: SignalBudget
+
+    def describe(self) -> str:
+        """One line for the log: attributions × points ≈ time ≈ share of the grid."""
+        total = self.projected_seconds + self.budget.spent_seconds
+        share = total / self.budget.grid_seconds * 100 if self.budget.grid_seconds else math.nan
+        return (
+            f"signals: {self.attributions:,} attributions × {self.points} points "
+            f"(≤ {self.max_documents} documents per set) ≈ {_duration(self.projected_seconds)}"
+            f"; with what is spent already ({_duration(self.budget.spent_seconds)}: other "
+            f"signals, calibration) ≈ {share:.1f}% "
+            f"of the grid ({_duration(self.budget.grid_seconds)}; budget "
+            f"{self.budget.fraction * 100:g}%)"
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
+
+
+def plan_documents(
+    budget: SignalBudget,
+    tokens_at: Callable[[int], tuple[int, int]],
+    *,
+    points: int,
+    seconds_per_token_point: float,
+    cap: int | None = MAX_DOCUMENTS,
+) -> AttributionPlan:
+    """The largest documents-per-set cap whose attributions fit the planned share of the budget.
+
+    Args:
+        budget: The signals' budget.
+        tokens_at: Documents-per-set cap -> (attributions, tokens) still to compute with it;
+            non-decreasing in the cap.
+        points: Integration points per attribution.
+        seconds_per_token_point: Measured seconds per token and integration point.
+        cap: Never more documents per set than this (``None``: :data:`MAX_DOCUMENTS`).
+
+    Returns:
+        The plan; its cap is at least :data:`MIN_DOCUMENTS` even when that overruns the budget
+        (the caller warns).
+    """
+    upper = max(MIN_DOCUMENTS, cap or MAX_DOCUMENTS)
+    allowed = PLANNED_SHARE * budget.left
+
+    def cost(documents: int) -> float:
+        return tokens_at(documents)[1] * points * seconds_per_token_point
+
+    low, high = MIN_DOCUMENTS, upper
+    if cost(high) <= allowed:
+        low = high
+    else:  # largest cap within the allowance, by bisection (cost grows with the cap)
+        while high - low > 1:
+            middle = (low + high) // 2
+            if cost(middle) <= allowed:
+                low = middle
+            else:
+                high = middle
+    attributions, tokens = tokens_at(low)
+    return AttributionPlan(
+        max_documents=low,
+        attributions=attributions,
+        tokens=tokens,
+        points=points,
+        seconds_per_token_point=seconds_per_token_point,
+        projected_seconds=tokens * points * seconds_per_token_point,
+        budget=budget,
+    )
+
+
+def steps_within(seconds: float, tokens: int, seconds_per_token_point: float) -> int:
+    """The most integration steps (points − 1) one model's ``tokens`` can have in ``seconds``."""
+    if tokens <= 0 or seconds_per_token_point <= 0:
+        return 10**6
+    return int(seconds / (tokens * seconds_per_token_point)) - 1

@@ -1,0 +1,116 @@
+"""Sequence labelling's pure parts on hand-checkable examples (and a slow entity reference)."""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from transferscout.kinds.tagging import (
+    IGNORE,
+    bio_violations,
+    first_piece_labels,
+    is_bio,
+    lenient_bio,
+    sequence_metrics,
+    token_loss,
+    word_predictions,
+)
+
+
+def _entities(sentences: list[list[str]]) -> set[tuple[int, int, int, str]]:
+    """Slow reference: (sentence, start, end, type) of every entity, lenient IOB2."""
+    found = set()
+    for s, tags in enumerate(sentences):
+        start, kind = None, ""
+        for i, tag in enumerate([*tags, "O"]):
+            continues = tag.startswith("I-") and start is not None and tag[2:] == kind
+            if start is not None and not continues:
+                found.add((s, start, i - 1, kind))
+                start = None
+            if tag != "O" and not continues:
+                start, kind = i, tag[2:]
+    return found
+
+
+def test_bio_violations_and_the_lenient_reading() -> None:
+    tags = ["O", "I-PER", "B-LOC", "I-PER", "I-PER", "B-ORG", "I-ORG"]
+    assert bio_violations(tags) == [1, 3]  # position 4 follows I-PER: fine
+    assert lenient_bio(tags) == ["O", "B-PER", "B-LOC", "B-PER", "I-PER", "B-ORG", "I-ORG"]
+    assert bio_violations(["B-X", "I-X", "O"]) == []
+    assert is_bio(["O", "B-PER", "I-PER"]) and not is_bio(["NN", "VB"]) and not is_bio(["B-"])
+
+
+def test_entity_f1_by_hand() -> None:
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["O", "B-ORG", "I-ORG"]]
+    # PER exact (right); LOC typed ORG (wrong); ORG cut short (wrong); an extra PER (wrong)
+    predicted = [["B-PER", "I-PER", "O", "B-ORG"], ["B-PER", "B-ORG", "O"]]
+    metrics = sequence_metrics(gold, predicted)
+    # 1 correct of 4 predicted, of 3 gold: P = 1/4, R = 1/3, F1 = 2/7; 4 of 7 tags right
+    assert metrics["precision"] == pytest.approx(1 / 4)
+    assert metrics["recall"] == pytest.approx(1 / 3)
+    assert metrics["entity_f1"] == pytest.approx(2 / 7)
+    assert metrics["token_accuracy"] == pytest.approx(4 / 7)
+
+
+def test_an_i_tag_without_its_b_counts_as_an_entity_start() -> None:
+    # gold "I-PER I-PER" is one PER entity read leniently; the prediction B-PER I-PER matches
+    metrics = sequence_metrics([["I-PER", "I-PER", "O"]], [["B-PER", "I-PER", "O"]])
+    assert metrics["entity_f1"] == 1.0 and metrics["token_accuracy"] == pytest.approx(2 / 3)
+
+
+def test_entity_metrics_match_the_slow_reference_on_random_tags() -> None:
+    rng = random.Random(0)
+    tags = ["O", "O", "B-A", "I-A", "B-B", "I-B"]
+    for _ in range(30):
+        gold = [[rng.choice(tags) for _ in range(rng.randint(1, 8))] for _ in range(4)]
+        predicted = [[rng.choice(tags) for _ in s] for s in gold]
+        g, p = _entities(gold), _entities(predicted)
+        precision = len(g & p) / len(p) if p else 0.0
+        recall = len(g & p) / len(g) if g else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        metrics = sequence_metrics(gold, predicted)
+        assert metrics["entity_f1"] == pytest.approx(f1, abs=1e-12)
+        assert metrics["precision"] == pytest.approx(precision, abs=1e-12)
+        assert metrics["recall"] == pytest.approx(recall, abs=1e-12)
+
+
+def test_tags_that_are_not_bio_have_no_entities() -> None:
+    metrics = sequence_metrics([["NN", "VB"]], [["NN", "NN"]])
+    assert math.isnan(metrics["entity_f1"]) and metrics["token_accuracy"] == 0.5
+    with pytest.raises(ValueError, match="same sentences"):
+        sequence_metrics([["O"]], [["O", "O"]])
+
+
+def test_labels_go_on_the_first_word_piece() -> None:
+    # [CLS] new ##york is big [SEP]: words 0 (two pieces), 1, 2
+    word_ids = [None, 0, 0, 1, 2, None]
+    assert first_piece_labels(word_ids, [3, 0, 1]) == [IGNORE, 3, IGNORE, 0, 1, IGNORE]
+    assert word_predictions(word_ids, [9, 3, 4, 0, 1, 9], 3) == [3, 0, 1]
+    # truncated: word 2 lost
+    assert word_predictions([None, 0, 1, None], [0, 5, 6, 0], 3) == [5, 6, None]
+
+
+def test_labels_from_a_real_tokenizer_word_ids(tiny_encoder_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_encoder_dir, local_files_only=True)
+    words = ["flood", "watery", "rising"]  # "watery"/"rising" are not whole words in its vocab
+    encoding = tokenizer(words, is_split_into_words=True)
+    word_ids = encoding.word_ids()
+    labels = first_piece_labels(word_ids, [1, 2, 0])
+    firsts = [i for i, w in enumerate(word_ids) if w is not None and w != word_ids[i - 1]]
+    assert [labels[i] for i in firsts] == [1, 2, 0]
+    assert sum(label != IGNORE for label in labels) == 3
+    assert len(labels) > 5  # some word was split into several pieces
+
+
+def test_token_loss_skips_ignored_pieces() -> None:
+    logits = torch.randn(2, 4, 3, generator=torch.Generator().manual_seed(0))
+    labels = torch.tensor([[IGNORE, 2, IGNORE, 0], [1, IGNORE, IGNORE, IGNORE]])
+    kept = [(0, 1, 2), (0, 3, 0), (1, 0, 1)]
+    expected = torch.stack([-torch.log_softmax(logits[b, t], dim=-1)[y] for b, t, y in kept]).mean()
+    assert torch.allclose(token_loss(logits, labels), expected, atol=1e-6)

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from transferscout.encoders import load_encoder
+from transferscout.errors import ConfigError
+from transferscout.signals.adaptive import (
+    AdaptiveSteps,
+    attribute_with_steps,
+    choose_steps,
+    step_schedule,
+)
+from transferscout.signals.attributions import AttributionSettings, attribute_documents
+
+DOCUMENTS = {
+    "d1": "we need water and food in the village",
+    "d2": "help",
+    "d3": "the road to the city is not here please send aid and tents",
+}
+SETTINGS = AttributionSettings(max_length=32)
+
+
+def test_schedule_doubles_up_to_the_cap() -> None:
+    assert step_schedule(4, 50) == [4, 8, 16, 32, 50]
+    assert step_schedule(4, 16) == [4, 8, 16]
+    assert step_schedule(8, 5) == [5]
+    assert step_schedule(3, 0) == [1]
+
+
+def test_policy_is_checked() -> None:
+    with pytest.raises(ConfigError, match="tolerance"):
+        AdaptiveSteps(tolerance=0.0)
+
+
+def test_errors_match_completeness_and_costs_are_counted(tiny_encoder_dir: Path) -> None:
+    encoder = load_encoder(str(tiny_encoder_dir))
+    result = attribute_with_steps(encoder.model, encoder.tokenizer, DOCUMENTS, SETTINGS, 5)
+    assert result.n_steps == 5 and set(result.errors) == set(DOCUMENTS)
+    assert result.token_points == len(result.tokens) * 6
+    # The errors are those of the raw token scores the tables hold.
+    words, _, documents = attribute_documents(
+        encoder.model, encoder.tokenizer, DOCUMENTS, AttributionSettings(n_steps=5, max_length=32)
+    )
+    pd.testing.assert_frame_equal(words, result.words)
+    assert result.errors == dict(
+        zip(documents["doc_id"], documents["completeness_error"], strict=True)
+    )
+    assert result.completeness.documents == 3
+
+
+def test_steps_grow_only_while_the_probe_is_above_tolerance(tiny_encoder_dir: Path) -> None:
+    encoder = load_encoder(str(tiny_encoder_dir))
+    args = (encoder.model, encoder.tokenizer, DOCUMENTS, SETTINGS)
+    loose = choose_steps(*args, AdaptiveSteps(start=2, tolerance=1e6), max_steps=16)
+    assert loose.n_steps == 2
+    strict = choose_steps(*args, AdaptiveSteps(start=2, tolerance=1e-12), max_steps=16)
+    assert strict.n_steps == 16  # never met: stops at the cap
+    # Tries are charged: 2, 4, 8 and 16 steps -> 3 + 5 + 9 + 17 points per token.
+    tokens = len(strict.tokens)
+    assert strict.token_points == tokens * (3 + 5 + 9 + 17)
+    # Completeness improves along the way, so a tolerance between the two stops in between.
+    middle = (loose.completeness.median + strict.completeness.median) / 2
+    chosen = choose_steps(*args, AdaptiveSteps(start=2, tolerance=middle), max_steps=16)
+    assert 2 < chosen.n_steps <= 16
+    assert chosen.completeness.median <= middle
+    np.testing.assert_array_equal(
+        chosen.words["score"].to_numpy(),
+        attribute_with_steps(*args, chosen.n_steps).words["score"].to_numpy(),
+    )

@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from transferscout.encoders import EncoderSpec
+from transferscout.errors import ConfigError
+from transferscout.grid.spec import GridSpec, expand_grid, settings_grid
+from transferscout.grid.store import TrialRow
+from transferscout.signals.budget import (
+    MIN_DOCUMENTS,
+    SignalBudget,
+    plan_documents,
+    project_grid_seconds,
+    steps_within,
+)
+from transferscout.tasks import TaskSet
+
+ENCODER = EncoderSpec("tiny")
+
+
+def _row(trial: Any, seconds: float, throughput: float, **extra: Any) -> TrialRow:
+    values: dict[str, Any] = {
+        "id": trial.id,
+        "kind": trial.kind,
+        "target": trial.target,
+        "source": trial.source,
+        "source_trial": None,
+        "seed": trial.seed,
+        "config": trial.config(),
+        "status": "done",
+        "attempts": 1,
+        "metrics": {},
+        "source_seconds": None,
+        "target_seconds": seconds,
+        "examples_per_second": throughput,
+        "device": "cpu",
+        "worker": "w",
+        "error": None,
+        "traceback": None,
+        "created_at": 0.0,
+        "started_at": 0.0,
+        "finished_at": 0.0,
+    }
+    return TrialRow(**{**values, **extra})
+
+
+def test_grid_cost_is_each_candidates_source_and_target_stage(tasks: TaskSet) -> None:
+    slow, fast = settings_grid(learning_rate=[1e-4, 2e-4], epochs=[2])
+    grid = GridSpec(target_settings=(slow, fast), source_settings=(slow,), seeds=(0, 1))
+    trials = expand_grid(grid, tasks, ENCODER, "f")
+    singles = [t for t in trials if t.kind == "single" and t.seed == 0]
+    seconds = {"food": 10.0, "water": 20.0, "shelter": 30.0}
+    # Only the `slow` setting of each task was trained (seed 0); `fast` stages are projected
+    # from the median throughput: examples x epochs / (examples per second).
+    rows = [
+        _row(t, seconds[t.target], throughput=4.0) for t in singles if t.target_settings == slow
+    ]
+    sizes = {tasks[n].fingerprint: len(tasks[n].train) for n in tasks.names}
+    projected_fast = {n: len(tasks[n].train) * 2 / 4.0 for n in tasks.names}
+    expected = 0.0
+    for target in tasks.names:
+        for source in tasks.names:
+            if source != target:  # one candidate per (source, target, settings), not per seed
+                expected += seconds[source] + seconds[target]
+                expected += seconds[source] + projected_fast[target]
+    assert project_grid_seconds(trials, rows, sizes) == pytest.approx(expected)
+
+
+def test_a_finished_transfer_is_charged_its_own_seconds(tasks: TaskSet) -> None:
+    stage = settings_grid(learning_rate=[1e-4])
+    grid = GridSpec(
+        targets=("food",), sources=("water",), target_settings=stage, source_settings=stage
+    )
+    trials = expand_grid(grid, tasks, ENCODER, "f")
+    single_rows = [_row(t, 10.0, 1.0) for t in trials if t.kind == "single"]
+    transfer = next(t for t in trials if t.kind == "transfer")
+    sizes = {tasks[n].fingerprint: len(tasks[n].train) for n in tasks.names}
+    assert project_grid_seconds(trials, single_rows, sizes) == 20.0
+    done = _row(transfer, 7.0, 1.0, source_seconds=5.0)
+    assert project_grid_seconds(trials, [*single_rows, done], sizes) == 12.0
+
+
+def test_no_finished_trial_cannot_be_projected(tasks: TaskSet) -> None:
+    trials = expand_grid(GridSpec(), tasks, ENCODER, "f")
+    with pytest.raises(ConfigError, match="no trial of the run has finished"):
+        project_grid_seconds(trials, [], {})
+
+
+def test_budget_share_and_what_is_left() -> None:
+    budget = SignalBudget(grid_seconds=1000.0, fraction=0.05, spent_seconds=20.0)
+    assert budget.seconds == 50.0 and budget.left == 30.0
+    assert SignalBudget(1000.0, 0.01, 20.0).left == 0.0
+    with pytest.raises(ConfigError, match="signals.budget"):
+        SignalBudget(1000.0, 0.0)
+
+
+def test_plan_takes_the_largest_cap_within_half_the_budget() -> None:
+    # 3 models, every document 10 tokens: cost(cap) = 3 * cap * 10 tokens * 5 points * 0.01 s.
+    def tokens_at(cap: int) -> tuple[int, int]:
+        return 3 * cap, 3 * cap * 10
+
+    budget = SignalBudget(grid_seconds=10_000.0, fraction=0.05, spent_seconds=100.0)
+    plan = plan_documents(budget, tokens_at, points=5, seconds_per_token_point=0.01)
+    # Half of the 400 s left is 200 s = 1.5 s per document cap -> cap 133, bounded by 100.
+    assert plan.max_documents == 100
+    tight = SignalBudget(grid_seconds=1000.0, fraction=0.05, spent_seconds=0.0)
+    plan = plan_documents(tight, tokens_at, points=5, seconds_per_token_point=0.01)
+    assert plan.max_documents == 16  # 1.5 s x 16 = 24 <= 25 < 25.5
+    assert plan.projected_seconds == pytest.approx(24.0)
+    assert plan.attributions == 48 and plan.tokens == 480
+    assert "48 attributions × 5 points" in plan.describe()
+    assert "2.4% of the grid" in plan.describe()
+    starved = SignalBudget(grid_seconds=10.0, fraction=0.05)
+    assert (
+        plan_documents(starved, tokens_at, points=5, seconds_per_token_point=0.01).max_documents
+        == MIN_DOCUMENTS
+    )
+
+
+def test_steps_within_a_share() -> None:
+    assert steps_within(10.0, tokens=100, seconds_per_token_point=0.01) == 9  # 10 points
+    assert steps_within(10.0, tokens=0, seconds_per_token_point=0.01) > 10**5
+    assert math.isfinite(steps_within(0.0, tokens=5, seconds_per_token_point=1.0))
+
+
+def test_pair_examples_fit_half_the_budget() -> None:
+    from transferscout.signals.budget import MAX_EXAMPLES, MIN_EXAMPLES, plan_pair_examples
+
+    budget = SignalBudget(grid_seconds=4000.0, fraction=0.05)  # 200 s, 100 s for pair signals
+    # 3 tasks: 9 feature passes + 2 x 3 TaskEmb + 3 TextEmb = 18 passes per example at
+    # 0.02 s each = 0.36 s per example; 100 s less 4 model loads of 1 s -> 266 examples.
+    plan = {"models": 3, "pairs": 9, "embedded": 3}
+    assert plan_pair_examples(budget, 0.02, **plan, fixed_seconds=4.0) == 266
+    assert plan_pair_examples(budget, 0.02, **plan) == 277
+    assert plan_pair_examples(budget, 1e-5, **plan) == MAX_EXAMPLES
+    assert plan_pair_examples(budget, 10.0, **plan) == MIN_EXAMPLES
+    assert plan_pair_examples(budget, float("nan"), **plan) == MAX_EXAMPLES
