@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import PAIR_SPEC, kind_rows, pair_rows, write_csv
 from transferscout.config import load_config
 from transferscout.encoders import EncoderSpec
+from transferscout.errors import DataError
 from transferscout.evaluation import EvaluationSettings, evaluate_run
 from transferscout.grid.runner import ExecutionOptions, run_grid
 from transferscout.grid.spec import GridSpec, settings_grid
@@ -156,6 +157,15 @@ def test_rank_a_new_target_of_each_kind(kinds_run: Path, tmp_path: Path, kind: s
         rows = [{"text": r["text"], name: r[column]} for r in kind_rows(45, seed=9)]
         spec = TableSpec(label_columns=(name,), kinds={name: kind})
         target = load_tasks(write_csv(tmp_path / "t.csv", rows), spec, options)
+    if kind == "pair":
+        # The tiny model cannot learn "same keyword in both texts": its reference model
+        # predicts every pair positive, so the target is refused as degenerate (issue 18),
+        # after its reference model and before any transfer trial.
+        with pytest.raises(DataError, match="'share' is degenerate.*negative class"):
+            recommend_sources(kinds_run, target)
+        with RunStore(kinds_run, readonly=True) as store:
+            assert not [r for r in store.rows(kind="transfer") if r.target == name]
+        return
     result = recommend_sources(kinds_run, target)
     assert set(result.table["source"]) == {"urgent", "topic", "words"}
     assert result.table["predicted_f1"].is_monotonic_decreasing

@@ -93,7 +93,8 @@ def test_a_changed_setting_reruns_only_what_depends_on_it(
 
 
 def test_rank_a_new_target_without_training_any_pair(finished_run: Path, tmp_path: Path) -> None:
-    rows = [{"text": r["text"], "camp": r["shelter"]} for r in keyword_rows(60, seed=11)]
+    # The run's own documents under a new name: the tiny encoder learns food (and so camp).
+    rows = [{"text": r["text"], "camp": r["food"]} for r in keyword_rows(90, seed=3)]
     target = load_tasks(
         write_csv(tmp_path / "camp.csv", rows),
         TableSpec(label_columns=("camp",)),
@@ -122,7 +123,7 @@ def test_rank_a_new_target_without_training_any_pair(finished_run: Path, tmp_pat
 
 
 def test_rank_command_outputs_json(finished_run: Path, tmp_path: Path) -> None:
-    rows = [{"message": r["text"], "drink": r["water"]} for r in keyword_rows(60, seed=12)]
+    rows = [{"message": r["text"], "drink": r["food"]} for r in keyword_rows(90, seed=3)]
     data = write_csv(tmp_path / "drink.csv", rows)
     result = CliRunner().invoke(
         app,
@@ -143,6 +144,22 @@ def test_rank_command_outputs_json(finished_run: Path, tmp_path: Path) -> None:
     payload = json.loads(result.stdout)
     assert len(payload["candidates"]) == 6 and payload["method"].startswith("meta-model")
     assert payload["interval_coverage"] == 1.0
+
+
+def test_rank_refuses_a_degenerate_target_with_its_numbers(
+    finished_run: Path, tmp_path: Path
+) -> None:
+    # On 60 other documents the tiny encoder's tent models never predict a positive.
+    rows = [{"text": r["text"], "tent": r["shelter"]} for r in keyword_rows(60, seed=11)]
+    data = write_csv(tmp_path / "tent.csv", rows)
+    result = CliRunner().invoke(
+        app, ["rank", str(finished_run), "--data", str(data), "--label-column", "tent"]
+    )
+    assert result.exit_code == 2
+    assert (
+        "degenerate" in result.stderr and "validation documents predicted positive" in result.stderr
+    )
+    assert "positives of 36" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_rank_refuses_a_target_named_like_a_source(finished_run: Path, tmp_path: Path) -> None:

@@ -85,10 +85,22 @@ _EXPORTS: dict[str, str] = {
     "write_report": "transferscout.report",
     "run_pipeline": "transferscout.pipeline",
     "recommend_sources": "transferscout.recommend",
+    "Budget": "transferscout.search",
+    "SearchSettings": "transferscout.search",
+    "SearchResult": "transferscout.search",
+    "search_target": "transferscout.search",
+    "prepare_target": "transferscout.targets",
+    "check_not_degenerate": "transferscout.targets",
 }
 
 __all__ = [
+    "Budget",
     "CORPORA",
+    "SearchResult",
+    "SearchSettings",
+    "check_not_degenerate",
+    "prepare_target",
+    "search_target",
     "KINDS",
     "TaskKind",
     "applicable_estimators",
@@ -198,6 +210,7 @@ if TYPE_CHECKING:
     from transferscout.pipeline import run_pipeline
     from transferscout.recommend import recommend_sources
     from transferscout.report import write_report
+    from transferscout.search import Budget, SearchResult, SearchSettings, search_target
     from transferscout.signals import (
         ansat,
         ansat_features,
@@ -214,6 +227,7 @@ if TYPE_CHECKING:
         transrate,
     )
     from transferscout.signals.budget import SignalBudget, grid_budget
+    from transferscout.targets import check_not_degenerate, prepare_target
     from transferscout.tasks import (
         CORPORA,
         SPLITS,

@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,7 +23,15 @@ from rich.table import Table
 
 from transferscout.encoders import DEFAULT_ENCODER, EncoderSpec, encoder_fingerprint, load_encoder
 from transferscout.errors import ConfigError, TransferScoutError
-from transferscout.tasks import CORPORA, TableSpec, TaskOptions, TaskSet, load_corpus, load_tasks
+from transferscout.tasks import (
+    CORPORA,
+    TableSpec,
+    Task,
+    TaskOptions,
+    TaskSet,
+    load_corpus,
+    load_tasks,
+)
 from transferscout.tasks.readers import FORMATS
 
 #: OS errors that are the environment's, not the program's: reported in one line.
@@ -92,7 +101,11 @@ def main(
     logging.basicConfig(
         level=level,
         format="%(message)s",
-        handlers=[RichHandler(console=error_console, show_path=False)],
+        handlers=[
+            RichHandler(
+                console=error_console, show_path=False, log_time_format="%Y-%m-%dT%H:%M:%S%z"
+            )
+        ],
         force=True,
     )
 
@@ -230,7 +243,7 @@ def _print_task_set(task_set: TaskSet, output: str) -> None:
         caption=f"from {task_set.source}; multi-class positives: not of the majority class, "
         "regression: above the median",
     )
-    table.add_column("task", no_wrap=True)
+    _name_column(table, "task", task_set.names)
     table.add_column("kind", no_wrap=True)
     table.add_column("metric", no_wrap=True)
     for header in ("train", "val", "test"):
@@ -334,13 +347,9 @@ def run_command(
         raise _fail(error) from None
     ran = ", ".join(result.stages_run) or "nothing (all cached)"
     console.print(f"grid: {_grid_counts(result.grid)}; stages run: {ran}")
-    sources = best_sources(folder)
-    table = Table(title="Best source per target (meta-model's first pick vs the real best)")
-    for column in sources.columns:
-        table.add_column(column, justify="right" if "F1" in column else "left")
-    for row in sources.itertuples(index=False):
-        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
-    console.print(table)
+    _print_frame(
+        best_sources(folder), "Best source per target (meta-model's first pick vs the real best)"
+    )
     _print_savings(folder)
     if result.report is not None:
         console.print(f"report: {result.report.html.resolve()}")
@@ -357,61 +366,193 @@ def _grid_counts(grid: Any) -> str:
 def _print_savings(run_dir: Path) -> None:
     import pandas as pd
 
+    from transferscout.report.opening import savings_table
+
     savings = pd.read_csv(run_dir / "evaluation" / "savings.csv")
-    shown = savings[savings["method"].isin(["meta:all", "adaptive:greedy"])].dropna(subset=["k"])
-    for row in shown.to_dict("records"):
-        seeds = int(row["seeds"])
-        spread = f" ±{row['saved_percent_sd']:.1f} over {seeds} seeds" if seeds > 1 else ""
-        console.print(
-            f"{row['method']}: {row['saved_percent']:.1f}%{spread} less training time for a "
-            f"{row['f1_loss']:.4f} loss in mean positive F1 (tolerance {row['tolerance']})"
-        )
+    shown = [m for m in ("meta:all", "adaptive:greedy") if m in set(savings["method"])]
+    _print_frame(
+        savings_table(savings, shown or None),
+        "Time saved against the full grid (per tolerance of mean F1 lost)",
+    )
+
+
+def _print_frame(frame: object, title: str) -> None:
+    """A table of strings and numbers; the first column (names) wraps instead of being cut."""
+    import pandas as pd
+
+    assert isinstance(frame, pd.DataFrame)
+    table = Table(title=title)
+    for index, column in enumerate(frame.columns):
+        if index == 0:
+            _name_column(table, str(column))
+        else:
+            table.add_column(str(column), justify="right")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
+
+
+TargetData = Annotated[
+    Path | None,
+    typer.Option(
+        "--data", help="The target's data file (default: the run's own data, a held-out label)."
+    ),
+]
+TargetConfig = Annotated[
+    Path | None,
+    typer.Option("--data-config", help="A TOML file whose [data] section describes the target."),
+]
+TargetCorpus = Annotated[str | None, typer.Option(help="A built-in corpus holding the target.")]
+TargetTask = Annotated[
+    str | None,
+    typer.Option("--task", help="The target label: a multi-label value or a corpus category."),
+]
+TargetLabel = Annotated[
+    str | None, typer.Option(help="The target's 0/1 label column (instead of --task).")
+]
+TargetMultilabel = Annotated[
+    str | None, typer.Option(help="A column listing each document's labels (with --task).")
+]
+TargetDelimiter = Annotated[
+    str | None, typer.Option(help="Separator of labels in a string multi-label cell.")
+]
+TargetText = Annotated[str | None, typer.Option(help="Column with the text (default: text).")]
+TargetPair = Annotated[
+    str | None, typer.Option(help="Column with a second text: the target is on text pairs.")
+]
+TargetKind = Annotated[
+    str | None,
+    typer.Option(help="The target's kind: binary, multiclass or regression (default: binary)."),
+]
+TargetSplit = Annotated[
+    str | None, typer.Option(help="Column of train/validation/test; else split as the run did.")
+]
+TargetId = Annotated[str | None, typer.Option(help="Column of unique document ids.")]
+TargetFormat = Annotated[str | None, typer.Option("--format", help="Format of --data.")]
+TargetName = Annotated[str | None, typer.Option(help="Task name (default: the label).")]
+TargetCap = Annotated[
+    int | None,
+    typer.Option(help="Cap on the target's training examples (default: as the run's tasks)."),
+]
+TargetEvalCap = Annotated[
+    int | None, typer.Option(help="Cap on validation/test examples (default: as the run's).")
+]
+TargetStrategy = Annotated[
+    str | None, typer.Option(help="stratified or balanced (default: as the run's tasks).")
+]
+TargetSeed = Annotated[int | None, typer.Option(help="Split/cap seed (default: the run's).")]
+
+
+def _target_task(
+    run_dir: Path,
+    *,
+    data: Path | None,
+    data_config: Path | None,
+    corpus: str | None,
+    task: str | None,
+    label_column: str | None,
+    multilabel_column: str | None,
+    label_delimiter: str | None,
+    text_column: str | None,
+    text_pair_column: str | None,
+    kind: str | None,
+    split_column: str | None,
+    id_column: str | None,
+    data_format: str | None,
+    name: str | None,
+    max_train_examples: int | None,
+    max_eval_examples: int | None,
+    cap_strategy: str | None,
+    seed: int | None,
+) -> Task:
+    """The new target, described like a run's data and prepared as the run's tasks were."""
+    from transferscout.config import load_run_config
+    from transferscout.targets import data_section, prepare_target
+
+    if (task is None) == (label_column is None):
+        raise TransferScoutError("give the target label: --label-column COL or --task LABEL")
+    given: dict[str, object] = {} if data_config is None else data_section(data_config)
+    for key, value in (
+        ("path", None if data is None else str(data)),
+        ("corpus", corpus),
+        ("multilabel_column", multilabel_column),
+        ("label_delimiter", label_delimiter),
+        ("text_column", text_column),
+        ("text_pair_column", text_pair_column),
+        ("split_column", split_column),
+        ("id_column", id_column),
+        ("format", data_format),
+        ("max_train_examples", max_train_examples),
+        ("max_eval_examples", max_eval_examples),
+        ("cap_strategy", cap_strategy),
+        ("seed", seed),
+    ):
+        if value is not None:
+            given[key] = value
+    if label_column is not None:
+        given["label_columns"] = [label_column]
+    label = label_column or task
+    assert label is not None
+    if kind is not None:
+        given["task_kinds"] = {label: kind}
+    return prepare_target(load_run_config(run_dir), label, data=given, name=name)
 
 
 @app.command("rank")
 def rank_command(
     run_dir: Annotated[Path, typer.Argument(help="A finished run whose tasks are the sources.")],
-    data: Annotated[Path, typer.Option(help="The new target's data file (any supported format).")],
-    label_column: Annotated[str, typer.Option(help="The target's label column.")],
-    text_column: Annotated[str, typer.Option(help="Column with the text.")] = "text",
-    text_pair_column: Annotated[
-        str | None, typer.Option(help="Column with a second text: the target is on pairs.")
-    ] = None,
-    kind: Annotated[
-        str, typer.Option(help="The target's kind: binary, multiclass or regression.")
-    ] = "binary",
-    name: Annotated[str | None, typer.Option(help="Task name (default: the label column).")] = None,
-    split_column: Annotated[
-        str | None, typer.Option(help="Column of train/validation/test; else split here.")
-    ] = None,
-    data_format: Annotated[str, typer.Option("--format", help="Format of --data.")] = "auto",
-    max_train_examples: Annotated[
-        int | None, typer.Option(help="Cap on the target's training examples.")
-    ] = None,
+    data: TargetData = None,
+    data_config: TargetConfig = None,
+    corpus: TargetCorpus = None,
+    task: TargetTask = None,
+    label_column: TargetLabel = None,
+    multilabel_column: TargetMultilabel = None,
+    label_delimiter: TargetDelimiter = None,
+    text_column: TargetText = None,
+    text_pair_column: TargetPair = None,
+    kind: TargetKind = None,
+    split_column: TargetSplit = None,
+    id_column: TargetId = None,
+    data_format: TargetFormat = None,
+    name: TargetName = None,
+    max_train_examples: TargetCap = None,
+    max_eval_examples: TargetEvalCap = None,
+    cap_strategy: TargetStrategy = None,
+    seed: TargetSeed = None,
     output: Annotated[str, typer.Option(help="table, csv or json.")] = "table",
     top: Annotated[int, typer.Option(help="Rows shown in the table.")] = 20,
 ) -> None:
     """Rank the run's tasks as sources for a new target; trains no transfer pair."""
     from transferscout.recommend import recommend_sources
-    from transferscout.tasks import Task, TaskSet
 
     _check_output(output)
     if top < 1:
         raise _fail(TransferScoutError(f"--top {top}; expected at least 1"))
     try:
-        spec = TableSpec(
+        target = _target_task(
+            run_dir,
+            data=data,
+            data_config=data_config,
+            corpus=corpus,
+            task=task,
+            label_column=label_column,
+            multilabel_column=multilabel_column,
+            label_delimiter=label_delimiter,
             text_column=text_column,
             text_pair_column=text_pair_column,
-            label_columns=(label_column,),
+            kind=kind,
             split_column=split_column,
-            kinds={label_column: kind},
+            id_column=id_column,
+            data_format=data_format,
+            name=name,
+            max_train_examples=max_train_examples,
+            max_eval_examples=max_eval_examples,
+            cap_strategy=cap_strategy,
+            seed=seed,
         )
-        options = TaskOptions(max_train_examples=max_train_examples)
-        loaded = load_tasks(data, spec, options, format=data_format)  # type: ignore[arg-type]
-        task = loaded[label_column]
-        if name is not None:
-            task = Task(name, task.train, task.validation, task.test, task.kind, task.classes)
-        result = recommend_sources(run_dir, TaskSet((task,), str(data)), progress=output == "table")
+        result = recommend_sources(
+            run_dir, TaskSet((target,), str(data or run_dir)), progress=output == "table"
+        )
     except TransferScoutError as error:
         raise _fail(error) from None
     frame = result.table
@@ -427,9 +568,10 @@ def rank_command(
         }
         console.out(json.dumps(payload, indent=2, default=float))
         return
-    table = Table(title=f"Sources for {task.name!r} ({result.method})")
-    for column in ("source", "source lr", "target lr", "predicted F1", "95% interval"):
-        table.add_column(column, justify="left" if column == "source" else "right")
+    table = Table(title=f"Sources for {target.name!r} ({result.method})")
+    _name_column(table, "source")
+    for column in ("source lr", "target lr", "predicted F1", "95% interval"):
+        table.add_column(column, justify="right")
     for row in frame.head(top).itertuples(index=False):
         table.add_row(
             str(row.source),
@@ -447,8 +589,153 @@ def rank_command(
     if result.suggested_budget is not None:
         console.print(
             f"suggested budget: train the top {result.suggested_budget} candidates (on the run's "
-            "targets that lost at most 0.02 F1 against the full grid)"
+            "targets that lost at most 0.02 F1 against the full grid), or let "
+            f"`transferscout search {run_dir} ... --budget {result.suggested_budget}trials` "
+            "train them"
         )
+
+
+@app.command("search")
+def search_command(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run whose tasks are the sources.")],
+    budget: Annotated[
+        str, typer.Option(help="Candidates to train (8trials) or training time (2h, 90m).")
+    ],
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target", help="One of the run's tasks (its transfer results are not read)."
+        ),
+    ] = None,
+    data: TargetData = None,
+    data_config: TargetConfig = None,
+    corpus: TargetCorpus = None,
+    task: TargetTask = None,
+    label_column: TargetLabel = None,
+    multilabel_column: TargetMultilabel = None,
+    label_delimiter: TargetDelimiter = None,
+    text_column: TargetText = None,
+    text_pair_column: TargetPair = None,
+    kind: TargetKind = None,
+    split_column: TargetSplit = None,
+    id_column: TargetId = None,
+    data_format: TargetFormat = None,
+    name: TargetName = None,
+    max_train_examples: TargetCap = None,
+    max_eval_examples: TargetEvalCap = None,
+    cap_strategy: TargetStrategy = None,
+    seed: TargetSeed = None,
+    margin: Annotated[
+        float,
+        typer.Option(help="Stop when no candidate's upper predicted F1 beats the best by this."),
+    ] = 0.01,
+    chains: Annotated[
+        int, typer.Option(help="Also try the chain of the N best sources (0: no chain; 2).")
+    ] = 0,
+    strategy: Annotated[str, typer.Option(help="greedy or ucb.")] = "greedy",
+    output: Annotated[
+        Path | None, typer.Option(help="Model folder (default: RUN/search/TARGET/model).")
+    ] = None,
+) -> None:
+    """Train a target's best candidates in the meta-model's order within a budget; keep the best."""
+    from transferscout.search import Budget, SearchSettings, search_target
+
+    try:
+        settings = SearchSettings(
+            Budget.parse(budget), margin=margin, chains=chains, strategy=strategy
+        )
+        new_target = None
+        if target is None:
+            new_target = _target_task(
+                run_dir,
+                data=data,
+                data_config=data_config,
+                corpus=corpus,
+                task=task,
+                label_column=label_column,
+                multilabel_column=multilabel_column,
+                label_delimiter=label_delimiter,
+                text_column=text_column,
+                text_pair_column=text_pair_column,
+                kind=kind,
+                split_column=split_column,
+                id_column=id_column,
+                data_format=data_format,
+                name=name,
+                max_train_examples=max_train_examples,
+                max_eval_examples=max_eval_examples,
+                cap_strategy=cap_strategy,
+                seed=seed,
+            )
+        elif data or data_config or corpus or task or label_column:
+            raise TransferScoutError("--target names a task of the run; give no data options")
+        result = search_target(
+            run_dir,
+            settings,
+            target=new_target,
+            own_target=target,
+            output=output,
+            progress=True,
+        )
+    except TransferScoutError as error:
+        raise _fail(error) from None
+    table = Table(title=f"Search for {result.target!r}: {result.stopped}")
+    table.add_column("step", justify="right")
+    _name_column(table, "candidate")
+    for column in ("predicted", "validation", "test", "hours", "best so far"):
+        table.add_column(column, justify="right")
+    for step in result.trace.to_dict("records"):
+        predicted = float(step["predicted_f1"])
+        table.add_row(
+            str(step["step"]),
+            str(step["candidate"]),
+            "-" if predicted != predicted else f"{predicted:.3f}",  # a chain has no prediction
+            f"{float(step['validation_f1']):.3f}",
+            f"{float(step['test_f1']):.3f}",
+            f"{float(step['hours']):.3f}",
+            f"{float(step['best_test_f1']):.3f} ({step['best']})",
+        )
+    console.print(table)
+    best, reference = result.best, result.reference
+    chain_tried = int(bool(result.chain and result.chain.get("tried")))
+    origin = " -> ".join(best["sources"]) or "no source (single-task)"
+    console.print(
+        f"best: {origin}: test F1 {best['test_f1']:.3f} (validation {best['validation_f1']:.3f}) "
+        f"vs single-task {reference['test_f1']:.3f}; {result.tried - chain_tried} of "
+        f"{result.pool} single-source candidates"
+        + (" and 1 chain" if chain_tried else "")
+        + f" tried in {result.hours:.3f} training hours (reference models included)"
+    )
+    if result.chain is not None and result.chain.get("error"):
+        console.print(
+            f"chain {' -> '.join(result.chain['sources'])} failed: {result.chain['error']}"
+        )
+    elif result.chain is not None and result.chain.get("tried"):
+        verdict = "beat" if result.chain["beat_best_single_source"] else "did not beat"
+        console.print(
+            f"chain {' -> '.join(result.chain['sources'])}: validation F1 "
+            f"{result.chain['validation_f1']:.3f} {verdict} the best single source "
+            f"({result.chain['best_single_validation_f1']:.3f})"
+        )
+    model = "" if result.model_dir is None else f"model: {result.model_dir.resolve()} ; "
+    console.print(f"{model}trace: {result.folder / 'trace.csv'}")
+
+
+def _shorten(name: str, width: int) -> str:
+    """A name shortened from the middle (see :func:`transferscout.report.opening.shorten`)."""
+    from transferscout.report.opening import shorten as middle
+
+    return middle(name, width)
+
+
+def _name_column(table: Table, header: str, names: Sequence[str] = ()) -> None:
+    """A column of task names: wrapped, never cut to an indistinguishable stub.
+
+    With ``names``, the column is at least as wide as the longest of them (up to 16
+    characters), so narrow neighbours cannot squeeze it into a few letters a line.
+    """
+    width = min(max((len(name) for name in names), default=0), 16)
+    table.add_column(header, overflow="fold", min_width=width or None)
 
 
 @tables_app.command("export")
@@ -577,9 +864,9 @@ def signals_show(
     targets = list(dict.fromkeys(r["target"] for r in rows))
     values = {(r["source"], r["target"]): r["value"] for r in rows}
     table = Table(title=f"{family} {name} (rows: source, columns: target)")
-    table.add_column("source")
-    for target in targets:
-        table.add_column(target, justify="right")
+    _name_column(table, "source")
+    for target in targets:  # headers cannot wrap well: shortened from the middle
+        table.add_column(_shorten(target, 16), justify="right", overflow="fold")
     for source in dict.fromkeys(r["source"] for r in rows):
         table.add_row(source, *(f"{values.get((source, t), float('nan')):.3f}" for t in targets))
     console.print(table)
@@ -621,7 +908,7 @@ def _print_ranking(ranking: object) -> None:
         for m in ("ndcg@3", "regret@1", "regret@3", "rank_of_best", "spearman")
         if m in set(shown["metric"])
     ]
-    table.add_column("method")
+    _name_column(table, "method")
     for metric in metrics:
         table.add_column(metric, justify="right")
     for method, group in shown.groupby("method", sort=False):
@@ -656,7 +943,7 @@ def status(
     if report.failures:
         table = Table(title="Failed trials")
         for column in ("trial", "kind", "target", "source", "attempts", "error"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for row in report.failures:
             table.add_row(
                 row.id[:10],

@@ -32,19 +32,22 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from transferscout.checks import check_before_training
 from transferscout.config import RunConfig, load_run_config
 from transferscout.errors import ConfigError, DataError, TransferScoutError
 from transferscout.evaluation.ordering import ranking_order
-from transferscout.grid.runner import plan_trials, run_grid
+from transferscout.grid.executors import Executor
+from transferscout.grid.runner import plan_trials, run_trials
 from transferscout.grid.spec import GridSpec
-from transferscout.grid.store import RunStore
+from transferscout.grid.store import RunStore, TrialRow
 from transferscout.meta.conformal import conformal_halfwidth, conformal_interval, loto_coverage
 from transferscout.meta.features import (
     FEATURE_SETS,
     HYPERPARAMETERS,
+    META_TARGET,
     candidate_table,
     feature_columns,
     pivot_signals,
@@ -55,9 +58,19 @@ from transferscout.meta.regressor import TransferRegressor, leave_one_target_out
 from transferscout.signals.ansat_stage import compute_ansat
 from transferscout.signals.budget import grid_budget
 from transferscout.signals.pair_stage import PairSignalSettings, compute_pair_signals
-from transferscout.tasks.task import TaskSet
+from transferscout.targets import check_not_degenerate
+from transferscout.tasks.task import Task, TaskSet
 
-__all__ = ["Recommendation", "recommend_sources"]
+__all__ = [
+    "MetaModelHistory",
+    "Recommendation",
+    "candidate_frame",
+    "meta_model_history",
+    "recommend_sources",
+    "target_signals",
+    "train_reference",
+    "with_target",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -84,67 +97,116 @@ class Recommendation:
     coverage: float | None = None
 
 
-def recommend_sources(
-    run_dir: str | Path,
-    target: TaskSet,
-    *,
-    config: RunConfig | None = None,
-    progress: bool = False,
-) -> Recommendation:
-    """Rank the run's tasks as sources for the single task in ``target``.
+@dataclass(frozen=True)
+class MetaModelHistory:
+    """The finished transfer trials a meta-model learns from, and how well it generalises.
 
-    Raises:
-        DataError: ``target`` does not hold exactly one task, or its name is a source's.
-        TransferScoutError: The run has no signals on its own tasks (nothing to learn from);
-            refused before anything is trained or written.
+    Attributes:
+        table: Candidate rows with ``real_f1`` and the learnt ``real_gain`` (never a row whose
+            target is the new target).
+        columns: Feature columns (of the richest feature set both tables have).
+        feature_set: Its name.
+        seeds: The meta-model's seeds (predictions are averaged over them).
+        n_estimators: Boosting rounds of each meta-model.
+        rmse: Leave-one-target-out RMSE of the seed-averaged meta-model on ``table``.
+        halfwidth: Half-width of the split-conformal interval at :data:`INTERVAL_LEVEL`.
+        coverage: Its empirical leave-one-target-out coverage on ``table``'s targets.
     """
-    run_dir = Path(run_dir)
-    config = config or load_run_config(run_dir)
-    if len(target) != 1:
-        raise DataError(
-            f"the target must be one task; got {len(target)} ({', '.join(target.names)})"
+
+    table: pd.DataFrame
+    columns: list[str]
+    feature_set: str
+    seeds: tuple[int, ...]
+    n_estimators: int
+    rmse: float
+    halfwidth: float
+    coverage: float
+
+    def predict(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """The seed-averaged predicted gain over the target's single-task model."""
+        x = self.table[self.columns].to_numpy(dtype=float)
+        y = self.table[META_TARGET].to_numpy(dtype=float)
+        predictions = np.stack(
+            [
+                TransferRegressor(n_estimators=self.n_estimators, random_state=seed)
+                .fit(x, y)
+                .predict(features)
+                for seed in self.seeds
+            ]
         )
-    (name,) = target.names
-    check_before_training(config)
-    sources = config.data.load()
-    if name in sources:
+        mean: npt.NDArray[np.float64] = predictions.mean(axis=0)
+        return mean
+
+
+def with_target(sources: TaskSet, target: Task) -> TaskSet:
+    """The run's tasks plus a new target (refused if its name is already a task's)."""
+    if target.name in sources:
         raise DataError(
-            f"the new target's name {name!r} is already a task of the run",
-            expected="a different name (rank --name)",
+            f"the new target's name {target.name!r} is already a task of the run",
+            expected="a different name (--name), or `search --target` for a task of the run",
         )
-    _check_signals(run_dir, set(sources.names))
-    combined = TaskSet((*sources.tasks, target[name]), sources.source)
+    return TaskSet((*sources.tasks, target), sources.source)
+
+
+def train_reference(
+    run_dir: Path,
+    tasks: TaskSet,
+    name: str,
+    config: RunConfig,
+    *,
+    progress: bool = False,
+    executor: Executor | None = None,
+) -> list[TrialRow]:
+    """Train (or read) the target's single-task models; refuse a degenerate target."""
     grid = config.grid.spec()
-    single_only = GridSpec(
-        targets=(name,),
-        sources=(),
-        target_settings=grid.target_settings,
-        seeds=grid.seeds,
-        precision=grid.precision,
-    )
-    run_grid(
-        run_dir,
-        combined,
-        single_only,
+    trials = plan_trials(
+        GridSpec(
+            targets=(name,),
+            sources=(),
+            target_settings=grid.target_settings,
+            seeds=grid.seeds,
+            precision=grid.precision,
+        ),
+        tasks,
         config.encoder.spec(),
-        config.executor.options(),
-        progress=progress,
     )
+    with RunStore(run_dir, readonly=True) as store:
+        finished = all(
+            (row := store.row(t.id)) is not None and row.status == "done" for t in trials
+        )
+    if not finished:  # finished ones are only read, even if their weights are not on disk
+        run_trials(
+            run_dir, tasks, trials, config.executor.options(), executor=executor, progress=progress
+        )
+    with RunStore(run_dir, readonly=True) as store:
+        rows = [row for t in trials if (row := store.row(t.id)) is not None]
+    check_not_degenerate(tasks[name], rows)
+    return rows
+
+
+def target_signals(
+    run_dir: Path, tasks: TaskSet, name: str, config: RunConfig, *, progress: bool = False
+) -> pd.DataFrame:
+    """Every (source -> ``name``) pair's signals, one row per source (computed if missing).
+
+    Pair signals use the run's own settings; ANsAT gets the signal budget of the grid the
+    signals stand in for here: every candidate with ``name`` as the target.
+    """
     compute_pair_signals(
         run_dir,
-        combined,
+        tasks,
         _run_pair_settings(run_dir, config),
         progress=progress,
         targets=[name],
         cost_prefix="rank:",
         device=config.executor.device,
     )
-    # The grid the signals stand in for here: every candidate with the new target.
-    every = grid.sources if grid.sources is not None else tuple(sources.names)
+    grid = config.grid.spec()
+    every = grid.sources if grid.sources is not None else tuple(n for n in tasks.names if n != name)
     replaced = replace(grid, targets=(name,), sources=every, single_task_seeds=())
     budget = grid_budget(
         run_dir,
-        combined,
+        tasks,
         replaced,
         config.encoder.spec(),
         fraction=config.signals.budget,
@@ -152,7 +214,7 @@ def recommend_sources(
     )
     compute_ansat(
         run_dir,
-        combined,
+        tasks,
         config.ansat_settings(),
         progress=progress,
         targets=[name],
@@ -162,7 +224,14 @@ def recommend_sources(
     )
     with RunStore(run_dir, readonly=True) as store:
         signals = pivot_signals([r for r in store.pair_signals() if r["target"] == name])
-    signals = signals[signals["source"] != name]
+    return signals[signals["source"] != name].reset_index(drop=True)
+
+
+def candidate_frame(signals: pd.DataFrame, grid: GridSpec, tasks: TaskSet) -> pd.DataFrame:
+    """One row per (source, source settings, target settings), with the pair's signals.
+
+    ``planned_cost`` is the candidate's predicted training cost (:func:`predicted_cost`).
+    """
     rows = []
     for source_settings, target_settings in itertools.product(
         grid.source_settings, grid.target_settings
@@ -182,22 +251,40 @@ def recommend_sources(
                 }
             )
     candidates = pd.DataFrame(rows)
-    sizes = {task.name: float(len(task.train)) for task in combined.tasks}
+    sizes = {task.name: float(len(task.train)) for task in tasks.tasks}
     candidates["planned_cost"] = predicted_cost(candidates, sizes)
+    return candidates
+
+
+def meta_model_history(
+    run_dir: Path,
+    candidates: pd.DataFrame,
+    config: RunConfig,
+    sources: TaskSet,
+    *,
+    exclude_target: str,
+) -> MetaModelHistory | None:
+    """The configured grid's finished candidates of other targets (``None``: fewer than two).
+
+    ``sources`` are the run's own tasks (the grid is planned on them, as the evaluation does).
+    The meta-model is the evaluation's: its boosting rounds, averaged over its seeds.
+    """
     try:
-        planned = plan_trials(grid, sources, config.encoder.spec())  # the configured grid
+        planned = plan_trials(config.grid.spec(), sources, config.encoder.spec())
         history = candidate_table(run_dir, trials={t.id for t in planned})
     except ConfigError:
-        history = None
-    if history is None or history["target"].nunique() < 2:
-        logger.warning("the run has no transfer trials to learn from: ranking by TaskEmb RRF")
-        table = candidates.assign(predicted_f1=np.nan, low=np.nan, high=np.nan)
-        table = table.sort_values("taskemb_rrf", ascending=False)
-        return Recommendation(_shown(table), "fallback: TaskEmb reciprocal-rank fusion", None)
-    history = history[history["source"] != history["target"]].reset_index(drop=True)
-    feature_set = next(f for f in reversed(FEATURE_SETS) if _available(history, candidates, f))
+        return None
+    keep = (history["source"] != history["target"]) & (history["target"] != exclude_target)
+    history = history[keep].reset_index(drop=True)
+    if history["target"].nunique() < 2:
+        return None
+    feature_set = next(
+        (f for f in reversed(FEATURE_SETS) if _available(history, candidates, f)), None
+    )
+    if feature_set is None:  # the new target lacks every signal the history has
+        return None
     columns = feature_columns(history, feature_set)
-    real = history["real_gain"].to_numpy(dtype=float)
+    real = history[META_TARGET].to_numpy(dtype=float)
     evaluation = config.evaluation.settings()
     makers = [
         functools.partial(
@@ -207,37 +294,82 @@ def recommend_sources(
     ]
     loto = np.mean(
         [
-            leave_one_target_out(history, columns, make_regressor=m, target_column="real_gain")
+            leave_one_target_out(history, columns, make_regressor=m, target_column=META_TARGET)
             for m in makers
         ],
         axis=0,
     )
     residuals = loto - real
-    error = float(np.sqrt(np.mean(residuals**2)))
-    halfwidth = conformal_halfwidth(residuals, INTERVAL_LEVEL)
-    coverage = loto_coverage(residuals, history["target"].to_numpy(), INTERVAL_LEVEL)
-    features = candidates[columns].to_numpy(dtype=float)
-    gain = np.mean(
-        [m().fit(history[columns].to_numpy(dtype=float), real).predict(features) for m in makers],
-        axis=0,
+    return MetaModelHistory(
+        table=history,
+        columns=columns,
+        feature_set=feature_set,
+        seeds=tuple(evaluation.seeds),
+        n_estimators=evaluation.n_estimators,
+        rmse=float(np.sqrt(np.mean(residuals**2))),
+        halfwidth=conformal_halfwidth(residuals, INTERVAL_LEVEL),
+        coverage=loto_coverage(residuals, history["target"].to_numpy(), INTERVAL_LEVEL),
     )
-    with RunStore(run_dir, readonly=True) as store:
-        own = target_scores(
-            [r for r in store.rows(kind="single", status="done") if r.target == name]
+
+
+def recommend_sources(
+    run_dir: str | Path,
+    target: TaskSet,
+    *,
+    config: RunConfig | None = None,
+    progress: bool = False,
+) -> Recommendation:
+    """Rank the run's tasks as sources for the single task in ``target``.
+
+    Raises:
+        DataError: ``target`` does not hold exactly one task, its name is a source's, or it
+            is degenerate (its single-task models never predict one of its classes).
+        TransferScoutError: The run has no signals on its own tasks (nothing to learn from);
+            refused before anything is trained or written.
+    """
+    run_dir = Path(run_dir)
+    config = config or load_run_config(run_dir)
+    if len(target) != 1:
+        raise DataError(
+            f"the target must be one task; got {len(target)} ({', '.join(target.names)})"
         )
+    (name,) = target.names
+    check_before_training(config)
+    sources = config.data.load()
+    combined = with_target(sources, target[name])
+    _check_signals(run_dir, set(sources.names))
+    train_reference(run_dir, combined, name, config, progress=progress)
+    signals = target_signals(run_dir, combined, name, config, progress=progress)
+    candidates = candidate_frame(signals, config.grid.spec(), combined)
+    history = meta_model_history(run_dir, candidates, config, sources, exclude_target=name)
+    if history is None:
+        logger.warning("the run has no transfer trials to learn from: ranking by TaskEmb RRF")
+        table = candidates.assign(predicted_f1=np.nan, low=np.nan, high=np.nan)
+        table = table.sort_values("taskemb_rrf", ascending=False)
+        return Recommendation(_shown(table), "fallback: TaskEmb reciprocal-rank fusion", None)
+    gain = history.predict(candidates[history.columns].to_numpy(dtype=float))
+    own = single_task_score(run_dir, name)
     kind = target[name].kind
-    predicted = gain + own[name]
+    predicted = gain + own
     bounds = kind.metric_range
-    low, high = conformal_interval(predicted, halfwidth, low=bounds[0], high=bounds[1])
+    low, high = conformal_interval(predicted, history.halfwidth, low=bounds[0], high=bounds[1])
     table = candidates.assign(predicted_gain=gain, predicted_f1=predicted, low=low, high=high)
-    order = ranking_order(predicted, table["planned_cost"], seed=evaluation.seed)
+    order = ranking_order(predicted, table["planned_cost"], seed=config.evaluation.settings().seed)
     method = (
-        f"meta-model '{feature_set}', {len(makers)} seeds, predicting the gain over the "
-        f"target's single-task {kind.primary_metric} {own[name]:.3f} (LOTO RMSE {error:.3f}; "
-        f"{INTERVAL_LEVEL:.0%} split-conformal interval ±{halfwidth:.3f}, clipped to "
-        f"[{bounds[0]:g}, {bounds[1]:g}], empirical LOTO coverage {coverage:.1%})"
+        f"meta-model '{history.feature_set}', {len(history.seeds)} seeds, predicting the gain "
+        f"over the target's single-task {kind.primary_metric} {own:.3f} (LOTO RMSE "
+        f"{history.rmse:.3f}; {INTERVAL_LEVEL:.0%} split-conformal interval "
+        f"±{history.halfwidth:.3f}, clipped to [{bounds[0]:g}, {bounds[1]:g}], empirical LOTO "
+        f"coverage {history.coverage:.1%})"
     )
-    return Recommendation(_shown(table.iloc[order]), method, _budget(run_dir), coverage)
+    return Recommendation(_shown(table.iloc[order]), method, _budget(run_dir), history.coverage)
+
+
+def single_task_score(run_dir: Path, name: str) -> float:
+    """The target's single-task test score (its best-validation model): what gains add to."""
+    with RunStore(run_dir, readonly=True) as store:
+        rows = [r for r in store.rows(kind="single", status="done") if r.target == name]
+    return target_scores(rows)[name]
 
 
 def _run_pair_settings(run_dir: Path, config: RunConfig) -> PairSignalSettings:

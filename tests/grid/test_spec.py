@@ -146,3 +146,65 @@ def test_bad_grids_fail_before_training(tasks: TaskSet) -> None:
         GridSpec(seeds=(1, 1))
     with pytest.raises(ConfigError, match="precision"):
         GridSpec(precision="fp8")  # type: ignore[arg-type]
+
+
+def test_a_chain_starts_from_the_transfer_trial_that_ends_in_its_last_source() -> None:
+    from transferscout.grid.spec import ChainStage
+
+    first = ChainStage("water", "w" * 64, StageSettings(learning_rate=5e-5))
+    chain = _single(
+        kind="chain",
+        source="shelter",
+        source_fingerprint="s" * 64,
+        source_settings=StageSettings(learning_rate=3e-5),
+        earlier=(first,),
+    )
+    middle = chain.source_trial
+    assert middle is not None and middle.kind == "transfer"
+    assert (middle.target, middle.source) == ("shelter", "water")
+    assert middle.target_settings == StageSettings(learning_rate=3e-5)
+    assert middle.source_settings == StageSettings(learning_rate=5e-5)
+    start = middle.source_trial
+    assert start is not None and start.kind == "single" and start.target == "water"
+    assert chain.sources == ("water", "shelter") and middle.sources == ("water",)
+    # The chain entry exists only for chains: transfer and single configurations are unchanged.
+    assert chain.config()["chain"][0]["task"] == "water"
+    assert "chain" not in middle.config() and "chain" not in start.config()
+    transfer = replace(chain, kind="transfer", earlier=())
+    assert len({chain.id, transfer.id, middle.id}) == 3
+    with pytest.raises(ValueError, match="chained"):
+        replace(chain, earlier=())
+
+
+def test_a_chain_stage_records_its_kind_only_when_not_binary() -> None:
+    from transferscout.grid.spec import ChainStage
+
+    settings = StageSettings(learning_rate=5e-5)
+    binary = ChainStage("water", "w" * 64, settings)
+    topic = ChainStage("topic", "t" * 64, settings, task_kind="multiclass", outputs=4)
+    assert binary.config() == {
+        "task": "water",
+        "fingerprint": "w" * 64,
+        "settings": settings.as_dict(),
+    }
+    assert topic.config()["task_kind"] == "multiclass" and topic.config()["outputs"] == 4
+    chain = _single(
+        kind="chain",
+        source="words",
+        source_fingerprint="r" * 64,
+        source_settings=settings,
+        source_kind="regression",
+        source_outputs=1,
+        earlier=(topic,),
+    )
+    # Each stage trains with its own head: the middle transfer trial ends in the regression
+    # source and starts from the multi-class single-task trial.
+    middle = chain.source_trial
+    assert middle is not None and middle.kind == "transfer"
+    assert (middle.target_kind, middle.target_outputs) == ("regression", 1)
+    assert (middle.source_kind, middle.source_outputs) == ("multiclass", 4)
+    start = middle.source_trial
+    assert start is not None and start.kind == "single"
+    assert (start.target_kind, start.target_outputs) == ("multiclass", 4)
+    assert (start.source_kind, start.source_outputs) == ("binary", 2)
+    assert chain.id != replace(chain, earlier=(replace(topic, task_kind="binary", outputs=2),)).id

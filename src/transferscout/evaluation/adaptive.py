@@ -6,20 +6,84 @@ and the best is trained next — greedily by predicted F1, or by an upper confid
 (mean + κ·std over a small ensemble of boosters with different seeds); ties go by predicted
 cost, then a seeded random key (the rule of :mod:`transferscout.evaluation.ordering`).  On a
 completed grid this is a replay: "training" reads the real result from the table.
+:func:`adaptive_step` is the one step both the replay and the real budgeted search
+(:mod:`transferscout.search`) take.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from transferscout.evaluation.ordering import ranking_order
 from transferscout.meta.features import META_TARGET
 from transferscout.meta.regressor import TransferRegressor
 
-__all__ = ["adaptive_replay", "adaptive_curve"]
+__all__ = ["AdaptiveStep", "adaptive_curve", "adaptive_replay", "adaptive_step", "tie_seed"]
+
+
+@dataclass(frozen=True)
+class AdaptiveStep:
+    """One refit's view of the remaining candidates (arrays parallel to ``remaining``).
+
+    Attributes:
+        mean: Mean prediction of the ensemble.
+        std: Spread of the ensemble (0 for a single booster).
+        score: What the strategy ranks by (``mean`` or ``mean + kappa * std``).
+        order: Positions (into ``remaining``) in the order to train them: highest score, ties
+            by lower predicted cost, then a seeded random key; ``order[0]`` is the pick.
+    """
+
+    mean: npt.NDArray[np.float64]
+    std: npt.NDArray[np.float64]
+    score: npt.NDArray[np.float64]
+    order: npt.NDArray[np.intp]
+
+
+def tie_seed(seed: int, step: int) -> int:
+    """The seed of the random tie-break key at a (1-based) step."""
+    return seed * 1_000_003 + step
+
+
+def adaptive_step(
+    train_features: npt.NDArray[np.float64],
+    train_values: npt.NDArray[np.float64],
+    remaining_features: npt.NDArray[np.float64],
+    remaining_cost: npt.NDArray[np.float64],
+    *,
+    step: int,
+    strategy: str = "greedy",
+    kappa: float = 1.0,
+    ensemble: int = 4,
+    n_estimators: int = 100,
+    seed: int = 0,
+) -> AdaptiveStep:
+    """Refit the meta-model on everything observed and order the remaining candidates.
+
+    Shape:
+        train_features: ``(n, d)``; train_values: ``(n,)``; remaining_features: ``(m, d)``;
+        remaining_cost: ``(m,)`` predicted (never realised) cost, the first tie-break.
+    """
+    if strategy not in ("greedy", "ucb"):
+        raise ValueError(f"strategy = {strategy!r}; expected 'greedy' or 'ucb'")
+    members = ensemble if strategy == "ucb" else 1
+    predictions = np.stack(
+        [
+            TransferRegressor(n_estimators=n_estimators, random_state=seed + m, subsample=0.8)
+            .fit(train_features, train_values)
+            .predict(remaining_features)
+            for m in range(members)
+        ]
+    )
+    mean = predictions.mean(axis=0)
+    std = predictions.std(axis=0)
+    score = mean + kappa * std if strategy == "ucb" else mean
+    order = ranking_order(score, remaining_cost, seed=tie_seed(seed, step))
+    return AdaptiveStep(mean, std, score, order)
 
 
 def adaptive_replay(
@@ -53,7 +117,6 @@ def adaptive_replay(
         else np.zeros(len(table))
     )
     targets = table["target"].to_numpy()
-    members = ensemble if strategy == "ucb" else 1
     records = []
     for target in sorted(pd.unique(targets)):
         own = np.flatnonzero(targets == target)
@@ -63,21 +126,19 @@ def adaptive_replay(
         steps = len(own) if max_steps is None else min(max_steps, len(own))
         for step in range(1, steps + 1):
             train = np.concatenate([others, np.asarray(observed, dtype=np.intp)])
-            predictions = np.stack(
-                [
-                    TransferRegressor(
-                        n_estimators=n_estimators, random_state=seed + m, subsample=0.8
-                    )
-                    .fit(features[train], learnt[train])
-                    .predict(features[remaining])
-                    for m in range(members)
-                ]
+            ordered = adaptive_step(
+                features[train],
+                learnt[train],
+                features[remaining],
+                cost[remaining],
+                step=step,
+                strategy=strategy,
+                kappa=kappa,
+                ensemble=ensemble,
+                n_estimators=n_estimators,
+                seed=seed,
             )
-            score = predictions.mean(axis=0)
-            if strategy == "ucb":
-                score = score + kappa * predictions.std(axis=0)
-            first = ranking_order(score, cost[remaining], seed=seed * 1_000_003 + step)[0]
-            pick = remaining[int(first)]
+            pick = remaining[int(ordered.order[0])]
             remaining.remove(pick)
             observed.append(pick)
             records.append(

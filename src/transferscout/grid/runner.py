@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +25,19 @@ from transferscout.grid.store import RunStore
 from transferscout.grid.worker import TrialOutcome, TrialPayload
 from transferscout.tasks.task import TaskSet
 
-__all__ = ["ExecutionOptions", "GridSummary", "model_path", "plan_trials", "run_grid"]
+__all__ = [
+    "ExecutionOptions",
+    "GridSummary",
+    "model_path",
+    "plan_trials",
+    "run_grid",
+    "run_trials",
+]
 
 logger = logging.getLogger(__name__)
+
+#: Trial kinds in the order they run: each kind's source stages are of an earlier kind.
+KINDS = ("single", "transfer", "chain")
 
 
 @dataclass(frozen=True)
@@ -120,9 +130,32 @@ def run_grid(
     Returns:
         The grid's trial counts after this run.
     """
-    options = options or ExecutionOptions()
     trials = plan_trials(grid, tasks, encoder)
+    return run_trials(run_dir, tasks, trials, options, executor=executor, progress=progress)
+
+
+def run_trials(
+    run_dir: str | Path,
+    tasks: TaskSet,
+    trials: Sequence[TrialSpec],
+    options: ExecutionOptions | None = None,
+    *,
+    executor: Executor | None = None,
+    progress: bool = False,
+    keep_models: Collection[str] = (),
+) -> GridSummary:
+    """Run (or continue) the given trials; each source stage must be among them.
+
+    ``keep_models`` names transfer or chained trials whose weights are kept like a single-task
+    model's (a finished one whose file is missing is trained again); a chained trial's source
+    stage is always kept, as the chain starts from it.
+    """
+    options = options or ExecutionOptions()
     run_dir = Path(run_dir)
+    keep = {
+        *keep_models,
+        *(t.source_trial.id for t in trials if t.kind == "chain" and t.source_trial),
+    }
     with RunStore(run_dir) as store:
         store.add_trials(
             (
@@ -139,20 +172,22 @@ def run_grid(
         requeued = store.requeue_interrupted()
         if requeued:
             logger.info("%d trials were interrupted by a stop; running them again", requeued)
-        _requeue_lost_models(store, run_dir, trials)
-        ran = _execute(store, run_dir, tasks, trials, executor, options, progress)
+        _requeue_lost_models(store, run_dir, trials, keep)
+        ran = _execute(store, run_dir, tasks, trials, executor, options, progress, keep)
         return _summary(store, trials, options.max_attempts, ran)
 
 
-def _requeue_lost_models(store: RunStore, run_dir: Path, trials: Sequence[TrialSpec]) -> None:
-    ids = {t.id for t in trials if t.kind == "single"}
+def _requeue_lost_models(
+    store: RunStore, run_dir: Path, trials: Sequence[TrialSpec], keep: Collection[str]
+) -> None:
+    ids = {t.id for t in trials if t.kind == "single" or t.id in keep}
     lost = [
         row.id
-        for row in store.rows(status="done", kind="single")
+        for row in store.rows(status="done")
         if row.id in ids and not model_path(run_dir, row.id).exists()
     ]
     if lost:
-        logger.warning("%d finished single-task models are missing on disk; retraining", len(lost))
+        logger.warning("%d finished models are missing on disk; retraining", len(lost))
         store.requeue(lost)
 
 
@@ -174,15 +209,17 @@ def _execute(
     executor: Executor | None,
     options: ExecutionOptions,
     progress: bool,
+    keep: Collection[str],
 ) -> int:
-    singles = _runnable(store, [t for t in trials if t.kind == "single"], options.max_attempts)
-    transfers = _runnable(store, [t for t in trials if t.kind == "transfer"], options.max_attempts)
-    total = len(singles) + len(transfers)
-    if not total:
+    stages = [
+        _runnable(store, [t for t in trials if t.kind == kind], options.max_attempts)
+        for kind in KINDS
+    ]
+    if not any(stages):
         logger.info("nothing to run: every trial of the grid is finished")
         return 0
     if executor is not None:
-        return _run_stages(store, run_dir, tasks, singles, transfers, executor, options, progress)
+        return _run_stages(store, run_dir, tasks, stages, executor, options, progress, keep)
     owned = make_executor(
         options.executor,
         workers=options.workers,
@@ -190,7 +227,7 @@ def _execute(
         address=options.ray_address,
     )
     try:
-        return _run_stages(store, run_dir, tasks, singles, transfers, owned, options, progress)
+        return _run_stages(store, run_dir, tasks, stages, owned, options, progress, keep)
     finally:
         owned.close()
 
@@ -199,14 +236,15 @@ def _run_stages(
     store: RunStore,
     run_dir: Path,
     tasks: TaskSet,
-    singles: list[TrialSpec],
-    transfers: list[TrialSpec],
+    stages: list[list[TrialSpec]],
     executor: Executor,
     options: ExecutionOptions,
     progress: bool,
+    keep: Collection[str],
 ) -> int:
-    total = len(singles) + len(transfers)
-    logger.info("running %d single-task and %d transfer trials", len(singles), len(transfers))
+    total = sum(len(stage) for stage in stages)
+    counts = ", ".join(f"{len(s)} {kind}" for kind, s in zip(KINDS, stages, strict=True) if s)
+    logger.info("running %s trials", counts)
     bar = progress_bar(enabled=progress, note=True)
     ran = 0
     failed = 0
@@ -222,13 +260,16 @@ def _run_stages(
             store.start(payload.trial.id, worker=options.executor)
             crash_point("started")
 
-        for kind in ("single", "transfer"):
-            if kind == "single":
-                stage = singles
-            else:  # only now do we know which source stages finished
-                stage = _ready_transfers(store, transfers, options.max_attempts)
-                bar.update(bar_task, total=len(singles) + len(stage))
-            for outcome in executor.run(_payloads(stage, tasks, run_dir, options.device), on_start):
+        planned = 0
+        for index, stage in enumerate(stages):
+            if index:  # only now do we know which source stages finished
+                stage = _ready_transfers(store, stage, options.max_attempts)
+                bar.update(
+                    bar_task, total=planned + len(stage) + sum(map(len, stages[index + 1 :]))
+                )
+            planned += len(stage)
+            payloads = _payloads(stage, tasks, run_dir, options.device, keep)
+            for outcome in executor.run(payloads, on_start):
                 _record(store, run_dir, outcome)
                 ran += 1
                 failed += not outcome.ok
@@ -239,7 +280,7 @@ def _run_stages(
 def _ready_transfers(
     store: RunStore, transfers: Sequence[TrialSpec], max_attempts: int
 ) -> list[TrialSpec]:
-    """Transfer trials whose source stage is done; the others are marked failed, with why."""
+    """Trials whose source stage is done; those whose source stage failed are marked failed."""
     ready = []
     for trial in transfers:
         source = trial.source_trial
@@ -250,20 +291,24 @@ def _ready_transfers(
         elif row is not None and row.status == "failed" and row.attempts >= max_attempts:
             store.fail(
                 trial.id,
-                f"its source stage (single-task trial {source.id} on {source.target!r}) "
+                f"its source stage ({source.kind} trial {source.id} on {source.target!r}) "
                 f"failed: {row.error}",
             )
     return ready
 
 
 def _payloads(
-    trials: Sequence[TrialSpec], tasks: TaskSet, run_dir: Path, device: str
+    trials: Sequence[TrialSpec],
+    tasks: TaskSet,
+    run_dir: Path,
+    device: str,
+    keep: Collection[str],
 ) -> Iterator[TrialPayload]:
     for trial in trials:
         weights = None
         if trial.source_trial is not None:
             weights = model_path(run_dir, trial.source_trial.id).read_bytes()
-        yield TrialPayload(trial, tasks[trial.target], weights, device)
+        yield TrialPayload(trial, tasks[trial.target], weights, device, trial.id in keep)
 
 
 def _record(store: RunStore, run_dir: Path, outcome: TrialOutcome) -> None:

@@ -1,11 +1,15 @@
 """Trials and the declarative grid that expands to them.
 
-A *trial* is one model to train and evaluate: a single-task trial (encoder -> B) or a
-transfer trial (encoder -> A -> B).  It is identified by a stable hash of its full
+A *trial* is one model to train and evaluate: a single-task trial (encoder -> B), a
+transfer trial (encoder -> A -> B), or a chained trial (encoder -> A1 -> A2 -> ... -> B,
+Vu et al.'s sequential transfer).  It is identified by a stable hash of its full
 configuration — task data fingerprints, encoder fingerprint, both stages' settings, seed,
 precision, and the versions of the code that affect results — so the same trial never runs
 twice and any change makes a new trial.  The source stage of a transfer trial *is* the
-single-task trial of A with the source settings: it is trained once and shared.
+single-task trial of A with the source settings: it is trained once and shared.  The source
+stage of a chained trial is the transfer (or shorter chained) trial that ends in its last
+source; a chained trial's configuration gets a ``chain`` entry, which single-task and transfer
+trials never have, so their ids are unchanged by the chain kind's existence.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from transferscout.training.settings import Precision, StageSettings
 
 __all__ = [
     "TRAINING_CODE_VERSION",
+    "ChainStage",
     "GridSpec",
     "TrialSpec",
     "expand_grid",
@@ -35,7 +40,31 @@ __all__ = [
 #: Bump when a change to the training code changes results: every trial hash changes with it.
 TRAINING_CODE_VERSION = 1
 
-TrialKind = Literal["single", "transfer"]
+TrialKind = Literal["single", "transfer", "chain"]
+
+
+@dataclass(frozen=True)
+class ChainStage:
+    """An earlier source stage of a chained trial: a task, its data fingerprint and settings.
+
+    ``task_kind`` and ``outputs`` (the stage's head) are recorded like a transfer trial's
+    source kind: only when not binary, so binary chains keep their ids.
+    """
+
+    task: str
+    fingerprint: str
+    settings: StageSettings
+    task_kind: str = "binary"
+    outputs: int = 2
+
+    def config(self) -> dict[str, Any]:
+        """The stage's part of a trial configuration."""
+        return {
+            "task": self.task,
+            "fingerprint": self.fingerprint,
+            "settings": self.settings.as_dict(),
+            **_head(self.task_kind, self.outputs),
+        }
 
 
 def _result_versions() -> dict[str, str]:
@@ -55,7 +84,11 @@ def _result_versions() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class TrialSpec:
-    """One model to train: ``encoder -> target`` or ``encoder -> source -> target``."""
+    """One model to train: ``encoder -> target`` or ``encoder -> source -> target``.
+
+    A chained trial (``kind="chain"``) trains ``encoder -> earlier[0] -> ... -> source ->
+    target``: ``earlier`` lists the source stages before ``source``, first first.
+    """
 
     kind: TrialKind
     target: str
@@ -73,17 +106,26 @@ class TrialSpec:
     target_outputs: int = 2
     source_kind: str = "binary"
     source_outputs: int = 2
+    earlier: tuple[ChainStage, ...] = ()
 
     def __post_init__(self) -> None:
-        is_transfer = self.kind == "transfer"
+        has_source = self.kind in ("transfer", "chain")
         given = (self.source, self.source_fingerprint, self.source_settings)
-        if is_transfer != all(part is not None for part in given) or (
-            not is_transfer and any(part is not None for part in given)
+        if has_source != all(part is not None for part in given) or (
+            not has_source and any(part is not None for part in given)
         ):
             raise ValueError("a transfer trial needs a source, its fingerprint and settings")
+        if (self.kind == "chain") != bool(self.earlier):
+            raise ValueError("a chained trial, and only one, has earlier source stages")
 
     def config(self) -> dict[str, Any]:
         """The full configuration that identifies the trial (JSON-serialisable)."""
+        config = self._config()
+        if self.kind == "chain":  # only here: the other kinds' configurations stay as they were
+            config["chain"] = [stage.config() for stage in self.earlier]
+        return config
+
+    def _config(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "target": {
@@ -117,29 +159,57 @@ class TrialSpec:
         config["target"] = {k: v for k, v in config["target"].items() if k != "task"}
         if config["source"] is not None:
             config["source"] = {k: v for k, v in config["source"].items() if k != "task"}
+        if "chain" in config:
+            config["chain"] = [{k: v for k, v in s.items() if k != "task"} for s in config["chain"]]
         text = json.dumps(config, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     @property
     def source_trial(self) -> TrialSpec | None:
-        """For a transfer trial, the single-task trial that is its source stage."""
-        if self.kind != "transfer":
+        """The trial whose model this one starts from (``None`` for a single-task trial).
+
+        A transfer trial starts from the single-task trial of its source; a chained trial
+        from the trial that ends in its last source (a transfer trial for a two-source chain).
+        """
+        if self.kind == "single":
             return None
         assert self.source and self.source_fingerprint and self.source_settings
-        return replace(
+        stage = replace(
             self,
-            kind="single",
             target=self.source,
             target_fingerprint=self.source_fingerprint,
             target_settings=self.source_settings,
-            source=None,
-            source_fingerprint=None,
-            source_settings=None,
             target_kind=self.source_kind,
             target_outputs=self.source_outputs,
-            source_kind="binary",
-            source_outputs=2,
         )
+        if not self.earlier:
+            return replace(
+                stage,
+                kind="single",
+                source=None,
+                source_fingerprint=None,
+                source_settings=None,
+                source_kind="binary",
+                source_outputs=2,
+            )
+        *before, last = self.earlier
+        return replace(
+            stage,
+            kind="chain" if before else "transfer",
+            source=last.task,
+            source_fingerprint=last.fingerprint,
+            source_settings=last.settings,
+            source_kind=last.task_kind,
+            source_outputs=last.outputs,
+            earlier=tuple(before),
+        )
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The source tasks in training order (empty for a single-task trial)."""
+        if self.source is None:
+            return ()
+        return (*(stage.task for stage in self.earlier), self.source)
 
 
 def _head(kind: str, outputs: int) -> dict[str, Any]:

@@ -42,14 +42,12 @@ __all__ = [
     "run_lock",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 Status = Literal["pending", "running", "done", "failed"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS trials (
+_TRIALS_COLUMNS = """
     id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('single', 'transfer')),
+    kind TEXT NOT NULL CHECK (kind IN ('single', 'transfer', 'chain')),
     target TEXT NOT NULL,
     source TEXT,
     source_trial TEXT,
@@ -68,7 +66,11 @@ CREATE TABLE IF NOT EXISTS trials (
     created_at REAL NOT NULL,
     started_at REAL,
     finished_at REAL
-);
+"""
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS trials ({_TRIALS_COLUMNS});
 CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
 """
 
@@ -100,6 +102,15 @@ CREATE TABLE IF NOT EXISTS store_identity (
     origin TEXT NOT NULL CHECK (origin IN ('created', 'migrated')),
     created_at REAL NOT NULL
 );
+""",
+    # Chained trials (encoder -> A1 -> A2 -> B): SQLite cannot change a CHECK constraint in
+    # place, so the trials table is rebuilt with the new kind allowed, rows copied as they are.
+    4: f"""
+CREATE TABLE trials_v4 ({_TRIALS_COLUMNS});
+INSERT INTO trials_v4 SELECT * FROM trials;
+DROP TABLE trials;
+ALTER TABLE trials_v4 RENAME TO trials;
+CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
 """,
 }
 

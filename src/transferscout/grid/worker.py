@@ -40,6 +40,7 @@ class TrialPayload:
     target_task: Task
     source_weights: bytes | None = None
     device: str = "auto"
+    keep_model: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ def execute_trial(
             device=payload.device,
             on_step=on_step,
         )
-        model_bytes = _model_bytes(model, trial) if trial.kind == "single" else None
+        keep = trial.kind == "single" or payload.keep_model
+        model_bytes = _model_bytes(model, trial) if keep else None
         return TrialOutcome(
             trial_id=trial.id,
             worker=worker_name(),
@@ -113,8 +115,8 @@ def run_trial(
 ) -> tuple[dict[str, Any], float, float, str, torch.nn.Module]:
     """Train and evaluate one trial; returns ``(metrics, seconds, examples/s, device, model)``.
 
-    A transfer trial starts from the source stage's weights (``source_weights``, safetensors
-    bytes of the single-task model of the source) with a fresh head of the target's kind.
+    A transfer or chained trial starts from the source stage's weights (``source_weights``,
+    safetensors bytes of the model of its source stage) with a fresh head of the target's kind.
     """
     if target_task.fingerprint != trial.target_fingerprint:
         raise TransferScoutError(
@@ -126,7 +128,7 @@ def run_trial(
     torch.manual_seed(trial.seed)  # the fresh head's initial weights
     encoder = load_encoder(trial.encoder, num_labels=target_task.num_outputs)
     model: torch.nn.Module = encoder.model
-    if trial.kind == "transfer":
+    if trial.kind != "single":
         if source_weights is None:
             raise TransferScoutError(f"transfer trial {trial.id} needs its source model weights")
         _load_encoder_weights(model, source_weights)

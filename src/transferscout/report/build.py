@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from transferscout.errors import TransferScoutError
-from transferscout.report import plots
+from transferscout.report import opening, plots
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -242,6 +242,38 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _opening(run_dir: Path, savings: pd.DataFrame) -> list[tuple[str, pd.DataFrame, str]]:
+    """The tables a reader wants first: best source per target, time saved, search traces."""
+    from transferscout.pipeline import best_sources  # the pipeline imports this module
+
+    method = opening.recommended_method(savings)
+    sections = [
+        (
+            "Best source per target",
+            best_sources(run_dir).round(4),
+            "The meta-model's first pick (its predicted and real F1) next to the truly best "
+            "source of the full grid.",
+        ),
+        (
+            f"Time saved by the recommended method ({method})",
+            opening.savings_table(savings, [method]),
+            "Per tolerance of F1 lost against the full grid: the depth (candidates trained per "
+            "target), the training hours, the share of the full grid's hours saved, the F1 lost.",
+        ),
+    ]
+    traces = opening.search_traces(run_dir)
+    if traces:
+        sections.append(
+            (
+                "Budgeted searches",
+                opening.search_summary_table(traces),
+                "Each target's search (transferscout search): the best model it kept, its test "
+                "F1 next to the single-task model's, candidates tried and hours spent.",
+            )
+        )
+    return sections
+
+
 def write_report(run_dir: str | Path) -> ReportFiles:
     """Build ``<run>/report/report.html`` and ``<run>/report/report.md`` from the evaluation."""
     run_dir = Path(run_dir)
@@ -306,12 +338,30 @@ def write_report(run_dir: str | Path) -> ReportFiles:
     noise_text = _noise_text(summary)
     completeness, completeness_text = _completeness(run_dir)
     versions = _versions()
+    first = _opening(run_dir, savings)
+    traces = opening.search_traces(run_dir)
+    if traces:
+        pngs["search"] = _png(opening.render_search_traces(traces))
+        (out / "search.png").write_bytes(pngs["search"])
     sections_html = [
         "<h1>transferscout report</h1>",
         f"<p class='note'>{headline}</p>",
-        "<h2>Time saved</h2><ul>"
-        + "".join(f"<li>{html.escape(line)}</li>" for line in savings_lines)
-        + "</ul>",
+    ]
+    for title, frame, note in first:
+        sections_html.append(f"<h2>{html.escape(title)}</h2>")
+        if note:
+            sections_html.append(f"<p class='note'>{html.escape(note)}</p>")
+        sections_html.append(frame.to_html(index=False, na_rep="", border=0))
+    if traces:
+        sections_html.append(
+            "<img id='search' alt='Search traces' "
+            f"src='data:image/png;base64,{base64.b64encode(pngs['search']).decode()}'>"
+            f"<p class='note'>{html.escape(opening.HOW_TO_READ['search'])}</p>"
+        )
+    sections_html += [
+        "<h2>Time saved (every method)</h2>",
+        opening.savings_table(savings).to_html(index=False, na_rep="", border=0),
+        f"<p class='note'>{html.escape(savings_lines[-1])}</p>",
         "<h2>Best single-task and transfer models (Table 1 analogue)</h2>",
         table1_shown.to_html(index=False, na_rep="", classes="table1", border=0),
         "<h2>Seed noise of single-task F1</h2>",
@@ -331,6 +381,7 @@ def write_report(run_dir: str | Path) -> ReportFiles:
         sections_html.append(
             f"<img id='{name}' alt='{html.escape(title)}' src='data:image/png;base64,{encoded}'>"
         )
+        sections_html.append(f"<p class='note'>{html.escape(opening.HOW_TO_READ[name])}</p>")
         if name == "budget":
             sections_html += [
                 f"<h2>{html.escape(ranking_title)}</h2>",
@@ -357,9 +408,17 @@ def write_report(run_dir: str | Path) -> ReportFiles:
         "",
         headline,
         "",
-        "## Time saved",
+    ]
+    for title, frame, note in first:
+        markdown += [f"## {title}", "", *([note, ""] if note else []), _markdown_table(frame), ""]
+    if traces:
+        markdown += ["![Search traces](search.png)", "", opening.HOW_TO_READ["search"], ""]
+    markdown += [
+        "## Time saved (every method)",
         "",
-        *[f"- {line}" for line in savings_lines],
+        _markdown_table(opening.savings_table(savings)),
+        "",
+        savings_lines[-1],
         "",
         "## Best single-task and transfer models (Table 1 analogue)",
         "",
@@ -376,7 +435,14 @@ def write_report(run_dir: str | Path) -> ReportFiles:
     if not completeness.empty:
         markdown += [_markdown_table(completeness), ""]
     for name, (title, _) in images.items():
-        markdown += [f"## {title}", "", f"![{title}]({name}.png)", ""]
+        markdown += [
+            f"## {title}",
+            "",
+            f"![{title}]({name}.png)",
+            "",
+            opening.HOW_TO_READ[name],
+            "",
+        ]
         if name == "budget":
             markdown += [
                 f"## {ranking_title}",

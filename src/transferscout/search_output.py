@@ -1,0 +1,204 @@
+"""What a budgeted search writes: the trace, the model card, the Hugging Face model folder.
+
+Kind-agnostic where it can be: scores are read as ``validation_<m>`` / ``test_<m>`` of the
+primary metric :data:`PRIMARY_METRIC` (positive-class F1 for the binary tasks of a run).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from transferscout.grid.models import load_trained_model
+from transferscout.grid.store import TrialRow
+
+__all__ = [
+    "PRIMARY_METRIC",
+    "TRACE_COLUMNS",
+    "export_model",
+    "model_card",
+    "row_summary",
+    "test_score",
+    "validation_score",
+    "write_text_atomically",
+    "write_trace",
+]
+
+#: The metric the meta-model predicts (``test_<m>``) and the search chooses by
+#: (``validation_<m>``): the primary metric of the run's tasks.
+PRIMARY_METRIC = "f1"
+
+TRACE_COLUMNS = [
+    "step",
+    "kind",
+    "candidate",
+    "source_learning_rate",
+    "target_learning_rate",
+    "predicted_f1",
+    "upper_f1",
+    "predicted_hours",
+    "validation_f1",
+    "test_f1",
+    "hours",
+    "total_hours",
+    "best",
+    "best_test_f1",
+    "trial",
+]
+
+
+def validation_score(row: TrialRow) -> float:
+    """The row's validation (or test) primary metric."""
+    return float((row.metrics or {}).get(f"validation_{PRIMARY_METRIC}", -math.inf))
+
+
+def test_score(row: TrialRow) -> float:
+    """The row's test primary metric."""
+    return float((row.metrics or {}).get(f"test_{PRIMARY_METRIC}", math.nan))
+
+
+def row_summary(row: TrialRow, label: str) -> dict[str, Any]:
+    """What a model card, a search summary and the report show of a trial."""
+    config = row.config
+    metrics = row.metrics or {}
+    sources = [stage["task"] for stage in config.get("chain", [])]
+    if config.get("source"):
+        sources.append(config["source"]["task"])
+    return {
+        "kind": label,
+        "trial": row.id,
+        "sources": sources,
+        "target_settings": config["target"]["settings"],
+        "source_settings": None if config.get("source") is None else config["source"]["settings"],
+        "validation_f1": metrics.get(f"validation_{PRIMARY_METRIC}"),
+        "test_f1": metrics.get(f"test_{PRIMARY_METRIC}"),
+        "test_accuracy": metrics.get("test_accuracy"),
+        "test_precision": metrics.get("test_precision"),
+        "test_recall": metrics.get("test_recall"),
+        "hours": ((row.source_seconds or 0.0) + (row.target_seconds or 0.0)) / 3600,
+    }
+
+
+def model_card(
+    name: str,
+    best: tuple[TrialRow, str],
+    reference: TrialRow,
+    tried: tuple[int, int],
+    pool: int,
+    hours: float,
+    budget: str,
+) -> str:
+    """The Markdown model card of an exported model.
+
+    ``best`` is the model's row and kind label; ``tried`` counts single sources and chains.
+    """
+    singles, chains = tried
+    row, label = best
+    chosen = row_summary(row, label)
+    single = row_summary(reference, "single-task")
+    origin = (
+        "fine-tuned on the target alone (no source helped on validation)"
+        if not chosen["sources"]
+        else "encoder -> " + " -> ".join(chosen["sources"]) + f" -> {name}"
+    )
+
+    def cell(value: Any) -> str:
+        return "" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    lines = [
+        f"# {name}: transferscout budgeted search",
+        "",
+        f"Binary text classifier for **{name}** (label 1 = {name}), {origin}.",
+        "",
+        "| model | validation F1 | test F1 | test accuracy | test precision | test recall |",
+        "|---|---|---|---|---|---|",
+    ]
+    for shown, summary in (("this model", chosen), ("single-task model", single)):
+        lines.append(
+            f"| {shown} | "
+            + " | ".join(
+                cell(summary[key])
+                for key in (
+                    "validation_f1",
+                    "test_f1",
+                    "test_accuracy",
+                    "test_precision",
+                    "test_recall",
+                )
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        f"- Kind: {chosen['kind']}; trial id `{row.id}`.",
+        f"- Target stage settings: `{json.dumps(chosen['target_settings'], sort_keys=True)}`.",
+        f"- Source stage settings: `{json.dumps(chosen['source_settings'], sort_keys=True)}`.",
+        f"- Encoder: `{row.config['encoder']['source']}` "
+        f"(layers kept: {row.config['encoder']['num_layers']}).",
+        f"- Training time of this model: {chosen['hours']:.3f} h; of the whole search "
+        f"(reference models and every candidate): {hours:.3f} h.",
+        f"- Candidates tried: {singles} of {pool} single-source candidates"
+        + (f" and {chains} chain" if chains else "")
+        + f" (budget {budget}); the model is chosen by validation F1, test F1 "
+        "is reported, never used to choose.",
+        "",
+        "Load it with `AutoModelForSequenceClassification.from_pretrained(folder)` and "
+        "`AutoTokenizer.from_pretrained(folder)`; "
+        f"inputs were truncated to {chosen['target_settings'].get('max_length')} tokens.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def export_model(run_dir: Path, row: TrialRow, name: str, folder: Path, card: str) -> Path:
+    """Save a trial's kept weights as a Hugging Face folder with its model card.
+
+    The folder holds ``config.json`` (labels named after the task), ``model.safetensors``, the
+    tokenizer, ``README.md`` (``card``) and ``transferscout.json`` (trial id, configuration,
+    metrics); it replaces ``folder`` only once complete.
+    """
+    encoder = load_trained_model(run_dir, row)
+    model = encoder.model
+    model.config.id2label = {0: f"not {name}", 1: name}
+    model.config.label2id = {f"not {name}": 0, name: 1}
+    temporary = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(temporary, ignore_errors=True)
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # one file, no bar
+    try:
+        model.save_pretrained(temporary, safe_serialization=True)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+    encoder.tokenizer.save_pretrained(temporary)
+    (temporary / "README.md").write_text(card, encoding="utf-8")
+    payload = {"trial": row.id, "config": row.config, "metrics": row.metrics}
+    (temporary / "transferscout.json").write_text(json.dumps(payload, indent=2) + "\n")
+    shutil.rmtree(folder, ignore_errors=True)
+    temporary.replace(folder)
+    return folder
+
+
+def write_trace(folder: Path, trace: Sequence[Mapping[Any, Any]]) -> None:
+    """``trace.csv`` and ``trace.json`` in ``folder`` (each replaced as a whole)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame(trace, columns=TRACE_COLUMNS)
+    write_text_atomically(folder / "trace.csv", frame.to_csv(index=False))
+    write_text_atomically(
+        folder / "trace.json", json.dumps(frame.to_dict("records"), indent=2, default=float) + "\n"
+    )
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write a text file so that a reader sees the old or the new one, never half."""
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)

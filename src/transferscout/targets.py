@@ -1,0 +1,160 @@
+"""A new target task for ``rank`` and ``search``: described like a run's data, prepared like it.
+
+The target's data is described exactly as a run's ``[data]`` section describes its tasks — a
+file with one 0/1 label column or a multi-label column and the label's name, a split column,
+an id column, or a built-in corpus — or by a TOML file's ``[data]`` section.  Whatever the
+description leaves out is taken from the run: the same file and columns when none is given
+(a held-out label of the run's own data), and always the same preparation (seed, split
+fractions, caps, cap strategy, duplicate policy) unless the user overrides it.
+
+A target whose single-task models never predict one of its classes is *degenerate*: every
+prediction about it would be meaningless, so :func:`check_not_degenerate` refuses it with the
+numbers and what to change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from transferscout.config import DataConfig, RunConfig
+from transferscout.errors import ConfigError, DataError
+from transferscout.grid.store import TrialRow
+from transferscout.tasks.task import Task
+
+__all__ = ["SOURCE_KEYS", "check_not_degenerate", "data_section", "prepare_target"]
+
+_LAYOUT_KEYS = (
+    "corpus",
+    "path",
+    "format",
+    "text_column",
+    "label_columns",
+    "multilabel_column",
+    "label_delimiter",
+    "split_column",
+    "id_column",
+)
+
+#: ``[data]`` keys that say where the data is and how it is laid out (not how it is prepared):
+#: these, and any other column or kind key a run's ``[data]`` section has (a text-pair column).
+SOURCE_KEYS = _LAYOUT_KEYS + tuple(
+    f.name
+    for f in dataclasses.fields(DataConfig)
+    if f.name.endswith(("_column", "_kinds")) and f.name not in _LAYOUT_KEYS
+)
+
+
+def data_section(path: str | Path) -> dict[str, Any]:
+    """The ``[data]`` table of a TOML file, as written (keys it leaves out stay unset).
+
+    Raises:
+        ConfigError: The file is missing, not TOML, or has no ``[data]`` table.
+    """
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    section = data.get("data")
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: no [data] table describing the target's data")
+    return section
+
+
+def prepare_target(
+    run: RunConfig,
+    task: str,
+    *,
+    data: Mapping[str, Any] | None = None,
+    name: str | None = None,
+) -> Task:
+    """Build one target task the way ``run``'s tasks were built.
+
+    Args:
+        run: The run's configuration.
+        task: The label (task) to take from the data: a 0/1 column's name, a label of the
+            multi-label column, or a built-in corpus category.
+        data: ``[data]`` keys given by the user.  Source keys (:data:`SOURCE_KEYS`) replace
+            the run's description as a whole when any is given; preparation keys (caps,
+            seed, fractions, ...) override the run's one by one.
+        name: The task's name (default: ``task``).
+
+    Raises:
+        ConfigError: An unknown key or a bad value.
+        DataError: The data cannot be read or the label is not in it.
+    """
+    given = dict(data or {})
+    unknown = sorted(set(given) - {f.name for f in dataclasses.fields(DataConfig)})
+    if unknown:
+        raise ConfigError(
+            f"unknown data option {unknown[0]!r}; expected keys of a run's [data] section"
+        )
+    base = dataclasses.asdict(run.data)
+    if any(key in given for key in SOURCE_KEYS):  # a new description replaces the run's
+        defaults = dataclasses.asdict(DataConfig(corpus=None))
+        base.update({key: defaults[key] for key in SOURCE_KEYS})
+    if "label_columns" not in given and "multilabel_column" not in given and "path" in given:
+        given["label_columns"] = [task]  # a file and nothing else: the label is a 0/1 column
+    base.update(given)
+    if base.get("label_columns") is not None and base.get("multilabel_column") is None:
+        base["label_columns"] = [task]
+    # The task's own kind only: the run's kinds of its other labels do not apply to it.
+    base["task_kinds"] = {k: v for k, v in (base.get("task_kinds") or {}).items() if k == task}
+    base.update(tasks=[task], all_tasks=base.get("corpus") is not None and base.get("path") is None)
+    try:
+        config = DataConfig(**base)
+    except TypeError as error:
+        raise ConfigError(f"data options: {error}") from None
+    config.task_options()  # checks caps, strategy, fractions before reading anything
+    built = config.load()
+    target = built[task]
+    if name is not None and name != task:
+        target = dataclasses.replace(target, name=name)
+    return target
+
+
+def check_not_degenerate(task: Task, reference: Sequence[TrialRow]) -> None:
+    """Refuse a target whose every single-task model predicts only one class on validation.
+
+    Raises:
+        DataError: With the positives in training, each model's predicted positives, and
+            what to change.
+    """
+    done = [row for row in reference if row.metrics is not None]
+    if not done:
+        return
+    counts = []
+    for row in done:
+        metrics = row.metrics or {}
+        predicted = int(metrics.get("validation_predicted_positives", -1))
+        total = int(metrics.get("validation_n", -1))
+        if predicted < 0 or total < 0:
+            return  # a metric set without these counts (another task kind): nothing to check
+        counts.append((row, predicted, total))
+    never_positive = all(p == 0 for _, p, _ in counts)
+    never_negative = all(p == n for _, p, n in counts)
+    if not (never_positive or never_negative):
+        return
+    missing = "positive" if never_positive else "negative"
+    train = task.train
+    models = "; ".join(
+        f"lr {row.config['target']['settings']['learning_rate']:g}, seed {row.seed}: "
+        f"{p} of {n} validation documents predicted positive"
+        for row, p, n in counts
+    )
+    raise DataError(
+        f"target {task.name!r} is degenerate: none of its {len(counts)} single-task models "
+        f"ever predicts the {missing} class ({models}); its training split has "
+        f"{train.positives} positives of {len(train)} ({train.positive_rate:.1%}), so any "
+        "predicted F1 for it would be meaningless",
+        expected=(
+            f"more {missing} examples in training (--cap-strategy balanced, a larger "
+            "--max-train-examples), or more epochs / a higher learning rate in the run's "
+            "grid.target settings"
+        ),
+    )

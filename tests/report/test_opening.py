@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from transferscout.report.opening import (
+    HOW_TO_READ,
+    recommended_method,
+    render_search_traces,
+    savings_table,
+    search_summary_table,
+    search_traces,
+    shorten,
+)
+
+
+def test_names_are_shortened_from_the_middle_and_stay_distinguishable() -> None:
+    a, b = "interface::commandline", "interface::graphical"
+    assert shorten(a, 12) != shorten(b, 12)
+    assert shorten(a, 12) == "interf…dline" and len(shorten(a, 12)) == 12
+    assert shorten("food", 12) == "food"
+
+
+def _savings() -> pd.DataFrame:
+    rows = []
+    for method, saved in (("meta:f1", 40.0), ("meta:all", 60.0), ("signal:x", 10.0)):
+        for tolerance, k in ((0.01, 4), (0.02, 2)):
+            rows.append(
+                {
+                    "method": method,
+                    "tolerance": tolerance,
+                    "k": k,
+                    "f1_loss": tolerance / 2,
+                    "hours": 1.25,
+                    "saved_percent": saved,
+                }
+            )
+    rows.append(
+        {
+            "method": "meta:all",
+            "tolerance": 0.035,
+            "k": None,
+            "f1_loss": None,
+            "hours": None,
+            "saved_percent": None,
+        }
+    )
+    return pd.DataFrame(rows)
+
+
+def test_time_saved_is_one_row_per_method_with_every_tolerance() -> None:
+    table = savings_table(_savings())
+    assert table["method"].tolist() == ["meta:f1", "meta:all"]  # single signals left out
+    row = table.set_index("method").loc["meta:all"]
+    assert row["≤0.01 depth"] == "4" and row["≤0.01 % saved"] == "60.0%"
+    assert row["≤0.02 F1 lost"] == "0.010" and row["≤0.02 hours"] == "1.25"
+    assert row["≤0.035 depth"] == "–"  # never reached
+    assert recommended_method(_savings()) == "meta:all"
+
+
+def test_search_traces_are_read_summarised_and_drawn(tmp_path: Path) -> None:
+    folder = tmp_path / "search" / "interface::graphical"
+    folder.mkdir(parents=True)
+    pd.DataFrame(
+        {"hours": [0.1, 0.2], "total_hours": [0.4, 0.6], "best_test_f1": [0.5, 0.7]}
+    ).to_csv(folder / "trace.csv", index=False)
+    summary = {
+        "best": {"sources": ["a", "b"], "test_f1": 0.7},
+        "reference": {"test_f1": 0.45},
+        "tried": 2,
+        "pool": 10,
+        "hours": 0.6,
+        "stopped": "budget of 2 trials reached",
+    }
+    (folder / "search.json").write_text(json.dumps(summary))
+    (tmp_path / "search" / "unfinished").mkdir()
+    traces = search_traces(tmp_path)
+    assert list(traces) == ["interface::graphical"]
+    table = search_summary_table(traces)
+    assert table.iloc[0]["best model"] == "a → b" and table.iloc[0]["tried"] == "2 of 10"
+    figure = render_search_traces(traces)
+    (line,) = [ln for ln in figure.axes[0].get_lines() if ln.get_marker() == "o"]
+    # Starts at the reference (after its 0.3 h), then each candidate's best so far.
+    assert list(line.get_xdata()) == pytest.approx([0.3, 0.4, 0.6])
+    assert list(line.get_ydata()) == [0.45, 0.5, 0.7]
+    assert set(HOW_TO_READ) >= {"rmse", "budget", "gain", "scatter", "search"}

@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import keyword_rows, write_csv
+from transferscout.config import config_from_dict
+from transferscout.errors import ConfigError, DataError
+from transferscout.grid.store import TrialRow
+from transferscout.targets import check_not_degenerate, data_section, prepare_target
+
+
+def _run_config(data: Path, **prepare: object) -> object:
+    return config_from_dict(
+        {
+            "data": {
+                "path": str(data),
+                "label_columns": ["food", "water"],
+                "id_column": "id",
+                "fractions": [0.6, 0.2, 0.2],
+                "seed": 3,
+                **prepare,
+            }
+        }
+    )
+
+
+def _rows_with_combined_label(n: int = 90) -> list[dict[str, str]]:
+    rows = keyword_rows(n, seed=3)
+    for row in rows:
+        labels = [t for t in ("food", "water", "shelter") if row[t] == "1"]
+        row["labels"] = ";".join(labels)
+    return rows
+
+
+def test_a_held_out_label_of_the_runs_own_file_is_prepared_like_the_runs_tasks(
+    tmp_path: Path,
+) -> None:
+    data = write_csv(tmp_path / "d.csv", _rows_with_combined_label())
+    run = _run_config(data, max_train_examples=20, cap_strategy="balanced")
+    target = prepare_target(run, "shelter")  # type: ignore[arg-type]
+    assert target.name == "shelter"
+    # The run's balanced cap of 20 holds: 10 positives and 10 negatives.
+    assert len(target.train) == 20 and target.train.positives == 10
+    # Overriding one preparation key keeps the others (seed, fractions, id column).
+    stratified = prepare_target(run, "shelter", data={"cap_strategy": "stratified"})  # type: ignore[arg-type]
+    assert len(stratified.train) == 20 and stratified.train.positives != 10
+    assert set(stratified.test.ids) == set(target.test.ids)
+
+
+def test_a_multilabel_column_and_a_task_name_give_the_labels_of_the_01_column(
+    tmp_path: Path,
+) -> None:
+    rows = _rows_with_combined_label()
+    truth = {row["id"]: int(row["shelter"]) for row in rows}
+    data = write_csv(tmp_path / "d.csv", rows)
+    run = _run_config(data)
+    from_column = prepare_target(run, "shelter", data={"path": str(data), "id_column": "id"})  # type: ignore[arg-type]
+    from_labels = prepare_target(
+        run,  # type: ignore[arg-type]
+        "shelter",
+        data={
+            "path": str(data),
+            "id_column": "id",
+            "multilabel_column": "labels",
+            "label_delimiter": ";",
+        },
+    )
+    # (The split stratifies on every label the data names, so the two splits may differ.)
+    for task in (from_column, from_labels):
+        for _, split in task.splits():
+            assert split.labels.tolist() == [truth[i] for i in split.ids]
+    assert sum(len(s) for _, s in from_labels.splits()) == len(rows)
+    renamed = prepare_target(run, "shelter", data={}, name="tents")  # type: ignore[arg-type]
+    assert renamed.name == "tents" and renamed.fingerprint != from_column.fingerprint
+
+
+def test_bad_target_options_are_refused_before_reading(tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "d.csv", _rows_with_combined_label())
+    run = _run_config(data)
+    with pytest.raises(ConfigError, match="cap_strategy"):
+        prepare_target(run, "shelter", data={"cap_strategy": "oversample"})  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="unknown data option"):
+        prepare_target(run, "shelter", data={"colour": "red"})  # type: ignore[arg-type]
+    with pytest.raises(DataError):
+        prepare_target(run, "no_such_label")  # type: ignore[arg-type]
+    toml = tmp_path / "t.toml"
+    toml.write_text("[grid]\nseeds = [0]\n")
+    with pytest.raises(ConfigError, match=r"no \[data\] table"):
+        data_section(toml)
+
+
+def _row(predicted: int, lr: float = 1e-4) -> TrialRow:
+    return TrialRow(
+        id="t" * 32,
+        kind="single",
+        target="offer",
+        source=None,
+        source_trial=None,
+        seed=0,
+        config={"target": {"settings": {"learning_rate": lr}}},
+        status="done",
+        attempts=1,
+        metrics={"validation_predicted_positives": predicted, "validation_n": 300},
+        source_seconds=None,
+        target_seconds=1.0,
+        examples_per_second=100.0,
+        device="cpu",
+        worker="w",
+        error=None,
+        traceback=None,
+        created_at=0.0,
+        started_at=0.0,
+        finished_at=1.0,
+    )
+
+
+def test_a_target_whose_models_never_predict_a_class_is_refused_with_numbers(
+    tmp_path: Path,
+) -> None:
+    data = write_csv(tmp_path / "d.csv", _rows_with_combined_label())
+    task = prepare_target(_run_config(data), "shelter")  # type: ignore[arg-type]
+    with pytest.raises(DataError) as caught:
+        check_not_degenerate(task, [_row(0), _row(0, lr=2e-4)])
+    message = str(caught.value)
+    assert "ever predicts the positive class" in message
+    assert "0 of 300 validation documents predicted positive" in message
+    assert f"{task.train.positives} positives of {len(task.train)}" in message
+    assert "more positive examples" in message and "--cap-strategy balanced" in message
+    with pytest.raises(DataError, match="negative class"):
+        check_not_degenerate(task, [_row(300)])
+    # One model that predicts both classes is enough.
+    check_not_degenerate(task, [_row(0), _row(12, lr=2e-4)])
+
+
+def test_a_target_of_another_kind_or_on_text_pairs_is_prepared_with_its_kind(
+    tmp_path: Path,
+) -> None:
+    from tests.conftest import kind_rows, pair_rows
+
+    run = _run_config(write_csv(tmp_path / "d.csv", _rows_with_combined_label()))
+    data = write_csv(tmp_path / "k.csv", kind_rows(45, seed=9))
+    topic = prepare_target(
+        run,  # type: ignore[arg-type]
+        "topic",
+        data={"path": str(data), "task_kinds": {"topic": "multiclass", "words": "regression"}},
+        name="new_topic",
+    )
+    assert topic.name == "new_topic" and topic.kind.name == "multiclass"
+    assert set(topic.classes) == {"food", "water", "shelter"} and topic.num_outputs == 3
+    pairs = write_csv(tmp_path / "p.csv", pair_rows(45, seed=3))
+    share = prepare_target(
+        run,  # type: ignore[arg-type]
+        "share",
+        data={"path": str(pairs), "text_pair_column": "second"},
+    )
+    assert share.is_pair and share.kind.name == "binary"
+    assert share.train.pairs is not None and all(p for p in share.train.pairs)
