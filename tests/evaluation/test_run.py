@@ -3,12 +3,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from transferscout.evaluation import EvaluationSettings, evaluate_run
+from transferscout.evaluation.adaptive import adaptive_replay
 from transferscout.evaluation.table1 import best_models_table
 from transferscout.grid.store import RunStore
+from transferscout.meta.features import feature_columns
 
 FAST = EvaluationSettings(bootstrap_resamples=200, n_estimators=50, meta_seeds=2)
 
@@ -128,3 +131,36 @@ def test_table1_has_both_models_per_target_and_an_average(small_run: Path) -> No
         average["encoder→target"]
         == per_target[per_target["model"] == "encoder→target"]["f1"].mean()
     )
+
+
+def test_the_search_policy_gets_per_target_metrics_and_paired_tests(small_run: Path) -> None:
+    result = evaluate_run(small_run, FAST)
+    candidates = result.candidates
+    replay = adaptive_replay(
+        candidates, feature_columns(candidates, "all"), strategy="greedy", seed=FAST.seed
+    )
+    charge = result.summary["method_hours"]["adaptive:greedy"]
+    per_target = result.per_target.set_index(["method", "target"])
+    for target, steps in replay.groupby("target"):
+        steps = steps.sort_values("step")
+        real, hours = steps["real_f1"].to_numpy(), steps["hours"].to_numpy()
+        for tolerance in (0.01, 0.035):
+            # Slow reference: walk the replayed order to the first near-best candidate.
+            first = next(i for i, f in enumerate(real) if f >= real.max() - tolerance - 1e-12)
+            spent = hours[: first + 1].sum() + charge / replay["target"].nunique()
+            expected = (1 - spent / hours.sum()) * 100
+            got = per_target.loc[("adaptive:greedy", target), f"saved@{tolerance}"]
+            assert got == pytest.approx(expected)
+        rank = per_target.loc[("adaptive:greedy", target), "rank_of_best"]
+        assert rank == 1 + int(np.argmax(real))
+    ranking = result.ranking.set_index(["method", "metric"])
+    tested = ranking.loc[("adaptive:greedy", "saved@0.01")]
+    assert tested["baseline"] in ("random", "baseline:hyperparameters")
+    assert 0 < tested["p_vs_baseline"] <= 1
+    # The time-saved table carries the same tests, per method and tolerance.
+    savings = result.savings.set_index(["method", "tolerance"])
+    for method in ("adaptive:greedy", "meta:all"):
+        for tolerance in (0.01, 0.02, 0.035):
+            row = ranking.loc[(method, f"saved@{tolerance}")]
+            assert savings.loc[(method, tolerance), "p_vs_baseline"] == row["p_vs_baseline"]
+            assert savings.loc[(method, tolerance), "baseline"] == row["baseline"]
