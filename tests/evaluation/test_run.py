@@ -85,15 +85,20 @@ def test_evaluation_is_reproducible(small_run: Path) -> None:
     pd.testing.assert_frame_equal(first.curves, second.curves)
 
 
-def _transfer_store(run_dir: Path) -> None:
-    """Two targets; a's best transfer is from itself."""
+def _transfer_store(run_dir: Path, *, searched: bool = False) -> None:
+    """Two targets; a's best transfer is from itself.  ``searched``: a search's chain b -> a ->
+    b (t5, with its middle stage t6, b -> a, outside the grid) beats every transfer."""
     settings = {"learning_rate": 1e-4, "epochs": 1, "batch_size": 8, "max_length": 32}
     rows = [("single", "a", None, 0.5), ("single", "b", None, 0.4)]
     rows += [("transfer", "a", "a", 0.9), ("transfer", "a", "b", 0.6), ("transfer", "b", "a", 0.7)]
+    if searched:
+        rows += [("chain", "b", "a", 0.95), ("transfer", "a", "b", 0.8)]
     with RunStore(run_dir) as store:
         for number, (kind, target, source, f1) in enumerate(rows):
+            # The search's trials train their target stage with other (source) settings.
+            own = {**settings, "learning_rate": 5e-5} if number >= 5 else settings
             config = {
-                "target": {"settings": settings},
+                "target": {"settings": own},
                 "source": {"settings": settings} if source else None,
             }
             trial = f"t{number}"
@@ -117,6 +122,18 @@ def test_table1_honours_allow_self_transfer(tmp_path: Path) -> None:
         ["target", "model"]
     )["f1"]
     assert with_self[("a", "encoder→source→target")] == pytest.approx(0.9)
+
+
+def test_table1_leaves_out_chains_and_trials_outside_the_configured_grid(tmp_path: Path) -> None:
+    _transfer_store(tmp_path, searched=True)
+    every = best_models_table(tmp_path).set_index(["target", "model"])["f1"]
+    # The chain (0.95) is not a transfer model of b; without a grid, t6 (0.8) counts for a.
+    assert every[("b", "encoder→source→target")] == pytest.approx(0.7)
+    assert every[("a", "encoder→source→target")] == pytest.approx(0.8)
+    grid = {f"t{n}" for n in range(5)}
+    table = best_models_table(tmp_path, trials=grid).set_index(["target", "model"])["f1"]
+    assert table[("a", "encoder→source→target")] == pytest.approx(0.6)
+    assert table[("b", "encoder→source→target")] == pytest.approx(0.7)
 
 
 def test_table1_has_both_models_per_target_and_an_average(small_run: Path) -> None:

@@ -396,7 +396,7 @@ def evaluate_run(
         resamples=settings.bootstrap_resamples,
         seed=settings.seed,
     )
-    noise = seed_noise(run_dir)
+    noise = seed_noise(run_dir, trials=trials)
     seconds = time.perf_counter() - started
     summary = {
         "targets": int(table["target"].nunique()),
@@ -434,7 +434,9 @@ def evaluate_run(
         ranking=_by_kind(ranking),
         per_target=_by_kind(seed_means(per_target_frame)),
         savings=_by_kind(_with_tests(_savings(per_seed_curves, table), ranking)),
-        table1=best_models_table(run_dir, allow_self_transfer=settings.allow_self_transfer),
+        table1=best_models_table(
+            run_dir, allow_self_transfer=settings.allow_self_transfer, trials=trials
+        ),
         seed_noise=noise,
         summary=summary,
     )
