@@ -93,10 +93,13 @@ def model_card(
     pool: int,
     hours: float,
     budget: str,
+    *,
+    outside_grid: Sequence[str] = (),
 ) -> str:
     """The Markdown model card of an exported model.
 
-    ``best`` is the model's row and kind label; ``tried`` counts single sources and chains.
+    ``best`` is the model's row and kind label; ``tried`` counts single sources and chains;
+    ``outside_grid`` names a chain's stages that are no trials of the run's configured grid.
     """
     singles, chains = tried
     row, label = best
@@ -139,6 +142,11 @@ def model_card(
         f"- Kind: {chosen['kind']}; trial id `{row.id}`.",
         f"- Target stage settings: `{json.dumps(chosen['target_settings'], sort_keys=True)}`.",
         f"- Source stage settings: `{json.dumps(chosen['source_settings'], sort_keys=True)}`.",
+        *(
+            f"- Chain stage outside the run's configured grid (trained for this chain only): "
+            f"{stage}."
+            for stage in outside_grid
+        ),
         f"- Encoder: `{row.config['encoder']['source']}` "
         f"(layers kept: {row.config['encoder']['num_layers']}).",
         f"- Training time of this model: {chosen['hours']:.3f} h; of the whole search "
