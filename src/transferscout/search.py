@@ -74,6 +74,7 @@ from transferscout.recommend import (
 from transferscout.search_output import (
     TRACE_COLUMNS,
     export_model,
+    label_names,
     model_card,
     row_summary,
     test_score,
@@ -521,10 +522,11 @@ class _Search:
                     f"training the best model of {self.name!r} again to keep its weights failed: "
                     f"{best['row'].error}; see `transferscout status {self.run_dir}`"
                 )
+            labels = label_names(self.tasks[self.name])
             export_model(
                 self.run_dir,
                 best["row"],
-                self.name,
+                labels,
                 model_dir,
                 model_card(
                     self.name,
@@ -534,6 +536,7 @@ class _Search:
                     len(pool),
                     spent,
                     settings.budget.label,
+                    labels=labels,
                     outside_grid=(chain or {}).get("outside_grid", [])
                     if best["label"] == "chain"
                     else [],

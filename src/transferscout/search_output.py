@@ -1,7 +1,8 @@
 """What a budgeted search writes: the trace, the model card, the Hugging Face model folder.
 
-Kind-agnostic where it can be: scores are read as ``validation_<m>`` / ``test_<m>`` of the
-primary metric :data:`PRIMARY_METRIC` (positive-class F1 for the binary tasks of a run).
+Kind-agnostic: every score is the target kind's primary metric (positive-class F1 for a
+binary target, macro-F1 for a multi-class one, Spearman's rho for a regression), read as
+``validation_<m>`` / ``test_<m>``; the columns and keys named ``*_f1`` hold it.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from typing import Any
 
 import pandas as pd
 
-from transferscout.grid.models import load_trained_model
+from transferscout.grid.models import load_trained_model, trial_kind, trial_score
 from transferscout.grid.store import TrialRow
+from transferscout.tasks.task import Task
 
 __all__ = [
-    "PRIMARY_METRIC",
     "TRACE_COLUMNS",
     "export_model",
+    "label_names",
     "model_card",
     "row_summary",
     "test_score",
@@ -29,10 +31,6 @@ __all__ = [
     "write_text_atomically",
     "write_trace",
 ]
-
-#: The metric the meta-model predicts (``test_<m>``) and the search chooses by
-#: (``validation_<m>``): the primary metric of the run's tasks.
-PRIMARY_METRIC = "f1"
 
 TRACE_COLUMNS = [
     "step",
@@ -54,13 +52,14 @@ TRACE_COLUMNS = [
 
 
 def validation_score(row: TrialRow) -> float:
-    """The row's validation (or test) primary metric."""
-    return float((row.metrics or {}).get(f"validation_{PRIMARY_METRIC}", -math.inf))
+    """The row's validation primary metric (-inf when it has none: it never wins)."""
+    value = trial_score(row, "validation")
+    return -math.inf if math.isnan(value) else value
 
 
 def test_score(row: TrialRow) -> float:
     """The row's test primary metric."""
-    return float((row.metrics or {}).get(f"test_{PRIMARY_METRIC}", math.nan))
+    return trial_score(row)
 
 
 def row_summary(row: TrialRow, label: str) -> dict[str, Any]:
@@ -76,8 +75,9 @@ def row_summary(row: TrialRow, label: str) -> dict[str, Any]:
         "sources": sources,
         "target_settings": config["target"]["settings"],
         "source_settings": None if config.get("source") is None else config["source"]["settings"],
-        "validation_f1": metrics.get(f"validation_{PRIMARY_METRIC}"),
-        "test_f1": metrics.get(f"test_{PRIMARY_METRIC}"),
+        "metric": trial_kind(row).primary_metric,
+        "validation_f1": metrics.get(f"validation_{trial_kind(row).primary_metric}"),
+        "test_f1": metrics.get(f"test_{trial_kind(row).primary_metric}"),
         "test_accuracy": metrics.get("test_accuracy"),
         "test_precision": metrics.get("test_precision"),
         "test_recall": metrics.get("test_recall"),
@@ -94,17 +94,26 @@ def model_card(
     hours: float,
     budget: str,
     *,
+    labels: Sequence[str] | None,
     outside_grid: Sequence[str] = (),
 ) -> str:
     """The Markdown model card of an exported model.
 
     ``best`` is the model's row and kind label; ``tried`` counts single sources and chains;
-    ``outside_grid`` names a chain's stages that are no trials of the run's configured grid.
+    ``labels`` are the output names (:func:`label_names`); ``outside_grid`` names a chain's
+    stages that are no trials of the run's configured grid.
     """
     singles, chains = tried
     row, label = best
     chosen = row_summary(row, label)
     single = row_summary(reference, "single-task")
+    metric = "F1" if chosen["metric"] == "f1" else chosen["metric"]
+    if labels is None:
+        what = f"Text regressor for **{name}** (one output: the predicted value)"
+    elif len(labels) == 2 and chosen["metric"] == "f1":
+        what = f"Binary text classifier for **{name}** (label 1 = {labels[1]})"
+    else:
+        what = f"Multi-class text classifier for **{name}** (classes: {', '.join(labels)})"
     origin = (
         "fine-tuned on the target alone (no source helped on validation)"
         if not chosen["sources"]
@@ -117,9 +126,10 @@ def model_card(
     lines = [
         f"# {name}: transferscout budgeted search",
         "",
-        f"Binary text classifier for **{name}** (label 1 = {name}), {origin}.",
+        f"{what}, {origin}.",
         "",
-        "| model | validation F1 | test F1 | test accuracy | test precision | test recall |",
+        f"| model | validation {metric} | test {metric} | test accuracy | test precision "
+        "| test recall |",
         "|---|---|---|---|---|---|",
     ]
     for shown, summary in (("this model", chosen), ("single-task model", single)):
@@ -164,17 +174,33 @@ def model_card(
     return "\n".join(lines)
 
 
-def export_model(run_dir: Path, row: TrialRow, name: str, folder: Path, card: str) -> Path:
+def label_names(task: Task) -> list[str] | None:
+    """The output names of a task's model.
+
+    ``not <task>``/``<task>`` for a binary task, the classes of a multi-class one, ``None`` for
+    a regression (one unnamed output).
+    """
+    if task.kind.name == "regression":
+        return None
+    if task.kind.name == "binary":
+        return [f"not {task.name}", task.name]
+    return list(task.classes)
+
+
+def export_model(
+    run_dir: Path, row: TrialRow, labels: Sequence[str] | None, folder: Path, card: str
+) -> Path:
     """Save a trial's kept weights as a Hugging Face folder with its model card.
 
-    The folder holds ``config.json`` (labels named after the task), ``model.safetensors``, the
-    tokenizer, ``README.md`` (``card``) and ``transferscout.json`` (trial id, configuration,
-    metrics); it replaces ``folder`` only once complete.
+    The folder holds ``config.json`` (outputs named by ``labels``, see :func:`label_names`),
+    ``model.safetensors``, the tokenizer, ``README.md`` (``card``) and ``transferscout.json``
+    (trial id, configuration, metrics); it replaces ``folder`` only once complete.
     """
     encoder = load_trained_model(run_dir, row)
     model = encoder.model
-    model.config.id2label = {0: f"not {name}", 1: name}
-    model.config.label2id = {f"not {name}": 0, name: 1}
+    if labels is not None:
+        model.config.id2label = dict(enumerate(labels))
+        model.config.label2id = {label: i for i, label in enumerate(labels)}
     temporary = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(temporary, ignore_errors=True)
     from transformers.utils import logging as hf_logging
