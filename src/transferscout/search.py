@@ -74,7 +74,6 @@ from transferscout.recommend import (
 from transferscout.search_output import (
     TRACE_COLUMNS,
     export_model,
-    label_names,
     model_card,
     row_summary,
     test_score,
@@ -522,7 +521,8 @@ class _Search:
                     f"training the best model of {self.name!r} again to keep its weights failed: "
                     f"{best['row'].error}; see `transferscout status {self.run_dir}`"
                 )
-            labels = label_names(self.tasks[self.name])
+            task = self.tasks[self.name]
+            labels = task.kind.output_names(task.name, task.classes)
             export_model(
                 self.run_dir,
                 best["row"],

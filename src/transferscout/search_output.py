@@ -18,12 +18,10 @@ import pandas as pd
 
 from transferscout.grid.models import load_trained_model, trial_kind, trial_score
 from transferscout.grid.store import TrialRow
-from transferscout.tasks.task import Task
 
 __all__ = [
     "TRACE_COLUMNS",
     "export_model",
-    "label_names",
     "model_card",
     "row_summary",
     "test_score",
@@ -100,7 +98,7 @@ def model_card(
     """The Markdown model card of an exported model.
 
     ``best`` is the model's row and kind label; ``tried`` counts single sources and chains;
-    ``labels`` are the output names (:func:`label_names`); ``outside_grid`` names a chain's
+    ``labels`` are the output names (``TaskKind.output_names``); ``outside_grid`` names a chain's
     stages that are no trials of the run's configured grid.
     """
     singles, chains = tried
@@ -174,25 +172,12 @@ def model_card(
     return "\n".join(lines)
 
 
-def label_names(task: Task) -> list[str] | None:
-    """The output names of a task's model.
-
-    ``not <task>``/``<task>`` for a binary task, the classes of a multi-class one, ``None`` for
-    a regression (one unnamed output).
-    """
-    if task.kind.name == "regression":
-        return None
-    if task.kind.name == "binary":
-        return [f"not {task.name}", task.name]
-    return list(task.classes)
-
-
 def export_model(
     run_dir: Path, row: TrialRow, labels: Sequence[str] | None, folder: Path, card: str
 ) -> Path:
     """Save a trial's kept weights as a Hugging Face folder with its model card.
 
-    The folder holds ``config.json`` (outputs named by ``labels``, see :func:`label_names`),
+    The folder holds ``config.json`` (outputs named by ``labels``, if any),
     ``model.safetensors``, the tokenizer, ``README.md`` (``card``) and ``transferscout.json``
     (trial id, configuration, metrics); it replaces ``folder`` only once complete.
     """

@@ -46,6 +46,10 @@ def test_labels_are_read_and_the_head_has_the_right_width(row: Any) -> None:
     np.testing.assert_array_equal(got, labels)
     assert got.dtype == kind.label_dtype and names == classes
     assert kind.num_outputs(names) == width
+    # A saved model names its outputs: binary after the task, multi-class by class, regression
+    # not at all.
+    expected = {"binary": ["not y", "y"], "multiclass": list(classes), "regression": None}
+    assert kind.output_names("y", names) == expected[kind.name]
 
 
 def test_a_bad_cell_is_an_error_naming_its_line(row: Any) -> None:

@@ -115,7 +115,7 @@ def savings_table(savings: pd.DataFrame, methods: list[str] | None = None) -> pd
                 row[f"{tolerance} % saved"] += f" ±{float(spread):.1f}"
             if "p_vs_baseline" in record:
                 p_value = p_text(record["p_vs_baseline"]) or "–"
-                row[f"{tolerance} p vs {baselines[record['tolerance']]}"] = p_value
+                row[f"{tolerance} p vs {baselines.get(record['tolerance'], 'baseline')}"] = p_value
         rows.append(row)
     return pd.DataFrame(rows)
 
