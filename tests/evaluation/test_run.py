@@ -181,3 +181,7 @@ def test_the_search_policy_gets_per_target_metrics_and_paired_tests(small_run: P
             row = ranking.loc[(method, f"saved@{tolerance}")]
             assert savings.loc[(method, tolerance), "p_vs_baseline"] == row["p_vs_baseline"]
             assert savings.loc[(method, tolerance), "baseline"] == row["baseline"]
+            other = ranking.loc[(row["baseline"], f"saved@{tolerance}"), "estimate"]
+            assert savings.loc[(method, tolerance), "diff_vs_baseline"] == pytest.approx(
+                row["estimate"] - other
+            )

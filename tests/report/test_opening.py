@@ -70,11 +70,12 @@ def test_time_saved_shows_the_paired_tests_against_each_tolerances_baseline() ->
         {0.01: "random", 0.02: "baseline:hyperparameters", 0.035: "random"}
     )
     savings["p_vs_baseline"] = [0.0004, 0.2, 0.03, 0.5, None, None, 0.01]
+    savings["diff_vs_baseline"] = [12.25, 3.0, -7.64, 0.0, None, None, None]
     table = savings_table(savings).set_index("method")
-    assert table.loc["meta:all", "≤0.01 p vs random"] == "0.030"
-    assert table.loc["meta:all", "≤0.02 p vs baseline:hyperparameters"] == "0.500 n.s."
-    assert table.loc["meta:f1", "≤0.01 p vs random"] == "<0.001"
-    assert table.loc["meta:all", "≤0.035 p vs random"] == "0.010"
+    assert table.loc["meta:all", "≤0.01 vs random"] == "-7.6, p 0.030"
+    assert table.loc["meta:all", "≤0.02 vs baseline:hyperparameters"] == "+0.0, p 0.500 n.s."
+    assert table.loc["meta:f1", "≤0.01 vs random"] == "+12.2, p <0.001"
+    assert table.loc["meta:all", "≤0.035 vs random"] == "p 0.010"  # no direction recorded
 
 
 def test_search_traces_are_read_summarised_and_drawn(tmp_path: Path) -> None:

@@ -254,11 +254,20 @@ def _with_tests(savings: pd.DataFrame, ranking: pd.DataFrame) -> pd.DataFrame:
 
     The pooled figures (depth, hours, % saved) come from the mean curve; the tests compare
     the per-target time saved (``saved@<tolerance>`` of the ranking table) across targets:
-    ``baseline`` (the best no-signal baseline), ``p_vs_baseline`` and ``p_vs_meta_f1``.
+    ``baseline`` (the best no-signal baseline), ``diff_vs_baseline`` (the method's mean
+    per-target % saved minus the baseline's: the tests are two-sided, this gives the
+    direction), ``p_vs_baseline`` and ``p_vs_meta_f1``.
     """
-    tests = ranking[ranking["metric"].str.startswith("saved@")][
-        ["method", "metric", "baseline", "p_vs_baseline", "p_vs_meta_f1"]
-    ]
+    tests = ranking[ranking["metric"].str.startswith("saved@")]
+    estimates = tests.set_index(["method", "metric"])["estimate"]
+    tests = tests.assign(
+        diff_vs_baseline=[
+            estimate - estimates.get((baseline, metric), np.nan)
+            for estimate, baseline, metric in zip(
+                tests["estimate"], tests["baseline"], tests["metric"], strict=True
+            )
+        ]
+    )[["method", "metric", "baseline", "diff_vs_baseline", "p_vs_baseline", "p_vs_meta_f1"]]
     keyed = savings.assign(metric="saved@" + savings["tolerance"].astype(str))
     return keyed.merge(tests, on=["method", "metric"], how="left").drop(columns="metric")
 

@@ -54,9 +54,10 @@ HOW_TO_READ = {
 
 #: What the time-saved table's p columns test.
 SAVINGS_TEST = (
-    "p vs <baseline>: two-sided paired sign-flip test across targets of the per-target time "
-    "saved at that tolerance (each target stops at its first candidate within the tolerance "
-    "of its best), against the best no-signal baseline for that tolerance; n.s. = not "
+    "vs <baseline>: the mean over targets of the per-target % saved at that tolerance (each "
+    "target stops at its first candidate within the tolerance of its best) minus the best "
+    "no-signal baseline's (negative: the baseline saved more), and the p-value of the "
+    "two-sided paired sign-flip test of that difference across targets; n.s. = not "
     f"significant at {ALPHA:g}."
 )
 
@@ -91,8 +92,8 @@ def savings_table(savings: pd.DataFrame, methods: list[str] | None = None) -> pd
 
     A spread over meta-model seeds (``saved_percent_sd``) is shown when the evaluation wrote
     it, and so is the paired test of per-target time saved against the best no-signal
-    baseline (``p_vs_baseline``, column ``≤<tolerance> p vs <baseline>``; "–" for the
-    baseline itself and methods without per-target figures).
+    baseline (``diff_vs_baseline`` and ``p_vs_baseline``, column ``≤<tolerance> vs
+    <baseline>``; "–" for the baseline itself and methods without per-target figures).
     """
     if methods is None:
         methods = [
@@ -114,8 +115,10 @@ def savings_table(savings: pd.DataFrame, methods: list[str] | None = None) -> pd
             if spread is not None and pd.notna(spread) and spread > 0:
                 row[f"{tolerance} % saved"] += f" ±{float(spread):.1f}"
             if "p_vs_baseline" in record:
-                p_value = p_text(record["p_vs_baseline"]) or "–"
-                row[f"{tolerance} p vs {baselines.get(record['tolerance'], 'baseline')}"] = p_value
+                baseline = baselines.get(record["tolerance"], "baseline")
+                row[f"{tolerance} vs {baseline}"] = _test_cell(
+                    record.get("diff_vs_baseline"), record["p_vs_baseline"]
+                )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -127,6 +130,15 @@ def _baselines(savings: pd.DataFrame) -> dict[float, str]:
     named = savings.dropna(subset=["baseline"])
     found = dict(zip(named["tolerance"], named["baseline"], strict=True))
     return {t: str(found.get(t, "baseline")) for t in savings["tolerance"]}
+
+
+def _test_cell(difference: Any, p_value: Any) -> str:
+    """``-7.6, p 0.155 n.s.``: the direction and the p-value ("–" when untested)."""
+    if p_value is None or pd.isna(p_value):
+        return "–"
+    if difference is None or pd.isna(difference):
+        return f"p {p_text(p_value)}"
+    return f"{float(difference):+.1f}, p {p_text(p_value)}"
 
 
 def p_text(value: Any) -> str:
