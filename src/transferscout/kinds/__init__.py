@@ -11,6 +11,7 @@ from transferscout.kinds.base import ESTIMATORS, TaskKind, applicable_estimators
 from transferscout.kinds.binary import BinaryKind
 from transferscout.kinds.multiclass import MulticlassKind
 from transferscout.kinds.regression import RegressionKind
+from transferscout.kinds.tagging import TaggingKind
 
 __all__ = [
     "BINARY",
@@ -25,7 +26,7 @@ BINARY = BinaryKind()
 
 #: Every task kind, by name.
 KINDS: dict[str, TaskKind] = {
-    kind.name: kind for kind in (BINARY, MulticlassKind(), RegressionKind())
+    kind.name: kind for kind in (BINARY, MulticlassKind(), RegressionKind(), TaggingKind())
 }
 
 
