@@ -53,12 +53,16 @@ if TYPE_CHECKING:
     from transferscout.tasks.task import Split
     from transferscout.training.data import EncodedExamples
 
-__all__ = ["ESTIMATORS", "Head", "TaskKind", "applicable_estimators"]
+__all__ = ["ESTIMATORS", "IGNORE", "Head", "TaskKind", "applicable_estimators"]
 
 Labels = npt.NDArray[Any]
 
 #: The head a kind puts on the encoder (see :data:`transferscout.encoders.adapter.HEADS`).
 Head = Literal["sequence", "token", "span"]
+
+#: The label of a word piece the loss ignores (PyTorch's cross-entropy default); token-level
+#: kinds label only some pieces (a word's first), and the estimators read only those.
+IGNORE = -100
 
 #: Every model-based estimator the pair stage computes.
 ESTIMATORS = ("logme", "leep", "nce", "h_score", "h_score_shrinkage", "transrate")

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from transferscout.errors import ConfigError, DataError
-from transferscout.kinds.base import Head, Labels, TaskKind
+from transferscout.kinds.base import IGNORE, Head, Labels, TaskKind
 
 if TYPE_CHECKING:
     import torch
@@ -47,9 +47,6 @@ __all__ = [
     "token_loss",
     "word_predictions",
 ]
-
-#: The label of a word piece the loss ignores (PyTorch's cross-entropy default).
-IGNORE = -100
 
 
 def is_bio(tags: Sequence[str]) -> bool:
