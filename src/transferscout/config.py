@@ -79,6 +79,9 @@ class DataConfig:
     def __post_init__(self) -> None:
         for kind in self.task_kinds.values():
             get_kind(kind)
+        # entries given as tables (a target's [data], a stored configuration) become specs
+        specs = [TaggedSpec(**t) if isinstance(t, Mapping) else t for t in self.tagged]
+        object.__setattr__(self, "tagged", specs)
 
     def task_options(self) -> TaskOptions:
         """The selection, split and capping options."""
