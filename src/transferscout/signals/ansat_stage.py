@@ -150,7 +150,7 @@ def compute_ansat(
     ]
     missing = ansat_feature_names(settings.thresholds)
     values: list[tuple[str, str, str, float]] = [
-        (s, t, key, float("nan")) for s, t in every if (s, t) not in pairs for key in missing
+        (s, t, key, float("nan")) for s, t in sorted(set(every) - set(pairs)) for key in missing
     ]
     run_dir = Path(run_dir)
     with RunStore(run_dir) as store:
