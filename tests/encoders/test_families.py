@@ -381,3 +381,7 @@ def test_auto_device_trains_and_attributes_on_cuda(
         model, input_ids, mask, n_steps=8, fill_id=encoder.tokenizer.pad_token_id
     )
     assert np.isfinite(result.scores).all()
+    features, _ = pooled_features(
+        model, encoder.tokenizer, tuple(TEXTS), max_length=32, batch_size=8
+    )
+    assert features.shape == (3, 32) and np.isfinite(features).all()
