@@ -84,7 +84,8 @@ def log_maximum_evidence(
     ``β = (n − γ)/‖fm − y‖²`` (computed on the SVD of ``f``, so each step costs ``O(k)``);
     the evidence (see :func:`logme_evidence`, which keeps the ``(d − k) log α`` term the
     reference implementation drops for ``n < d``) is averaged over the classes and divided by
-    ``n``.
+    ``n``.  A column the features fit exactly (``n <= d``, ``γ -> n``) drives ``β`` to
+    infinity while the evidence converges: the iteration stops at its last finite step.
 
     Shape:
         features ``(n, d)``, labels ``(n,)``.
