@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from transferscout.encoders.adapter import HEADS
 from transferscout.grid.models import load_trained_model, trial_kind, trial_score
 from transferscout.grid.store import TrialRow
 
@@ -106,12 +107,10 @@ def model_card(
     chosen = row_summary(row, label)
     single = row_summary(reference, "single-task")
     metric = "F1" if chosen["metric"] == "f1" else chosen["metric"]
-    if labels is None:
-        what = f"Text regressor for **{name}** (one output: the predicted value)"
-    elif len(labels) == 2 and chosen["metric"] == "f1":
-        what = f"Binary text classifier for **{name}** (label 1 = {labels[1]})"
-    else:
-        what = f"Multi-class text classifier for **{name}** (classes: {', '.join(labels)})"
+    outputs = (
+        "one output, the predicted value" if labels is None else "outputs " + ", ".join(labels)
+    )
+    what = f"A {trial_kind(row).name} model for **{name}** ({outputs})"
     origin = (
         "fine-tuned on the target alone (no source helped on validation)"
         if not chosen["sources"]
@@ -164,7 +163,7 @@ def model_card(
         + f" (budget {budget}); the model is chosen by validation F1, test F1 "
         "is reported, never used to choose.",
         "",
-        "Load it with `AutoModelForSequenceClassification.from_pretrained(folder)` and "
+        f"Load it with `{HEADS[trial_kind(row).head][0]}.from_pretrained(folder)` and "
         "`AutoTokenizer.from_pretrained(folder)`; "
         f"inputs were truncated to {chosen['target_settings'].get('max_length')} tokens.",
         "",
