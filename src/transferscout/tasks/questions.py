@@ -81,7 +81,11 @@ def read_questions(
         path: A SQuAD JSON file (format ``"squad"``, or the suffix ``.json``), or a JSONL or
             Parquet file or ``datasets`` folder with one question per record.
         format: As :func:`~transferscout.tasks.readers.read_table`, plus ``"squad"``.
-        question_column, context_column, answers_column, id_column: Column names (tables).
+        question_column: The column of question texts (tables only).
+        context_column: The column of contexts (tables only).
+        answers_column: The column of answers (tables only).
+        id_column: The column of question ids (tables only; optional: without it, a
+            question's location is its id).
 
     Raises:
         DataError: Unreadable data, a missing column or field, an answer that is not at its
