@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import random
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from tests.encoders.tiny_families import ROWS
 from transferscout.errors import DataError, EncoderError
+from transferscout.kinds.qa import qa_metrics, span_loss
 from transferscout.tasks.questions import Answer
-from transferscout.training.qa import encode_questions, read_answers
+from transferscout.training.qa import (
+    encode_questions,
+    predict_answers,
+    question_batches,
+    read_answers,
+)
 
 CONTEXT = "send tents to the village. send food to the city."
 VILLAGE = Answer("the village", CONTEXT.index("the village"))
@@ -124,3 +132,54 @@ def test_a_question_must_leave_room_for_the_stride(tiny_encoder_dir: Path) -> No
     slow = __import__("transformers").BertTokenizerLegacy.from_pretrained(tiny_encoder_dir)
     with pytest.raises(EncoderError, match="needs a fast tokenizer"):
         encode_questions(slow, ["send"], [CONTEXT], None, max_length=11, stride=2)
+
+
+PLACES = ("village", "city", "hospital", "bridge", "road", "area")
+AID = ("food", "water", "tents", "shelter", "help")
+FILLER = ("rain", "storm", "people", "need", "please", "report", "news", "cold")
+
+
+def _templated(n: int, seed: int) -> tuple[list[str], list[str], list[Answer]]:
+    """ "send <aid> to the <place>." among filler words; the answer is the place."""
+    rng = random.Random(seed)
+    questions, contexts, answers = [], [], []
+    for _ in range(n):
+        aid, place = rng.choice(AID), rng.choice(PLACES)
+        before = " ".join(rng.choices(FILLER, k=rng.randint(0, 10)))
+        after = " ".join(rng.choices(FILLER, k=rng.randint(0, 10)))
+        context = f"{before} send {aid} to the {place}. {after}".strip()
+        questions.append(f"send {aid} to")
+        contexts.append(context)
+        answers.append(Answer(place, context.index(f"the {place}.") + 4))
+    return questions, contexts, answers
+
+
+@pytest.mark.slow
+def test_a_tiny_span_model_learns_the_templated_task(tiny_encoder_dir: Path) -> None:
+    from transformers import AutoModelForQuestionAnswering
+
+    torch.manual_seed(0)
+    tokenizer = _tokenizer(tiny_encoder_dir)
+    model = AutoModelForQuestionAnswering.from_pretrained(tiny_encoder_dir, local_files_only=True)
+    questions, contexts, answers = _templated(96, seed=1)
+    train = encode_questions(tokenizer, questions, contexts, answers, max_length=24, stride=6)
+    questions, contexts, answers = _templated(32, seed=2)
+    test = encode_questions(tokenizer, questions, contexts, None, max_length=24, stride=6)
+    assert len(train) > 96 and len(test) > 32  # some contexts take two windows
+    gold = [[a.text] for a in answers]
+    before = qa_metrics(gold, predict_answers(model, test))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        model.train()
+        for _, batch in question_batches(train, rng.permutation(len(train)), 16):
+            starts, ends = batch.pop("start_positions"), batch.pop("end_positions")
+            output = model(**batch)
+            loss = span_loss(
+                output.start_logits, output.end_logits, starts, ends, batch["attention_mask"]
+            )
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimizer.step()
+            optimizer.zero_grad()
+    after = qa_metrics(gold, predict_answers(model, test))
+    assert after["exact_match"] > 0.9 and after["f1"] > 0.9 > before["f1"]
