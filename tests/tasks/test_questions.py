@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from transferscout.errors import DataError
-from transferscout.tasks.questions import Answer, read_questions
+from transferscout.kinds.qa import Answer
+from transferscout.tasks.questions import read_questions
 
 CONTEXT = "Send tents to Gonaives city. Water is short in Hinche."
 

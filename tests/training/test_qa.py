@@ -13,8 +13,7 @@ import torch
 
 from tests.encoders.tiny_families import ROWS
 from transferscout.errors import DataError, EncoderError
-from transferscout.kinds.qa import qa_metrics, span_loss
-from transferscout.tasks.questions import Answer
+from transferscout.kinds.qa import Answer, qa_metrics, span_loss
 from transferscout.training.qa import (
     encode_questions,
     predict_answers,

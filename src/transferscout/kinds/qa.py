@@ -28,6 +28,7 @@ import re
 import string
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "Answer",
     "NO_ANSWER_POSITION",
     "answer_f1",
     "answer_token_span",
@@ -50,6 +52,20 @@ __all__ = [
 #: Where a window without the answer points its start and end labels: the first token
 #: (``[CLS]``/``<s>``), as is usual for SQuAD; predictions never read a span there.
 NO_ANSWER_POSITION = 0
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One gold answer: its text and the character where it starts in the context."""
+
+    text: str
+    start: int
+
+    @property
+    def end(self) -> int:
+        """One past the answer's last character."""
+        return self.start + len(self.text)
+
 
 _PUNCTUATION = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")

@@ -22,22 +22,10 @@ from pathlib import Path
 from typing import Any, cast
 
 from transferscout.errors import DataError
+from transferscout.kinds.qa import Answer
 from transferscout.tasks.readers import Format, RawTable, _decode, read_table
 
 __all__ = ["Answer", "Questions", "questions_from_table", "read_questions", "read_squad"]
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One gold answer: its text and the character where it starts in the context."""
-
-    text: str
-    start: int
-
-    @property
-    def end(self) -> int:
-        """One past the answer's last character."""
-        return self.start + len(self.text)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from transferscout.training.data import EncodedTexts, padded_batches
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-    from transferscout.tasks.questions import Answer
+    from transferscout.kinds.qa import Answer
 
 __all__ = [
     "EncodedQuestions",
