@@ -207,3 +207,37 @@ def pair_tasks(tmp_path_factory: pytest.TempPathFactory) -> TaskSet:
     """The text-pair task ``share`` (60 pairs, 60/20/20)."""
     path = write_csv(tmp_path_factory.mktemp("pairs") / "pairs.csv", pair_rows())
     return load_tasks(path, PAIR_SPEC, TaskOptions(fractions=(0.6, 0.2, 0.2)))
+
+
+#: The gazetteer of the tagging task: places (one or two words) and people.
+GAZETTEER = {
+    "LOC": [["village"], ["city"], ["hospital"], ["city", "area"]],
+    "PER": [["doctor"], ["family"]],
+}
+
+
+def gazetteer_conll(path: Path, n: int = 60, seed: int = 0) -> Path:
+    """A CoNLL file (word, a dummy column, BIO tag) whose entities are the gazetteer's names.
+
+    Each sentence is four filler words with up to two names drawn from :data:`GAZETTEER`
+    inserted, tagged ``B-LOC``/``I-LOC`` or ``B-PER``; every other word is ``O``.  The tag
+    is column 2.  A tiny model learns it from the words alone.
+    """
+    import random
+
+    rng = random.Random(seed)
+    filler = "we need help please food water send to in at the people".split()
+    lines: list[str] = []
+    for _ in range(n):
+        words = [(w, "O") for w in rng.sample(filler, 4)]
+        for _ in range(rng.randint(0, 2)):
+            entity = rng.choice(sorted(GAZETTEER))
+            name = rng.choice(GAZETTEER[entity])
+            # never inside a two-word name (that would break its I- tag)
+            at = rng.choice(
+                [i for i in range(len(words) + 1) if i == len(words) or words[i][1][:2] != "I-"]
+            )
+            words[at:at] = [(w, ("B-" if j == 0 else "I-") + entity) for j, w in enumerate(name)]
+        lines += [f"{word} X {tag}" for word, tag in words] + [""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

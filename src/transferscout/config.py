@@ -14,7 +14,7 @@ import tomllib
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from transferscout.signals.attributions import AttributionSettings
 from transferscout.signals.budget import MAX_DOCUMENTS, MAX_EXAMPLES, SignalBudget
 from transferscout.signals.pair_stage import PairSignalSettings
 from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_corpus, load_tasks
+from transferscout.tasks.tagged import TaggedSpec, load_tagged_task
 
 __all__ = [
     "PROFILES",
@@ -73,6 +74,7 @@ class DataConfig:
     cap_strategy: str = "stratified"
     duplicates: str = "drop"
     min_positives: int = 1
+    tagged: list[TaggedSpec] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for kind in self.task_kinds.values():
@@ -92,7 +94,26 @@ class DataConfig:
         )
 
     def load(self) -> TaskSet:
-        """Build the task set this section describes."""
+        """Build the task set this section describes.
+
+        The table's (or corpus's) tasks, then the tagged tasks of ``tagged`` (``corpus =
+        "none"`` with no ``path``: tagged tasks only); ``tasks`` selects and orders both.
+        """
+        if not self.tagged:
+            return self._table()
+        built = [load_tagged_task(spec, self.task_options()) for spec in self.tagged]
+        names = {task.name for task, _ in built}
+        wanted = None if self.tasks is None else [n for n in self.tasks if n not in names]
+        table = None
+        if (self.path is not None or self.corpus not in (None, "", "none")) and wanted != []:
+            table = replace(self, tasks=wanted, tagged=[])._table()
+        tasks = (*(table.tasks if table else ()), *(task for task, _ in built))
+        notes = (*(table.notes if table else ()), *(n for _, ns in built for n in ns))
+        source = table.source if table else str(self.tagged[0].path or self.tagged[0].train)
+        merged = TaskSet(tasks, source, notes)
+        return merged if self.tasks is None else merged.select(self.tasks)
+
+    def _table(self) -> TaskSet:
         if self.path is not None:
             spec = TableSpec(
                 text_column=self.text_column,
@@ -494,8 +515,14 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 def _resolve_data_path(data: dict[str, Any], folder: Path) -> None:
     section = data.get("data")
-    if isinstance(section, dict) and isinstance(section.get("path"), str):
+    if not isinstance(section, dict):
+        return
+    if isinstance(section.get("path"), str):
         section["path"] = str(folder / Path(section["path"]).expanduser())
+    for entry in section.get("tagged") or []:
+        for key in ("path", "train", "validation", "test"):
+            if isinstance(entry, dict) and isinstance(entry.get(key), str):
+                entry[key] = str(folder / Path(entry[key]).expanduser())
 
 
 def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
@@ -585,6 +612,9 @@ def _check(value: Any, hint: Any, key: str) -> Any:
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"{key} = {value!r}; expected a list")
+        if dataclasses.is_dataclass(args[0]):
+            item_class = typing.cast(type[Any], args[0])
+            return [_build(item_class, item, f"{key}[{i}].") for i, item in enumerate(value)]
         return [_check(item, args[0], f"{key}[{i}]") for i, item in enumerate(value)]
     if origin is dict:
         if not isinstance(value, Mapping):

@@ -115,7 +115,9 @@ class BinaryKind(ClassificationKind):
         """``positives/examples``."""
         return f"{int(np.sum(labels))}/{len(labels)} positive"
 
-    def metrics(self, labels: Labels, outputs: npt.NDArray[np.float64]) -> dict[str, float]:
+    def metrics(
+        self, labels: Labels, outputs: Any, *, classes: Sequence[str] = ()
+    ) -> dict[str, float]:
         """Positive-class F1, precision, recall, accuracy and counts of the arg-max class."""
         return dict(binary_metrics(labels, outputs.argmax(axis=1)).as_dict())
 

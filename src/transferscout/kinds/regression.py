@@ -147,7 +147,9 @@ class RegressionKind(TaskKind):
         y = np.asarray(labels, dtype=np.float64)
         return f"mean {y.mean():.3g} sd {y.std():.3g}" if len(y) else "empty"
 
-    def metrics(self, labels: Labels, outputs: npt.NDArray[np.float64]) -> dict[str, float]:
+    def metrics(
+        self, labels: Labels, outputs: Any, *, classes: Sequence[str] = ()
+    ) -> dict[str, float]:
         """Spearman, Pearson and mean squared error of the predicted value."""
         return regression_metrics(labels, outputs[:, 0])
 

@@ -40,7 +40,7 @@ from transferscout.signals.adaptive import (
     attribute_with_steps,
     choose_steps,
 )
-from transferscout.signals.ansat import THRESHOLDS, ansat_features
+from transferscout.signals.ansat import THRESHOLDS, ansat_feature_names, ansat_features
 from transferscout.signals.attributions import AttributionCache, AttributionSettings
 from transferscout.signals.budget import (
     MAX_DOCUMENTS,
@@ -136,47 +136,88 @@ def compute_ansat(
     Returns:
         The number of (source, target) pairs stored.
     """
-    wanted = list(tasks.names if targets is None else targets)
-    pairs = [(source, target) for source in tasks.names for target in wanted]
     settings = settings or AnsatSettings()
+    wanted = list(tasks.names if targets is None else targets)
+    # ANSAT is defined between models of attributable kinds; other pairs are missing (NaN).
+    attributable = [name for name in tasks.names if tasks[name].kind.attributable]
+    every = [(source, target) for source in tasks.names for target in wanted]
+    pairs = [(s, t) for s, t in every if s in attributable and t in attributable]
+    missing = ansat_feature_names(settings.thresholds)
+    values: list[tuple[str, str, str, float]] = [
+        (s, t, key, float("nan")) for s, t in every if (s, t) not in pairs for key in missing
+    ]
     run_dir = Path(run_dir)
     with RunStore(run_dir) as store:
-        models = select_single_task_models(store, tasks, choice=settings.model_choice)
-        work = _Attributions(run_dir, store, models, settings, cost_prefix, device, tasks)
-        plan = None
-        if settings.documents_from_budget and budget is not None:
-            plan = work.plan(pairs, budget)
-            cap: int | None = plan.max_documents
-        else:
-            cap = settings.max_documents
-        resolved = replace(settings, max_documents=cap, documents_from_budget=False)
-        sets = _sets(tasks, resolved, cap)
-        work.run(sets.needed(pairs), sets, budget, progress)
+        detail: dict[str, Any] = {"settings": asdict(settings), "models": {}}
         start = time.perf_counter()
-        scores = {name: work.cache.word_scores(work.keys[name], sets.all_ids) for name in models}
-        completeness = {
-            name: work.cache.completeness(work.keys[name], sets.needed(pairs).get(name, []))
-            for name in models
-        }
-        _warn_incomplete(completeness, models, resolved, work.steps)
-        values: list[tuple[str, str, str, float]] = []
-        for source, target in pairs:
-            features = ansat_features(
-                scores[source], scores[target], sets.for_pair(source, target), settings.thresholds
+        if pairs:
+            values, detail, start = _attributed_values(
+                run_dir,
+                store,
+                tasks.select(attributable),
+                pairs,
+                settings,
+                budget,
+                values,
+                cost_prefix=cost_prefix,
+                device=device,
+                progress=progress,
             )
-            values.extend((source, target, key, value) for key, value in features.items())
-        detail = {
-            "settings": {**asdict(resolved), "attribution": resolved.attribution.key()},
-            "models": {name: row.id for name, row in models.items()},
-            "steps": work.steps,
-            "completeness": completeness,
-            "plan": None if plan is None else _plan_record(plan),
-        }
         store.put_pair_signals("ansat", values, detail)
         store.put_cost(
-            cost_prefix + "ansat", "pairs", time.perf_counter() - start, {"pairs": len(pairs)}
+            cost_prefix + "ansat", "pairs", time.perf_counter() - start, {"pairs": len(every)}
         )
-    return len(pairs)
+    return len(every)
+
+
+def _attributed_values(
+    run_dir: Path,
+    store: RunStore,
+    tasks: TaskSet,
+    pairs: list[tuple[str, str]],
+    settings: AnsatSettings,
+    budget: SignalBudget | None,
+    values: list[tuple[str, str, str, float]],
+    *,
+    cost_prefix: str,
+    device: str,
+    progress: bool,
+) -> tuple[list[tuple[str, str, str, float]], dict[str, Any], float]:
+    """Attribute the models of ``tasks`` and add ANSAT of ``pairs`` to ``values``.
+
+    Returns the values, the detail kept with them, and when the set arithmetic started.
+    """
+    models = select_single_task_models(store, tasks, choice=settings.model_choice)
+    work = _Attributions(run_dir, store, models, settings, cost_prefix, device, tasks)
+    plan = None
+    if settings.documents_from_budget and budget is not None:
+        plan = work.plan(pairs, budget)
+        cap: int | None = plan.max_documents
+    else:
+        cap = settings.max_documents
+    resolved = replace(settings, max_documents=cap, documents_from_budget=False)
+    sets = _sets(tasks, resolved, cap)
+    work.run(sets.needed(pairs), sets, budget, progress)
+    start = time.perf_counter()
+    scores = {name: work.cache.word_scores(work.keys[name], sets.all_ids) for name in models}
+    completeness = {
+        name: work.cache.completeness(work.keys[name], sets.needed(pairs).get(name, []))
+        for name in models
+    }
+    _warn_incomplete(completeness, models, resolved, work.steps)
+    for source, target in pairs:
+        features = ansat_features(
+            scores[source], scores[target], sets.for_pair(source, target), settings.thresholds
+        )
+        values.extend((source, target, key, value) for key, value in features.items())
+    detail = {
+        "settings": {**asdict(resolved), "attribution": resolved.attribution.key()},
+        "models": {name: row.id for name, row in models.items()},
+        "steps": work.steps,
+        "completeness": completeness,
+        "plan": None if plan is None else _plan_record(plan),
+    }
+    return values, detail, start
 
 
 def _sets(tasks: TaskSet, settings: AnsatSettings, cap: int | None) -> DocumentSets:

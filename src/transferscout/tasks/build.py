@@ -27,7 +27,7 @@ from transferscout.tasks.readers import Format, RawTable, read_table
 from transferscout.tasks.splits import stratified_split
 from transferscout.tasks.task import SPLITS, DataNote, Split, Task, TaskSet, unknown_task_error
 
-__all__ = ["TableSpec", "TaskOptions", "build_tasks", "load_tasks"]
+__all__ = ["TableSpec", "TaskOptions", "build_tasks", "cap_task", "load_tasks"]
 
 logger = logging.getLogger(__name__)
 
@@ -243,7 +243,7 @@ def build_tasks(
             options.min_positives,
             table.path,
         )
-        tasks.append(_cap_task(task, options, notes_out))
+        tasks.append(cap_task(task, options, notes_out))
     logger.info("built %d tasks from %s", len(tasks), table.path)
     return TaskSet(tuple(tasks), str(table.path), tuple(notes_out))
 
@@ -528,7 +528,8 @@ def _make_task(
     return Task(name=column.name, kind=column.kind, classes=column.classes, **splits)
 
 
-def _cap_task(task: Task, options: TaskOptions, notes: list[DataNote]) -> Task:
+def cap_task(task: Task, options: TaskOptions, notes: list[DataNote]) -> Task:
+    """The task with each split capped as ``options`` say (its kind picks the rows)."""
     caps = {
         "train": (options.max_train_examples, options.cap_strategy),
         "validation": (options.max_eval_examples, "stratified"),
