@@ -13,13 +13,14 @@ import torch
 
 from tests.encoders.tiny_families import ROWS
 from transferscout.errors import DataError, EncoderError
-from transferscout.kinds.qa import Answer, qa_metrics, span_loss
-from transferscout.training.qa import (
-    encode_questions,
-    predict_answers,
-    question_batches,
-    read_answers,
-)
+from transferscout.kinds import KINDS
+from transferscout.kinds.qa import Answer
+from transferscout.tasks.task import Split
+from transferscout.training.data import example_batches
+from transferscout.training.finetune import evaluate
+from transferscout.training.qa import encode_questions, read_answers
+
+QA = KINDS["qa"]
 
 CONTEXT = "send tents to the village. send food to the city."
 VILLAGE = Answer("the village", CONTEXT.index("the village"))
@@ -45,9 +46,10 @@ def test_windows_and_answer_positions_by_hand(tiny_encoder_dir: Path) -> None:
         max_length=11,
         stride=2,
     )
-    assert encoded.question == [0, 0, 0, 1, 1, 1]
-    assert [sum(c) for c in encoded.in_context] == [6, 6, 4] * 2
-    texts = [tokenizer.decode(ids) for ids in encoded.encoded.input_ids[:3]]
+    in_context = encoded.extra["in_context"]
+    assert encoded.example_of.tolist() == [0, 0, 0, 1, 1, 1]
+    assert [sum(c) for c in in_context] == [6, 6, 4] * 2
+    texts = [tokenizer.decode(ids) for ids in encoded.texts.input_ids[:3]]
     assert texts == [
         "[CLS] send tent [SEP] send tents to the village. [SEP]",
         "[CLS] send tent [SEP] village. send food to the [SEP]",
@@ -55,7 +57,10 @@ def test_windows_and_answer_positions_by_hand(tiny_encoder_dir: Path) -> None:
     ]
     # "the village" is pieces 7-8 of window 0 only (window 1 lacks "the"); "the city" is
     # pieces 5-6 of window 2 only; the other windows point at [CLS] (0)
-    assert list(zip(encoded.starts, encoded.ends, strict=True)) == [
+    assert encoded.labels is not None
+    starts, ends, lengths = zip(*encoded.labels, strict=True)
+    assert lengths == (11, 11, 9, 11, 11, 9)
+    assert list(zip(starts, ends, strict=True)) == [
         (7, 8),
         (0, 0),
         (0, 0),
@@ -63,27 +68,31 @@ def test_windows_and_answer_positions_by_hand(tiny_encoder_dir: Path) -> None:
         (0, 0),
         (5, 6),
     ]
-    assert encoded.encoded.token_type_ids is not None
-    assert encoded.encoded.token_type_ids[2] == [0, 0, 0, 0, 1, 1, 1, 1, 1]
+    assert encoded.texts.token_type_ids is not None
+    assert encoded.texts.token_type_ids[2] == [0, 0, 0, 0, 1, 1, 1, 1, 1]
 
     # reading spans back: one-hot logits at the gold pieces give the gold text
     def logits(window: int, position: int, value: float) -> np.ndarray:
-        out = np.zeros(len(encoded.in_context[window]))
+        out = np.zeros(len(in_context[window]))
         out[position] = value
         return out
 
-    starts = [logits(w, s, 4.0) for w, s in enumerate(encoded.starts)]
-    ends = [logits(w, e, 4.0) for w, e in enumerate(encoded.ends)]
+    start_logits = [logits(w, s, 4.0) for w, s in enumerate(starts)]
+    end_logits = [logits(w, e, 4.0) for w, e in enumerate(ends)]
     # [CLS] is never read as a span: window 1 of question 0 and window 3 of question 1 then
     # have only zero-scored spans, which lose to the gold spans' 8
-    assert read_answers(encoded, starts, ends, max_answer_tokens=30) == ["the village", "the city"]
+    answers = read_answers(encoded, start_logits, end_logits, max_answer_tokens=30)
+    assert answers == ["the village", "the city"]
     # two tokens are too long for a one-token answer: the best one-token span is then one of
     # the gold tokens (4 + 0), the earliest
-    assert read_answers(encoded, starts, ends, max_answer_tokens=1) == ["the", "the"]
+    assert read_answers(encoded, start_logits, end_logits, max_answer_tokens=1) == ["the", "the"]
     # a better span in a later window of the same question wins
-    starts[2] = logits(2, 6, 9.0)
-    ends[2] = logits(2, 6, 9.0)
-    assert read_answers(encoded, starts, ends, max_answer_tokens=30)[0] == "city"
+    start_logits[2] = logits(2, 6, 9.0)
+    end_logits[2] = logits(2, 6, 9.0)
+    assert read_answers(encoded, start_logits, end_logits, max_answer_tokens=30)[0] == "city"
+    # the kind's predictions read the same spans from the stacked (pieces, 2) outputs
+    outputs = [np.stack([s, e], axis=-1) for s, e in zip(start_logits, end_logits, strict=True)]
+    assert QA.predictions(encoded, outputs) == ["city", "the city"]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=lambda row: row.name)
@@ -105,14 +114,15 @@ def test_answers_survive_windows_in_every_family(row: Any) -> None:
     # the context needs several windows; an answer of at most stride + 1 = 11 pieces (here
     # "Gonaives city" is 9 in the character-level vocabularies) is whole in one of them
     assert len(encoded) > 3
+    assert encoded.labels is not None
+    offsets, in_context = encoded.extra["offsets"], encoded.extra["in_context"]
     found = set()
-    for w, q in enumerate(encoded.question):
-        if encoded.starts[w] == 0:
+    for w, (q, (start, end, _)) in enumerate(zip(encoded.example_of, encoded.labels, strict=True)):
+        if start == 0:
             continue
-        found.add(q)
-        first, last = encoded.offsets[w][encoded.starts[w]], encoded.offsets[w][encoded.ends[w]]
-        assert context[first[0] : last[1]].strip() == answers[q].text
-        assert encoded.in_context[w][encoded.starts[w]] and encoded.in_context[w][encoded.ends[w]]
+        found.add(int(q))
+        assert context[offsets[w][start][0] : offsets[w][end][1]].strip() == answers[q].text
+        assert in_context[w][start] and in_context[w][end]
     assert found == {0, 1, 2}
 
 
@@ -138,19 +148,20 @@ AID = ("food", "water", "tents", "shelter", "help")
 FILLER = ("rain", "storm", "people", "need", "please", "report", "news", "cold")
 
 
-def _templated(n: int, seed: int) -> tuple[list[str], list[str], list[Answer]]:
+def _templated(n: int, seed: int) -> Split:
     """ "send <aid> to the <place>." among filler words; the answer is the place."""
     rng = random.Random(seed)
-    questions, contexts, answers = [], [], []
-    for _ in range(n):
+    questions, contexts, answers = [], [], np.empty(n, dtype=object)
+    for i in range(n):
         aid, place = rng.choice(AID), rng.choice(PLACES)
         before = " ".join(rng.choices(FILLER, k=rng.randint(0, 10)))
         after = " ".join(rng.choices(FILLER, k=rng.randint(0, 10)))
         context = f"{before} send {aid} to the {place}. {after}".strip()
         questions.append(f"send {aid} to")
         contexts.append(context)
-        answers.append(Answer(place, context.index(f"the {place}.") + 4))
-    return questions, contexts, answers
+        answers[i] = (Answer(place, context.index(f"the {place}.") + 4),)
+    ids = tuple(f"q{i}" for i in range(n))
+    return Split(ids, tuple(questions), answers, tuple(contexts))
 
 
 @pytest.mark.slow
@@ -160,25 +171,19 @@ def test_a_tiny_span_model_learns_the_templated_task(tiny_encoder_dir: Path) -> 
     torch.manual_seed(0)
     tokenizer = _tokenizer(tiny_encoder_dir)
     model = AutoModelForQuestionAnswering.from_pretrained(tiny_encoder_dir, local_files_only=True)
-    questions, contexts, answers = _templated(96, seed=1)
-    train = encode_questions(tokenizer, questions, contexts, answers, max_length=24, stride=6)
-    questions, contexts, answers = _templated(32, seed=2)
-    test = encode_questions(tokenizer, questions, contexts, None, max_length=24, stride=6)
-    assert len(train) > 96 and len(test) > 32  # some contexts take two windows
-    gold = [[a.text] for a in answers]
-    before = qa_metrics(gold, predict_answers(model, test))
+    train, test = _templated(96, seed=1), _templated(32, seed=2)
+    encoded = QA.encode(tokenizer, train, 24)  # stride 24 // 4 = 6
+    assert len(encoded) > len(train)  # some contexts take two windows
+    before = evaluate(model, tokenizer, test, max_length=24, kind=QA)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     rng = np.random.default_rng(0)
     for _ in range(6):
         model.train()
-        for _, batch in question_batches(train, rng.permutation(len(train)), 16):
-            starts, ends = batch.pop("start_positions"), batch.pop("end_positions")
-            output = model(**batch)
-            loss = span_loss(
-                output.start_logits, output.end_logits, starts, ends, batch["attention_mask"]
-            )
+        for _, batch in example_batches(encoded, rng.permutation(len(encoded)), 16, QA.collate):
+            labels = batch.pop("labels")
+            loss = QA.loss(QA.logits(model(**batch)), labels)
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             optimizer.zero_grad()
-    after = qa_metrics(gold, predict_answers(model, test))
+    after = evaluate(model, tokenizer, test, max_length=24, kind=QA)
     assert after["exact_match"] > 0.9 and after["f1"] > 0.9 > before["f1"]

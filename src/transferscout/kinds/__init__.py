@@ -10,6 +10,7 @@ from transferscout.errors import ConfigError
 from transferscout.kinds.base import ESTIMATORS, IGNORE, TaskKind, applicable_estimators
 from transferscout.kinds.binary import BinaryKind
 from transferscout.kinds.multiclass import MulticlassKind
+from transferscout.kinds.qa import QuestionAnsweringKind
 from transferscout.kinds.regression import RegressionKind
 from transferscout.kinds.tagging import TaggingKind
 
@@ -27,7 +28,14 @@ BINARY = BinaryKind()
 
 #: Every task kind, by name.
 KINDS: dict[str, TaskKind] = {
-    kind.name: kind for kind in (BINARY, MulticlassKind(), RegressionKind(), TaggingKind())
+    kind.name: kind
+    for kind in (
+        BINARY,
+        MulticlassKind(),
+        RegressionKind(),
+        TaggingKind(),
+        QuestionAnsweringKind(),
+    )
 }
 
 

@@ -19,26 +19,37 @@ answer is not inside the window); :func:`best_span` reads the best valid span ba
 
 Unanswerable questions (SQuAD 2.0) are out of scope: every question has an answer.
 
-This module is not yet a registered task kind (see ``KINDS``).
+:class:`QuestionAnsweringKind` is the registered kind (``"qa"``).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import string
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from transferscout.errors import ConfigError, DataError
+from transferscout.kinds.base import Head, Labels, TaskKind
+
 if TYPE_CHECKING:
     import torch
+    from transformers import PreTrainedTokenizerBase
+
+    from transferscout.tasks.task import Split
+    from transferscout.training.data import EncodedExamples
 
 __all__ = [
+    "MAX_ANSWER_TOKENS",
     "Answer",
+    "QuestionAnsweringKind",
     "NO_ANSWER_POSITION",
     "answer_f1",
     "answer_token_span",
@@ -208,3 +219,168 @@ def span_loss(
         cross_entropy(masked(start_logits), start_positions)
         + cross_entropy(masked(end_logits), end_positions)
     ) / 2
+
+
+#: The longest answer read back, in word pieces (SQuAD's usual limit).
+MAX_ANSWER_TOKENS = 30
+
+
+class QuestionAnsweringKind(TaskKind):
+    """Extractive QA: an answer span of a context; SQuAD token F1 is primary.
+
+    A split's ``texts`` are the questions, its ``pairs`` the contexts and its labels one tuple
+    of :class:`Answer` per question (an object array).  The head is a span head (a start and
+    an end logit per word piece); long contexts are cut into windows with a stride of a
+    quarter of ``max_length`` (:func:`~transferscout.training.qa.encode_questions`); the loss
+    is the mean of the start and end cross-entropy (:func:`span_loss`) on the first gold
+    answer; a question's prediction is its best span over its windows.  No estimator is
+    defined (the labels are spans, neither classes nor values), and ANSAT is not defined yet.
+    """
+
+    name: ClassVar[str] = "qa"
+    primary_metric: ClassVar[str] = "f1"
+    has_classes: ClassVar[bool] = False
+    label_dtype: ClassVar[type[np.generic]] = np.object_
+    head: ClassVar[Head] = "span"
+    estimator_level: ClassVar[Literal["sequence", "token"] | None] = None
+    attributable: ClassVar[bool] = False
+
+    def num_outputs(self, classes: Sequence[str]) -> int:
+        """A start and an end logit."""
+        return 2
+
+    def label_bytes(self, labels: Labels) -> bytes:
+        """Every question's answers as JSON ``[[text, start], ...]``."""
+        return json.dumps([[[a.text, a.start] for a in answers] for answers in labels]).encode()
+
+    # -- encoding, loss, predictions ---------------------------------------------------------
+    def encode(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        split: Split,
+        max_length: int,
+        *,
+        labelled: bool = True,
+    ) -> EncodedExamples:
+        """Windows of each question with its context (stride ``max_length // 4``)."""
+        from transferscout.training.qa import default_stride, encode_questions
+
+        assert split.pairs is not None
+        return encode_questions(
+            tokenizer,
+            split.texts,
+            split.pairs,
+            [answers[0] for answers in split.labels] if labelled else None,
+            max_length=max_length,
+            stride=default_stride(max_length),
+            ids=split.ids,
+        )
+
+    def label_tensor(self, labels: Labels) -> torch.Tensor:
+        """``(windows, 3)`` int64: start piece, end piece, the window's piece count."""
+        import torch
+
+        return torch.tensor(np.asarray(labels, dtype=np.int64).reshape(-1, 3))
+
+    def collate(self, labels: list[Any], width: int) -> torch.Tensor:
+        """Each window's ``(start, end, pieces)`` (the loss masks the padding from it)."""
+        return self.label_tensor(np.asarray(labels, dtype=np.int64))
+
+    def logits(self, output: Any) -> torch.Tensor:
+        """Start and end logits stacked: ``(windows, pieces, 2)``."""
+        import torch
+
+        return torch.stack([output.start_logits, output.end_logits], dim=-1)
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """:func:`span_loss` over each window's own pieces."""
+        import torch
+
+        mask = torch.arange(logits.shape[1], device=logits.device)[None, :] < labels[:, 2:3]
+        return span_loss(logits[..., 0], logits[..., 1], labels[:, 0], labels[:, 1], mask)
+
+    def outputs(self, logits: torch.Tensor) -> torch.Tensor:
+        """The start and end logits themselves (spans are scored by their sums)."""
+        return logits
+
+    def predictions(
+        self, encoded: EncodedExamples, outputs: Sequence[npt.NDArray[Any]]
+    ) -> list[str]:
+        """Each question's answer text: its best span over its windows."""
+        from transferscout.training.qa import read_answers
+
+        return read_answers(
+            encoded,
+            [out[:, 0] for out in outputs],
+            [out[:, 1] for out in outputs],
+            max_answer_tokens=MAX_ANSWER_TOKENS,
+        )
+
+    def metrics(
+        self, labels: Labels, outputs: Any, *, classes: Sequence[str] = ()
+    ) -> dict[str, float]:
+        """SQuAD F1 and exact match against each question's gold answers (:func:`qa_metrics`)."""
+        return qa_metrics([[a.text for a in answers] for answers in labels], list(outputs))
+
+    # -- labels ------------------------------------------------------------------------------
+    def read_labels(
+        self,
+        values: Sequence[Any],
+        locations: Sequence[str],
+        *,
+        path: Path | str,
+        column: str,
+        classes: Sequence[str] | None = None,
+        recode: Mapping[str, int] | None = None,
+    ) -> tuple[Labels, tuple[str, ...]]:
+        """QA tasks are read from question files, not from a label column of a table."""
+        raise ConfigError(
+            f"label column {column!r}: question-answering tasks are read from SQuAD JSON or "
+            "tables of question, context and answers: give them in [[data.questions]]"
+        )
+
+    def strata(self, labels: Labels) -> npt.NDArray[np.int8]:
+        """One column, every question in it (questions are split by context, not by label)."""
+        return np.ones((len(labels), 1), dtype=np.int8)
+
+    def check(
+        self, name: str, splits: Sequence[tuple[str, Labels]], minimum: int, path: Path | str
+    ) -> None:
+        """At least ``minimum`` questions in every split."""
+        for split_name, labels in splits:
+            if len(labels) < minimum:
+                raise DataError(
+                    f"task {name!r} has {len(labels)} question(s) in the {split_name} split",
+                    path=path,
+                    expected=f"at least {minimum} question(s) in every split (add data, or "
+                    "change the split)",
+                )
+
+    def cap(
+        self,
+        labels: Labels,
+        cap: int,
+        strategy: str,
+        minimum: int,
+        rng: np.random.Generator,
+    ) -> npt.NDArray[np.intp]:
+        """A seeded random sample of ``cap`` questions (there are no classes to balance)."""
+        chosen = rng.choice(len(labels), size=min(cap, len(labels)), replace=False)
+        return np.sort(chosen).astype(np.intp)
+
+    def summary(self, labels: Labels, classes: Sequence[str]) -> str:
+        """Questions and the mean length of their first answers in words."""
+        words = [len(answers[0].text.split()) for answers in labels]
+        mean = float(np.mean(words)) if words else 0.0
+        return f"{len(labels)} questions, answers {mean:.3g} words on average"
+
+    # -- signals -----------------------------------------------------------------------------
+    def positive_mask(self, labels: Labels, reference: Labels) -> npt.NDArray[np.bool_]:
+        """Every question (each has an answer)."""
+        return np.ones(len(labels), dtype=np.bool_)
+
+    def attribution_targets(
+        self, gold: Sequence[Any | None], outputs: npt.NDArray[np.float64] | None
+    ) -> list[int]:
+        """Not defined yet (:attr:`attributable` is false)."""
+        raise NotImplementedError("ANSAT is not defined for question-answering models yet")

@@ -157,12 +157,12 @@ def pooled_features(
     probabilities: npt.NDArray[np.float64] | None = None
     for index, batch in padded_batches(encoded, order, batch_size):
         with family.tap(model) as tap:
-            logits = model(
-                **{k: v.to(device) for k, v in family.model_inputs(batch).items()}
-            ).logits.double()
+            logits = kind.logits(
+                model(**{k: v.to(device) for k, v in family.model_inputs(batch).items()})
+            ).double()
         pooled = tap.representation.double()
         outputs = kind.outputs(logits).double()
-        if outputs.dim() == 3:  # a token head: its first token's (no estimator reads them)
+        if outputs.dim() == 3:  # a token or span head: its first token's (no estimator reads them)
             outputs = outputs[:, 0]
         if features is None or probabilities is None:
             features = np.zeros((len(texts), pooled.shape[-1]))

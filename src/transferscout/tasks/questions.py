@@ -19,13 +19,27 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from transferscout.errors import DataError
+import numpy as np
+
+from transferscout.errors import ConfigError, DataError
 from transferscout.kinds.qa import Answer
 from transferscout.tasks.readers import Format, RawTable, _decode, read_table
+from transferscout.tasks.task import SPLITS, DataNote, Split, Task
 
-__all__ = ["Answer", "Questions", "questions_from_table", "read_questions", "read_squad"]
+if TYPE_CHECKING:
+    from transferscout.tasks.build import TaskOptions
+
+__all__ = [
+    "Questions",
+    "QuestionsSpec",
+    "load_question_task",
+    "question_task",
+    "questions_from_table",
+    "read_questions",
+    "read_squad",
+]
 
 
 @dataclass(frozen=True)
@@ -291,3 +305,134 @@ def _field(
             got=value if isinstance(record, dict) else record,
         )
     return value
+
+
+@dataclass(frozen=True)
+class QuestionsSpec:
+    """One extractive-QA task read from questions (``[[data.questions]]``).
+
+    Attributes:
+        name: The task's name.
+        path: One file (or ``datasets`` folder) split here: questions of one context stay
+            together (contexts are split at random in ``fractions``, seeded); or leave it out
+            and give ``train``, ``validation`` and ``test`` files.
+        train: The training file (with ``validation`` and ``test``).
+        validation: The validation file.
+        test: The test file.
+        format: As :func:`read_questions` (``auto``: SQuAD JSON for ``.json``).
+        question_column: The column of questions (tables).
+        context_column: The column of contexts (tables).
+        answers_column: The column of answers (tables).
+        id_column: The column of question ids (tables; optional).
+    """
+
+    name: str
+    path: str | None = None
+    train: str | None = None
+    validation: str | None = None
+    test: str | None = None
+    format: str = "auto"
+    question_column: str = "question"
+    context_column: str = "context"
+    answers_column: str = "answers"
+    id_column: str = "id"
+
+    def __post_init__(self) -> None:
+        files = (self.train, self.validation, self.test)
+        if (self.path is None) == all(f is None for f in files) or (
+            self.path is None and any(f is None for f in files)
+        ):
+            raise ConfigError(
+                f"question task {self.name!r}: give either path (one file, split here) or all "
+                "of train, validation and test"
+            )
+
+    def read(self, path: str) -> Questions:
+        """Read one of the task's files."""
+        return read_questions(
+            path,
+            format=self.format,
+            question_column=self.question_column,
+            context_column=self.context_column,
+            answers_column=self.answers_column,
+            id_column=self.id_column,
+        )
+
+
+def load_question_task(spec: QuestionsSpec, options: TaskOptions) -> tuple[Task, list[DataNote]]:
+    """Read a question task's files and build its task (see :func:`question_task`)."""
+    if spec.path is not None:
+        return question_task(spec.name, spec.read(spec.path), options)
+    assert spec.train is not None and spec.validation is not None and spec.test is not None
+    parts = [spec.read(f) for f in (spec.train, spec.validation, spec.test)]
+    return question_task(spec.name, parts, options)
+
+
+def question_task(
+    name: str,
+    questions: Questions | Sequence[Questions],
+    options: TaskOptions,
+) -> tuple[Task, list[DataNote]]:
+    """An extractive-QA task from questions, checked and capped; and its notes.
+
+    One :class:`Questions` is split here by context: the distinct contexts are assigned to
+    splits in ``options.fractions`` (seeded by ``options.seed``), and each question follows
+    its context, so that no context is seen in training and tested on.  Three are the train,
+    validation and test splits.  A split's ``texts`` are the questions, its ``pairs`` the
+    contexts and its ``labels`` each question's tuple of :class:`Answer`.  Ids repeated
+    across the three files are an error.
+
+    Raises:
+        DataError: A split without questions, or an id repeated across files.
+    """
+    from transferscout.kinds import KINDS
+    from transferscout.tasks.build import cap_task
+    from transferscout.tasks.splits import stratified_split
+
+    kind = KINDS["qa"]
+    parts = [questions] if isinstance(questions, Questions) else list(questions)
+    seen: dict[str, Path] = {}
+    for part in parts:
+        for ident in part.ids:
+            if ident in seen:
+                raise DataError(
+                    f"question id {ident!r} is also in {seen[ident]}",
+                    path=part.path,
+                    expected="a different id for every question of a task",
+                )
+            seen[ident] = part.path
+    if len(parts) == 1:
+        (part,) = parts
+        contexts = list(dict.fromkeys(part.contexts))
+        context_split = stratified_split(
+            np.ones((len(contexts), 1), dtype=np.int8), options.fractions, seed=options.seed
+        )
+        of_context = dict(zip(contexts, context_split.tolist(), strict=True))
+        split_of = np.array([of_context[c] for c in part.contexts], dtype=np.intp)
+    elif len(parts) == 3:
+        split_of = np.repeat(np.arange(3), [len(p) for p in parts])
+    else:
+        raise ValueError("expected one part (split here) or three (train, validation, test)")
+    ids = [i for p in parts for i in p.ids]
+    texts = [q for p in parts for q in p.questions]
+    pairs = [c for p in parts for c in p.contexts]
+    labels = np.empty(len(ids), dtype=object)
+    labels[:] = [a for p in parts for a in p.answers]
+    splits: dict[str, Split] = {}
+    for number, split_name in enumerate(SPLITS):
+        chosen = np.flatnonzero(split_of == number)
+        splits[split_name] = Split(
+            ids=tuple(ids[i] for i in chosen),
+            texts=tuple(texts[i] for i in chosen),
+            labels=labels[chosen].copy(),
+            pairs=tuple(pairs[i] for i in chosen),
+        )
+    task = Task(name=name, kind=kind, classes=(), **splits)
+    kind.check(
+        name,
+        [(n, split.labels) for n, split in task.splits()],
+        options.min_positives,
+        parts[0].path,
+    )
+    notes: list[DataNote] = []
+    return cap_task(task, options, notes), notes

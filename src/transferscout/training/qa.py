@@ -13,59 +13,22 @@ the context's text.  A question's prediction is the best span over all its windo
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import torch
 
-from transferscout.encoders.adapter import family_of
 from transferscout.errors import ConfigError, DataError, EncoderError
 from transferscout.kinds.qa import NO_ANSWER_POSITION, answer_token_span, best_span
-from transferscout.training.data import EncodedTexts, padded_batches
+from transferscout.training.data import EncodedExamples, EncodedTexts
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
     from transferscout.kinds.qa import Answer
 
-__all__ = [
-    "EncodedQuestions",
-    "default_stride",
-    "encode_questions",
-    "predict_answers",
-    "question_batches",
-    "read_answers",
-]
-
-
-@dataclass(frozen=True)
-class EncodedQuestions:
-    """Windows of questions with their contexts, ready to batch.
-
-    Attributes:
-        encoded: Token ids (and token types) of each window.
-        question: The question each window belongs to.
-        offsets: Each window token's ``(start, end)`` characters in its context.
-        in_context: Whether each window token is a context token.
-        starts: The gold answer's start token in each window (``NO_ANSWER_POSITION`` when the
-            window does not hold it; all of them when encoded without answers).
-        ends: The same for the end token (inclusive).
-        contexts: Each question's context (predicted spans are read from it).
-    """
-
-    encoded: EncodedTexts
-    question: list[int]
-    offsets: list[list[tuple[int, int]]]
-    in_context: list[list[bool]]
-    starts: list[int]
-    ends: list[int]
-    contexts: list[str]
-
-    def __len__(self) -> int:
-        return len(self.encoded)
+__all__ = ["default_stride", "encode_questions", "read_answers"]
 
 
 def default_stride(max_length: int) -> int:
@@ -82,7 +45,7 @@ def encode_questions(
     max_length: int,
     stride: int,
     ids: Sequence[str] | None = None,
-) -> EncodedQuestions:
+) -> EncodedExamples:
     """Tokenise questions with windows of their contexts.
 
     Args:
@@ -94,6 +57,13 @@ def encode_questions(
         max_length: Tokens per window, special tokens included.
         stride: Context tokens shared by consecutive windows of one context.
         ids: The questions' ids, for error messages (default: their 1-based numbers).
+
+    Returns:
+        One feature per window: ``example_of`` its question; ``labels`` (with ``answers``)
+        its ``(start, end, pieces)`` — the gold answer's first and last piece in the window,
+        both :data:`~transferscout.kinds.qa.NO_ANSWER_POSITION` when the window does not hold
+        the whole answer, and the window's piece count; ``extra`` the ``offsets`` of every
+        piece in its context, whether each piece is ``in_context``, and the ``contexts``.
 
     Raises:
         EncoderError: The tokenizer is not a fast one.
@@ -114,28 +84,25 @@ def encode_questions(
         return_overflowing_tokens=True,
         return_offsets_mapping=True,
     )
-    question = [int(q) for q in encoded["overflow_to_sample_mapping"]]
-    in_context = [
-        [s == 1 for s in encoded.sequence_ids(w)] for w in range(len(encoded["input_ids"]))
-    ]
+    question = np.asarray(encoded["overflow_to_sample_mapping"], dtype=np.intp)
+    windows = len(encoded["input_ids"])
+    in_context = [[s == 1 for s in encoded.sequence_ids(w)] for w in range(windows)]
     offsets = [[(int(a), int(b)) for a, b in window] for window in encoded["offset_mapping"]]
-    starts, ends = [], []
-    for w, q in enumerate(question):
-        span = (
-            None
-            if answers is None
-            else answer_token_span(offsets[w], in_context[w], answers[q].start, answers[q].end)
-        )
-        start, end = span if span is not None else (NO_ANSWER_POSITION, NO_ANSWER_POSITION)
-        starts.append(start)
-        ends.append(end)
+    labels: list[tuple[int, int, int]] | None = None
+    if answers is not None:
+        labels = []
+        for w, q in enumerate(question):
+            span = answer_token_span(offsets[w], in_context[w], answers[q].start, answers[q].end)
+            start, end = span or (NO_ANSWER_POSITION, NO_ANSWER_POSITION)
+            labels.append((start, end, len(offsets[w])))
     types = encoded.get("token_type_ids")
     texts = EncodedTexts(
         [list(ids) for ids in encoded["input_ids"]],
         int(tokenizer.pad_token_id or 0),
         None if types is None else [list(t) for t in types],
     )
-    return EncodedQuestions(texts, question, offsets, in_context, starts, ends, list(contexts))
+    extra = {"offsets": offsets, "in_context": in_context, "contexts": list(contexts)}
+    return EncodedExamples(texts, labels, question, extra=extra)
 
 
 def _check_room(
@@ -168,49 +135,8 @@ def _check_room(
             )
 
 
-def question_batches(
-    encoded: EncodedQuestions,
-    order: Sequence[int] | npt.NDArray[np.integer],
-    batch_size: int,
-) -> Iterator[tuple[npt.NDArray[np.intp], dict[str, torch.Tensor]]]:
-    """Padded batches of windows with their ``start_positions`` and ``end_positions``."""
-    for index, batch in padded_batches(encoded.encoded, order, batch_size):
-        starts = torch.tensor([encoded.starts[i] for i in index], dtype=torch.long)
-        ends = torch.tensor([encoded.ends[i] for i in index], dtype=torch.long)
-        yield index, {**batch, "start_positions": starts, "end_positions": ends}
-
-
-@torch.no_grad()
-def predict_answers(
-    model: torch.nn.Module,
-    encoded: EncodedQuestions,
-    *,
-    max_answer_tokens: int = 30,
-    batch_size: int = 64,
-) -> list[str]:
-    """Each question's predicted answer (:func:`read_answers` of the model's logits)."""
-    model.eval()
-    device = next(model.parameters()).device
-    family = family_of(model)
-    start_logits: list[npt.NDArray[np.float32]] = [np.empty(0, np.float32)] * len(encoded)
-    end_logits = list(start_logits)
-    for index, batch in question_batches(encoded, np.arange(len(encoded)), batch_size):
-        inputs = {
-            k: v.to(device)
-            for k, v in family.model_inputs(batch).items()
-            if k not in ("start_positions", "end_positions")
-        }
-        output = model(**inputs)
-        starts = output.start_logits.float().cpu().numpy()
-        ends = output.end_logits.float().cpu().numpy()
-        for r, w in enumerate(index):
-            n = len(encoded.in_context[w])
-            start_logits[w], end_logits[w] = starts[r, :n], ends[r, :n]
-    return read_answers(encoded, start_logits, end_logits, max_answer_tokens=max_answer_tokens)
-
-
 def read_answers(
-    encoded: EncodedQuestions,
+    encoded: EncodedExamples,
     start_logits: Sequence[npt.NDArray[np.floating]],
     end_logits: Sequence[npt.NDArray[np.floating]],
     *,
@@ -227,13 +153,13 @@ def read_answers(
     Shape:
         start_logits, end_logits: one ``(tokens,)`` array per window, unpadded.
     """
-    best: list[tuple[float, int, int, int] | None] = [None] * len(encoded.contexts)
-    for w, q in enumerate(encoded.question):
+    contexts: list[str] = encoded.extra["contexts"]
+    offsets: list[list[tuple[int, int]]] = encoded.extra["offsets"]
+    in_context: list[list[bool]] = encoded.extra["in_context"]
+    best: list[tuple[float, int, int, int] | None] = [None] * len(contexts)
+    for w, q in enumerate(encoded.example_of.tolist()):
         found = best_span(
-            start_logits[w],
-            end_logits[w],
-            np.asarray(encoded.in_context[w], dtype=bool),
-            max_answer_tokens,
+            start_logits[w], end_logits[w], np.asarray(in_context[w], dtype=bool), max_answer_tokens
         )
         current = best[q]
         if found is not None and (current is None or found[0] > current[0]):
@@ -244,6 +170,5 @@ def read_answers(
             answers.append("")
             continue
         _, w, start, end = chosen
-        first, last = encoded.offsets[w][start][0], encoded.offsets[w][end][1]
-        answers.append(encoded.contexts[q][first:last].strip())
+        answers.append(contexts[q][offsets[w][start][0] : offsets[w][end][1]].strip())
     return answers
