@@ -181,6 +181,22 @@ class TaskKind(ABC):
         naming its record.
         """
 
+    def check_texts(
+        self,
+        texts: Sequence[str],
+        labels: Labels,
+        locations: Sequence[str],
+        *,
+        path: Path | str,
+        column: str,
+    ) -> None:
+        """Raise a :class:`~transferscout.errors.DataError` where labels do not fit their text.
+
+        The error names the record (a tagging task needs a tag per word).  Default: labels
+        never depend on the text, so there is nothing to check.
+        """
+        return
+
     @abstractmethod
     def strata(self, labels: Labels) -> npt.NDArray[np.int8]:
         """0/1 columns the document-level stratified split balances, ``(n, k)``."""

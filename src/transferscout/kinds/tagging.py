@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -39,6 +40,8 @@ __all__ = [
     "IGNORE",
     "TaggingKind",
     "piece_words",
+    "repair_bio",
+    "tag_order",
     "bio_violations",
     "first_piece_labels",
     "is_bio",
@@ -47,6 +50,9 @@ __all__ = [
     "token_loss",
     "word_predictions",
 ]
+
+
+logger = logging.getLogger(__name__)
 
 
 def is_bio(tags: Sequence[str]) -> bool:
@@ -181,6 +187,10 @@ class TaggingKind(TaskKind):
     tags; the loss is cross-entropy on each word's first piece (:func:`token_loss`).  A
     sentence with at least one word not tagged with the training data's most frequent tag
     (``O``) is "positive".  Estimators read per labelled piece; ANSAT is not defined yet.
+
+    Tasks come from tagged sentences (:func:`transferscout.tasks.tagged.tagged_task`:
+    CoNLL files, tables of token and tag lists) or from a label column of a table whose
+    texts are words separated by single spaces (:meth:`read_labels`, :meth:`check_texts`).
     """
 
     name: ClassVar[str] = "tagging"
@@ -307,11 +317,49 @@ class TaggingKind(TaskKind):
         classes: Sequence[str] | None = None,
         recode: Mapping[str, int] | None = None,
     ) -> tuple[Labels, tuple[str, ...]]:
-        """Tagging tasks are read from tagged files, not from a label column of a table."""
-        raise ConfigError(
-            f"label column {column!r}: tagging tasks are read as tagged sentences (a CoNLL "
-            "file or a table of token and tag lists): give them in [[data.tagged]]"
-        )
+        """One tag sequence per record.
+
+        A cell is a list of tag names (or ``ClassLabel`` ids into ``classes``), or a string
+        of tags separated by spaces (a CSV cell).
+
+        BIO tags are checked and read leniently (:func:`repair_bio`, each repair logged).
+        The tag ids index the returned names: ``classes``' order, then new tags sorted.
+        """
+        if recode:
+            raise ConfigError(f"recode is for 0/1 label columns; {column!r} is a tagging task")
+        tags = [
+            _tag_cell(value, classes, path, where, column)
+            for value, where in zip(values, locations, strict=True)
+        ]
+        tags, warnings = repair_bio(tags, [f"{path}, {w}" for w in locations], classes)
+        for warning in warnings:
+            logger.warning(warning)
+        order = tag_order(tags, classes)
+        index = {tag: i for i, tag in enumerate(order)}
+        labels = np.empty(len(tags), dtype=object)
+        labels[:] = [tuple(index[t] for t in sentence) for sentence in tags]
+        return labels, order
+
+    def check_texts(
+        self,
+        texts: Sequence[str],
+        labels: Labels,
+        locations: Sequence[str],
+        *,
+        path: Path | str,
+        column: str,
+    ) -> None:
+        """Every text has one tag per word (its words are separated by single spaces)."""
+        for text, sentence, where in zip(texts, labels, locations, strict=True):
+            if len(_words(text)) != len(sentence):
+                raise DataError(
+                    "the text's words and the tags differ in number",
+                    path=path,
+                    where=where,
+                    column=column,
+                    expected=f"{len(_words(text))} tags, one per space-separated word",
+                    got=len(sentence),
+                )
 
     def strata(self, labels: Labels) -> npt.NDArray[np.int8]:
         """One column per tag: whether the sentence holds it (entity types spread evenly)."""
@@ -384,3 +432,67 @@ def _commonest(labels: Labels) -> int | None:
     """The most frequent tag id of the sentences (the lowest among ties); ``None``: no words."""
     flat = [t for s in labels for t in s]
     return int(np.argmax(np.bincount(flat))) if flat else None
+
+
+def repair_bio(
+    sentences: Sequence[Sequence[str]],
+    locations: Sequence[str],
+    names: Sequence[str] | None = None,
+) -> tuple[list[tuple[str, ...]], list[str]]:
+    """The sentences' tags with BIO breaks read leniently, and one message per repair.
+
+    Only a BIO tag set (``names`` when given, else the tags used) is checked.  Each message
+    names the sentence's location and the words whose ``I-X`` follows neither ``B-X`` nor
+    ``I-X``.
+    """
+    out = [tuple(s) for s in sentences]
+    warnings: list[str] = []
+    if not is_bio(names or [t for s in sentences for t in s]):
+        return out, warnings
+    for i, sentence in enumerate(out):
+        bad = bio_violations(sentence)
+        if bad:
+            shown = ", ".join(f"word {j + 1} {sentence[j]!r}" for j in bad)
+            warnings.append(
+                f"{locations[i]}: {shown} follows neither B- nor I- of its type; read as B- "
+                "(the lenient reading)"
+            )
+            out[i] = tuple(lenient_bio(sentence))
+    return out, warnings
+
+
+def tag_order(sentences: Sequence[Sequence[str]], names: Sequence[str] | None) -> tuple[str, ...]:
+    """The tag names in id order: the declared ``names``, then any other tag used, sorted.
+
+    (A repaired ``I-X`` may need a ``B-X`` the declared names lack.)
+    """
+    known = tuple(str(n) for n in names or ())
+    return known + tuple(sorted({t for s in sentences for t in s} - set(known)))
+
+
+def _tag_cell(
+    value: Any, names: Sequence[str] | None, path: Path | str, where: str, column: str
+) -> tuple[str, ...]:
+    """One record's tags: names, ``ClassLabel`` ids into ``names``, or a space-separated string."""
+    if isinstance(value, str):
+        value = value.split()
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, list | tuple) and value:
+        if names and all(
+            isinstance(v, int | np.integer) and not isinstance(v, bool) for v in value
+        ):
+            if all(0 <= v < len(names) for v in value):
+                return tuple(str(names[v]) for v in value)
+        elif all(isinstance(v, str) and v.strip() and " " not in v for v in value):
+            return tuple(value)
+    raise DataError(
+        "cannot read the tags",
+        path=path,
+        where=where,
+        column=column,
+        expected="a non-empty list of tag names"
+        + (f" or tag ids in 0..{len(names) - 1}" if names else "")
+        + ", or tags separated by spaces",
+        got=value,
+    )

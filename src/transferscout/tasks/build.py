@@ -208,6 +208,10 @@ def build_tasks(
     pairs = None if spec.text_pair_column is None else _texts(table, spec.text_pair_column)
     ids = _ids(table, spec.id_column)
     columns = _label_columns(table, spec, notes_out)
+    for column in columns:
+        column.kind.check_texts(
+            texts, column.labels, table.locations, path=table.path, column=column.name
+        )
     names = [column.name for column in columns]
     split_of = _fixed_splits(table, spec.split_column)
 

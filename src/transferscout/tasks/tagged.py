@@ -24,7 +24,7 @@ import numpy as np
 
 from transferscout.errors import ConfigError, DataError
 from transferscout.kinds import KINDS
-from transferscout.kinds.tagging import bio_violations, is_bio, lenient_bio
+from transferscout.kinds.tagging import repair_bio, tag_order
 from transferscout.tasks.readers import Format, RawTable, _decode, read_table
 from transferscout.tasks.splits import stratified_split
 from transferscout.tasks.task import SPLITS, DataNote, Split, Task
@@ -221,21 +221,9 @@ def _finish(
     locations: list[str],
     names: Sequence[str] | None,
 ) -> TaggedSentences:
-    warnings: list[str] = []
-    if is_bio(names or [t for sentence in tags for t in sentence]):
-        for i, sentence in enumerate(tags):
-            bad = bio_violations(sentence)
-            if bad:
-                shown = ", ".join(f"word {j + 1} {sentence[j]!r}" for j in bad)
-                warnings.append(
-                    f"{path}, {locations[i]}: {shown} follows neither B- nor I- of its type; "
-                    "read as B- (the lenient reading)"
-                )
-                tags[i] = tuple(lenient_bio(sentence))
-    known = tuple(names or ())
-    # a repaired I-X may need a B-X that the declared names lack: it goes after them
-    order = known + tuple(sorted({t for s in tags for t in s} - set(known)))
-    return TaggedSentences(path, words, tags, locations, order, tuple(warnings))
+    repaired, warnings = repair_bio(tags, [f"{path}, {where}" for where in locations], names)
+    order = tag_order(repaired, names)
+    return TaggedSentences(path, words, repaired, locations, order, tuple(warnings))
 
 
 @dataclass(frozen=True)
