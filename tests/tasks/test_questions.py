@@ -8,9 +8,16 @@ from typing import Any
 
 import pytest
 
-from transferscout.errors import DataError
+from transferscout.config import load_config
+from transferscout.errors import ConfigError, DataError
 from transferscout.kinds.qa import Answer
-from transferscout.tasks.questions import read_questions
+from transferscout.tasks import TaskOptions
+from transferscout.tasks.questions import (
+    QuestionsSpec,
+    load_question_task,
+    question_task,
+    read_questions,
+)
 
 CONTEXT = "Send tents to Gonaives city. Water is short in Hinche."
 
@@ -146,3 +153,60 @@ def test_table_errors_name_the_line_and_question(tmp_path: Path) -> None:
         read_questions(_jsonl(tmp_path, records))
     with pytest.raises(DataError, match="no question column 'query'"):
         read_questions(_jsonl(tmp_path, _records()), question_column="query")
+
+
+def test_a_question_task_is_split_by_context_checked_and_capped(tmp_path: Path) -> None:
+    from tests.conftest import templated_squad
+
+    questions = read_questions(templated_squad(tmp_path / "aid.json", 20, seed=3))
+    options = TaskOptions(fractions=(0.6, 0.2, 0.2))
+    task, notes = question_task("aid", questions, options)
+    assert task.kind.name == "qa" and task.is_pair and notes == []
+    sizes = [len(split) for _, split in task.splits()]
+    assert sum(sizes) == 40 and sizes == [24, 8, 8]  # 12/4/4 contexts of two questions each
+    contexts = [set(split.pairs or ()) for _, split in task.splits()]
+    assert len(contexts[0] | contexts[1] | contexts[2]) == 20
+    assert not (contexts[0] & contexts[1] or contexts[0] & contexts[2] or contexts[1] & contexts[2])
+    for _, split in task.splits():  # every question keeps its context and answers
+        for ident, question, context, answers in zip(
+            split.ids, split.texts, split.pairs or (), split.labels, strict=True
+        ):
+            i = questions.ids.index(ident)
+            assert (question, context) == (questions.questions[i], questions.contexts[i])
+            assert answers == questions.answers[i]
+    again, _ = question_task("aid", questions, options)
+    assert again.fingerprint == task.fingerprint
+    shifted, _ = question_task("aid", questions, TaskOptions(fractions=(0.6, 0.2, 0.2), seed=1))
+    assert shifted.fingerprint != task.fingerprint
+    capped, _ = question_task("aid", questions, TaskOptions(max_train_examples=5))
+    assert len(capped.train) == 5
+
+
+def test_question_task_errors(tmp_path: Path) -> None:
+    from tests.conftest import templated_squad
+
+    with pytest.raises(ConfigError, match="'aid': give either path"):
+        QuestionsSpec("aid")
+    with pytest.raises(ConfigError, match="give either path"):
+        QuestionsSpec("aid", path="a.json", train="b.json")
+    files = [templated_squad(tmp_path / f"{n}.json", 3, seed=0) for n in ("a", "b", "c")]
+    spec = QuestionsSpec("aid", train=str(files[0]), validation=str(files[1]), test=str(files[2]))
+    with pytest.raises(DataError, match=r"b.json: question id 'c0a' is also in .*a.json"):
+        load_question_task(spec, TaskOptions())
+    # two contexts cannot fill three splits
+    two = read_questions(templated_squad(tmp_path / "two.json", 2, seed=0))
+    with pytest.raises(DataError, match="task 'aid' has 0 question"):
+        question_task("aid", two, TaskOptions())
+
+
+def test_questions_in_a_run_configuration(tmp_path: Path) -> None:
+    from tests.conftest import templated_squad
+
+    templated_squad(tmp_path / "aid.json", 10, seed=0)
+    (tmp_path / "run.toml").write_text(
+        '[data]\ncorpus = "none"\n\n[[data.questions]]\nname = "aid"\npath = "aid.json"\n',
+        encoding="utf-8",
+    )
+    tasks = load_config(tmp_path / "run.toml").data.load()
+    assert tasks.names == ["aid"] and tasks["aid"].kind.name == "qa"
+    assert sum(len(split) for _, split in tasks["aid"].splits()) == 20
