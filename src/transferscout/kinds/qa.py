@@ -276,6 +276,21 @@ class QuestionAnsweringKind(TaskKind):
             ids=split.ids,
         )
 
+    def check_inputs(
+        self, tokenizer: PreTrainedTokenizerBase, task: str, split: Split, max_length: int
+    ) -> None:
+        """A fast tokenizer, and room for more than the stride of context beside each question."""
+        from transferscout.training.qa import check_questions, default_stride
+
+        check_questions(
+            tokenizer,
+            split.texts,
+            split.ids,
+            max_length=max_length,
+            stride=default_stride(max_length),
+            task=task,
+        )
+
     def label_tensor(self, labels: Labels) -> torch.Tensor:
         """``(windows, 3)`` int64: start piece, end piece, the window's piece count."""
         import torch

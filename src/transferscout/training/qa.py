@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from transferscout.kinds.qa import Answer
 
-__all__ = ["default_stride", "encode_questions", "read_answers"]
+__all__ = ["check_questions", "default_stride", "encode_questions", "read_answers"]
 
 
 def default_stride(max_length: int) -> int:
@@ -69,12 +69,7 @@ def encode_questions(
         EncoderError: The tokenizer is not a fast one.
         DataError: A question leaves no more than ``stride`` tokens for its context.
     """
-    if not getattr(tokenizer, "is_fast", False):
-        raise EncoderError(
-            f"question answering needs a fast tokenizer (for character offsets); "
-            f"{type(tokenizer).__name__} is not one (save the folder's tokenizer.json)"
-        )
-    _check_room(tokenizer, questions, ids, max_length=max_length, stride=stride)
+    check_questions(tokenizer, questions, ids, max_length=max_length, stride=stride)
     encoded = tokenizer(
         list(questions),
         list(contexts),
@@ -105,18 +100,31 @@ def encode_questions(
     return EncodedExamples(texts, labels, question, extra=extra)
 
 
-def _check_room(
+def check_questions(
     tokenizer: PreTrainedTokenizerBase,
     questions: Sequence[str],
     ids: Sequence[str] | None,
     *,
     max_length: int,
     stride: int,
+    task: str | None = None,
 ) -> None:
-    """Every question must leave more than ``stride`` context tokens in a window.
+    """Whether :func:`encode_questions` can encode these questions (it calls this first).
 
-    (The tokenizers library panics, past any ``except Exception``, when it does not.)
+    The tokenizer must be a fast one (character offsets), and every question must leave more
+    than ``stride`` context tokens in a window: the tokenizers library panics, past any
+    ``except Exception``, when one does not.  Errors name ``task`` when given.
+
+    Raises:
+        EncoderError: The tokenizer is not a fast one.
+        DataError: A question leaves no more than ``stride`` tokens for its context.
     """
+    prefix = "" if task is None else f"task {task!r}: "
+    if not getattr(tokenizer, "is_fast", False):
+        raise EncoderError(
+            f"{prefix}question answering needs a fast tokenizer (for character offsets); "
+            f"{type(tokenizer).__name__} is not one (save the folder's tokenizer.json)"
+        )
     if stride < 0:
         raise ConfigError(f"stride = {stride}; expected a number of tokens from 0")
     lengths = [
@@ -128,7 +136,7 @@ def _check_room(
         if room <= stride:
             name = ids[i] if ids is not None else str(i + 1)
             raise DataError(
-                f"question {name!r} takes {length} tokens, leaving {room} of max_length "
+                f"{prefix}question {name!r} takes {length} tokens, leaving {room} of max_length "
                 f"{max_length} for its context",
                 expected=f"more than the stride of {stride} context tokens (shorten the "
                 "question, raise max_length or lower the stride)",
