@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 
 from transferscout.config import RunConfig
-from transferscout.tasks.task import TaskSet
 from transferscout.encoders import load_encoder
 from transferscout.errors import ConfigError
+from transferscout.tasks.task import TaskSet
 from transferscout.training.finetune import resolve_device
 
 __all__ = ["check_before_training"]

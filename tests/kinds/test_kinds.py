@@ -12,7 +12,8 @@ import torch
 from transferscout.encoders import load_encoder
 from transferscout.errors import ConfigError, DataError
 from transferscout.kinds import KINDS, TaskKind, applicable_estimators, get_kind
-from transferscout.kinds.qa import Answer
+from transferscout.kinds.qa import Answer, answer_labels
+from transferscout.kinds.tagging import sentence_labels
 from transferscout.tasks.task import Split
 from transferscout.training.data import example_batches
 from transferscout.training.finetune import predict
@@ -82,10 +83,10 @@ def test_the_matrix_covers_every_kind() -> None:
 
 
 def _labels(kind: TaskKind, values: list[Any]) -> Any:
+    if kind.name == "qa":
+        return answer_labels(values)
     if kind.label_dtype is np.object_:
-        out = np.empty(len(values), dtype=object)
-        out[:] = values
-        return out
+        return sentence_labels(values)
     return np.array(values)
 
 

@@ -14,7 +14,7 @@ import torch
 from tests.encoders.tiny_families import ROWS
 from transferscout.errors import DataError, EncoderError
 from transferscout.kinds import KINDS
-from transferscout.kinds.qa import Answer
+from transferscout.kinds.qa import Answer, answer_labels
 from transferscout.tasks.task import Split
 from transferscout.training.data import example_batches
 from transferscout.training.finetune import evaluate
@@ -151,17 +151,17 @@ FILLER = ("rain", "storm", "people", "need", "please", "report", "news", "cold")
 def _templated(n: int, seed: int) -> Split:
     """ "send <aid> to the <place>." among filler words; the answer is the place."""
     rng = random.Random(seed)
-    questions, contexts, answers = [], [], np.empty(n, dtype=object)
-    for i in range(n):
+    questions, contexts, answers = [], [], []
+    for _ in range(n):
         aid, place = rng.choice(AID), rng.choice(PLACES)
         before = " ".join(rng.choices(FILLER, k=rng.randint(0, 10)))
         after = " ".join(rng.choices(FILLER, k=rng.randint(0, 10)))
         context = f"{before} send {aid} to the {place}. {after}".strip()
         questions.append(f"send {aid} to")
         contexts.append(context)
-        answers[i] = (Answer(place, context.index(f"the {place}.") + 4),)
+        answers.append((Answer(place, context.index(f"the {place}.") + 4),))
     ids = tuple(f"q{i}" for i in range(n))
-    return Split(ids, tuple(questions), answers, tuple(contexts))
+    return Split(ids, tuple(questions), answer_labels(answers), tuple(contexts))
 
 
 @pytest.mark.slow

@@ -5,13 +5,12 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from transferscout.encoders import load_encoder
 from transferscout.kinds import IGNORE, get_kind
-from transferscout.kinds.tagging import piece_words
+from transferscout.kinds.tagging import piece_words, sentence_labels
 from transferscout.tasks.task import Split
 from transferscout.training.data import example_batches
 from transferscout.training.finetune import evaluate, predict, train_stage
@@ -24,9 +23,8 @@ TAGGING = get_kind("tagging")
 
 
 def _split(words: list[list[str]], tags: list[list[int]]) -> Split:
-    labels = np.empty(len(words), dtype=object)
-    labels[:] = [tuple(t) for t in tags]
-    return Split(tuple(map(str, range(len(words)))), tuple(" ".join(w) for w in words), labels)
+    texts = tuple(" ".join(w) for w in words)
+    return Split(tuple(map(str, range(len(words)))), texts, sentence_labels(tags))
 
 
 def _gazetteer(n: int, seed: int) -> Split:

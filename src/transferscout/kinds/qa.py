@@ -52,6 +52,7 @@ __all__ = [
     "QuestionAnsweringKind",
     "NO_ANSWER_POSITION",
     "answer_f1",
+    "answer_labels",
     "answer_token_span",
     "best_span",
     "exact_match",
@@ -76,6 +77,17 @@ class Answer:
     def end(self) -> int:
         """One past the answer's last character."""
         return self.start + len(self.text)
+
+
+def answer_labels(answers: Sequence[Sequence[Answer]]) -> Labels:
+    """Each question's gold answers as a QA task's labels: a 1-d object array of tuples.
+
+    (Filled one by one: numpy may otherwise read equally long tuples as a 2-d array.)
+    """
+    out = np.empty(len(answers), dtype=object)
+    for i, gold in enumerate(answers):
+        out[i] = tuple(gold)
+    return out
 
 
 _PUNCTUATION = frozenset(string.punctuation)

@@ -41,6 +41,7 @@ __all__ = [
     "TaggingKind",
     "piece_words",
     "repair_bio",
+    "sentence_labels",
     "tag_order",
     "bio_violations",
     "first_piece_labels",
@@ -336,9 +337,7 @@ class TaggingKind(TaskKind):
             logger.warning(warning)
         order = tag_order(tags, classes)
         index = {tag: i for i, tag in enumerate(order)}
-        labels = np.empty(len(tags), dtype=object)
-        labels[:] = [tuple(index[t] for t in sentence) for sentence in tags]
-        return labels, order
+        return sentence_labels([tuple(index[t] for t in s) for s in tags]), order
 
     def check_texts(
         self,
@@ -426,6 +425,17 @@ class TaggingKind(TaskKind):
     ) -> list[int]:
         """Not defined yet (:attr:`attributable` is false)."""
         raise NotImplementedError("ANSAT is not defined for tagging models yet")
+
+
+def sentence_labels(sentences: Sequence[Sequence[int]]) -> Labels:
+    """Tag ids per sentence as a tagging task's labels: a 1-d object array of int tuples.
+
+    (Filled one by one: numpy would make sentences of equal length a 2-d array.)
+    """
+    out = np.empty(len(sentences), dtype=object)
+    for i, sentence in enumerate(sentences):
+        out[i] = tuple(int(t) for t in sentence)
+    return out
 
 
 def _commonest(labels: Labels) -> int | None:

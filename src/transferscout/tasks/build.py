@@ -216,7 +216,10 @@ def build_tasks(
     split_of = _fixed_splits(table, spec.split_column)
 
     keys = texts if pairs is None else [f"{a}\x00{b}" for a, b in zip(texts, pairs, strict=True)]
-    labels = np.column_stack([column.labels.astype(np.float64) for column in columns])
+    # one row of labels per record, as objects: a tagging task's label is a tuple of tags
+    labels = np.empty((len(texts), len(columns)), dtype=object)
+    for j, column in enumerate(columns):
+        labels[:, j] = column.labels.tolist() if column.labels.dtype != object else column.labels
     _check_case_duplicates(table, spec, names, labels)
     keep = _deduplicate(table, keys, labels, options.duplicates, notes_out)
     _check_unique_ids(table, ids, keep, spec.id_column)
@@ -360,7 +363,7 @@ def _label_columns(table: RawTable, spec: TableSpec, notes: list[DataNote]) -> l
 
 
 def _check_case_duplicates(
-    table: RawTable, spec: TableSpec, names: list[str], matrix: npt.NDArray[np.float64]
+    table: RawTable, spec: TableSpec, names: list[str], matrix: npt.NDArray[Any]
 ) -> None:
     """Labels that differ only in case are one label spelt twice, not two tasks: refuse them."""
     first: dict[str, int] = {}
@@ -463,7 +466,7 @@ def _fixed_splits(table: RawTable, column: str | None) -> npt.NDArray[np.intp] |
 def _deduplicate(
     table: RawTable,
     texts: list[str],
-    matrix: npt.NDArray[np.float64],
+    matrix: npt.NDArray[Any],
     policy: DuplicatePolicy,
     notes: list[DataNote],
 ) -> list[int]:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from transferscout.errors import ConfigError, DataError
-from transferscout.kinds.qa import Answer
+from transferscout.kinds.qa import Answer, answer_labels
 from transferscout.tasks.readers import Format, RawTable, _decode, read_table
 from transferscout.tasks.task import SPLITS, DataNote, Split, Task
 
@@ -416,8 +416,7 @@ def question_task(
     ids = [i for p in parts for i in p.ids]
     texts = [q for p in parts for q in p.questions]
     pairs = [c for p in parts for c in p.contexts]
-    labels = np.empty(len(ids), dtype=object)
-    labels[:] = [a for p in parts for a in p.answers]
+    labels = answer_labels([a for p in parts for a in p.answers])
     splits: dict[str, Split] = {}
     for number, split_name in enumerate(SPLITS):
         chosen = np.flatnonzero(split_of == number)

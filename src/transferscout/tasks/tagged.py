@@ -24,7 +24,7 @@ import numpy as np
 
 from transferscout.errors import ConfigError, DataError
 from transferscout.kinds import KINDS
-from transferscout.kinds.tagging import repair_bio, tag_order
+from transferscout.kinds.tagging import repair_bio, sentence_labels, tag_order
 from transferscout.tasks.readers import Format, RawTable, _decode, read_table
 from transferscout.tasks.splits import stratified_split
 from transferscout.tasks.task import SPLITS, DataNote, Split, Task
@@ -330,8 +330,7 @@ def tagged_task(
         for part in parts
         for words, tags, where in zip(part.words, part.tags, part.locations, strict=True)
     ]
-    labels = np.empty(len(rows), dtype=object)
-    labels[:] = [r[2] for r in rows]
+    labels = sentence_labels([r[2] for r in rows])
     if len(parts) == 1:
         split_of = stratified_split(kind.strata(labels), options.fractions, seed=options.seed)
     elif len(parts) == 3:
