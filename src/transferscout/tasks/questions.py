@@ -19,12 +19,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 
-from transferscout.errors import ConfigError, DataError
+from transferscout.errors import DataError
 from transferscout.kinds.qa import Answer, answer_labels
+from transferscout.tasks.files import FileTaskSpec
 from transferscout.tasks.readers import Format, RawTable, _decode, read_table
 from transferscout.tasks.task import SPLITS, DataNote, Split, Task
 
@@ -308,7 +309,7 @@ def _field(
 
 
 @dataclass(frozen=True)
-class QuestionsSpec:
+class QuestionsSpec(FileTaskSpec):
     """One extractive-QA task read from questions (``[[data.questions]]``).
 
     Attributes:
@@ -326,26 +327,12 @@ class QuestionsSpec:
         id_column: The column of question ids (tables; optional).
     """
 
-    name: str
-    path: str | None = None
-    train: str | None = None
-    validation: str | None = None
-    test: str | None = None
-    format: str = "auto"
+    what: ClassVar[str] = "question"
+
     question_column: str = "question"
     context_column: str = "context"
     answers_column: str = "answers"
     id_column: str = "id"
-
-    def __post_init__(self) -> None:
-        files = (self.train, self.validation, self.test)
-        if (self.path is None) == all(f is None for f in files) or (
-            self.path is None and any(f is None for f in files)
-        ):
-            raise ConfigError(
-                f"question task {self.name!r}: give either path (one file, split here) or all "
-                "of train, validation and test"
-            )
 
     def read(self, path: str) -> Questions:
         """Read one of the task's files."""
@@ -361,11 +348,7 @@ class QuestionsSpec:
 
 def load_question_task(spec: QuestionsSpec, options: TaskOptions) -> tuple[Task, list[DataNote]]:
     """Read a question task's files and build its task (see :func:`question_task`)."""
-    if spec.path is not None:
-        return question_task(spec.name, spec.read(spec.path), options)
-    assert spec.train is not None and spec.validation is not None and spec.test is not None
-    parts = [spec.read(f) for f in (spec.train, spec.validation, spec.test)]
-    return question_task(spec.name, parts, options)
+    return question_task(spec.name, [spec.read(f) for f in spec.files()], options)
 
 
 def question_task(
