@@ -138,3 +138,31 @@ def test_rank_a_new_qa_target(qa_run: Path, tmp_path: Path) -> None:
     assert result.table["predicted_f1"].is_monotonic_decreasing
     with RunStore(qa_run, readonly=True) as store:
         assert not [r for r in store.rows(kind="transfer") if r.target == "new_aid"]
+
+
+def test_rank_command_with_a_qa_target_in_a_data_config(qa_run: Path, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from transferscout.cli import app
+
+    squad = templated_squad(tmp_path / "new.json", 20, seed=8)
+    target = tmp_path / "target.toml"
+    target.write_text(f'[data]\n\n[[data.questions]]\nname = "new_aid"\npath = "{squad}"\n')
+    result = CliRunner().invoke(
+        app,
+        [
+            "rank",
+            str(qa_run),
+            "--data-config",
+            str(target),
+            "--task",
+            "new_aid",
+            "--output",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert {c["source"] for c in payload["candidates"]} == {"urgent", "topic", "aid"}

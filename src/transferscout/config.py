@@ -46,6 +46,7 @@ __all__ = [
     "SignalsConfig",
     "StageGridConfig",
     "config_from_dict",
+    "data_config_from_dict",
     "load_run_config",
     "load_config",
 ]
@@ -529,6 +530,12 @@ def _resolve_data_path(data: dict[str, Any], folder: Path) -> None:
         for key in ("path", "train", "validation", "test"):
             if isinstance(entry, dict) and isinstance(entry.get(key), str):
                 entry[key] = str(folder / Path(entry[key]).expanduser())
+
+
+def data_config_from_dict(data: Mapping[str, Any]) -> DataConfig:
+    """Validate a ``[data]`` section given as a dict (as :func:`dataclasses.asdict` gives)."""
+    config: DataConfig = _build(DataConfig, data, "data.")
+    return config
 
 
 def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
