@@ -138,3 +138,23 @@ def test_rank_a_new_tagging_target(tagging_run: Path, tmp_path: Path) -> None:
     assert "entity_f1" in result.method
     with RunStore(tagging_run, readonly=True) as store:
         assert not [r for r in store.rows(kind="transfer") if r.target == "new_places"]
+
+
+def test_rank_a_tagged_target_from_the_command_line(tagging_run: Path, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from transferscout.cli import app
+
+    conll = gazetteer_conll(tmp_path / "cli.conll", 60, seed=8)
+    target = tmp_path / "target.toml"
+    target.write_text(
+        f'[data]\n[[data.tagged]]\nname = "cli_places"\npath = "{conll}"\ntag_index = 2\n'
+    )
+    args = ["rank", str(tagging_run), "--data-config", str(target), "--task", "cli_places"]
+    result = CliRunner().invoke(app, [*args, "--output", "json"])
+    assert result.exit_code == 0, result.output
+    ranked = json.loads(result.output[result.output.index("{") :])
+    assert {row["source"] for row in ranked["candidates"]} == {"urgent", "topic", "places"}
+    assert "entity_f1" in ranked["method"]

@@ -46,7 +46,6 @@ __all__ = [
     "SignalsConfig",
     "StageGridConfig",
     "config_from_dict",
-    "data_config_from_dict",
     "load_run_config",
     "load_config",
 ]
@@ -82,6 +81,11 @@ class DataConfig:
     def __post_init__(self) -> None:
         for kind in self.task_kinds.values():
             get_kind(kind)
+        # entries given as tables (a target's [data], a stored configuration) become specs
+        specs = [TaggedSpec(**t) if isinstance(t, Mapping) else t for t in self.tagged]
+        object.__setattr__(self, "tagged", specs)
+        asked = [QuestionsSpec(**q) if isinstance(q, Mapping) else q for q in self.questions]
+        object.__setattr__(self, "questions", asked)
 
     def task_options(self) -> TaskOptions:
         """The selection, split and capping options."""
@@ -530,12 +534,6 @@ def _resolve_data_path(data: dict[str, Any], folder: Path) -> None:
         for key in ("path", "train", "validation", "test"):
             if isinstance(entry, dict) and isinstance(entry.get(key), str):
                 entry[key] = str(folder / Path(entry[key]).expanduser())
-
-
-def data_config_from_dict(data: Mapping[str, Any]) -> DataConfig:
-    """Validate a ``[data]`` section given as a dict (as :func:`dataclasses.asdict` gives)."""
-    config: DataConfig = _build(DataConfig, data, "data.")
-    return config
 
 
 def config_from_dict(data: Mapping[str, Any]) -> RunConfig:

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from transferscout.config import DataConfig, RunConfig, data_config_from_dict
+from transferscout.config import DataConfig, RunConfig
 from transferscout.errors import ConfigError, DataError
 from transferscout.grid.store import TrialRow
 from transferscout.tasks.task import Task
@@ -108,9 +108,10 @@ def prepare_target(
     # The task's own kind only: the run's kinds of its other labels do not apply to it.
     base["task_kinds"] = {k: v for k, v in (base.get("task_kinds") or {}).items() if k == task}
     base.update(tasks=[task], all_tasks=base.get("corpus") is not None and base.get("path") is None)
-    # built as a configuration's [data] is: [[data.tagged]]/[[data.questions]] tables become
-    # their specs, and every key and value is checked
-    config: DataConfig = data_config_from_dict(base)
+    try:
+        config = DataConfig(**base)
+    except TypeError as error:
+        raise ConfigError(f"data options: {error}") from None
     config.task_options()  # checks caps, strategy, fractions before reading anything
     built = config.load()
     target = built[task]

@@ -281,3 +281,28 @@ def test_multiclass_check_names_a_class_seen_only_in_test() -> None:
     ]
     with pytest.raises(DataError, match=r"\[2\] occur in the test split but never in training"):
         kind.check("topic", splits, 1, "d.csv")
+
+
+def test_the_documented_signal_table_for_every_pair_of_kinds() -> None:
+    """README "Task kinds", the table of signals: every (source, target) pair of kinds."""
+    features = {"logme", "h_score", "h_score_shrinkage", "transrate"}
+    documented_outputs = {  # target -> the sources whose outputs LEEP/NCE read
+        "binary": {"binary", "multiclass"},
+        "multiclass": {"binary", "multiclass"},
+        "regression": set(),
+        "tagging": {"tagging"},
+    }
+    for source in KINDS:
+        for target in KINDS:
+            expected = {"logme"} if target == "regression" else set(features)
+            if source in documented_outputs[target]:
+                expected |= {"leep", "nce"}
+            assert applicable_estimators(KINDS[source], KINDS[target]) == expected, (
+                source,
+                target,
+            )
+    assert {name for name, kind in KINDS.items() if kind.attributable} == {
+        "binary",
+        "multiclass",
+        "regression",
+    }

@@ -226,7 +226,7 @@ def predict_proba(
     for index, batch in padded_batches(encoded, order, batch_size):
         batch = {key: value.to(device) for key, value in family.model_inputs(batch).items()}
         with _autocast(device, precision):
-            logits = model(**batch).logits
+            logits = kind.logits(model(**batch))
         outputs = kind.outputs(logits.float())
         if out is None:
             out = np.zeros((len(encoded), outputs.shape[-1]), dtype=np.float64)
