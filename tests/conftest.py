@@ -79,6 +79,26 @@ def keyword_rows(n: int = 60, seed: int = 0) -> list[dict[str, str]]:
     return rows
 
 
+def tent_rows(n: int, seed: int = 0, label: str = "camp") -> list[dict[str, str]]:
+    """A balanced keyword target: ``label`` is 1 for every other text, the ones holding "tent".
+
+    Unlike ``shelter`` of :func:`keyword_rows` (40% positives among other keywords), every
+    tiny random encoder of the family matrix learns it in a few epochs, so a single-task model
+    of it predicts both classes.
+    """
+    import random
+
+    rng = random.Random(seed)
+    filler = ["the", "people", "village", "need", "please", "help", "area", "city", "road"]
+    rows = []
+    for i in range(n):
+        on = i % 2 == 0
+        words = rng.sample(filler, 3) + (["tent"] if on else [])
+        rng.shuffle(words)
+        rows.append({"id": f"t{i}", "text": " ".join(words) + f" {i}", label: str(int(on))})
+    return rows
+
+
 @pytest.fixture(scope="session")
 def keyword_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_csv(tmp_path_factory.mktemp("keywords") / "keywords.csv", keyword_rows())
@@ -182,6 +202,37 @@ def pair_rows(n: int = 60, seed: int = 0) -> list[dict[str, str]]:
                 "text": " ".join([*rng.sample(filler, 2), first]),
                 "second": " ".join([second, *rng.sample(filler, 2)]),
                 "share": str(int(share)),
+            }
+        )
+    return rows
+
+
+def asking_pair_rows(n: int, seed: int = 0) -> list[dict[str, str]]:
+    """Text pairs; ``asks`` (binary) is 1 when either text holds "please" (every other pair).
+
+    The label needs both texts (neither alone decides it), yet a tiny model learns it, unlike
+    ``share`` of :func:`pair_rows`, which needs the two texts' keywords compared.
+    """
+    import random
+
+    rng = random.Random(seed)
+    filler = ["the", "people", "village", "need", "help", "area", "city", "road"]
+    keys = list(TOPICS.values())
+    rows = []
+    for i in range(n):
+        first = [*rng.sample(filler, 2), rng.choice(keys)]
+        second = [rng.choice(keys), *rng.sample(filler, 2)]
+        asks = i % 2 == 0
+        if asks:
+            (first if rng.random() < 0.5 else second).append("please")
+        rng.shuffle(first)
+        rng.shuffle(second)
+        rows.append(
+            {
+                "id": f"q{i}",
+                "text": " ".join(first),
+                "second": " ".join(second),
+                "asks": str(int(asks)),
             }
         )
     return rows
