@@ -207,7 +207,10 @@ def test_positive_documents_and_attribution_targets_by_hand() -> None:
     sentences = _labels(tagging, [(2, 2), (0, 1, 2), (2,), (3,)])
     reference = _labels(tagging, [(2, 2, 0), (2,)])
     assert tagging.positive_mask(sentences, reference).tolist() == [False, True, False, True]
-    assert not tagging.attributable
+    # the entity words' tags: gold for a sentence of the task, else the predicted ones
+    predicted = [[0, 2, 2], [2, 3, None]]  # the first is not read (gold is known)
+    targets = tagging.attribution_targets([sentences[1], None], predicted, reference=reference)
+    assert targets == [((0, 0), (1, 1)), ((1, 3),)]
     # QA: every question has an answer; ANSAT is not defined for span models yet
     qa = KINDS["qa"]
     assert qa.positive_mask(_labels(qa, ROWS["qa"][1][:2]), _labels(qa, [])).tolist() == [
@@ -304,8 +307,11 @@ def test_the_documented_signal_table_for_every_pair_of_kinds() -> None:
                 source,
                 target,
             )
-    assert {name for name, kind in KINDS.items() if kind.attributable} == {
+    # ANSAT: between attributable kinds with the same head (what is attributed carries over)
+    assert all(kind.attributable for kind in KINDS.values())
+    assert {name for name, kind in KINDS.items() if kind.head == "sequence"} == {
         "binary",
         "multiclass",
         "regression",
     }
+    assert KINDS["tagging"].head == "token"

@@ -7,7 +7,13 @@ clear error.  See :mod:`transferscout.kinds.base` for the questions every kind a
 from __future__ import annotations
 
 from transferscout.errors import ConfigError
-from transferscout.kinds.base import ESTIMATORS, IGNORE, TaskKind, applicable_estimators
+from transferscout.kinds.base import (
+    ESTIMATORS,
+    IGNORE,
+    AttributionTarget,
+    TaskKind,
+    applicable_estimators,
+)
 from transferscout.kinds.binary import BinaryKind
 from transferscout.kinds.multiclass import MulticlassKind
 from transferscout.kinds.qa import QuestionAnsweringKind
@@ -16,6 +22,7 @@ from transferscout.kinds.tagging import TaggingKind
 
 __all__ = [
     "BINARY",
+    "AttributionTarget",
     "ESTIMATORS",
     "IGNORE",
     "KINDS",

@@ -53,9 +53,21 @@ if TYPE_CHECKING:
     from transferscout.tasks.task import Split
     from transferscout.training.data import EncodedExamples
 
-__all__ = ["ESTIMATORS", "IGNORE", "Head", "TaskKind", "applicable_estimators"]
+__all__ = [
+    "ESTIMATORS",
+    "IGNORE",
+    "AttributionTarget",
+    "Head",
+    "TaskKind",
+    "applicable_estimators",
+]
 
 Labels = npt.NDArray[Any]
+
+#: What ANSAT attributes in a document: an output index (a class's logit, the value), or
+#: ``((word, output), …)``: the sum of those outputs at each word's first piece (a token
+#: head; words are the text's words separated by single spaces).
+AttributionTarget = int | tuple[tuple[int, int], ...]
 
 #: The head a kind puts on the encoder (see :data:`transferscout.encoders.adapter.HEADS`).
 Head = Literal["sequence", "token", "span"]
@@ -264,13 +276,14 @@ class TaskKind(ABC):
 
     @abstractmethod
     def attribution_targets(
-        self, gold: Sequence[Any | None], outputs: npt.NDArray[np.float64] | None
-    ) -> list[int]:
-        """The output index attributed for each document.
+        self, gold: Sequence[Any | None], outputs: Any, *, reference: Labels | None = None
+    ) -> list[AttributionTarget]:
+        """What is attributed for each document (see :data:`AttributionTarget`).
 
         ``gold`` is the document's label in the model's own task, or ``None`` for a document
-        of another task; ``outputs`` the model's :meth:`outputs` on the documents, or ``None``
-        when :attr:`needs_predictions_for_attribution` is false.
+        of another task; ``outputs`` the model's :meth:`predictions` on the documents, or
+        ``None`` when :attr:`needs_predictions_for_attribution` is false; ``reference`` the
+        task's training labels.
         """
 
     #: Whether :meth:`attribution_targets` needs the model's predictions.

@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from transferscout.errors import ConfigError, DataError
-from transferscout.kinds.base import Head, Labels, TaskKind
+from transferscout.kinds.base import AttributionTarget, Head, Labels, TaskKind
 
 if TYPE_CHECKING:
     import torch
@@ -407,7 +407,7 @@ class QuestionAnsweringKind(TaskKind):
         return np.ones(len(labels), dtype=np.bool_)
 
     def attribution_targets(
-        self, gold: Sequence[Any | None], outputs: npt.NDArray[np.float64] | None
-    ) -> list[int]:
+        self, gold: Sequence[Any | None], outputs: Any, *, reference: Labels | None = None
+    ) -> list[AttributionTarget]:
         """Not defined yet (:attr:`attributable` is false)."""
         raise NotImplementedError("ANSAT is not defined for question-answering models yet")

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from transferscout.errors import ConfigError, DataError
-from transferscout.kinds.base import IGNORE, Head, Labels, TaskKind
+from transferscout.kinds.base import IGNORE, AttributionTarget, Head, Labels, TaskKind
 
 if TYPE_CHECKING:
     import torch
@@ -171,9 +171,12 @@ def piece_words(
     starts = [0] + [i + 1 for i, c in enumerate(text) if c == " "]
     words: list[int | None] = []
     for (start, end), is_special in zip(offsets, special, strict=True):
+        if is_special:
+            words.append(None)
+            continue
         while start < end and text[start] == " ":
             start += 1
-        words.append(None if is_special or start >= end else bisect.bisect_right(starts, start) - 1)
+        words.append(None if start >= end else bisect.bisect_right(starts, start) - 1)
     return words
 
 
@@ -187,7 +190,8 @@ class TaggingKind(TaskKind):
     Labels are one tuple of tag ids per sentence; the head is a token classifier over the
     tags; the loss is cross-entropy on each word's first piece (:func:`token_loss`).  A
     sentence with at least one word not tagged with the training data's most frequent tag
-    (``O``) is "positive".  Estimators read per labelled piece; ANSAT is not defined yet.
+    (``O``) is "positive".  Estimators read per labelled piece; ANSAT (between taggers)
+    attributes the summed logits of the entity words' tags (:meth:`attribution_targets`).
 
     Tasks come from tagged sentences (:func:`transferscout.tasks.tagged.tagged_task`:
     CoNLL files, tables of token and tag lists) or from a label column of a table whose
@@ -200,7 +204,7 @@ class TaggingKind(TaskKind):
     label_dtype: ClassVar[type[np.generic]] = np.object_
     head: ClassVar[Head] = "token"
     estimator_level: ClassVar[Literal["sequence", "token"] | None] = "token"
-    attributable: ClassVar[bool] = False
+    needs_predictions_for_attribution: ClassVar[bool] = True
 
     def num_outputs(self, classes: Sequence[str]) -> int:
         """One logit per tag."""
@@ -421,10 +425,24 @@ class TaggingKind(TaskKind):
         return np.array([any(t != common for t in s) for s in labels], dtype=np.bool_)
 
     def attribution_targets(
-        self, gold: Sequence[Any | None], outputs: npt.NDArray[np.float64] | None
-    ) -> list[int]:
-        """Not defined yet (:attr:`attributable` is false)."""
-        raise NotImplementedError("ANSAT is not defined for tagging models yet")
+        self, gold: Sequence[Any | None], outputs: Any, *, reference: Labels | None = None
+    ) -> list[AttributionTarget]:
+        """The entity words' tags: ``(word, tag)`` for each word not of the commonest tag.
+
+        Gold tags for a sentence of the model's own task, else the model's predicted tags
+        (``outputs``: per-word tag ids, ``None`` for a truncated word).  ANSAT's F is the sum
+        of those tags' logits at the words' first pieces.
+        """
+        if outputs is None or reference is None:
+            raise ValueError("tagging attribution targets need predictions and the reference")
+        common = _commonest(reference)
+        targets: list[AttributionTarget] = []
+        for own, predicted in zip(gold, outputs, strict=True):
+            tags = own if own is not None else predicted
+            targets.append(
+                tuple((w, int(t)) for w, t in enumerate(tags) if t is not None and t != common)
+            )
+        return targets
 
 
 def sentence_labels(sentences: Sequence[Sequence[int]]) -> Labels:

@@ -34,6 +34,7 @@ from transferscout.grid.models import (
     select_single_task_models,
 )
 from transferscout.grid.store import RunStore, TrialRow
+from transferscout.kinds import AttributionTarget
 from transferscout.signals.adaptive import (
     AdaptiveSteps,
     Attributed,
@@ -51,8 +52,8 @@ from transferscout.signals.budget import (
     steps_within,
 )
 from transferscout.signals.documents import DocumentSets, document_sets
-from transferscout.tasks.task import SPLITS, Task, TaskSet
-from transferscout.training.finetune import predict_proba
+from transferscout.tasks.task import SPLITS, Split, Task, TaskSet
+from transferscout.training.finetune import predict
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -138,13 +139,18 @@ def compute_ansat(
     """
     settings = settings or AnsatSettings()
     wanted = list(tasks.names if targets is None else targets)
-    # ANSAT is defined between models of attributable kinds; other pairs are missing (NaN).
+    # ANSAT is defined between models of attributable kinds with the same head (what is
+    # attributed carries over between them); other pairs are missing (NaN).
     attributable = [name for name in tasks.names if tasks[name].kind.attributable]
     every = [(source, target) for source in tasks.names for target in wanted]
-    pairs = [(s, t) for s, t in every if s in attributable and t in attributable]
+    pairs = [
+        (s, t)
+        for s, t in every
+        if s in attributable and t in attributable and tasks[s].kind.head == tasks[t].kind.head
+    ]
     missing = ansat_feature_names(settings.thresholds)
     values: list[tuple[str, str, str, float]] = [
-        (s, t, key, float("nan")) for s, t in every if (s, t) not in pairs for key in missing
+        (s, t, key, float("nan")) for s, t in sorted(set(every) - set(pairs)) for key in missing
     ]
     run_dir = Path(run_dir)
     with RunStore(run_dir) as store:
@@ -527,31 +533,37 @@ def _token_lengths(
 
 def attribution_targets(
     encoder: Encoder, task: Task, documents: Sequence[str], sets: DocumentSets, max_length: int
-) -> dict[str, int]:
-    """The output attributed for each document with ``task``'s model, as its kind says.
+) -> dict[str, AttributionTarget]:
+    """What is attributed in each document with ``task``'s model, as its kind says.
 
     Binary: the positive class; multi-class: the gold class of a document of ``task`` (any
-    split), else the model's predicted class; regression: the output.
+    split), else the model's predicted class; regression: the output; tagging: the gold (else
+    predicted) entity words' tags.
     """
     gold: dict[str, Any] = {}
     for _, split in task.splits():
         gold.update(zip(split.ids, split.labels, strict=True))
-    outputs = None
+    outputs: list[Any] | None = None
     if task.kind.needs_predictions_for_attribution:
-        outputs = np.zeros((len(documents), task.num_outputs))
+        outputs = [None] * len(documents)
         # A document of a pair task is a pair for every model; the rest are single texts.
         for paired in (False, True):
             rows = [i for i, doc in enumerate(documents) if (doc in sets.pairs) == paired]
             if rows:
-                outputs[rows] = predict_proba(
-                    encoder.model,
-                    encoder.tokenizer,
-                    [sets.texts[documents[i]] for i in rows],
-                    max_length=max_length,
-                    pairs=[sets.pairs[documents[i]] for i in rows] if paired else None,
-                    kind=task.kind,
+                part = Split(
+                    tuple(documents[i] for i in rows),
+                    tuple(sets.texts[documents[i]] for i in rows),
+                    np.zeros(len(rows)),  # not read: the documents are predicted
+                    tuple(sets.pairs[documents[i]] for i in rows) if paired else None,
                 )
-    targets = task.kind.attribution_targets([gold.get(doc) for doc in documents], outputs)
+                predicted = predict(
+                    encoder.model, encoder.tokenizer, part, max_length=max_length, kind=task.kind
+                )
+                for r, i in enumerate(rows):
+                    outputs[i] = predicted[r]
+    targets = task.kind.attribution_targets(
+        [gold.get(doc) for doc in documents], outputs, reference=task.train.labels
+    )
     return dict(zip(documents, targets, strict=True))
 
 
