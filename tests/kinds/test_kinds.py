@@ -307,8 +307,9 @@ def test_the_documented_signal_table_for_every_pair_of_kinds() -> None:
                 source,
                 target,
             )
-    # ANSAT: between attributable kinds with the same head (what is attributed carries over)
-    assert all(kind.attributable for kind in KINDS.values())
+    # ANSAT: between attributable kinds with the same head (what is attributed carries over);
+    # not yet for span (QA) models
+    assert {name for name, kind in KINDS.items() if not kind.attributable} == {"qa"}
     assert {name for name, kind in KINDS.items() if kind.head == "sequence"} == {
         "binary",
         "multiclass",
