@@ -1,4 +1,4 @@
-"""Extractive question answering, the pure parts: answer metrics, span positions, best span.
+"""Extractive question answering: the kind, SQuAD metrics, answer span positions, best span.
 
 A question comes with a context; its answer is a span of the context, given as the answer's
 text and the character offset where it starts (SQuAD v1.1).  A question may have several gold
