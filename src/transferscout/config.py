@@ -30,6 +30,7 @@ from transferscout.signals.attributions import AttributionSettings
 from transferscout.signals.budget import MAX_DOCUMENTS, MAX_EXAMPLES, SignalBudget
 from transferscout.signals.pair_stage import PairSignalSettings
 from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_corpus, load_tasks
+from transferscout.tasks.questions import QuestionsSpec, load_question_task
 from transferscout.tasks.tagged import TaggedSpec, load_tagged_task
 
 __all__ = [
@@ -75,6 +76,7 @@ class DataConfig:
     duplicates: str = "drop"
     min_positives: int = 1
     tagged: list[TaggedSpec] = field(default_factory=list)
+    questions: list[QuestionsSpec] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for kind in self.task_kinds.values():
@@ -82,6 +84,8 @@ class DataConfig:
         # entries given as tables (a target's [data], a stored configuration) become specs
         specs = [TaggedSpec(**t) if isinstance(t, Mapping) else t for t in self.tagged]
         object.__setattr__(self, "tagged", specs)
+        asked = [QuestionsSpec(**q) if isinstance(q, Mapping) else q for q in self.questions]
+        object.__setattr__(self, "questions", asked)
 
     def task_options(self) -> TaskOptions:
         """The selection, split and capping options."""
@@ -99,20 +103,24 @@ class DataConfig:
     def load(self) -> TaskSet:
         """Build the task set this section describes.
 
-        The table's (or corpus's) tasks, then the tagged tasks of ``tagged`` (``corpus =
-        "none"`` with no ``path``: tagged tasks only); ``tasks`` selects and orders both.
+        The table's (or corpus's) tasks, then the tagged tasks of ``tagged`` and the
+        question-answering tasks of ``questions`` (``corpus = "none"`` with no ``path``: only
+        those); ``tasks`` selects and orders them all.
         """
-        if not self.tagged:
+        if not self.tagged and not self.questions:
             return self._table()
-        built = [load_tagged_task(spec, self.task_options()) for spec in self.tagged]
+        options = self.task_options()
+        built = [load_tagged_task(spec, options) for spec in self.tagged]
+        built += [load_question_task(spec, options) for spec in self.questions]
         names = {task.name for task, _ in built}
         wanted = None if self.tasks is None else [n for n in self.tasks if n not in names]
         table = None
         if (self.path is not None or self.corpus not in (None, "", "none")) and wanted != []:
-            table = replace(self, tasks=wanted, tagged=[])._table()
+            table = replace(self, tasks=wanted, tagged=[], questions=[])._table()
         tasks = (*(table.tasks if table else ()), *(task for task, _ in built))
         notes = (*(table.notes if table else ()), *(n for _, ns in built for n in ns))
-        source = table.source if table else str(self.tagged[0].path or self.tagged[0].train)
+        first = (self.tagged or self.questions)[0]
+        source = table.source if table else str(first.path or first.train)
         merged = TaskSet(tasks, source, notes)
         return merged if self.tasks is None else merged.select(self.tasks)
 
@@ -522,7 +530,7 @@ def _resolve_data_path(data: dict[str, Any], folder: Path) -> None:
         return
     if isinstance(section.get("path"), str):
         section["path"] = str(folder / Path(section["path"]).expanduser())
-    for entry in section.get("tagged") or []:
+    for entry in [*(section.get("tagged") or []), *(section.get("questions") or [])]:
         for key in ("path", "train", "validation", "test"):
             if isinstance(entry, dict) and isinstance(entry.get(key), str):
                 entry[key] = str(folder / Path(entry[key]).expanduser())

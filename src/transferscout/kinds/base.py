@@ -213,6 +213,17 @@ class TaskKind(ABC):
         """
         return
 
+    def check_inputs(
+        self, tokenizer: PreTrainedTokenizerBase, task: str, split: Split, max_length: int
+    ) -> None:
+        """Raise a :class:`~transferscout.errors.TransferScoutError` if :meth:`encode` would fail.
+
+        Called before any trial for every split and every ``max_length`` the run uses, so
+        that a split the kind cannot encode is one error up front, not failed trials.
+        Default: any text can be encoded (it is truncated).
+        """
+        return
+
     @abstractmethod
     def strata(self, labels: Labels) -> npt.NDArray[np.int8]:
         """0/1 columns the document-level stratified split balances, ``(n, k)``."""
