@@ -212,7 +212,7 @@ def test_search_a_new_target_of_each_kind(kinds_run: Path, tmp_path: Path, kind:
         assert list(model.config.id2label.values()) == list(target.classes)
         assert f"A multiclass model for **{name}** (outputs {', '.join(target.classes)})" in card
     else:
-        assert model.config.num_labels == 1 and "(one output, the predicted value)" in card
+        assert model.config.num_labels == 1 and f"A regression model for **{name}**, " in card
 
 
 def test_a_mixed_pool_with_a_pair_task_in_the_grid(

@@ -107,10 +107,8 @@ def model_card(
     chosen = row_summary(row, label)
     single = row_summary(reference, "single-task")
     metric = "F1" if chosen["metric"] == "f1" else chosen["metric"]
-    outputs = (
-        "one output, the predicted value" if labels is None else "outputs " + ", ".join(labels)
-    )
-    what = f"A {trial_kind(row).name} model for **{name}** ({outputs})"
+    outputs = "" if labels is None else " (outputs " + ", ".join(labels) + ")"
+    what = f"A {trial_kind(row).name} model for **{name}**{outputs}"
     origin = (
         "fine-tuned on the target alone (no source helped on validation)"
         if not chosen["sources"]

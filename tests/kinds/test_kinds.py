@@ -113,6 +113,7 @@ def test_labels_are_read_and_the_head_has_the_right_width(row: Any) -> None:
         with pytest.raises(ConfigError, match=r"\[\[data.questions\]\]"):
             _read(kind, ["x"])
         assert kind.num_outputs(()) == width
+        assert kind.output_names("y", ()) is None  # start and end logits, not classes
         return
     got, names = _read(kind, cells)
     assert got.tolist() == labels.tolist()
