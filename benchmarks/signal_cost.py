@@ -101,6 +101,19 @@ def workload(name: str, work: Path) -> RunConfig:
         return load_config(profile="demo")
     if name == "study":
         return load_config(profile="study", overrides=["grid.single_task_seeds=[]"])
+    if name == "tiny":  # a check that the script runs (a minute or two), not a measurement
+        return load_config(
+            profile="demo",
+            overrides=[
+                "data.tasks=['request', 'food', 'water']",
+                "data.max_train_examples=40",
+                "data.max_eval_examples=60",
+                "encoder.num_layers=1",
+                "grid.target.epochs=[1]",
+                "grid.source.epochs=[1]",
+                "evaluation.meta_seeds=2",
+            ],
+        )
     news = work / "news.csv"
     if not news.exists():
         table = pd.read_csv(corpus_path())
