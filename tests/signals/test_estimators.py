@@ -116,6 +116,15 @@ def test_logme_fixed_point_reaches_the_direct_maximum(n: int, d: int) -> None:
     assert fixed_point == pytest.approx(direct, rel=1e-6, abs=1e-8)
 
 
+def test_logme_when_the_fit_interpolates() -> None:
+    # 32 examples of 128 features (a small derived pair-signal sample): the fixed point
+    # drives β to infinity, where γ reached n and the β update divided by zero.
+    rng = np.random.default_rng(101)
+    f, y = rng.normal(size=(32, 128)), rng.integers(0, 2, 32)
+    fixed_point = log_maximum_evidence(f, y)
+    assert fixed_point == pytest.approx(_logme_by_direct_maximisation(f, y), rel=1e-6)
+
+
 def test_logme_evidence_in_the_svd_basis_equals_the_direct_formula() -> None:
     for n, d in ((40, 6), (10, 25)):
         f, labels = _data(n, d, seed=d)

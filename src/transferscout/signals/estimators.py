@@ -143,6 +143,8 @@ def _mean_evidence(f: Array, columns: list[Array], max_iterations: int, toleranc
             residual = float(np.sum(z2 * (t / (sigma + t)) ** 2)) + outside
             tiny = np.finfo(np.float64).tiny
             alpha = gamma / max(m2, tiny) if gamma > 0 else alpha
+            if gamma >= n:  # the fit interpolates (n <= rank): the evidence rises towards
+                break  # β → ∞; keep the last finite β (no division by zero)
             beta = (n - gamma) / max(residual, tiny)
             if abs(alpha / beta - t) <= tolerance * t:
                 break
