@@ -45,7 +45,6 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from functools import partial
@@ -290,12 +289,12 @@ def signal_seconds(run: Path) -> dict[str, float]:
     return totals
 
 
-def signal_rows(*runs: Path, families: Sequence[str] | None = None) -> list[dict[str, object]]:
-    """The stored pair signals of some runs (of some families), together."""
+def signal_rows(*runs: Path) -> list[dict[str, object]]:
+    """The stored pair signals of some runs, together."""
     rows: list[dict[str, object]] = []
     for run in runs:
         with RunStore(run, readonly=True) as store:
-            rows += [r for r in store.pair_signals() if families is None or r["family"] in families]
+            rows += store.pair_signals()
     return rows
 
 
