@@ -14,7 +14,7 @@ import tomllib
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ from transferscout.signals.attributions import AttributionSettings
 from transferscout.signals.budget import MAX_DOCUMENTS, MAX_EXAMPLES, SignalBudget
 from transferscout.signals.pair_stage import PairSignalSettings
 from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_corpus, load_tasks
+from transferscout.tasks.questions import QuestionsSpec, load_question_task
+from transferscout.tasks.tagged import TaggedSpec, load_tagged_task
 
 __all__ = [
     "PROFILES",
@@ -73,10 +75,17 @@ class DataConfig:
     cap_strategy: str = "stratified"
     duplicates: str = "drop"
     min_positives: int = 1
+    tagged: list[TaggedSpec] = field(default_factory=list)
+    questions: list[QuestionsSpec] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for kind in self.task_kinds.values():
             get_kind(kind)
+        # entries given as tables (a target's [data], a stored configuration) become specs
+        specs = [TaggedSpec(**t) if isinstance(t, Mapping) else t for t in self.tagged]
+        object.__setattr__(self, "tagged", specs)
+        asked = [QuestionsSpec(**q) if isinstance(q, Mapping) else q for q in self.questions]
+        object.__setattr__(self, "questions", asked)
 
     def task_options(self) -> TaskOptions:
         """The selection, split and capping options."""
@@ -92,7 +101,30 @@ class DataConfig:
         )
 
     def load(self) -> TaskSet:
-        """Build the task set this section describes."""
+        """Build the task set this section describes.
+
+        The table's (or corpus's) tasks, then the tagged tasks of ``tagged`` and the
+        question-answering tasks of ``questions`` (``corpus = "none"`` with no ``path``: only
+        those); ``tasks`` selects and orders them all.
+        """
+        if not self.tagged and not self.questions:
+            return self._table()
+        options = self.task_options()
+        built = [load_tagged_task(spec, options) for spec in self.tagged]
+        built += [load_question_task(spec, options) for spec in self.questions]
+        names = {task.name for task, _ in built}
+        wanted = None if self.tasks is None else [n for n in self.tasks if n not in names]
+        table = None
+        if (self.path is not None or self.corpus not in (None, "", "none")) and wanted != []:
+            table = replace(self, tasks=wanted, tagged=[], questions=[])._table()
+        tasks = (*(table.tasks if table else ()), *(task for task, _ in built))
+        notes = (*(table.notes if table else ()), *(n for _, ns in built for n in ns))
+        first = (self.tagged or self.questions)[0]
+        source = table.source if table else str(first.path or first.train)
+        merged = TaskSet(tasks, source, notes)
+        return merged if self.tasks is None else merged.select(self.tasks)
+
+    def _table(self) -> TaskSet:
         if self.path is not None:
             spec = TableSpec(
                 text_column=self.text_column,
@@ -494,8 +526,14 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 def _resolve_data_path(data: dict[str, Any], folder: Path) -> None:
     section = data.get("data")
-    if isinstance(section, dict) and isinstance(section.get("path"), str):
+    if not isinstance(section, dict):
+        return
+    if isinstance(section.get("path"), str):
         section["path"] = str(folder / Path(section["path"]).expanduser())
+    for entry in [*(section.get("tagged") or []), *(section.get("questions") or [])]:
+        for key in ("path", "train", "validation", "test"):
+            if isinstance(entry, dict) and isinstance(entry.get(key), str):
+                entry[key] = str(folder / Path(entry[key]).expanduser())
 
 
 def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
@@ -585,6 +623,9 @@ def _check(value: Any, hint: Any, key: str) -> Any:
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"{key} = {value!r}; expected a list")
+        if dataclasses.is_dataclass(args[0]):
+            item_class = typing.cast(type[Any], args[0])
+            return [_build(item_class, item, f"{key}[{i}].") for i, item in enumerate(value)]
         return [_check(item, args[0], f"{key}[{i}]") for i, item in enumerate(value)]
     if origin is dict:
         if not isinstance(value, Mapping):

@@ -83,7 +83,7 @@ def train_grid(config: RunConfig, run_dir: str | Path, *, progress: bool = False
     """Build the configured tasks and run (or continue) the configured trial grid."""
     run_dir = Path(run_dir)
     tasks, _ = _plan(config, run_dir)
-    check_before_training(config)
+    check_before_training(config, tasks)
     with _open_run(config, run_dir):
         return _grid(config, run_dir, tasks, progress)
 
@@ -189,7 +189,8 @@ def _calibrate_inference(config: RunConfig, run_dir: Path, tasks: TaskSet) -> tu
     start = time.perf_counter()
     encoder = load_trained_model(run_dir, row, device=config.executor.device)
     load_seconds = time.perf_counter() - start
-    texts = tasks[first].train.texts[:CALIBRATION_EXAMPLES]
+    train = tasks[first].train
+    texts = train.texts[:CALIBRATION_EXAMPLES]
     settings = config.pair_settings()
     start = time.perf_counter()
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.precision == "bf16"):
@@ -199,6 +200,8 @@ def _calibrate_inference(config: RunConfig, run_dir: Path, tasks: TaskSet) -> tu
             texts,
             max_length=settings.max_length,
             batch_size=settings.batch_size,
+            pairs=None if train.pairs is None else train.pairs[:CALIBRATION_EXAMPLES],
+            kind=tasks[first].kind,
         )
     return (time.perf_counter() - start) / max(1, len(texts)), load_seconds
 
@@ -309,7 +312,7 @@ def run_pipeline(
     run_dir = Path(run_dir)
     tasks, trials = _plan(config, run_dir)
     _check_evaluable(trials, config.evaluation.allow_self_transfer)
-    check_before_training(config)
+    check_before_training(config, tasks)
     with _open_run(config, run_dir) as store:
         return _run_stages(config, run_dir, tasks, trials, store, progress)
 

@@ -208,7 +208,7 @@ def search_target(
     config = config or load_run_config(run_dir)
     if (target is None) == (own_target is None):
         raise DataError("give either a new target task or the name of one of the run's tasks")
-    check_before_training(config)
+    check_before_training(config, None if target is None else TaskSet((target,)))
     tasks = config.data.load()
     if own_target is not None:
         if own_target not in tasks:

@@ -7,14 +7,24 @@ clear error.  See :mod:`transferscout.kinds.base` for the questions every kind a
 from __future__ import annotations
 
 from transferscout.errors import ConfigError
-from transferscout.kinds.base import ESTIMATORS, TaskKind, applicable_estimators
+from transferscout.kinds.base import (
+    ESTIMATORS,
+    IGNORE,
+    AttributionTarget,
+    TaskKind,
+    applicable_estimators,
+)
 from transferscout.kinds.binary import BinaryKind
 from transferscout.kinds.multiclass import MulticlassKind
+from transferscout.kinds.qa import QuestionAnsweringKind
 from transferscout.kinds.regression import RegressionKind
+from transferscout.kinds.tagging import TaggingKind
 
 __all__ = [
     "BINARY",
+    "AttributionTarget",
     "ESTIMATORS",
+    "IGNORE",
     "KINDS",
     "TaskKind",
     "applicable_estimators",
@@ -25,7 +35,14 @@ BINARY = BinaryKind()
 
 #: Every task kind, by name.
 KINDS: dict[str, TaskKind] = {
-    kind.name: kind for kind in (BINARY, MulticlassKind(), RegressionKind())
+    kind.name: kind
+    for kind in (
+        BINARY,
+        MulticlassKind(),
+        RegressionKind(),
+        TaggingKind(),
+        QuestionAnsweringKind(),
+    )
 }
 
 
