@@ -113,12 +113,17 @@ def test_labels_are_read_and_the_head_has_the_right_width(row: Any) -> None:
         with pytest.raises(ConfigError, match=r"\[\[data.questions\]\]"):
             _read(kind, ["x"])
         assert kind.num_outputs(()) == width
+        assert kind.output_names("y", ()) is None  # start and end logits, not classes
         return
     got, names = _read(kind, cells)
     assert got.tolist() == labels.tolist()
     assert got.dtype == kind.label_dtype and names == classes
     assert kind.num_outputs(names) == width
     kind.check_texts(TEXTS, got, ["r"] * len(TEXTS), path="d.csv", column="y")
+    # A saved model names its outputs: binary after the task, multi-class by class, tagging by
+    # tag, regression not at all.
+    expected = {"binary": ["not y", "y"], "regression": None}
+    assert kind.output_names("y", names) == expected.get(kind.name, list(names))
 
 
 def test_a_bad_cell_is_an_error_naming_its_line(row: Any) -> None:

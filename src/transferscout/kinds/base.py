@@ -110,6 +110,10 @@ class TaskKind(ABC):
         """Width of the head on top of the encoder."""
 
     @abstractmethod
+    def output_names(self, task: str, classes: Sequence[str]) -> list[str] | None:
+        """Names of the head's outputs in order (a saved model's labels); ``None``: unnamed."""
+
+    @abstractmethod
     def label_tensor(self, labels: Labels) -> torch.Tensor:
         """Labels as the tensor :meth:`loss` takes."""
 
