@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -126,7 +127,7 @@ def savings_table(
     return pd.DataFrame(rows)
 
 
-def _tolerance_cells(record: dict[str, Any], baselines: dict[float, str]) -> dict[str, str]:
+def _tolerance_cells(record: Mapping[Hashable, Any], baselines: dict[float, str]) -> dict[str, str]:
     """One method's figures at one tolerance, keyed by their column label."""
     cells = {
         label: _cell(column, record.get(column)) for column, label in _TOLERANCE_COLUMNS.items()
