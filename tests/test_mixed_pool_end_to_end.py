@@ -166,7 +166,7 @@ def test_the_report_and_table1_show_each_kinds_metric(mixed_run: Path) -> None:
 
 
 def test_rank_a_new_qa_target(mixed_run: Path, tmp_path: Path) -> None:
-    squad = templated_squad(tmp_path / "new.json", 20, seed=7)
+    squad = templated_squad(tmp_path / "new.json", 20, seed=7, prefix="n")
     options = TaskOptions(fractions=(0.6, 0.2, 0.2))
     task, _ = question_task("new_aid", read_questions(squad), options)
     # questions of one context stay in one split
@@ -186,7 +186,7 @@ def test_rank_command_with_a_qa_target_in_a_data_config(mixed_run: Path, tmp_pat
 
     from transferscout.cli import app
 
-    squad = templated_squad(tmp_path / "new.json", 20, seed=8)
+    squad = templated_squad(tmp_path / "new.json", 20, seed=8, prefix="m")
     target = tmp_path / "target.toml"
     target.write_text(f'[data]\n\n[[data.questions]]\nname = "new_aid"\npath = "{squad}"\n')
     result = CliRunner().invoke(
@@ -205,3 +205,32 @@ def test_rank_command_with_a_qa_target_in_a_data_config(mixed_run: Path, tmp_pat
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert {c["source"] for c in payload["candidates"]} == set(KINDS)
+
+
+def test_exported_models_name_each_kinds_outputs(mixed_run: Path, tmp_path: Path) -> None:
+    """``search``'s model folder: ``id2label`` is the target kind's output names."""
+    import transformers
+
+    from transferscout.encoders.adapter import HEADS
+    from transferscout.grid.models import select_single_task_models
+    from transferscout.search_output import export_model
+
+    tasks = load_config(mixed_run.parent / "run.toml").data.load()
+    expected = {
+        "urgent": ["not urgent", "urgent"],
+        "topic": list(tasks["topic"].classes),
+        "words": ["words"],
+        "places": list(tasks["places"].classes),
+        "aid": ["start", "end"],
+    }
+    assert len(expected["topic"]) == 3 and "B-LOC" in expected["places"]
+    with RunStore(mixed_run, readonly=True) as store:
+        models = select_single_task_models(store, tasks)
+    for name, row in models.items():
+        task = tasks[name]
+        names = task.kind.output_names(name, task.classes)
+        folder = export_model(mixed_run, row, names, tmp_path / name, "card")
+        model = getattr(transformers, HEADS[task.kind.head][0]).from_pretrained(folder)
+        labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        assert labels == expected[name] and len(labels) == task.num_outputs, name
+        assert model.config.label2id == {label: i for i, label in enumerate(labels)}

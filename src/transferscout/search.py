@@ -511,10 +511,11 @@ class _Search:
                     f"training the best model of {self.name!r} again to keep its weights failed: "
                     f"{best['row'].error}; see `transferscout status {self.run_dir}`"
                 )
+            target = self.tasks[self.name]
             export_model(
                 self.run_dir,
                 best["row"],
-                self.name,
+                target.kind.output_names(self.name, target.classes),
                 model_dir,
                 model_card(
                     self.name,

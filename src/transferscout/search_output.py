@@ -157,17 +157,20 @@ def model_card(
     return "\n".join(lines)
 
 
-def export_model(run_dir: Path, row: TrialRow, name: str, folder: Path, card: str) -> Path:
+def export_model(
+    run_dir: Path, row: TrialRow, names: Sequence[str], folder: Path, card: str
+) -> Path:
     """Save a trial's kept weights as a Hugging Face folder with its model card.
 
-    The folder holds ``config.json`` (labels named after the task), ``model.safetensors``, the
+    The folder holds ``config.json`` (``id2label``: ``names``, the target kind's
+    :meth:`~transferscout.kinds.TaskKind.output_names`), ``model.safetensors``, the
     tokenizer, ``README.md`` (``card``) and ``transferscout.json`` (trial id, configuration,
     metrics); it replaces ``folder`` only once complete.
     """
     encoder = load_trained_model(run_dir, row)
     model = encoder.model
-    model.config.id2label = {0: f"not {name}", 1: name}
-    model.config.label2id = {f"not {name}": 0, name: 1}
+    model.config.id2label = dict(enumerate(names))
+    model.config.label2id = {label: i for i, label in enumerate(names)}
     temporary = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(temporary, ignore_errors=True)
     from transformers.utils import logging as hf_logging

@@ -221,6 +221,19 @@ def test_positive_documents_and_attribution_targets_by_hand() -> None:
     assert qa.attributable
 
 
+def test_output_names_of_every_kind() -> None:
+    """An exported model's ``id2label``: one name per head output."""
+    tags = ("B-LOC", "I-LOC", "O")
+    assert KINDS["binary"].output_names("urgent", ()) == ("not urgent", "urgent")
+    assert KINDS["multiclass"].output_names("topic", ("food", "water")) == ("food", "water")
+    assert KINDS["regression"].output_names("words", ()) == ("words",)
+    assert KINDS["tagging"].output_names("places", tags) == tags
+    assert KINDS["qa"].output_names("aid", ()) == ("start", "end")
+    for kind in KINDS.values():
+        classes = ("a", "b", "c")
+        assert len(kind.output_names("t", classes)) == kind.num_outputs(classes), kind
+
+
 def test_estimator_applicability_table() -> None:
     expected = {
         ("binary", "binary"): {"logme", "leep", "nce", "h_score", "h_score_shrinkage", "transrate"},

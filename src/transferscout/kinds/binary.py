@@ -29,6 +29,10 @@ class BinaryKind(ClassificationKind):
         """Two logits (negative, positive)."""
         return 2
 
+    def output_names(self, task: str, classes: Sequence[str]) -> tuple[str, ...]:
+        """``not <task>`` and ``<task>``."""
+        return (f"not {task}", task)
+
     def read_labels(
         self,
         values: Sequence[Any],

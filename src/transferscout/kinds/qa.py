@@ -263,6 +263,10 @@ class QuestionAnsweringKind(TaskKind):
         """A start and an end logit."""
         return 2
 
+    def output_names(self, task: str, classes: Sequence[str]) -> tuple[str, ...]:
+        """``start`` and ``end`` (the span head's two logits per piece)."""
+        return ("start", "end")
+
     def label_bytes(self, labels: Labels) -> bytes:
         """Every question's answers as JSON ``[[text, start], ...]``."""
         return json.dumps([[[a.text, a.start] for a in answers] for answers in labels]).encode()

@@ -61,6 +61,10 @@ class RegressionKind(TaskKind):
         """One output: the value."""
         return 1
 
+    def output_names(self, task: str, classes: Sequence[str]) -> tuple[str, ...]:
+        """The task's name (the output is its value)."""
+        return (task,)
+
     def label_tensor(self, labels: Labels) -> torch.Tensor:
         """Values as float32."""
         import torch
