@@ -17,14 +17,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import gazetteer_conll, kind_rows, templated_squad, write_csv
+from tests.conftest import (
+    asking_pair_rows,
+    gazetteer_conll,
+    kind_rows,
+    templated_squad,
+    write_csv,
+)
 from transferscout.config import load_config
 from transferscout.grid.store import RunStore
 from transferscout.meta.features import candidate_table, pivot_signals
 from transferscout.pipeline import run_pipeline
 from transferscout.recommend import recommend_sources
-from transferscout.tasks import TaskOptions, TaskSet
+from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_tasks
 from transferscout.tasks.questions import question_task, read_questions
+from transferscout.tasks.tagged import read_tagged, tagged_task
 
 pytestmark = pytest.mark.slow
 
@@ -114,7 +121,12 @@ def test_every_kind_learns_and_transfers_run_across_kinds(mixed_run: Path) -> No
     assert aid is not None and places is not None
     assert {"test_f1", "test_exact_match"} <= set(aid)
     assert aid["test_f1"] > 0.8  # the place is learnt from 48 questions
-    assert places["test_entity_f1"] > 0.5
+    assert places["test_entity_f1"] > 0.5  # the gazetteer is learnt from 54 sentences
+    assert {"test_precision", "test_recall", "test_token_accuracy"} <= set(places)
+    # each kind's own metrics
+    assert {"test_macro_f1", "test_micro_f1"} <= set(singles["topic"] or ())
+    assert {"test_spearman", "test_pearson", "test_mse"} <= set(singles["words"] or ())
+    assert "test_f1" in (singles["urgent"] or ())
     assert {(r.source, r.target) for r in transfers} == {
         (a, b) for a in singles for b in singles if a != b
     }
@@ -163,6 +175,57 @@ def test_the_report_and_table1_show_each_kinds_metric(mixed_run: Path) -> None:
         "aid": "f1",
     }
     assert (mixed_run / "report" / "report.html").exists()
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "regression", "pair", "tagging"])
+def test_rank_a_new_target_of_each_kind(mixed_run: Path, tmp_path: Path, kind: str) -> None:
+    options = TaskOptions(fractions=(0.6, 0.2, 0.2))
+    if kind == "pair":
+        # "Either text asks (holds 'please')": a pair label the tiny model learns, so its
+        # reference model predicts both classes and the ranking runs on text pairs.
+        path = write_csv(tmp_path / "pairs.csv", asking_pair_rows(120, seed=3))
+        spec = TableSpec(text_pair_column="second", label_columns=("asks",), id_column="id")
+        target = load_tasks(path, spec, options)
+        name = "asks"
+        assert target[name].train.pairs is not None
+    elif kind == "tagging":
+        conll = gazetteer_conll(tmp_path / "new.conll", 60, seed=7)
+        name = "new_places"
+        task, _ = tagged_task(name, read_tagged(conll, tag_column=2), options)
+        target = TaskSet((task,), str(conll))
+    else:
+        column = {"multiclass": "topic", "regression": "words"}[kind]
+        name = f"new_{column}"
+        rows = [{"text": r["text"], name: r[column]} for r in kind_rows(45, seed=9)]
+        spec = TableSpec(label_columns=(name,), kinds={name: kind})
+        target = load_tasks(write_csv(tmp_path / "t.csv", rows), spec, options)
+    result = recommend_sources(mixed_run, target)
+    assert set(result.table["source"]) == set(KINDS)
+    assert result.table["predicted_f1"].is_monotonic_decreasing
+    assert np.isfinite(result.table["predicted_f1"]).all()
+    assert result.method.startswith("meta-model")
+    with RunStore(mixed_run, readonly=True) as store:
+        assert not [r for r in store.rows(kind="transfer") if r.target == name]
+
+
+def test_rank_a_tagged_target_from_the_command_line(mixed_run: Path, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from transferscout.cli import app
+
+    conll = gazetteer_conll(tmp_path / "cli.conll", 60, seed=8)
+    target = tmp_path / "target.toml"
+    target.write_text(
+        f'[data]\n[[data.tagged]]\nname = "cli_places"\npath = "{conll}"\ntag_index = 2\n'
+    )
+    args = ["rank", str(mixed_run), "--data-config", str(target), "--task", "cli_places"]
+    result = CliRunner().invoke(app, [*args, "--output", "json"])
+    assert result.exit_code == 0, result.output
+    ranked = json.loads(result.output[result.output.index("{") :])
+    assert {row["source"] for row in ranked["candidates"]} == set(KINDS)
+    assert "entity_f1" in ranked["method"]
 
 
 def test_rank_a_new_qa_target(mixed_run: Path, tmp_path: Path) -> None:
