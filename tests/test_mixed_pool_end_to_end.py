@@ -29,6 +29,7 @@ from transferscout.grid.store import RunStore
 from transferscout.meta.features import candidate_table, pivot_signals
 from transferscout.pipeline import run_pipeline
 from transferscout.recommend import recommend_sources
+from transferscout.search import Budget, SearchSettings, search_target
 from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_tasks
 from transferscout.tasks.questions import question_task, read_questions
 from transferscout.tasks.tagged import read_tagged, tagged_task
@@ -208,6 +209,50 @@ def test_rank_a_new_target_of_each_kind(mixed_run: Path, tmp_path: Path, kind: s
         assert not [r for r in store.rows(kind="transfer") if r.target == name]
 
 
+@pytest.mark.parametrize("kind", ["multiclass", "regression"])
+def test_search_a_new_target_of_each_kind(mixed_run: Path, tmp_path: Path, kind: str) -> None:
+    from transformers import AutoModelForSequenceClassification
+
+    column = {"multiclass": "topic", "regression": "words"}[kind]
+    name = f"searched_{column}"
+    rows = [{"text": r["text"], name: r[column]} for r in kind_rows(45, seed=9)]
+    spec = TableSpec(label_columns=(name,), kinds={name: kind})
+    target = load_tasks(
+        write_csv(tmp_path / "t.csv", rows), spec, TaskOptions(fractions=(0.6, 0.2, 0.2))
+    )[name]
+    result = search_target(
+        mixed_run,
+        SearchSettings(Budget(trials=1), margin=0.0),
+        target=target,
+        output=tmp_path / "m",
+    )
+    metric = {"multiclass": "macro_f1", "regression": "spearman"}[kind]
+    # Every score is the kind's primary metric (the search chose by it, never by a binary F1).
+    with RunStore(mixed_run, readonly=True) as store:
+        references = [r for r in store.rows(kind="single") if r.target == name]
+        best_row = store.row(result.best["trial"])
+    assert best_row is not None and result.best["metric"] == metric
+    assert result.best["test_f1"] == best_row.metrics[f"test_{metric}"]  # type: ignore[index]
+    assert (
+        result.reference["test_f1"]
+        == max(
+            references,
+            key=lambda r: r.metrics[f"validation_{metric}"],  # type: ignore[index]
+        ).metrics[f"test_{metric}"]
+    )  # type: ignore[index]
+    assert math.isfinite(result.trace["test_f1"].iloc[0])
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tmp_path / "m", local_files_only=True
+    )
+    card = (tmp_path / "m" / "README.md").read_text()
+    assert f"validation {metric} | test {metric}" in card
+    if kind == "multiclass":
+        assert list(model.config.id2label.values()) == list(target.classes)
+        assert f"A multiclass model for **{name}** (outputs {', '.join(target.classes)})" in card
+    else:
+        assert model.config.num_labels == 1 and f"A regression model for **{name}**, " in card
+
+
 def test_rank_a_tagged_target_from_the_command_line(mixed_run: Path, tmp_path: Path) -> None:
     import json
 
@@ -282,9 +327,9 @@ def test_exported_models_name_each_kinds_outputs(mixed_run: Path, tmp_path: Path
     expected = {
         "urgent": ["not urgent", "urgent"],
         "topic": list(tasks["topic"].classes),
-        "words": ["words"],
+        "words": None,  # one value: not named
         "places": list(tasks["places"].classes),
-        "aid": ["start", "end"],
+        "aid": None,  # start and end logits per piece: not named
     }
     assert len(expected["topic"]) == 3 and "B-LOC" in expected["places"]
     with RunStore(mixed_run, readonly=True) as store:
@@ -294,6 +339,8 @@ def test_exported_models_name_each_kinds_outputs(mixed_run: Path, tmp_path: Path
         names = task.kind.output_names(name, task.classes)
         folder = export_model(mixed_run, row, names, tmp_path / name, "card")
         model = getattr(transformers, HEADS[task.kind.head][0]).from_pretrained(folder)
+        assert names == expected[name], name
         labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-        assert labels == expected[name] and len(labels) == task.num_outputs, name
-        assert model.config.label2id == {label: i for i, label in enumerate(labels)}
+        assert len(labels) == task.num_outputs, name
+        if names is not None:
+            assert labels == names and model.config.label2id == {n: i for i, n in enumerate(names)}

@@ -717,6 +717,10 @@ def search_command(
             f"{result.chain['validation_f1']:.3f} {verdict} the best single source "
             f"({result.chain['best_single_validation_f1']:.3f})"
         )
+    for stage in (result.chain or {}).get("outside_grid") or []:
+        console.print(
+            f"chain stage outside the configured grid (trained for the chain only): {stage}"
+        )
     model = "" if result.model_dir is None else f"model: {result.model_dir.resolve()} ; "
     console.print(f"{model}trace: {result.folder / 'trace.csv'}")
 

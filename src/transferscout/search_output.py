@@ -1,7 +1,8 @@
 """What a budgeted search writes: the trace, the model card, the Hugging Face model folder.
 
-Kind-agnostic where it can be: scores are read as ``validation_<m>`` / ``test_<m>`` of the
-primary metric :data:`PRIMARY_METRIC` (positive-class F1 for the binary tasks of a run).
+Kind-agnostic: every score is the target kind's primary metric (positive-class F1 for a
+binary target, macro-F1 for a multi-class one, Spearman's rho for a regression), read as
+``validation_<m>`` / ``test_<m>``; the columns and keys named ``*_f1`` hold it.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from typing import Any
 import pandas as pd
 
 from transferscout.encoders.adapter import HEADS
-from transferscout.grid.models import load_trained_model, trial_kind
+from transferscout.grid.models import load_trained_model, trial_kind, trial_score
 from transferscout.grid.store import TrialRow
 
 __all__ = [
-    "PRIMARY_METRIC",
     "TRACE_COLUMNS",
     "export_model",
     "model_card",
@@ -30,10 +30,6 @@ __all__ = [
     "write_text_atomically",
     "write_trace",
 ]
-
-#: The metric the meta-model predicts (``test_<m>``) and the search chooses by
-#: (``validation_<m>``): the primary metric of the run's tasks.
-PRIMARY_METRIC = "f1"
 
 TRACE_COLUMNS = [
     "step",
@@ -55,13 +51,14 @@ TRACE_COLUMNS = [
 
 
 def validation_score(row: TrialRow) -> float:
-    """The row's validation (or test) primary metric."""
-    return float((row.metrics or {}).get(f"validation_{PRIMARY_METRIC}", -math.inf))
+    """The row's validation primary metric (-inf when it has none: it never wins)."""
+    value = trial_score(row, "validation")
+    return -math.inf if math.isnan(value) else value
 
 
 def test_score(row: TrialRow) -> float:
     """The row's test primary metric."""
-    return float((row.metrics or {}).get(f"test_{PRIMARY_METRIC}", math.nan))
+    return trial_score(row)
 
 
 def row_summary(row: TrialRow, label: str) -> dict[str, Any]:
@@ -77,8 +74,9 @@ def row_summary(row: TrialRow, label: str) -> dict[str, Any]:
         "sources": sources,
         "target_settings": config["target"]["settings"],
         "source_settings": None if config.get("source") is None else config["source"]["settings"],
-        "validation_f1": metrics.get(f"validation_{PRIMARY_METRIC}"),
-        "test_f1": metrics.get(f"test_{PRIMARY_METRIC}"),
+        "metric": trial_kind(row).primary_metric,
+        "validation_f1": metrics.get(f"validation_{trial_kind(row).primary_metric}"),
+        "test_f1": metrics.get(f"test_{trial_kind(row).primary_metric}"),
         "test_accuracy": metrics.get("test_accuracy"),
         "test_precision": metrics.get("test_precision"),
         "test_recall": metrics.get("test_recall"),
@@ -94,15 +92,23 @@ def model_card(
     pool: int,
     hours: float,
     budget: str,
+    *,
+    labels: Sequence[str] | None,
+    outside_grid: Sequence[str] = (),
 ) -> str:
     """The Markdown model card of an exported model.
 
-    ``best`` is the model's row and kind label; ``tried`` counts single sources and chains.
+    ``best`` is the model's row and kind label; ``tried`` counts single sources and chains;
+    ``labels`` are the output names (``TaskKind.output_names``); ``outside_grid`` names a chain's
+    stages that are no trials of the run's configured grid.
     """
     singles, chains = tried
     row, label = best
     chosen = row_summary(row, label)
     single = row_summary(reference, "single-task")
+    metric = "F1" if chosen["metric"] == "f1" else chosen["metric"]
+    outputs = "" if labels is None else " (outputs " + ", ".join(labels) + ")"
+    what = f"A {trial_kind(row).name} model for **{name}**{outputs}"
     origin = (
         "fine-tuned on the target alone (no source helped on validation)"
         if not chosen["sources"]
@@ -115,9 +121,10 @@ def model_card(
     lines = [
         f"# {name}: transferscout budgeted search",
         "",
-        f"Binary text classifier for **{name}** (label 1 = {name}), {origin}.",
+        f"{what}, {origin}.",
         "",
-        "| model | validation F1 | test F1 | test accuracy | test precision | test recall |",
+        f"| model | validation {metric} | test {metric} | test accuracy | test precision "
+        "| test recall |",
         "|---|---|---|---|---|---|",
     ]
     for shown, summary in (("this model", chosen), ("single-task model", single)):
@@ -140,6 +147,11 @@ def model_card(
         f"- Kind: {chosen['kind']}; trial id `{row.id}`.",
         f"- Target stage settings: `{json.dumps(chosen['target_settings'], sort_keys=True)}`.",
         f"- Source stage settings: `{json.dumps(chosen['source_settings'], sort_keys=True)}`.",
+        *(
+            f"- Chain stage outside the run's configured grid (trained for this chain only): "
+            f"{stage}."
+            for stage in outside_grid
+        ),
         f"- Encoder: `{row.config['encoder']['source']}` "
         f"(layers kept: {row.config['encoder']['num_layers']}).",
         f"- Training time of this model: {chosen['hours']:.3f} h; of the whole search "
@@ -158,19 +170,19 @@ def model_card(
 
 
 def export_model(
-    run_dir: Path, row: TrialRow, names: Sequence[str], folder: Path, card: str
+    run_dir: Path, row: TrialRow, labels: Sequence[str] | None, folder: Path, card: str
 ) -> Path:
     """Save a trial's kept weights as a Hugging Face folder with its model card.
 
-    The folder holds ``config.json`` (``id2label``: ``names``, the target kind's
-    :meth:`~transferscout.kinds.TaskKind.output_names`), ``model.safetensors``, the
-    tokenizer, ``README.md`` (``card``) and ``transferscout.json`` (trial id, configuration,
-    metrics); it replaces ``folder`` only once complete.
+    The folder holds ``config.json`` (outputs named by ``labels``, if any),
+    ``model.safetensors``, the tokenizer, ``README.md`` (``card``) and ``transferscout.json``
+    (trial id, configuration, metrics); it replaces ``folder`` only once complete.
     """
     encoder = load_trained_model(run_dir, row)
     model = encoder.model
-    model.config.id2label = dict(enumerate(names))
-    model.config.label2id = {label: i for i, label in enumerate(names)}
+    if labels is not None:
+        model.config.id2label = dict(enumerate(labels))
+        model.config.label2id = {label: i for i, label in enumerate(labels)}
     temporary = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(temporary, ignore_errors=True)
     from transformers.utils import logging as hf_logging

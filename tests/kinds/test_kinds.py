@@ -113,12 +113,17 @@ def test_labels_are_read_and_the_head_has_the_right_width(row: Any) -> None:
         with pytest.raises(ConfigError, match=r"\[\[data.questions\]\]"):
             _read(kind, ["x"])
         assert kind.num_outputs(()) == width
+        assert kind.output_names("y", ()) is None  # start and end logits, not classes
         return
     got, names = _read(kind, cells)
     assert got.tolist() == labels.tolist()
     assert got.dtype == kind.label_dtype and names == classes
     assert kind.num_outputs(names) == width
     kind.check_texts(TEXTS, got, ["r"] * len(TEXTS), path="d.csv", column="y")
+    # A saved model names its outputs: binary after the task, multi-class by class, tagging by
+    # tag, regression not at all.
+    expected = {"binary": ["not y", "y"], "regression": None}
+    assert kind.output_names("y", names) == expected.get(kind.name, list(names))
 
 
 def test_a_bad_cell_is_an_error_naming_its_line(row: Any) -> None:
@@ -219,19 +224,6 @@ def test_positive_documents_and_attribution_targets_by_hand() -> None:
         True,
     ]
     assert qa.attributable
-
-
-def test_output_names_of_every_kind() -> None:
-    """An exported model's ``id2label``: one name per head output."""
-    tags = ("B-LOC", "I-LOC", "O")
-    assert KINDS["binary"].output_names("urgent", ()) == ("not urgent", "urgent")
-    assert KINDS["multiclass"].output_names("topic", ("food", "water")) == ("food", "water")
-    assert KINDS["regression"].output_names("words", ()) == ("words",)
-    assert KINDS["tagging"].output_names("places", tags) == tags
-    assert KINDS["qa"].output_names("aid", ()) == ("start", "end")
-    for kind in KINDS.values():
-        classes = ("a", "b", "c")
-        assert len(kind.output_names("t", classes)) == kind.num_outputs(classes), kind
 
 
 def test_estimator_applicability_table() -> None:

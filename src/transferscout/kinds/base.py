@@ -126,12 +126,9 @@ class TaskKind(ABC):
     def num_outputs(self, classes: Sequence[str]) -> int:
         """Width of the head on top of the encoder."""
 
-    def output_names(self, task: str, classes: Sequence[str]) -> tuple[str, ...]:
-        """The name of each head output (an exported model's ``id2label``), in order.
-
-        Default: the class (tag) names.  ``task`` is the task's name.
-        """
-        return tuple(classes)
+    @abstractmethod
+    def output_names(self, task: str, classes: Sequence[str]) -> list[str] | None:
+        """Names of the head's outputs in order (a saved model's labels); ``None``: unnamed."""
 
     @abstractmethod
     def label_tensor(self, labels: Labels) -> torch.Tensor:

@@ -29,9 +29,9 @@ class BinaryKind(ClassificationKind):
         """Two logits (negative, positive)."""
         return 2
 
-    def output_names(self, task: str, classes: Sequence[str]) -> tuple[str, ...]:
-        """``not <task>`` and ``<task>``."""
-        return (f"not {task}", task)
+    def output_names(self, task: str, classes: Sequence[str]) -> list[str] | None:
+        """``not <task>`` and ``<task>`` (label 1 is the task)."""
+        return [f"not {task}", task]
 
     def read_labels(
         self,

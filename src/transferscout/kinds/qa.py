@@ -263,9 +263,9 @@ class QuestionAnsweringKind(TaskKind):
         """A start and an end logit."""
         return 2
 
-    def output_names(self, task: str, classes: Sequence[str]) -> tuple[str, ...]:
-        """``start`` and ``end`` (the span head's two logits per piece)."""
-        return ("start", "end")
+    def output_names(self, task: str, classes: Sequence[str]) -> list[str] | None:
+        """None: the outputs are each token's start and end logits, not classes."""
+        return None
 
     def label_bytes(self, labels: Labels) -> bytes:
         """Every question's answers as JSON ``[[text, start], ...]``."""
