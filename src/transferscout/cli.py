@@ -371,7 +371,7 @@ def _print_savings(run_dir: Path) -> None:
     savings = pd.read_csv(run_dir / "evaluation" / "savings.csv")
     shown = [m for m in ("meta:all", "adaptive:greedy") if m in set(savings["method"])]
     _print_frame(
-        savings_table(savings, shown or None),
+        savings_table(savings, shown or None, long=True),
         "Time saved against the full grid (per tolerance of mean F1 lost)",
     )
 

@@ -87,13 +87,17 @@ def recommended_method(savings: pd.DataFrame) -> str:
     return str(next((m for m in methods if str(m).startswith("meta:")), methods[0]))
 
 
-def savings_table(savings: pd.DataFrame, methods: list[str] | None = None) -> pd.DataFrame:
+def savings_table(
+    savings: pd.DataFrame, methods: list[str] | None = None, *, long: bool = False
+) -> pd.DataFrame:
     """Time saved as one table: a row per method, per tolerance its depth, hours, % saved, F1 lost.
 
     A spread over meta-model seeds (``saved_percent_sd``) is shown when the evaluation wrote
     it, and so is the paired test of per-target time saved against the best no-signal
     baseline (``diff_vs_baseline`` and ``p_vs_baseline``, column ``≤<tolerance> vs
     <baseline>``; "–" for the baseline itself and methods without per-target figures).
+    With ``long=True`` each tolerance is a row of its own (method, tolerance, depth, …, with
+    the baseline's name in a column of its own), narrow enough for a terminal.
     """
     if methods is None:
         methods = [
@@ -105,22 +109,37 @@ def savings_table(savings: pd.DataFrame, methods: list[str] | None = None) -> pd
     rows = []
     for method in methods:
         group = savings[savings["method"] == method]
-        row: dict[str, Any] = {"method": method}
+        wide: dict[str, Any] = {"method": method}
         for record in group.to_dict("records"):
-            tolerance = f"≤{record['tolerance']:g}"
-            for column, label in _TOLERANCE_COLUMNS.items():
-                value = record.get(column)
-                row[f"{tolerance} {label}"] = _cell(column, value)
-            spread = record.get("saved_percent_sd")  # over meta-model seeds, when evaluated
-            if spread is not None and pd.notna(spread) and spread > 0:
-                row[f"{tolerance} % saved"] += f" ±{float(spread):.1f}"
-            if "p_vs_baseline" in record:
+            cells = _tolerance_cells(record, baselines)
+            if long:
                 baseline = baselines.get(record["tolerance"], "baseline")
-                row[f"{tolerance} vs {baseline}"] = _test_cell(
-                    record.get("diff_vs_baseline"), record["p_vs_baseline"]
-                )
-        rows.append(row)
+                test = cells.pop(f"vs {baseline}", None)
+                tolerance = {"tolerance": f"≤{record['tolerance']:g}"}
+                tested = {} if test is None else {"baseline": baseline, "vs baseline": test}
+                rows.append({"method": method} | tolerance | cells | tested)
+            else:
+                prefix = f"≤{record['tolerance']:g}"
+                wide |= {f"{prefix} {label}": value for label, value in cells.items()}
+        if not long:
+            rows.append(wide)
     return pd.DataFrame(rows)
+
+
+def _tolerance_cells(record: dict[str, Any], baselines: dict[float, str]) -> dict[str, str]:
+    """One method's figures at one tolerance, keyed by their column label."""
+    cells = {
+        label: _cell(column, record.get(column)) for column, label in _TOLERANCE_COLUMNS.items()
+    }
+    spread = record.get("saved_percent_sd")  # over meta-model seeds, when evaluated
+    if spread is not None and pd.notna(spread) and spread > 0:
+        cells["% saved"] += f" ±{float(spread):.1f}"
+    if "p_vs_baseline" in record:
+        baseline = baselines.get(record["tolerance"], "baseline")
+        cells[f"vs {baseline}"] = _test_cell(
+            record.get("diff_vs_baseline"), record["p_vs_baseline"]
+        )
+    return cells
 
 
 def _baselines(savings: pd.DataFrame) -> dict[float, str]:
