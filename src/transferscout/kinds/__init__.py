@@ -11,6 +11,7 @@ from transferscout.kinds.base import (
     ESTIMATORS,
     IGNORE,
     AttributionTarget,
+    SpanTarget,
     TaskKind,
     applicable_estimators,
 )
@@ -23,6 +24,7 @@ from transferscout.kinds.tagging import TaggingKind
 __all__ = [
     "BINARY",
     "AttributionTarget",
+    "SpanTarget",
     "ESTIMATORS",
     "IGNORE",
     "KINDS",
