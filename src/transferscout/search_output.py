@@ -1,7 +1,9 @@
 """What a budgeted search writes: the trace, the model card, the Hugging Face model folder.
 
-Kind-agnostic where it can be: scores are read as ``validation_<m>`` / ``test_<m>`` of the
-primary metric :data:`PRIMARY_METRIC` (positive-class F1 for the binary tasks of a run).
+Kind-agnostic: scores are the target kind's primary metric on validation / test
+(:func:`~transferscout.grid.models.trial_score`: positive-class F1 for a binary target,
+macro-F1 for a multi-class one, Spearman's ρ for a regression); the trace's ``*_f1`` columns
+hold it under their historical names.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from transferscout.grid.models import load_trained_model
+from transferscout.grid.models import load_trained_model, trial_kind, trial_score
 from transferscout.grid.store import TrialRow
 
 __all__ = [
@@ -30,8 +32,8 @@ __all__ = [
     "write_trace",
 ]
 
-#: The metric the meta-model predicts (``test_<m>``) and the search chooses by
-#: (``validation_<m>``): the primary metric of the run's tasks.
+#: The primary metric of a binary target (kept for callers; every score here is read with
+#: the target kind's own primary metric).
 PRIMARY_METRIC = "f1"
 
 TRACE_COLUMNS = [
@@ -54,13 +56,14 @@ TRACE_COLUMNS = [
 
 
 def validation_score(row: TrialRow) -> float:
-    """The row's validation (or test) primary metric."""
-    return float((row.metrics or {}).get(f"validation_{PRIMARY_METRIC}", -math.inf))
+    """The row's validation primary metric (−inf when it has none, so it is never chosen)."""
+    value = trial_score(row, "validation")
+    return -math.inf if math.isnan(value) else value
 
 
 def test_score(row: TrialRow) -> float:
-    """The row's test primary metric."""
-    return float((row.metrics or {}).get(f"test_{PRIMARY_METRIC}", math.nan))
+    """The row's test primary metric (NaN when it has none)."""
+    return trial_score(row, "test")
 
 
 def row_summary(row: TrialRow, label: str) -> dict[str, Any]:
@@ -76,13 +79,21 @@ def row_summary(row: TrialRow, label: str) -> dict[str, Any]:
         "sources": sources,
         "target_settings": config["target"]["settings"],
         "source_settings": None if config.get("source") is None else config["source"]["settings"],
-        "validation_f1": metrics.get(f"validation_{PRIMARY_METRIC}"),
-        "test_f1": metrics.get(f"test_{PRIMARY_METRIC}"),
+        "metric": trial_kind(row).metric_label,
+        "validation_f1": metrics.get(f"validation_{trial_kind(row).primary_metric}"),
+        "test_f1": metrics.get(f"test_{trial_kind(row).primary_metric}"),
         "test_accuracy": metrics.get("test_accuracy"),
         "test_precision": metrics.get("test_precision"),
         "test_recall": metrics.get("test_recall"),
         "hours": ((row.source_seconds or 0.0) + (row.target_seconds or 0.0)) / 3600,
     }
+
+
+_WHAT = {
+    "binary": "Binary text classifier (label 1 = the task)",
+    "multiclass": "Multi-class text classifier",
+    "regression": "Text regressor",
+}
 
 
 def model_card(
@@ -101,6 +112,7 @@ def model_card(
     singles, chains = tried
     row, label = best
     chosen = row_summary(row, label)
+    metric = chosen["metric"]
     single = row_summary(reference, "single-task")
     origin = (
         "fine-tuned on the target alone (no source helped on validation)"
@@ -114,9 +126,10 @@ def model_card(
     lines = [
         f"# {name}: transferscout budgeted search",
         "",
-        f"Binary text classifier for **{name}** (label 1 = {name}), {origin}.",
+        f"{_WHAT.get(trial_kind(row).name, 'Text model')} for **{name}**, {origin}.",
         "",
-        "| model | validation F1 | test F1 | test accuracy | test precision | test recall |",
+        f"| model | validation {metric} | test {metric} | test accuracy | test precision | "
+        "test recall |",
         "|---|---|---|---|---|---|",
     ]
     for shown, summary in (("this model", chosen), ("single-task model", single)):
@@ -145,7 +158,7 @@ def model_card(
         f"(reference models and every candidate): {hours:.3f} h.",
         f"- Candidates tried: {singles} of {pool} single-source candidates"
         + (f" and {chains} chain" if chains else "")
-        + f" (budget {budget}); the model is chosen by validation F1, test F1 "
+        + f" (budget {budget}); the model is chosen by validation {metric}, test {metric} "
         "is reported, never used to choose.",
         "",
         "Load it with `AutoModelForSequenceClassification.from_pretrained(folder)` and "

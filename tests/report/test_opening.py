@@ -56,7 +56,7 @@ def test_time_saved_is_one_row_per_method_with_every_tolerance() -> None:
     assert table["method"].tolist() == ["meta:f1", "meta:all"]  # single signals left out
     row = table.set_index("method").loc["meta:all"]
     assert row["≤0.01 depth"] == "4" and row["≤0.01 % saved"] == "60.0%"
-    assert row["≤0.02 F1 lost"] == "0.010" and row["≤0.02 hours"] == "1.25"
+    assert row["≤0.02 positive F1 lost"] == "0.010" and row["≤0.02 hours"] == "1.25"
     assert row["≤0.035 depth"] == "–"  # never reached
     assert recommended_method(_savings()) == "meta:all"
 

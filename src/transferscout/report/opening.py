@@ -36,7 +36,8 @@ HOW_TO_READ = {
     "scatter": "How to read this: each dot is a candidate; dots on the diagonal were "
     "predicted exactly, dots above it did better than predicted.",
     "search": "How to read this: one line per searched target; each step is a trained "
-    "candidate, the height is the test F1 of the best model so far (chosen by validation F1), "
+    "candidate, the height is the test score (the target's own metric) of the best model so "
+    "far (chosen by its validation score), "
     "the dotted line the target's single-task model.",
 }
 
@@ -44,7 +45,7 @@ _TOLERANCE_COLUMNS = {
     "k": "depth",
     "hours": "hours",
     "saved_percent": "% saved",
-    "f1_loss": "F1 lost",
+    "f1_loss": "lost",
 }
 
 
@@ -66,8 +67,12 @@ def recommended_method(savings: pd.DataFrame) -> str:
     return str(next((m for m in methods if str(m).startswith("meta:")), methods[0]))
 
 
-def savings_table(savings: pd.DataFrame, methods: list[str] | None = None) -> pd.DataFrame:
-    """Time saved as one table: a row per method, per tolerance its depth, hours, % saved, F1 lost.
+def savings_table(
+    savings: pd.DataFrame, methods: list[str] | None = None, *, lost: str = "positive F1 lost"
+) -> pd.DataFrame:
+    """Time saved as one table: a row per method, per tolerance its depth, hours, % saved, loss.
+
+    ``lost`` heads the loss columns (:func:`transferscout.report.wording.lost_header`).
 
     A spread over meta-model seeds (``saved_percent_sd``) and a p-value (``p_value``) are
     shown when the evaluation wrote them.
@@ -86,7 +91,8 @@ def savings_table(savings: pd.DataFrame, methods: list[str] | None = None) -> pd
             tolerance = f"≤{record['tolerance']:g}"
             for column, label in _TOLERANCE_COLUMNS.items():
                 value = record.get(column)
-                row[f"{tolerance} {label}"] = _cell(column, value)
+                header = lost if column == "f1_loss" else label
+                row[f"{tolerance} {header}"] = _cell(column, value)
             spread = record.get("saved_percent_sd")  # over meta-model seeds, when evaluated
             if spread is not None and pd.notna(spread) and spread > 0:
                 row[f"{tolerance} % saved"] += f" ±{float(spread):.1f}"
@@ -122,7 +128,10 @@ def search_traces(run_dir: str | Path) -> dict[str, tuple[pd.DataFrame, dict[str
 
 
 def search_summary_table(traces: dict[str, tuple[pd.DataFrame, dict[str, Any]]]) -> pd.DataFrame:
-    """One row per searched target: best model, its F1 next to the single-task model's, cost."""
+    """One row per searched target: best model, its score next to the single-task model's, cost.
+
+    Scores are the target's own primary metric (column ``metric``).
+    """
     rows = []
     for target, (_, summary) in traces.items():
         best, reference = summary["best"], summary["reference"]
@@ -130,8 +139,9 @@ def search_summary_table(traces: dict[str, tuple[pd.DataFrame, dict[str, Any]]])
             {
                 "target": target,
                 "best model": " → ".join(best["sources"]) or "single-task",
-                "test F1": round(float(best["test_f1"]), 4),
-                "single-task F1": round(float(reference["test_f1"]), 4),
+                "metric": best.get("metric", "positive F1"),  # older searches: binary
+                "test score": round(float(best["test_f1"]), 4),
+                "single-task score": round(float(reference["test_f1"]), 4),
                 "tried": _tried(summary),
                 "hours": round(float(summary["hours"]), 3),
                 "stopped": summary["stopped"],
@@ -147,7 +157,7 @@ def _tried(summary: dict[str, Any]) -> str:
 
 
 def render_search_traces(traces: dict[str, tuple[pd.DataFrame, dict[str, Any]]]) -> Figure:
-    """Best test F1 so far against cumulative training hours, one line per target."""
+    """Best test score so far against cumulative training hours, one line per target."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(7, 4), layout="constrained")
@@ -159,7 +169,7 @@ def render_search_traces(traces: dict[str, tuple[pd.DataFrame, dict[str, Any]]])
         (line,) = axes.step(hours, best, where="post", marker="o", label=shorten(target))
         axes.axhline(float(summary["reference"]["test_f1"]), color=line.get_color(), linestyle=":")
     axes.set_xlabel("training hours (reference models, then each candidate)")
-    axes.set_ylabel("test F1 of the best model so far")
+    axes.set_ylabel("test score of the best model so far (own metric)")
     if traces:
         axes.legend(fontsize="small")
     return figure
