@@ -192,10 +192,25 @@ def tasks_describe(
         str, typer.Option(help="Exact duplicate texts: drop, keep or error.")
     ] = "drop",
     output: Annotated[str, typer.Option(help="table, csv or json.")] = "table",
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="A run configuration: describe its [data] tasks (every [[data.tables]] too).",
+        ),
+    ] = None,
 ) -> None:
     """Show each task's kind, metric, split sizes and labels, and what was dropped and why."""
+    from transferscout.config import load_config
+
     _check_output(output)
     try:
+        if config is not None:
+            if data is not None or corpus is not None:
+                raise TransferScoutError("give either --config or --data/--corpus, not both")
+            _print_task_set(load_config(config).data.load(), output)
+            return
         options = TaskOptions(
             tasks=_split_list(tasks),
             seed=seed,

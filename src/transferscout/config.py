@@ -35,6 +35,7 @@ __all__ = [
     "PROFILES",
     "AnsatConfig",
     "DataConfig",
+    "DataTableConfig",
     "EncoderConfig",
     "EvaluationConfig",
     "ExecutorConfig",
@@ -49,9 +50,58 @@ __all__ = [
 ]
 
 
+#: ``[data]`` keys that say how documents are prepared (split, caps, duplicates); every
+#: table of a run shares them.
+PREPARATION_KEYS = (
+    "seed",
+    "fractions",
+    "max_train_examples",
+    "max_eval_examples",
+    "cap_strategy",
+    "duplicates",
+    "min_positives",
+)
+
+
+@dataclass(frozen=True)
+class DataTableConfig:
+    """``[[data.tables]]``: one more file (or built-in corpus) whose tasks join the run's.
+
+    Its keys describe the table exactly as ``[data]`` describes the first one — where the data
+    is, its columns, the kinds of its label columns, a second text column, which tasks to
+    keep — so one run can mix, say, single-text tasks of one file with text-pair tasks of
+    another.  How documents are split and capped is ``[data]``'s, shared by every table.
+    Task names must differ across tables.
+    """
+
+    corpus: str | None = None
+    path: str | None = None
+    format: str = "auto"
+    text_column: str = "text"
+    text_pair_column: str | None = None
+    label_columns: list[str] | None = None
+    task_kinds: dict[str, str] = field(default_factory=dict)
+    multilabel_column: str | None = None
+    label_delimiter: str | None = None
+    split_column: str | None = None
+    id_column: str | None = None
+    tasks: list[str] | None = None
+    all_tasks: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.path is None) == (self.corpus is None):
+            raise ConfigError("give exactly one of path (a file) or corpus (built-in)")
+        for kind in self.task_kinds.values():
+            get_kind(kind)
+
+
 @dataclass(frozen=True)
 class DataConfig:
-    """``[data]``: a built-in corpus, or a file with its columns; selection, split, caps."""
+    """``[data]``: a built-in corpus, or a file with its columns; selection, split, caps.
+
+    ``tables`` (``[[data.tables]]``) add the tasks of further files or corpora, each
+    described like the first (see :class:`DataTableConfig`) and prepared like it.
+    """
 
     corpus: str | None = "disaster-response"
     path: str | None = None
@@ -73,6 +123,7 @@ class DataConfig:
     cap_strategy: str = "stratified"
     duplicates: str = "drop"
     min_positives: int = 1
+    tables: list[DataTableConfig] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for kind in self.task_kinds.values():
@@ -92,7 +143,25 @@ class DataConfig:
         )
 
     def load(self) -> TaskSet:
-        """Build the task set this section describes."""
+        """Build the task set this section describes (its tables' tasks after its own)."""
+        first = self._load_one()
+        if not self.tables:
+            return first
+        sets = [first]
+        preparation = {key: getattr(self, key) for key in PREPARATION_KEYS}
+        for index, table in enumerate(self.tables):
+            description = dataclasses.asdict(table)
+            try:
+                sets.append(DataConfig(**description, **preparation)._load_one())
+            except ConfigError as error:
+                raise ConfigError(f"data.tables[{index}]: {error}") from None
+        return TaskSet(
+            tuple(task for part in sets for task in part.tasks),
+            " + ".join(part.source for part in sets),
+            tuple(note for part in sets for note in part.notes),
+        )
+
+    def _load_one(self) -> TaskSet:
         if self.path is not None:
             spec = TableSpec(
                 text_column=self.text_column,
@@ -376,6 +445,8 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (``None`` values left out, as TOML has no null)."""
         data: dict[str, Any] = _drop_none(dataclasses.asdict(self))
+        if not data["data"]["tables"]:  # a one-table run's file reads as before tables existed
+            del data["data"]["tables"]
         return data
 
 
@@ -391,6 +462,8 @@ def _full_key(message: str, section: str, aliases: Mapping[str, str]) -> str:
 def _drop_none(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(item) for item in value]
     return value
 
 
@@ -494,8 +567,12 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 def _resolve_data_path(data: dict[str, Any], folder: Path) -> None:
     section = data.get("data")
-    if isinstance(section, dict) and isinstance(section.get("path"), str):
-        section["path"] = str(folder / Path(section["path"]).expanduser())
+    if not isinstance(section, dict):
+        return
+    tables = section.get("tables")
+    for part in [section, *(tables if isinstance(tables, list) else [])]:
+        if isinstance(part, dict) and isinstance(part.get("path"), str):
+            part["path"] = str(folder / Path(part["path"]).expanduser())
 
 
 def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
@@ -574,6 +651,16 @@ def _build(cls: type[Any], data: Mapping[str, Any], prefix: str) -> Any:
         raise ConfigError(f"{prefix.rstrip('.') or 'configuration'}: {error}") from None
 
 
+def _build_item(cls: type[Any], data: Any, key: str) -> Any:
+    """One table of an array of tables; its own checks' errors name it."""
+    try:
+        return _build(cls, data, key + ".")
+    except ConfigError as error:
+        if str(error).startswith(key):
+            raise
+        raise ConfigError(f"{key}: {error}") from None
+
+
 def _check(value: Any, hint: Any, key: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
@@ -585,6 +672,10 @@ def _check(value: Any, hint: Any, key: str) -> Any:
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"{key} = {value!r}; expected a list")
+        item_type = args[0]
+        if isinstance(item_type, type) and dataclasses.is_dataclass(item_type):
+            # an array of tables ([[data.tables]])
+            return [_build_item(item_type, item, f"{key}[{i}]") for i, item in enumerate(value)]
         return [_check(item, args[0], f"{key}[{i}]") for i, item in enumerate(value)]
     if origin is dict:
         if not isinstance(value, Mapping):
