@@ -3,6 +3,8 @@
 The tasks are built here and can be checked by hand (see ``tests/conftest.py``): ``urgent``
 (binary: holds "please"), ``topic`` (multi-class: which keyword), ``words`` (regression: the
 word count) on one table, and ``share`` (binary on text pairs: both texts hold one keyword).
+A pool of single-text and pair tables runs from a configuration file in
+``tests/test_mixed_pool.py``.
 """
 
 from __future__ import annotations
@@ -15,19 +17,12 @@ import pytest
 
 from tests.conftest import PAIR_SPEC, kind_rows, pair_rows, write_csv
 from transferscout.config import load_config
-from transferscout.encoders import EncoderSpec
 from transferscout.errors import DataError
-from transferscout.evaluation import EvaluationSettings, evaluate_run
-from transferscout.grid.runner import ExecutionOptions, run_grid
-from transferscout.grid.spec import GridSpec, settings_grid
 from transferscout.grid.store import RunStore
 from transferscout.meta.features import candidate_table, pivot_signals
 from transferscout.pipeline import run_pipeline
 from transferscout.recommend import recommend_sources
-from transferscout.signals.ansat_stage import AnsatSettings, compute_ansat
-from transferscout.signals.attributions import AttributionSettings
-from transferscout.signals.pair_stage import PairSignalSettings, compute_pair_signals
-from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_tasks
+from transferscout.tasks import TableSpec, TaskOptions, load_tasks
 
 pytestmark = pytest.mark.slow
 
@@ -74,14 +69,6 @@ workers = 1
 threads_per_worker = 1
 device = "cpu"
 """
-
-FAST = EvaluationSettings(
-    feature_sets=("f1", "all"),
-    bootstrap_resamples=50,
-    meta_seeds=1,
-    n_estimators=20,
-    adaptive=False,
-)
 
 
 @pytest.fixture(scope="module")
@@ -172,27 +159,3 @@ def test_rank_a_new_target_of_each_kind(kinds_run: Path, tmp_path: Path, kind: s
     assert result.method.startswith("meta-model")
     with RunStore(kinds_run, readonly=True) as store:
         assert not [r for r in store.rows(kind="transfer") if r.target == name]
-
-
-def test_a_mixed_pool_with_a_pair_task_in_the_grid(
-    tmp_path: Path, kind_tasks: TaskSet, pair_tasks: TaskSet, tiny_encoder_dir: Path
-) -> None:
-    tasks = TaskSet((*kind_tasks.tasks, *pair_tasks.tasks), "mixed")
-    stage = {"epochs": [3], "batch_size": [8], "max_length": [32]}
-    grid = GridSpec(
-        target_settings=settings_grid(learning_rate=[3e-3], **stage),
-        source_settings=settings_grid(learning_rate=[3e-3], **stage),
-    )
-    run_dir = tmp_path / "run"
-    options = ExecutionOptions(workers=1, threads_per_worker=1, device="cpu")
-    summary = run_grid(run_dir, tasks, grid, EncoderSpec(str(tiny_encoder_dir)), options)
-    assert summary.failed == 0 and summary.done == 4 + 12
-    attribution = AttributionSettings(n_steps=4, max_length=32)
-    compute_ansat(run_dir, tasks, AnsatSettings(attribution=attribution, max_documents=5))
-    compute_pair_signals(run_dir, tasks, PairSignalSettings(max_examples=20, max_length=32))
-    result = evaluate_run(run_dir, FAST)
-    assert set(result.table1["target"]) >= set(tasks.names)
-    with RunStore(run_dir, readonly=True) as store:
-        signals = pivot_signals(store.pair_signals()).set_index(["source", "target"])
-    assert math.isfinite(signals.loc[("share", "topic"), "estimators_leep"])
-    assert math.isnan(signals.loc[("words", "share"), "estimators_leep"])
