@@ -89,13 +89,6 @@ def row_summary(row: TrialRow, label: str) -> dict[str, Any]:
     }
 
 
-_WHAT = {
-    "binary": "Binary text classifier (label 1 = the task)",
-    "multiclass": "Multi-class text classifier",
-    "regression": "Text regressor",
-}
-
-
 def model_card(
     name: str,
     best: tuple[TrialRow, str],
@@ -126,7 +119,7 @@ def model_card(
     lines = [
         f"# {name}: transferscout budgeted search",
         "",
-        f"{_WHAT.get(trial_kind(row).name, 'Text model')} for **{name}**, {origin}.",
+        f"Text model for **{name}** ({trial_kind(row).display_name}, {metric}), {origin}.",
         "",
         f"| model | validation {metric} | test {metric} | test accuracy | test precision | "
         "test recall |",

@@ -158,7 +158,7 @@ def test_relevance_maps_the_primary_metric_onto_zero_one() -> None:
     for kind in KINDS.values():
         low, high = kind.metric_range
         assert kind.relevance([low, high]).tolist() == [0.0, 1.0]
-        assert kind.metric_label
+        assert kind.metric_label and kind.display_name
 
 
 def test_score_label_names_one_kinds_metric_or_a_score() -> None:

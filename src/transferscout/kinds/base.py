@@ -47,6 +47,8 @@ class TaskKind(ABC):
     metric_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     #: The primary metric as the report and the command line name it.
     metric_label: ClassVar[str]
+    #: The kind as texts name it ("multi-class").
+    display_name: ClassVar[str]
     #: The numpy dtype labels are stored in.
     label_dtype: ClassVar[type[np.generic]]
 

@@ -13,9 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from transferscout.kinds import KINDS
+
 __all__ = ["aggregate_label", "headline", "is_gain", "loss_phrase", "lost_header"]
 
-_KIND_WORDS = {"binary": "binary", "multiclass": "multi-class", "regression": "regression"}
+
+def _kind_words(name: str) -> str:
+    return KINDS[name].display_name if name in KINDS else name
 
 
 def is_gain(summary: Mapping[str, Any]) -> bool:
@@ -48,7 +52,7 @@ def headline(summary: Mapping[str, Any]) -> str:
     kinds: dict[str, int] = dict(summary.get("target_kinds") or {})
     counts = ""
     if len(kinds) > 1:
-        counts = " (" + ", ".join(f"{n} {_KIND_WORDS.get(k, k)}" for k, n in kinds.items()) + ")"
+        counts = " (" + ", ".join(f"{n} {_kind_words(k)}" for k, n in kinds.items()) + ")"
     start = f"{summary['targets']} targets{counts}, {summary['candidates']} transfer candidates"
     best: dict[str, dict[str, Any]] = dict(summary.get("full_grid_best") or {})
     if not best:  # a summary from before task kinds: every target binary
@@ -58,7 +62,7 @@ def headline(summary: Mapping[str, Any]) -> str:
         return f"{start}; full-grid mean best {level['metric']} {level['mean_best']:.4f}."
     levels = ", ".join(
         f"{level['metric']} {level['mean_best']:.4f} ({level['targets']} "
-        f"{_KIND_WORDS.get(kind, kind)} target{'s' if level['targets'] != 1 else ''})"
+        f"{_kind_words(kind)} target{'s' if level['targets'] != 1 else ''})"
         for kind, level in best.items()
     )
     return (
