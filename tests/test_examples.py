@@ -26,10 +26,12 @@ def test_there_are_examples() -> None:
 #: of the built-in corpus with small caps, short trials and cheap signals.
 TINY = [
     'data.tasks=["request", "food", "genre"]',
-    "data.max_train_examples=40",
+    "data.max_train_examples=100",
     "data.max_eval_examples=60",
     "grid.target.learning_rate=[3e-3]",
     "grid.source.learning_rate=[3e-3]",
+    "grid.target.epochs=[8]",  # enough for the tiny model to learn `water` (rank's target)
+    "grid.source.epochs=[2]",
     "grid.target.batch_size=[8]",
     "grid.source.batch_size=[8]",
     "grid.target.max_length=[32]",
