@@ -50,19 +50,6 @@ __all__ = [
 ]
 
 
-#: ``[data]`` keys that say how documents are prepared (split, caps, duplicates); every
-#: table of a run shares them.
-PREPARATION_KEYS = (
-    "seed",
-    "fractions",
-    "max_train_examples",
-    "max_eval_examples",
-    "cap_strategy",
-    "duplicates",
-    "min_positives",
-)
-
-
 @dataclass(frozen=True)
 class DataTableConfig:
     """``[[data.tables]]``: one more file (or built-in corpus) whose tasks join the run's.
@@ -96,26 +83,15 @@ class DataTableConfig:
 
 
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(DataTableConfig):
     """``[data]``: a built-in corpus, or a file with its columns; selection, split, caps.
 
-    ``tables`` (``[[data.tables]]``) add the tasks of further files or corpora, each
-    described like the first (see :class:`DataTableConfig`) and prepared like it.
+    The first table (its description is a :class:`DataTableConfig`'s, with the built-in corpus
+    as the default) and how every table's documents are prepared.  ``tables``
+    (``[[data.tables]]``) add the tasks of further files or corpora.
     """
 
     corpus: str | None = "disaster-response"
-    path: str | None = None
-    format: str = "auto"
-    text_column: str = "text"
-    text_pair_column: str | None = None
-    label_columns: list[str] | None = None
-    task_kinds: dict[str, str] = field(default_factory=dict)
-    multilabel_column: str | None = None
-    label_delimiter: str | None = None
-    split_column: str | None = None
-    id_column: str | None = None
-    tasks: list[str] | None = None
-    all_tasks: bool = False
     seed: int = 0
     fractions: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
     max_train_examples: int | None = None
@@ -126,6 +102,7 @@ class DataConfig:
     tables: list[DataTableConfig] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        # path and corpus may both be given here: the path wins (the corpus is the default)
         for kind in self.task_kinds.values():
             get_kind(kind)
 
@@ -148,7 +125,13 @@ class DataConfig:
         if not self.tables:
             return first
         sets = [first]
-        preparation = {key: getattr(self, key) for key in PREPARATION_KEYS}
+        # how documents are prepared (split, caps, duplicates): [data]'s, for every table
+        described = {f.name for f in dataclasses.fields(DataTableConfig)} | {"tables"}
+        preparation = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in described
+        }
         for index, table in enumerate(self.tables):
             description = dataclasses.asdict(table)
             try:
