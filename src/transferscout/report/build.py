@@ -331,6 +331,8 @@ def write_report(run_dir: str | Path) -> ReportFiles:
         (out / f"{name}.png").write_bytes(data)
 
     table1_shown = table1.round(4)
+    if wording.is_gain(summary):  # each row's score is in the metric its `metric` cell names
+        table1_shown = table1_shown.rename(columns={"f1": "score"})
     ranking_shown = _ranking_table(ranking)
     tests_shown = _tests_table(ranking)
     ranking_title = (
