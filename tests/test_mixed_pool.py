@@ -100,6 +100,7 @@ def test_a_mixed_pool_of_single_text_and_pair_tables_runs_from_a_config_file(
     assert per_target["ndcg@3"].between(0, 1).all()
     report = (run_dir / "report" / "report.md").read_text(encoding="utf-8")
     assert "Spearman ρ" in report and "mean best gain over the single-task model" in report
+    assert "| metric | score | accuracy |" in report  # Table 1: each row in its own metric
     # A new regression target ranked against the mixed pool, from the command line.
     target = [{"text": r["text"], "count": r["words"]} for r in kind_rows(45, seed=9)]
     path = write_csv(tmp_path / "target.csv", target)
