@@ -79,6 +79,26 @@ def keyword_rows(n: int = 60, seed: int = 0) -> list[dict[str, str]]:
     return rows
 
 
+def tent_rows(n: int, seed: int = 0, label: str = "camp") -> list[dict[str, str]]:
+    """A balanced keyword target: ``label`` is 1 for every other text, the ones holding "tent".
+
+    Unlike ``shelter`` of :func:`keyword_rows` (40% positives among other keywords), every
+    tiny random encoder of the family matrix learns it in a few epochs, so a single-task model
+    of it predicts both classes.
+    """
+    import random
+
+    rng = random.Random(seed)
+    filler = ["the", "people", "village", "need", "please", "help", "area", "city", "road"]
+    rows = []
+    for i in range(n):
+        on = i % 2 == 0
+        words = rng.sample(filler, 3) + (["tent"] if on else [])
+        rng.shuffle(words)
+        rows.append({"id": f"t{i}", "text": " ".join(words) + f" {i}", label: str(int(on))})
+    return rows
+
+
 @pytest.fixture(scope="session")
 def keyword_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_csv(tmp_path_factory.mktemp("keywords") / "keywords.csv", keyword_rows())
@@ -187,6 +207,37 @@ def pair_rows(n: int = 60, seed: int = 0) -> list[dict[str, str]]:
     return rows
 
 
+def asking_pair_rows(n: int, seed: int = 0) -> list[dict[str, str]]:
+    """Text pairs; ``asks`` (binary) is 1 when either text holds "please" (every other pair).
+
+    The label needs both texts (neither alone decides it), yet a tiny model learns it, unlike
+    ``share`` of :func:`pair_rows`, which needs the two texts' keywords compared.
+    """
+    import random
+
+    rng = random.Random(seed)
+    filler = ["the", "people", "village", "need", "help", "area", "city", "road"]
+    keys = list(TOPICS.values())
+    rows = []
+    for i in range(n):
+        first = [*rng.sample(filler, 2), rng.choice(keys)]
+        second = [rng.choice(keys), *rng.sample(filler, 2)]
+        asks = i % 2 == 0
+        if asks:
+            (first if rng.random() < 0.5 else second).append("please")
+        rng.shuffle(first)
+        rng.shuffle(second)
+        rows.append(
+            {
+                "id": f"q{i}",
+                "text": " ".join(first),
+                "second": " ".join(second),
+                "asks": str(int(asks)),
+            }
+        )
+    return rows
+
+
 KIND_SPEC = TableSpec(
     label_columns=("urgent", "topic", "words"),
     id_column="id",
@@ -207,3 +258,37 @@ def pair_tasks(tmp_path_factory: pytest.TempPathFactory) -> TaskSet:
     """The text-pair task ``share`` (60 pairs, 60/20/20)."""
     path = write_csv(tmp_path_factory.mktemp("pairs") / "pairs.csv", pair_rows())
     return load_tasks(path, PAIR_SPEC, TaskOptions(fractions=(0.6, 0.2, 0.2)))
+
+
+#: The gazetteer of the tagging task: places (one or two words) and people.
+GAZETTEER = {
+    "LOC": [["village"], ["city"], ["hospital"], ["city", "area"]],
+    "PER": [["doctor"], ["family"]],
+}
+
+
+def gazetteer_conll(path: Path, n: int = 60, seed: int = 0) -> Path:
+    """A CoNLL file (word, a dummy column, BIO tag) whose entities are the gazetteer's names.
+
+    Each sentence is four filler words with up to two names drawn from :data:`GAZETTEER`
+    inserted, tagged ``B-LOC``/``I-LOC`` or ``B-PER``; every other word is ``O``.  The tag
+    is column 2.  A tiny model learns it from the words alone.
+    """
+    import random
+
+    rng = random.Random(seed)
+    filler = "we need help please food water send to in at the people".split()
+    lines: list[str] = []
+    for _ in range(n):
+        words = [(w, "O") for w in rng.sample(filler, 4)]
+        for _ in range(rng.randint(0, 2)):
+            entity = rng.choice(sorted(GAZETTEER))
+            name = rng.choice(GAZETTEER[entity])
+            # never inside a two-word name (that would break its I- tag)
+            at = rng.choice(
+                [i for i in range(len(words) + 1) if i == len(words) or words[i][1][:2] != "I-"]
+            )
+            words[at:at] = [(w, ("B-" if j == 0 else "I-") + entity) for j, w in enumerate(name)]
+        lines += [f"{word} X {tag}" for word, tag in words] + [""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

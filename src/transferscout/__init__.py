@@ -41,9 +41,12 @@ _EXPORTS: dict[str, str] = {
     "binary_metrics": "transferscout.training.metrics",
     "multiclass_metrics": "transferscout.training.metrics",
     "regression_metrics": "transferscout.training.metrics",
-    # sequence labelling (readers and metric; not yet a task kind of the pipeline)
+    # sequence labelling: tagged sentences, tagging tasks, the entity metric
     "TaggedSentences": "transferscout.tasks.tagged",
+    "TaggedSpec": "transferscout.tasks.tagged",
+    "load_tagged_task": "transferscout.tasks.tagged",
     "read_tagged": "transferscout.tasks.tagged",
+    "tagged_task": "transferscout.tasks.tagged",
     "sequence_metrics": "transferscout.kinds.tagging",
     # encoders, configuration, grid
     "EncoderSpec": "transferscout.encoders",
@@ -115,8 +118,11 @@ __all__ = [
     "multiclass_metrics",
     "regression_metrics",
     "TaggedSentences",
+    "TaggedSpec",
+    "load_tagged_task",
     "read_tagged",
     "sequence_metrics",
+    "tagged_task",
     "ConfigError",
     "DataError",
     "DataNote",

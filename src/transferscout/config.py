@@ -14,7 +14,7 @@ import tomllib
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from transferscout.signals.attributions import AttributionSettings
 from transferscout.signals.budget import MAX_DOCUMENTS, MAX_EXAMPLES, SignalBudget
 from transferscout.signals.pair_stage import PairSignalSettings
 from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_corpus, load_tasks
+from transferscout.tasks.tagged import TaggedSpec, load_tagged_task
 
 __all__ = [
     "PROFILES",
@@ -99,12 +100,16 @@ class DataConfig(DataTableConfig):
     cap_strategy: str = "stratified"
     duplicates: str = "drop"
     min_positives: int = 1
+    tagged: list[TaggedSpec] = field(default_factory=list)
     tables: list[DataTableConfig] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # path and corpus may both be given here: the path wins (the corpus is the default)
         for kind in self.task_kinds.values():
             get_kind(kind)
+        # entries given as tables (a target's [data], a stored configuration) become specs
+        specs = [TaggedSpec(**t) if isinstance(t, Mapping) else t for t in self.tagged]
+        object.__setattr__(self, "tagged", specs)
 
     def task_options(self) -> TaskOptions:
         """The selection, split and capping options."""
@@ -120,13 +125,18 @@ class DataConfig(DataTableConfig):
         )
 
     def load(self) -> TaskSet:
-        """Build the task set this section describes (its tables' tasks after its own)."""
-        first = self._load_one()
+        """Build the task set this section describes.
+
+        The first table's (or corpus's) tasks, then the tagged tasks of ``tagged`` (``corpus =
+        "none"`` with no ``path``: tagged tasks only; ``tasks`` selects and orders both), then
+        the tasks of each further table of ``tables``, prepared as this section says.
+        """
+        first = self._first()
         if not self.tables:
             return first
-        sets = [first]
+        parts = [first]
         # how documents are prepared (split, caps, duplicates): [data]'s, for every table
-        described = {f.name for f in dataclasses.fields(DataTableConfig)} | {"tables"}
+        described = {f.name for f in dataclasses.fields(DataTableConfig)} | {"tables", "tagged"}
         preparation = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
@@ -135,16 +145,32 @@ class DataConfig(DataTableConfig):
         for index, table in enumerate(self.tables):
             description = dataclasses.asdict(table)
             try:
-                sets.append(DataConfig(**description, **preparation)._load_one())
+                parts.append(DataConfig(**description, **preparation)._table())
             except ConfigError as error:
                 raise ConfigError(f"data.tables[{index}]: {error}") from None
         return TaskSet(
-            tuple(task for part in sets for task in part.tasks),
-            " + ".join(part.source for part in sets),
-            tuple(note for part in sets for note in part.notes),
+            tuple(task for part in parts for task in part.tasks),
+            " + ".join(part.source for part in parts),
+            tuple(note for part in parts for note in part.notes),
         )
 
-    def _load_one(self) -> TaskSet:
+    def _first(self) -> TaskSet:
+        """The first table's tasks and the tagged tasks."""
+        if not self.tagged:
+            return self._table()
+        built = [load_tagged_task(spec, self.task_options()) for spec in self.tagged]
+        names = {task.name for task, _ in built}
+        wanted = None if self.tasks is None else [n for n in self.tasks if n not in names]
+        table = None
+        if (self.path is not None or self.corpus not in (None, "", "none")) and wanted != []:
+            table = replace(self, tasks=wanted, tagged=[], tables=[])._table()
+        tasks = (*(table.tasks if table else ()), *(task for task, _ in built))
+        notes = (*(table.notes if table else ()), *(n for _, ns in built for n in ns))
+        source = table.source if table else str(self.tagged[0].path or self.tagged[0].train)
+        merged = TaskSet(tasks, source, notes)
+        return merged if self.tasks is None else merged.select(self.tasks)
+
+    def _table(self) -> TaskSet:
         if self.path is not None:
             spec = TableSpec(
                 text_column=self.text_column,
@@ -556,6 +582,10 @@ def _resolve_data_path(data: dict[str, Any], folder: Path) -> None:
     for part in [section, *(tables if isinstance(tables, list) else [])]:
         if isinstance(part, dict) and isinstance(part.get("path"), str):
             part["path"] = str(folder / Path(part["path"]).expanduser())
+    for entry in section.get("tagged") or []:
+        for key in ("path", "train", "validation", "test"):
+            if isinstance(entry, dict) and isinstance(entry.get(key), str):
+                entry[key] = str(folder / Path(entry[key]).expanduser())
 
 
 def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
@@ -657,7 +687,7 @@ def _check(value: Any, hint: Any, key: str) -> Any:
             raise ConfigError(f"{key} = {value!r}; expected a list")
         item_type = args[0]
         if isinstance(item_type, type) and dataclasses.is_dataclass(item_type):
-            # an array of tables ([[data.tables]])
+            # an array of tables ([[data.tables]], [[data.tagged]])
             return [_build_item(item_type, item, f"{key}[{i}]") for i, item in enumerate(value)]
         return [_check(item, args[0], f"{key}[{i}]") for i, item in enumerate(value)]
     if origin is dict:

@@ -190,7 +190,8 @@ def _calibrate_inference(config: RunConfig, run_dir: Path, tasks: TaskSet) -> tu
     start = time.perf_counter()
     encoder = load_trained_model(run_dir, row, device=config.executor.device)
     load_seconds = time.perf_counter() - start
-    texts = tasks[first].train.texts[:CALIBRATION_EXAMPLES]
+    train = tasks[first].train
+    texts = train.texts[:CALIBRATION_EXAMPLES]
     settings = config.pair_settings()
     start = time.perf_counter()
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.precision == "bf16"):
@@ -200,6 +201,8 @@ def _calibrate_inference(config: RunConfig, run_dir: Path, tasks: TaskSet) -> tu
             texts,
             max_length=settings.max_length,
             batch_size=settings.batch_size,
+            pairs=None if train.pairs is None else train.pairs[:CALIBRATION_EXAMPLES],
+            kind=tasks[first].kind,
         )
     return (time.perf_counter() - start) / max(1, len(texts)), load_seconds
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from transferscout.encoders.adapter import HEADS
 from transferscout.grid.models import load_trained_model, trial_kind, trial_score
 from transferscout.grid.store import TrialRow
 
@@ -154,7 +155,7 @@ def model_card(
         + f" (budget {budget}); the model is chosen by validation {metric}, test {metric} "
         "is reported, never used to choose.",
         "",
-        "Load it with `AutoModelForSequenceClassification.from_pretrained(folder)` and "
+        f"Load it with `{HEADS[trial_kind(row).head][0]}.from_pretrained(folder)` and "
         "`AutoTokenizer.from_pretrained(folder)`; "
         f"inputs were truncated to {chosen['target_settings'].get('max_length')} tokens.",
         "",

@@ -37,6 +37,7 @@ _LAYOUT_KEYS = (
     "label_delimiter",
     "split_column",
     "id_column",
+    "tagged",
 )
 
 #: ``[data]`` keys that say where the data is and how it is laid out (not how it is prepared):

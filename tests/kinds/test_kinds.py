@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
+from transferscout.encoders import load_encoder
 from transferscout.errors import ConfigError, DataError
 from transferscout.kinds import KINDS, TaskKind, applicable_estimators, get_kind
+from transferscout.kinds.tagging import sentence_labels
+from transferscout.tasks.task import Split
+from transferscout.training.data import example_batches
+from transferscout.training.finetune import predict
+
+#: The texts every row's labels belong to (a tagging row has one tag per word).
+TEXTS = [
+    "we need food",
+    "city area",
+    "send water please",
+    "the village",
+    "help",
+    "doctor in the city",
+]
 
 # kind name -> (raw label cells, expected labels, class names, head width)
 ROWS: dict[str, tuple[list[Any], list[Any], tuple[str, ...], int]] = {
@@ -21,31 +37,60 @@ ROWS: dict[str, tuple[list[Any], list[Any], tuple[str, ...], int]] = {
         3,
     ),
     "regression": (["1.5", 2, 0.25, "3", 4.0, "-1"], [1.5, 2.0, 0.25, 3.0, 4.0, -1.0], (), 1),
+    # tag lists, a CSV cell of space-separated tags, ClassLabel-style names; an I-LOC after
+    # O (row 4) is read leniently as B-LOC
+    "tagging": (
+        [
+            ["O", "O", "O"],
+            "B-LOC I-LOC",
+            ("O", "O", "O"),
+            ["O", "I-LOC"],
+            ["O"],
+            ["B-PER", "O", "O", "B-LOC"],
+        ],
+        [(2, 2, 2), (0, 1), (2, 2, 2), (2, 0), (2,), (3, 2, 2, 0)],
+        ("B-LOC", "I-LOC", "O", "B-PER"),
+        4,
+    ),
 }
+#: Declared tag names (as a ``ClassLabel`` gives them): their order is kept, new tags follow.
+DECLARED = {"tagging": ("B-LOC", "I-LOC", "O")}
 
 
 def test_the_matrix_covers_every_kind() -> None:
     assert set(ROWS) == set(KINDS)
 
 
+def _labels(kind: TaskKind, values: list[Any]) -> Any:
+    if kind.label_dtype is np.object_:
+        return sentence_labels(values)
+    return np.array(values)
+
+
 @pytest.fixture(params=sorted(ROWS))
 def row(request: pytest.FixtureRequest) -> tuple[TaskKind, list[Any], Any, tuple[str, ...], int]:
     cells, labels, classes, width = ROWS[request.param]
-    return get_kind(request.param), cells, np.array(labels), classes, width
+    kind = get_kind(request.param)
+    return kind, cells, _labels(kind, labels), classes, width
 
 
 def _read(kind: TaskKind, cells: list[Any]) -> tuple[Any, tuple[str, ...]]:
     return kind.read_labels(
-        cells, [f"line {i + 2}" for i in range(len(cells))], path="d.csv", column="y"
+        cells,
+        [f"line {i + 2}" for i in range(len(cells))],
+        path="d.csv",
+        column="y",
+        classes=DECLARED.get(kind.name),
     )
 
 
 def test_labels_are_read_and_the_head_has_the_right_width(row: Any) -> None:
     kind, cells, labels, classes, width = row
     got, names = _read(kind, cells)
-    np.testing.assert_array_equal(got, labels)
+    assert got.tolist() == labels.tolist()
     assert got.dtype == kind.label_dtype and names == classes
     assert kind.num_outputs(names) == width
+    kind.check_texts(TEXTS, got, ["r"] * len(TEXTS), path="d.csv", column="y")
 
 
 def test_a_bad_cell_is_an_error_naming_its_line(row: Any) -> None:
@@ -54,18 +99,34 @@ def test_a_bad_cell_is_an_error_naming_its_line(row: Any) -> None:
         _read(kind, [*cells[:2], None, *cells[3:]])
 
 
-def test_loss_matches_the_reference_and_outputs_have_the_head_width(row: Any) -> None:
+def test_fingerprint_bytes_are_stable_and_tell_labels_apart(row: Any) -> None:
+    kind, _, labels, *_ = row
+    assert kind.label_bytes(labels) == kind.label_bytes(labels.copy())
+    assert kind.label_bytes(labels) != kind.label_bytes(labels[::-1])
+
+
+def test_loss_matches_the_reference_and_predictions_are_scored(
+    row: Any, tiny_encoder_dir: Path
+) -> None:
+    """The kind's head, encoding, batches, loss and metrics on a real tiny model."""
     kind, _, labels, classes, width = row
-    logits = torch.randn(len(labels), width, generator=torch.Generator().manual_seed(0))
-    target = kind.label_tensor(labels)
-    if kind.has_classes:
-        expected = torch.nn.CrossEntropyLoss()(logits, target)
-    else:
+    torch.manual_seed(0)
+    encoder = load_encoder(tiny_encoder_dir, num_labels=width, head=kind.head)
+    split = Split(tuple(map(str, range(len(TEXTS)))), tuple(TEXTS), labels)
+    encoded = kind.encode(encoder.tokenizer, split, 16)
+    ((_, batch),) = example_batches(encoded, np.arange(len(split)), 8, kind.collate)
+    target = batch.pop("labels")
+    logits = kind.logits(encoder.model(**batch))
+    if not kind.has_classes:
         expected = torch.nn.MSELoss()(logits.squeeze(-1), target)
-    assert torch.equal(kind.loss(logits, target), expected)
-    outputs = kind.outputs(logits).numpy().astype(np.float64)
-    assert outputs.shape == (len(labels), width if kind.has_classes else 1)
-    metrics = kind.metrics(labels, outputs)
+    else:  # one class per text, or a tag per word on its first piece (the rest ignored)
+        assert int((target >= 0).sum()) == sum(np.size(x) for x in labels)
+        expected = torch.nn.CrossEntropyLoss()(logits.reshape(-1, width), target.reshape(-1))
+    assert torch.allclose(kind.loss(logits, target), expected)
+    outputs = kind.outputs(logits)
+    assert outputs.shape[-1] == (width if kind.has_classes else 1)
+    predictions = predict(encoder.model, encoder.tokenizer, split, max_length=16, kind=kind)
+    metrics = kind.metrics(labels, predictions, classes=classes)
     assert kind.primary_metric in metrics
 
 
@@ -73,7 +134,7 @@ def test_strata_caps_and_positive_documents(row: Any) -> None:
     kind, _, labels, classes, _ = row
     strata = kind.strata(labels)
     assert strata.shape[0] == len(labels) and set(np.unique(strata)) <= {0, 1}
-    assert np.all(strata.sum(axis=1) <= 1) and strata.any()  # at most one stratum each
+    assert strata.any()
     rows = kind.cap(np.tile(labels, 5), 12, "stratified", 1, np.random.default_rng(0))
     assert len(rows) <= 12 and np.all(np.diff(rows) > 0)
     mask = kind.positive_mask(labels, labels)
@@ -102,6 +163,15 @@ def test_positive_documents_and_attribution_targets_by_hand() -> None:
     assert binary.attribution_targets([None, 0], None) == [1, 1]
     assert multiclass.attribution_targets([2, None], outputs) == [2, 0]  # gold, else predicted
     assert regression.attribution_targets([1.5, None], None) == [0, 0]
+    # tagging: sentences with a word not of the training data's commonest tag (O = id 2)
+    tagging = KINDS["tagging"]
+    sentences = _labels(tagging, [(2, 2), (0, 1, 2), (2,), (3,)])
+    reference = _labels(tagging, [(2, 2, 0), (2,)])
+    assert tagging.positive_mask(sentences, reference).tolist() == [False, True, False, True]
+    # the entity words' tags: gold for a sentence of the task, else the predicted ones
+    predicted = [[0, 2, 2], [2, 3, None]]  # the first is not read (gold is known)
+    targets = tagging.attribution_targets([sentences[1], None], predicted, reference=reference)
+    assert targets == [((0, 0), (1, 1)), ((1, 3),)]
 
 
 def test_estimator_applicability_table() -> None:
@@ -118,6 +188,20 @@ def test_estimator_applicability_table() -> None:
             "h_score_shrinkage",
             "transrate",
         },
+        # tagging targets: token features with token tags; LEEP/NCE need a tagger's tags
+        ("tagging", "tagging"): {
+            "logme",
+            "leep",
+            "nce",
+            "h_score",
+            "h_score_shrinkage",
+            "transrate",
+        },
+        ("binary", "tagging"): {"logme", "h_score", "h_score_shrinkage", "transrate"},
+        ("regression", "tagging"): {"logme", "h_score", "h_score_shrinkage", "transrate"},
+        # a tagger as the source of a text target: its first-token state, no class outputs
+        ("tagging", "multiclass"): {"logme", "h_score", "h_score_shrinkage", "transrate"},
+        ("tagging", "regression"): {"logme"},
     }
     for (source, target), names in expected.items():
         assert applicable_estimators(get_kind(source), get_kind(target)) == names
@@ -167,3 +251,31 @@ def test_score_label_names_one_kinds_metric_or_a_score() -> None:
     assert score_label(["binary", "binary"]) == "positive F1"
     assert score_label(["regression"]) == "Spearman ρ"
     assert score_label(["binary", "multiclass"]) == "score"
+
+
+def test_the_documented_signal_table_for_every_pair_of_kinds() -> None:
+    """README "Task kinds", the table of signals: every (source, target) pair of kinds."""
+    features = {"logme", "h_score", "h_score_shrinkage", "transrate"}
+    documented_outputs = {  # target -> the sources whose outputs LEEP/NCE read
+        "binary": {"binary", "multiclass"},
+        "multiclass": {"binary", "multiclass"},
+        "regression": set(),
+        "tagging": {"tagging"},
+    }
+    for source in KINDS:
+        for target in KINDS:
+            expected = {"logme"} if target == "regression" else set(features)
+            if source in documented_outputs[target]:
+                expected |= {"leep", "nce"}
+            assert applicable_estimators(KINDS[source], KINDS[target]) == expected, (
+                source,
+                target,
+            )
+    # ANSAT: between attributable kinds with the same head (what is attributed carries over)
+    assert all(kind.attributable for kind in KINDS.values())
+    assert {name for name, kind in KINDS.items() if kind.head == "sequence"} == {
+        "binary",
+        "multiclass",
+        "regression",
+    }
+    assert KINDS["tagging"].head == "token"

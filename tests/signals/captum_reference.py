@@ -75,8 +75,12 @@ def captum_conductance(
     fill_id: int | None,
     n_steps: int,
     method: str,
+    weights: torch.Tensor | None = None,
 ) -> np.ndarray:
     """``(layers, documents, tokens)``: Captum's conductance summed over the hidden dimension.
+
+    The target is logit 1, or with ``weights`` ``(documents, tokens, outputs)`` the weighted
+    sum of a token head's logits (passed as a forward argument, which Captum repeats per step).
 
     ``layers`` are modules each applied once per forward pass, in order; the model may be
     modified (see :func:`tapped_layers`), so pass a copy.
@@ -87,17 +91,22 @@ def captum_conductance(
         inputs = embed(input_ids)
         reference = baseline_embeddings(embed, input_ids, mask, baseline=baseline, fill_id=fill_id)
 
-    def forward(embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        embeds: torch.Tensor, attention_mask: torch.Tensor, weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
         extra = family.model_inputs({"attention_mask": attention_mask})
-        return model(inputs_embeds=embeds, **extra).logits
+        logits = model(inputs_embeds=embeds, **extra).logits
+        if weight is None:
+            return logits
+        return (logits * weight).sum(dim=(1, 2)).unsqueeze(-1)
 
     per_layer = []
     for layer in tapped_layers(model, layers):
         attributions = LayerConductance(forward, layer).attribute(
             inputs,
             baselines=reference,
-            target=1,
-            additional_forward_args=(mask,),
+            target=1 if weights is None else 0,
+            additional_forward_args=(mask,) if weights is None else (mask, weights),
             n_steps=n_steps,
             method=method,
         )

@@ -195,3 +195,35 @@ def test_integration_points() -> None:
     np.testing.assert_allclose(integration_alphas(4, "riemann_left"), [0, 0.25, 0.5, 0.75])
     with pytest.raises(ValueError, match="at least 2"):
         integration_alphas(1)
+
+
+def test_summed_token_logits_equal_captum(tiny_encoder_dir: Path) -> None:
+    """A tagger's target: F is a weighted sum of token logits (gold entity tags)."""
+    torch.manual_seed(0)
+    encoder = load_encoder(str(tiny_encoder_dir), num_labels=3, head="token")
+    model = encoder.model.double().eval()
+    input_ids, mask, special = _batch(encoder.tokenizer, TEXTS)
+    generator = torch.Generator().manual_seed(1)
+    weights = (torch.rand((*input_ids.shape, 3), generator=generator) < 0.2).double()
+    weights *= mask.unsqueeze(-1)
+    ours = layer_conductance_all(
+        model, input_ids, mask, target=weights, n_steps=8, method="gausslegendre", **special
+    )
+    copied = copy.deepcopy(model)
+    reference = captum_conductance(
+        copied,
+        input_ids,
+        mask,
+        list(copied.base_model.encoder.layer),  # type: ignore[union-attr]
+        n_steps=8,
+        method="gausslegendre",
+        weights=weights,
+        **special,  # type: ignore[arg-type]
+    )
+    assert _relative_error(ours.scores, reference) < 1e-8
+    # F is linear in the weights, and so is every layer's conductance
+    halves = [
+        layer_conductance_all(model, input_ids, mask, target=w, n_steps=8, **special).scores
+        for w in (weights * (torch.arange(3) < 1), weights * (torch.arange(3) >= 1))
+    ]
+    np.testing.assert_allclose(halves[0] + halves[1], ours.scores, rtol=0, atol=1e-10)

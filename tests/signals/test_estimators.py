@@ -8,6 +8,7 @@ from transferscout.signals.estimators import (
     h_score,
     log_expected_empirical_prediction,
     log_maximum_evidence,
+    log_maximum_evidence_regression,
     logme_evidence,
     negative_conditional_entropy,
     regularized_h_score,
@@ -116,6 +117,28 @@ def test_logme_fixed_point_reaches_the_direct_maximum(n: int, d: int) -> None:
     assert fixed_point == pytest.approx(direct, rel=1e-6, abs=1e-8)
 
 
+def test_logme_of_a_column_the_features_fit_exactly_is_the_limit_of_infinite_beta() -> None:
+    """n <= d and a column in the features' span: the fixed point drives γ -> n, β -> ∞.
+
+    With every σ_i > 0 and no residual, the evidence tends, as β -> ∞, to
+    ``n/2 log α − α/2 M − 1/2 Σ log σ_i − n/2 log 2π`` with ``M = Σ z_i²/σ_i``, largest at
+    ``α = n/M``.  With no weights at all (α -> ∞) it is ``n/2 log β − n/2 − n/2 log 2π`` at
+    ``β = n/‖y‖²``.  Here f = [diag(1, 2, 3, 4) | 0]: σ = (1, 4, 9, 16), z² = the column; the
+    column (0, 1, 0, 1) is best fitted exactly, the column (1, 0, 1, 0) best not at all.
+    """
+    f = np.hstack([np.diag([1.0, 2.0, 3.0, 4.0]), np.zeros((4, 4))])
+    n = 4
+    fitted = (
+        n / 2 * np.log(n / (1 / 4 + 1 / 16)) - n / 2 - np.log(576.0) / 2 - n / 2 * np.log(2 * np.pi)
+    )
+    unfitted = n / 2 * np.log(n / 2) - n / 2 - n / 2 * np.log(2 * np.pi)
+    assert fitted > unfitted
+    one = log_maximum_evidence_regression(f, [0.0, 1.0, 0.0, 1.0])
+    assert one == pytest.approx(fitted / n, rel=1e-9)
+    both = log_maximum_evidence(f, np.array([0, 1, 0, 1]))
+    assert both == pytest.approx((fitted + unfitted) / 2 / n, rel=1e-9)
+
+
 def test_logme_evidence_in_the_svd_basis_equals_the_direct_formula() -> None:
     for n, d in ((40, 6), (10, 25)):
         f, labels = _data(n, d, seed=d)
@@ -219,8 +242,6 @@ def test_bad_shapes() -> None:
 
 @pytest.mark.parametrize(("n", "d"), [(60, 8), (12, 30)], ids=["n>d", "n<d"])
 def test_logme_of_a_regression_target_reaches_the_direct_maximum(n: int, d: int) -> None:
-    from transferscout.signals.estimators import log_maximum_evidence_regression
-
     rng = np.random.default_rng(n)
     f = rng.normal(size=(n, d))
     values = 0.8 * f[:, 0] - 0.3 * f[:, 1] + rng.normal(0, 0.5, n)

@@ -114,3 +114,114 @@ def test_a_datasets_folder_with_a_classlabel_sequence(tmp_path: Path) -> None:
     datasets.Dataset.from_dict(data, features=features).save_to_disk(str(tmp_path / "e"))
     repaired = read_tagged(tmp_path / "e", tokens_column="words", tag_column="ner")
     assert repaired.tags == [("O", "B-LOC")] and repaired.tag_names == ("O", "I-LOC", "B-LOC")
+
+
+def _gazetteer_file(tmp_path: Path, name: str = "g.conll", n: int = 40, seed: int = 0) -> Path:
+    from tests.conftest import gazetteer_conll
+
+    return gazetteer_conll(tmp_path / name, n, seed=seed)
+
+
+def test_a_tagged_task_is_split_checked_and_hashed(tmp_path: Path) -> None:
+    from transferscout.kinds import get_kind
+    from transferscout.tasks import TaskOptions
+    from transferscout.tasks.tagged import tagged_task
+
+    path = _gazetteer_file(tmp_path)
+    options = TaskOptions(fractions=(0.6, 0.2, 0.2), seed=3)
+    task, notes = tagged_task("places", read_tagged(path, tag_column=2), options)
+    assert task.kind is get_kind("tagging") and notes == []
+    assert task.classes == ("B-LOC", "B-PER", "I-LOC", "O")
+    assert [len(s) for _, s in task.splits()] == [24, 8, 8]
+    first = task.train.ids[0]
+    assert first.startswith("g.conll:lines ")
+    # the text is the words joined by single spaces, one tag id per word
+    assert all(
+        len(text.split(" ")) == len(tags)
+        for text, tags in zip(task.train.texts, task.train.labels, strict=True)
+    )
+    again, _ = tagged_task("places", read_tagged(path, tag_column=2), options)
+    assert again.fingerprint == task.fingerprint
+    other, _ = tagged_task("places", read_tagged(path, tag_column=2), TaskOptions(seed=4))
+    assert other.fingerprint != task.fingerprint
+
+
+def test_three_files_are_the_three_splits_and_caps_apply(tmp_path: Path) -> None:
+    from transferscout.tasks import TaskOptions
+    from transferscout.tasks.tagged import TaggedSpec, load_tagged_task
+
+    files = [_gazetteer_file(tmp_path, f"{s}.conll", 30, seed=i) for i, s in enumerate("abc")]
+    spec = TaggedSpec(
+        "places", train=str(files[0]), validation=str(files[1]), test=str(files[2]), tag_index=2
+    )
+    task, notes = load_tagged_task(spec, TaskOptions(max_train_examples=20))
+    assert [len(s) for _, s in task.splits()] == [20, 30, 30]
+    assert task.test.ids[0].startswith("c.conll:") and notes[0].kind == "capped"
+
+
+def test_a_split_without_entities_is_refused(tmp_path: Path) -> None:
+    from transferscout.tasks import TaskOptions
+    from transferscout.tasks.tagged import tagged_task
+
+    path = tmp_path / "o.conll"
+    path.write_text("a O\nb O\n\nc O\n\nd B-LOC\n\ne O\n")
+    with pytest.raises(DataError, match="0 sentence"):
+        tagged_task("t", read_tagged(path, tag_column=1), TaskOptions(fractions=(0.5, 0.25, 0.25)))
+
+
+def test_a_word_with_a_space_is_an_error_naming_its_record(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps({"tokens": ["New York", "is"], "tags": ["B-LOC", "O"]}) + "\n")
+    with pytest.raises(DataError, match=r"line 1.*without spaces"):
+        read_tagged(path)
+
+
+def test_the_run_configuration_adds_tagged_tasks_to_the_table(tmp_path: Path) -> None:
+    from tests.conftest import kind_rows, write_csv
+    from transferscout.config import load_config
+    from transferscout.errors import ConfigError
+
+    write_csv(tmp_path / "kinds.csv", kind_rows(30))
+    _gazetteer_file(tmp_path, "places.conll")
+    (tmp_path / "run.toml").write_text(
+        """
+[data]
+path = "kinds.csv"
+label_columns = ["urgent", "topic"]
+task_kinds = { topic = "multiclass" }
+fractions = [0.6, 0.2, 0.2]
+tasks = ["places", "urgent"]
+
+[[data.tagged]]
+name = "places"
+path = "places.conll"
+tag_index = 2
+"""
+    )
+    config = load_config(tmp_path / "run.toml")  # paths are relative to the file
+    tasks = config.data.load()
+    assert tasks.names == ["places", "urgent"]
+    assert [tasks[n].kind.name for n in tasks.names] == ["tagging", "binary"]
+    only = load_config(
+        tmp_path / "run.toml", ["data.tasks=none", "data.path=none", "data.corpus=none"]
+    )
+    assert only.data.load().names == ["places"]
+    with pytest.raises(ConfigError, match=r"either path .* or all of train"):
+        load_config(tmp_path / "run.toml", ["data.tagged=[{name = 'x'}]"])
+
+
+def test_a_tagging_label_column_of_a_table(tmp_path: Path) -> None:
+    from tests.conftest import write_csv
+    from transferscout.tasks import TableSpec, TaskOptions, load_tasks
+
+    rows = [
+        {"text": "doctor in the city", "ner": "B-PER O O B-LOC"},
+        {"text": "we need food", "ner": "O O O"},
+    ] * 6
+    rows = [{**r, "text": f"{r['text']} {i}", "ner": r["ner"] + " O"} for i, r in enumerate(rows)]
+    spec = TableSpec(label_columns=("ner",), kinds={"ner": "tagging"})
+    tasks = load_tasks(write_csv(tmp_path / "t.csv", rows), spec, TaskOptions(min_positives=1))
+    assert tasks["ner"].classes == ("B-LOC", "B-PER", "O")
+    rows[3]["ner"] = "O O"
+    with pytest.raises(DataError, match=r"line 5.*4 tags, one per space-separated word, got 2"):
+        load_tasks(write_csv(tmp_path / "bad.csv", rows), spec, TaskOptions())

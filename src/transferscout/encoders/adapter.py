@@ -13,7 +13,13 @@ Every signal and the training code ask an :class:`EncoderFamily` — looked up b
 * its **normalisation modules** (by module type), exempt from weight decay;
 * its **layer count** (through ``AutoConfig``) and how to keep the first ``N`` layers;
 * how many **positions** its position embeddings hold;
-* the **conductance baseline** that does not degenerate for it (see :data:`BASELINES`).
+* the **conductance baseline** that does not degenerate for it (see :data:`BASELINES`);
+* for each **head** a task kind asks for (:data:`HEADS`: a sequence classifier, a token
+  classifier, a span/QA head), which ``AutoModelFor*`` class builds it and which module's
+  input holds the per-token states that head reads.
+
+For a token or span head the representation is the first token's state of that per-token
+input (these heads have no pooler); every signal reads it through :meth:`EncoderFamily.tap`.
 
 Adding a family is one entry of :data:`FAMILIES` (and one row of the test matrix).
 """
@@ -21,7 +27,7 @@ Adding a family is one entry of :data:`FAMILIES` (and one row of the test matrix
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,14 +38,28 @@ from transferscout.errors import EncoderError
 __all__ = [
     "BASELINES",
     "FAMILIES",
+    "HEADS",
     "Baseline",
     "EncoderFamily",
+    "Head",
     "LayerTap",
     "encoder_family",
     "family_of",
+    "head_of",
 ]
 
 Baseline = Literal["pad", "mask", "zero"]
+
+#: The heads a task kind can put on an encoder: one output vector per text (``sequence``),
+#: per word piece (``token``), or start/end logits per word piece (``span``, extractive QA).
+Head = Literal["sequence", "token", "span"]
+
+#: The transformers auto class that builds each head, and the class-name suffix it gives.
+HEADS: dict[Head, tuple[str, str]] = {
+    "sequence": ("AutoModelForSequenceClassification", "ForSequenceClassification"),
+    "token": ("AutoModelForTokenClassification", "ForTokenClassification"),
+    "span": ("AutoModelForQuestionAnswering", "ForQuestionAnswering"),
+}
 
 #: The conductance baselines, in word-embedding space, at every real token between the first
 #: and the last (which keep the document's own special tokens):
@@ -102,6 +122,8 @@ class EncoderFamily:
             style), so that many position rows are never used; ``None``: they start at 0.
         baseline: The default conductance baseline (see :data:`BASELINES`).
         keep_layers: Sets a config to keep its first ``n`` layers.
+        token_heads: For the ``token`` and ``span`` heads, the path of the module whose
+            input is the per-token states the head reads.
     """
 
     model_type: str
@@ -115,6 +137,9 @@ class EncoderFamily:
     position_offset: Literal["pad"] | None = None
     baseline: Baseline = "pad"
     keep_layers: Callable[[Any, int], None] = field(default=_keep_layers, repr=False)
+    token_heads: Mapping[str, str] = field(
+        default_factory=lambda: {"token": "classifier", "span": "qa_outputs"}
+    )
 
     def layer_modules(self, model: torch.nn.Module) -> list[torch.nn.Module]:
         """The distinct layer modules of a classifier (ALBERT: its shared layer groups)."""
@@ -158,14 +183,19 @@ class EncoderFamily:
         The captured tensors are part of the autograd graph, so gradients with respect to them
         can be taken.  A shared layer module (ALBERT) is captured once per application.
         """
-        tap = LayerTap(self.first_token)
+        head = head_of(model)
+        tap = LayerTap(self.first_token or head != "sequence")
         handles = []
         for module in dict.fromkeys(self.layer_modules(model)):  # distinct, in order
             handles.append(module.register_forward_hook(tap.on_layer))
-        target = _module(model, self.representation)
-        if self.representation_is_input:
+        if head != "sequence":  # the per-token states the token/span head reads
+            target = _module(model, self.token_heads[head])
+            handles.append(target.register_forward_pre_hook(tap.on_representation_input))
+        elif self.representation_is_input:
+            target = _module(model, self.representation)
             handles.append(target.register_forward_pre_hook(tap.on_representation_input))
         else:
+            target = _module(model, self.representation)
             handles.append(target.register_forward_hook(tap.on_representation_output))
         try:
             yield tap
@@ -304,6 +334,7 @@ FAMILIES: dict[str, EncoderFamily] = {
             representation_note="the pooled last state, the input of its head",
             token_types=False,
             baseline="mask",
+            token_heads={"token": "classifier", "span": "classifier"},
         ),
         EncoderFamily(
             "mpnet",
@@ -337,6 +368,15 @@ def encoder_family(model_type: str | None, where: object = "the encoder") -> Enc
             f"this model_type; supported: {', '.join(FAMILIES)})"
         )
     return FAMILIES[model_type]
+
+
+def head_of(model: torch.nn.Module) -> Head:
+    """The head of a loaded model (by its class name: ``…ForTokenClassification`` …)."""
+    name = type(model).__name__
+    for head, (_, suffix) in HEADS.items():
+        if name.endswith(suffix):
+            return head
+    raise EncoderError(f"{name} has none of the supported heads ({', '.join(HEADS)})")
 
 
 def family_of(model: torch.nn.Module) -> EncoderFamily:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from transferscout._offline import enable_offline_mode
-from transferscout.encoders.adapter import EncoderFamily, encoder_family, family_of
+from transferscout.encoders.adapter import HEADS, EncoderFamily, Head, encoder_family, family_of
 from transferscout.errors import EncoderError
 
 if TYPE_CHECKING:
@@ -159,12 +159,15 @@ def load_encoder(
     spec: EncoderSpec | str | Path = DEFAULT_ENCODER,
     *,
     num_labels: int = 2,
+    head: Head = "sequence",
 ) -> Encoder:
-    """Load an encoder with a freshly initialised classification head.
+    """Load an encoder with a freshly initialised head.
 
     Args:
         spec: What to load; a bare name or path means all layers.
-        num_labels: Number of classes of the new head.
+        num_labels: Number of outputs of the new head (classes; tags; 2 for a span head).
+        head: Which head (:data:`~transferscout.encoders.adapter.HEADS`): a task kind's
+            :attr:`~transferscout.kinds.TaskKind.head`.  The only place a head class is chosen.
 
     Raises:
         EncoderError: The encoder cannot be found or loaded, its family is not supported,
@@ -176,7 +179,10 @@ def load_encoder(
     path = encoder_path(spec.source)
     family = read_family(path)
     enable_offline_mode()
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    import transformers
+    from transformers import AutoConfig
+
+    auto_class = getattr(transformers, HEADS[head][0])
 
     try:
         with _quiet_transformers():
@@ -190,7 +196,7 @@ def load_encoder(
                     )
                 family.keep_layers(config, spec.num_layers)
             config.num_labels = num_labels
-            model, info = AutoModelForSequenceClassification.from_pretrained(
+            model, info = auto_class.from_pretrained(
                 path,
                 config=config,
                 local_files_only=True,

@@ -89,7 +89,9 @@ def load_trained_model(run_dir: str | Path, row: TrialRow, *, device: str = "cpu
     encoder_config = row.config["encoder"]
     _, outputs = stage_head(row.config["target"])
     encoder = load_encoder(
-        EncoderSpec(encoder_config["source"], encoder_config["num_layers"]), num_labels=outputs
+        EncoderSpec(encoder_config["source"], encoder_config["num_layers"]),
+        num_labels=outputs,
+        head=trial_kind(row).head,
     )
     encoder.model.load_state_dict(load_file(path), strict=True)
     encoder.model.to(resolve_device(device))  # type: ignore[arg-type]

@@ -126,7 +126,9 @@ def run_trial(
     trial_fault(trial.target)
     torch_device = resolve_device(device)
     torch.manual_seed(trial.seed)  # the fresh head's initial weights
-    encoder = load_encoder(trial.encoder, num_labels=target_task.num_outputs)
+    encoder = load_encoder(
+        trial.encoder, num_labels=target_task.num_outputs, head=target_task.kind.head
+    )
     model: torch.nn.Module = encoder.model
     if trial.kind != "single":
         if source_weights is None:
@@ -151,6 +153,7 @@ def run_trial(
         max_length=settings.max_length,
         device=torch_device,
         precision=trial.precision,
+        kind=target_task.kind,
     )
     metrics: dict[str, Any] = {"train_loss": stats.final_loss, "train_steps": stats.steps}
     for split_name, split in (("validation", target_task.validation), ("test", target_task.test)):
@@ -162,6 +165,7 @@ def run_trial(
             device=torch_device,
             precision=trial.precision,
             kind=target_task.kind,
+            classes=target_task.classes,
         )
         metrics.update({f"{split_name}_{key}": value for key, value in result.items()})
     model.to("cpu")
@@ -171,20 +175,32 @@ def run_trial(
 def _load_encoder_weights(model: torch.nn.Module, weights: bytes) -> None:
     """Load the encoder's weights from a safetensors blob; the head stays freshly initialised.
 
-    The encoder is the classifier's base model (``base_model_prefix``: BERT's pooler belongs
-    to it); everything else — the classification head of any family — is not transferred.
+    The encoder is the model's base model (``base_model_prefix``: BERT's pooler belongs to
+    it); everything else — the head of any family and kind — is not transferred.  Heads of
+    different kinds carry different parts of the base model: a token or span model has no
+    pooler.  A part of the base model (``bert.pooler``) that only one side has is left as
+    the target loaded it (the pretrained pooler) or dropped; every part both have must match
+    weight for weight.
     """
     from safetensors.torch import load
 
     prefix = f"{getattr(model, 'base_model_prefix')}."  # noqa: B009
     state = {k: v for k, v in load(weights).items() if k.startswith(prefix)}
+    own = [k for k in model.state_dict() if k.startswith(prefix)]
+    shared = {_part(k, prefix) for k in state} & {_part(k, prefix) for k in own}
+    state = {k: v for k, v in state.items() if _part(k, prefix) in shared}
     missing, unexpected = model.load_state_dict(state, strict=False)
-    wrong = [k for k in missing if k.startswith(prefix)] + list(unexpected)
+    wrong = [k for k in missing if _part(k, prefix) in shared] + list(unexpected)
     if wrong or not state:
         raise TransferScoutError(
             f"the source model does not fit the encoder: {len(wrong)} mismatched weights, "
             f"e.g. {wrong[:3]}"
         )
+
+
+def _part(key: str, prefix: str) -> str:
+    """The base model's top-level part a weight belongs to (``bert.encoder``, ``bert.pooler``)."""
+    return key[len(prefix) :].split(".", 1)[0]
 
 
 def _model_bytes(model: torch.nn.Module, trial: TrialSpec) -> bytes:

@@ -9,14 +9,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from transferscout.errors import ConfigError
-from transferscout.kinds.base import ESTIMATORS, TaskKind, applicable_estimators
+from transferscout.kinds.base import (
+    ESTIMATORS,
+    IGNORE,
+    AttributionTarget,
+    TaskKind,
+    applicable_estimators,
+)
 from transferscout.kinds.binary import BinaryKind
 from transferscout.kinds.multiclass import MulticlassKind
 from transferscout.kinds.regression import RegressionKind
+from transferscout.kinds.tagging import TaggingKind
 
 __all__ = [
     "BINARY",
+    "AttributionTarget",
     "ESTIMATORS",
+    "IGNORE",
     "KINDS",
     "TaskKind",
     "applicable_estimators",
@@ -28,7 +37,7 @@ BINARY = BinaryKind()
 
 #: Every task kind, by name.
 KINDS: dict[str, TaskKind] = {
-    kind.name: kind for kind in (BINARY, MulticlassKind(), RegressionKind())
+    kind.name: kind for kind in (BINARY, MulticlassKind(), RegressionKind(), TaggingKind())
 }
 
 

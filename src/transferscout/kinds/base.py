@@ -1,16 +1,39 @@
-"""The task-kind abstraction: what differs between binary, multi-class and regression tasks.
+"""The task-kind abstraction: what differs between the kinds of task.
 
-A :class:`TaskKind` answers, for its kind of task, every question a stage asks: how many
-outputs the head has and what the loss is; how label cells are read and checked; how the
+A :class:`TaskKind` answers, for its kind of task, every question a stage asks: which head it
+puts on the encoder and how wide; how a split is encoded into model inputs and labels, what
+the loss is and how predictions are read back; how label cells are read and checked; how the
 documents are stratified when splits are made and how a split is capped; which metrics are
 recorded and which one is primary; which documents are "positive" for ANSAT and which output
-is attributed; and whether the target has classes (which decides the estimators that apply).
-Stages never branch on a kind's name: they call these methods.  A new kind is one subclass
-and one entry in :data:`transferscout.kinds.KINDS` (and one row of the tests' matrix).
+is attributed; at which level the estimators read features (and whether the target has
+classes).  Stages never branch on a kind's name: they call these methods.  A new kind is one
+subclass and one entry in :data:`transferscout.kinds.KINDS` (and one row of the tests' matrix).
 
-Labels are one value per example here (a sequence-level kind).  Token- and span-level kinds
-(sequence labelling, extractive QA) answer the same questions with their own label types:
-the methods take whole label arrays and splits, never single scalars, for that reason.
+**The flow of one split through a kind** (training, evaluation, TaskEmb, the finiteness check
+all use it; the defaults here are the sequence-level kinds'):
+
+1. ``encoded = kind.encode(tokenizer, split, max_length)`` ->
+   :class:`~transferscout.training.data.EncodedExamples`: one *feature* per example (or per
+   window of a long example, with ``example_of`` saying whose), its per-feature label, and
+   whatever the kind needs to read predictions back (``word_ids``, ``extra``);
+   ``labelled=False`` encodes for prediction only (labels ``None``).
+2. Batches: :func:`~transferscout.training.data.example_batches` pads the features of a batch
+   and adds ``batch["labels"] = kind.collate([labels of the features], width)``.
+3. ``logits = kind.logits(model(**inputs))`` — one tensor the loss and outputs read
+   (sequence: ``output.logits``; a span kind may stack ``start_logits``/``end_logits``).
+4. ``kind.loss(logits, batch["labels"])`` — mean loss of the batch (TaskEmb's Fisher uses it).
+5. ``kind.outputs(logits)`` per feature (trimmed to the feature's own pieces when the outputs
+   have a piece axis), then ``kind.predictions(encoded, outputs)`` -> per-example predictions
+   (sequence kinds: an ``(n, k)`` array), and ``kind.metrics(split.labels, predictions)``.
+
+Labels of a sequence-level kind are one value per example; token- and span-level kinds keep
+one object per example (tag ids per word; answers) in an object array, and say how those are
+hashed (:meth:`TaskKind.label_bytes`).
+
+**Signals** ask the kind: :attr:`TaskKind.estimator_level` (features per example, per labelled
+word piece, or no estimators), :meth:`TaskKind.estimator_labels`, and for ANSAT
+:attr:`TaskKind.attributable` plus :meth:`positive_mask`/:meth:`attribution_targets`.
+:func:`applicable_estimators` decides from two kinds which estimators are defined.
 """
 
 from __future__ import annotations
@@ -18,17 +41,40 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
     import torch
+    from transformers import PreTrainedTokenizerBase
 
-__all__ = ["ESTIMATORS", "TaskKind", "applicable_estimators"]
+    from transferscout.tasks.task import Split
+    from transferscout.training.data import EncodedExamples
+
+__all__ = [
+    "ESTIMATORS",
+    "IGNORE",
+    "AttributionTarget",
+    "Head",
+    "TaskKind",
+    "applicable_estimators",
+]
 
 Labels = npt.NDArray[Any]
+
+#: What ANSAT attributes in a document: an output index (a class's logit, the value), or
+#: ``((word, output), …)``: the sum of those outputs at each word's first piece (a token
+#: head; words are the text's words separated by single spaces).
+AttributionTarget = int | tuple[tuple[int, int], ...]
+
+#: The head a kind puts on the encoder (see :data:`transferscout.encoders.adapter.HEADS`).
+Head = Literal["sequence", "token", "span"]
+
+#: The label of a word piece the loss ignores (PyTorch's cross-entropy default); token-level
+#: kinds label only some pieces (a word's first), and the estimators read only those.
+IGNORE = -100
 
 #: Every model-based estimator the pair stage computes.
 ESTIMATORS = ("logme", "leep", "nce", "h_score", "h_score_shrinkage", "transrate")
@@ -49,8 +95,15 @@ class TaskKind(ABC):
     metric_label: ClassVar[str]
     #: The kind as texts name it ("multi-class").
     display_name: ClassVar[str]
-    #: The numpy dtype labels are stored in.
+    #: The numpy dtype labels are stored in (``object`` for per-example lists).
     label_dtype: ClassVar[type[np.generic]]
+    #: The head on the encoder: loaded by :func:`~transferscout.encoders.load_encoder`.
+    head: ClassVar[Head] = "sequence"
+    #: Where the estimators read features and labels: per example (``"sequence"``), per
+    #: labelled word piece (``"token"``), or nowhere (``None``: every estimator is missing).
+    estimator_level: ClassVar[Literal["sequence", "token"] | None] = "sequence"
+    #: Whether ANSAT is defined for this kind's models (else its pairs are missing).
+    attributable: ClassVar[bool] = True
 
     def __repr__(self) -> str:
         return f"<task kind {self.name}>"
@@ -64,6 +117,39 @@ class TaskKind(ABC):
     def label_tensor(self, labels: Labels) -> torch.Tensor:
         """Labels as the tensor :meth:`loss` takes."""
 
+    def encode(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        split: Split,
+        max_length: int,
+        *,
+        labelled: bool = True,
+    ) -> EncodedExamples:
+        """The split as model inputs: one feature per example, truncated to ``max_length``.
+
+        Default (sequence-level kinds): each text (with its second text) and its label.
+        """
+        from transferscout.training.data import EncodedExamples, encode_texts
+
+        texts = encode_texts(tokenizer, split.texts, max_length, split.pairs)
+        return EncodedExamples(
+            texts,
+            list(split.labels) if labelled else None,
+            np.arange(len(split), dtype=np.intp),
+        )
+
+    def collate(self, labels: list[Any], width: int) -> torch.Tensor:
+        """The labels of a batch's features as the tensor :meth:`loss` takes.
+
+        ``width`` is the batch's padded piece count (token-level labels are padded to it).
+        """
+        return self.label_tensor(np.asarray(labels, dtype=self.label_dtype))
+
+    def logits(self, output: Any) -> torch.Tensor:
+        """The one tensor :meth:`loss` and :meth:`outputs` read from a forward pass."""
+        logits: torch.Tensor = output.logits
+        return logits
+
     @abstractmethod
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The training loss of a batch (mean over its examples)."""
@@ -75,7 +161,23 @@ class TaskKind(ABC):
         In the dtype of ``logits`` (callers choose the precision).
         """
 
+    def predictions(self, encoded: EncodedExamples, outputs: Sequence[npt.NDArray[Any]]) -> Any:
+        """Per-example predictions from each feature's :meth:`outputs` (as numpy arrays).
+
+        ``outputs[i]`` belongs to feature ``i``; with a piece axis it is cut to the feature's
+        own pieces.
+
+        Default: one feature per example, stacked to ``(n, k)``.
+        """
+        stacked = np.zeros((int(encoded.example_of.max(initial=-1)) + 1, len(outputs[0])))
+        stacked[encoded.example_of] = np.stack(outputs)
+        return stacked
+
     # -- labels ----------------------------------------------------------------------------
+    def label_bytes(self, labels: Labels) -> bytes:
+        """The labels as bytes for the task's fingerprint (stable across runs)."""
+        return np.asarray(labels, dtype=self.label_dtype).tobytes()
+
     @abstractmethod
     def read_labels(
         self,
@@ -94,6 +196,22 @@ class TaskKind(ABC):
         Every cell that cannot be read raises a :class:`~transferscout.errors.DataError`
         naming its record.
         """
+
+    def check_texts(
+        self,
+        texts: Sequence[str],
+        labels: Labels,
+        locations: Sequence[str],
+        *,
+        path: Path | str,
+        column: str,
+    ) -> None:
+        """Raise a :class:`~transferscout.errors.DataError` where labels do not fit their text.
+
+        The error names the record (a tagging task needs a tag per word).  Default: labels
+        never depend on the text, so there is nothing to check.
+        """
+        return
 
     @abstractmethod
     def strata(self, labels: Labels) -> npt.NDArray[np.int8]:
@@ -125,8 +243,13 @@ class TaskKind(ABC):
 
     # -- metrics ---------------------------------------------------------------------------
     @abstractmethod
-    def metrics(self, labels: Labels, outputs: npt.NDArray[np.float64]) -> dict[str, float]:
-        """Every recorded metric of predictions ``outputs`` (from :meth:`outputs`)."""
+    def metrics(
+        self, labels: Labels, outputs: Any, *, classes: Sequence[str] = ()
+    ) -> dict[str, float]:
+        """Every recorded metric of the :meth:`predictions` ``outputs`` against ``labels``.
+
+        ``classes`` are the task's class (tag) names, for kinds whose metrics read names.
+        """
 
     def relevance(self, scores: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Primary-metric values mapped onto [0, 1]: the relevance of NDCG and Regret@k.
@@ -141,6 +264,14 @@ class TaskKind(ABC):
         return (np.asarray(scores, dtype=np.float64) - low) / (high - low)
 
     # -- signals ---------------------------------------------------------------------------
+    def estimator_labels(self, encoded: EncodedExamples, labels: Labels) -> npt.NDArray[Any]:
+        """The labels the estimators score features against, one per feature row.
+
+        Sequence level: the split's labels.  A token-level kind returns the labels of the
+        labelled pieces, in the order the pair stage reads their features.
+        """
+        return np.asarray(labels)
+
     @abstractmethod
     def positive_mask(self, labels: Labels, reference: Labels) -> npt.NDArray[np.bool_]:
         """The documents ANSAT counts as the task's "positive" ones.
@@ -150,13 +281,14 @@ class TaskKind(ABC):
 
     @abstractmethod
     def attribution_targets(
-        self, gold: Sequence[Any | None], outputs: npt.NDArray[np.float64] | None
-    ) -> list[int]:
-        """The output index attributed for each document.
+        self, gold: Sequence[Any | None], outputs: Any, *, reference: Labels | None = None
+    ) -> list[AttributionTarget]:
+        """What is attributed for each document (see :data:`AttributionTarget`).
 
         ``gold`` is the document's label in the model's own task, or ``None`` for a document
-        of another task; ``outputs`` the model's :meth:`outputs` on the documents, or ``None``
-        when :attr:`needs_predictions_for_attribution` is false.
+        of another task; ``outputs`` the model's :meth:`predictions` on the documents, or
+        ``None`` when :attr:`needs_predictions_for_attribution` is false; ``reference`` the
+        task's training labels.
         """
 
     #: Whether :meth:`attribution_targets` needs the model's predictions.
@@ -166,13 +298,19 @@ class TaskKind(ABC):
 def applicable_estimators(source: TaskKind, target: TaskKind) -> frozenset[str]:
     """The estimators defined for a source model of kind ``source`` and a target task.
 
-    LogME regresses the target on the features: defined for every target (class columns as
-    one-hot, a regression value natively).  LEEP and NCE read the source's class predictions
-    against the target's classes; H-score and TransRate need the target's classes.
+    The features are read at the target's :attr:`~TaskKind.estimator_level` (per example,
+    or per labelled word piece); a target without one has no estimator.  LogME regresses the
+    target on the features: defined for every such target (class columns as one-hot, a
+    regression value natively).  H-score and TransRate need the target's classes.  LEEP and
+    NCE read the source's class predictions against the target's classes, so the source
+    must predict classes at the same level (a tagger's tags per piece for a tagging target;
+    a classifier's classes per text for a classification target).
     """
+    if target.estimator_level is None:
+        return frozenset()
     names = {"logme"}
     if target.has_classes:
         names |= {"h_score", "h_score_shrinkage", "transrate"}
-        if source.has_classes:
+        if source.has_classes and source.head == target.estimator_level:
             names |= {"leep", "nce"}
     return frozenset(names)

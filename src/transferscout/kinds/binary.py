@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from transferscout.errors import DataError
-from transferscout.kinds.base import Labels
+from transferscout.kinds.base import AttributionTarget, Labels
 from transferscout.kinds.classes import ClassificationKind
 from transferscout.training.metrics import binary_metrics
 
@@ -117,13 +117,15 @@ class BinaryKind(ClassificationKind):
         """``positives/examples``."""
         return f"{int(np.sum(labels))}/{len(labels)} positive"
 
-    def metrics(self, labels: Labels, outputs: npt.NDArray[np.float64]) -> dict[str, float]:
+    def metrics(
+        self, labels: Labels, outputs: Any, *, classes: Sequence[str] = ()
+    ) -> dict[str, float]:
         """Positive-class F1, precision, recall, accuracy and counts of the arg-max class."""
         return dict(binary_metrics(labels, outputs.argmax(axis=1)).as_dict())
 
     def attribution_targets(
-        self, gold: Sequence[Any | None], outputs: npt.NDArray[np.float64] | None
-    ) -> list[int]:
+        self, gold: Sequence[Any | None], outputs: Any, *, reference: Labels | None = None
+    ) -> list[AttributionTarget]:
         """Always the positive class's logit (the seed paper's choice)."""
         return [1] * len(gold)
 

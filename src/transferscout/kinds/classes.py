@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
-from transferscout.kinds.base import Labels, TaskKind
+from transferscout.kinds.base import AttributionTarget, Labels, TaskKind
 
 if TYPE_CHECKING:
     import torch
@@ -38,11 +39,13 @@ class ClassificationKind(TaskKind):
 
         return torch.softmax(logits, dim=-1)
 
-    def attribution_targets(self, gold: Any, outputs: npt.NDArray[np.float64] | None) -> list[int]:
+    def attribution_targets(
+        self, gold: Sequence[Any | None], outputs: Any, *, reference: Labels | None = None
+    ) -> list[AttributionTarget]:
         """The gold class of a document of the model's task, else the predicted class."""
         if outputs is None:
             raise ValueError("class attribution targets need the model's predictions")
-        predicted = outputs.argmax(axis=1)
+        predicted = np.asarray(outputs).argmax(axis=1)
         return [int(p) if g is None else int(g) for g, p in zip(gold, predicted, strict=True)]
 
     needs_predictions_for_attribution: ClassVar[bool] = True

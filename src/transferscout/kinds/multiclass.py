@@ -142,6 +142,8 @@ class MulticlassKind(ClassificationKind):
         counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(classes))
         return " ".join(f"{c}:{n}" for c, n in zip(classes, counts, strict=False))
 
-    def metrics(self, labels: Labels, outputs: npt.NDArray[np.float64]) -> dict[str, float]:
+    def metrics(
+        self, labels: Labels, outputs: Any, *, classes: Sequence[str] = ()
+    ) -> dict[str, float]:
         """Macro-F1, micro-F1 and accuracy of the arg-max class."""
         return multiclass_metrics(labels, outputs.argmax(axis=1), outputs.shape[1])

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from transferscout.errors import ConfigError, DataError
-from transferscout.kinds.base import Labels, TaskKind
+from transferscout.kinds.base import AttributionTarget, Labels, TaskKind
 from transferscout.kinds.classes import cap_by_class
 from transferscout.training.metrics import regression_metrics
 
@@ -149,7 +149,9 @@ class RegressionKind(TaskKind):
         y = np.asarray(labels, dtype=np.float64)
         return f"mean {y.mean():.3g} sd {y.std():.3g}" if len(y) else "empty"
 
-    def metrics(self, labels: Labels, outputs: npt.NDArray[np.float64]) -> dict[str, float]:
+    def metrics(
+        self, labels: Labels, outputs: Any, *, classes: Sequence[str] = ()
+    ) -> dict[str, float]:
         """Spearman, Pearson and mean squared error of the predicted value."""
         return regression_metrics(labels, outputs[:, 0])
 
@@ -158,7 +160,7 @@ class RegressionKind(TaskKind):
         return np.asarray(labels, dtype=np.float64) > float(np.median(reference))
 
     def attribution_targets(
-        self, gold: Sequence[Any | None], outputs: npt.NDArray[np.float64] | None
-    ) -> list[int]:
+        self, gold: Sequence[Any | None], outputs: Any, *, reference: Labels | None = None
+    ) -> list[AttributionTarget]:
         """The single output."""
         return [0] * len(gold)

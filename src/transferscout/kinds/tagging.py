@@ -9,22 +9,40 @@ reads it the usual lenient way (as ``B-X``: it starts an entity), which is also 
 Words are split into word pieces by the tokenizer; the word's tag goes on its first piece and
 every other piece (and every special token) gets :data:`IGNORE`, which the loss skips.
 
-This module is not yet a registered task kind (see ``KINDS``): the data, training and signal
-stages do not carry token-level labels yet.
+:class:`TaggingKind` is the registered kind (``"tagging"``): a tagging task's split keeps
+each sentence as its words joined by single spaces (``texts``) and, per sentence, the tuple of
+its words' tag ids (an object array of ``labels``); the tag names are the task's ``classes``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import bisect
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
+import numpy.typing as npt
+
+from transferscout.errors import ConfigError, DataError
+from transferscout.kinds.base import IGNORE, AttributionTarget, Head, Labels, TaskKind
 
 if TYPE_CHECKING:
     import torch
+    from transformers import PreTrainedTokenizerBase
+
+    from transferscout.tasks.task import Split
+    from transferscout.training.data import EncodedExamples
 
 __all__ = [
     "IGNORE",
+    "TaggingKind",
+    "piece_words",
+    "repair_bio",
+    "sentence_labels",
+    "tag_order",
     "bio_violations",
     "first_piece_labels",
     "is_bio",
@@ -34,8 +52,8 @@ __all__ = [
     "word_predictions",
 ]
 
-#: The label of a word piece the loss ignores (PyTorch's cross-entropy default).
-IGNORE = -100
+
+logger = logging.getLogger(__name__)
 
 
 def is_bio(tags: Sequence[str]) -> bool:
@@ -139,3 +157,372 @@ def sequence_metrics(
         "recall": float(recall_score(y_true, y_pred, average="micro", zero_division=0)),
         "token_accuracy": accuracy,
     }
+
+
+def piece_words(
+    offsets: Sequence[tuple[int, int]], special: Sequence[int], text: str
+) -> list[int | None]:
+    """The word of each piece of ``text`` (words joined by single spaces), from its offsets.
+
+    A piece belongs to the word its first non-space character is in; special tokens
+    (``special`` is the tokenizer's special-tokens mask) and empty pieces belong to none.
+    Works for every fast tokenizer (byte-level BPE needs no ``add_prefix_space``).
+    """
+    starts = [0] + [i + 1 for i, c in enumerate(text) if c == " "]
+    words: list[int | None] = []
+    for (start, end), is_special in zip(offsets, special, strict=True):
+        if is_special:
+            words.append(None)
+            continue
+        while start < end and text[start] == " ":
+            start += 1
+        words.append(None if start >= end else bisect.bisect_right(starts, start) - 1)
+    return words
+
+
+def _words(text: str) -> list[str]:
+    return text.split(" ")
+
+
+class TaggingKind(TaskKind):
+    """Sequence labelling: a tag per word; entity-level micro F1 (seqeval) is primary.
+
+    Labels are one tuple of tag ids per sentence; the head is a token classifier over the
+    tags; the loss is cross-entropy on each word's first piece (:func:`token_loss`).  A
+    sentence with at least one word not tagged with the training data's most frequent tag
+    (``O``) is "positive".  Estimators read per labelled piece; ANSAT (between taggers)
+    attributes the summed logits of the entity words' tags (:meth:`attribution_targets`).
+
+    Tasks come from tagged sentences (:func:`transferscout.tasks.tagged.tagged_task`:
+    CoNLL files, tables of token and tag lists) or from a label column of a table whose
+    texts are words separated by single spaces (:meth:`read_labels`, :meth:`check_texts`).
+    """
+
+    name: ClassVar[str] = "tagging"
+    primary_metric: ClassVar[str] = "entity_f1"
+    metric_label: ClassVar[str] = "entity F1"
+    display_name: ClassVar[str] = "sequence labelling"
+    has_classes: ClassVar[bool] = True
+    label_dtype: ClassVar[type[np.generic]] = np.object_
+    head: ClassVar[Head] = "token"
+    estimator_level: ClassVar[Literal["sequence", "token"] | None] = "token"
+    needs_predictions_for_attribution: ClassVar[bool] = True
+
+    def num_outputs(self, classes: Sequence[str]) -> int:
+        """One logit per tag."""
+        return len(classes)
+
+    def label_bytes(self, labels: Labels) -> bytes:
+        """The tag ids of every sentence, as JSON."""
+        return json.dumps([[int(t) for t in sentence] for sentence in labels]).encode()
+
+    # -- encoding, loss, predictions ---------------------------------------------------------
+    def encode(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        split: Split,
+        max_length: int,
+        *,
+        labelled: bool = True,
+    ) -> EncodedExamples:
+        """Word pieces of each sentence; its word's tag on each first piece, IGNORE elsewhere."""
+        from transferscout.training.data import EncodedExamples, EncodedTexts
+
+        texts = list(split.texts)
+        if getattr(tokenizer, "is_fast", False):
+            encoded = tokenizer(
+                texts,
+                truncation=True,
+                max_length=max_length,
+                return_offsets_mapping=True,
+                return_special_tokens_mask=True,
+            )
+            word_ids = [
+                piece_words(offsets, special, text)
+                for offsets, special, text in zip(
+                    encoded["offset_mapping"], encoded["special_tokens_mask"], texts, strict=True
+                )
+            ]
+        else:  # a slow tokenizer has no offsets; it takes the words as they are
+            encoded = tokenizer(
+                [_words(t) for t in texts],
+                is_split_into_words=True,
+                truncation=True,
+                max_length=max_length,
+            )
+            word_ids = [list(encoded.word_ids(i)) for i in range(len(texts))]
+        labels = (
+            [
+                first_piece_labels(ids, tags)
+                for ids, tags in zip(word_ids, split.labels, strict=True)
+            ]
+            if labelled
+            else None
+        )
+        pad = int(tokenizer.pad_token_id or 0)
+        return EncodedExamples(
+            EncodedTexts([list(ids) for ids in encoded["input_ids"]], pad),
+            labels,
+            np.arange(len(texts), dtype=np.intp),
+            word_ids=word_ids,
+            extra={"n_words": [len(_words(t)) for t in texts]},
+        )
+
+    def label_tensor(self, labels: Labels) -> torch.Tensor:
+        """Per-piece tag ids (IGNORE where unlabelled), ``(batch, pieces)`` int64."""
+        import torch
+
+        return torch.tensor(np.asarray(labels, dtype=np.int64))
+
+    def collate(self, labels: list[Any], width: int) -> torch.Tensor:
+        """Each feature's per-piece labels padded with :data:`IGNORE` to ``width``."""
+        out = np.full((len(labels), width), IGNORE, dtype=np.int64)
+        for row, pieces in enumerate(labels):
+            out[row, : len(pieces)] = pieces
+        return self.label_tensor(out)
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy over the labelled pieces (:func:`token_loss`)."""
+        return token_loss(logits, labels)
+
+    def outputs(self, logits: torch.Tensor) -> torch.Tensor:
+        """Tag probabilities of every piece, ``(batch, pieces, tags)``."""
+        import torch
+
+        return torch.softmax(logits, dim=-1)
+
+    def predictions(
+        self, encoded: EncodedExamples, outputs: Sequence[npt.NDArray[Any]]
+    ) -> list[list[int | None]]:
+        """The predicted tag id of every word (its first piece's arg-max; ``None``: truncated)."""
+        assert encoded.word_ids is not None
+        n_words = encoded.extra["n_words"]
+        return [
+            word_predictions(encoded.word_ids[i], out.argmax(axis=-1).tolist(), n_words[i])
+            for i, out in enumerate(outputs)
+        ]
+
+    def metrics(
+        self, labels: Labels, outputs: Any, *, classes: Sequence[str] = ()
+    ) -> dict[str, float]:
+        """Entity micro F1/precision/recall (seqeval) and token accuracy, per word.
+
+        A truncated word is predicted ``O`` (it can only be missed, never invented).
+        """
+        gold = [[classes[t] for t in sentence] for sentence in labels]
+        predicted = [["O" if t is None else classes[t] for t in sentence] for sentence in outputs]
+        return sequence_metrics(gold, predicted)
+
+    # -- labels ------------------------------------------------------------------------------
+    def read_labels(
+        self,
+        values: Sequence[Any],
+        locations: Sequence[str],
+        *,
+        path: Path | str,
+        column: str,
+        classes: Sequence[str] | None = None,
+        recode: Mapping[str, int] | None = None,
+    ) -> tuple[Labels, tuple[str, ...]]:
+        """One tag sequence per record.
+
+        A cell is a list of tag names (or ``ClassLabel`` ids into ``classes``), or a string
+        of tags separated by spaces (a CSV cell).
+
+        BIO tags are checked and read leniently (:func:`repair_bio`, each repair logged).
+        The tag ids index the returned names: ``classes``' order, then new tags sorted.
+        """
+        if recode:
+            raise ConfigError(f"recode is for 0/1 label columns; {column!r} is a tagging task")
+        tags = [
+            _tag_cell(value, classes, path, where, column)
+            for value, where in zip(values, locations, strict=True)
+        ]
+        tags, warnings = repair_bio(tags, [f"{path}, {w}" for w in locations], classes)
+        for warning in warnings:
+            logger.warning(warning)
+        order = tag_order(tags, classes)
+        index = {tag: i for i, tag in enumerate(order)}
+        return sentence_labels([tuple(index[t] for t in s) for s in tags]), order
+
+    def check_texts(
+        self,
+        texts: Sequence[str],
+        labels: Labels,
+        locations: Sequence[str],
+        *,
+        path: Path | str,
+        column: str,
+    ) -> None:
+        """Every text has one tag per word (its words are separated by single spaces)."""
+        for text, sentence, where in zip(texts, labels, locations, strict=True):
+            if len(_words(text)) != len(sentence):
+                raise DataError(
+                    "the text's words and the tags differ in number",
+                    path=path,
+                    where=where,
+                    column=column,
+                    expected=f"{len(_words(text))} tags, one per space-separated word",
+                    got=len(sentence),
+                )
+
+    def strata(self, labels: Labels) -> npt.NDArray[np.int8]:
+        """One column per tag: whether the sentence holds it (entity types spread evenly)."""
+        width = 1 + max((max(s) for s in labels if len(s)), default=0)
+        out = np.zeros((len(labels), width), dtype=np.int8)
+        for row, sentence in enumerate(labels):
+            out[row, list(sentence)] = 1
+        return out
+
+    def check(
+        self, name: str, splits: Sequence[tuple[str, Labels]], minimum: int, path: Path | str
+    ) -> None:
+        """``minimum`` sentences with an entity (a tag other than the commonest) per split."""
+        (_, train), *_ = splits
+        common = _commonest(train)
+        for split_name, labels in splits:
+            count = int(self.positive_mask(labels, train).sum())
+            if count < minimum or (split_name == "train" and common is None):
+                raise DataError(
+                    f"task {name!r} has {count} sentence(s) with a tag other than the "
+                    f"commonest in the {split_name} split",
+                    path=path,
+                    expected=f"at least {minimum} tagged sentence(s) in every split "
+                    "(add data, or change the split)",
+                )
+
+    def cap(
+        self,
+        labels: Labels,
+        cap: int,
+        strategy: str,
+        minimum: int,
+        rng: np.random.Generator,
+    ) -> npt.NDArray[np.intp]:
+        """Sentences with and without entities in proportion (stratified) or equal shares."""
+        from transferscout.kinds.classes import cap_by_class
+
+        positive = self.positive_mask(labels, labels).astype(np.int64)
+        return cap_by_class(positive, cap, strategy, minimum, rng)
+
+    def summary(self, labels: Labels, classes: Sequence[str]) -> str:
+        """Sentences, words and entities (``B-`` tags, or words not of the commonest tag)."""
+        words = sum(len(s) for s in labels)
+        begins = {i for i, c in enumerate(classes) if c.startswith("B-")}
+        common = _commonest(labels)
+        entities = sum(1 for s in labels for t in s if (t in begins if begins else t != common))
+        return f"{len(labels)} sentences, {words} words, {entities} entities"
+
+    # -- signals -----------------------------------------------------------------------------
+    def estimator_labels(self, encoded: EncodedExamples, labels: Labels) -> npt.NDArray[Any]:
+        """The tag of every labelled piece (each word's first piece), feature by feature."""
+        assert encoded.labels is not None
+        return np.array(
+            [t for pieces in encoded.labels for t in pieces if t != IGNORE], dtype=np.int64
+        )
+
+    def positive_mask(self, labels: Labels, reference: Labels) -> npt.NDArray[np.bool_]:
+        """Sentences with a word not tagged with ``reference``'s commonest tag."""
+        common = _commonest(reference)
+        return np.array([any(t != common for t in s) for s in labels], dtype=np.bool_)
+
+    def attribution_targets(
+        self, gold: Sequence[Any | None], outputs: Any, *, reference: Labels | None = None
+    ) -> list[AttributionTarget]:
+        """The entity words' tags: ``(word, tag)`` for each word not of the commonest tag.
+
+        Gold tags for a sentence of the model's own task, else the model's predicted tags
+        (``outputs``: per-word tag ids, ``None`` for a truncated word).  ANSAT's F is the sum
+        of those tags' logits at the words' first pieces.
+        """
+        if outputs is None or reference is None:
+            raise ValueError("tagging attribution targets need predictions and the reference")
+        common = _commonest(reference)
+        targets: list[AttributionTarget] = []
+        for own, predicted in zip(gold, outputs, strict=True):
+            tags = own if own is not None else predicted
+            targets.append(
+                tuple((w, int(t)) for w, t in enumerate(tags) if t is not None and t != common)
+            )
+        return targets
+
+
+def sentence_labels(sentences: Sequence[Sequence[int]]) -> Labels:
+    """Tag ids per sentence as a tagging task's labels: a 1-d object array of int tuples.
+
+    (Filled one by one: numpy would make sentences of equal length a 2-d array.)
+    """
+    out = np.empty(len(sentences), dtype=object)
+    for i, sentence in enumerate(sentences):
+        out[i] = tuple(int(t) for t in sentence)
+    return out
+
+
+def _commonest(labels: Labels) -> int | None:
+    """The most frequent tag id of the sentences (the lowest among ties); ``None``: no words."""
+    flat = [t for s in labels for t in s]
+    return int(np.argmax(np.bincount(flat))) if flat else None
+
+
+def repair_bio(
+    sentences: Sequence[Sequence[str]],
+    locations: Sequence[str],
+    names: Sequence[str] | None = None,
+) -> tuple[list[tuple[str, ...]], list[str]]:
+    """The sentences' tags with BIO breaks read leniently, and one message per repair.
+
+    Only a BIO tag set (``names`` when given, else the tags used) is checked.  Each message
+    names the sentence's location and the words whose ``I-X`` follows neither ``B-X`` nor
+    ``I-X``.
+    """
+    out = [tuple(s) for s in sentences]
+    warnings: list[str] = []
+    if not is_bio(names or [t for s in sentences for t in s]):
+        return out, warnings
+    for i, sentence in enumerate(out):
+        bad = bio_violations(sentence)
+        if bad:
+            shown = ", ".join(f"word {j + 1} {sentence[j]!r}" for j in bad)
+            warnings.append(
+                f"{locations[i]}: {shown} follows neither B- nor I- of its type; read as B- "
+                "(the lenient reading)"
+            )
+            out[i] = tuple(lenient_bio(sentence))
+    return out, warnings
+
+
+def tag_order(sentences: Sequence[Sequence[str]], names: Sequence[str] | None) -> tuple[str, ...]:
+    """The tag names in id order: the declared ``names``, then any other tag used, sorted.
+
+    (A repaired ``I-X`` may need a ``B-X`` the declared names lack.)
+    """
+    known = tuple(str(n) for n in names or ())
+    return known + tuple(sorted({t for s in sentences for t in s} - set(known)))
+
+
+def _tag_cell(
+    value: Any, names: Sequence[str] | None, path: Path | str, where: str, column: str
+) -> tuple[str, ...]:
+    """One record's tags: names, ``ClassLabel`` ids into ``names``, or a space-separated string."""
+    if isinstance(value, str):
+        value = value.split()
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, list | tuple) and value:
+        if names and all(
+            isinstance(v, int | np.integer) and not isinstance(v, bool) for v in value
+        ):
+            if all(0 <= v < len(names) for v in value):
+                return tuple(str(names[v]) for v in value)
+        elif all(isinstance(v, str) and v.strip() and " " not in v for v in value):
+            return tuple(value)
+    raise DataError(
+        "cannot read the tags",
+        path=path,
+        where=where,
+        column=column,
+        expected="a non-empty list of tag names"
+        + (f" or tag ids in 0..{len(names) - 1}" if names else "")
+        + ", or tags separated by spaces",
+        got=value,
+    )

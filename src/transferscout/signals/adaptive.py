@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from transferscout.errors import ConfigError
+from transferscout.kinds import AttributionTarget
 from transferscout.signals.attributions import AttributionSettings, attribute_documents
 from transferscout.signals.completeness import (
     CompletenessSummary,
@@ -128,7 +129,7 @@ def attribute_with_steps(
     n_steps: int,
     *,
     on_batch: Callable[[int], None] | None = None,
-    targets: Mapping[str, int] | None = None,
+    targets: Mapping[str, AttributionTarget] | None = None,
     pairs: Mapping[str, str] | None = None,
 ) -> Attributed:
     """Attribute ``documents`` with ``n_steps``, recording completeness errors and cost.
@@ -167,7 +168,7 @@ def choose_steps(
     *,
     max_steps: int,
     tried: Attributed | None = None,
-    targets: Mapping[str, int] | None = None,
+    targets: Mapping[str, AttributionTarget] | None = None,
     pairs: Mapping[str, str] | None = None,
 ) -> Attributed:
     """Attribute the probe documents with more steps until completeness is within tolerance.

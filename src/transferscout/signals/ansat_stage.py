@@ -34,13 +34,14 @@ from transferscout.grid.models import (
     select_single_task_models,
 )
 from transferscout.grid.store import RunStore, TrialRow
+from transferscout.kinds import AttributionTarget
 from transferscout.signals.adaptive import (
     AdaptiveSteps,
     Attributed,
     attribute_with_steps,
     choose_steps,
 )
-from transferscout.signals.ansat import THRESHOLDS, ansat_features
+from transferscout.signals.ansat import THRESHOLDS, ansat_feature_names, ansat_features
 from transferscout.signals.attributions import AttributionCache, AttributionSettings
 from transferscout.signals.budget import (
     MAX_DOCUMENTS,
@@ -51,8 +52,8 @@ from transferscout.signals.budget import (
     steps_within,
 )
 from transferscout.signals.documents import DocumentSets, document_sets
-from transferscout.tasks.task import SPLITS, Task, TaskSet
-from transferscout.training.finetune import predict_proba
+from transferscout.tasks.task import SPLITS, Split, Task, TaskSet
+from transferscout.training.finetune import predict
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -136,47 +137,93 @@ def compute_ansat(
     Returns:
         The number of (source, target) pairs stored.
     """
-    wanted = list(tasks.names if targets is None else targets)
-    pairs = [(source, target) for source in tasks.names for target in wanted]
     settings = settings or AnsatSettings()
+    wanted = list(tasks.names if targets is None else targets)
+    # ANSAT is defined between models of attributable kinds with the same head (what is
+    # attributed carries over between them); other pairs are missing (NaN).
+    attributable = [name for name in tasks.names if tasks[name].kind.attributable]
+    every = [(source, target) for source in tasks.names for target in wanted]
+    pairs = [
+        (s, t)
+        for s, t in every
+        if s in attributable and t in attributable and tasks[s].kind.head == tasks[t].kind.head
+    ]
+    missing = ansat_feature_names(settings.thresholds)
+    values: list[tuple[str, str, str, float]] = [
+        (s, t, key, float("nan")) for s, t in sorted(set(every) - set(pairs)) for key in missing
+    ]
     run_dir = Path(run_dir)
     with RunStore(run_dir) as store:
-        models = select_single_task_models(store, tasks, choice=settings.model_choice)
-        work = _Attributions(run_dir, store, models, settings, cost_prefix, device, tasks)
-        plan = None
-        if settings.documents_from_budget and budget is not None:
-            plan = work.plan(pairs, budget)
-            cap: int | None = plan.max_documents
-        else:
-            cap = settings.max_documents
-        resolved = replace(settings, max_documents=cap, documents_from_budget=False)
-        sets = _sets(tasks, resolved, cap)
-        work.run(sets.needed(pairs), sets, budget, progress)
+        detail: dict[str, Any] = {"settings": asdict(settings), "models": {}}
         start = time.perf_counter()
-        scores = {name: work.cache.word_scores(work.keys[name], sets.all_ids) for name in models}
-        completeness = {
-            name: work.cache.completeness(work.keys[name], sets.needed(pairs).get(name, []))
-            for name in models
-        }
-        _warn_incomplete(completeness, models, resolved, work.steps)
-        values: list[tuple[str, str, str, float]] = []
-        for source, target in pairs:
-            features = ansat_features(
-                scores[source], scores[target], sets.for_pair(source, target), settings.thresholds
+        if pairs:
+            values, detail, start = _attributed_values(
+                run_dir,
+                store,
+                tasks.select(attributable),
+                pairs,
+                settings,
+                budget,
+                values,
+                cost_prefix=cost_prefix,
+                device=device,
+                progress=progress,
             )
-            values.extend((source, target, key, value) for key, value in features.items())
-        detail = {
-            "settings": {**asdict(resolved), "attribution": resolved.attribution.key()},
-            "models": {name: row.id for name, row in models.items()},
-            "steps": work.steps,
-            "completeness": completeness,
-            "plan": None if plan is None else _plan_record(plan),
-        }
         store.put_pair_signals("ansat", values, detail)
         store.put_cost(
-            cost_prefix + "ansat", "pairs", time.perf_counter() - start, {"pairs": len(pairs)}
+            cost_prefix + "ansat", "pairs", time.perf_counter() - start, {"pairs": len(every)}
         )
-    return len(pairs)
+    return len(every)
+
+
+def _attributed_values(
+    run_dir: Path,
+    store: RunStore,
+    tasks: TaskSet,
+    pairs: list[tuple[str, str]],
+    settings: AnsatSettings,
+    budget: SignalBudget | None,
+    values: list[tuple[str, str, str, float]],
+    *,
+    cost_prefix: str,
+    device: str,
+    progress: bool,
+) -> tuple[list[tuple[str, str, str, float]], dict[str, Any], float]:
+    """Attribute the models of ``tasks`` and add ANSAT of ``pairs`` to ``values``.
+
+    Returns the values, the detail kept with them, and when the set arithmetic started.
+    """
+    models = select_single_task_models(store, tasks, choice=settings.model_choice)
+    work = _Attributions(run_dir, store, models, settings, cost_prefix, device, tasks)
+    plan = None
+    if settings.documents_from_budget and budget is not None:
+        plan = work.plan(pairs, budget)
+        cap: int | None = plan.max_documents
+    else:
+        cap = settings.max_documents
+    resolved = replace(settings, max_documents=cap, documents_from_budget=False)
+    sets = _sets(tasks, resolved, cap)
+    work.run(sets.needed(pairs), sets, budget, progress)
+    start = time.perf_counter()
+    scores = {name: work.cache.word_scores(work.keys[name], sets.all_ids) for name in models}
+    completeness = {
+        name: work.cache.completeness(work.keys[name], sets.needed(pairs).get(name, []))
+        for name in models
+    }
+    _warn_incomplete(completeness, models, resolved, work.steps)
+    for source, target in pairs:
+        features = ansat_features(
+            scores[source], scores[target], sets.for_pair(source, target), settings.thresholds
+        )
+        values.extend((source, target, key, value) for key, value in features.items())
+    detail = {
+        "settings": {**asdict(resolved), "attribution": resolved.attribution.key()},
+        "models": {name: row.id for name, row in models.items()},
+        "steps": work.steps,
+        "completeness": completeness,
+        "plan": None if plan is None else _plan_record(plan),
+    }
+    return values, detail, start
 
 
 def _sets(tasks: TaskSet, settings: AnsatSettings, cap: int | None) -> DocumentSets:
@@ -486,31 +533,37 @@ def _token_lengths(
 
 def attribution_targets(
     encoder: Encoder, task: Task, documents: Sequence[str], sets: DocumentSets, max_length: int
-) -> dict[str, int]:
-    """The output attributed for each document with ``task``'s model, as its kind says.
+) -> dict[str, AttributionTarget]:
+    """What is attributed in each document with ``task``'s model, as its kind says.
 
     Binary: the positive class; multi-class: the gold class of a document of ``task`` (any
-    split), else the model's predicted class; regression: the output.
+    split), else the model's predicted class; regression: the output; tagging: the gold (else
+    predicted) entity words' tags.
     """
     gold: dict[str, Any] = {}
     for _, split in task.splits():
         gold.update(zip(split.ids, split.labels, strict=True))
-    outputs = None
+    outputs: list[Any] | None = None
     if task.kind.needs_predictions_for_attribution:
-        outputs = np.zeros((len(documents), task.num_outputs))
+        outputs = [None] * len(documents)
         # A document of a pair task is a pair for every model; the rest are single texts.
         for paired in (False, True):
             rows = [i for i, doc in enumerate(documents) if (doc in sets.pairs) == paired]
             if rows:
-                outputs[rows] = predict_proba(
-                    encoder.model,
-                    encoder.tokenizer,
-                    [sets.texts[documents[i]] for i in rows],
-                    max_length=max_length,
-                    pairs=[sets.pairs[documents[i]] for i in rows] if paired else None,
-                    kind=task.kind,
+                part = Split(
+                    tuple(documents[i] for i in rows),
+                    tuple(sets.texts[documents[i]] for i in rows),
+                    np.zeros(len(rows)),  # not read: the documents are predicted
+                    tuple(sets.pairs[documents[i]] for i in rows) if paired else None,
                 )
-    targets = task.kind.attribution_targets([gold.get(doc) for doc in documents], outputs)
+                predicted = predict(
+                    encoder.model, encoder.tokenizer, part, max_length=max_length, kind=task.kind
+                )
+                for r, i in enumerate(rows):
+                    outputs[i] = predicted[r]
+    targets = task.kind.attribution_targets(
+        [gold.get(doc) for doc in documents], outputs, reference=task.train.labels
+    )
     return dict(zip(documents, targets, strict=True))
 
 

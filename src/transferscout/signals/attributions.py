@@ -24,6 +24,8 @@ import pandas as pd
 
 from transferscout.encoders.adapter import BASELINES, Baseline, family_of
 from transferscout.errors import ConfigError
+from transferscout.kinds.base import AttributionTarget as Target
+from transferscout.kinds.tagging import piece_words
 from transferscout.signals.conductance import (
     Method,
     batch_documents,
@@ -106,12 +108,17 @@ class AttributionSettings:
 
 @dataclass(frozen=True)
 class _Encoded:
-    """One document's tokens, word index per token, token types and each word's text."""
+    """One document's tokens, word index per token, token types and each word's text.
+
+    ``spaced`` is the index of each token's word among the first text's words separated by
+    single spaces (a tagged sentence's words; ``None`` for special tokens and a second text).
+    """
 
     input_ids: list[int]
     word_ids: list[int | None]
     token_types: list[int]
     words: list[str]
+    spaced: list[int | None]
 
 
 def _encode_documents(
@@ -166,7 +173,11 @@ def _encode_documents(
                 spans[word] = (sequence, start, stop) if old is None else (sequence, old[1], stop)
             words = [texts[q][a:b] for q, a, b in (spans[w] for w in sorted(spans))]
             token_types = list(types[index]) if types is not None and second is not None else []
-            out[doc] = _Encoded(list(encoded["input_ids"][index]), word_ids, token_types, words)
+            outside = [int(q != 0) for q in sequences]  # specials and a second text
+            spaced = piece_words(offsets, outside, first[index])
+            out[doc] = _Encoded(
+                list(encoded["input_ids"][index]), word_ids, token_types, words, spaced
+            )
     return out
 
 
@@ -199,7 +210,7 @@ def attribute_documents(
     settings: AttributionSettings,
     *,
     on_batch: Callable[[int], None] | None = None,
-    targets: Mapping[str, int] | None = None,
+    targets: Mapping[str, Target] | None = None,
     pairs: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Conductance of every document, as a words, a tokens and a documents table.
@@ -216,7 +227,9 @@ def attribute_documents(
         settings: How conductance is computed.
         on_batch: Progress callback.
         targets: Document id -> the output index attributed (default: ``settings.target``
-            for every document); the task's kind decides it.
+            for every document), or ``((word, output), …)``: the sum of those outputs at
+            the first piece of each word (words separated by single spaces; a token head's
+            gold entity tags); the task's kind decides it.
         pairs: Document id -> the second text of a text-pair document.
 
     Raises:
@@ -233,8 +246,14 @@ def attribute_documents(
     word_rows: list[dict[str, object]] = []
     token_rows: list[dict[str, object]] = []
     document_rows: list[dict[str, object]] = []
-    for target in sorted(set(target_of.values())):
-        group = [doc for doc in ids if target_of[doc] == target]
+    # documents with the same output index share batches; summed token outputs (one set per
+    # document) are batched together, as weights over (token, output)
+    groups: dict[str, int] = {}
+    for doc in ids:
+        target_doc = target_of[doc]
+        groups[doc] = target_doc if isinstance(target_doc, int) else -1
+    for target in sorted(set(groups.values())):
+        group = [doc for doc in ids if groups[doc] == target]
         order = np.argsort([len(encoded[doc].input_ids) for doc in group], kind="stable")
         for start in range(0, len(order), settings.documents_per_batch):
             batch = [group[int(i)] for i in order[start : start + settings.documents_per_batch]]
@@ -254,7 +273,9 @@ def attribute_documents(
                     model,
                     input_ids,
                     mask,
-                    target=target,
+                    target=target
+                    if target >= 0
+                    else _token_weights(model, [encoded[d] for d in batch], target_of, batch),
                     n_steps=settings.n_steps,
                     method=settings.method,
                     internal_batch_size=settings.internal_batch_size,
@@ -301,6 +322,30 @@ def attribute_documents(
         pd.DataFrame(token_rows, columns=_TOKEN_COLUMNS),
         pd.DataFrame(document_rows, columns=_DOCUMENT_COLUMNS),
     )
+
+
+def _token_weights(
+    model: torch.nn.Module,
+    items: list[_Encoded],
+    target_of: Mapping[str, Target],
+    batch: list[str],
+) -> torch.Tensor:
+    """``(documents, tokens, outputs)``: 1 at each target word's first piece and output."""
+    import torch
+
+    width = max(len(item.input_ids) for item in items)
+    weights = torch.zeros(len(items), width, int(getattr(model, "config").num_labels))  # noqa: B009
+    for row, (item, doc) in enumerate(zip(items, batch, strict=True)):
+        first: dict[int, int] = {}
+        for position, word in enumerate(item.spaced):
+            if word is not None:
+                first.setdefault(word, position)
+        target = target_of[doc]
+        assert not isinstance(target, int)
+        for word, output in target:
+            if word in first:  # a word cut off by truncation adds nothing
+                weights[row, first[word], output] = 1.0
+    return weights
 
 
 _WORD_COLUMNS = ["doc_id", "word_index", "word", "layer_scores", "score"]

@@ -173,7 +173,7 @@ def layer_conductance_all(
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
     *,
-    target: int = 1,
+    target: int | torch.Tensor = 1,
     n_steps: int = 50,
     method: Method = "gausslegendre",
     internal_batch_size: int | None = None,
@@ -192,7 +192,9 @@ def layer_conductance_all(
             ``inputs_embeds``); it is used in eval mode and left as it was.
         input_ids: Token ids, each document starting and ending with its special tokens.
         attention_mask: 1 for real tokens, 0 for padding.
-        target: The class whose logit is attributed.
+        target: The class whose logit is attributed; or, for a token head, weights
+            ``(n_documents, max_tokens, outputs)``: F is the weighted sum of the token
+            logits (a tagger's gold entity tags at their words' first pieces).
         n_steps: Integration steps; ``n_steps + 1`` points are evaluated (as Captum does).
         method: Placement of the points (see :func:`integration_alphas`).
         internal_batch_size: At most this many interpolated rows (documents × points) go
@@ -249,13 +251,13 @@ def layer_conductance_all(
         assert scores is not None
         with torch.no_grad():
             ends = torch.stack([reference, inputs])  # alpha 0 and 1
-            logits = (
+            logits = _attributed(
                 model(
                     inputs_embeds=ends.reshape(2 * n_docs, width, -1),
                     **family.model_inputs(_repeated(attention_mask, token_types)(2)),
-                )
-                .logits[:, target]
-                .reshape(2, n_docs)
+                ).logits,
+                target,
+                2,
             )
     finally:
         model.train(was_training)
@@ -275,7 +277,7 @@ def _chunk_conductance(
     reference: torch.Tensor,
     masks: Callable[[int], dict[str, torch.Tensor]],
     alphas: torch.Tensor,
-    target: int,
+    target: int | torch.Tensor,
 ) -> torch.Tensor:
     """Σ over this chunk's steps, for every layer: ``(n_layers, n_docs, tokens)``.
 
@@ -292,7 +294,7 @@ def _chunk_conductance(
             **family.model_inputs(masks(points)),
         )
     layers = tap.layers  # the output of each encoder layer, before any final norm
-    gradients = torch.autograd.grad(output.logits[:, target].sum(), layers)
+    gradients = torch.autograd.grad(_attributed(output.logits, target, points).sum(), layers)
     per_layer = []
     with torch.no_grad():
         for hidden, gradient in zip(layers, gradients, strict=True):
@@ -301,6 +303,18 @@ def _chunk_conductance(
             steps = gradient[:-1] * (hidden[1:] - hidden[:-1])  # (steps, docs, tokens, hidden)
             per_layer.append(steps.sum(dim=(0, 3)))
     return torch.stack(per_layer)
+
+
+def _attributed(logits: torch.Tensor, target: int | torch.Tensor, points: int) -> torch.Tensor:
+    """F of every row, ``(points, n_docs)``: a logit, or the weighted sum of token logits.
+
+    Rows are document ``d`` at point ``p`` in row ``p * n_docs + d``.
+    """
+    if isinstance(target, int):
+        return logits[:, target].reshape(points, -1)
+    weights = target.to(device=logits.device, dtype=logits.dtype)
+    per_point = logits.reshape(points, *weights.shape) * weights.unsqueeze(0)
+    return per_point.sum(dim=(2, 3))
 
 
 def _repeated(

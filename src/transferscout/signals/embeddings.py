@@ -24,7 +24,8 @@ import torch
 
 from transferscout.encoders.adapter import family_of
 from transferscout.kinds import BINARY, TaskKind
-from transferscout.training.data import encode_texts, padded_batches
+from transferscout.tasks.task import Split
+from transferscout.training.data import encode_texts, example_batches, padded_batches
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -100,28 +101,29 @@ def task_embedding(
     """TaskEmb: empirical Fisher of a fine-tuned model, one vector per component.
 
     For each batch the loss of the task's kind (cross-entropy for classes, squared error for
-    regression, as Vu et al.) on the gold labels is back-propagated once; for each layer's
-    output (before any final norm) the gradient is summed over the batch and its tokens,
-    squared, and divided by the batch's token count; for the sentence representation the
-    head reads (``pooled``; see :class:`transferscout.encoders.EncoderFamily`) it is summed
-    over the batch and squared; with
-    ``parameters=True`` every encoder parameter's squared gradient is kept too.  The sums over
-    batches are divided by the number of examples.
+    regression, token cross-entropy on each word's first piece for tagging, as Vu et al.) on
+    the gold labels is back-propagated once; for each layer's output (before any final norm)
+    the gradient is summed over the batch and its tokens, squared, and divided by the batch's
+    token count; for the representation the head reads (``pooled``: the sentence
+    representation, or the first token's state for a token head; see
+    :class:`transferscout.encoders.EncoderFamily`) it is summed over the batch and squared;
+    with ``parameters=True`` every encoder parameter's squared gradient is kept too.  The
+    sums over batches are divided by the number of features (examples).
 
     Args:
         model: The fine-tuned single-task model.
         tokenizer: Its tokenizer.
-        texts: The task's (sampled) training texts.
-        labels: Their gold labels.
+        texts: The task's (sampled) training texts (encoded as its kind encodes them).
+        labels: Their gold labels (the kind's labels: one per text).
         max_length: Truncation length.
-        batch_size: Texts per forward/backward pass.
+        batch_size: Features per forward/backward pass.
         parameters: Also keep every encoder parameter's squared gradient.
         pairs: The second texts of a text-pair task (``None``: single texts).
-        kind: The task's kind (its loss and outputs).
-        outputs: When given, it receives the same forward pass's ``"features"`` (pooled
-            output, ``(n, hidden)``) and ``"probabilities"`` (the kind's outputs,
-            ``(n, classes)``), in the order of ``texts`` — what a separate feature pass
-            would compute.
+        kind: The task's kind (its encoding, loss and outputs).
+        outputs: When given (sequence-level kinds), it receives the same forward pass's
+            ``"features"`` (pooled output, ``(n, hidden)``) and ``"probabilities"`` (the
+            kind's outputs, ``(n, classes)``), in the order of the examples — what a separate
+            feature pass would compute.
 
     Returns:
         ``{"layer_1": …, …, "layer_L": …, "pooled": …}`` (+ ``"parameters"``), each 1-d.
@@ -131,23 +133,27 @@ def task_embedding(
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    encoded = encode_texts(tokenizer, texts, max_length, pairs)
-    y = kind.label_tensor(np.asarray(labels))
+    ids = tuple(str(i) for i in range(len(texts)))
+    split = Split(ids, tuple(texts), np.asarray(labels), None if pairs is None else tuple(pairs))
+    encoded = kind.encode(tokenizer, split, max_length)
     sums: dict[str, torch.Tensor] = {}
     named = [(n, p) for n, p in base.named_parameters() if p.requires_grad]
+    order = np.arange(len(encoded))
     try:
-        for index, batch in padded_batches(encoded, np.arange(len(encoded)), batch_size):
+        for index, batch in example_batches(encoded, order, batch_size, kind.collate):
+            labels = batch.pop("labels").to(device)
             batch = {k: v.to(device) for k, v in family.model_inputs(batch).items()}
             with family.tap(model) as tap:
                 output = model(**batch)
-            loss = kind.loss(output.logits, y[index].to(device))
+            logits = kind.logits(output)
+            loss = kind.loss(logits, labels)
             layers = tap.layers
             targets = [*layers, tap.representation_source]
             if parameters:
                 targets += [p for _, p in named]
             gradients = torch.autograd.grad(loss, targets)
             if outputs is not None:
-                probabilities = kind.outputs(output.logits.detach().double())
+                probabilities = kind.outputs(logits.detach().double())
                 _keep_outputs(outputs, index, tap.representation, probabilities, len(encoded))
             tokens = float(batch["attention_mask"].sum())
             for i, gradient in enumerate(gradients[: len(layers)]):

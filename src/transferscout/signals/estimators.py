@@ -84,7 +84,8 @@ def log_maximum_evidence(
     ``β = (n − γ)/‖fm − y‖²`` (computed on the SVD of ``f``, so each step costs ``O(k)``);
     the evidence (see :func:`logme_evidence`, which keeps the ``(d − k) log α`` term the
     reference implementation drops for ``n < d``) is averaged over the classes and divided by
-    ``n``.
+    ``n``.  A column the features fit exactly (``n <= d``, ``γ -> n``) drives ``β`` to
+    infinity while the evidence converges: the iteration stops at its last finite step.
 
     Shape:
         features ``(n, d)``, labels ``(n,)``.
@@ -142,8 +143,13 @@ def _mean_evidence(f: Array, columns: list[Array], max_iterations: int, toleranc
             m2 = float(np.sum(sigma * z2 / (sigma + t) ** 2))
             residual = float(np.sum(z2 * (t / (sigma + t)) ** 2)) + outside
             tiny = np.finfo(np.float64).tiny
+            next_beta = (n - gamma) / max(residual, tiny)
+            if next_beta <= 0:
+                # γ = n: the features fit the column exactly (n <= d).  β grows without bound
+                # while the evidence converges to its limit; the last finite step is it.
+                break
             alpha = gamma / max(m2, tiny) if gamma > 0 else alpha
-            beta = (n - gamma) / max(residual, tiny)
+            beta = next_beta
             if abs(alpha / beta - t) <= tolerance * t:
                 break
         evidences.append(logme_evidence(alpha, beta, sigma, z2, outside, n, d))

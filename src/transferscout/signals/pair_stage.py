@@ -48,7 +48,7 @@ from transferscout.grid.models import (
     trial_score,
 )
 from transferscout.grid.store import RunStore, TrialRow
-from transferscout.kinds import BINARY, ESTIMATORS, TaskKind, applicable_estimators
+from transferscout.kinds import BINARY, ESTIMATORS, IGNORE, TaskKind, applicable_estimators
 from transferscout.signals import estimators
 from transferscout.signals.embeddings import (
     cosine_similarity,
@@ -57,7 +57,7 @@ from transferscout.signals.embeddings import (
     text_embedding,
 )
 from transferscout.tasks.task import Split, TaskSet
-from transferscout.training.data import encode_texts, padded_batches
+from transferscout.training.data import encode_texts, example_batches, padded_batches
 from transferscout.training.finetune import resolve_device
 from transferscout.training.settings import Precision
 
@@ -157,17 +157,113 @@ def pooled_features(
     probabilities: npt.NDArray[np.float64] | None = None
     for index, batch in padded_batches(encoded, order, batch_size):
         with family.tap(model) as tap:
-            logits = model(
-                **{k: v.to(device) for k, v in family.model_inputs(batch).items()}
-            ).logits.double()
+            logits = kind.logits(
+                model(**{k: v.to(device) for k, v in family.model_inputs(batch).items()})
+            ).double()
         pooled = tap.representation.double()
+        outputs = kind.outputs(logits).double()
+        if outputs.dim() == 3:  # a token head: its first token's (no estimator reads them)
+            outputs = outputs[:, 0]
         if features is None or probabilities is None:
             features = np.zeros((len(texts), pooled.shape[-1]))
-            probabilities = np.zeros((len(texts), logits.shape[-1]))
+            probabilities = np.zeros((len(texts), outputs.shape[-1]))
         features[index] = pooled.cpu().numpy()
-        probabilities[index] = kind.outputs(logits).double().cpu().numpy()
+        probabilities[index] = outputs.cpu().numpy()
     assert features is not None and probabilities is not None
     return features, probabilities
+
+
+@torch.no_grad()
+def token_features(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    split: Split,
+    *,
+    kind: TaskKind,
+    target_kind: TaskKind,
+    max_length: int,
+    batch_size: int,
+) -> dict[str, npt.NDArray[np.float64]]:
+    """A model's token states and outputs at the labelled pieces of a token-level target.
+
+    The target's kind encodes ``split`` (each word's first piece is labelled); the features
+    are the model's last layer output (before any final norm) at those pieces, the
+    ``probabilities`` the model's own kind's outputs there when it is a token model (else
+    an empty column), and ``labels`` the target's labels of the pieces
+    (:meth:`~transferscout.kinds.TaskKind.estimator_labels`), all in feature order.
+
+    Shape:
+        returns ``features`` ``(m, hidden)``, ``probabilities`` ``(m, tags)`` (or
+        ``(m, 0)``), ``labels`` ``(m,)``, with ``m`` the labelled pieces.
+    """
+    family = family_of(model)
+    model.eval()
+    device = next(model.parameters()).device
+    encoded = target_kind.encode(tokenizer, split, max_length)
+    order = np.argsort(encoded.lengths, kind="stable")
+    states: list[npt.NDArray[np.float64]] = [np.zeros(0)] * len(encoded)
+    outputs: list[npt.NDArray[np.float64]] = [np.zeros(0)] * len(encoded)
+    for index, batch in example_batches(encoded, order, batch_size, target_kind.collate):
+        labelled = batch.pop("labels") != IGNORE
+        with family.tap(model) as tap:
+            logits = kind.logits(
+                model(**{k: v.to(device) for k, v in family.model_inputs(batch).items()})
+            ).double()
+        last = tap.layers[-1].double().cpu()
+        probabilities = kind.outputs(logits).double().cpu()
+        for r, i in enumerate(index):
+            states[i] = last[r][labelled[r]].numpy()
+            outputs[i] = (
+                probabilities[r][labelled[r]].numpy()
+                if probabilities.dim() == 3
+                else np.zeros((int(labelled[r].sum()), 0))
+            )
+    return {
+        "features": np.concatenate(states),
+        "probabilities": np.concatenate(outputs),
+        "labels": target_kind.estimator_labels(encoded, split.labels),
+    }
+
+
+def model_features(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    split: Split,
+    *,
+    kind: TaskKind,
+    target_kind: TaskKind,
+    max_length: int,
+    batch_size: int,
+) -> dict[str, npt.NDArray[np.float64]]:
+    """What the estimators read of a model (of ``kind``) on a target's sample.
+
+    At the target kind's :attr:`~transferscout.kinds.TaskKind.estimator_level`: pooled
+    features and outputs per example (:func:`pooled_features`), or token states and outputs
+    per labelled piece with their labels (:func:`token_features`); nothing for a target
+    without estimators.
+    """
+    if target_kind.estimator_level is None:
+        return {}
+    if target_kind.estimator_level == "token":
+        return token_features(
+            model,
+            tokenizer,
+            split,
+            kind=kind,
+            target_kind=target_kind,
+            max_length=max_length,
+            batch_size=batch_size,
+        )
+    features, probabilities = pooled_features(
+        model,
+        tokenizer,
+        split.texts,
+        max_length=max_length,
+        batch_size=batch_size,
+        pairs=split.pairs,
+        kind=kind,
+    )
+    return {"features": features, "probabilities": probabilities}
 
 
 def _words(texts: tuple[str, ...]) -> set[str]:
@@ -234,8 +330,10 @@ def compute_pair_signals(
                 task_vectors[source] = cache.get("embeddings", key)
                 if not task_vectors[source]:
                     # TaskEmb's forward pass over the source's own sample also gives the
-                    # source model's features on it (the pair source -> source): kept.
+                    # source model's features on it (the pair source -> source): kept when
+                    # its kind reads features per example.
                     own: dict[str, npt.NDArray[np.float64]] = {}
+                    own_level = tasks[source].kind.estimator_level == "sequence"
                     with timer.time("taskemb"):
                         task_vectors[source] = task_embedding(
                             encoder.model,
@@ -245,29 +343,28 @@ def compute_pair_signals(
                             max_length=settings.max_length,
                             batch_size=settings.batch_size,
                             parameters=settings.taskemb_parameters,
-                            outputs=own,
+                            outputs=own if own_level else None,
                             pairs=samples[source].pairs,
                             kind=tasks[source].kind,
                         )
                     cache.put("embeddings", key, task_vectors[source])
                     own_key = _key("features", fingerprints[source], samples[source], settings)
-                    if source in wanted and not cache.get("features", own_key):
+                    if own_level and source in wanted and not cache.get("features", own_key):
                         cache.put("features", own_key, own)
                 for target in wanted:
                     key = _key("features", fingerprints[source], samples[target], settings)
                     arrays = cache.get("features", key)
-                    if not arrays:
+                    if not arrays and tasks[target].kind.estimator_level is not None:
                         with timer.time("features"):
-                            features, probabilities = pooled_features(
+                            arrays = model_features(
                                 encoder.model,
                                 encoder.tokenizer,
-                                samples[target].texts,
+                                samples[target],
+                                kind=tasks[source].kind,
+                                target_kind=tasks[target].kind,
                                 max_length=settings.max_length,
                                 batch_size=settings.batch_size,
-                                pairs=samples[target].pairs,
-                                kind=tasks[source].kind,
                             )
-                        arrays = {"features": features, "probabilities": probabilities}
                         cache.put("features", key, arrays)
                     outputs[(source, target)] = arrays
                 bar.update(steps, advance=1)
@@ -391,15 +488,15 @@ def _pair_values(
             for c in components:
                 values["taskemb"].append((source, target, f"cosine_{c}", per_component[c][source]))
             values["taskemb"].append((source, target, "rrf", fused[source]))
-            features = outputs[(source, target)]["features"]
-            probabilities = outputs[(source, target)]["probabilities"]
+            arrays = outputs[(source, target)]
+            empty = np.zeros((0, 0))
             with timer.time("estimators"):
                 scores = estimator_scores(
                     tasks[source].kind,
                     tasks[target].kind,
-                    features,
-                    probabilities,
-                    samples[target].labels,
+                    arrays.get("features", empty),
+                    arrays.get("probabilities", empty),
+                    arrays["labels"] if "labels" in arrays else samples[target].labels,
                     transrate_eps=settings.transrate_eps,
                 )
             values["estimators"].extend((source, target, k, v) for k, v in scores.items())

@@ -27,7 +27,7 @@ from transferscout.tasks.readers import Format, RawTable, read_table
 from transferscout.tasks.splits import stratified_split
 from transferscout.tasks.task import SPLITS, DataNote, Split, Task, TaskSet, unknown_task_error
 
-__all__ = ["TableSpec", "TaskOptions", "build_tasks", "load_tasks"]
+__all__ = ["TableSpec", "TaskOptions", "build_tasks", "cap_task", "load_tasks"]
 
 logger = logging.getLogger(__name__)
 
@@ -208,11 +208,18 @@ def build_tasks(
     pairs = None if spec.text_pair_column is None else _texts(table, spec.text_pair_column)
     ids = _ids(table, spec.id_column)
     columns = _label_columns(table, spec, notes_out)
+    for column in columns:
+        column.kind.check_texts(
+            texts, column.labels, table.locations, path=table.path, column=column.name
+        )
     names = [column.name for column in columns]
     split_of = _fixed_splits(table, spec.split_column)
 
     keys = texts if pairs is None else [f"{a}\x00{b}" for a, b in zip(texts, pairs, strict=True)]
-    labels = np.column_stack([column.labels.astype(np.float64) for column in columns])
+    # one row of labels per record, as objects: a tagging task's label is a tuple of tags
+    labels = np.empty((len(texts), len(columns)), dtype=object)
+    for j, column in enumerate(columns):
+        labels[:, j] = column.labels.tolist() if column.labels.dtype != object else column.labels
     _check_case_duplicates(table, spec, names, labels)
     keep = _deduplicate(table, keys, labels, options.duplicates, notes_out)
     _check_unique_ids(table, ids, keep, spec.id_column)
@@ -243,7 +250,7 @@ def build_tasks(
             options.min_positives,
             table.path,
         )
-        tasks.append(_cap_task(task, options, notes_out))
+        tasks.append(cap_task(task, options, notes_out))
     logger.info("built %d tasks from %s", len(tasks), table.path)
     return TaskSet(tuple(tasks), str(table.path), tuple(notes_out))
 
@@ -356,7 +363,7 @@ def _label_columns(table: RawTable, spec: TableSpec, notes: list[DataNote]) -> l
 
 
 def _check_case_duplicates(
-    table: RawTable, spec: TableSpec, names: list[str], matrix: npt.NDArray[np.float64]
+    table: RawTable, spec: TableSpec, names: list[str], matrix: npt.NDArray[Any]
 ) -> None:
     """Labels that differ only in case are one label spelt twice, not two tasks: refuse them."""
     first: dict[str, int] = {}
@@ -459,7 +466,7 @@ def _fixed_splits(table: RawTable, column: str | None) -> npt.NDArray[np.intp] |
 def _deduplicate(
     table: RawTable,
     texts: list[str],
-    matrix: npt.NDArray[np.float64],
+    matrix: npt.NDArray[Any],
     policy: DuplicatePolicy,
     notes: list[DataNote],
 ) -> list[int]:
@@ -528,7 +535,8 @@ def _make_task(
     return Task(name=column.name, kind=column.kind, classes=column.classes, **splits)
 
 
-def _cap_task(task: Task, options: TaskOptions, notes: list[DataNote]) -> Task:
+def cap_task(task: Task, options: TaskOptions, notes: list[DataNote]) -> Task:
+    """The task with each split capped as ``options`` say (its kind picks the rows)."""
     caps = {
         "train": (options.max_train_examples, options.cap_strategy),
         "validation": (options.max_eval_examples, "stratified"),

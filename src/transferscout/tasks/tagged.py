@@ -13,17 +13,36 @@ sets in BIO form are checked: an ``I-X`` that follows neither ``B-X`` nor ``I-X`
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from transferscout.errors import DataError
-from transferscout.kinds.tagging import bio_violations, is_bio, lenient_bio
+import numpy as np
+
+from transferscout.errors import ConfigError, DataError
+from transferscout.kinds import KINDS
+from transferscout.kinds.tagging import repair_bio, sentence_labels, tag_order
 from transferscout.tasks.readers import Format, RawTable, _decode, read_table
+from transferscout.tasks.splits import stratified_split
+from transferscout.tasks.task import SPLITS, DataNote, Split, Task
 
-__all__ = ["TaggedSentences", "read_conll", "read_tagged", "tagged_sentences"]
+if TYPE_CHECKING:
+    from transferscout.tasks.build import TaskOptions
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "TaggedSentences",
+    "TaggedSpec",
+    "load_tagged_task",
+    "read_conll",
+    "read_tagged",
+    "tagged_sentences",
+    "tagged_task",
+]
 
 
 @dataclass(frozen=True)
@@ -164,14 +183,14 @@ def _strings(value: Any, path: Path, where: str, column: str, what: str) -> tupl
     if (
         not isinstance(value, list | tuple)
         or not value
-        or not all(isinstance(v, str) and v.strip() for v in value)
+        or not all(isinstance(v, str) and v.strip() and " " not in v for v in value)
     ):
         raise DataError(
             f"cannot read the {what}",
             path=path,
             where=where,
             column=column,
-            expected=f"a non-empty list of non-empty {what}",
+            expected=f"a non-empty list of non-empty {what} without spaces",
             got=value,
         )
     return tuple(value)
@@ -202,18 +221,149 @@ def _finish(
     locations: list[str],
     names: Sequence[str] | None,
 ) -> TaggedSentences:
-    warnings: list[str] = []
-    if is_bio(names or [t for sentence in tags for t in sentence]):
-        for i, sentence in enumerate(tags):
-            bad = bio_violations(sentence)
-            if bad:
-                shown = ", ".join(f"word {j + 1} {sentence[j]!r}" for j in bad)
-                warnings.append(
-                    f"{path}, {locations[i]}: {shown} follows neither B- nor I- of its type; "
-                    "read as B- (the lenient reading)"
+    repaired, warnings = repair_bio(tags, [f"{path}, {where}" for where in locations], names)
+    order = tag_order(repaired, names)
+    return TaggedSentences(path, words, repaired, locations, order, tuple(warnings))
+
+
+@dataclass(frozen=True)
+class TaggedSpec:
+    """One sequence-labelling task read from tagged sentences (``[[data.tagged]]``).
+
+    Attributes:
+        name: The task's name.
+        path: One file (or ``datasets`` folder) split here by seeded stratification of the
+            tags each sentence holds; or leave it out and give ``train``, ``validation`` and
+            ``test`` files.
+        train: The training file (with ``validation`` and ``test``).
+        validation: The validation file.
+        test: The test file.
+        format: As :func:`read_tagged` (``auto``: CoNLL for ``.conll``/``.iob``/``.bio``).
+        tag_index: The tag column's index in a CoNLL file (CoNLL-2003 entities: 3).
+        tags_column: The column of tag lists of a table.
+        tokens_column: The column of word lists of a table.
+    """
+
+    name: str
+    path: str | None = None
+    train: str | None = None
+    validation: str | None = None
+    test: str | None = None
+    format: str = "auto"
+    tag_index: int = 1
+    tags_column: str = "tags"
+    tokens_column: str = "tokens"
+
+    def __post_init__(self) -> None:
+        files = (self.train, self.validation, self.test)
+        if (self.path is None) == all(f is None for f in files) or (
+            self.path is None and any(f is None for f in files)
+        ):
+            raise ConfigError(
+                f"tagged task {self.name!r}: give either path (one file, split here) or all "
+                "of train, validation and test"
+            )
+
+    def read(self, path: str) -> TaggedSentences:
+        """Read one of the task's files."""
+        conll = self.format == "conll" or (
+            self.format == "auto" and Path(path).suffix.lower() in _CONLL_SUFFIXES
+        )
+        column: int | str = self.tag_index if conll else self.tags_column
+        return read_tagged(
+            path, format=self.format, tag_column=column, tokens_column=self.tokens_column
+        )
+
+
+def load_tagged_task(spec: TaggedSpec, options: TaskOptions) -> tuple[Task, list[DataNote]]:
+    """Read a tagged task's files and build its task (see :func:`tagged_task`)."""
+    if spec.path is not None:
+        return tagged_task(spec.name, spec.read(spec.path), options)
+    assert spec.train is not None and spec.validation is not None and spec.test is not None
+    parts = [spec.read(f) for f in (spec.train, spec.validation, spec.test)]
+    return tagged_task(spec.name, parts, options)
+
+
+def tagged_task(
+    name: str,
+    sentences: TaggedSentences | Sequence[TaggedSentences],
+    options: TaskOptions,
+) -> tuple[Task, list[DataNote]]:
+    """A sequence-labelling task from tagged sentences, checked and capped; and its notes.
+
+    One :class:`TaggedSentences` is split by seeded stratification of the tags its sentences
+    hold (``options.fractions``, ``options.seed``); three are the train, validation and test
+    splits.  The tag names (the task's classes) are the union of every part's, in first-seen
+    order of the parts' ``tag_names``.  Each sentence's id is ``<file>:<lines>``; its text is
+    its words joined by single spaces.  Every repaired BIO sequence is logged and counted.
+
+    Raises:
+        DataError: The task cannot be learnt (no tagged sentence in a split) or a word holds
+            a space.
+    """
+    parts = [sentences] if isinstance(sentences, TaggedSentences) else list(sentences)
+    from transferscout.tasks.build import cap_task
+
+    kind = KINDS["tagging"]
+    classes = tuple(dict.fromkeys(t for part in parts for t in part.tag_names))
+    index = {tag: i for i, tag in enumerate(classes)}
+    notes: list[DataNote] = []
+    for part in parts:
+        for warning in part.bio_warnings:
+            logger.warning(warning)
+        if part.bio_warnings:
+            notes.append(
+                DataNote(
+                    "repaired_bio",
+                    len(part.bio_warnings),
+                    f"task {name!r}: sentences of {part.path} with an I- tag that follows "
+                    "neither B- nor I- of its type, read as B- (the lenient reading)",
                 )
-                tags[i] = tuple(lenient_bio(sentence))
-    known = tuple(names or ())
-    # a repaired I-X may need a B-X that the declared names lack: it goes after them
-    order = known + tuple(sorted({t for s in tags for t in s} - set(known)))
-    return TaggedSentences(path, words, tags, locations, order, tuple(warnings))
+            )
+    _check_words(parts)
+    rows = [
+        (
+            f"{part.path.name}:{where}",
+            " ".join(words),
+            tuple(index[t] for t in tags),
+        )
+        for part in parts
+        for words, tags, where in zip(part.words, part.tags, part.locations, strict=True)
+    ]
+    labels = sentence_labels([r[2] for r in rows])
+    if len(parts) == 1:
+        split_of = stratified_split(kind.strata(labels), options.fractions, seed=options.seed)
+    elif len(parts) == 3:
+        split_of = np.repeat(np.arange(3), [len(p) for p in parts])
+    else:
+        raise ValueError("expected one part (split here) or three (train, validation, test)")
+    splits: dict[str, Split] = {}
+    for number, split_name in enumerate(SPLITS):
+        chosen = np.flatnonzero(split_of == number)
+        splits[split_name] = Split(
+            ids=tuple(rows[i][0] for i in chosen),
+            texts=tuple(rows[i][1] for i in chosen),
+            labels=labels[chosen].copy(),
+        )
+    task = Task(name=name, kind=kind, classes=classes, **splits)
+    kind.check(
+        name,
+        [(n, split.labels) for n, split in task.splits()],
+        options.min_positives,
+        parts[0].path,
+    )
+    return cap_task(task, options, notes), notes
+
+
+def _check_words(parts: Sequence[TaggedSentences]) -> None:
+    for part in parts:
+        for words, where in zip(part.words, part.locations, strict=True):
+            for word in words:
+                if " " in word:
+                    raise DataError(
+                        "a word holds a space",
+                        path=part.path,
+                        where=where,
+                        expected="words without spaces (one word per token)",
+                        got=word,
+                    )

@@ -134,7 +134,7 @@ class Task:
         digest.update(json.dumps(header).encode())
         for name, split in self.splits():
             digest.update(json.dumps([name, split.ids, split.texts, split.pairs]).encode())
-            digest.update(split.labels.astype(self.kind.label_dtype).tobytes())
+            digest.update(self.kind.label_bytes(split.labels))
         return digest.hexdigest()
 
 

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from transferscout.encoders.adapter import family_of
 from transferscout.errors import TransferScoutError
+from transferscout.kinds import BINARY, TaskKind
 from transferscout.tasks.task import Split
-from transferscout.training.finetune import predict_proba
+from transferscout.training.finetune import feature_outputs
 from transferscout.training.settings import Precision
 
 if TYPE_CHECKING:
@@ -39,11 +41,12 @@ def check_finite_model(
     max_length: int,
     device: torch.device | None = None,
     precision: Precision = "fp32",
+    kind: TaskKind = BINARY,
 ) -> None:
     """Raise :class:`NonFiniteModelError` unless ``model`` is finite, weights and outputs.
 
-    The outputs are the class probabilities of the first :data:`CHECK_BATCH` texts of
-    ``split`` (a validation split: never the test split the trial is scored on).
+    The outputs are the kind's outputs of every feature of the first :data:`CHECK_BATCH`
+    examples of ``split`` (a validation split: never the test split the trial is scored on).
     """
     advice = "the training diverged; try a lower learning rate"
     bad = [
@@ -57,17 +60,18 @@ def check_finite_model(
         raise NonFiniteModelError(
             f"the trained model has non-finite weights ({count} values, e.g. in {names}): " + advice
         )
-    texts = split.texts[:CHECK_BATCH]
-    probabilities = predict_proba(
+    head = split.subset(range(min(CHECK_BATCH, len(split))))
+    encoded = kind.encode(tokenizer, head, max_length, labelled=False)
+    outputs = feature_outputs(
         model,
-        tokenizer,
-        texts,
-        max_length=max_length,
-        device=device,
-        precision=precision,
+        encoded,
+        kind,
+        64,
+        device or next(model.parameters()).device,
+        precision,
+        family_of(model),
     )
-    if not np.isfinite(probabilities).all():
+    if not all(np.isfinite(o).all() for o in outputs):
         raise NonFiniteModelError(
-            f"the trained model gives non-finite outputs on {len(texts)} validation texts: "
-            + advice
+            f"the trained model gives non-finite outputs on {len(head)} validation texts: " + advice
         )

@@ -6,9 +6,9 @@ with the token types the tokenizer gives the second text; single texts get token
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -17,7 +17,7 @@ import torch
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-__all__ = ["EncodedTexts", "encode_texts", "padded_batches"]
+__all__ = ["EncodedExamples", "EncodedTexts", "encode_texts", "example_batches", "padded_batches"]
 
 
 @dataclass(frozen=True)
@@ -95,3 +95,55 @@ def padded_batches(
                 "token_type_ids": types,
             },
         )
+
+
+@dataclass(frozen=True)
+class EncodedExamples:
+    """A split as model inputs: one row (a *feature*) per example, or per window of a long one.
+
+    What a task kind's :meth:`~transferscout.kinds.TaskKind.encode` returns, and what training,
+    prediction and the signals batch.
+
+    Attributes:
+        texts: The token ids (and token types) of each feature.
+        labels: Per feature, what the kind's ``collate`` turns into the loss's labels (a class
+            id, a value, a list of per-piece tag ids, a start/end pair …); ``None`` when the
+            split was encoded to predict only.
+        example_of: The index (in the split) of the example each feature belongs to.
+        word_ids: Per feature, the word of each piece (``None`` for special tokens) — kinds
+            that label words; ``None`` otherwise.
+        extra: Anything else a kind keeps per feature to read its predictions back (QA:
+            offsets of the pieces in the context); other code never reads it.
+    """
+
+    texts: EncodedTexts
+    labels: list[Any] | None
+    example_of: npt.NDArray[np.intp]
+    word_ids: list[list[int | None]] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def lengths(self) -> npt.NDArray[np.int64]:
+        """Token count of each feature."""
+        return self.texts.lengths
+
+
+def example_batches(
+    encoded: EncodedExamples,
+    order: Sequence[int] | npt.NDArray[np.integer],
+    batch_size: int,
+    collate: Callable[[list[Any], int], torch.Tensor] | None = None,
+) -> Iterator[tuple[npt.NDArray[np.intp], dict[str, torch.Tensor]]]:
+    """:func:`padded_batches` of the features, plus ``labels`` from ``collate`` when given.
+
+    ``collate(labels of the batch's features, batch width)`` is the kind's
+    :meth:`~transferscout.kinds.TaskKind.collate`.
+    """
+    for index, batch in padded_batches(encoded.texts, order, batch_size):
+        if collate is not None and encoded.labels is not None:
+            width = int(batch["input_ids"].shape[1])
+            batch["labels"] = collate([encoded.labels[i] for i in index], width)
+        yield index, batch

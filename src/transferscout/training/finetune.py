@@ -15,17 +15,22 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import torch
 
-from transferscout.encoders.adapter import family_of
+from transferscout.encoders.adapter import EncoderFamily, family_of
 from transferscout.errors import TransferScoutError
 from transferscout.kinds import BINARY, TaskKind
 from transferscout.tasks.task import Split
-from transferscout.training.data import encode_texts, padded_batches
+from transferscout.training.data import (
+    EncodedExamples,
+    encode_texts,
+    example_batches,
+    padded_batches,
+)
 from transferscout.training.settings import Precision, StageSettings
 
 if TYPE_CHECKING:
@@ -35,6 +40,7 @@ __all__ = [
     "NonFiniteLossError",
     "StageStats",
     "evaluate",
+    "predict",
     "predict_proba",
     "resolve_device",
     "train_stage",
@@ -129,8 +135,7 @@ def train_stage(
     from transformers import get_linear_schedule_with_warmup
 
     start = time.perf_counter()
-    encoded = encode_texts(tokenizer, split.texts, settings.max_length, split.pairs)
-    labels = kind.label_tensor(split.labels)
+    encoded = kind.encode(tokenizer, split, settings.max_length)
     steps_per_epoch = math.ceil(len(encoded) / settings.batch_size)
     total = steps_per_epoch * settings.epochs
     model.to(device)
@@ -148,10 +153,11 @@ def train_stage(
     losses: list[float] = []
     for epoch in range(settings.epochs):
         order = torch.randperm(len(encoded), generator=generator).numpy()
-        for index, batch in padded_batches(encoded, order, settings.batch_size):
+        for _, batch in example_batches(encoded, order, settings.batch_size, kind.collate):
+            labels = batch.pop("labels").to(device)
             batch = {key: value.to(device) for key, value in family.model_inputs(batch).items()}
             with _autocast(device, precision):
-                loss = kind.loss(model(**batch).logits, labels[index].to(device))
+                loss = kind.loss(kind.logits(model(**batch)), labels)
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise NonFiniteLossError(
@@ -220,13 +226,67 @@ def predict_proba(
     for index, batch in padded_batches(encoded, order, batch_size):
         batch = {key: value.to(device) for key, value in family.model_inputs(batch).items()}
         with _autocast(device, precision):
-            logits = model(**batch).logits
+            logits = kind.logits(model(**batch))
         outputs = kind.outputs(logits.float())
         if out is None:
             out = np.zeros((len(encoded), outputs.shape[-1]), dtype=np.float64)
         out[index] = outputs.cpu().numpy()
     if out is None:
         raise ValueError("no texts to predict")
+    return out
+
+
+@torch.no_grad()
+def predict(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    split: Split,
+    *,
+    max_length: int,
+    batch_size: int = 64,
+    device: torch.device | None = None,
+    precision: Precision = "fp32",
+    kind: TaskKind = BINARY,
+) -> Any:
+    """The kind's per-example predictions on ``split`` (its labels are not read).
+
+    Sequence-level kinds: the ``(n, k)`` outputs of :func:`predict_proba`; other kinds: what
+    their :meth:`~transferscout.kinds.TaskKind.predictions` make of each feature's outputs.
+    Features are batched by length (less padding); the model is put in eval mode.
+    """
+    device = device or next(model.parameters()).device
+    model.eval()
+    family = family_of(model)
+    encoded = kind.encode(tokenizer, split, max_length, labelled=False)
+    return kind.predictions(
+        encoded, feature_outputs(model, encoded, kind, batch_size, device, precision, family)
+    )
+
+
+@torch.no_grad()
+def feature_outputs(
+    model: torch.nn.Module,
+    encoded: EncodedExamples,
+    kind: TaskKind,
+    batch_size: int,
+    device: torch.device,
+    precision: Precision,
+    family: EncoderFamily,
+) -> list[npt.NDArray[np.float64]]:
+    """Each feature's :meth:`~transferscout.kinds.TaskKind.outputs`, as float64 arrays.
+
+    Outputs with a piece axis are cut to the feature's own pieces (no padding).
+    """
+    out: list[npt.NDArray[np.float64]] = [np.zeros(0)] * len(encoded)
+    order = np.argsort(encoded.lengths, kind="stable")
+    for index, batch in example_batches(encoded, order, batch_size):
+        batch = {key: value.to(device) for key, value in family.model_inputs(batch).items()}
+        with _autocast(device, precision):
+            logits = kind.logits(model(**batch))
+        outputs = kind.outputs(logits.float()).double().cpu().numpy()
+        for r, i in enumerate(index):
+            row = outputs[r]
+            out[i] = row[: len(encoded.texts.input_ids[i])] if row.ndim > 1 else row
     return out
 
 
@@ -240,20 +300,20 @@ def evaluate(
     device: torch.device | None = None,
     precision: Precision = "fp32",
     kind: TaskKind = BINARY,
+    classes: tuple[str, ...] = (),
 ) -> dict[str, float]:
-    """The kind's metrics of the model on ``split``.
+    """The kind's metrics of the model on ``split`` (``classes``: the task's class names).
 
     Binary: positive-class F1, precision, recall, accuracy and counts of the arg-max class.
     """
-    outputs = predict_proba(
+    predictions = predict(
         model,
         tokenizer,
-        split.texts,
+        split,
         max_length=max_length,
         batch_size=batch_size,
         device=device,
         precision=precision,
-        pairs=split.pairs,
         kind=kind,
     )
-    return kind.metrics(split.labels, outputs)
+    return kind.metrics(split.labels, predictions, classes=classes)
