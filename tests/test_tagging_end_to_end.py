@@ -135,7 +135,7 @@ def test_rank_a_new_tagging_target(tagging_run: Path, tmp_path: Path) -> None:
     result = recommend_sources(tagging_run, TaskSet((task,), str(conll)))
     assert set(result.table["source"]) == {"urgent", "topic", "places"}
     assert result.table["predicted_f1"].is_monotonic_decreasing
-    assert "entity_f1" in result.method
+    assert "single-task entity F1" in result.method  # the kind's metric_label
     with RunStore(tagging_run, readonly=True) as store:
         assert not [r for r in store.rows(kind="transfer") if r.target == "new_places"]
 
@@ -157,4 +157,4 @@ def test_rank_a_tagged_target_from_the_command_line(tagging_run: Path, tmp_path:
     assert result.exit_code == 0, result.output
     ranked = json.loads(result.output[result.output.index("{") :])
     assert {row["source"] for row in ranked["candidates"]} == {"urgent", "topic", "places"}
-    assert "entity_f1" in ranked["method"]
+    assert "entity F1" in ranked["method"]
