@@ -7,8 +7,10 @@ candidate the search picks is a trial the study already trained (same id): its r
 is read when, and only when, the search picks it, and only the model finally kept is trained
 again (its weights were not kept by the study).  Prints, per budget, the mean over targets of
 the test F1 reached (model chosen by validation F1), of the target's single-task model and of
-the full grid's best transfer, with the candidate hours spent.  Resumable: every finished
-(target, budget) is a row of ``<run>/search-benchmark.csv`` and is not searched again.
+the full grid's best transfer, with the candidate hours spent and paired sign-flip tests across
+targets of the F1 reached against the single-task model and against the grid's best.
+Resumable: every finished (target, budget) is a row of ``<run>/search-benchmark.csv`` and is
+not searched again.
 
 By default one search per target runs with the largest budget and no model export, and the
 smaller budgets are read from its trace: with a trial budget and no chain, the search's choice at
@@ -34,6 +36,7 @@ from pathlib import Path
 import pandas as pd
 
 from transferscout.config import load_run_config
+from transferscout.evaluation.stats import sign_flip_test
 from transferscout.meta.features import candidate_table
 from transferscout.search import Budget, SearchSettings, search_target
 from transferscout.tables import import_tables
@@ -120,6 +123,12 @@ def main() -> None:
     )
     summary["vs_single"] = summary["f1"] - summary["single_task_f1"]
     summary["vs_grid_best"] = summary["f1"] - summary["grid_best_f1"]
+    # Paired by target: the kept model's test F1 against the single-task model's and the grid's
+    # best (two-sided sign-flip tests across targets, as the evaluation's tests).
+    for column, other in (("p_vs_single", "single_task_f1"), ("p_vs_grid_best", "grid_best_f1")):
+        summary[column] = [
+            sign_flip_test(group["f1"] - group[other]) for _, group in frame.groupby("budget")
+        ]
     summary["saved_percent"] = 100 * (1 - summary["candidate_hours"] / summary["grid_hours"])
     sys.stdout.write(f"targets: {', '.join(targets)}\n")
     sys.stdout.write(_table(summary) + "\n\n")

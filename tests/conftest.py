@@ -292,3 +292,37 @@ def gazetteer_conll(path: Path, n: int = 60, seed: int = 0) -> Path:
         lines += [f"{word} X {tag}" for word, tag in words] + [""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+#: The templated QA task: "send <aid> to the <place>." among filler; the answer is the place.
+QA_PLACES = ("village", "city", "hospital", "bridge", "road", "area")
+QA_AID = ("food", "water", "tents", "shelter", "help")
+
+
+def templated_squad(path: Path, n: int = 40, seed: int = 0) -> Path:
+    """A SQuAD v1.1 JSON file of ``n`` contexts with two questions each, answer a named span.
+
+    Each context is ``send <aid> to the <place>.`` with 0-6 filler words before and after;
+    its questions ``send <aid> to`` and ``<aid> for`` both have the place as their answer
+    (by the words around it; a tiny model learns it).  Ids are ``c<i>a``/``c<i>b``.
+    """
+    import json
+    import random
+
+    rng = random.Random(seed)
+    filler = ("rain", "storm", "people", "need", "please", "report", "news", "cold")
+    paragraphs = []
+    for i in range(n):
+        aid, place = rng.choice(QA_AID), rng.choice(QA_PLACES)
+        before = " ".join(rng.choices(filler, k=rng.randint(0, 6)))
+        after = " ".join(rng.choices(filler, k=rng.randint(0, 6)))
+        context = f"{before} send {aid} to the {place}. {after}".strip()
+        answer = {"text": place, "answer_start": context.index(f"the {place}.") + 4}
+        qas = [
+            {"id": f"c{i}a", "question": f"send {aid} to", "answers": [answer]},
+            {"id": f"c{i}b", "question": f"{aid} for", "answers": [answer]},
+        ]
+        paragraphs.append({"context": context, "qas": qas})
+    document = {"version": "1.1", "data": [{"title": "aid", "paragraphs": paragraphs}]}
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path

@@ -129,3 +129,31 @@ def test_cuda_without_a_gpu(configure, tmp_path: Path) -> None:  # type: ignore[
 def test_not_a_device(configure) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(TransferScoutError, match="'cuda:x' is not a device name"):
         check_before_training(load_config(configure(), ["executor.device=cuda:x"]))
+
+
+def test_a_question_without_room_for_its_context_is_refused_up_front(
+    tmp_path: Path, tiny_encoder_dir: Path
+) -> None:
+    from tests.conftest import templated_squad
+
+    squad = templated_squad(tmp_path / "aid.json", 10, seed=0)
+    document = json.loads(squad.read_text())
+    qa = document["data"][0]["paragraphs"][7]["qas"][1]
+    qa["question"] = "send water to the village or the city please"  # 9 pieces
+    squad.write_text(json.dumps(document))
+    other = templated_squad(tmp_path / "other.json", 10, seed=1)
+    questions = "".join(
+        f'[[data.questions]]\nname = "{name}"\npath = "{path}"\n\n'
+        for name, path in (("aid", squad), ("other", other))
+    )
+    table = 'path = "{data}"\nlabel_columns = ["food", "water"]\nid_column = "id"\n'
+    config = tmp_path / "qa.toml"
+    config.write_text(
+        CONFIG.replace(table, 'corpus = "none"\n\n' + questions).format(encoder=tiny_encoder_dir)
+    )
+    check_before_training(load_config(config))  # the encoder alone is fine
+    # at 16 tokens a window holds 13 beside [CLS] [SEP] [SEP]: 9 for the question leave 4,
+    # not more than the stride of 16 // 4 = 4
+    stderr = _refused(config, tmp_path, "grid.target.max_length=[16]")
+    assert "task 'aid': question 'c7b' takes 9 tokens, leaving 4 of max_length 16" in stderr
+    assert "more than the stride of 4" in stderr

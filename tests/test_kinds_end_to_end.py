@@ -21,6 +21,7 @@ from transferscout.grid.store import RunStore
 from transferscout.meta.features import candidate_table, pivot_signals
 from transferscout.pipeline import run_pipeline
 from transferscout.recommend import recommend_sources
+from transferscout.search import Budget, SearchSettings, search_target
 from transferscout.tasks import TableSpec, TaskOptions, load_tasks
 
 pytestmark = pytest.mark.slow
@@ -154,3 +155,47 @@ def test_rank_a_new_target_of_each_kind(kinds_run: Path, tmp_path: Path, kind: s
     assert result.method.startswith("meta-model")
     with RunStore(kinds_run, readonly=True) as store:
         assert not [r for r in store.rows(kind="transfer") if r.target == name]
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "regression"])
+def test_search_a_new_target_of_each_kind(kinds_run: Path, tmp_path: Path, kind: str) -> None:
+    from transformers import AutoModelForSequenceClassification
+
+    column = {"multiclass": "topic", "regression": "words"}[kind]
+    name = f"searched_{column}"
+    rows = [{"text": r["text"], name: r[column]} for r in kind_rows(45, seed=9)]
+    spec = TableSpec(label_columns=(name,), kinds={name: kind})
+    target = load_tasks(
+        write_csv(tmp_path / "t.csv", rows), spec, TaskOptions(fractions=(0.6, 0.2, 0.2))
+    )[name]
+    result = search_target(
+        kinds_run,
+        SearchSettings(Budget(trials=1), margin=0.0),
+        target=target,
+        output=tmp_path / "m",
+    )
+    metric = {"multiclass": "macro_f1", "regression": "spearman"}[kind]
+    # Every score is the kind's primary metric (the search chose by it, never by a binary F1).
+    with RunStore(kinds_run, readonly=True) as store:
+        references = [r for r in store.rows(kind="single") if r.target == name]
+        best_row = store.row(result.best["trial"])
+    assert best_row is not None and result.best["metric"] == metric
+    assert result.best["test_f1"] == best_row.metrics[f"test_{metric}"]  # type: ignore[index]
+    assert (
+        result.reference["test_f1"]
+        == max(
+            references,
+            key=lambda r: r.metrics[f"validation_{metric}"],  # type: ignore[index]
+        ).metrics[f"test_{metric}"]
+    )  # type: ignore[index]
+    assert math.isfinite(result.trace["test_f1"].iloc[0])
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tmp_path / "m", local_files_only=True
+    )
+    card = (tmp_path / "m" / "README.md").read_text()
+    assert f"validation {metric} | test {metric}" in card
+    if kind == "multiclass":
+        assert list(model.config.id2label.values()) == list(target.classes)
+        assert f"A multiclass model for **{name}** (outputs {', '.join(target.classes)})" in card
+    else:
+        assert model.config.num_labels == 1 and f"A regression model for **{name}**, " in card

@@ -97,6 +97,7 @@ def test_search_trains_exactly_its_budget_and_a_chain(
     chain = result.chain
     assert chain is not None and chain["tried"] and len(chain["sources"]) == 2
     assert chain["sources"][-1] == chain["best_single_source"]
+    assert chain["outside_grid"] == []  # source settings are among the grid's target settings
     assert chain["beat_best_single_source"] == (
         chain["validation_f1"] > chain["best_single_validation_f1"]
     )

@@ -48,15 +48,3 @@ def test_scores_are_the_kinds_primary_metric() -> None:
     assert search_output.validation_score(binary) == 0.3 and search_output.test_score(binary) == 0.4
     assert search_output.validation_score(_row(MULTICLASS, {})) == -math.inf  # never chosen
     assert math.isnan(search_output.test_score(_row(MULTICLASS, None)))
-
-
-def test_the_model_card_names_the_kind_and_its_metric() -> None:
-    row = _row(
-        {"task_kind": "regression", "outputs": 1},
-        {"validation_spearman": 0.7, "test_spearman": 0.65},
-    )
-    summary = search_output.row_summary(row, "single-task")
-    assert summary["metric"] == "Spearman ρ" and summary["test_f1"] == 0.65
-    card = search_output.model_card("words", (row, "single-task"), row, (0, 0), 3, 1.0, "2trials")
-    assert "Text model for **words** (regression, Spearman ρ)" in card
-    assert "| model | validation Spearman ρ | test Spearman ρ |" in card

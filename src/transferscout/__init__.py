@@ -48,6 +48,13 @@ _EXPORTS: dict[str, str] = {
     "read_tagged": "transferscout.tasks.tagged",
     "tagged_task": "transferscout.tasks.tagged",
     "sequence_metrics": "transferscout.kinds.tagging",
+    # extractive question answering (readers, tasks, metric)
+    "Answer": "transferscout.kinds.qa",
+    "qa_metrics": "transferscout.kinds.qa",
+    "Questions": "transferscout.tasks.questions",
+    "QuestionsSpec": "transferscout.tasks.questions",
+    "question_task": "transferscout.tasks.questions",
+    "read_questions": "transferscout.tasks.questions",
     # encoders, configuration, grid
     "EncoderSpec": "transferscout.encoders",
     "EncoderFamily": "transferscout.encoders",
@@ -123,6 +130,12 @@ __all__ = [
     "read_tagged",
     "sequence_metrics",
     "tagged_task",
+    "Answer",
+    "Questions",
+    "QuestionsSpec",
+    "qa_metrics",
+    "question_task",
+    "read_questions",
     "ConfigError",
     "DataError",
     "DataNote",
@@ -212,6 +225,7 @@ if TYPE_CHECKING:
     from transferscout.grid.runner import ExecutionOptions, run_grid
     from transferscout.grid.spec import GridSpec, settings_grid
     from transferscout.kinds import KINDS, TaskKind, applicable_estimators, get_kind, score_label
+    from transferscout.kinds.qa import Answer, qa_metrics
     from transferscout.kinds.tagging import sequence_metrics
     from transferscout.meta import (
         TransferRegressor,
@@ -254,6 +268,12 @@ if TYPE_CHECKING:
         load_tasks,
         read_table,
         stratified_split,
+    )
+    from transferscout.tasks.questions import (
+        Questions,
+        QuestionsSpec,
+        question_task,
+        read_questions,
     )
     from transferscout.tasks.tagged import TaggedSentences, read_tagged
     from transferscout.training.metrics import (

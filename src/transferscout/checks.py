@@ -2,8 +2,10 @@
 
 ``run``, ``grid run`` and ``rank`` call :func:`check_before_training` first: the encoder loads
 (its family is supported), its tokenizer encodes a sample, the device exists, and every
-``max_length`` fits the encoder's position embeddings.  Each failure is one error naming what
-to change; nothing has been written when it is raised.
+``max_length`` fits the encoder's position embeddings; given the tasks, their kinds check
+that every split can be encoded at every ``max_length`` (extractive QA: a fast tokenizer and
+room for the context beside each question).  Each failure is one error naming what to
+change; nothing has been written when it is raised.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 from transferscout.config import RunConfig
 from transferscout.encoders import load_encoder
 from transferscout.errors import ConfigError
+from transferscout.tasks.task import TaskSet
 from transferscout.training.finetune import resolve_device
 
 __all__ = ["check_before_training"]
@@ -20,14 +23,19 @@ __all__ = ["check_before_training"]
 logger = logging.getLogger(__name__)
 
 
-def check_before_training(config: RunConfig) -> None:
+def check_before_training(config: RunConfig, tasks: TaskSet | None = None) -> None:
     """Check the encoder, its tokenizer, the device and the lengths of ``config``.
+
+    With ``tasks``, each task's kind also checks that each of its splits can be encoded at
+    every ``max_length`` of the grid and of the pair signals
+    (:meth:`~transferscout.kinds.TaskKind.check_inputs`).
 
     Raises:
         EncoderError: The encoder cannot be loaded, its family is not supported, or it has no
             usable tokenizer.
         TransferScoutError: The device does not exist on this machine.
         ConfigError: A ``max_length`` is longer than the encoder's position embeddings.
+        DataError: A task's split cannot be encoded (its kind says why and where).
     """
     spec = config.encoder.spec()
     encoder = load_encoder(spec)  # also loads and checks the tokenizer on a sample
@@ -45,6 +53,17 @@ def check_before_training(config: RunConfig) -> None:
                 f"{key} = {value}, but encoder {spec.source!r} has position embeddings for "
                 f"{limit} tokens; set it to at most {limit}"
             )
+    # the lengths a task's kind encodes it at: training, evaluation and TaskEmb (ANSAT
+    # attributes only kinds whose inputs are plain texts)
+    every = {
+        *config.grid.target.max_length,
+        *config.grid.source.max_length,
+        config.pair_settings().max_length,
+    }
+    for task in tasks.tasks if tasks is not None else ():
+        for _, split in task.splits():
+            for max_length in sorted(every):
+                task.kind.check_inputs(encoder.tokenizer, task.name, split, max_length)
     logger.debug(
         "checked encoder %s (%s, %d layers) on %s",
         spec.source,

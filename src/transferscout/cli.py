@@ -717,7 +717,7 @@ def search_command(
         )
     console.print(table)
     best, reference = result.best, result.reference
-    metric = best.get("metric", "positive F1")
+    metric = {"f1": "F1"}.get(best.get("metric", "f1"), best.get("metric"))  # the primary metric
     chain_tried = int(bool(result.chain and result.chain.get("tried")))
     origin = " -> ".join(best["sources"]) or "no source (single-task)"
     console.print(
@@ -738,6 +738,10 @@ def search_command(
             f"chain {' -> '.join(result.chain['sources'])}: validation {metric} "
             f"{result.chain['validation_f1']:.3f} {verdict} the best single source "
             f"({result.chain['best_single_validation_f1']:.3f})"
+        )
+    for stage in (result.chain or {}).get("outside_grid") or []:
+        console.print(
+            f"chain stage outside the configured grid (trained for the chain only): {stage}"
         )
     model = "" if result.model_dir is None else f"model: {result.model_dir.resolve()} ; "
     console.print(f"{model}trace: {result.folder / 'trace.csv'}")

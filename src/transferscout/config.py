@@ -30,6 +30,7 @@ from transferscout.signals.attributions import AttributionSettings
 from transferscout.signals.budget import MAX_DOCUMENTS, MAX_EXAMPLES, SignalBudget
 from transferscout.signals.pair_stage import PairSignalSettings
 from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_corpus, load_tasks
+from transferscout.tasks.questions import QuestionsSpec, load_question_task
 from transferscout.tasks.tagged import TaggedSpec, load_tagged_task
 
 __all__ = [
@@ -101,6 +102,7 @@ class DataConfig(DataTableConfig):
     duplicates: str = "drop"
     min_positives: int = 1
     tagged: list[TaggedSpec] = field(default_factory=list)
+    questions: list[QuestionsSpec] = field(default_factory=list)
     tables: list[DataTableConfig] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -110,6 +112,8 @@ class DataConfig(DataTableConfig):
         # entries given as tables (a target's [data], a stored configuration) become specs
         specs = [TaggedSpec(**t) if isinstance(t, Mapping) else t for t in self.tagged]
         object.__setattr__(self, "tagged", specs)
+        asked = [QuestionsSpec(**q) if isinstance(q, Mapping) else q for q in self.questions]
+        object.__setattr__(self, "questions", asked)
 
     def task_options(self) -> TaskOptions:
         """The selection, split and capping options."""
@@ -127,16 +131,18 @@ class DataConfig(DataTableConfig):
     def load(self) -> TaskSet:
         """Build the task set this section describes.
 
-        The first table's (or corpus's) tasks, then the tagged tasks of ``tagged`` (``corpus =
-        "none"`` with no ``path``: tagged tasks only; ``tasks`` selects and orders both), then
-        the tasks of each further table of ``tables``, prepared as this section says.
+        The first table's (or corpus's) tasks, then the tagged tasks of ``tagged`` and the
+        question-answering tasks of ``questions`` (``corpus = "none"`` with no ``path``: only
+        those; ``tasks`` selects and orders them all), then the tasks of each further table of
+        ``tables``, prepared as this section says.
         """
         first = self._first()
         if not self.tables:
             return first
         parts = [first]
         # how documents are prepared (split, caps, duplicates): [data]'s, for every table
-        described = {f.name for f in dataclasses.fields(DataTableConfig)} | {"tables", "tagged"}
+        described = {f.name for f in dataclasses.fields(DataTableConfig)}
+        described |= {"tables", "tagged", "questions"}
         preparation = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
@@ -155,18 +161,21 @@ class DataConfig(DataTableConfig):
         )
 
     def _first(self) -> TaskSet:
-        """The first table's tasks and the tagged tasks."""
-        if not self.tagged:
+        """The first table's tasks, the tagged tasks and the question-answering tasks."""
+        if not self.tagged and not self.questions:
             return self._table()
-        built = [load_tagged_task(spec, self.task_options()) for spec in self.tagged]
+        options = self.task_options()
+        built = [load_tagged_task(spec, options) for spec in self.tagged]
+        built += [load_question_task(spec, options) for spec in self.questions]
         names = {task.name for task, _ in built}
         wanted = None if self.tasks is None else [n for n in self.tasks if n not in names]
         table = None
         if (self.path is not None or self.corpus not in (None, "", "none")) and wanted != []:
-            table = replace(self, tasks=wanted, tagged=[], tables=[])._table()
+            table = replace(self, tasks=wanted, tagged=[], questions=[], tables=[])._table()
         tasks = (*(table.tasks if table else ()), *(task for task, _ in built))
         notes = (*(table.notes if table else ()), *(n for _, ns in built for n in ns))
-        source = table.source if table else str(self.tagged[0].path or self.tagged[0].train)
+        first = (self.tagged or self.questions)[0]
+        source = table.source if table else str(first.path or first.train)
         merged = TaskSet(tasks, source, notes)
         return merged if self.tasks is None else merged.select(self.tasks)
 
@@ -582,7 +591,7 @@ def _resolve_data_path(data: dict[str, Any], folder: Path) -> None:
     for part in [section, *(tables if isinstance(tables, list) else [])]:
         if isinstance(part, dict) and isinstance(part.get("path"), str):
             part["path"] = str(folder / Path(part["path"]).expanduser())
-    for entry in section.get("tagged") or []:
+    for entry in [*(section.get("tagged") or []), *(section.get("questions") or [])]:
         for key in ("path", "train", "validation", "test"):
             if isinstance(entry, dict) and isinstance(entry.get(key), str):
                 entry[key] = str(folder / Path(entry[key]).expanduser())

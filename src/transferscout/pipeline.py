@@ -84,7 +84,7 @@ def train_grid(config: RunConfig, run_dir: str | Path, *, progress: bool = False
     """Build the configured tasks and run (or continue) the configured trial grid."""
     run_dir = Path(run_dir)
     tasks, _ = _plan(config, run_dir)
-    check_before_training(config)
+    check_before_training(config, tasks)
     with _open_run(config, run_dir):
         return _grid(config, run_dir, tasks, progress)
 
@@ -313,7 +313,7 @@ def run_pipeline(
     run_dir = Path(run_dir)
     tasks, trials = _plan(config, run_dir)
     _check_evaluable(trials, config.evaluation.allow_self_transfer)
-    check_before_training(config)
+    check_before_training(config, tasks)
     with _open_run(config, run_dir) as store:
         return _run_stages(config, run_dir, tasks, trials, store, progress)
 

@@ -334,7 +334,7 @@ def recommend_sources(
             f"the target must be one task; got {len(target)} ({', '.join(target.names)})"
         )
     (name,) = target.names
-    check_before_training(config)
+    check_before_training(config, target)
     sources = config.data.load()
     combined = with_target(sources, target[name])
     _check_signals(run_dir, set(sources.names))

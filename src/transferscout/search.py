@@ -12,7 +12,10 @@ whose transfer results are then never read before the search trains them), the s
 4. stops at the budget, or earlier when no remaining candidate's upper predicted F1
    (the upper end of Recommend's 95% split-conformal interval) beats the best model found by
    ``margin``;
-5. optionally trains the chain of the best sources (encoder -> A1 -> A2 -> target);
+5. optionally trains the chain of the best sources (encoder -> A1 -> A2 -> target); its
+   intermediate stage A1 -> A2 trains A2 with its candidate's source settings, so it may be
+   no trial of the configured grid: it is then logged and recorded (``outside_grid`` of the
+   chain's summary) and, like every trial outside the grid, never read as a grid result;
 6. saves the best model (chosen by validation F1, never test) as a Hugging Face folder with a
    model card, and a trace of every step as CSV and JSON.
 
@@ -42,7 +45,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -57,7 +60,7 @@ from transferscout.encoders import encoder_fingerprint
 from transferscout.errors import ConfigError, DataError, TransferScoutError
 from transferscout.evaluation.adaptive import adaptive_step
 from transferscout.grid.executors import Executor, make_executor
-from transferscout.grid.runner import model_path, run_trials
+from transferscout.grid.runner import model_path, plan_trials, run_trials
 from transferscout.grid.spec import ChainStage, GridSpec, TrialSpec
 from transferscout.grid.store import RunStore, TrialRow
 from transferscout.meta.features import META_TARGET, pivot_signals, target_scores
@@ -81,7 +84,14 @@ from transferscout.search_output import (
 from transferscout.tasks.task import Task, TaskSet
 from transferscout.training.settings import StageSettings
 
-__all__ = ["Budget", "SearchResult", "SearchSettings", "search_target"]
+__all__ = [
+    "Budget",
+    "SearchResult",
+    "SearchSettings",
+    "describe_stage",
+    "search_target",
+    "stages_outside_grid",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +218,7 @@ def search_target(
     config = config or load_run_config(run_dir)
     if (target is None) == (own_target is None):
         raise DataError("give either a new target task or the name of one of the run's tasks")
-    check_before_training(config)
+    check_before_training(config, None if target is None else TaskSet((target,)))
     tasks = config.data.load()
     if own_target is not None:
         if own_target not in tasks:
@@ -511,10 +521,12 @@ class _Search:
                     f"training the best model of {self.name!r} again to keep its weights failed: "
                     f"{best['row'].error}; see `transferscout status {self.run_dir}`"
                 )
+            task = self.tasks[self.name]
+            labels = task.kind.output_names(task.name, task.classes)
             export_model(
                 self.run_dir,
                 best["row"],
-                self.name,
+                labels,
                 model_dir,
                 model_card(
                     self.name,
@@ -524,6 +536,10 @@ class _Search:
                     len(pool),
                     spent,
                     settings.budget.label,
+                    labels=labels,
+                    outside_grid=(chain or {}).get("outside_grid", [])
+                    if best["label"] == "chain"
+                    else [],
                 ),
             )
         result = SearchResult(
@@ -653,6 +669,18 @@ class _Search:
         predicted = self._stage_seconds(trial, throughput)
         if budget.hours is not None and predicted / 3600 > budget.hours - spent:
             return {"tried": False, "reason": "its predicted cost exceeds the time left"}
+        planned = {t.id for t in plan_trials(self.grid, self.sources, self.encoder)}
+        outside = [describe_stage(stage) for stage in stages_outside_grid(trial, planned)]
+        if outside:
+            logger.info(
+                "chain %s -> %s: %s %s not a trial of the configured grid (an intermediate task "
+                "trains with the source settings): trained for this chain only; the evaluation, "
+                "Table 1, rank and search learn from the configured grid's trials alone",
+                " -> ".join(trial.sources),
+                self.name,
+                "; ".join(outside),
+                "is" if len(outside) == 1 else "are",
+            )
         row = self._ensure(trial)
         hours = self._hours(trial)
         best_single = ranked[0][1]
@@ -686,6 +714,7 @@ class _Search:
             "best_single_validation_f1": validation_score(best_single),
             "best_single_test_f1": test_score(best_single),
             "beat_best_single_source": beat,
+            "outside_grid": outside,
             "hours": hours,
             "row": row,
             "trial": trial,
@@ -703,6 +732,34 @@ class _Search:
                 if stage.id != keep:
                     model_path(self.run_dir, stage.id).unlink(missing_ok=True)
                 stage = stage.source_trial
+
+
+def stages_outside_grid(trial: TrialSpec, planned: Collection[str]) -> list[TrialSpec]:
+    """The earlier stages of a chained trial that are not trials of the configured grid.
+
+    A chain ``encoder -> A1 -> A2 -> target`` trains ``A2`` as an intermediate task with the
+    source settings of its best candidate, so its stage ``A1 -> A2`` is a grid trial only when
+    those settings are also among the grid's target settings (and ``A2`` among its targets).
+    Such a stage is trained for the chain alone; every reader of the grid (the evaluation, Table
+    1, rank and search) selects the configured grid's ids, so it never passes for a grid result.
+
+    Returns:
+        Those stages in training order (first first); the chain itself is not listed.
+    """
+    stages: list[TrialSpec] = []
+    stage = trial.source_trial
+    while stage is not None:
+        if stage.id not in planned:
+            stages.append(stage)
+        stage = stage.source_trial
+    return stages[::-1]
+
+
+def describe_stage(stage: TrialSpec) -> str:
+    """``encoder -> A1 -> A2 (learning rate 3e-05, epochs 2)``: a stage and its own settings."""
+    settings = stage.target_settings
+    path = " -> ".join(["encoder", *stage.sources, stage.target])
+    return f"{path} (learning rate {settings.learning_rate:g}, epochs {settings.epochs})"
 
 
 def _first_stage(trial: TrialSpec) -> ChainStage:

@@ -1,9 +1,8 @@
 """What a budgeted search writes: the trace, the model card, the Hugging Face model folder.
 
-Kind-agnostic: scores are the target kind's primary metric on validation / test
-(:func:`~transferscout.grid.models.trial_score`: positive-class F1 for a binary target,
-macro-F1 for a multi-class one, Spearman's ρ for a regression); the trace's ``*_f1`` columns
-hold it under their historical names.
+Kind-agnostic: every score is the target kind's primary metric (positive-class F1 for a
+binary target, macro-F1 for a multi-class one, Spearman's rho for a regression), read as
+``validation_<m>`` / ``test_<m>``; the columns and keys named ``*_f1`` hold it.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from transferscout.grid.models import load_trained_model, trial_kind, trial_scor
 from transferscout.grid.store import TrialRow
 
 __all__ = [
-    "PRIMARY_METRIC",
     "TRACE_COLUMNS",
     "export_model",
     "model_card",
@@ -32,10 +30,6 @@ __all__ = [
     "write_text_atomically",
     "write_trace",
 ]
-
-#: The primary metric of a binary target (kept for callers; every score here is read with
-#: the target kind's own primary metric).
-PRIMARY_METRIC = "f1"
 
 TRACE_COLUMNS = [
     "step",
@@ -57,14 +51,14 @@ TRACE_COLUMNS = [
 
 
 def validation_score(row: TrialRow) -> float:
-    """The row's validation primary metric (−inf when it has none, so it is never chosen)."""
+    """The row's validation primary metric (-inf when it has none: it never wins)."""
     value = trial_score(row, "validation")
     return -math.inf if math.isnan(value) else value
 
 
 def test_score(row: TrialRow) -> float:
-    """The row's test primary metric (NaN when it has none)."""
-    return trial_score(row, "test")
+    """The row's test primary metric."""
+    return trial_score(row)
 
 
 def row_summary(row: TrialRow, label: str) -> dict[str, Any]:
@@ -80,7 +74,7 @@ def row_summary(row: TrialRow, label: str) -> dict[str, Any]:
         "sources": sources,
         "target_settings": config["target"]["settings"],
         "source_settings": None if config.get("source") is None else config["source"]["settings"],
-        "metric": trial_kind(row).metric_label,
+        "metric": trial_kind(row).primary_metric,
         "validation_f1": metrics.get(f"validation_{trial_kind(row).primary_metric}"),
         "test_f1": metrics.get(f"test_{trial_kind(row).primary_metric}"),
         "test_accuracy": metrics.get("test_accuracy"),
@@ -98,16 +92,23 @@ def model_card(
     pool: int,
     hours: float,
     budget: str,
+    *,
+    labels: Sequence[str] | None,
+    outside_grid: Sequence[str] = (),
 ) -> str:
     """The Markdown model card of an exported model.
 
-    ``best`` is the model's row and kind label; ``tried`` counts single sources and chains.
+    ``best`` is the model's row and kind label; ``tried`` counts single sources and chains;
+    ``labels`` are the output names (``TaskKind.output_names``); ``outside_grid`` names a chain's
+    stages that are no trials of the run's configured grid.
     """
     singles, chains = tried
     row, label = best
     chosen = row_summary(row, label)
-    metric = chosen["metric"]
     single = row_summary(reference, "single-task")
+    metric = "F1" if chosen["metric"] == "f1" else chosen["metric"]
+    outputs = "" if labels is None else " (outputs " + ", ".join(labels) + ")"
+    what = f"A {trial_kind(row).name} model for **{name}**{outputs}"
     origin = (
         "fine-tuned on the target alone (no source helped on validation)"
         if not chosen["sources"]
@@ -120,10 +121,10 @@ def model_card(
     lines = [
         f"# {name}: transferscout budgeted search",
         "",
-        f"Text model for **{name}** ({trial_kind(row).display_name}, {metric}), {origin}.",
+        f"{what}, {origin}.",
         "",
-        f"| model | validation {metric} | test {metric} | test accuracy | test precision | "
-        "test recall |",
+        f"| model | validation {metric} | test {metric} | test accuracy | test precision "
+        "| test recall |",
         "|---|---|---|---|---|---|",
     ]
     for shown, summary in (("this model", chosen), ("single-task model", single)):
@@ -146,13 +147,18 @@ def model_card(
         f"- Kind: {chosen['kind']}; trial id `{row.id}`.",
         f"- Target stage settings: `{json.dumps(chosen['target_settings'], sort_keys=True)}`.",
         f"- Source stage settings: `{json.dumps(chosen['source_settings'], sort_keys=True)}`.",
+        *(
+            f"- Chain stage outside the run's configured grid (trained for this chain only): "
+            f"{stage}."
+            for stage in outside_grid
+        ),
         f"- Encoder: `{row.config['encoder']['source']}` "
         f"(layers kept: {row.config['encoder']['num_layers']}).",
         f"- Training time of this model: {chosen['hours']:.3f} h; of the whole search "
         f"(reference models and every candidate): {hours:.3f} h.",
         f"- Candidates tried: {singles} of {pool} single-source candidates"
         + (f" and {chains} chain" if chains else "")
-        + f" (budget {budget}); the model is chosen by validation {metric}, test {metric} "
+        + f" (budget {budget}); the model is chosen by validation F1, test F1 "
         "is reported, never used to choose.",
         "",
         f"Load it with `{HEADS[trial_kind(row).head][0]}.from_pretrained(folder)` and "
@@ -163,17 +169,20 @@ def model_card(
     return "\n".join(lines)
 
 
-def export_model(run_dir: Path, row: TrialRow, name: str, folder: Path, card: str) -> Path:
+def export_model(
+    run_dir: Path, row: TrialRow, labels: Sequence[str] | None, folder: Path, card: str
+) -> Path:
     """Save a trial's kept weights as a Hugging Face folder with its model card.
 
-    The folder holds ``config.json`` (labels named after the task), ``model.safetensors``, the
-    tokenizer, ``README.md`` (``card``) and ``transferscout.json`` (trial id, configuration,
-    metrics); it replaces ``folder`` only once complete.
+    The folder holds ``config.json`` (outputs named by ``labels``, if any),
+    ``model.safetensors``, the tokenizer, ``README.md`` (``card``) and ``transferscout.json``
+    (trial id, configuration, metrics); it replaces ``folder`` only once complete.
     """
     encoder = load_trained_model(run_dir, row)
     model = encoder.model
-    model.config.id2label = {0: f"not {name}", 1: name}
-    model.config.label2id = {f"not {name}": 0, name: 1}
+    if labels is not None:
+        model.config.id2label = dict(enumerate(labels))
+        model.config.label2id = {label: i for i, label in enumerate(labels)}
     temporary = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(temporary, ignore_errors=True)
     from transformers.utils import logging as hf_logging

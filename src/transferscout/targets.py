@@ -38,6 +38,7 @@ _LAYOUT_KEYS = (
     "split_column",
     "id_column",
     "tagged",
+    "questions",
 )
 
 #: ``[data]`` keys that say where the data is and how it is laid out (not how it is prepared):

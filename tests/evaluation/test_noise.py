@@ -50,6 +50,11 @@ def test_seed_noise_by_hand(tmp_path: Path) -> None:
     assert food["range_f1"] == pytest.approx(0.20)
     assert math.isnan(noise.loc[("food", 2e-4)]["std_f1"])  # one seed: no spread
     assert noise.loc[("water", 1e-4)]["std_f1"] == pytest.approx(0.0)
+    # Only the configured grid's trials (e.g. not a searched new target's references).
+    grid = {"food-0.0001-0", "food-0.0001-1", "water-0.0001-0"}
+    kept = seed_noise(tmp_path, trials=grid).set_index(["task", "target_learning_rate"])
+    assert kept["seeds"].to_dict() == {("food", 1e-4): 2, ("water", 1e-4): 1}
+    assert kept.loc[("food", 1e-4)]["mean_f1"] == pytest.approx(0.65)
 
 
 def test_gains_are_tested_against_the_t_cut_off(tmp_path: Path) -> None:

@@ -8,8 +8,10 @@ import pandas as pd
 import pytest
 
 from transferscout.evaluation import EvaluationSettings, evaluate_run
+from transferscout.evaluation.adaptive import adaptive_replay
 from transferscout.evaluation.table1 import best_models_table
 from transferscout.grid.store import RunStore
+from transferscout.meta.features import feature_columns
 
 FAST = EvaluationSettings(bootstrap_resamples=200, n_estimators=50, meta_seeds=2)
 
@@ -91,15 +93,20 @@ def test_evaluation_is_reproducible(small_run: Path) -> None:
     pd.testing.assert_frame_equal(first.curves, second.curves)
 
 
-def _transfer_store(run_dir: Path) -> None:
-    """Two targets; a's best transfer is from itself."""
+def _transfer_store(run_dir: Path, *, searched: bool = False) -> None:
+    """Two targets; a's best transfer is from itself.  ``searched``: a search's chain b -> a ->
+    b (t5, with its middle stage t6, b -> a, outside the grid) beats every transfer."""
     settings = {"learning_rate": 1e-4, "epochs": 1, "batch_size": 8, "max_length": 32}
     rows = [("single", "a", None, 0.5), ("single", "b", None, 0.4)]
     rows += [("transfer", "a", "a", 0.9), ("transfer", "a", "b", 0.6), ("transfer", "b", "a", 0.7)]
+    if searched:
+        rows += [("chain", "b", "a", 0.95), ("transfer", "a", "b", 0.8)]
     with RunStore(run_dir) as store:
         for number, (kind, target, source, f1) in enumerate(rows):
+            # The search's trials train their target stage with other (source) settings.
+            own = {**settings, "learning_rate": 5e-5} if number >= 5 else settings
             config = {
-                "target": {"settings": settings},
+                "target": {"settings": own},
                 "source": {"settings": settings} if source else None,
             }
             trial = f"t{number}"
@@ -123,6 +130,18 @@ def test_table1_honours_allow_self_transfer(tmp_path: Path) -> None:
         ["target", "model"]
     )["f1"]
     assert with_self[("a", "encoder→source→target")] == pytest.approx(0.9)
+
+
+def test_table1_leaves_out_chains_and_trials_outside_the_configured_grid(tmp_path: Path) -> None:
+    _transfer_store(tmp_path, searched=True)
+    every = best_models_table(tmp_path).set_index(["target", "model"])["f1"]
+    # The chain (0.95) is not a transfer model of b; without a grid, t6 (0.8) counts for a.
+    assert every[("b", "encoder→source→target")] == pytest.approx(0.7)
+    assert every[("a", "encoder→source→target")] == pytest.approx(0.8)
+    grid = {f"t{n}" for n in range(5)}
+    table = best_models_table(tmp_path, trials=grid).set_index(["target", "model"])["f1"]
+    assert table[("a", "encoder→source→target")] == pytest.approx(0.6)
+    assert table[("b", "encoder→source→target")] == pytest.approx(0.7)
 
 
 def test_table1_has_both_models_per_target_and_an_average(small_run: Path) -> None:
@@ -189,3 +208,40 @@ def test_ndcg_and_regret_of_a_regression_target_read_rho_as_a_relevance() -> Non
     assert rows["r"]["ndcg_linear@1"] == pytest.approx(0.4 / 0.7)
     assert rows["r"]["ndcg@1"] == pytest.approx((2**0.4 - 1) / (2**0.7 - 1))
     assert rows["a"]["regret@1"] == 0.0 and rows["a"]["ndcg@1"] == 1.0
+
+
+def test_the_search_policy_gets_per_target_metrics_and_paired_tests(small_run: Path) -> None:
+    result = evaluate_run(small_run, FAST)
+    candidates = result.candidates
+    replay = adaptive_replay(
+        candidates, feature_columns(candidates, "all"), strategy="greedy", seed=FAST.seed
+    )
+    charge = result.summary["method_hours"]["adaptive:greedy"]
+    per_target = result.per_target.set_index(["method", "target"])
+    for target, steps in replay.groupby("target"):
+        steps = steps.sort_values("step")
+        real, hours = steps["real_f1"].to_numpy(), steps["hours"].to_numpy()
+        for tolerance in (0.01, 0.035):
+            # Slow reference: walk the replayed order to the first near-best candidate.
+            first = next(i for i, f in enumerate(real) if f >= real.max() - tolerance - 1e-12)
+            spent = hours[: first + 1].sum() + charge / replay["target"].nunique()
+            expected = (1 - spent / hours.sum()) * 100
+            got = per_target.loc[("adaptive:greedy", target), f"saved@{tolerance}"]
+            assert got == pytest.approx(expected)
+        rank = per_target.loc[("adaptive:greedy", target), "rank_of_best"]
+        assert rank == 1 + int(np.argmax(real))
+    ranking = result.ranking.set_index(["method", "metric"])
+    tested = ranking.loc[("adaptive:greedy", "saved@0.01")]
+    assert tested["baseline"] in ("random", "baseline:hyperparameters")
+    assert 0 < tested["p_vs_baseline"] <= 1
+    # The time-saved table carries the same tests, per method and tolerance.
+    savings = result.savings.set_index(["method", "tolerance"])
+    for method in ("adaptive:greedy", "meta:all"):
+        for tolerance in (0.01, 0.02, 0.035):
+            row = ranking.loc[(method, f"saved@{tolerance}")]
+            assert savings.loc[(method, tolerance), "p_vs_baseline"] == row["p_vs_baseline"]
+            assert savings.loc[(method, tolerance), "baseline"] == row["baseline"]
+            other = ranking.loc[(row["baseline"], f"saved@{tolerance}"), "estimate"]
+            assert savings.loc[(method, tolerance), "diff_vs_baseline"] == pytest.approx(
+                row["estimate"] - other
+            )

@@ -12,6 +12,8 @@ from transferscout.report.opening import (
     render_search_traces,
     savings_table,
     search_summary_table,
+    search_test,
+    search_test_text,
     search_traces,
     shorten,
 )
@@ -59,6 +61,21 @@ def test_time_saved_is_one_row_per_method_with_every_tolerance() -> None:
     assert row["≤0.02 positive F1 lost"] == "0.010" and row["≤0.02 hours"] == "1.25"
     assert row["≤0.035 depth"] == "–"  # never reached
     assert recommended_method(_savings()) == "meta:all"
+    assert not any(" p vs " in column for column in table.columns)  # an old evaluation
+
+
+def test_time_saved_shows_the_paired_tests_against_each_tolerances_baseline() -> None:
+    savings = _savings()
+    savings["baseline"] = savings["tolerance"].map(
+        {0.01: "random", 0.02: "baseline:hyperparameters", 0.035: "random"}
+    )
+    savings["p_vs_baseline"] = [0.0004, 0.2, 0.03, 0.5, None, None, 0.01]
+    savings["diff_vs_baseline"] = [12.25, 3.0, -7.64, 0.0, None, None, None]
+    table = savings_table(savings).set_index("method")
+    assert table.loc["meta:all", "≤0.01 vs random"] == "-7.6, p 0.030"
+    assert table.loc["meta:all", "≤0.02 vs baseline:hyperparameters"] == "+0.0, p 0.500 n.s."
+    assert table.loc["meta:f1", "≤0.01 vs random"] == "+12.2, p <0.001"
+    assert table.loc["meta:all", "≤0.035 vs random"] == "p 0.010"  # no direction recorded
 
 
 def test_search_traces_are_read_summarised_and_drawn(tmp_path: Path) -> None:
@@ -87,3 +104,16 @@ def test_search_traces_are_read_summarised_and_drawn(tmp_path: Path) -> None:
     assert list(line.get_xdata()) == pytest.approx([0.3, 0.4, 0.6])
     assert list(line.get_ydata()) == [0.45, 0.5, 0.7]
     assert set(HOW_TO_READ) >= {"rmse", "budget", "gain", "scatter", "search"}
+
+
+def _trace(gain: float) -> tuple[pd.DataFrame, dict[str, object]]:
+    return pd.DataFrame(), {"best": {"test_f1": 0.5 + gain}, "reference": {"test_f1": 0.5}}
+
+
+def test_searched_targets_are_tested_against_their_single_task_models() -> None:
+    # Gains 0.1 and 0.2: of the four sign vectors, two reach |mean| 0.15, so p = 0.5.
+    test = search_test({"a": _trace(0.1), "b": _trace(0.2)})
+    assert test["targets"] == 2 and test["mean_gain"] == pytest.approx(0.15)
+    assert test["p"] == pytest.approx(0.5)
+    assert "+0.1500, p = 0.500 n.s." in search_test_text({"a": _trace(0.1), "b": _trace(0.2)})
+    assert search_test_text({"a": _trace(0.1)}) == ""  # one target: no paired test

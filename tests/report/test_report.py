@@ -60,6 +60,13 @@ def test_report_files(report: ReportFiles) -> None:
     assert "Paired tests across targets" in markdown and "sign-flip" in markdown
     assert "| prior:taskemb_rrf |" in markdown
     assert "one single-task model per task" in markdown
+    # The opening's time saved: the recommended method and the search's adaptive order, each
+    # tolerance with its paired test against the best no-signal baseline.
+    opening = markdown.split("## Time saved by the recommended method")[1].split("\n## ")[0]
+    assert "(adaptive:greedy)" in opening and "| adaptive:greedy |" in opening
+    header = next(line for line in opening.splitlines() if line.startswith("| method"))
+    assert "≤0.01 vs random" in header or "≤0.01 vs baseline:hyperparameters" in header
+    assert "paired sign-flip test of that difference across targets" in opening
     # Every attributed model's completeness error, from the store.
     assert "Conductance completeness" in page and "tolerance 0.05" in markdown
     section = markdown.split("## Conductance completeness")[1].split("\n## ")[0]

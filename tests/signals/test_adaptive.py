@@ -71,3 +71,14 @@ def test_steps_grow_only_while_the_probe_is_above_tolerance(tiny_encoder_dir: Pa
         chosen.words["score"].to_numpy(),
         attribute_with_steps(*args, chosen.n_steps).words["score"].to_numpy(),
     )
+
+
+def test_bf16_autocast_changes_the_arithmetic_not_the_scores(tiny_encoder_dir: Path) -> None:
+    encoder = load_encoder(str(tiny_encoder_dir))
+    args = (encoder.model, encoder.tokenizer, DOCUMENTS)
+    full = attribute_with_steps(*args, SETTINGS, 8).words["score"].to_numpy()
+    bf16 = AttributionSettings(max_length=32, precision="bf16")
+    half = attribute_with_steps(*args, bf16, 8).words["score"].to_numpy()
+    assert not np.array_equal(full, half)  # autocast is on
+    assert np.corrcoef(full, half)[0, 1] > 0.95
+    assert bf16.key() != SETTINGS.key()  # cached apart

@@ -117,6 +117,15 @@ def test_logme_fixed_point_reaches_the_direct_maximum(n: int, d: int) -> None:
     assert fixed_point == pytest.approx(direct, rel=1e-6, abs=1e-8)
 
 
+def test_logme_when_the_fit_interpolates() -> None:
+    # 32 examples of 128 features (a small derived pair-signal sample): the fixed point
+    # drives β to infinity, where γ reached n and the β update divided by zero.
+    rng = np.random.default_rng(101)
+    f, y = rng.normal(size=(32, 128)), rng.integers(0, 2, 32)
+    fixed_point = log_maximum_evidence(f, y)
+    assert fixed_point == pytest.approx(_logme_by_direct_maximisation(f, y), rel=1e-6)
+
+
 def test_logme_of_a_column_the_features_fit_exactly_is_the_limit_of_infinite_beta() -> None:
     """n <= d and a column in the features' span: the fixed point drives γ -> n, β -> ∞.
 

@@ -23,7 +23,14 @@ from transferscout.evaluation.ordering import ranking_order
 from transferscout.meta.features import META_TARGET
 from transferscout.meta.regressor import TransferRegressor
 
-__all__ = ["AdaptiveStep", "adaptive_curve", "adaptive_replay", "adaptive_step", "tie_seed"]
+__all__ = [
+    "AdaptiveStep",
+    "adaptive_curve",
+    "adaptive_replay",
+    "adaptive_step",
+    "replay_score",
+    "tie_seed",
+]
 
 
 @dataclass(frozen=True)
@@ -166,3 +173,14 @@ def adaptive_curve(
             hours += top["hours"].sum()
         rows.append({"k": k, "best_f1": float(np.mean(best)), "hours": float(hours)})
     return pd.DataFrame(rows)
+
+
+def replay_score(replay: pd.DataFrame, rows: int) -> npt.NDArray[np.float64]:
+    """A replay's order as a score over the table's rows: ``-step`` (earlier is higher).
+
+    Within a target every step differs, so ranking by this score (ties by cost, then a key)
+    gives exactly the replayed order; rows the replay never reached are NaN.
+    """
+    score = np.full(rows, np.nan)
+    score[replay["row"].to_numpy(dtype=np.intp)] = -replay["step"].to_numpy(dtype=np.float64)
+    return score

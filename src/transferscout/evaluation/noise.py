@@ -7,6 +7,7 @@ that the source helps.  The run's single-task trials repeated over seeds
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -21,17 +22,18 @@ __all__ = ["gains_beyond_noise", "seed_noise"]
 _SETTINGS = ("target_learning_rate", "target_epochs", "target_batch_size")
 
 
-def seed_noise(run_dir: str | Path) -> pd.DataFrame:
+def seed_noise(run_dir: str | Path, *, trials: Collection[str] | None = None) -> pd.DataFrame:
     """Test F1 of every finished single-task model, summarised over seeds.
 
     One row per (task, settings): ``seeds``, ``mean_f1``, ``std_f1`` (sample standard deviation,
-    NaN for one seed), ``min_f1``, ``max_f1`` and ``range_f1``.
+    NaN for one seed), ``min_f1``, ``max_f1`` and ``range_f1``.  With ``trials``, only those
+    ids count (the configured grid; e.g. a searched new target's reference models do not).
     """
     with RunStore(run_dir, readonly=True) as store:
         rows = store.rows(kind="single", status="done")
     records = []
     for row in rows:
-        if row.metrics is None:
+        if row.metrics is None or (trials is not None and row.id not in trials):
             continue
         settings = row.config["target"]["settings"]
         records.append(

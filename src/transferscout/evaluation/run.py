@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from transferscout.errors import ConfigError, TransferScoutError
-from transferscout.evaluation.adaptive import adaptive_curve, adaptive_replay
+from transferscout.evaluation.adaptive import adaptive_curve, adaptive_replay, replay_score
 from transferscout.evaluation.compare import compare_methods, seed_means
 from transferscout.evaluation.curves import (
     budget_curve,
@@ -296,6 +296,29 @@ def _totals(table: pd.DataFrame) -> dict[str, Any]:
     return {"summary": summary, "mean_single_task": float(per_target["own"].mean())}
 
 
+def _with_tests(savings: pd.DataFrame, ranking: pd.DataFrame) -> pd.DataFrame:
+    """Time saved with the paired tests of per-target time saved at the same tolerance.
+
+    The pooled figures (depth, hours, % saved) come from the mean curve; the tests compare
+    the per-target time saved (``saved@<tolerance>`` of the ranking table) across targets:
+    ``baseline`` (the best no-signal baseline), ``diff_vs_baseline`` (the method's mean
+    per-target % saved minus the baseline's: the tests are two-sided, this gives the
+    direction), ``p_vs_baseline`` and ``p_vs_meta_f1``.
+    """
+    tests = ranking[ranking["metric"].str.startswith("saved@")]
+    estimates = tests.set_index(["method", "metric"])["estimate"]
+    tests = tests.assign(
+        diff_vs_baseline=[
+            estimate - estimates.get((baseline, metric), np.nan)
+            for estimate, baseline, metric in zip(
+                tests["estimate"], tests["baseline"], tests["metric"], strict=True
+            )
+        ]
+    )[["method", "metric", "baseline", "diff_vs_baseline", "p_vs_baseline", "p_vs_meta_f1"]]
+    keyed = savings.assign(metric="saved@" + savings["tolerance"].astype(str))
+    return keyed.merge(tests, on=["method", "metric"], how="left").drop(columns="metric")
+
+
 def evaluate_run(
     run_dir: str | Path,
     settings: EvaluationSettings | None = None,
@@ -403,6 +426,17 @@ def evaluate_run(
                         method=method, seed=seed
                     )
                 )
+                # The replay's order as a score (earlier step, higher; no ties), so the
+                # search's policy gets the per-target metrics and paired tests of the others.
+                rows = _per_target_metrics(
+                    table,
+                    method,
+                    replay_score(replay, len(table)),
+                    settings,
+                    cost=cost,
+                    charge=charge(method),
+                )
+                per_target.extend({**row, "seed": seed} for row in rows)
     for feature_set, seeded in predictions.items():
         table[f"predicted_{feature_set}"] = np.mean(seeded, axis=0)
 
@@ -420,7 +454,7 @@ def evaluate_run(
         resamples=settings.bootstrap_resamples,
         seed=settings.seed,
     )
-    noise = seed_noise(run_dir)
+    noise = seed_noise(run_dir, trials=trials)
     seconds = time.perf_counter() - started
     summary = {
         "targets": int(table["target"].nunique()),
@@ -457,8 +491,10 @@ def evaluate_run(
         curves=_by_kind(curves_frame),
         ranking=_by_kind(ranking),
         per_target=_by_kind(seed_means(per_target_frame)),
-        savings=_by_kind(_savings(per_seed_curves, table)),
-        table1=best_models_table(run_dir, allow_self_transfer=settings.allow_self_transfer),
+        savings=_by_kind(_with_tests(_savings(per_seed_curves, table), ranking)),
+        table1=best_models_table(
+            run_dir, allow_self_transfer=settings.allow_self_transfer, trials=trials
+        ),
         seed_noise=noise,
         summary=summary,
     )

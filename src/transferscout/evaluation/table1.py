@@ -8,6 +8,7 @@ Spearman's ρ (regression); accuracy is NaN for regression.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -31,18 +32,28 @@ def _settings(config: dict[str, object], stage: str) -> dict[str, object]:
     }
 
 
-def best_models_table(run_dir: str | Path, *, allow_self_transfer: bool = False) -> pd.DataFrame:
+def best_models_table(
+    run_dir: str | Path,
+    *,
+    allow_self_transfer: bool = False,
+    trials: Collection[str] | None = None,
+) -> pd.DataFrame:
     """Two rows per target (single-task, best transfer) and average rows per model and metric.
 
     Results of the same configuration over several seeds are averaged first; "best" is the
     highest mean test score of the target's primary metric, as the seed paper's table does
     with F1.  Transfers from a task to itself count only with ``allow_self_transfer`` (the
-    evaluation's setting, applied everywhere).
+    evaluation's setting, applied everywhere).  Only single-task and transfer trials count
+    (a search's chains are not the table's models), and with ``trials`` only those ids (the
+    configured grid: a searched new target or a chain's middle stage outside the grid is left
+    out).
     """
     with RunStore(run_dir, readonly=True) as store:
         rows = store.rows(status="done")
     records = []
     for row in rows:
+        if row.kind not in ("single", "transfer") or (trials is not None and row.id not in trials):
+            continue
         if row.metrics is None or (row.source == row.target and not allow_self_transfer):
             continue
         source = _settings(row.config, "source")

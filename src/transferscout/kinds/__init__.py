@@ -18,6 +18,7 @@ from transferscout.kinds.base import (
 )
 from transferscout.kinds.binary import BinaryKind
 from transferscout.kinds.multiclass import MulticlassKind
+from transferscout.kinds.qa import QuestionAnsweringKind
 from transferscout.kinds.regression import RegressionKind
 from transferscout.kinds.tagging import TaggingKind
 
@@ -37,7 +38,14 @@ BINARY = BinaryKind()
 
 #: Every task kind, by name.
 KINDS: dict[str, TaskKind] = {
-    kind.name: kind for kind in (BINARY, MulticlassKind(), RegressionKind(), TaggingKind())
+    kind.name: kind
+    for kind in (
+        BINARY,
+        MulticlassKind(),
+        RegressionKind(),
+        TaggingKind(),
+        QuestionAnsweringKind(),
+    )
 }
 
 

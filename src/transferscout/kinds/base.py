@@ -114,6 +114,10 @@ class TaskKind(ABC):
         """Width of the head on top of the encoder."""
 
     @abstractmethod
+    def output_names(self, task: str, classes: Sequence[str]) -> list[str] | None:
+        """Names of the head's outputs in order (a saved model's labels); ``None``: unnamed."""
+
+    @abstractmethod
     def label_tensor(self, labels: Labels) -> torch.Tensor:
         """Labels as the tensor :meth:`loss` takes."""
 
@@ -210,6 +214,17 @@ class TaskKind(ABC):
 
         The error names the record (a tagging task needs a tag per word).  Default: labels
         never depend on the text, so there is nothing to check.
+        """
+        return
+
+    def check_inputs(
+        self, tokenizer: PreTrainedTokenizerBase, task: str, split: Split, max_length: int
+    ) -> None:
+        """Raise a :class:`~transferscout.errors.TransferScoutError` if :meth:`encode` would fail.
+
+        Called before any trial for every split and every ``max_length`` the run uses, so
+        that a split the kind cannot encode is one error up front, not failed trials.
+        Default: any text can be encoded (it is truncated).
         """
         return
 

@@ -31,6 +31,10 @@ class BinaryKind(ClassificationKind):
         """Two logits (negative, positive)."""
         return 2
 
+    def output_names(self, task: str, classes: Sequence[str]) -> list[str] | None:
+        """``not <task>`` and ``<task>`` (label 1 is the task)."""
+        return [f"not {task}", task]
+
     def read_labels(
         self,
         values: Sequence[Any],

@@ -47,6 +47,10 @@ class MulticlassKind(ClassificationKind):
         """One logit per class."""
         return len(classes)
 
+    def output_names(self, task: str, classes: Sequence[str]) -> list[str] | None:
+        """The class names, in class-id order."""
+        return list(classes)
+
     def read_labels(
         self,
         values: Sequence[Any],

@@ -63,6 +63,10 @@ class RegressionKind(TaskKind):
         """One output: the value."""
         return 1
 
+    def output_names(self, task: str, classes: Sequence[str]) -> list[str] | None:
+        """None: the one output is the value, not a class."""
+        return None
+
     def label_tensor(self, labels: Labels) -> torch.Tensor:
         """Values as float32."""
         import torch

@@ -212,6 +212,10 @@ class TaggingKind(TaskKind):
         """One logit per tag."""
         return len(classes)
 
+    def output_names(self, task: str, classes: Sequence[str]) -> list[str] | None:
+        """The tag names, in tag-id order."""
+        return list(classes)
+
     def label_bytes(self, labels: Labels) -> bytes:
         """The tag ids of every sentence, as JSON."""
         return json.dumps([[int(t) for t in sentence] for sentence in labels]).encode()

@@ -7,23 +7,35 @@ used by :mod:`transferscout.report.build` and the command line.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
+
+from transferscout.evaluation.stats import sign_flip_test
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
+    "ALPHA",
     "HOW_TO_READ",
+    "SAVINGS_TEST",
+    "p_text",
     "recommended_method",
     "render_search_traces",
     "savings_table",
     "search_traces",
     "search_summary_table",
+    "search_test",
+    "search_test_text",
     "shorten",
 ]
+
+#: Significance level at which a p-value is marked "n.s.".
+ALPHA = 0.05
 
 #: One line per figure of the report: what the axes are and what "good" looks like.
 HOW_TO_READ = {
@@ -40,6 +52,15 @@ HOW_TO_READ = {
     "far (chosen by its validation score), "
     "the dotted line the target's single-task model.",
 }
+
+#: What the time-saved table's p columns test.
+SAVINGS_TEST = (
+    "vs <baseline>: the mean over targets of the per-target % saved at that tolerance (each "
+    "target stops at its first candidate within the tolerance of its best) minus the best "
+    "no-signal baseline's (negative: the baseline saved more), and the p-value of the "
+    "two-sided paired sign-flip test of that difference across targets; n.s. = not "
+    f"significant at {ALPHA:g}."
+)
 
 _TOLERANCE_COLUMNS = {
     "k": "depth",
@@ -74,8 +95,10 @@ def savings_table(
 
     ``lost`` heads the loss columns (:func:`transferscout.report.wording.lost_header`).
 
-    A spread over meta-model seeds (``saved_percent_sd``) and a p-value (``p_value``) are
-    shown when the evaluation wrote them.
+    A spread over meta-model seeds (``saved_percent_sd``) is shown when the evaluation wrote
+    it, and so is the paired test of per-target time saved against the best no-signal
+    baseline (``diff_vs_baseline`` and ``p_vs_baseline``, column ``≤<tolerance> vs
+    <baseline>``; "–" for the baseline itself and methods without per-target figures).
     """
     if methods is None:
         methods = [
@@ -83,6 +106,7 @@ def savings_table(
             for m in dict.fromkeys(savings["method"])
             if str(m).startswith(("meta:", "adaptive:", "baseline:")) or m in ("random", "oracle")
         ]
+    baselines = _baselines(savings)
     rows = []
     for method in methods:
         group = savings[savings["method"] == method]
@@ -96,10 +120,39 @@ def savings_table(
             spread = record.get("saved_percent_sd")  # over meta-model seeds, when evaluated
             if spread is not None and pd.notna(spread) and spread > 0:
                 row[f"{tolerance} % saved"] += f" ±{float(spread):.1f}"
-            if "p_value" in record:
-                row[f"{tolerance} p"] = _cell("p_value", record["p_value"])
+            if "p_vs_baseline" in record:
+                baseline = baselines.get(record["tolerance"], "baseline")
+                row[f"{tolerance} vs {baseline}"] = _test_cell(
+                    record.get("diff_vs_baseline"), record["p_vs_baseline"]
+                )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _baselines(savings: pd.DataFrame) -> dict[float, str]:
+    """Per tolerance, the baseline its paired tests compare with ("baseline" if unknown)."""
+    if "baseline" not in savings.columns:
+        return {}
+    named = savings.dropna(subset=["baseline"])
+    found = dict(zip(named["tolerance"], named["baseline"], strict=True))
+    return {t: str(found.get(t, "baseline")) for t in savings["tolerance"]}
+
+
+def _test_cell(difference: Any, p_value: Any) -> str:
+    """``-7.6, p 0.155 n.s.``: the direction and the p-value ("–" when untested)."""
+    if p_value is None or pd.isna(p_value):
+        return "–"
+    if difference is None or pd.isna(difference):
+        return f"p {p_text(p_value)}"
+    return f"{float(difference):+.1f}, p {p_text(p_value)}"
+
+
+def p_text(value: Any) -> str:
+    """A p-value as the report writes it ("" when missing; "n.s." at or above :data:`ALPHA`)."""
+    if value is None or pd.isna(value):
+        return ""
+    text = "<0.001" if float(value) < 0.001 else f"{float(value):.3f}"
+    return text + (" n.s." if float(value) >= ALPHA else "")
 
 
 def _cell(column: str, value: Any) -> str:
@@ -139,7 +192,7 @@ def search_summary_table(traces: dict[str, tuple[pd.DataFrame, dict[str, Any]]])
             {
                 "target": target,
                 "best model": " → ".join(best["sources"]) or "single-task",
-                "metric": best.get("metric", "positive F1"),  # older searches: binary
+                "metric": best.get("metric", "f1"),  # older searches: binary
                 "test score": round(float(best["test_f1"]), 4),
                 "single-task score": round(float(reference["test_f1"]), 4),
                 "tried": _tried(summary),
@@ -148,6 +201,35 @@ def search_summary_table(traces: dict[str, tuple[pd.DataFrame, dict[str, Any]]])
             }
         )
     return pd.DataFrame(rows)
+
+
+def search_test(traces: dict[str, tuple[pd.DataFrame, dict[str, Any]]]) -> dict[str, float]:
+    """The searches' kept models against their targets' single-task models, paired by target.
+
+    Returns ``targets``, ``mean_gain`` (mean over searched targets of the kept model's test
+    score minus the single-task model's) and ``p`` (two-sided sign-flip test of that mean; NaN
+    for fewer than two targets, where no paired test is meaningful).
+    """
+    gains = [
+        float(summary["best"]["test_f1"]) - float(summary["reference"]["test_f1"])
+        for _, summary in traces.values()
+    ]
+    if not gains:
+        return {"targets": 0, "mean_gain": math.nan, "p": math.nan}
+    p = sign_flip_test(gains) if len(gains) >= 2 else math.nan
+    return {"targets": len(gains), "mean_gain": float(np.mean(gains)), "p": p}
+
+
+def search_test_text(traces: dict[str, tuple[pd.DataFrame, dict[str, Any]]]) -> str:
+    """One sentence on :func:`search_test` ("" for fewer than two searched targets)."""
+    test = search_test(traces)
+    if test["targets"] < 2:
+        return ""
+    return (
+        f"Kept model vs single-task model over the {test['targets']:g} searched targets: mean "
+        f"test-score gain {test['mean_gain']:+.4f}, p = {p_text(test['p'])} (two-sided paired "
+        "sign-flip test across targets)."
+    )
 
 
 def _tried(summary: dict[str, Any]) -> str:

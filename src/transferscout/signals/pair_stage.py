@@ -162,7 +162,7 @@ def pooled_features(
             ).double()
         pooled = tap.representation.double()
         outputs = kind.outputs(logits).double()
-        if outputs.dim() == 3:  # a token head: its first token's (no estimator reads them)
+        if outputs.dim() == 3:  # a token or span head: its first token's (no estimator reads them)
             outputs = outputs[:, 0]
         if features is None or probabilities is None:
             features = np.zeros((len(texts), pooled.shape[-1]))

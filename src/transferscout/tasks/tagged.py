@@ -18,13 +18,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 
-from transferscout.errors import ConfigError, DataError
+from transferscout.errors import DataError
 from transferscout.kinds import KINDS
 from transferscout.kinds.tagging import repair_bio, sentence_labels, tag_order
+from transferscout.tasks.files import FileTaskSpec
 from transferscout.tasks.readers import Format, RawTable, _decode, read_table
 from transferscout.tasks.splits import stratified_split
 from transferscout.tasks.task import SPLITS, DataNote, Split, Task
@@ -227,7 +228,7 @@ def _finish(
 
 
 @dataclass(frozen=True)
-class TaggedSpec:
+class TaggedSpec(FileTaskSpec):
     """One sequence-labelling task read from tagged sentences (``[[data.tagged]]``).
 
     Attributes:
@@ -244,25 +245,11 @@ class TaggedSpec:
         tokens_column: The column of word lists of a table.
     """
 
-    name: str
-    path: str | None = None
-    train: str | None = None
-    validation: str | None = None
-    test: str | None = None
-    format: str = "auto"
+    what: ClassVar[str] = "tagged"
+
     tag_index: int = 1
     tags_column: str = "tags"
     tokens_column: str = "tokens"
-
-    def __post_init__(self) -> None:
-        files = (self.train, self.validation, self.test)
-        if (self.path is None) == all(f is None for f in files) or (
-            self.path is None and any(f is None for f in files)
-        ):
-            raise ConfigError(
-                f"tagged task {self.name!r}: give either path (one file, split here) or all "
-                "of train, validation and test"
-            )
 
     def read(self, path: str) -> TaggedSentences:
         """Read one of the task's files."""
@@ -277,11 +264,7 @@ class TaggedSpec:
 
 def load_tagged_task(spec: TaggedSpec, options: TaskOptions) -> tuple[Task, list[DataNote]]:
     """Read a tagged task's files and build its task (see :func:`tagged_task`)."""
-    if spec.path is not None:
-        return tagged_task(spec.name, spec.read(spec.path), options)
-    assert spec.train is not None and spec.validation is not None and spec.test is not None
-    parts = [spec.read(f) for f in (spec.train, spec.validation, spec.test)]
-    return tagged_task(spec.name, parts, options)
+    return tagged_task(spec.name, [spec.read(f) for f in spec.files()], options)
 
 
 def tagged_task(
