@@ -389,7 +389,7 @@ def _print_savings(run_dir: Path) -> None:
     shown = [m for m in ("meta:all", "adaptive:greedy") if m in set(savings["method"])]
     console.print(wording.headline(summary))
     _print_frame(
-        savings_table(savings, shown or None, lost=wording.lost_header(summary)),
+        savings_table(savings, shown or None, long=True, lost=wording.lost_header(summary)),
         f"Time saved against the full grid (per tolerance of loss in "
         f"{wording.loss_phrase(summary)})",
     )

@@ -78,6 +78,32 @@ def test_time_saved_shows_the_paired_tests_against_each_tolerances_baseline() ->
     assert table.loc["meta:all", "≤0.035 vs random"] == "p 0.010"  # no direction recorded
 
 
+def test_time_saved_in_long_form_has_a_row_per_method_and_tolerance() -> None:
+    savings = _savings()
+    savings["baseline"] = savings["tolerance"].map(
+        {0.01: "random", 0.02: "baseline:hyperparameters", 0.035: "random"}
+    )
+    savings["p_vs_baseline"] = [0.0004, 0.2, 0.03, 0.5, None, None, 0.01]
+    savings["diff_vs_baseline"] = [12.25, 3.0, -7.64, 0.0, None, None, None]
+    table = savings_table(savings, ["meta:all"], long=True)
+    assert table.columns.tolist() == [
+        "method", "tolerance", "depth", "hours", "% saved", "positive F1 lost", "baseline",
+        "vs baseline",
+    ]  # fmt: skip
+    assert table["tolerance"].tolist() == ["≤0.01", "≤0.02", "≤0.035"]
+    assert table["baseline"].tolist() == ["random", "baseline:hyperparameters", "random"]
+    assert table["vs baseline"].tolist() == ["-7.6, p 0.030", "+0.0, p 0.500 n.s.", "p 0.010"]
+    assert table.iloc[0]["% saved"] == "60.0%" and table.iloc[2]["depth"] == "–"
+    assert savings_table(_savings(), ["meta:f1"], long=True).columns.tolist() == [
+        "method",
+        "tolerance",
+        "depth",
+        "hours",
+        "% saved",
+        "positive F1 lost",
+    ]  # fmt: skip  (an old evaluation: no tests)
+
+
 def test_search_traces_are_read_summarised_and_drawn(tmp_path: Path) -> None:
     folder = tmp_path / "search" / "interface::graphical"
     folder.mkdir(parents=True)

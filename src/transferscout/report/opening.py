@@ -66,7 +66,7 @@ _TOLERANCE_COLUMNS = {
     "k": "depth",
     "hours": "hours",
     "saved_percent": "% saved",
-    "f1_loss": "lost",
+    "f1_loss": "lost",  # headed by what is lost (savings_table's ``lost``)
 }
 
 
@@ -89,16 +89,22 @@ def recommended_method(savings: pd.DataFrame) -> str:
 
 
 def savings_table(
-    savings: pd.DataFrame, methods: list[str] | None = None, *, lost: str = "positive F1 lost"
+    savings: pd.DataFrame,
+    methods: list[str] | None = None,
+    *,
+    long: bool = False,
+    lost: str = "positive F1 lost",
 ) -> pd.DataFrame:
     """Time saved as one table: a row per method, per tolerance its depth, hours, % saved, loss.
 
-    ``lost`` heads the loss columns (:func:`transferscout.report.wording.lost_header`).
+    ``lost`` heads the loss (:func:`transferscout.report.wording.lost_header`).
 
     A spread over meta-model seeds (``saved_percent_sd``) is shown when the evaluation wrote
     it, and so is the paired test of per-target time saved against the best no-signal
     baseline (``diff_vs_baseline`` and ``p_vs_baseline``, column ``≤<tolerance> vs
     <baseline>``; "–" for the baseline itself and methods without per-target figures).
+    With ``long=True`` each tolerance is a row of its own (method, tolerance, depth, …, with
+    the baseline's name in a column of its own), narrow enough for a terminal.
     """
     if methods is None:
         methods = [
@@ -110,23 +116,38 @@ def savings_table(
     rows = []
     for method in methods:
         group = savings[savings["method"] == method]
-        row: dict[str, Any] = {"method": method}
+        wide: dict[str, Any] = {"method": method}
         for record in group.to_dict("records"):
-            tolerance = f"≤{record['tolerance']:g}"
-            for column, label in _TOLERANCE_COLUMNS.items():
-                value = record.get(column)
-                header = lost if column == "f1_loss" else label
-                row[f"{tolerance} {header}"] = _cell(column, value)
-            spread = record.get("saved_percent_sd")  # over meta-model seeds, when evaluated
-            if spread is not None and pd.notna(spread) and spread > 0:
-                row[f"{tolerance} % saved"] += f" ±{float(spread):.1f}"
-            if "p_vs_baseline" in record:
+            cells = _tolerance_cells(record, baselines, lost)
+            if long:
                 baseline = baselines.get(record["tolerance"], "baseline")
-                row[f"{tolerance} vs {baseline}"] = _test_cell(
-                    record.get("diff_vs_baseline"), record["p_vs_baseline"]
-                )
-        rows.append(row)
+                test = cells.pop(f"vs {baseline}", None)
+                tolerance = {"tolerance": f"≤{record['tolerance']:g}"}
+                tested = {} if test is None else {"baseline": baseline, "vs baseline": test}
+                rows.append({"method": method} | tolerance | cells | tested)
+            else:
+                prefix = f"≤{record['tolerance']:g}"
+                wide |= {f"{prefix} {label}": value for label, value in cells.items()}
+        if not long:
+            rows.append(wide)
     return pd.DataFrame(rows)
+
+
+def _tolerance_cells(
+    record: dict[Any, Any], baselines: dict[float, str], lost: str
+) -> dict[str, str]:
+    """One method's figures at one tolerance, keyed by their column label."""
+    labels = {**_TOLERANCE_COLUMNS, "f1_loss": lost}
+    cells = {label: _cell(column, record.get(column)) for column, label in labels.items()}
+    spread = record.get("saved_percent_sd")  # over meta-model seeds, when evaluated
+    if spread is not None and pd.notna(spread) and spread > 0:
+        cells["% saved"] += f" ±{float(spread):.1f}"
+    if "p_vs_baseline" in record:
+        baseline = baselines.get(record["tolerance"], "baseline")
+        cells[f"vs {baseline}"] = _test_cell(
+            record.get("diff_vs_baseline"), record["p_vs_baseline"]
+        )
+    return cells
 
 
 def _baselines(savings: pd.DataFrame) -> dict[float, str]:
@@ -181,10 +202,7 @@ def search_traces(run_dir: str | Path) -> dict[str, tuple[pd.DataFrame, dict[str
 
 
 def search_summary_table(traces: dict[str, tuple[pd.DataFrame, dict[str, Any]]]) -> pd.DataFrame:
-    """One row per searched target: best model, its score next to the single-task model's, cost.
-
-    Scores are the target's own primary metric (column ``metric``).
-    """
+    """One row per searched target: best model, its F1 next to the single-task model's, cost."""
     rows = []
     for target, (_, summary) in traces.items():
         best, reference = summary["best"], summary["reference"]
