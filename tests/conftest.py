@@ -299,12 +299,14 @@ QA_PLACES = ("village", "city", "hospital", "bridge", "road", "area")
 QA_AID = ("food", "water", "tents", "shelter", "help")
 
 
-def templated_squad(path: Path, n: int = 40, seed: int = 0) -> Path:
+def templated_squad(path: Path, n: int = 40, seed: int = 0, prefix: str = "c") -> Path:
     """A SQuAD v1.1 JSON file of ``n`` contexts with two questions each, answer a named span.
 
     Each context is ``send <aid> to the <place>.`` with 0-6 filler words before and after;
     its questions ``send <aid> to`` and ``<aid> for`` both have the place as their answer
-    (by the words around it; a tiny model learns it).  Ids are ``c<i>a``/``c<i>b``.
+    (by the words around it; a tiny model learns it).  Ids are ``<prefix><i>a``/``…b``: files
+    of other seeds hold other questions, so give them another prefix (documents are matched
+    by id across tasks).
     """
     import json
     import random
@@ -319,8 +321,8 @@ def templated_squad(path: Path, n: int = 40, seed: int = 0) -> Path:
         context = f"{before} send {aid} to the {place}. {after}".strip()
         answer = {"text": place, "answer_start": context.index(f"the {place}.") + 4}
         qas = [
-            {"id": f"c{i}a", "question": f"send {aid} to", "answers": [answer]},
-            {"id": f"c{i}b", "question": f"{aid} for", "answers": [answer]},
+            {"id": f"{prefix}{i}a", "question": f"send {aid} to", "answers": [answer]},
+            {"id": f"{prefix}{i}b", "question": f"{aid} for", "answers": [answer]},
         ]
         paragraphs.append({"context": context, "qas": qas})
     document = {"version": "1.1", "data": [{"title": "aid", "paragraphs": paragraphs}]}

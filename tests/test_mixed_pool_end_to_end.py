@@ -17,14 +17,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import gazetteer_conll, kind_rows, templated_squad, write_csv
+from tests.conftest import (
+    asking_pair_rows,
+    gazetteer_conll,
+    kind_rows,
+    templated_squad,
+    write_csv,
+)
 from transferscout.config import load_config
 from transferscout.grid.store import RunStore
 from transferscout.meta.features import candidate_table, pivot_signals
 from transferscout.pipeline import run_pipeline
 from transferscout.recommend import recommend_sources
-from transferscout.tasks import TaskOptions, TaskSet
+from transferscout.search import Budget, SearchSettings, search_target
+from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_tasks
 from transferscout.tasks.questions import question_task, read_questions
+from transferscout.tasks.tagged import read_tagged, tagged_task
 
 pytestmark = pytest.mark.slow
 
@@ -114,7 +122,12 @@ def test_every_kind_learns_and_transfers_run_across_kinds(mixed_run: Path) -> No
     assert aid is not None and places is not None
     assert {"test_f1", "test_exact_match"} <= set(aid)
     assert aid["test_f1"] > 0.8  # the place is learnt from 48 questions
-    assert places["test_entity_f1"] > 0.5
+    assert places["test_entity_f1"] > 0.5  # the gazetteer is learnt from 54 sentences
+    assert {"test_precision", "test_recall", "test_token_accuracy"} <= set(places)
+    # each kind's own metrics
+    assert {"test_macro_f1", "test_micro_f1"} <= set(singles["topic"] or ())
+    assert {"test_spearman", "test_pearson", "test_mse"} <= set(singles["words"] or ())
+    assert "test_f1" in (singles["urgent"] or ())
     assert {(r.source, r.target) for r in transfers} == {
         (a, b) for a in singles for b in singles if a != b
     }
@@ -145,9 +158,9 @@ def test_signals_are_missing_exactly_where_undefined(mixed_run: Path) -> None:
             source == target == "places"
         )
         assert math.isfinite(row["estimators_leep"]) == same_level, pair
-        # ANSAT between models of one head (text classifiers, or taggers); missing (never 0)
-        # across heads and for span models
-        within = (source in text and target in text) or source == target == "places"
+        # ANSAT between models of one head (text classifiers, taggers, or QA models: the one
+        # QA task with itself); missing (never 0) across heads
+        within = (source in text and target in text) or source == target in ("places", "aid")
         assert math.isfinite(row["ansat_ab_0.10"]) == within, pair
 
 
@@ -165,8 +178,103 @@ def test_the_report_and_table1_show_each_kinds_metric(mixed_run: Path) -> None:
     assert (mixed_run / "report" / "report.html").exists()
 
 
+@pytest.mark.parametrize("kind", ["multiclass", "regression", "pair", "tagging"])
+def test_rank_a_new_target_of_each_kind(mixed_run: Path, tmp_path: Path, kind: str) -> None:
+    options = TaskOptions(fractions=(0.6, 0.2, 0.2))
+    if kind == "pair":
+        # "Either text asks (holds 'please')": a pair label the tiny model learns, so its
+        # reference model predicts both classes and the ranking runs on text pairs.
+        path = write_csv(tmp_path / "pairs.csv", asking_pair_rows(120, seed=3))
+        spec = TableSpec(text_pair_column="second", label_columns=("asks",), id_column="id")
+        target = load_tasks(path, spec, options)
+        name = "asks"
+        assert target[name].train.pairs is not None
+    elif kind == "tagging":
+        conll = gazetteer_conll(tmp_path / "new.conll", 60, seed=7)
+        name = "new_places"
+        task, _ = tagged_task(name, read_tagged(conll, tag_column=2), options)
+        target = TaskSet((task,), str(conll))
+    else:
+        column = {"multiclass": "topic", "regression": "words"}[kind]
+        name = f"new_{column}"
+        rows = [{"text": r["text"], name: r[column]} for r in kind_rows(45, seed=9)]
+        spec = TableSpec(label_columns=(name,), kinds={name: kind})
+        target = load_tasks(write_csv(tmp_path / "t.csv", rows), spec, options)
+    result = recommend_sources(mixed_run, target)
+    assert set(result.table["source"]) == set(KINDS)
+    assert result.table["predicted_f1"].is_monotonic_decreasing
+    assert np.isfinite(result.table["predicted_f1"]).all()
+    assert result.method.startswith("meta-model")
+    with RunStore(mixed_run, readonly=True) as store:
+        assert not [r for r in store.rows(kind="transfer") if r.target == name]
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "regression"])
+def test_search_a_new_target_of_each_kind(mixed_run: Path, tmp_path: Path, kind: str) -> None:
+    from transformers import AutoModelForSequenceClassification
+
+    column = {"multiclass": "topic", "regression": "words"}[kind]
+    name = f"searched_{column}"
+    rows = [{"text": r["text"], name: r[column]} for r in kind_rows(45, seed=9)]
+    spec = TableSpec(label_columns=(name,), kinds={name: kind})
+    target = load_tasks(
+        write_csv(tmp_path / "t.csv", rows), spec, TaskOptions(fractions=(0.6, 0.2, 0.2))
+    )[name]
+    result = search_target(
+        mixed_run,
+        SearchSettings(Budget(trials=1), margin=0.0),
+        target=target,
+        output=tmp_path / "m",
+    )
+    metric = {"multiclass": "macro_f1", "regression": "spearman"}[kind]
+    # Every score is the kind's primary metric (the search chose by it, never by a binary F1).
+    with RunStore(mixed_run, readonly=True) as store:
+        references = [r for r in store.rows(kind="single") if r.target == name]
+        best_row = store.row(result.best["trial"])
+    assert best_row is not None and result.best["metric"] == metric
+    assert result.best["test_f1"] == best_row.metrics[f"test_{metric}"]  # type: ignore[index]
+    assert (
+        result.reference["test_f1"]
+        == max(
+            references,
+            key=lambda r: r.metrics[f"validation_{metric}"],  # type: ignore[index]
+        ).metrics[f"test_{metric}"]
+    )  # type: ignore[index]
+    assert math.isfinite(result.trace["test_f1"].iloc[0])
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tmp_path / "m", local_files_only=True
+    )
+    card = (tmp_path / "m" / "README.md").read_text()
+    assert f"validation {metric} | test {metric}" in card
+    if kind == "multiclass":
+        assert list(model.config.id2label.values()) == list(target.classes)
+        assert f"A multiclass model for **{name}** (outputs {', '.join(target.classes)})" in card
+    else:
+        assert model.config.num_labels == 1 and f"A regression model for **{name}**, " in card
+
+
+def test_rank_a_tagged_target_from_the_command_line(mixed_run: Path, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from transferscout.cli import app
+
+    conll = gazetteer_conll(tmp_path / "cli.conll", 60, seed=8)
+    target = tmp_path / "target.toml"
+    target.write_text(
+        f'[data]\n[[data.tagged]]\nname = "cli_places"\npath = "{conll}"\ntag_index = 2\n'
+    )
+    args = ["rank", str(mixed_run), "--data-config", str(target), "--task", "cli_places"]
+    result = CliRunner().invoke(app, [*args, "--output", "json"])
+    assert result.exit_code == 0, result.output
+    ranked = json.loads(result.output[result.output.index("{") :])
+    assert {row["source"] for row in ranked["candidates"]} == set(KINDS)
+    assert "entity F1" in ranked["method"]  # the kind's metric_label
+
+
 def test_rank_a_new_qa_target(mixed_run: Path, tmp_path: Path) -> None:
-    squad = templated_squad(tmp_path / "new.json", 20, seed=7)
+    squad = templated_squad(tmp_path / "new.json", 20, seed=7, prefix="n")
     options = TaskOptions(fractions=(0.6, 0.2, 0.2))
     task, _ = question_task("new_aid", read_questions(squad), options)
     # questions of one context stay in one split
@@ -186,7 +294,7 @@ def test_rank_command_with_a_qa_target_in_a_data_config(mixed_run: Path, tmp_pat
 
     from transferscout.cli import app
 
-    squad = templated_squad(tmp_path / "new.json", 20, seed=8)
+    squad = templated_squad(tmp_path / "new.json", 20, seed=8, prefix="m")
     target = tmp_path / "target.toml"
     target.write_text(f'[data]\n\n[[data.questions]]\nname = "new_aid"\npath = "{squad}"\n')
     result = CliRunner().invoke(
@@ -205,3 +313,34 @@ def test_rank_command_with_a_qa_target_in_a_data_config(mixed_run: Path, tmp_pat
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert {c["source"] for c in payload["candidates"]} == set(KINDS)
+
+
+def test_exported_models_name_each_kinds_outputs(mixed_run: Path, tmp_path: Path) -> None:
+    """``search``'s model folder: ``id2label`` is the target kind's output names."""
+    import transformers
+
+    from transferscout.encoders.adapter import HEADS
+    from transferscout.grid.models import select_single_task_models
+    from transferscout.search_output import export_model
+
+    tasks = load_config(mixed_run.parent / "run.toml").data.load()
+    expected = {
+        "urgent": ["not urgent", "urgent"],
+        "topic": list(tasks["topic"].classes),
+        "words": None,  # one value: not named
+        "places": list(tasks["places"].classes),
+        "aid": None,  # start and end logits per piece: not named
+    }
+    assert len(expected["topic"]) == 3 and "B-LOC" in expected["places"]
+    with RunStore(mixed_run, readonly=True) as store:
+        models = select_single_task_models(store, tasks)
+    for name, row in models.items():
+        task = tasks[name]
+        names = task.kind.output_names(name, task.classes)
+        folder = export_model(mixed_run, row, names, tmp_path / name, "card")
+        model = getattr(transformers, HEADS[task.kind.head][0]).from_pretrained(folder)
+        assert names == expected[name], name
+        labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        assert len(labels) == task.num_outputs, name
+        if names is not None:
+            assert labels == names and model.config.label2id == {n: i for i, n in enumerate(names)}

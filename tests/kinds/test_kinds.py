@@ -216,13 +216,14 @@ def test_positive_documents_and_attribution_targets_by_hand() -> None:
     predicted = [[0, 2, 2], [2, 3, None]]  # the first is not read (gold is known)
     targets = tagging.attribution_targets([sentences[1], None], predicted, reference=reference)
     assert targets == [((0, 0), (1, 1)), ((1, 3),)]
-    # QA: every question has an answer; ANSAT is not defined for span models yet
+    # QA: every question has an answer; the span attributed is the first gold answer, else
+    # the predicted one (see tests/signals/test_ansat_qa.py)
     qa = KINDS["qa"]
     assert qa.positive_mask(_labels(qa, ROWS["qa"][1][:2]), _labels(qa, [])).tolist() == [
         True,
         True,
     ]
-    assert not qa.attributable
+    assert qa.attributable
 
 
 def test_estimator_applicability_table() -> None:
@@ -333,11 +334,11 @@ def test_the_documented_signal_table_for_every_pair_of_kinds() -> None:
                 target,
             )
     # ANSAT: between attributable kinds with the same head (what is attributed carries over);
-    # not yet for span (QA) models
-    assert {name for name, kind in KINDS.items() if not kind.attributable} == {"qa"}
+    # every kind is attributable (QA: the span's start and end logits)
+    assert all(kind.attributable for kind in KINDS.values())
     assert {name for name, kind in KINDS.items() if kind.head == "sequence"} == {
         "binary",
         "multiclass",
         "regression",
     }
-    assert KINDS["tagging"].head == "token"
+    assert KINDS["tagging"].head == "token" and KINDS["qa"].head == "span"

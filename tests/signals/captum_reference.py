@@ -80,7 +80,8 @@ def captum_conductance(
     """``(layers, documents, tokens)``: Captum's conductance summed over the hidden dimension.
 
     The target is logit 1, or with ``weights`` ``(documents, tokens, outputs)`` the weighted
-    sum of a token head's logits (passed as a forward argument, which Captum repeats per step).
+    sum of a token (or span) head's logits (passed as a forward argument, which Captum
+    repeats per step).
 
     ``layers`` are modules each applied once per forward pass, in order; the model may be
     modified (see :func:`tapped_layers`), so pass a copy.
@@ -95,7 +96,11 @@ def captum_conductance(
         embeds: torch.Tensor, attention_mask: torch.Tensor, weight: torch.Tensor | None = None
     ) -> torch.Tensor:
         extra = family.model_inputs({"attention_mask": attention_mask})
-        logits = model(inputs_embeds=embeds, **extra).logits
+        output = model(inputs_embeds=embeds, **extra)
+        if "start_logits" in output:  # a span head: output 0 the start, 1 the end logits
+            logits = torch.stack([output.start_logits, output.end_logits], dim=-1)
+        else:
+            logits = output.logits
         if weight is None:
             return logits
         return (logits * weight).sum(dim=(1, 2)).unsqueeze(-1)

@@ -82,17 +82,19 @@ def test_windows_and_answer_positions_by_hand(tiny_encoder_dir: Path) -> None:
     # [CLS] is never read as a span: window 1 of question 0 and window 3 of question 1 then
     # have only zero-scored spans, which lose to the gold spans' 8
     answers = read_answers(encoded, start_logits, end_logits, max_answer_tokens=30)
-    assert answers == ["the village", "the city"]
+    assert answers == [VILLAGE, CITY]  # the texts, and where they start in the context
     # two tokens are too long for a one-token answer: the best one-token span is then one of
     # the gold tokens (4 + 0), the earliest
-    assert read_answers(encoded, start_logits, end_logits, max_answer_tokens=1) == ["the", "the"]
+    shortest = read_answers(encoded, start_logits, end_logits, max_answer_tokens=1)
+    assert shortest == [Answer("the", VILLAGE.start), Answer("the", CITY.start)]
     # a better span in a later window of the same question wins
     start_logits[2] = logits(2, 6, 9.0)
     end_logits[2] = logits(2, 6, 9.0)
-    assert read_answers(encoded, start_logits, end_logits, max_answer_tokens=30)[0] == "city"
+    city = Answer("city", CONTEXT.index("city"))
+    assert read_answers(encoded, start_logits, end_logits, max_answer_tokens=30)[0] == city
     # the kind's predictions read the same spans from the stacked (pieces, 2) outputs
     outputs = [np.stack([s, e], axis=-1) for s, e in zip(start_logits, end_logits, strict=True)]
-    assert QA.predictions(encoded, outputs) == ["city", "the city"]
+    assert QA.predictions(encoded, outputs) == [city, CITY]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=lambda row: row.name)

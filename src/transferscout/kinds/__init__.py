@@ -13,6 +13,7 @@ from transferscout.kinds.base import (
     ESTIMATORS,
     IGNORE,
     AttributionTarget,
+    SpanTarget,
     TaskKind,
     applicable_estimators,
 )
@@ -25,6 +26,7 @@ from transferscout.kinds.tagging import TaggingKind
 __all__ = [
     "BINARY",
     "AttributionTarget",
+    "SpanTarget",
     "ESTIMATORS",
     "IGNORE",
     "KINDS",

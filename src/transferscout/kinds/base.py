@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -58,16 +59,32 @@ __all__ = [
     "IGNORE",
     "AttributionTarget",
     "Head",
+    "SpanTarget",
     "TaskKind",
     "applicable_estimators",
 ]
 
 Labels = npt.NDArray[Any]
 
-#: What ANSAT attributes in a document: an output index (a class's logit, the value), or
+
+@dataclass(frozen=True)
+class SpanTarget:
+    """A span head's attributed output: a span of a document's second text (a QA context).
+
+    F is the start logit at the piece where the span starts (the piece holding character
+    ``start``) plus the end logit at the piece where it ends (the piece holding character
+    ``end - 1``); words are then the context's words only (the question's are left out).
+    ``start == end`` (no span) attributes nothing.
+    """
+
+    start: int
+    end: int
+
+
+#: What ANSAT attributes in a document: an output index (a class's logit, the value),
 #: ``((word, output), …)``: the sum of those outputs at each word's first piece (a token
-#: head; words are the text's words separated by single spaces).
-AttributionTarget = int | tuple[tuple[int, int], ...]
+#: head; words are the text's words separated by single spaces), or a :class:`SpanTarget`.
+AttributionTarget = int | tuple[tuple[int, int], ...] | SpanTarget
 
 #: The head a kind puts on the encoder (see :data:`transferscout.encoders.adapter.HEADS`).
 Head = Literal["sequence", "token", "span"]

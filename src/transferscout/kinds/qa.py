@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from transferscout.errors import ConfigError, DataError
-from transferscout.kinds.base import AttributionTarget, Head, Labels, TaskKind
+from transferscout.kinds.base import AttributionTarget, Head, Labels, SpanTarget, TaskKind
 
 if TYPE_CHECKING:
     import torch
@@ -246,7 +246,9 @@ class QuestionAnsweringKind(TaskKind):
     quarter of ``max_length`` (:func:`~transferscout.training.qa.encode_questions`); the loss
     is the mean of the start and end cross-entropy (:func:`span_loss`) on the first gold
     answer; a question's prediction is its best span over its windows.  No estimator is
-    defined (the labels are spans, neither classes nor values), and ANSAT is not defined yet.
+    defined (the labels are spans, neither classes nor values); ANSAT (between QA models)
+    attributes the start and end logits of the gold (else predicted) span, over the
+    context's words (:meth:`attribution_targets`).
     """
 
     name: ClassVar[str] = "qa"
@@ -257,7 +259,7 @@ class QuestionAnsweringKind(TaskKind):
     label_dtype: ClassVar[type[np.generic]] = np.object_
     head: ClassVar[Head] = "span"
     estimator_level: ClassVar[Literal["sequence", "token"] | None] = None
-    attributable: ClassVar[bool] = False
+    needs_predictions_for_attribution: ClassVar[bool] = True
 
     def num_outputs(self, classes: Sequence[str]) -> int:
         """A start and an end logit."""
@@ -338,8 +340,8 @@ class QuestionAnsweringKind(TaskKind):
 
     def predictions(
         self, encoded: EncodedExamples, outputs: Sequence[npt.NDArray[Any]]
-    ) -> list[str]:
-        """Each question's answer text: its best span over its windows."""
+    ) -> list[Answer]:
+        """Each question's answer: its best span over its windows (text and start)."""
         from transferscout.training.qa import read_answers
 
         return read_answers(
@@ -353,7 +355,9 @@ class QuestionAnsweringKind(TaskKind):
         self, labels: Labels, outputs: Any, *, classes: Sequence[str] = ()
     ) -> dict[str, float]:
         """SQuAD F1 and exact match against each question's gold answers (:func:`qa_metrics`)."""
-        return qa_metrics([[a.text for a in answers] for answers in labels], list(outputs))
+        return qa_metrics(
+            [[a.text for a in answers] for answers in labels], [a.text for a in outputs]
+        )
 
     # -- labels ------------------------------------------------------------------------------
     def read_labels(
@@ -415,5 +419,16 @@ class QuestionAnsweringKind(TaskKind):
     def attribution_targets(
         self, gold: Sequence[Any | None], outputs: Any, *, reference: Labels | None = None
     ) -> list[AttributionTarget]:
-        """Not defined yet (:attr:`attributable` is false)."""
-        raise NotImplementedError("ANSAT is not defined for question-answering models yet")
+        """The answer span in the context: the first gold answer, else the predicted span.
+
+        ``outputs`` are the model's :meth:`predictions` (:class:`Answer` each); a question
+        with no valid predicted span attributes nothing.  ANSAT's F is the start logit at
+        the span's first piece plus the end logit at its last (:class:`SpanTarget`).
+        """
+        if outputs is None:
+            raise ValueError("question-answering attribution targets need predictions")
+        targets: list[AttributionTarget] = []
+        for own, predicted in zip(gold, outputs, strict=True):
+            answer: Answer = own[0] if own is not None else predicted
+            targets.append(SpanTarget(answer.start, answer.end))
+        return targets

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -134,7 +135,7 @@ def savings_table(
 
 
 def _tolerance_cells(
-    record: dict[Any, Any], baselines: dict[float, str], lost: str
+    record: Mapping[Hashable, Any], baselines: dict[float, str], lost: str
 ) -> dict[str, str]:
     """One method's figures at one tolerance, keyed by their column label."""
     labels = {**_TOLERANCE_COLUMNS, "f1_loss": lost}

@@ -538,7 +538,7 @@ def attribution_targets(
 
     Binary: the positive class; multi-class: the gold class of a document of ``task`` (any
     split), else the model's predicted class; regression: the output; tagging: the gold (else
-    predicted) entity words' tags.
+    predicted) entity words' tags; QA: the gold (else predicted) answer span's start and end.
     """
     gold: dict[str, Any] = {}
     for _, split in task.splits():

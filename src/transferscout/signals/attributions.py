@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -25,6 +25,8 @@ import pandas as pd
 from transferscout.encoders.adapter import BASELINES, Baseline, family_of
 from transferscout.errors import ConfigError
 from transferscout.kinds.base import AttributionTarget as Target
+from transferscout.kinds.base import SpanTarget
+from transferscout.kinds.qa import answer_token_span
 from transferscout.kinds.tagging import piece_words
 from transferscout.signals.conductance import (
     Method,
@@ -44,6 +46,7 @@ __all__ = [
     "attribute_documents",
     "baseline_fill_id",
     "resolve_baseline",
+    "span_pieces",
 ]
 
 logger = logging.getLogger(__name__)
@@ -112,6 +115,8 @@ class _Encoded:
 
     ``spaced`` is the index of each token's word among the first text's words separated by
     single spaces (a tagged sentence's words; ``None`` for special tokens and a second text).
+    ``offsets`` are each token's characters in its own text, ``in_second`` whether a token
+    is of the second text, ``second_words`` whether each word is.
     """
 
     input_ids: list[int]
@@ -119,6 +124,9 @@ class _Encoded:
     token_types: list[int]
     words: list[str]
     spaced: list[int | None]
+    offsets: list[tuple[int, int]]
+    in_second: list[bool]
+    second_words: list[bool]
 
 
 def _encode_documents(
@@ -171,12 +179,20 @@ def _encode_documents(
                 word_ids.append(word)
                 old = spans.get(word)
                 spans[word] = (sequence, start, stop) if old is None else (sequence, old[1], stop)
-            words = [texts[q][a:b] for q, a, b in (spans[w] for w in sorted(spans))]
+            located = [spans[w] for w in sorted(spans)]
+            words = [texts[q][a:b] for q, a, b in located]
             token_types = list(types[index]) if types is not None and second is not None else []
             outside = [int(q != 0) for q in sequences]  # specials and a second text
             spaced = piece_words(offsets, outside, first[index])
             out[doc] = _Encoded(
-                list(encoded["input_ids"][index]), word_ids, token_types, words, spaced
+                list(encoded["input_ids"][index]),
+                word_ids,
+                token_types,
+                words,
+                spaced,
+                [(int(a), int(b)) for a, b in offsets],
+                [q == 1 for q in sequences],
+                [q == 1 for q, _, _ in located],
             )
     return out
 
@@ -229,7 +245,8 @@ def attribute_documents(
         targets: Document id -> the output index attributed (default: ``settings.target``
             for every document), or ``((word, output), …)``: the sum of those outputs at
             the first piece of each word (words separated by single spaces; a token head's
-            gold entity tags); the task's kind decides it.
+            gold entity tags), or a :class:`~transferscout.kinds.SpanTarget` (a span head:
+            only the second text's words are kept); the task's kind decides it.
         pairs: Document id -> the second text of a text-pair document.
 
     Raises:
@@ -305,12 +322,13 @@ def attribute_documents(
                         }
                     )
                 per_layer, mean = word_scores(raw, item.word_ids)
-                for w, word in enumerate(item.words):
+                kept = _attributed_words(item, target_of[doc])
+                for index, w in enumerate(kept):
                     word_rows.append(
                         {
                             "doc_id": doc,
-                            "word_index": w,
-                            "word": word,
+                            "word_index": index,
+                            "word": item.words[w],
                             "layer_scores": per_layer[:, w].tolist(),
                             "score": float(mean[w]),
                         }
@@ -324,24 +342,57 @@ def attribute_documents(
     )
 
 
+def _attributed_words(item: _Encoded, target: Target) -> list[int]:
+    """The words a document's scores are kept for: a span's context words, else all."""
+    if isinstance(target, SpanTarget):
+        return [w for w, second in enumerate(item.second_words) if second]
+    return list(range(len(item.words)))
+
+
+def span_pieces(
+    offsets: Sequence[tuple[int, int]], in_second: Sequence[bool], target: SpanTarget
+) -> tuple[int, int] | None:
+    """The pieces whose start and end logits a span target attributes, or ``None``.
+
+    The first piece holding the span's first character and the last holding its last (as
+    the gold span is placed for training: :func:`~transferscout.kinds.qa.answer_token_span`);
+    ``None`` for an empty span or one cut off by truncation.
+    """
+    if target.end <= target.start:
+        return None
+    return answer_token_span(offsets, in_second, target.start, target.end)
+
+
 def _token_weights(
     model: torch.nn.Module,
     items: list[_Encoded],
     target_of: Mapping[str, Target],
     batch: list[str],
 ) -> torch.Tensor:
-    """``(documents, tokens, outputs)``: 1 at each target word's first piece and output."""
+    """``(documents, tokens, outputs)``: the token outputs whose sum F is.
+
+    1 at each target word's first piece and output (a token head), or at a span's first
+    piece's start logit (output 0) and last piece's end logit (output 1).
+    """
     import torch
 
     width = max(len(item.input_ids) for item in items)
-    weights = torch.zeros(len(items), width, int(getattr(model, "config").num_labels))  # noqa: B009
+    spans = any(isinstance(target_of[doc], SpanTarget) for doc in batch)
+    outputs = 2 if spans else int(getattr(model, "config").num_labels)  # noqa: B009
+    weights = torch.zeros(len(items), width, outputs)
     for row, (item, doc) in enumerate(zip(items, batch, strict=True)):
+        target = target_of[doc]
+        assert not isinstance(target, int)
+        if isinstance(target, SpanTarget):
+            found = span_pieces(item.offsets, item.in_second, target)
+            if found is not None:  # else nothing is attributed (F = 0)
+                weights[row, found[0], 0] = 1.0
+                weights[row, found[1], 1] = 1.0
+            continue
         first: dict[int, int] = {}
         for position, word in enumerate(item.spaced):
             if word is not None:
                 first.setdefault(word, position)
-        target = target_of[doc]
-        assert not isinstance(target, int)
         for word, output in target:
             if word in first:  # a word cut off by truncation adds nothing
                 weights[row, first[word], output] = 1.0

@@ -40,6 +40,7 @@ from transferscout.encoders.adapter import Baseline, EncoderFamily, family_of
 __all__ = [
     "ConductanceResult",
     "completeness_errors",
+    "head_logits",
     "integration_alphas",
     "layer_conductance_all",
 ]
@@ -192,9 +193,11 @@ def layer_conductance_all(
             ``inputs_embeds``); it is used in eval mode and left as it was.
         input_ids: Token ids, each document starting and ending with its special tokens.
         attention_mask: 1 for real tokens, 0 for padding.
-        target: The class whose logit is attributed; or, for a token head, weights
+        target: The class whose logit is attributed; or, for a token or span head, weights
             ``(n_documents, max_tokens, outputs)``: F is the weighted sum of the token
-            logits (a tagger's gold entity tags at their words' first pieces).
+            logits (a tagger's gold entity tags at their words' first pieces; a span
+            head's start logit at a span's first piece and end logit at its last — see
+            :func:`head_logits`).
         n_steps: Integration steps; ``n_steps + 1`` points are evaluated (as Captum does).
         method: Placement of the points (see :func:`integration_alphas`).
         internal_batch_size: At most this many interpolated rows (documents × points) go
@@ -252,10 +255,12 @@ def layer_conductance_all(
         with torch.no_grad():
             ends = torch.stack([reference, inputs])  # alpha 0 and 1
             logits = _attributed(
-                model(
-                    inputs_embeds=ends.reshape(2 * n_docs, width, -1),
-                    **family.model_inputs(_repeated(attention_mask, token_types)(2)),
-                ).logits,
+                head_logits(
+                    model(
+                        inputs_embeds=ends.reshape(2 * n_docs, width, -1),
+                        **family.model_inputs(_repeated(attention_mask, token_types)(2)),
+                    )
+                ),
                 target,
                 2,
             )
@@ -294,7 +299,7 @@ def _chunk_conductance(
             **family.model_inputs(masks(points)),
         )
     layers = tap.layers  # the output of each encoder layer, before any final norm
-    gradients = torch.autograd.grad(_attributed(output.logits, target, points).sum(), layers)
+    gradients = torch.autograd.grad(_attributed(head_logits(output), target, points).sum(), layers)
     per_layer = []
     with torch.no_grad():
         for hidden, gradient in zip(layers, gradients, strict=True):
@@ -303,6 +308,19 @@ def _chunk_conductance(
             steps = gradient[:-1] * (hidden[1:] - hidden[:-1])  # (steps, docs, tokens, hidden)
             per_layer.append(steps.sum(dim=(0, 3)))
     return torch.stack(per_layer)
+
+
+def head_logits(output: object) -> torch.Tensor:
+    """A forward pass's logits: a classifier's, or a span head's start and end stacked.
+
+    Shape: ``(rows, outputs)``, ``(rows, tokens, outputs)``, or for a span head
+    ``(rows, tokens, 2)`` (output 0 the start logit, 1 the end logit).
+    """
+    logits = getattr(output, "logits", None)
+    if isinstance(logits, torch.Tensor):
+        return logits
+    start: torch.Tensor = getattr(output, "start_logits")  # noqa: B009
+    return torch.stack([start, getattr(output, "end_logits")], dim=-1)  # noqa: B009
 
 
 def _attributed(logits: torch.Tensor, target: int | torch.Tensor, points: int) -> torch.Tensor:

@@ -149,14 +149,15 @@ def read_answers(
     end_logits: Sequence[npt.NDArray[np.floating]],
     *,
     max_answer_tokens: int,
-) -> list[str]:
-    """Each question's answer: the best span over its windows (``""`` if none is valid).
+) -> list[Answer]:
+    """Each question's answer: the best span over its windows (``""`` at 0 if none is valid).
 
     A span's score is its start logit plus its end logit
     (:func:`~transferscout.kinds.qa.best_span`); spans in different windows of one question
     compete on these scores, ties going to the earlier window.  The answer is the context's
     text from the span's first token's first character to its last token's last one, without
-    surrounding white space (some tokenizers' offsets include a leading space).
+    surrounding white space (some tokenizers' offsets include a leading space), with the
+    character where that text starts in the context.
 
     Shape:
         start_logits, end_logits: one ``(tokens,)`` array per window, unpadded.
@@ -172,11 +173,15 @@ def read_answers(
         current = best[q]
         if found is not None and (current is None or found[0] > current[0]):
             best[q] = (found[0], w, found[1], found[2])
-    answers: list[str] = []
+    from transferscout.kinds.qa import Answer
+
+    answers: list[Answer] = []
     for q, chosen in enumerate(best):
         if chosen is None:
-            answers.append("")
+            answers.append(Answer("", 0))
             continue
         _, w, start, end = chosen
-        answers.append(contexts[q][offsets[w][start][0] : offsets[w][end][1]].strip())
+        raw = contexts[q][offsets[w][start][0] : offsets[w][end][1]]
+        text = raw.strip()
+        answers.append(Answer(text, offsets[w][start][0] + len(raw) - len(raw.lstrip())))
     return answers
