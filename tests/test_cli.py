@@ -251,3 +251,24 @@ def test_report_without_an_evaluation_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "no evaluation to report" in result.stderr
     assert not (tmp_path / "report").exists()
+
+
+def test_tasks_describe_a_configuration_with_several_tables(tmp_path: Path) -> None:
+    from tests.test_config import MIXED_POOL, _mixed_pool
+
+    path = _mixed_pool(tmp_path)
+    result = runner.invoke(app, ["tasks", "describe", "--config", str(path), "--output", "json"])
+    assert result.exit_code == 0, result.output
+    tasks = json.loads(result.stdout)["tasks"]
+    assert [(t["task"], t["kind"], t["pair"]) for t in tasks] == [
+        ("urgent", "binary", False),
+        ("topic", "multiclass", False),
+        ("share", "binary", True),
+    ]
+    path.write_text(MIXED_POOL + '\n[[data.tables]]\nformat = "csv"\n')
+    bad = runner.invoke(app, ["run", str(path), "-o", str(tmp_path / "run")])
+    assert bad.exit_code == 2
+    assert bad.stderr.strip().splitlines() == [
+        "error: data.tables[1]: give exactly one of path (a file) or corpus (built-in)"
+    ]
+    assert not (tmp_path / "run").exists()

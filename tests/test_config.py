@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from transferscout.config import RunConfig, load_config
-from transferscout.errors import ConfigError
+from transferscout.errors import ConfigError, DataError
 from transferscout.training.settings import StageSettings
 
 
@@ -174,3 +174,79 @@ def test_data_path_is_relative_to_the_configuration_file(
     # a path given on the command line is relative to the working folder, as any argument
     config = load_config(Path("../project/run.toml"), ["data.path=mine.csv"])
     assert config.data.path == str(elsewhere / "mine.csv")
+
+
+MIXED_POOL = """
+[data]
+path = "kinds.csv"
+label_columns = ["urgent", "topic"]
+task_kinds = { topic = "multiclass" }
+id_column = "id"
+fractions = [0.6, 0.2, 0.2]
+
+[[data.tables]]
+path = "pairs.csv"
+text_pair_column = "second"
+label_columns = ["share"]
+id_column = "id"
+"""
+
+
+def _mixed_pool(folder: Path) -> Path:
+    from tests.conftest import kind_rows, pair_rows, write_csv
+
+    write_csv(folder / "kinds.csv", kind_rows())
+    write_csv(folder / "pairs.csv", pair_rows())
+    path = folder / "run.toml"
+    path.write_text(MIXED_POOL)
+    return path
+
+
+def test_data_tables_join_a_pair_table_to_a_single_text_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import PAIR_SPEC
+    from transferscout.config import config_from_dict
+    from transferscout.tasks import TaskOptions, load_tasks
+
+    path = _mixed_pool(tmp_path)
+    monkeypatch.chdir(tmp_path.parent)  # the tables' paths are next to the file
+    config = load_config(path)
+    assert config.data.tables[0].path == str(tmp_path / "pairs.csv")
+    tasks = config.data.load()
+    assert tasks.names == ["urgent", "topic", "share"]
+    assert [tasks[n].is_pair for n in tasks.names] == [False, False, True]
+    assert tasks["topic"].kind.name == "multiclass"
+    # each table's tasks are exactly what the table alone gives, prepared as [data] says
+    alone = load_tasks(tmp_path / "pairs.csv", PAIR_SPEC, TaskOptions(fractions=(0.6, 0.2, 0.2)))
+    assert tasks["share"].fingerprint == alone["share"].fingerprint
+    assert config_from_dict(config.to_dict()) == config  # config.json holds the tables
+    assert "tables" not in load_config(None).to_dict()["data"]  # a one-table run, as before
+
+
+@pytest.mark.parametrize(
+    ("extra", "error", "message"),
+    [
+        ("bogus = 1\n", ConfigError, r"unknown configuration key 'data.tables\[1\].bogus'"),
+        ('text_column = "text"\n', ConfigError, r"^data.tables\[1\]: give exactly one of path"),
+        ('path = "pairs.csv"\nlabel_columns = ["share"]\n', DataError, "duplicate task name"),
+        (
+            'path = "kinds.csv"\nlabel_columns = ["words"]\ntask_kinds = { words = "ordinal" }\n',
+            ConfigError,
+            r"^data.tables\[1\]: unknown task kind 'ordinal'",
+        ),
+        (
+            'path = "kinds.csv"\nlabel_columns = ["words"]\n'
+            'task_kinds = { topic = "multiclass" }\n',
+            ConfigError,
+            r"^data.tables\[1\]: kinds\['topic'\] = 'multiclass', but 'topic' is not a label",
+        ),
+    ],
+)
+def test_a_bad_table_is_refused_before_any_work(
+    tmp_path: Path, extra: str, error: type[Exception], message: str
+) -> None:
+    path = _mixed_pool(tmp_path)
+    path.write_text(MIXED_POOL + "\n[[data.tables]]\n" + extra)
+    with pytest.raises(error, match=message):
+        load_config(path).data.load()

@@ -270,7 +270,7 @@ def test_rank_a_tagged_target_from_the_command_line(mixed_run: Path, tmp_path: P
     assert result.exit_code == 0, result.output
     ranked = json.loads(result.output[result.output.index("{") :])
     assert {row["source"] for row in ranked["candidates"]} == set(KINDS)
-    assert "entity_f1" in ranked["method"]
+    assert "entity F1" in ranked["method"]  # the kind's metric_label
 
 
 def test_rank_a_new_qa_target(mixed_run: Path, tmp_path: Path) -> None:

@@ -195,3 +195,45 @@ def test_the_evaluation_covers_the_configured_grid_only(
     restored = run_pipeline(load_config(config_file), finished_run)
     assert restored.grid.ran_now == 0 and "evaluation" in restored.stages_run
     assert len(pd.read_csv(finished_run / "evaluation" / "candidates.csv")) == 12
+
+
+def _candidates(folder: Path, kinds: list[str]) -> Path:
+    """A hand-made evaluation: two targets, two candidates each, predicted gains."""
+    import pandas as pd
+
+    (folder / "evaluation").mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "source": ["b", "c", "a", "c"],
+            "target": ["a", "a", "b", "b"],
+            "target_learning_rate": [1e-4] * 4,
+            "planned_cost": [1.0] * 4,
+            "target_kind": [kinds[0], kinds[0], kinds[1], kinds[1]],
+            "target_score": [0.5, 0.5, 0.2, 0.2],
+            "real_f1": [0.6, 0.7, 0.1, 0.3],
+            "real_gain": [0.1, 0.2, -0.1, 0.1],
+            "predicted_all": [0.15, 0.05, -0.05, 0.02],
+        }
+    ).to_csv(folder / "evaluation" / "candidates.csv", index=False)
+    return folder
+
+
+def test_best_sources_shows_predicted_scores_in_each_targets_metric(tmp_path: Path) -> None:
+    from transferscout.pipeline import best_sources
+
+    binary = best_sources(_candidates(tmp_path / "binary", ["binary", "binary"]))
+    assert list(binary.columns) == [
+        "target", "pick", "lr", "predicted positive F1", "real positive F1", "best",
+        "best positive F1",
+    ]  # fmt: skip
+    # the prediction is the single-task score plus the predicted gain
+    first = binary.set_index("target")
+    assert first.loc["a", "pick"] == "b" and first.loc["b", "pick"] == "c"
+    assert first.loc["a", "predicted positive F1"] == pytest.approx(0.5 + 0.15)
+    assert first.loc["b", "predicted positive F1"] == pytest.approx(0.2 + 0.02)
+    assert first.loc["a", "best"] == "c" and first.loc["a", "best positive F1"] == 0.7
+    mixed = best_sources(_candidates(tmp_path / "mixed", ["binary", "regression"]))
+    assert list(mixed.columns) == [
+        "target", "metric", "pick", "lr", "predicted", "real", "best", "best score",
+    ]  # fmt: skip
+    assert mixed["metric"].tolist() == ["positive F1", "Spearman ρ"]

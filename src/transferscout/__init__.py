@@ -37,6 +37,7 @@ _EXPORTS: dict[str, str] = {
     "TaskKind": "transferscout.kinds",
     "get_kind": "transferscout.kinds",
     "applicable_estimators": "transferscout.kinds",
+    "score_label": "transferscout.kinds",
     "binary_metrics": "transferscout.training.metrics",
     "multiclass_metrics": "transferscout.training.metrics",
     "regression_metrics": "transferscout.training.metrics",
@@ -62,6 +63,8 @@ _EXPORTS: dict[str, str] = {
     "load_encoder": "transferscout.encoders",
     "check_before_training": "transferscout.checks",
     "RunConfig": "transferscout.config",
+    "DataConfig": "transferscout.config",
+    "DataTableConfig": "transferscout.config",
     "load_config": "transferscout.config",
     "ExecutionOptions": "transferscout.grid.runner",
     "run_grid": "transferscout.grid.runner",
@@ -104,6 +107,8 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "DataConfig",
+    "DataTableConfig",
     "Budget",
     "CORPORA",
     "SearchResult",
@@ -165,6 +170,7 @@ __all__ = [
     "h_score",
     "layer_conductance_all",
     "load_config",
+    "score_label",
     "load_corpus",
     "load_encoder",
     "load_tasks",
@@ -201,7 +207,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from transferscout.checks import check_before_training
-    from transferscout.config import RunConfig, load_config
+    from transferscout.config import DataConfig, DataTableConfig, RunConfig, load_config
     from transferscout.encoders import (
         FAMILIES,
         EncoderFamily,
@@ -218,7 +224,7 @@ if TYPE_CHECKING:
     )
     from transferscout.grid.runner import ExecutionOptions, run_grid
     from transferscout.grid.spec import GridSpec, settings_grid
-    from transferscout.kinds import KINDS, TaskKind, applicable_estimators, get_kind
+    from transferscout.kinds import KINDS, TaskKind, applicable_estimators, get_kind, score_label
     from transferscout.kinds.qa import Answer, qa_metrics
     from transferscout.kinds.tagging import sequence_metrics
     from transferscout.meta import (

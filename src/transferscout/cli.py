@@ -192,10 +192,25 @@ def tasks_describe(
         str, typer.Option(help="Exact duplicate texts: drop, keep or error.")
     ] = "drop",
     output: Annotated[str, typer.Option(help="table, csv or json.")] = "table",
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="A run configuration: describe its [data] tasks (every [[data.tables]] too).",
+        ),
+    ] = None,
 ) -> None:
     """Show each task's kind, metric, split sizes and labels, and what was dropped and why."""
+    from transferscout.config import load_config
+
     _check_output(output)
     try:
+        if config is not None:
+            if data is not None or corpus is not None:
+                raise TransferScoutError("give either --config or --data/--corpus, not both")
+            _print_task_set(load_config(config).data.load(), output)
+            return
         options = TaskOptions(
             tasks=_split_list(tasks),
             seed=seed,
@@ -366,13 +381,17 @@ def _grid_counts(grid: Any) -> str:
 def _print_savings(run_dir: Path) -> None:
     import pandas as pd
 
+    from transferscout.report import wording
     from transferscout.report.opening import savings_table
 
     savings = pd.read_csv(run_dir / "evaluation" / "savings.csv")
+    summary = json.loads((run_dir / "evaluation" / "summary.json").read_text(encoding="utf-8"))
     shown = [m for m in ("meta:all", "adaptive:greedy") if m in set(savings["method"])]
+    console.print(wording.headline(summary))
     _print_frame(
-        savings_table(savings, shown or None, long=True),
-        "Time saved against the full grid (per tolerance of mean F1 lost)",
+        savings_table(savings, shown or None, long=True, lost=wording.lost_header(summary)),
+        f"Time saved against the full grid (per tolerance of loss in "
+        f"{wording.loss_phrase(summary)})",
     )
 
 
@@ -568,9 +587,10 @@ def rank_command(
         }
         console.out(json.dumps(payload, indent=2, default=float))
         return
+    metric = target.kind.metric_label
     table = Table(title=f"Sources for {target.name!r} ({result.method})")
     _name_column(table, "source")
-    for column in ("source lr", "target lr", "predicted F1", "95% interval"):
+    for column in ("source lr", "target lr", f"predicted {metric}", "95% interval"):
         table.add_column(column, justify="right")
     for row in frame.head(top).itertuples(index=False):
         table.add_row(
@@ -583,13 +603,13 @@ def rank_command(
     console.print(table)
     if result.coverage is not None:
         console.print(
-            f"the 95% intervals covered {result.coverage:.1%} of the run's real F1s when each "
-            "target's interval was built from the other targets' errors"
+            f"the 95% intervals covered {result.coverage:.1%} of the run's real scores when "
+            "each target's interval was built from the other targets' errors"
         )
     if result.suggested_budget is not None:
         console.print(
             f"suggested budget: train the top {result.suggested_budget} candidates (on the run's "
-            "targets that lost at most 0.02 F1 against the full grid), or let "
+            "targets that lost at most 0.02 of their own metric against the full grid), or let "
             f"`transferscout search {run_dir} ... --budget {result.suggested_budget}trials` "
             "train them"
         )
@@ -697,10 +717,12 @@ def search_command(
         )
     console.print(table)
     best, reference = result.best, result.reference
+    metric = {"f1": "F1"}.get(best.get("metric", "f1"), best.get("metric"))  # the primary metric
     chain_tried = int(bool(result.chain and result.chain.get("tried")))
     origin = " -> ".join(best["sources"]) or "no source (single-task)"
     console.print(
-        f"best: {origin}: test F1 {best['test_f1']:.3f} (validation {best['validation_f1']:.3f}) "
+        f"best: {origin}: test {metric} {best['test_f1']:.3f} (validation "
+        f"{best['validation_f1']:.3f}) "
         f"vs single-task {reference['test_f1']:.3f}; {result.tried - chain_tried} of "
         f"{result.pool} single-source candidates"
         + (" and 1 chain" if chain_tried else "")
@@ -713,7 +735,7 @@ def search_command(
     elif result.chain is not None and result.chain.get("tried"):
         verdict = "beat" if result.chain["beat_best_single_source"] else "did not beat"
         console.print(
-            f"chain {' -> '.join(result.chain['sources'])}: validation F1 "
+            f"chain {' -> '.join(result.chain['sources'])}: validation {metric} "
             f"{result.chain['validation_f1']:.3f} {verdict} the best single source "
             f"({result.chain['best_single_validation_f1']:.3f})"
         )

@@ -37,6 +37,7 @@ __all__ = [
     "PROFILES",
     "AnsatConfig",
     "DataConfig",
+    "DataTableConfig",
     "EncoderConfig",
     "EvaluationConfig",
     "ExecutorConfig",
@@ -52,10 +53,17 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class DataConfig:
-    """``[data]``: a built-in corpus, or a file with its columns; selection, split, caps."""
+class DataTableConfig:
+    """``[[data.tables]]``: one more file (or built-in corpus) whose tasks join the run's.
 
-    corpus: str | None = "disaster-response"
+    Its keys describe the table exactly as ``[data]`` describes the first one — where the data
+    is, its columns, the kinds of its label columns, a second text column, which tasks to
+    keep — so one run can mix, say, single-text tasks of one file with text-pair tasks of
+    another.  How documents are split and capped is ``[data]``'s, shared by every table.
+    Task names must differ across tables.
+    """
+
+    corpus: str | None = None
     path: str | None = None
     format: str = "auto"
     text_column: str = "text"
@@ -68,6 +76,24 @@ class DataConfig:
     id_column: str | None = None
     tasks: list[str] | None = None
     all_tasks: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.path is None) == (self.corpus is None):
+            raise ConfigError("give exactly one of path (a file) or corpus (built-in)")
+        for kind in self.task_kinds.values():
+            get_kind(kind)
+
+
+@dataclass(frozen=True)
+class DataConfig(DataTableConfig):
+    """``[data]``: a built-in corpus, or a file with its columns; selection, split, caps.
+
+    The first table (its description is a :class:`DataTableConfig`'s, with the built-in corpus
+    as the default) and how every table's documents are prepared.  ``tables``
+    (``[[data.tables]]``) add the tasks of further files or corpora.
+    """
+
+    corpus: str | None = "disaster-response"
     seed: int = 0
     fractions: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
     max_train_examples: int | None = None
@@ -77,8 +103,10 @@ class DataConfig:
     min_positives: int = 1
     tagged: list[TaggedSpec] = field(default_factory=list)
     questions: list[QuestionsSpec] = field(default_factory=list)
+    tables: list[DataTableConfig] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        # path and corpus may both be given here: the path wins (the corpus is the default)
         for kind in self.task_kinds.values():
             get_kind(kind)
         # entries given as tables (a target's [data], a stored configuration) become specs
@@ -103,10 +131,37 @@ class DataConfig:
     def load(self) -> TaskSet:
         """Build the task set this section describes.
 
-        The table's (or corpus's) tasks, then the tagged tasks of ``tagged`` and the
+        The first table's (or corpus's) tasks, then the tagged tasks of ``tagged`` and the
         question-answering tasks of ``questions`` (``corpus = "none"`` with no ``path``: only
-        those); ``tasks`` selects and orders them all.
+        those; ``tasks`` selects and orders them all), then the tasks of each further table of
+        ``tables``, prepared as this section says.
         """
+        first = self._first()
+        if not self.tables:
+            return first
+        parts = [first]
+        # how documents are prepared (split, caps, duplicates): [data]'s, for every table
+        described = {f.name for f in dataclasses.fields(DataTableConfig)}
+        described |= {"tables", "tagged", "questions"}
+        preparation = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in described
+        }
+        for index, table in enumerate(self.tables):
+            description = dataclasses.asdict(table)
+            try:
+                parts.append(DataConfig(**description, **preparation)._table())
+            except ConfigError as error:
+                raise ConfigError(f"data.tables[{index}]: {error}") from None
+        return TaskSet(
+            tuple(task for part in parts for task in part.tasks),
+            " + ".join(part.source for part in parts),
+            tuple(note for part in parts for note in part.notes),
+        )
+
+    def _first(self) -> TaskSet:
+        """The first table's tasks, the tagged tasks and the question-answering tasks."""
         if not self.tagged and not self.questions:
             return self._table()
         options = self.task_options()
@@ -116,7 +171,7 @@ class DataConfig:
         wanted = None if self.tasks is None else [n for n in self.tasks if n not in names]
         table = None
         if (self.path is not None or self.corpus not in (None, "", "none")) and wanted != []:
-            table = replace(self, tasks=wanted, tagged=[], questions=[])._table()
+            table = replace(self, tasks=wanted, tagged=[], questions=[], tables=[])._table()
         tasks = (*(table.tasks if table else ()), *(task for task, _ in built))
         notes = (*(table.notes if table else ()), *(n for _, ns in built for n in ns))
         first = (self.tagged or self.questions)[0]
@@ -408,6 +463,8 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (``None`` values left out, as TOML has no null)."""
         data: dict[str, Any] = _drop_none(dataclasses.asdict(self))
+        if not data["data"]["tables"]:  # a one-table run's file reads as before tables existed
+            del data["data"]["tables"]
         return data
 
 
@@ -423,6 +480,8 @@ def _full_key(message: str, section: str, aliases: Mapping[str, str]) -> str:
 def _drop_none(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(item) for item in value]
     return value
 
 
@@ -528,8 +587,10 @@ def _resolve_data_path(data: dict[str, Any], folder: Path) -> None:
     section = data.get("data")
     if not isinstance(section, dict):
         return
-    if isinstance(section.get("path"), str):
-        section["path"] = str(folder / Path(section["path"]).expanduser())
+    tables = section.get("tables")
+    for part in [section, *(tables if isinstance(tables, list) else [])]:
+        if isinstance(part, dict) and isinstance(part.get("path"), str):
+            part["path"] = str(folder / Path(part["path"]).expanduser())
     for entry in [*(section.get("tagged") or []), *(section.get("questions") or [])]:
         for key in ("path", "train", "validation", "test"):
             if isinstance(entry, dict) and isinstance(entry.get(key), str):
@@ -612,6 +673,16 @@ def _build(cls: type[Any], data: Mapping[str, Any], prefix: str) -> Any:
         raise ConfigError(f"{prefix.rstrip('.') or 'configuration'}: {error}") from None
 
 
+def _build_item(cls: type[Any], data: Any, key: str) -> Any:
+    """One table of an array of tables; its own checks' errors name it."""
+    try:
+        return _build(cls, data, key + ".")
+    except ConfigError as error:
+        if str(error).startswith(key):
+            raise
+        raise ConfigError(f"{key}: {error}") from None
+
+
 def _check(value: Any, hint: Any, key: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
@@ -623,9 +694,10 @@ def _check(value: Any, hint: Any, key: str) -> Any:
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"{key} = {value!r}; expected a list")
-        if dataclasses.is_dataclass(args[0]):
-            item_class = typing.cast(type[Any], args[0])
-            return [_build(item_class, item, f"{key}[{i}].") for i, item in enumerate(value)]
+        item_type = args[0]
+        if isinstance(item_type, type) and dataclasses.is_dataclass(item_type):
+            # an array of tables ([[data.tables]], [[data.tagged]])
+            return [_build_item(item_type, item, f"{key}[{i}]") for i, item in enumerate(value)]
         return [_check(item, args[0], f"{key}[{i}]") for i, item in enumerate(value)]
     if origin is dict:
         if not isinstance(value, Mapping):

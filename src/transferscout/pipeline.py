@@ -36,6 +36,7 @@ from transferscout.grid.models import load_trained_model, select_single_task_mod
 from transferscout.grid.runner import GridSummary, plan_trials, run_grid
 from transferscout.grid.spec import TrialSpec
 from transferscout.grid.store import RunStore, check_run_folder, run_lock
+from transferscout.kinds import get_kind, score_label
 from transferscout.report.build import ReportFiles, write_report
 from transferscout.signals.ansat_stage import compute_ansat
 from transferscout.signals.budget import grid_budget, plan_pair_examples
@@ -381,26 +382,38 @@ def best_sources(run_dir: str | Path, feature_set: str = "all", *, seed: int = 0
 
     Read from ``<run>/evaluation/candidates.csv`` (predictions averaged over the meta-model's
     seeds); uses the richest available feature set.  Ties in the prediction go by predicted
-    cost, then by a random key seeded with ``seed``.
+    cost, then by a random key seeded with ``seed``.  Scores are the target's own primary
+    metric: the predicted one is the target's single-task score plus the predicted gain.
+    Columns name the metric when every target has one kind; otherwise column ``metric`` does.
     """
     table = pd.read_csv(Path(run_dir) / "evaluation" / "candidates.csv")
     column = f"predicted_{feature_set}"
     if column not in table.columns:
         column = [c for c in table.columns if c.startswith("predicted_")][-1]
+    # The meta-model predicts the gain over the single-task model (tables written before it
+    # did hold predicted scores and no real_gain).
+    offset = table["target_score"] if "real_gain" in table.columns else 0.0
+    table["_predicted"] = table[column] + offset
+    kinds = table["target_kind"] if "target_kind" in table.columns else pd.Series(["binary"])
+    mixed = kinds.nunique() > 1
+    label = "" if mixed else f" {score_label(kinds)}"
     rows = []
     for target, group in table.groupby("target"):
         first = ranking_order(group[column], group["planned_cost"], seed=seed)[0]
         top = group.iloc[int(first)]
         best = group.sort_values("real_f1", ascending=False).iloc[0]
-        rows.append(
+        row: dict[str, object] = {"target": target}
+        if mixed:
+            row["metric"] = get_kind(str(top["target_kind"])).metric_label
+        row.update(
             {
-                "target": target,
                 "pick": top["source"],
                 "lr": f"{top['target_learning_rate']:g}",
-                "predicted F1": float(top[column]),
-                "real F1": float(top["real_f1"]),
+                f"predicted{label}": float(top["_predicted"]),
+                f"real{label}": float(top["real_f1"]),
                 "best": best["source"],
-                "best F1": float(best["real_f1"]),
+                f"best{label or ' score'}": float(best["real_f1"]),
             }
         )
+        rows.append(row)
     return pd.DataFrame(rows)

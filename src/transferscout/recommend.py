@@ -357,7 +357,7 @@ def recommend_sources(
     order = ranking_order(predicted, table["planned_cost"], seed=config.evaluation.settings().seed)
     method = (
         f"meta-model '{history.feature_set}', {len(history.seeds)} seeds, predicting the gain "
-        f"over the target's single-task {kind.primary_metric} {own:.3f} (LOTO RMSE "
+        f"over the target's single-task {kind.metric_label} {own:.3f} (LOTO RMSE "
         f"{history.rmse:.3f}; {INTERVAL_LEVEL:.0%} split-conformal interval "
         f"±{history.halfwidth:.3f}, clipped to [{bounds[0]:g}, {bounds[1]:g}], empirical LOTO "
         f"coverage {history.coverage:.1%})"

@@ -485,7 +485,7 @@ class _Search:
                 )
                 write_trace(folder, trace)
                 logger.info(
-                    "step %d: %s -> %s: validation F1 %.3f, test F1 %.3f (predicted %.3f), "
+                    "step %d: %s -> %s: validation score %.3f, test score %.3f (predicted %.3f), "
                     "%.3f h; best so far %s (%.3f)",
                     len(trace),
                     chosen.trial.source,

@@ -96,7 +96,15 @@ def prepare_target(
         raise ConfigError(
             f"unknown data option {unknown[0]!r}; expected keys of a run's [data] section"
         )
+    if "tables" in given:
+        raise ConfigError(
+            "a target is one table: describe it without data.tables (its path or corpus, "
+            "columns and kind)"
+        )
     base = dataclasses.asdict(run.data)
+    # A held-out label is read from the run's first table ([data] itself); a label of one of
+    # its further tables is described with that table's keys (--data, --data-config).
+    base["tables"] = []
     if any(key in given for key in SOURCE_KEYS):  # a new description replaces the run's
         defaults = dataclasses.asdict(DataConfig(corpus=None))
         base.update({key: defaults[key] for key in SOURCE_KEYS})

@@ -177,3 +177,32 @@ def test_bootstrap_interval_contains_the_mean_and_narrows_with_data() -> None:
 
 def test_constant_rankings_have_no_correlation() -> None:
     assert np.isnan(spearman_rho([0.1, 0.1], [0.3, 0.2]))
+
+
+def test_ndcg_and_regret_of_a_regression_target_use_rho_as_a_relevance() -> None:
+    from transferscout.kinds import get_kind
+
+    rho = np.array([-0.2, 0.4, 0.1])  # Spearman's rho of three candidates
+    relevance = get_kind("regression").relevance(rho)
+    np.testing.assert_allclose(relevance, [0.4, 0.7, 0.55])
+    predicted = np.array([0.9, 0.1, 0.5])  # ranks the worst candidate first: order 0, 2, 1
+    # Linear gain by hand: DCG@2 = 0.4 / log2(2) + 0.55 / log2(3); ideal = 0.7 + 0.55 / log2(3).
+    dcg = 0.4 + 0.55 / np.log2(3)
+    ideal = 0.7 + 0.55 / np.log2(3)
+    assert ndcg_at_k(relevance, predicted, 2, gain="linear") == pytest.approx(dcg / ideal)
+    exponential = (2**0.4 - 1) + (2**0.55 - 1) / np.log2(3)
+    best = (2**0.7 - 1) + (2**0.55 - 1) / np.log2(3)
+    assert ndcg_at_k(relevance, predicted, 2) == pytest.approx(exponential / best)
+    # Regret@1: the first pick has rho -0.2 against the best 0.4: (0.7 - 0.4) / 0.7.
+    assert regret_at_k(relevance, predicted, 1) == pytest.approx(0.3 / 0.7 * 100)
+    # Every correlation negative is still a ranking with a best candidate.
+    negative = get_kind("regression").relevance(np.array([-0.5, -0.1]))
+    assert regret_at_k(negative, [1.0, 0.0], 1) == pytest.approx((0.45 - 0.25) / 0.45 * 100)
+    assert ndcg_at_k(negative, [0.0, 1.0], 1) == 1.0
+
+
+def test_a_relevance_outside_zero_one_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"relevance -0.2 is outside \[0, 1\]"):
+        ndcg_at_k([-0.2, 0.4], [0.0, 1.0], 1)
+    with pytest.raises(ValueError, match="outside"):
+        regret_at_k([0.2, 1.5], [0.0, 1.0], 1)

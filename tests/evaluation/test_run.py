@@ -52,6 +52,14 @@ def test_every_table_is_produced_from_the_store(small_run: Path) -> None:
     # Every curve ends at the full grid's best F1 (all candidates trained).
     final = result.curves.groupby("method")["best_f1"].last()
     assert (final - summary["full_grid_best_f1"]).abs().max() < 1e-12
+    # A binary run's aggregates are positive F1; the curves also carry the mean best gain.
+    assert summary["target_kinds"] == {"binary": 3} and summary["aggregate"] == "score"
+    assert summary["aggregate_label"] == "positive F1"
+    best = summary["full_grid_best"]["binary"]["mean_best"]
+    assert best == summary["full_grid_best_f1"]
+    singles = result.candidates.groupby("target")["target_score"].first().mean()
+    gains = result.curves["best_f1"] - singles
+    assert (result.curves["best_gain"] - gains).abs().max() < 1e-12
     # The oracle is never beaten at any depth.
     oracle = result.curves[result.curves["method"] == "oracle"].set_index("k")["best_f1"]
     for _, curve in result.curves.groupby("method"):
@@ -148,6 +156,58 @@ def test_table1_has_both_models_per_target_and_an_average(small_run: Path) -> No
         average["encoder→target"]
         == per_target[per_target["model"] == "encoder→target"]["f1"].mean()
     )
+
+
+def _mixed_table() -> pd.DataFrame:
+    """Two binary targets and a regression target (Spearman's rho, one of them negative)."""
+    return pd.DataFrame(
+        {
+            "target": ["a", "a", "b", "b", "r", "r"],
+            "target_kind": ["binary"] * 4 + ["regression"] * 2,
+            "real_f1": [0.5, 0.7, 0.2, 0.4, -0.2, 0.4],
+            "target_score": [0.6, 0.6, 0.3, 0.3, 0.1, 0.1],
+            "hours": [1.0] * 6,
+        }
+    )
+
+
+def test_totals_are_per_kind_and_as_a_gain_when_kinds_mix() -> None:
+    from transferscout.evaluation.run import _totals
+
+    totals = _totals(_mixed_table())
+    summary = totals["summary"]
+    assert summary["target_kinds"] == {"binary": 2, "regression": 1}
+    assert summary["full_grid_best"]["binary"] == {
+        "metric": "positive F1",
+        "targets": 2,
+        "mean_best": pytest.approx(0.55),
+    }
+    assert summary["full_grid_best"]["regression"]["mean_best"] == pytest.approx(0.4)
+    # Best gains: a 0.7 - 0.6, b 0.4 - 0.3, r 0.4 - 0.1.
+    assert summary["full_grid_best_gain"] == pytest.approx((0.1 + 0.1 + 0.3) / 3)
+    assert summary["aggregate"] == "gain" and summary["aggregate_label"] == "score"
+    assert "full_grid_best_f1" not in summary  # a mean of F1 and rho would mean nothing
+    assert totals["mean_single_task"] == pytest.approx(1.0 / 3)
+    binary = _totals(_mixed_table().iloc[:4])["summary"]
+    assert binary["aggregate"] == "score" and binary["aggregate_label"] == "positive F1"
+    assert binary["full_grid_best_f1"] == pytest.approx(0.55)
+
+
+def test_ndcg_and_regret_of_a_regression_target_read_rho_as_a_relevance() -> None:
+    from transferscout.evaluation.run import _per_target_metrics
+
+    table = _mixed_table()
+    settings = EvaluationSettings(ndcg_k=1, regret_ks=(1,))
+    worst_first = np.array([0.0, 1.0, 0.0, 1.0, 1.0, 0.0])  # right on a and b, wrong on r
+    rows = {
+        str(row["target"]): row
+        for row in _per_target_metrics(table, "m", worst_first, settings, cost=None, charge=0.0)
+    }
+    # r: first pick rho -0.2 (relevance 0.4) against the best 0.4 (relevance 0.7).
+    assert rows["r"]["regret@1"] == pytest.approx((0.7 - 0.4) / 0.7 * 100)
+    assert rows["r"]["ndcg_linear@1"] == pytest.approx(0.4 / 0.7)
+    assert rows["r"]["ndcg@1"] == pytest.approx((2**0.4 - 1) / (2**0.7 - 1))
+    assert rows["a"]["regret@1"] == 0.0 and rows["a"]["ndcg@1"] == 1.0
 
 
 def test_the_search_policy_gets_per_target_metrics_and_paired_tests(small_run: Path) -> None:

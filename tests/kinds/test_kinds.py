@@ -292,6 +292,26 @@ def test_multiclass_check_names_a_class_seen_only_in_test() -> None:
         kind.check("topic", splits, 1, "d.csv")
 
 
+def test_relevance_maps_the_primary_metric_onto_zero_one() -> None:
+    scores = np.array([0.0, 0.25, 1.0])
+    for name in ("binary", "multiclass"):  # an F1 is its own relevance, exactly
+        np.testing.assert_array_equal(get_kind(name).relevance(scores), scores)
+    rho = np.array([-1.0, -0.5, 0.0, 0.6, 1.0])
+    np.testing.assert_allclose(get_kind("regression").relevance(rho), [0, 0.25, 0.5, 0.8, 1])
+    for kind in KINDS.values():
+        low, high = kind.metric_range
+        assert kind.relevance([low, high]).tolist() == [0.0, 1.0]
+        assert kind.metric_label and kind.display_name
+
+
+def test_score_label_names_one_kinds_metric_or_a_score() -> None:
+    from transferscout.kinds import score_label
+
+    assert score_label(["binary", "binary"]) == "positive F1"
+    assert score_label(["regression"]) == "Spearman ρ"
+    assert score_label(["binary", "multiclass"]) == "score"
+
+
 def test_the_documented_signal_table_for_every_pair_of_kinds() -> None:
     """README "Task kinds", the table of signals: every (source, target) pair of kinds."""
     features = {"logme", "h_score", "h_score_shrinkage", "transrate"}

@@ -54,7 +54,7 @@ def test_report_files(report: ReportFiles) -> None:
         assert f"({name}.png)" in markdown
         assert (report.html.parent / f"{name}.png").stat().st_size > 1000
     assert "| target | model |" in markdown
-    assert "Seed noise of single-task F1" in page and "grid.single_task_seeds" in markdown
+    assert "Seed noise of single-task positive F1" in page and "grid.single_task_seeds" in markdown
     # The ranking table shows the spread over the 2 seeds; the tests table the p-values.
     assert "± SD over 2 meta-model seeds" in markdown
     assert "Paired tests across targets" in markdown and "sign-flip" in markdown

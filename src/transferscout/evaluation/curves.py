@@ -1,10 +1,13 @@
-"""Best F1 found versus training time when candidates are trained in ranked order (seed Fig. 2).
+"""Best score found versus training time when candidates are trained in ranked order (Fig. 2).
 
 Every target's candidates are trained in the order a method ranks them (the rule of
 :mod:`transferscout.evaluation.ordering`); after the top K of every target, the curve records
-the mean over targets of the best real F1 found, and the total real training hours spent (plus
-the hours the method's signals cost).  Both are exact expectations over the random order inside
-tie blocks; the random baseline is the case of one block per target.
+the mean over targets of the best real score found (``best_f1``: each target's primary
+metric — positive F1 for the seed paper's binary targets; when kinds mix, the evaluation also
+gives it as a mean gain over the single-task models, a constant shift), and the total real
+training hours spent (plus the hours the method's signals cost).  Both are exact expectations
+over the random order inside tie blocks; the random baseline is the case of one block per
+target.
 """
 
 from __future__ import annotations
@@ -98,10 +101,11 @@ def time_saved(
     table: pd.DataFrame,
     tolerances: Sequence[float] = (0.01, 0.02, 0.035),
 ) -> pd.DataFrame:
-    """Time saved against the full grid at the first depth where the F1 loss is small enough.
+    """Time saved against the full grid at the first depth where the loss is small enough.
 
-    For each tolerance: the smallest K whose mean best F1 is within ``tolerance`` of the full
-    grid's, its F1 loss, its hours and the percentage of the full grid's hours saved.
+    For each tolerance: the smallest K whose mean best score is within ``tolerance`` of the
+    full grid's, its loss (``f1_loss``; the same as the loss in mean gain over the single-task
+    models), its hours and the percentage of the full grid's hours saved.
     """
     full_best = float(table.groupby("target")["real_f1"].max().mean())
     full_hours = float(table["hours"].sum())

@@ -1,4 +1,4 @@
-"""Ranking metrics of predicted transfer F1 against the real grid (SPEC §7).
+"""Ranking metrics of predicted transfer results against the real grid (SPEC §7).
 
 Pure functions on arrays.  In each, a *ranking* of one target's candidates follows the rule of
 :mod:`transferscout.evaluation.ordering` (predicted value, then predicted cost, then a random
@@ -53,6 +53,17 @@ def rmse_at_k(
     return np.array([np.sqrt(cumulative[min(k, len(p)) - 1] / min(k, len(p))) for k in ks])
 
 
+def _relevance(real: npt.ArrayLike) -> Array:
+    r = np.asarray(real, dtype=np.float64)
+    outside = r[(r < 0) | (r > 1)]
+    if outside.size:
+        raise ValueError(
+            f"relevance {outside[0]:g} is outside [0, 1]; map a metric onto [0, 1] first "
+            "(TaskKind.relevance)"
+        )
+    return r
+
+
 def _gains(real: Array, gain: str) -> Array:
     if gain == "exponential":
         return np.power(2.0, real) - 1.0
@@ -71,13 +82,21 @@ def ndcg_at_k(
 ) -> float:
     """NDCG@k of one target's ranking: ``DCG@k / ideal DCG@k``.
 
-    ``DCG@k = Σ_{i≤k} g(rel_i) / log2(i + 1)`` with ``rel`` the real F1 in [0, 1] and gain
-    ``g(x) = 2^x − 1`` (exponential) or ``g(x) = x`` (linear; equals scikit-learn's
-    ``ndcg_score`` when predictions have no ties).  1 for a perfect ranking; 0 when every
-    real F1 is 0.  Tied candidates (equal prediction and cost) count in expectation over
+    ``DCG@k = Σ_{i≤k} g(rel_i) / log2(i + 1)`` with ``rel`` the candidates' relevance in
+    [0, 1] and gain ``g(x) = 2^x − 1`` (exponential) or ``g(x) = x`` (linear; equals
+    scikit-learn's ``ndcg_score`` when predictions have no ties).  The evaluation passes the
+    target's real primary metric mapped onto [0, 1] by its kind
+    (:meth:`~transferscout.kinds.TaskKind.relevance`: an F1 as it is, Spearman's ρ as
+    ``(ρ + 1) / 2``), so every gain is non-negative.  1 for a perfect ranking; 0 when every
+    relevance is 0.
+
+    Raises:
+        ValueError: A relevance outside [0, 1] (a negative gain would make NDCG meaningless).
+
+    Tied candidates (equal prediction and cost) count in expectation over
     their random order: each position of a tie block holds the block's mean gain.
     """
-    r = np.asarray(real, dtype=np.float64)
+    r = _relevance(real)
     gains = _gains(r, gain)
     discounts = 1.0 / np.log2(np.arange(2, len(r) + 2))
     top = min(k, len(r))
@@ -90,11 +109,16 @@ def ndcg_at_k(
 def regret_at_k(
     real: npt.ArrayLike, predicted: npt.ArrayLike, k: int, *, cost: npt.ArrayLike | None = None
 ) -> float:
-    """``(best − best among the top k) / best × 100``: percent of the best F1 lost (0 is best).
+    """``(best − best among the top k) / best × 100``: percent of the best relevance lost.
 
-    The expectation over random orders inside tie blocks.
+    0 is best.  ``real`` are relevances in [0, 1] as for :func:`ndcg_at_k` (an F1 as it is,
+    Spearman's ρ as ``(ρ + 1) / 2``); 0 when the best relevance is 0.  The expectation over
+    random orders inside tie blocks.
+
+    Raises:
+        ValueError: A relevance outside [0, 1].
     """
-    r = np.asarray(real, dtype=np.float64)
+    r = _relevance(real)
     best = float(r.max())
     if best <= 0:
         return 0.0

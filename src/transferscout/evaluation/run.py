@@ -11,7 +11,7 @@ import time
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,7 @@ from transferscout.evaluation.noise import gains_beyond_noise, seed_noise
 from transferscout.evaluation.stats import EXACT_LIMIT
 from transferscout.evaluation.table1 import best_models_table
 from transferscout.grid.store import RunStore
+from transferscout.kinds import get_kind, score_label
 from transferscout.meta.features import (
     FEATURE_SETS,
     META_TARGET,
@@ -157,17 +158,20 @@ def _per_target_metrics(
     """Every ranking metric of one method on each target (exact over tie orders)."""
     rows = []
     targets = table.groupby("target").indices
+    kinds = table["target_kind"].to_numpy()
     for target, index in targets.items():
         real = table["real_f1"].to_numpy()[index]
+        # NDCG and regret compare relevances in [0, 1] (the kind's metric mapped by its range)
+        relevance = get_kind(str(kinds[index[0]])).relevance(real)
         hours = table["hours"].to_numpy()[index]
         own_cost = None if cost is None else cost[index]
         predicted = score[index]
         k = settings.ndcg_k
         row: dict[str, object] = {"method": method, "target": target}
-        row[f"ndcg@{k}"] = ndcg_at_k(real, predicted, k, cost=own_cost)
-        row[f"ndcg_linear@{k}"] = ndcg_at_k(real, predicted, k, gain="linear", cost=own_cost)
+        row[f"ndcg@{k}"] = ndcg_at_k(relevance, predicted, k, cost=own_cost)
+        row[f"ndcg_linear@{k}"] = ndcg_at_k(relevance, predicted, k, gain="linear", cost=own_cost)
         for depth in settings.regret_ks:
-            row[f"regret@{depth}"] = regret_at_k(real, predicted, depth, cost=own_cost)
+            row[f"regret@{depth}"] = regret_at_k(relevance, predicted, depth, cost=own_cost)
         row["rank_of_best"] = rank_of_best(real, predicted, cost=own_cost)
         row["spearman"] = spearman_rho(real, predicted)
         row["kendall"] = kendall_tau(real, predicted)
@@ -247,6 +251,49 @@ def _savings(curves: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     out["saved_min"] = grouped.min().to_numpy()
     out["saved_max"] = grouped.max().to_numpy()
     return out.drop(columns=["k_sd", "f1_loss_sd", "hours_sd"])
+
+
+#: How NDCG's gains and Regret@k read a target's real scores.
+NDCG_GAIN = (
+    "exponential 2^rel - 1, rel = the real score as a relevance in [0, 1]: positive F1 and "
+    "macro-F1 as they are, Spearman's rho as (rho + 1) / 2; also linear (ndcg_linear). "
+    "Regret@k is the percentage of the best relevance lost"
+)
+
+
+def _totals(table: pd.DataFrame) -> dict[str, Any]:
+    """The full grid's best per target, aggregated per kind and as a gain (see the summary).
+
+    ``summary`` holds ``target_kinds`` (targets per kind), ``full_grid_best`` (per kind: the
+    mean over its targets of their best real score, in the kind's own metric),
+    ``full_grid_best_gain`` (mean over all targets of the best real score minus the target's
+    single-task score) and ``aggregate``, what a number pooled over targets is: ``score`` —
+    the mean of one metric — when every target has one kind, else ``gain``; a run whose
+    targets are all binary keeps ``full_grid_best_f1``.  ``mean_single_task`` shifts a mean
+    best score to a mean best gain.
+    """
+    per_target = table.groupby("target").agg(
+        kind=("target_kind", "first"), best=("real_f1", "max"), own=("target_score", "first")
+    )
+    kinds = per_target["kind"].astype(str)
+    best = per_target.groupby(kinds)["best"].mean()
+    summary: dict[str, Any] = {
+        "target_kinds": {str(k): int(n) for k, n in kinds.value_counts().sort_index().items()},
+        "full_grid_best": {
+            str(kind): {
+                "metric": get_kind(str(kind)).metric_label,
+                "targets": int((kinds == kind).sum()),
+                "mean_best": float(value),
+            }
+            for kind, value in best.items()
+        },
+        "full_grid_best_gain": float((per_target["best"] - per_target["own"]).mean()),
+        "aggregate": "score" if kinds.nunique() == 1 else "gain",
+        "aggregate_label": score_label(kinds),
+    }
+    if set(kinds) == {"binary"}:
+        summary["full_grid_best_f1"] = float(per_target["best"].mean())
+    return {"summary": summary, "mean_single_task": float(per_target["own"].mean())}
 
 
 def _with_tests(savings: pd.DataFrame, ranking: pd.DataFrame) -> pd.DataFrame:
@@ -395,8 +442,10 @@ def evaluate_run(
 
     per_seed_curves = pd.concat(curves, ignore_index=True)
     curves_frame = _mean_over_seeds(per_seed_curves, ["method", "k"], ["best_f1", "hours"])
+    totals = _totals(table)
+    curves_frame["best_gain"] = curves_frame["best_f1"] - totals["mean_single_task"]
     curves_frame = curves_frame[
-        ["k", "best_f1", "hours", "method", "best_f1_sd", "hours_sd", "seeds"]
+        ["k", "best_f1", "hours", "method", "best_f1_sd", "hours_sd", "seeds", "best_gain"]
     ]
     per_target_frame = pd.DataFrame(per_target)
     ranking = compare_methods(
@@ -411,7 +460,7 @@ def evaluate_run(
         "targets": int(table["target"].nunique()),
         "candidates": int(len(table)),
         "full_grid_hours": float(table["hours"].sum()),
-        "full_grid_best_f1": float(table.groupby("target")["real_f1"].max().mean()),
+        **totals["summary"],
         "signal_hours": float(sum(family_hours.values())),
         "single_task_hours": single_task_hours,
         "method_hours": dict(sorted(charges.items())),
@@ -432,7 +481,7 @@ def evaluate_run(
         "seed_noise": gains_beyond_noise(table, noise),
         "skipped_feature_sets": skipped,
         "settings": asdict(settings),
-        "ndcg_gain": "exponential 2^rel - 1, rel = real F1 in [0, 1]; also linear (ndcg_linear)",
+        "ndcg_gain": NDCG_GAIN,
         "evaluation_seconds": seconds,
     }
     logger.info("evaluation took %.1f s", seconds)

@@ -6,6 +6,8 @@ clear error.  See :mod:`transferscout.kinds.base` for the questions every kind a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from transferscout.errors import ConfigError
 from transferscout.kinds.base import (
     ESTIMATORS,
@@ -31,6 +33,7 @@ __all__ = [
     "TaskKind",
     "applicable_estimators",
     "get_kind",
+    "score_label",
 ]
 
 BINARY = BinaryKind()
@@ -60,3 +63,15 @@ def get_kind(name: str) -> TaskKind:
         raise ConfigError(
             f"unknown task kind {name!r}; expected one of {', '.join(KINDS)}"
         ) from None
+
+
+def score_label(kinds: Iterable[str]) -> str:
+    """What to call a number holding the primary metric of targets of these kinds.
+
+    One kind: its metric (``"positive F1"``, ``"macro-F1"``, ``"Spearman ρ"``); several:
+    ``"score"`` (each target's own metric — texts that pool them say so).
+    """
+    names = set(kinds)
+    if len(names) == 1:
+        return get_kind(names.pop()).metric_label
+    return "score"

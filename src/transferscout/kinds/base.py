@@ -108,6 +108,10 @@ class TaskKind(ABC):
     has_classes: ClassVar[bool]
     #: The range of the primary metric (intervals are clipped to it).
     metric_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
+    #: The primary metric as the report and the command line name it.
+    metric_label: ClassVar[str]
+    #: The kind as texts name it ("multi-class").
+    display_name: ClassVar[str]
     #: The numpy dtype labels are stored in (``object`` for per-example lists).
     label_dtype: ClassVar[type[np.generic]]
     #: The head on the encoder: loaded by :func:`~transferscout.encoders.load_encoder`.
@@ -278,6 +282,18 @@ class TaskKind(ABC):
 
         ``classes`` are the task's class (tag) names, for kinds whose metrics read names.
         """
+
+    def relevance(self, scores: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Primary-metric values mapped onto [0, 1]: the relevance of NDCG and Regret@k.
+
+        ``(score − low) / (high − low)`` with ``(low, high)`` the :attr:`metric_range`: the
+        identity for an F1 (range [0, 1]), so binary and multi-class rankings are scored on
+        the metric itself; ``(ρ + 1) / 2`` for Spearman's ρ (range [−1, 1]), so a negative
+        correlation is a small but non-negative relevance and the order of candidates is
+        unchanged.
+        """
+        low, high = self.metric_range
+        return (np.asarray(scores, dtype=np.float64) - low) / (high - low)
 
     # -- signals ---------------------------------------------------------------------------
     def estimator_labels(self, encoded: EncodedExamples, labels: Labels) -> npt.NDArray[Any]:

@@ -22,6 +22,8 @@ class BinaryKind(ClassificationKind):
 
     name: ClassVar[str] = "binary"
     primary_metric: ClassVar[str] = "f1"
+    metric_label: ClassVar[str] = "positive F1"
+    display_name: ClassVar[str] = "binary"
     label_dtype: ClassVar[type[np.generic]] = np.int8
     needs_predictions_for_attribution: ClassVar[bool] = False
 

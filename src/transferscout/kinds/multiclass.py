@@ -39,6 +39,8 @@ class MulticlassKind(ClassificationKind):
 
     name: ClassVar[str] = "multiclass"
     primary_metric: ClassVar[str] = "macro_f1"
+    metric_label: ClassVar[str] = "macro-F1"
+    display_name: ClassVar[str] = "multi-class"
     label_dtype: ClassVar[type[np.generic]] = np.int64
 
     def num_outputs(self, classes: Sequence[str]) -> int:

@@ -253,6 +253,8 @@ class QuestionAnsweringKind(TaskKind):
 
     name: ClassVar[str] = "qa"
     primary_metric: ClassVar[str] = "f1"
+    metric_label: ClassVar[str] = "SQuAD token F1"
+    display_name: ClassVar[str] = "question answering"
     has_classes: ClassVar[bool] = False
     label_dtype: ClassVar[type[np.generic]] = np.object_
     head: ClassVar[Head] = "span"

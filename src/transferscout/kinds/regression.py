@@ -53,6 +53,8 @@ class RegressionKind(TaskKind):
 
     name: ClassVar[str] = "regression"
     primary_metric: ClassVar[str] = "spearman"
+    metric_label: ClassVar[str] = "Spearman ρ"
+    display_name: ClassVar[str] = "regression"
     has_classes: ClassVar[bool] = False
     metric_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
     label_dtype: ClassVar[type[np.generic]] = np.float64

@@ -200,6 +200,8 @@ class TaggingKind(TaskKind):
 
     name: ClassVar[str] = "tagging"
     primary_metric: ClassVar[str] = "entity_f1"
+    metric_label: ClassVar[str] = "entity F1"
+    display_name: ClassVar[str] = "sequence labelling"
     has_classes: ClassVar[bool] = True
     label_dtype: ClassVar[type[np.generic]] = np.object_
     head: ClassVar[Head] = "token"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from transferscout.errors import TransferScoutError
-from transferscout.report import opening, plots
+from transferscout.report import opening, plots, wording
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -148,8 +148,8 @@ def _savings_text(savings: pd.DataFrame, summary: dict[str, Any]) -> list[str]:
             )
             lines.append(
                 f"{method}: {row.saved_percent:.1f}%{spread} less training time for a "
-                f"{row.f1_loss:.4f} loss in mean positive F1 (top {row.k:g} per target, "
-                f"tolerance {row.tolerance})"
+                f"{row.f1_loss:.4f} loss in {wording.loss_phrase(summary)} (top {row.k:g} per "
+                f"target, tolerance {row.tolerance})"
             )
     full = summary.get("full_grid_hours", 0.0)
     signals = summary.get("signal_hours", 0.0)
@@ -163,6 +163,8 @@ def _savings_text(savings: pd.DataFrame, summary: dict[str, Any]) -> list[str]:
 
 def _noise_text(summary: dict[str, Any]) -> str:
     noise = summary.get("seed_noise") or {}
+    label = wording.aggregate_label(summary)
+    own = " (each task's own metric)" if wording.is_gain(summary) else ""
     if not noise.get("settings_with_repeated_seeds"):
         return (
             "Each single-task setting was trained with one seed, so seed noise is unknown; "
@@ -170,14 +172,15 @@ def _noise_text(summary: dict[str, Any]) -> str:
         )
     text = (
         f"Over {noise['settings_with_repeated_seeds']} single-task settings with at least "
-        f"{noise['seeds_per_setting']} seeds, test F1 has a mean standard deviation of "
+        f"{noise['seeds_per_setting']} seeds, the test {label}{own} has a mean standard "
+        "deviation of "
         f"{noise['mean_std_f1']:.4f} (largest {noise['max_std_f1']:.4f}) and a median range of "
         f"{noise['median_range_f1']:.4f} (largest {noise['max_range_f1']:.4f})."
     )
     if "candidates_compared" in noise:
         text += (
             f" Of {noise['candidates_compared']} transfer candidates, "
-            f"{100 * noise['share_helped']:.1f}% beat their target's single-task F1 and "
+            f"{100 * noise['share_helped']:.1f}% beat their target's single-task {label} and "
             f"{100 * noise['share_hurt']:.1f}% fell below it beyond seed noise, and "
             f"{100 * noise['share_within_noise']:.1f}% are within the noise (mean gain "
             f"{noise['mean_gain']:+.4f}); test: {noise['test']} (cut-off {noise['t_cutoff']:.2f} "
@@ -232,7 +235,9 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _opening(run_dir: Path, savings: pd.DataFrame) -> list[tuple[str, pd.DataFrame, str]]:
+def _opening(
+    run_dir: Path, savings: pd.DataFrame, summary: dict[str, Any]
+) -> list[tuple[str, pd.DataFrame, str]]:
     """The tables a reader wants first: best source per target, time saved, search traces."""
     from transferscout.pipeline import best_sources  # the pipeline imports this module
 
@@ -243,16 +248,16 @@ def _opening(run_dir: Path, savings: pd.DataFrame) -> list[tuple[str, pd.DataFra
         (
             "Best source per target",
             best_sources(run_dir).round(4),
-            "The meta-model's first pick (its predicted and real F1) next to the truly best "
-            "source of the full grid.",
+            "The meta-model's first pick (its predicted and real score, in the target's own "
+            "metric) next to the truly best source of the full grid.",
         ),
         (
             f"Time saved by the recommended method ({method})"
             + (f" and by the search's adaptive order ({searched})" if len(methods) > 1 else ""),
-            opening.savings_table(savings, methods),
-            "Per tolerance of F1 lost against the full grid: the depth (candidates trained per "
-            "target), the training hours, the share of the full grid's hours saved, the F1 lost. "
-            + opening.SAVINGS_TEST,
+            opening.savings_table(savings, methods, lost=wording.lost_header(summary)),
+            f"Per tolerance of the loss in {wording.loss_phrase(summary)} against the full "
+            "grid: the depth (candidates trained per target), the training hours, the share of "
+            "the full grid's hours saved, the loss. " + opening.SAVINGS_TEST,
         ),
     ]
     traces = opening.search_traces(run_dir)
@@ -284,10 +289,8 @@ def write_report(run_dir: str | Path) -> ReportFiles:
     if not noise.empty:
         noise = noise[noise["seeds"] >= 2].round(4)
     summary: dict[str, Any] = json.loads((folder / "summary.json").read_text())
-    headline = (
-        f"{summary['targets']} targets, {summary['candidates']} transfer candidates; "
-        f"full-grid mean best F1 {summary['full_grid_best_f1']:.4f}."
-    )
+    headline = wording.headline(summary)
+    label = wording.aggregate_label(summary)
     config_path = run_dir / "config.json"
     config = json.loads(config_path.read_text()) if config_path.exists() else {}
     feature_set = "all" if "predicted_all" in candidates.columns else rmse["feature_set"].iloc[-1]
@@ -298,15 +301,20 @@ def write_report(run_dir: str | Path) -> ReportFiles:
             plots.render_rmse(plots.rmse_series(rmse)),
         ),
         "budget": (
-            "Best positive F1 found vs training hours, per method",
-            plots.render_budget(plots.budget_series(curves)),
+            f"Best {'gain' if wording.is_gain(summary) else label} found vs training hours, "
+            "per method",
+            plots.render_budget(
+                plots.budget_series(curves, gain=wording.is_gain(summary)),
+                plots.budget_label(summary),
+            ),
         ),
         "gain": (
-            "Transfer gain: best transfer F1 minus the target's best single-task F1",
+            "Transfer gain: best transfer score minus the target's best single-task score "
+            "(each target's own metric)",
             plots.render_gain(plots.gain_matrix(candidates, table1)),
         ),
         "scatter": (
-            f"Predicted vs real F1 (meta-model '{feature_set}')",
+            f"Predicted vs real gain over the single-task model (meta-model '{feature_set}')",
             plots.render_scatter(plots.scatter_points(candidates, feature_set), feature_set),
         ),
     }
@@ -317,6 +325,8 @@ def write_report(run_dir: str | Path) -> ReportFiles:
         (out / f"{name}.png").write_bytes(data)
 
     table1_shown = table1.round(4)
+    if wording.is_gain(summary):  # each row's score is in the metric its `metric` cell names
+        table1_shown = table1_shown.rename(columns={"f1": "score"})
     ranking_shown = _ranking_table(ranking)
     tests_shown = _tests_table(ranking)
     ranking_title = (
@@ -333,7 +343,7 @@ def write_report(run_dir: str | Path) -> ReportFiles:
     noise_text = _noise_text(summary)
     completeness, completeness_text = _completeness(run_dir)
     versions = _versions()
-    first = _opening(run_dir, savings)
+    first = _opening(run_dir, savings, summary)
     traces = opening.search_traces(run_dir)
     if traces:
         pngs["search"] = _png(opening.render_search_traces(traces))
@@ -355,11 +365,13 @@ def write_report(run_dir: str | Path) -> ReportFiles:
         )
     sections_html += [
         "<h2>Time saved (every method)</h2>",
-        opening.savings_table(savings).to_html(index=False, na_rep="", border=0),
+        opening.savings_table(savings, lost=wording.lost_header(summary)).to_html(
+            index=False, na_rep="", border=0
+        ),
         f"<p class='note'>{html.escape(savings_lines[-1])} {html.escape(opening.SAVINGS_TEST)}</p>",
         "<h2>Best single-task and transfer models (Table 1 analogue)</h2>",
         table1_shown.to_html(index=False, na_rep="", classes="table1", border=0),
-        "<h2>Seed noise of single-task F1</h2>",
+        f"<h2>Seed noise of single-task {html.escape(label)}</h2>",
         f"<p>{html.escape(noise_text)}</p>",
     ]
     if not noise.empty:
@@ -411,7 +423,7 @@ def write_report(run_dir: str | Path) -> ReportFiles:
     markdown += [
         "## Time saved (every method)",
         "",
-        _markdown_table(opening.savings_table(savings)),
+        _markdown_table(opening.savings_table(savings, lost=wording.lost_header(summary))),
         "",
         f"{savings_lines[-1]} {opening.SAVINGS_TEST}",
         "",
@@ -419,7 +431,7 @@ def write_report(run_dir: str | Path) -> ReportFiles:
         "",
         _markdown_table(table1_shown),
         "",
-        "## Seed noise of single-task F1",
+        f"## Seed noise of single-task {label}",
         "",
         noise_text,
         "",

@@ -49,7 +49,8 @@ HOW_TO_READ = {
     "scatter": "How to read this: each dot is a candidate; dots on the diagonal were "
     "predicted exactly, dots above it did better than predicted.",
     "search": "How to read this: one line per searched target; each step is a trained "
-    "candidate, the height is the test F1 of the best model so far (chosen by validation F1), "
+    "candidate, the height is the test score (the target's own metric) of the best model so "
+    "far (chosen by its validation score), "
     "the dotted line the target's single-task model.",
 }
 
@@ -66,7 +67,7 @@ _TOLERANCE_COLUMNS = {
     "k": "depth",
     "hours": "hours",
     "saved_percent": "% saved",
-    "f1_loss": "F1 lost",
+    "f1_loss": "lost",  # headed by what is lost (savings_table's ``lost``)
 }
 
 
@@ -89,9 +90,15 @@ def recommended_method(savings: pd.DataFrame) -> str:
 
 
 def savings_table(
-    savings: pd.DataFrame, methods: list[str] | None = None, *, long: bool = False
+    savings: pd.DataFrame,
+    methods: list[str] | None = None,
+    *,
+    long: bool = False,
+    lost: str = "positive F1 lost",
 ) -> pd.DataFrame:
-    """Time saved as one table: a row per method, per tolerance its depth, hours, % saved, F1 lost.
+    """Time saved as one table: a row per method, per tolerance its depth, hours, % saved, loss.
+
+    ``lost`` heads the loss (:func:`transferscout.report.wording.lost_header`).
 
     A spread over meta-model seeds (``saved_percent_sd``) is shown when the evaluation wrote
     it, and so is the paired test of per-target time saved against the best no-signal
@@ -112,7 +119,7 @@ def savings_table(
         group = savings[savings["method"] == method]
         wide: dict[str, Any] = {"method": method}
         for record in group.to_dict("records"):
-            cells = _tolerance_cells(record, baselines)
+            cells = _tolerance_cells(record, baselines, lost)
             if long:
                 baseline = baselines.get(record["tolerance"], "baseline")
                 test = cells.pop(f"vs {baseline}", None)
@@ -127,11 +134,12 @@ def savings_table(
     return pd.DataFrame(rows)
 
 
-def _tolerance_cells(record: Mapping[Hashable, Any], baselines: dict[float, str]) -> dict[str, str]:
+def _tolerance_cells(
+    record: Mapping[Hashable, Any], baselines: dict[float, str], lost: str
+) -> dict[str, str]:
     """One method's figures at one tolerance, keyed by their column label."""
-    cells = {
-        label: _cell(column, record.get(column)) for column, label in _TOLERANCE_COLUMNS.items()
-    }
+    labels = {**_TOLERANCE_COLUMNS, "f1_loss": lost}
+    cells = {label: _cell(column, record.get(column)) for column, label in labels.items()}
     spread = record.get("saved_percent_sd")  # over meta-model seeds, when evaluated
     if spread is not None and pd.notna(spread) and spread > 0:
         cells["% saved"] += f" ±{float(spread):.1f}"
@@ -203,8 +211,9 @@ def search_summary_table(traces: dict[str, tuple[pd.DataFrame, dict[str, Any]]])
             {
                 "target": target,
                 "best model": " → ".join(best["sources"]) or "single-task",
-                "test F1": round(float(best["test_f1"]), 4),
-                "single-task F1": round(float(reference["test_f1"]), 4),
+                "metric": best.get("metric", "f1"),  # older searches: binary
+                "test score": round(float(best["test_f1"]), 4),
+                "single-task score": round(float(reference["test_f1"]), 4),
                 "tried": _tried(summary),
                 "hours": round(float(summary["hours"]), 3),
                 "stopped": summary["stopped"],
@@ -249,7 +258,7 @@ def _tried(summary: dict[str, Any]) -> str:
 
 
 def render_search_traces(traces: dict[str, tuple[pd.DataFrame, dict[str, Any]]]) -> Figure:
-    """Best test F1 so far against cumulative training hours, one line per target."""
+    """Best test score so far against cumulative training hours, one line per target."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(7, 4), layout="constrained")
@@ -261,7 +270,7 @@ def render_search_traces(traces: dict[str, tuple[pd.DataFrame, dict[str, Any]]])
         (line,) = axes.step(hours, best, where="post", marker="o", label=shorten(target))
         axes.axhline(float(summary["reference"]["test_f1"]), color=line.get_color(), linestyle=":")
     axes.set_xlabel("training hours (reference models, then each candidate)")
-    axes.set_ylabel("test F1 of the best model so far")
+    axes.set_ylabel("test score of the best model so far (own metric)")
     if traces:
         axes.legend(fontsize="small")
     return figure

@@ -6,8 +6,9 @@ that draws those records and returns the figure.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Series",
+    "budget_label",
     "budget_series",
     "gain_matrix",
     "render_budget",
@@ -53,12 +55,15 @@ def rmse_series(rmse: pd.DataFrame) -> list[Series]:
     ]
 
 
-def budget_series(curves: pd.DataFrame) -> list[Series]:
-    """Best F1 found vs training hours (seed Fig. 2).
+def budget_series(curves: pd.DataFrame, *, gain: bool = False) -> list[Series]:
+    """Best score found vs training hours (seed Fig. 2).
 
     Lines: random, oracle, the baselines, the meta-models, adaptive search and a few single
-    signals.
+    signals.  The height is the mean best score over targets (``best_f1``), or with ``gain``
+    the mean best gain over each target's single-task model (``best_gain``: targets of
+    several kinds).
     """
+    column = "best_gain" if gain and "best_gain" in curves.columns else "best_f1"
     wanted = [
         m
         for m in curves["method"].drop_duplicates()
@@ -73,14 +78,26 @@ def budget_series(curves: pd.DataFrame) -> list[Series]:
             Series(
                 method,
                 group["hours"].astype(float).tolist(),
-                group["best_f1"].astype(float).tolist(),
+                group[column].astype(float).tolist(),
             )
         )
     return out
 
 
+def budget_label(summary: Mapping[str, Any]) -> str:
+    """The y label of the budget plot for a run's evaluation summary."""
+    from transferscout.report.wording import aggregate_label, is_gain
+
+    if is_gain(summary):
+        return "mean best gain over the single-task model found"
+    return f"mean best {aggregate_label(summary)} found"
+
+
 def gain_matrix(candidates: pd.DataFrame, table1: pd.DataFrame) -> pd.DataFrame:
-    """Source × target: best transfer F1 (over settings) minus the target's best single-task F1."""
+    """Source × target: best transfer score (over settings) minus the best single-task score.
+
+    Each target in its own primary metric.
+    """
     singles = table1[(table1["model"] == "encoder→target") & (table1["target"] != "average")]
     baseline = singles.set_index("target")["f1"]
     best = candidates.groupby(["source", "target"])["real_f1"].max().unstack("target")
@@ -88,9 +105,14 @@ def gain_matrix(candidates: pd.DataFrame, table1: pd.DataFrame) -> pd.DataFrame:
 
 
 def scatter_points(candidates: pd.DataFrame, feature_set: str) -> tuple[list[float], list[float]]:
-    """Leave-one-target-out predicted F1 and real F1 of every candidate."""
+    """Leave-one-target-out predicted and real gain over the single-task model per candidate.
+
+    What the meta-model predicts (``real_gain``); a candidate table from before the
+    meta-model learnt the gain pairs its predictions with ``real_f1``.
+    """
     column = f"predicted_{feature_set}"
-    return candidates[column].astype(float).tolist(), candidates["real_f1"].astype(float).tolist()
+    real = "real_gain" if "real_gain" in candidates.columns else "real_f1"
+    return candidates[column].astype(float).tolist(), candidates[real].astype(float).tolist()
 
 
 def _figure(width: float = 6.4, height: float = 4.0) -> Figure:
@@ -105,15 +127,15 @@ def render_rmse(series: list[Series]) -> Figure:
     axes = figure.subplots()
     for line in series:
         axes.plot(line.x, line.y, marker="o", markersize=3, label=line.label)
-    axes.set_xlabel("K (top-K candidates by predicted F1, pooled over targets)")
-    axes.set_ylabel("RMSE of predicted vs real F1")
+    axes.set_xlabel("K (top-K candidates by predicted gain, pooled over targets)")
+    axes.set_ylabel("RMSE of predicted vs real gain")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     return figure
 
 
-def render_budget(series: list[Series]) -> Figure:
-    """Draw best-F1-found vs hours lines."""
+def render_budget(series: list[Series], label: str = "mean best positive F1 found") -> Figure:
+    """Draw best-score-found vs hours lines (``label``: the y axis, see :func:`budget_label`)."""
     figure = _figure(7.2, 4.6)
     axes = figure.subplots()
     for line in series:
@@ -122,7 +144,7 @@ def render_budget(series: list[Series]) -> Figure:
             line.x, line.y, where="post", color=style[0], linestyle=style[1], label=line.label
         )
     axes.set_xlabel("training hours spent (candidates trained in ranked order; signals included)")
-    axes.set_ylabel("mean best positive F1 found")
+    axes.set_ylabel(label)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7, ncol=2)
     return figure
@@ -142,20 +164,20 @@ def render_gain(matrix: pd.DataFrame) -> Figure:
     for (i, j), value in np.ndenumerate(values):
         if np.isfinite(value):
             axes.text(j, i, f"{value:+.2f}", ha="center", va="center", fontsize=7)
-    figure.colorbar(image, ax=axes, label="best transfer F1 − single-task F1")
+    figure.colorbar(image, ax=axes, label="best transfer − single-task score (own metric)")
     return figure
 
 
 def render_scatter(points: tuple[list[float], list[float]], label: str) -> Figure:
-    """Draw predicted vs real F1."""
+    """Draw predicted vs real gain over the single-task model."""
     figure = _figure(4.6, 4.4)
     axes = figure.subplots()
     predicted, real = points
     axes.scatter(predicted, real, s=14, alpha=0.7)
-    low = min([0.0, *predicted, *real])
-    high = max([1.0, *predicted, *real])
+    low = min([*predicted, *real], default=0.0)
+    high = max([*predicted, *real], default=1.0)
     axes.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1)
-    axes.set_xlabel(f"predicted F1 ({label}, leave-one-target-out)")
-    axes.set_ylabel("real F1")
+    axes.set_xlabel(f"predicted gain ({label}, leave-one-target-out)")
+    axes.set_ylabel("real gain over the single-task model")
     axes.grid(alpha=0.3)
     return figure
