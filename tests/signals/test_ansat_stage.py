@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -7,14 +8,22 @@ import pytest
 
 from transferscout.encoders import EncoderSpec
 from transferscout.errors import TransferScoutError
-from transferscout.grid.models import model_fingerprint
+from transferscout.grid.models import (
+    load_trained_model,
+    model_fingerprint,
+    select_single_task_models,
+)
 from transferscout.grid.runner import ExecutionOptions, run_grid
 from transferscout.grid.spec import GridSpec, settings_grid
 from transferscout.grid.store import RunStore
 from transferscout.signals.adaptive import AdaptiveSteps
 from transferscout.signals.ansat import ansat_feature_names
 from transferscout.signals.ansat_stage import AnsatSettings, compute_ansat
-from transferscout.signals.attributions import AttributionCache, AttributionSettings
+from transferscout.signals.attributions import (
+    AttributionCache,
+    AttributionSettings,
+    attribute_documents,
+)
 from transferscout.signals.budget import MIN_DOCUMENTS, SignalBudget
 from transferscout.tasks import TaskSet
 
@@ -190,3 +199,31 @@ def test_a_strict_tolerance_raises_the_steps_within_a_generous_budget(
     assert detail["plan"]["points"] == 4  # planned at the start steps
     # Never within tolerance: every model, the calibrated first one too, goes to the cap.
     assert detail["steps"] == {name: 6 for name in tasks.names}
+
+
+def test_cached_rows_of_other_texts_under_the_same_ids_are_not_reused(
+    trained_run: Path, tasks: TaskSet, tmp_path: Path
+) -> None:
+    """An earlier target numbered its documents as these: its attributions are not theirs."""
+    fresh, seeded = tmp_path / "fresh", tmp_path / "seeded"
+    for folder in (fresh, seeded):
+        shutil.copytree(
+            trained_run, folder, ignore=shutil.ignore_patterns("store.lock", "attributions")
+        )
+    cache = AttributionCache(seeded)
+    with RunStore(seeded, readonly=True) as store:
+        models = select_single_task_models(store, tasks)
+    for row in models.values():
+        encoder = load_trained_model(seeded, row, device="cpu")
+        other = {  # the same ids and word counts, other texts
+            doc: " ".join(reversed(text.split()))
+            for task in tasks.tasks
+            for _, split in task.splits()
+            for doc, text in zip(split.ids, split.texts, strict=True)
+        }
+        key = AttributionCache.key(model_fingerprint(seeded, row), SETTINGS.attribution)
+        tables = attribute_documents(encoder.model, encoder.tokenizer, other, SETTINGS.attribution)
+        cache.add(key, *tables)
+    compute_ansat(fresh, tasks, SETTINGS)
+    compute_ansat(seeded, tasks, SETTINGS)
+    assert _ansat_rows(seeded) == pytest.approx(_ansat_rows(fresh), nan_ok=True)

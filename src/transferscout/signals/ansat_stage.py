@@ -42,7 +42,11 @@ from transferscout.signals.adaptive import (
     choose_steps,
 )
 from transferscout.signals.ansat import THRESHOLDS, ansat_feature_names, ansat_features
-from transferscout.signals.attributions import AttributionCache, AttributionSettings
+from transferscout.signals.attributions import (
+    AttributionCache,
+    AttributionSettings,
+    document_key,
+)
 from transferscout.signals.budget import (
     MAX_DOCUMENTS,
     MIN_DOCUMENTS,
@@ -205,11 +209,10 @@ def _attributed_values(
     sets = _sets(tasks, resolved, cap)
     work.run(sets.needed(pairs), sets, budget, progress)
     start = time.perf_counter()
-    scores = {name: work.cache.word_scores(work.keys[name], sets.all_ids) for name in models}
-    completeness = {
-        name: work.cache.completeness(work.keys[name], sets.needed(pairs).get(name, []))
-        for name in models
-    }
+    needed = sets.needed(pairs)  # ANSAT reads a model's scores on these documents only
+    keys = {name: work.doc_keys(name, needed.get(name, []), sets) for name in models}
+    scores = {name: work.cache.word_scores(work.keys[name], keys[name]) for name in models}
+    completeness = {name: work.cache.completeness(work.keys[name], keys[name]) for name in models}
     _warn_incomplete(completeness, models, resolved, work.steps)
     for source, target in pairs:
         features = ansat_features(
@@ -261,6 +264,7 @@ class _Attributions:
             name: _cache_key(model_fingerprint(run_dir, row), settings)
             for name, row in models.items()
         }
+        self.targets: dict[str, dict[str, AttributionTarget]] = {name: {} for name in models}
         self.steps: dict[str, int] = {}
         self.completeness: dict[str, dict[str, float | int]] = {}
         for name in models:
@@ -307,7 +311,12 @@ class _Attributions:
         lengths = _token_lengths(
             encoder.tokenizer, largest.texts, self.settings.attribution.max_length, largest.pairs
         )
-        known = {name: set(self._cached(name, largest.all_ids)) for name in self.models}
+        known: dict[str, set[str]] = {}
+        for name in self.models:
+            model = encoder if name == first else None
+            known[name] = set(largest.all_ids) - set(
+                self._missing(name, largest.all_ids, largest, model)
+            )
         probe_pool = smallest.needed(pairs)[first]
         probe = [doc for doc in probe_pool if doc not in known[first]]
         points = self.settings.attribution.n_steps + 1
@@ -371,10 +380,36 @@ class _Attributions:
         self, name: str, encoder: Encoder, documents: list[str], sets: DocumentSets
     ) -> dict[str, Any]:
         """The outputs attributed (as ``name``'s kind chooses) and the text pairs."""
-        max_length = self.settings.attribution.max_length
         return {
-            "targets": attribution_targets(encoder, self.tasks[name], documents, sets, max_length),
+            "targets": self._targets(name, documents, sets, encoder),
             "pairs": {doc: sets.pairs[doc] for doc in documents if doc in sets.pairs},
+        }
+
+    def _targets(
+        self, name: str, documents: list[str], sets: DocumentSets, encoder: Encoder | None
+    ) -> dict[str, AttributionTarget]:
+        """What ``name``'s model attributes in each document (each worked out once).
+
+        The model is loaded (if ``encoder`` is not it) only when its kind predicts targets.
+        """
+        known = self.targets[name]
+        new = [doc for doc in documents if doc not in known]
+        task = self.tasks[name]
+        if new:
+            if encoder is None and task.kind.needs_predictions_for_attribution:
+                encoder = load_trained_model(self.run_dir, self.models[name], device=self.device)
+            max_length = self.settings.attribution.max_length
+            known.update(attribution_targets(encoder, task, new, sets, max_length))
+        return {doc: known[doc] for doc in documents}
+
+    def doc_keys(
+        self, name: str, documents: list[str], sets: DocumentSets, encoder: Encoder | None = None
+    ) -> dict[str, str]:
+        """Document id -> the cache row key of the document with ``name``'s model."""
+        targets = self._targets(name, documents, sets, encoder)
+        return {
+            doc: document_key(doc, sets.texts[doc], sets.pairs.get(doc), targets[doc])
+            for doc in documents
         }
 
     def _probe_size(self) -> int:
@@ -384,9 +419,17 @@ class _Attributions:
         inputs = [sorted(self.keys.items()), pairs, budget.fraction, asdict(self.settings)]
         return hashlib.sha256(json.dumps(inputs, default=str).encode()).hexdigest()[:32]
 
-    def _cached(self, name: str, doc_ids: list[str]) -> list[str]:
-        missing = set(self.cache.missing(self.keys[name], doc_ids))
-        return [doc for doc in doc_ids if doc not in missing]
+    def _missing(
+        self, name: str, doc_ids: list[str], sets: DocumentSets, encoder: Encoder | None = None
+    ) -> list[str]:
+        """The documents of ``doc_ids`` with no attribution by ``name``'s model cached.
+
+        Only a document whose id is cached can be (targets may need the model's predictions).
+        """
+        cached = self.cache.ids(self.keys[name])
+        keys = self.doc_keys(name, [doc for doc in doc_ids if doc in cached], sets, encoder)
+        found = set(keys) - set(self.cache.missing(self.keys[name], keys))
+        return [doc for doc in doc_ids if doc not in found]
 
     # -- attributing -------------------------------------------------------------------
     def _probe(
@@ -435,7 +478,7 @@ class _Attributions:
         todo = {}
         for name in self.models:
             done = set(self.probes[name].errors) if name in self.probes else set()
-            missing = self.cache.missing(self.keys[name], needed.get(name, []))
+            missing = self._missing(name, needed.get(name, []), sets)
             todo[name] = [doc for doc in missing if doc not in done]
         names = [name for name in self.models if todo[name] or name in self.probes]
         bar = progress_bar(enabled=progress)
@@ -532,7 +575,11 @@ def _token_lengths(
 
 
 def attribution_targets(
-    encoder: Encoder, task: Task, documents: Sequence[str], sets: DocumentSets, max_length: int
+    encoder: Encoder | None,
+    task: Task,
+    documents: Sequence[str],
+    sets: DocumentSets,
+    max_length: int,
 ) -> dict[str, AttributionTarget]:
     """What is attributed in each document with ``task``'s model, as its kind says.
 
@@ -545,6 +592,7 @@ def attribution_targets(
         gold.update(zip(split.ids, split.labels, strict=True))
     outputs: list[Any] | None = None
     if task.kind.needs_predictions_for_attribution:
+        assert encoder is not None, "the kind attributes predicted outputs: give the model"
         outputs = [None] * len(documents)
         # A document of a pair task is a pair for every model; the rest are single texts.
         for paired in (False, True):

@@ -6,6 +6,16 @@ For each (model, settings) the cache keeps three Parquet files under ``attributi
 ``<key>.documents.parquet`` (document id, ``F(x) − F(x')``, completeness error).  The key
 hashes the model file's content and the settings that change the numbers, so re-running ANSAT
 never recomputes an attribution, and new documents are added to the existing files.
+
+Rows are content-addressed: every row carries a ``doc_key`` (:func:`document_key`), the
+document's id followed by a hash of its text, its second text (a pair) and the output
+attributed for it with this model (what the kind's ``attribution_targets`` gave), and the
+cache is read and written by ``doc_key`` only.  A document id is no identity: two targets may
+both number their rows 0, 1, 2…, and one text is attributed at its gold label by its own
+task's model but at the predicted one otherwise; such documents get rows of their own instead
+of silently reusing another text's scores.  ``doc_id`` stays in the tables for reading them.
+Files written before ``doc_key`` existed are read as empty: their documents are attributed
+once more, and the files are then replaced.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow.parquet as pq
 
 from transferscout.encoders.adapter import BASELINES, Baseline, family_of
 from transferscout.errors import ConfigError
@@ -45,6 +56,7 @@ __all__ = [
     "AttributionSettings",
     "attribute_documents",
     "baseline_fill_id",
+    "document_key",
     "resolve_baseline",
     "span_pieces",
 ]
@@ -197,6 +209,22 @@ def _encode_documents(
     return out
 
 
+def document_key(doc_id: str, text: str, second: str | None, target: Target) -> str:
+    """The cache row key of a document: its id and a hash of what its attribution depends on.
+
+    ``second`` is a pair's second text (``None`` for a single text) and ``target`` the output
+    attributed (an int, ``((word, output), …)`` or a :class:`~transferscout.kinds.SpanTarget`).
+    """
+    if isinstance(target, SpanTarget):
+        attributed: object = ["span", int(target.start), int(target.end)]
+    elif isinstance(target, tuple):
+        attributed = [[int(word), int(output)] for word, output in target]
+    else:
+        attributed = int(target)
+    content = json.dumps([text, second, attributed], ensure_ascii=False)
+    return f"{doc_id}:{hashlib.sha256(content.encode()).hexdigest()[:16]}"
+
+
 def baseline_fill_id(tokenizer: PreTrainedTokenizerBase, baseline: Baseline) -> int | None:
     """The token id a baseline puts at the inner tokens (``None`` for ``zero``).
 
@@ -260,6 +288,10 @@ def attribute_documents(
     encoded = _encode_documents(tokenizer, documents, pairs or {}, settings.max_length)
     ids = list(documents)
     target_of = {doc: settings.target if targets is None else targets[doc] for doc in ids}
+    keys = {
+        doc: document_key(doc, documents[doc], (pairs or {}).get(doc), target_of[doc])
+        for doc in ids
+    }
     word_rows: list[dict[str, object]] = []
     token_rows: list[dict[str, object]] = []
     document_rows: list[dict[str, object]] = []
@@ -306,6 +338,7 @@ def attribute_documents(
                 document_rows.append(
                     {
                         "doc_id": doc,
+                        "doc_key": keys[doc],
                         "endpoint_difference": float(result.endpoint_difference[row]),
                         "completeness_error": float(completeness[row]),
                     }
@@ -316,6 +349,7 @@ def attribute_documents(
                     token_rows.append(
                         {
                             "doc_id": doc,
+                            "doc_key": keys[doc],
                             "token_index": t,
                             "token": tokenizer.convert_ids_to_tokens(item.input_ids[t]),
                             "layer_scores": raw[:, t].tolist(),
@@ -327,6 +361,7 @@ def attribute_documents(
                     word_rows.append(
                         {
                             "doc_id": doc,
+                            "doc_key": keys[doc],
                             "word_index": index,
                             "word": item.words[w],
                             "layer_scores": per_layer[:, w].tolist(),
@@ -399,9 +434,10 @@ def _token_weights(
     return weights
 
 
-_WORD_COLUMNS = ["doc_id", "word_index", "word", "layer_scores", "score"]
-_TOKEN_COLUMNS = ["doc_id", "token_index", "token", "layer_scores"]
-_DOCUMENT_COLUMNS = ["doc_id", "endpoint_difference", "completeness_error"]
+_WORD_COLUMNS = ["doc_id", "doc_key", "word_index", "word", "layer_scores", "score"]
+_TOKEN_COLUMNS = ["doc_id", "doc_key", "token_index", "token", "layer_scores"]
+_DOCUMENT_COLUMNS = ["doc_id", "doc_key", "endpoint_difference", "completeness_error"]
+_COLUMNS = {"words": _WORD_COLUMNS, "tokens": _TOKEN_COLUMNS, "documents": _DOCUMENT_COLUMNS}
 
 
 class AttributionCache:
@@ -419,25 +455,36 @@ class AttributionCache:
     def _path(self, key: str, kind: str) -> Path:
         return self.folder / f"{key}.{kind}.parquet"
 
+    def _read(self, key: str, kind: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """A cached table (empty if nothing is cached, or only rows without ``doc_key``)."""
+        path = self._path(key, kind)
+        if path.exists() and "doc_key" in pq.read_schema(path).names:
+            return pd.read_parquet(path, columns=columns)
+        return pd.DataFrame(columns=columns or _COLUMNS[kind])
+
     def words(self, key: str) -> pd.DataFrame:
         """The cached words table (empty if nothing is cached)."""
-        path = self._path(key, "words")
-        return pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=_WORD_COLUMNS)
+        return self._read(key, "words")
 
     def tokens(self, key: str) -> pd.DataFrame:
         """The cached raw per-layer token scores (empty if nothing is cached)."""
-        path = self._path(key, "tokens")
-        return pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=_TOKEN_COLUMNS)
+        return self._read(key, "tokens")
 
     def documents(self, key: str) -> pd.DataFrame:
         """The cached per-document completeness (empty if nothing is cached)."""
-        path = self._path(key, "documents")
-        return pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=_DOCUMENT_COLUMNS)
+        return self._read(key, "documents")
 
-    def completeness(self, key: str, doc_ids: list[str]) -> dict[str, float]:
-        """Median and max completeness error over ``doc_ids`` (NaN: none recorded)."""
+    def ids(self, key: str) -> set[str]:
+        """The ids of the cached documents (any text or target: see :meth:`missing`)."""
+        return {str(doc) for doc in self._read(key, "words", ["doc_id"])["doc_id"]}
+
+    def completeness(self, key: str, doc_keys: Mapping[str, str]) -> dict[str, float]:
+        """Median and max completeness error over some documents (id -> :func:`document_key`).
+
+        NaN: none recorded.
+        """
         table = self.documents(key)
-        errors = table.loc[table["doc_id"].isin(set(doc_ids)), "completeness_error"]
+        errors = table.loc[table["doc_key"].isin(set(doc_keys.values())), "completeness_error"]
         values = errors.to_numpy(dtype=np.float64)
         if not len(values):
             return {"median": float("nan"), "max": float("nan"), "documents": 0.0}
@@ -447,13 +494,10 @@ class AttributionCache:
             "documents": float(len(values)),
         }
 
-    def missing(self, key: str, doc_ids: list[str]) -> list[str]:
-        """The documents of ``doc_ids`` with no cached attribution."""
-        path = self._path(key, "words")
-        if not path.exists():
-            return list(doc_ids)
-        known = set(pd.read_parquet(path, columns=["doc_id"])["doc_id"])
-        return [doc for doc in doc_ids if doc not in known]
+    def missing(self, key: str, doc_keys: Mapping[str, str]) -> list[str]:
+        """The ids of the documents (id -> :func:`document_key`) with no cached attribution."""
+        known = set(self._read(key, "words", ["doc_key"])["doc_key"])
+        return [doc for doc, doc_key in doc_keys.items() if doc_key not in known]
 
     def add(
         self, key: str, words: pd.DataFrame, tokens: pd.DataFrame, documents: pd.DataFrame
@@ -471,15 +515,17 @@ class AttributionCache:
             table.to_parquet(temporary, index=False)
             temporary.replace(path)
 
-    def word_scores(self, key: str, doc_ids: list[str]) -> dict[str, npt.NDArray[np.float64]]:
-        """Document id -> mean word scores in word order, for ``doc_ids``."""
+    def word_scores(
+        self, key: str, doc_keys: Mapping[str, str]
+    ) -> dict[str, npt.NDArray[np.float64]]:
+        """Document id -> mean word scores in word order, for documents (id -> doc key)."""
         table = self.words(key)
-        table = table[table["doc_id"].isin(set(doc_ids))].sort_values(["doc_id", "word_index"])
-        scores = {
-            str(doc): group["score"].to_numpy(dtype=np.float64)
-            for doc, group in table.groupby("doc_id", sort=False)
+        table = table[table["doc_key"].isin(set(doc_keys.values()))]
+        table = table.sort_values(["doc_key", "word_index"])
+        by_key = {
+            str(doc_key): group["score"].to_numpy(dtype=np.float64)
+            for doc_key, group in table.groupby("doc_key", sort=False)
         }
-        missing = [doc for doc in doc_ids if doc not in scores]
-        for doc in missing:  # a document with no word (only special tokens)
-            scores[doc] = np.zeros(0, dtype=np.float64)
-        return scores
+        # a document with no word (only special tokens) has no rows
+        empty = np.zeros(0, dtype=np.float64)
+        return {doc: by_key.get(doc_key, empty) for doc, doc_key in doc_keys.items()}
