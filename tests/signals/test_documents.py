@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import ROWS
@@ -68,3 +69,33 @@ def test_needed_documents_of_a_model_are_its_pairs_sets(small_csv: Path) -> None
         "food": ["m1", "m11", "m12", "m2", "m3"],
     }
     assert sets.needed([("food", "food")]) == {"food": ["m1", "m11", "m3"]}
+
+
+def test_a_task_from_another_file_with_clashing_ids_shares_no_documents(
+    small_csv: Path, csv_writer: Callable[..., Path]
+) -> None:
+    run_tasks = load_tasks(
+        small_csv, TableSpec(label_columns=("food", "water"), split_column="split", id_column="id")
+    )
+    other_rows = [  # numbered like the run's rows, other texts; m3 has the run's text
+        {"id": "m1", "text": "the bridge fell down", "broken": "1", "split": "train"},
+        {"id": "m3", "text": "food and water please", "broken": "1", "split": "train"},
+        {"id": "m4", "text": "all is calm", "broken": "0", "split": "train"},
+        {"id": "m5", "text": "a wall cracked", "broken": "1", "split": "val"},
+        {"id": "m6", "text": "sunny day", "broken": "0", "split": "val"},
+        {"id": "m9", "text": "roof torn off", "broken": "1", "split": "test"},
+        {"id": "m10", "text": "quiet street", "broken": "0", "split": "test"},
+    ]
+    spec = TableSpec(label_columns=("broken",), split_column="split", id_column="id")
+    other = load_tasks(csv_writer(other_rows, "other.csv"), spec)
+    tasks = TaskSet((*run_tasks.tasks, *other.tasks))
+    sets = document_sets(tasks, split="train", max_documents=None)
+    renamed = sets.single["broken"][0]
+    assert renamed.startswith("m1~") and sets.single["broken"][1:] == ["m3"]
+    assert sets.texts[renamed] == "the bridge fell down"
+    assert sets.texts["m1"] == "we need food now"  # the run's document keeps its id
+    assert sets.pair[("food", "broken")] == ["m3"]  # the same text is the same document
+    assert sets.pair[("water", "broken")] == ["m3"]
+    assert sets.key("m1", "the bridge fell down") == renamed
+    assert sets.key("m1", "we need food now") == "m1"
+    assert sets.key("m4", "all is calm") == "m4"  # unknown to the sets: its own id

@@ -588,8 +588,12 @@ def attribution_targets(
     predicted) entity words' tags; QA: the gold (else predicted) answer span's start and end.
     """
     gold: dict[str, Any] = {}
-    for _, split in task.splits():
-        gold.update(zip(split.ids, split.labels, strict=True))
+    for _, split in task.splits():  # keyed as the sets know them: a clashing id is not ours
+        seconds = split.pairs if split.pairs is not None else [None] * len(split.ids)
+        for doc, text, second, label in zip(
+            split.ids, split.texts, seconds, split.labels, strict=True
+        ):
+            gold[sets.key(doc, text, second)] = label
     outputs: list[Any] | None = None
     if task.kind.needs_predictions_for_attribution:
         assert encoder is not None, "the kind attributes predicted outputs: give the model"

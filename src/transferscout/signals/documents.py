@@ -7,6 +7,7 @@ the task's majority training class; regression: above the task's training median
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from transferscout.tasks.task import TaskSet
 
-__all__ = ["DocumentSets", "document_sets"]
+__all__ = ["DocumentSets", "document_key", "document_sets"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class DocumentSets:
             needed.setdefault(source, set()).update(documents)
             needed.setdefault(target, set()).update(documents)
         return {task: sorted(docs) for task, docs in needed.items()}
+
+    def key(self, doc: str, text: str, second: str | None = None) -> str:
+        """The id these sets know a task's document ``doc`` by (see :func:`document_key`)."""
+        return document_key(doc, text, second, self.texts, self.pairs)
 
     @property
     def all_ids(self) -> list[str]:
@@ -101,7 +106,9 @@ def document_sets(
 
     ``D_X`` is a seeded sample of at most ``max_documents`` of X's positive documents;
     ``D_XY`` a seeded sample of at most ``max_documents`` of the documents positive for both
-    (documents are matched by id, so tasks from one table share them), drawn from those of
+    (documents are matched by id, so tasks from one table share them; an id that another
+    task's document already holds with another text is a different document, see
+    :func:`document_key`), drawn from those of
     ``D_X`` and ``D_Y`` first, so it adds few documents to attribute; ``D_XX`` is ``D_X``.
     """
     positives: dict[str, list[str]] = {}
@@ -110,12 +117,15 @@ def document_sets(
     for name, task in tasks.items():
         part = task.split(split)
         mask = task.kind.positive_mask(part.labels, task.train.labels)
-        ids = [doc for doc, positive in zip(part.ids, mask, strict=True) if positive]
-        positives[name] = ids
+        ids = []
         for row in np.flatnonzero(mask):
-            texts.setdefault(part.ids[row], part.texts[row])
-            if part.pairs is not None:
-                pairs.setdefault(part.ids[row], part.pairs[row])
+            second = None if part.pairs is None else part.pairs[row]
+            doc = document_key(part.ids[row], part.texts[row], second, texts, pairs)
+            texts.setdefault(doc, part.texts[row])
+            if second is not None:
+                pairs.setdefault(doc, second)
+            ids.append(doc)
+        positives[name] = ids
     single = {name: _sample(ids, max_documents, seed, name) for name, ids in positives.items()}
     pair: dict[tuple[str, str], list[str]] = {}
     names = tasks.names
@@ -135,3 +145,19 @@ def document_sets(
         {doc: texts[doc] for doc in sorted(used)},
         {doc: pairs[doc] for doc in sorted(used) if doc in pairs},
     )
+
+
+def document_key(
+    doc: str, text: str, second: str | None, texts: dict[str, str], pairs: dict[str, str]
+) -> str:
+    """``doc``, unless a document already known under that id has another text.
+
+    Tasks from one table share their documents' ids, and so their ``D_AB``. A task read from
+    another file (a new target of ``rank``, say) may number its rows like the run's data: a
+    clashing id with another text (or second text) is then a different document, known as
+    ``doc~<hash of its texts>``, and never shared with the other task's sets or labels.
+    """
+    if doc not in texts or (texts[doc] == text and pairs.get(doc) == second):
+        return doc
+    digest = hashlib.sha256(json.dumps([text, second]).encode()).hexdigest()[:12]
+    return f"{doc}~{digest}"
