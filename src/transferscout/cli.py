@@ -87,7 +87,9 @@ tables_app = typer.Typer(
 )
 app.add_typer(tables_app, name="tables")
 
-console = Console()
+# A terminal's own width; a file or pipe (a log) gets room for the widest table instead of
+# rich's 80 columns, which folded the time-saved table's cells over several lines.
+console = Console() if sys.stdout.isatty() else Console(width=160)
 error_console = Console(stderr=True)
 
 
@@ -388,22 +390,32 @@ def _print_savings(run_dir: Path) -> None:
     summary = json.loads((run_dir / "evaluation" / "summary.json").read_text(encoding="utf-8"))
     shown = [m for m in ("meta:all", "adaptive:greedy") if m in set(savings["method"])]
     console.print(wording.headline(summary))
+    table = savings_table(savings, shown or None, long=True, lost=wording.lost_header(summary))
+    caption = None
+    if "baseline" in table.columns and table["baseline"].nunique() == 1:
+        # one baseline for every row: named once under the table, not in a column of its own
+        caption = f"vs baseline: paired test of per-target time saved, vs {table['baseline'][0]}"
+        table = table.drop(columns="baseline")
     _print_frame(
-        savings_table(savings, shown or None, long=True, lost=wording.lost_header(summary)),
+        table,
         f"Time saved against the full grid (per tolerance of loss in "
         f"{wording.loss_phrase(summary)})",
+        caption=caption,
+        names=list(table["method"]),
     )
 
 
-def _print_frame(frame: object, title: str) -> None:
+def _print_frame(
+    frame: object, title: str, *, caption: str | None = None, names: Sequence[str] = ()
+) -> None:
     """A table of strings and numbers; the first column (names) wraps instead of being cut."""
     import pandas as pd
 
     assert isinstance(frame, pd.DataFrame)
-    table = Table(title=title)
+    table = Table(title=title, caption=caption)
     for index, column in enumerate(frame.columns):
         if index == 0:
-            _name_column(table, str(column))
+            _name_column(table, str(column), names)
         else:
             table.add_column(str(column), justify="right")
     for row in frame.itertuples(index=False):
