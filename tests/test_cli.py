@@ -272,3 +272,18 @@ def test_tasks_describe_a_configuration_with_several_tables(tmp_path: Path) -> N
         "error: data.tables[1]: give exactly one of path (a file) or corpus (built-in)"
     ]
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [
+        (["rank", "--help"], ["[data] section", "[[data.questions]]"]),
+        (["tasks", "describe", "--help"], ["[data] tasks", "[[data.tables]]"]),
+    ],
+)
+def test_help_shows_config_sections_in_brackets(command: list[str], shown: list[str]) -> None:
+    result = runner.invoke(app, command, env={"COLUMNS": "240"})
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())  # rich wraps and pads; compare the words
+    for section in shown:
+        assert section in text  # rich markup would read "[data]" as a style and drop it

@@ -199,7 +199,9 @@ def tasks_describe(
         typer.Option(
             "--config",
             "-c",
-            help="A run configuration: describe its [data] tasks (every [[data.tables]] too).",
+            help=(
+                "A run configuration: describe its \\[data] tasks (every \\[\\[data.tables]] too)."
+            ),
         ),
     ] = None,
 ) -> None:
@@ -431,7 +433,7 @@ TargetData = Annotated[
 ]
 TargetConfig = Annotated[
     Path | None,
-    typer.Option("--data-config", help="A TOML file whose [data] section describes the target."),
+    typer.Option("--data-config", help="A TOML file whose \\[data] section describes the target."),
 ]
 TargetCorpus = Annotated[str | None, typer.Option(help="A built-in corpus holding the target.")]
 TargetTask = Annotated[
@@ -453,7 +455,10 @@ TargetPair = Annotated[
 ]
 TargetKind = Annotated[
     str | None,
-    typer.Option(help="The target's kind: binary, multiclass or regression (default: binary)."),
+    typer.Option(
+        help="The target's kind: binary, multiclass, regression or tagging (default: binary; "
+        "a QA target: --data-config with \\[\\[data.questions]])."
+    ),
 ]
 TargetSplit = Annotated[
     str | None, typer.Option(help="Column of train/validation/test; else split as the run did.")
