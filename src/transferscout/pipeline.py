@@ -39,7 +39,7 @@ from transferscout.grid.store import RunStore, check_run_folder, run_lock
 from transferscout.kinds import get_kind, score_label
 from transferscout.report.build import ReportFiles, write_report
 from transferscout.signals.ansat_stage import compute_ansat
-from transferscout.signals.budget import example_floor, grid_budget, plan_pair_examples
+from transferscout.signals.budget import grid_budget, plan_pair_examples
 from transferscout.signals.pair_stage import (
     PairSignalSettings,
     compute_pair_signals,
@@ -152,36 +152,30 @@ def pair_settings(config: RunConfig, run_dir: Path, tasks: TaskSet) -> PairSigna
 
     The cost of an inference pass and of loading a model is measured on the first task's
     single-task model (a short calibration on a few of its training texts, after a first
-    load and pass that pay the one-time costs of the process). The examples never go below
-    the features' dimension (:func:`~transferscout.signals.budget.example_floor`).
+    load and pass that pay the one-time costs of the process).
     """
     if config.signals.pairs.max_examples is not None:
         return config.pair_settings()
     budget = grid_budget(run_dir, tasks, config.grid.spec(), config.encoder.spec())
     budget = replace(budget, fraction=config.signals.budget, spent_seconds=0.0)
     start = time.perf_counter()
-    calibration = _calibrate_inference(config, run_dir, tasks)
+    seconds_per_example, load_seconds = _calibrate_inference(config, run_dir, tasks)
     with RunStore(run_dir) as store:  # charged with the signals
         store.put_cost("calibration", "pairs", time.perf_counter() - start, {})
-    floor = example_floor(calibration.hidden_size)
     examples = plan_pair_examples(
         budget,
-        calibration.seconds_per_example,
+        seconds_per_example,
         sizes=[len(task.train) for task in tasks.tasks],
-        fixed_seconds=(len(tasks) + 1) * calibration.load_seconds,
-        floor=floor,
+        fixed_seconds=(len(tasks) + 1) * load_seconds,
     )
     logger.info(
         "pair signals: %d training examples per task (half of the %g%% budget of a %.2f h "
-        "grid, at least %d for %d-dimensional features; %.4f s per example and pass, "
-        "%.2f s per model load)",
+        "grid; %.4f s per example and pass, %.2f s per model load)",
         examples,
         config.signals.budget * 100,
         budget.grid_seconds / 3600,
-        floor,
-        calibration.hidden_size,
-        calibration.seconds_per_example,
-        calibration.load_seconds,
+        seconds_per_example,
+        load_seconds,
     )
     return config.pair_settings(max_examples=examples)
 
@@ -190,14 +184,7 @@ def pair_settings(config: RunConfig, run_dir: Path, tasks: TaskSet) -> PairSigna
 CALIBRATION_EXAMPLES = 32
 
 
-@dataclass(frozen=True)
-class _Calibration:
-    seconds_per_example: float  # one inference pass
-    load_seconds: float  # loading a stored model, once the process has loaded one
-    hidden_size: int  # the width of the features the estimators read
-
-
-def _calibrate_inference(config: RunConfig, run_dir: Path, tasks: TaskSet) -> _Calibration:
+def _calibrate_inference(config: RunConfig, run_dir: Path, tasks: TaskSet) -> tuple[float, float]:
     """Seconds per example of a feature pass, and seconds to load a model (measured).
 
     The first load and pass of a process also import and initialise libraries (seconds on
@@ -230,7 +217,7 @@ def _calibrate_inference(config: RunConfig, run_dir: Path, tasks: TaskSet) -> _C
     start = time.perf_counter()
     features(CALIBRATION_EXAMPLES)
     seconds = (time.perf_counter() - start) / max(1, min(CALIBRATION_EXAMPLES, len(train)))
-    return _Calibration(seconds, load_seconds, encoder.hidden_size)
+    return seconds, load_seconds
 
 
 def evaluate(config: RunConfig, run_dir: str | Path) -> EvaluationResult:

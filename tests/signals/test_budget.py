@@ -141,15 +141,4 @@ def test_pair_examples_fit_half_the_budget() -> None:
     assert plan_pair_examples(budget, 1e-5, sizes=sizes) == MAX_EXAMPLES
     assert plan_pair_examples(budget, 10.0, sizes=sizes) == MIN_EXAMPLES
     assert plan_pair_examples(budget, float("nan"), sizes=sizes) == MAX_EXAMPLES
-    # a floor wins over the budget (it may overrun the share) but not over the cap
-    assert plan_pair_examples(budget, 0.04, sizes=sizes, floor=250) == 250
-    assert plan_pair_examples(budget, 10.0, sizes=sizes, floor=250, cap=120) == 120
-
-
-def test_the_example_floor_is_above_the_feature_dimension() -> None:
-    from transferscout.signals.budget import MAX_EXAMPLES, MIN_EXAMPLES, example_floor
-
-    assert example_floor(384) == 385  # MiniLM: more examples than its 384 dimensions
-    assert example_floor(768) == MAX_EXAMPLES  # BERT-base: capped
-    assert example_floor(8) == MIN_EXAMPLES
-    assert example_floor(384, cap=300) == 300
+    assert plan_pair_examples(budget, 10.0, sizes=sizes, cap=20) == 20

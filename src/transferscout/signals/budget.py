@@ -31,7 +31,6 @@ from transferscout.tasks.task import TaskSet
 __all__ = [
     "AttributionPlan",
     "SignalBudget",
-    "example_floor",
     "grid_budget",
     "plan_documents",
     "plan_pair_examples",
@@ -193,23 +192,12 @@ PAIR_SHARE = 0.5
 MIN_EXAMPLES, MAX_EXAMPLES = 32, 500
 
 
-def example_floor(feature_dimension: int, cap: int = MAX_EXAMPLES) -> int:
-    """Fewest examples per task worth planning: more than the features have dimensions.
-
-    Below that the features' covariance is singular (the plain H-score inverts it) and
-    LogME's linear fit interpolates, so the estimators measure the sample size rather than
-    the source; never below :data:`MIN_EXAMPLES` nor above ``cap``.
-    """
-    return min(cap, max(MIN_EXAMPLES, feature_dimension + 1))
-
-
 def plan_pair_examples(
     budget: SignalBudget,
     seconds_per_example: float,
     *,
     sizes: Sequence[int],
     fixed_seconds: float = 0.0,
-    floor: int = MIN_EXAMPLES,
     cap: int = MAX_EXAMPLES,
 ) -> int:
     """Training examples per task for the pair signals, within their share of the budget.
@@ -223,7 +211,11 @@ def plan_pair_examples(
 
     Returns:
         The largest cap whose cost fits :data:`PAIR_SHARE` of the budget (``cap`` when every
-        example fits), but never below ``floor`` — that one may overrun the share.
+        example fits), but never below :data:`MIN_EXAMPLES`.
+
+    The budget wins over the estimators' wish for more examples than the features have
+    dimensions (the plain H-score inverts their covariance): a floor at the dimension (385
+    for MiniLM) overran the budget of small grids 2× (BENCHMARKS.md).
     """
     if not _positive(seconds_per_example):
         return cap
@@ -233,7 +225,7 @@ def plan_pair_examples(
     def fits(examples: int) -> bool:
         return passes * sum(min(s, examples) for s in sizes) * seconds_per_example <= share
 
-    low, high = min(floor, cap), cap
+    low, high = min(MIN_EXAMPLES, cap), cap
     if fits(high):
         return high
     if not fits(low):
