@@ -284,7 +284,7 @@ class AnsatConfig:
 
     n_steps: int | None = None
     start_steps: int = 4
-    tolerance: float = 0.25
+    tolerance: float = 0.1
     method: str = "gausslegendre"
     max_length: int | None = None
     split: str = "test"
