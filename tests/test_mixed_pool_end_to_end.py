@@ -24,6 +24,7 @@ from tests.conftest import (
     templated_squad,
     write_csv,
 )
+from tests.run_config import tiny_config, write_config
 from transferscout.config import load_config
 from transferscout.grid.store import RunStore
 from transferscout.meta.features import candidate_table, pivot_signals
@@ -37,56 +38,13 @@ from transferscout.tasks.task import Task
 
 pytestmark = pytest.mark.slow
 
-STAGE = """learning_rate = [3e-3]
-epochs = [4]
-batch_size = [8]
-max_length = [32]
-"""
-
-CONFIG = f"""
-[data]
-path = "{{data}}"
-label_columns = ["urgent", "topic", "words"]
-task_kinds = {{{{ topic = "multiclass", words = "regression" }}}}
-id_column = "id"
-fractions = [0.6, 0.2, 0.2]
-
-[[data.tagged]]
-name = "places"
-path = "{{conll}}"
-tag_index = 2
-
-[[data.questions]]
-name = "aid"
-path = "{{squad}}"
-
-[encoder]
-source = "{{encoder}}"
-
-[grid.target]
-{STAGE}
-[grid.source]
-{STAGE}
-[signals.ansat]
-n_steps = 4
-max_length = 32
-max_documents = 6
-
-[signals.pairs]
-max_examples = 30
-max_length = 32
-
-[evaluation]
-bootstrap_resamples = 50
-meta_seeds = 1
-n_estimators = 20
-adaptive = false
-
-[executor]
-workers = 1
-threads_per_worker = 1
-device = "cpu"
-"""
+#: One setting per stage (4 epochs), signals on up to 6 documents and 30 examples.
+CHANGES = {
+    "grid.target.epochs": [4],
+    "grid.source.epochs": [4],
+    "signals.ansat.max_documents": 6,
+    "signals.pairs.max_examples": 30,
+}
 
 
 KINDS = {
@@ -105,9 +63,17 @@ def mixed_run(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: Path) 
     data = write_csv(folder / "kinds.csv", [{k: r[k] for k in columns} for r in kind_rows(60, 5)])
     conll = gazetteer_conll(folder / "places.conll", 90, seed=1)
     squad = templated_squad(folder / "aid.json", 40, seed=1)
-    path = folder / "run.toml"
-    path.write_text(CONFIG.format(data=data, conll=conll, squad=squad, encoder=tiny_encoder_dir))
-    config = load_config(path)
+    data_section = {
+        "path": str(data),
+        "label_columns": ["urgent", "topic", "words"],
+        "task_kinds": {"topic": "multiclass", "words": "regression"},
+        "id_column": "id",
+        "fractions": [0.6, 0.2, 0.2],
+        "tagged": [{"name": "places", "path": str(conll), "tag_index": 2}],
+        "questions": [{"name": "aid", "path": str(squad)}],
+    }
+    run = tiny_config(data_section, tiny_encoder_dir, CHANGES)
+    config = load_config(write_config(folder / "run.toml", run))
     run_dir = folder / "run"
     result = run_pipeline(config, run_dir)
     assert result.grid.done == 5 + 20 and result.grid.failed == 0
@@ -212,8 +178,6 @@ def test_rank_a_new_target_of_each_kind(mixed_run: Path, tmp_path: Path, kind: s
 
 @pytest.mark.parametrize("kind", ["multiclass", "regression"])
 def test_search_a_new_target_of_each_kind(mixed_run: Path, tmp_path: Path, kind: str) -> None:
-    from transformers import AutoModelForSequenceClassification
-
     column = {"multiclass": "topic", "regression": "words"}[kind]
     name = f"searched_{column}"
     rows = [{"text": r["text"], name: r[column]} for r in kind_rows(45, seed=9)]
@@ -231,9 +195,6 @@ def test_search_a_new_target_of_each_kind(mixed_run: Path, tmp_path: Path, kind:
     # Every score is the kind's primary metric (the search chose by it, never by a binary F1).
     with RunStore(mixed_run, readonly=True) as store:
         references = [r for r in store.rows(kind="single") if r.target == name]
-        best_row = store.row(result.best["trial"])
-    assert best_row is not None and result.best["metric"] == metric
-    assert result.best["test_f1"] == best_row.metrics[f"test_{metric}"]  # type: ignore[index]
     assert (
         result.reference["test_f1"]
         == max(
@@ -241,19 +202,15 @@ def test_search_a_new_target_of_each_kind(mixed_run: Path, tmp_path: Path, kind:
             key=lambda r: r.metrics[f"validation_{metric}"],  # type: ignore[index]
         ).metrics[f"test_{metric}"]
     )  # type: ignore[index]
-    assert math.isfinite(result.trace["test_f1"].iloc[0])
-    model = AutoModelForSequenceClassification.from_pretrained(
-        tmp_path / "m", local_files_only=True
-    )
-    card = (tmp_path / "m" / "README.md").read_text()
+    _assert_trace_in_the_kinds_metric(mixed_run, name, result.best, steps=1)
+    card = _assert_exported_model_is_the_best_trial(mixed_run, tmp_path / "m", target, result.best)
+    assert result.best["metric"] == metric
     label = target.kind.metric_label
-    assert f"validation {label} | test {label}" in card
     if kind == "multiclass":
-        assert list(model.config.id2label.values()) == list(target.classes)
         assert f"A multi-class model for **{name}** (outputs {', '.join(target.classes)})" in card
         assert f"| test {label} | test micro f1 | test accuracy |" in card
     else:
-        assert model.config.num_labels == 1 and f"A regression model for **{name}**, " in card
+        assert f"A regression model for **{name}**, " in card
         assert f"| test {label} | test pearson | test mse |" in card
 
 
@@ -359,9 +316,12 @@ def _assert_exported_model_is_the_best_trial(
     """
     import json
 
+    import torch
     import transformers
+    from safetensors.torch import load_file
 
     from transferscout.encoders.adapter import HEADS
+    from transferscout.grid.runner import model_path
     from transferscout.training.finetune import evaluate
 
     with RunStore(mixed_run, readonly=True) as store:
@@ -377,7 +337,14 @@ def _assert_exported_model_is_the_best_trial(
     names = kind.output_names(target.name, target.classes)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     assert len(labels) == target.num_outputs and (names is None or labels == names)
-    # The exported weights are the searched model's: they score its stored test metrics.
+    # The exported weights are the searched model's, tensor for tensor ...
+    kept = load_file(model_path(mixed_run, row.id))
+    exported = load_file(folder / "model.safetensors")
+    assert exported.keys() == kept.keys()
+    assert all(torch.equal(exported[k], kept[k]) for k in kept)
+    # ... and, loaded with the head's class, score its stored test metrics.  (Equal up to the
+    # order of float sums: loaded tensors may take other kernel paths than trained ones, which a
+    # regression's nearly constant outputs amplify in Pearson's r by about 1e-4.)
     metrics = evaluate(
         model,
         tokenizer,
@@ -387,7 +354,7 @@ def _assert_exported_model_is_the_best_trial(
         classes=target.classes,
     )
     for key, value in metrics.items():
-        assert value == pytest.approx(row.metrics[f"test_{key}"], abs=1e-9), key
+        assert value == pytest.approx(row.metrics[f"test_{key}"], abs=5e-3), key
     saved = json.loads((folder / "transferscout.json").read_text())
     assert saved["trial"] == row.id
     card = (folder / "README.md").read_text()
