@@ -123,7 +123,8 @@ class RayExecutor:
                     error_text = f"the Ray task failed: {error}"
                     yield TrialOutcome(trial_id=payload.trial.id, worker="ray", error=error_text)
                 except ray.exceptions.RayError as error:  # the worker or its node was lost
-                    lost = queue.worker_lost(payload, "ray", f"{type(error).__name__}: {error}")
+                    reason = f"{type(error).__name__}: {error}"
+                    lost = queue.worker_lost(payload, "a Ray worker", reason)
                     if lost is not None:
                         yield lost
 

@@ -32,7 +32,7 @@ from transferscout.grid.worker import (
     worker_name,
 )
 
-__all__ = ["PoolExecutor"]
+__all__ = ["PoolExecutor", "TrialQueue"]
 
 logger = logging.getLogger(__name__)
 
@@ -139,10 +139,13 @@ class TrialQueue:
         return payload
 
     def worker_lost(self, payload: TrialPayload, worker: str, reason: str) -> TrialOutcome | None:
-        """Queue the trial of a dead worker again, or its failed outcome when out of attempts."""
+        """Queue the trial of a dead worker again, or its failed outcome when out of attempts.
+
+        ``worker`` names the dead worker in the log (``worker host:pid``, ``a Ray worker``).
+        """
         trial = payload.trial
         starts = self._starts[trial.id]
-        message = "worker %s died while running trial %s on %r (%s); "
+        message = "%s died while running trial %s on %r (%s); "
         if starts < payload.attempts_left:
             logger.warning(
                 message + "starting it again on a fresh worker (attempt %d of %d in this run)",
@@ -193,7 +196,7 @@ class PoolExecutor:
                     if outcome is None:  # the worker died
                         reason = _exit_reason(worker.process)
                         worker.stop()
-                        outcome = queue.worker_lost(payload, worker.name, reason)
+                        outcome = queue.worker_lost(payload, f"worker {worker.name}", reason)
                     else:
                         self._idle.append(worker)
                     if outcome is not None:
