@@ -53,6 +53,7 @@ from transferscout.meta.features import (
     candidate_table,
     feature_columns,
     feature_groups,
+    one_training_hours,
 )
 from transferscout.meta.regressor import TransferRegressor
 
@@ -196,7 +197,11 @@ def _random_metrics(table: pd.DataFrame, settings: EvaluationSettings) -> list[d
 
 
 def _costs(run_dir: Path, table: pd.DataFrame) -> tuple[dict[str, float], float]:
-    """Signal hours per cost family, and one single-task model per task in hours."""
+    """Signal hours per cost family, and one single-task model per task in hours.
+
+    A task's single-task model costs the mean over its settings of the lowest seed's hours:
+    one training, as a candidate does (``meta.features.one_training_hours``).
+    """
     with RunStore(run_dir, readonly=True) as store:
         costs = [c for c in store.costs() if not c["family"].startswith("rank:")]
         singles = store.rows(kind="single", status="done")
@@ -205,12 +210,21 @@ def _costs(run_dir: Path, table: pd.DataFrame) -> tuple[dict[str, float], float]
         families[cost["family"]] = families.get(cost["family"], 0.0) + cost["seconds"] / 3600
     tasks = set(table["source"]) | set(table["target"])
     hours = pd.DataFrame(
-        [{"task": r.target, "hours": (r.target_seconds or 0.0) / 3600} for r in singles]
+        [
+            {
+                "task": r.target,
+                "settings": json.dumps(r.config["target"]["settings"], sort_keys=True),
+                "seed": r.seed,
+                "hours": (r.target_seconds or 0.0) / 3600,
+            }
+            for r in singles
+            if r.target in tasks
+        ]
     )
     if hours.empty:
         return families, 0.0
-    per_task = hours[hours["task"].isin(tasks)].groupby("task")["hours"].mean()
-    return families, float(per_task.sum())
+    first = one_training_hours(hours, ["task", "settings"]).groupby(["task", "settings"]).first()
+    return families, float(first.groupby("task")["hours"].mean().sum())
 
 
 #: Order of the methods in every table: bounds, meta-models, baselines, signals.
