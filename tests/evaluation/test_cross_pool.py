@@ -171,3 +171,13 @@ def test_cli_fit_on(two_pools: tuple[Path, Path], small_run: Path, tiny_encoder_
     assert refused.exit_code == 2
     assert "fitted on the evaluated run itself" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_the_report_shows_the_cross_pool_evaluation(two_pools: tuple[Path, Path]) -> None:
+    from transferscout.report import write_report
+
+    evaluated, fitted = two_pools
+    evaluate_cross_pool(evaluated, fitted, FAST)
+    markdown = write_report(evaluated).markdown.read_text()
+    assert "## A meta-model that travels: fitted on another run vs leave-one-target-out" in markdown
+    assert f"Meta-models fitted on {fitted}" in markdown
