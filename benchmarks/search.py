@@ -60,6 +60,26 @@ def first_seed_grid(run_dir: Path, seed: int) -> pd.DataFrame:
     return candidate_table(run_dir, trials=ids)
 
 
+def _recorded_hours(run_dir: Path, steps: pd.DataFrame) -> float:
+    """Hours of the candidates tried as their trials recorded them (what the grid charges).
+
+    The search records a candidate's source stage as its source model's hours *now*; in a
+    study whose single-task models were retrained later (pool 1 of study v2, under another
+    load) that differs from the source hours the transfer trial recorded, which the full
+    grid's hours use.  Reading both from the trial rows keeps the saving a ratio of like with
+    like (a step whose trial recorded no source hours, e.g. a chain, keeps the search's).
+    """
+    total = 0.0
+    with RunStore(run_dir, readonly=True) as store:
+        for step in steps.itertuples():
+            row = store.row(str(step.trial))
+            if row is None or row.source_seconds is None or row.target_seconds is None:
+                total += float(step.hours)
+            else:
+                total += (row.source_seconds + row.target_seconds) / 3600
+    return total
+
+
 def search_benchmark(
     tables: Path,
     run_dir: Path,
@@ -116,7 +136,7 @@ def search_benchmark(
                         "best_tried_f1": float(steps["test_f1"].max()),
                         "single_task_f1": result.reference["test_f1"],
                         "grid_best_f1": float(grid.loc[grid["target"] == target, "real_f1"].max()),
-                        "candidate_hours": float(steps["hours"].sum()),
+                        "candidate_hours": _recorded_hours(run_dir, steps),
                         "grid_hours": float(grid.loc[grid["target"] == target, "hours"].sum()),
                         "wall_seconds": seconds,
                     }
