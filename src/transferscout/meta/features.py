@@ -209,7 +209,7 @@ def one_training_hours(trials: pd.DataFrame, keys: Sequence[str]) -> pd.DataFram
     is one training's realised hours, and the evaluation takes that of the lowest seed (the
     grid's first, the one ``search`` trains and reads).  Not the sum
     over seeds, and not their mean either: seeds are often trained at different times — the
-    reference study's seeds 1 and 2 ran next to other jobs and took 2-3 times as long as
+    reference study v2's seeds 1 and 2 ran next to other jobs and took 4-5 times as long as
     seed 0 — so a mean would make a candidate's cost depend on how many of its seeds have
     finished and under what load.
 
