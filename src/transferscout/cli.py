@@ -958,11 +958,11 @@ def evaluate_command(
 def _print_versus_within(frame: object, fit_on: Path) -> None:
     import pandas as pd
 
+    from transferscout.report.opening import p_text
+
     assert isinstance(frame, pd.DataFrame)
     shown = frame[frame["metric"].isin(["ndcg@3", "regret@1", "regret@3", "saved@0.02"])]
-    shown = shown.assign(
-        p=[("<0.001" if p < 0.001 else f"{p:.3f}") if pd.notna(p) else "" for p in shown["p"]]
-    )
+    shown = shown.assign(p=[p_text(p) for p in shown["p"]])
     _print_frame(
         shown[["method", "metric", "targets", "cross", "within", "difference", "p"]],
         f"Fitted on {fit_on} vs leave-one-target-out on the same targets (mean over targets)",
