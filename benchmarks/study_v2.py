@@ -89,8 +89,9 @@ def pool_state(name: str, tables: Path, first_study: Path | None = None) -> Pool
     """
     if not (tables / "trials.csv").exists():
         return PoolState(name, tables, pd.DataFrame(), [f"no {tables / 'trials.csv'}"], False)
-    trials = pd.read_csv(tables / "trials.csv", usecols=["kind", "seed", "status", "source",
-                                                         "target"])  # fmt: skip
+    columns = ["id", "kind", "seed", "status", "source", "target", "source_trial",
+               "source_seconds", "target_seconds"]  # fmt: skip
+    trials = pd.read_csv(tables / "trials.csv", usecols=columns)
     counts = trial_counts(trials)
     problems = []
     for status in ("pending", "running", "failed"):
@@ -98,6 +99,9 @@ def pool_state(name: str, tables: Path, first_study: Path | None = None) -> Pool
         if left:
             problems.append(f"{left} trials {status}")
     done = trials[(trials["kind"] == "transfer") & (trials["status"] == "done")]
+    rerecorded = rerecorded_sources(trials)
+    if rerecorded:
+        problems.append(rerecorded)
     pairs = set(zip(done["source"], done["target"], strict=True))
     signals_path = tables / "pair_signals.csv"
     signals = pd.read_csv(signals_path) if signals_path.exists() else pd.DataFrame()
@@ -114,10 +118,31 @@ def pool_state(name: str, tables: Path, first_study: Path | None = None) -> Pool
         and signals_path.read_bytes() == (first_study / "pair_signals.csv").read_bytes()
     ):
         problems.append(
-            "pair signals are the first study's (its single-task models and signal settings), "
-            "not recomputed for this pool"
+            "pair signals are the first study's (computed at its signal settings), not "
+            "recomputed for this pool"
         )
     return PoolState(name, tables, counts, problems, evaluable)
+
+
+def rerecorded_sources(trials: pd.DataFrame, *, slack: float = 0.2) -> str:
+    """Say so when single-task models were retrained after transfers that used them.
+
+    A transfer records its source stage's hours when it runs; a single-task trial retrained
+    later (its model file was gone) re-records its own, under that day's load.  Costs then mix
+    two measurements of the same training; this names how many transfers disagree by more
+    than ``slack`` and the median ratio (now / then).
+    """
+    singles = trials[trials["kind"] == "single"].set_index("id")["target_seconds"]
+    done = trials[(trials["kind"] == "transfer") & (trials["status"] == "done")]
+    ratio = (done["source_trial"].map(singles) / done["source_seconds"]).dropna()
+    off = ratio[(ratio - 1).abs() > slack]
+    if off.empty:
+        return ""
+    return (
+        f"{len(off)} transfers recorded source-stage hours that their source model, retrained "
+        f"later, no longer has (now / then: median {off.median():.1f}x): single-task costs "
+        "were re-measured under another load"
+    )
 
 
 def split_demo_tables(first_study: Path, out: Path) -> dict[str, Path]:

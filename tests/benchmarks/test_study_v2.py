@@ -29,12 +29,14 @@ def _tables(folder: Path, statuses: dict[str, str], signal_pairs: list[tuple[str
     """Tasks a, b, c: single-task trials done; transfers a->b, b->a, c->a with ``statuses``."""
     folder.mkdir(parents=True)
     rows = [
-        {"id": f"s-{t}", "kind": "single", "target": t, "source": "", "seed": 0, "status": "done"}
+        {"id": f"s-{t}", "kind": "single", "target": t, "source": "", "seed": 0, "status": "done",
+         "source_trial": "", "source_seconds": None, "target_seconds": 10.0}
         for t in "abc"
-    ]
+    ]  # fmt: skip
     rows += [
         {"id": pair, "kind": "transfer", "target": pair[-1], "source": pair[0], "seed": 0,
-         "status": status}
+         "status": status, "source_trial": f"s-{pair[0]}", "source_seconds": 10.0,
+         "target_seconds": 5.0}
         for pair, status in statuses.items()
     ]  # fmt: skip
     pd.DataFrame(rows).to_csv(folder / "trials.csv", index=False)
@@ -90,3 +92,21 @@ def test_split_demo_keeps_each_halfs_own_transfers(tmp_path: Path) -> None:
     assert list(zip(signals["source"], signals["target"], strict=True)) == [("c", "a")]
     config = json.loads((folders["half-b"] / "config.json").read_text())
     assert config["data"]["tasks"] == ["b"]
+
+
+def test_source_models_retrained_after_their_transfers_are_flagged() -> None:
+    trials = pd.DataFrame(
+        {
+            "id": ["s-a", "s-b", "a>b", "b>a", "a>c"],
+            "kind": ["single", "single", "transfer", "transfer", "transfer"],
+            "status": ["done"] * 5,
+            "source_trial": ["", "", "s-a", "s-b", "s-a"],
+            "source_seconds": [None, None, 10.0, 20.0, 11.0],
+            # s-a now took 30 s (3x and 2.7x what a>b and a>c recorded); s-b as recorded
+            "target_seconds": [30.0, 20.0, 5.0, 5.0, 5.0],
+        }
+    )
+    text = study_v2.rerecorded_sources(trials)
+    assert text.startswith("2 transfers") and "median 2.9x" in text
+    same = trials.assign(target_seconds=[10.0, 20.0, 5.0, 5.0, 5.0])
+    assert study_v2.rerecorded_sources(same) == ""
