@@ -29,7 +29,7 @@ import json
 import logging
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import permutations
 from pathlib import Path
 
@@ -70,6 +70,7 @@ class PoolState:
     counts: pd.DataFrame
     problems: list[str]
     evaluable: bool
+    notes: list[str] = field(default_factory=list)  # corrections made, not problems
 
 
 def trial_counts(trials: pd.DataFrame) -> pd.DataFrame:
@@ -145,6 +146,64 @@ def rerecorded_sources(trials: pd.DataFrame, *, slack: float = 0.2) -> str:
     )
 
 
+def first_measurements(tables: Path, first_study: Path, out: Path) -> tuple[Path, str]:
+    """A copy of a pool's tables whose retrained single-task trials keep their first hours.
+
+    Pool 1 reuses the first study's trials by id.  Its single-task models were retrained in a
+    later session only because their files were gone (the grid recreates a lost model), and
+    that re-run re-recorded their hours under a loaded machine — while the first study's
+    transfers, and the seed-0 grid every method is compared with, were timed on a quiet one.
+    A trial whose test scores the re-run reproduced exactly keeps the first study's seconds
+    (``target_seconds``, ``examples_per_second``), and so does the source stage of every transfer
+    trained from it (``source_seconds``); any other row is left as exported.
+
+    Returns:
+        The folder of the copy (``out``) and a sentence saying what was restored ("" if none).
+    """
+    if not tables.exists():
+        return tables, ""
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(tables, out)
+    path = out / "trials.csv"
+    if not (first_study / "trials.csv").exists() or not path.exists():
+        return out, ""
+    trials = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    first = pd.read_csv(first_study / "trials.csv", keep_default_na=False, na_values=[""])
+    first = first[(first["kind"] == "single") & (first["status"] == "done")].set_index("id")
+    restored: list[float] = []
+    for index, row in trials.iterrows():
+        if row["kind"] != "single" or row["status"] != "done" or row["id"] not in first.index:
+            continue
+        then = first.loc[row["id"]]
+        if _test_scores(row["metrics"]) != _test_scores(then["metrics"]):
+            continue
+        if then["target_seconds"] != row["target_seconds"]:
+            restored.append(float(row["target_seconds"]) / float(then["target_seconds"]))
+            trials.loc[index, ["target_seconds", "examples_per_second"]] = [
+                then["target_seconds"],
+                then["examples_per_second"],
+            ]
+    if not restored:
+        return out, ""
+    # transfers trained after the re-run recorded its hours as their source stage's
+    seconds = trials[trials["kind"] == "single"].set_index("id")["target_seconds"]
+    stage = trials["source_trial"].map(seconds)
+    trials["source_seconds"] = stage.where(trials["kind"] == "transfer").fillna(
+        trials["source_seconds"]
+    )
+    trials.to_csv(path, index=False)
+    return out, (
+        f"{len(restored)} single-task trials were retrained (lost model files) with the same "
+        f"test scores; their first study's hours are charged (the re-run took a median "
+        f"{pd.Series(restored).median():.1f}x as long on a loaded machine)"
+    )
+
+
+def _test_scores(metrics: str) -> dict[str, float]:
+    return {k: v for k, v in json.loads(metrics).items() if k.startswith("test_")}
+
+
 def split_demo_tables(first_study: Path, out: Path) -> dict[str, Path]:
     """Two pseudo-pools of the first study: alternate tasks in name order (6 + 6)."""
     trials = pd.read_csv(first_study / "trials.csv", usecols=["target"])
@@ -165,6 +224,7 @@ def _status_section(states: list[PoolState]) -> str:
     for state in states:
         verdict = "final" if not state.problems else "; ".join(state.problems)
         lines += [f"**{state.name}** ({state.tables}): {verdict}.", ""]
+        lines += [f"{note}." for note in state.notes] + ([""] if state.notes else [])
         if not state.counts.empty:
             lines += [_table(state.counts), ""]
     return "\n".join(lines)
@@ -249,7 +309,14 @@ def main() -> None:
         folders = split_demo_tables(args.first_study, runs)
         states = [pool_state(name, folder) for name, folder in folders.items()]
     else:
-        states = [pool_state(p, args.tables / p, args.first_study) for p in POOLS]
+        states = []
+        for pool in POOLS:
+            folder, restored = first_measurements(
+                args.tables / pool, args.first_study, runs / "tables" / pool
+            )
+            state = pool_state(pool, folder, args.first_study)
+            state.notes = [restored] if restored else []
+            states.append(state)
     for state in states:
         logger.info("%s: %s", state.name, "; ".join(state.problems) or "complete")
     parts = [

@@ -110,3 +110,39 @@ def test_source_models_retrained_after_their_transfers_are_flagged() -> None:
     assert text.startswith("2 transfers") and "median 2.9x" in text
     same = trials.assign(target_seconds=[10.0, 20.0, 5.0, 5.0, 5.0])
     assert study_v2.rerecorded_sources(same) == ""
+
+
+def _with_metrics(folder: Path, seconds: dict[str, float], f1: dict[str, float]) -> None:
+    trials = pd.read_csv(folder / "trials.csv")
+    trials["target_seconds"] = trials["id"].map(seconds).fillna(trials["target_seconds"])
+    trials["examples_per_second"] = 100.0 / trials["target_seconds"]
+    trials["metrics"] = [
+        json.dumps({"test_f1": f1.get(i, 0.5), "train_loss": 0.1 * n})
+        for n, i in enumerate(trials["id"])
+    ]
+    trials.to_csv(folder / "trials.csv", index=False)
+
+
+def test_retrained_single_task_trials_keep_their_first_hours(tmp_path: Path) -> None:
+    pool = _tables(tmp_path / "pool", {"a>b": "done", "c>a": "done"}, [("a", "b")])
+    first = _tables(tmp_path / "first", {"a>b": "done"}, [("a", "b")])
+    trials = pd.read_csv(pool / "trials.csv")
+    trials.loc[trials["id"] == "c>a", "source_seconds"] = 30.0  # trained after the re-run
+    trials.to_csv(pool / "trials.csv", index=False)
+    # the pool re-ran every single-task model 3x slower; s-c's test F1 came out different
+    _with_metrics(pool, {"s-a": 30.0, "s-b": 30.0, "s-c": 30.0}, {"s-c": 0.7})
+    _with_metrics(first, {}, {})
+    out, note = study_v2.first_measurements(pool, first, tmp_path / "copy")
+    trials = pd.read_csv(out / "trials.csv").set_index("id")
+    assert trials.loc["s-a", "target_seconds"] == 10.0
+    assert trials.loc["s-a", "examples_per_second"] == 10.0
+    assert trials.loc["s-b", "target_seconds"] == 10.0
+    assert trials.loc["s-c", "target_seconds"] == 30.0  # not the same training: kept as run
+    assert trials.loc["a>b", "target_seconds"] == 5.0
+    assert trials.loc["a>b", "source_seconds"] == 10.0
+    assert trials.loc["c>a", "source_seconds"] == 30.0  # s-c was not restored
+    assert study_v2.rerecorded_sources(trials.reset_index()) == ""
+    assert note.startswith("2 single-task trials") and "median 3.0x" in note
+    assert pd.read_csv(pool / "trials.csv").set_index("id").loc["s-a", "target_seconds"] == 30.0
+    _, none = study_v2.first_measurements(first, first, tmp_path / "copy2")
+    assert none == ""
