@@ -734,7 +734,7 @@ def search_command(
         )
     console.print(table)
     best, reference = result.best, result.reference
-    metric = {"f1": "F1"}.get(best.get("metric", "f1"), best.get("metric"))  # the primary metric
+    metric = best["metric_label"]  # the target kind's primary metric, as the kind names it
     chain_tried = int(bool(result.chain and result.chain.get("tried")))
     origin = " -> ".join(best["sources"]) or "no source (single-task)"
     console.print(
