@@ -6,9 +6,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.run_config import grid_config, write_config
 from transferscout.cli import app
 
 runner = CliRunner()
+FRACTIONS = [0.6, 0.2, 0.2]
 
 
 def test_describe_a_data_file(small_csv: Path) -> None:
@@ -73,13 +75,7 @@ def test_describe_an_encoder(tiny_encoder_dir: Path) -> None:
 
 
 def test_grid_run_and_status(tmp_path: Path, keyword_csv: Path, tiny_encoder_dir: Path) -> None:
-    config = tmp_path / "grid.toml"
-    config.write_text(
-        f'[data]\npath = "{keyword_csv}"\nlabel_columns = ["food", "water"]\n'
-        "fractions = [0.6, 0.2, 0.2]\n"
-        f'[encoder]\nsource = "{tiny_encoder_dir}"\n'
-        "[grid.target]\nmax_length = [32]\n[grid.source]\nmax_length = [32]\n"
-    )
+    config = _grid_config(tmp_path, keyword_csv, tiny_encoder_dir)
     run_dir = tmp_path / "run"
     result = runner.invoke(
         app,
@@ -145,15 +141,8 @@ def test_describe_shows_each_tasks_kind_and_metric(tmp_path: Path) -> None:
 
 
 def _grid_config(tmp_path: Path, keyword_csv: Path, tiny_encoder_dir: Path) -> Path:
-    config = tmp_path / "grid.toml"
-    config.write_text(
-        f'[data]\npath = "{keyword_csv}"\nlabel_columns = ["food", "water"]\n'
-        "fractions = [0.6, 0.2, 0.2]\n"
-        f'[encoder]\nsource = "{tiny_encoder_dir}"\n'
-        "[grid.target]\nmax_length = [32]\n[grid.source]\nmax_length = [32]\n"
-        '[executor]\nworkers = 1\ndevice = "cpu"\n'
-    )
-    return config
+    data = {"path": str(keyword_csv), "label_columns": ["food", "water"], "fractions": FRACTIONS}
+    return write_config(tmp_path / "grid.toml", grid_config(data, tiny_encoder_dir))
 
 
 @pytest.mark.parametrize("command", ["run", "grid"])

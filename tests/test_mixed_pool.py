@@ -17,62 +17,32 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import kind_rows, pair_rows, write_csv
+from tests.run_config import tiny_config, write_config
 from transferscout.cli import app
 from transferscout.grid.store import RunStore
 from transferscout.meta.features import pivot_signals
 
 pytestmark = pytest.mark.slow
 
-CONFIG = """
-[data]
-path = "kinds.csv"
-label_columns = ["urgent", "topic", "words"]
-task_kinds = {{ topic = "multiclass", words = "regression" }}
-id_column = "id"
-fractions = [0.6, 0.2, 0.2]
-
-[[data.tables]]
-path = "pairs.csv"
-text_pair_column = "second"
-label_columns = ["share"]
-id_column = "id"
-
-[encoder]
-source = "{encoder}"
-
-[grid.target]
-learning_rate = [3e-3]
-epochs = [3]
-batch_size = [8]
-max_length = [32]
-
-[grid.source]
-learning_rate = [3e-3]
-epochs = [3]
-batch_size = [8]
-max_length = [32]
-
-[signals.ansat]
-n_steps = 4
-max_length = 32
-max_documents = 5
-
-[signals.pairs]
-max_examples = 20
-max_length = 32
-
-[evaluation]
-feature_sets = ["f1", "all"]
-bootstrap_resamples = 50
-meta_seeds = 1
-n_estimators = 20
-adaptive = false
-
-[executor]
-workers = 1
-threads_per_worker = 1
-device = "cpu"
-"""
+DATA = {
+    "path": "kinds.csv",
+    "label_columns": ["urgent", "topic", "words"],
+    "task_kinds": {"topic": "multiclass", "words": "regression"},
+    "id_column": "id",
+    "fractions": [0.6, 0.2, 0.2],
+    "tables": [
+        {
+            "path": "pairs.csv",
+            "text_pair_column": "second",
+            "label_columns": ["share"],
+            "id_column": "id",
+        }
+    ],
+}
+CHANGES = {
+    "signals.ansat.max_documents": 5,
+    "evaluation.feature_sets": ["f1", "all"],
+}
 
 
 def test_a_mixed_pool_of_single_text_and_pair_tables_runs_from_a_config_file(
@@ -80,8 +50,7 @@ def test_a_mixed_pool_of_single_text_and_pair_tables_runs_from_a_config_file(
 ) -> None:
     write_csv(tmp_path / "kinds.csv", kind_rows())
     write_csv(tmp_path / "pairs.csv", pair_rows())
-    config = tmp_path / "mixed.toml"
-    config.write_text(CONFIG.format(encoder=tiny_encoder_dir))
+    config = write_config(tmp_path / "mixed.toml", tiny_config(DATA, tiny_encoder_dir, CHANGES))
     run_dir = tmp_path / "run"
     runner = CliRunner()
     result = runner.invoke(app, ["run", str(config), "-o", str(run_dir)])

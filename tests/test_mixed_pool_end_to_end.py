@@ -24,6 +24,7 @@ from tests.conftest import (
     templated_squad,
     write_csv,
 )
+from tests.run_config import tiny_config, write_config
 from transferscout.config import load_config
 from transferscout.grid.store import RunStore
 from transferscout.meta.features import candidate_table, pivot_signals
@@ -33,59 +34,17 @@ from transferscout.search import Budget, SearchSettings, search_target
 from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_tasks
 from transferscout.tasks.questions import question_task, read_questions
 from transferscout.tasks.tagged import read_tagged, tagged_task
+from transferscout.tasks.task import Task
 
 pytestmark = pytest.mark.slow
 
-STAGE = """learning_rate = [3e-3]
-epochs = [4]
-batch_size = [8]
-max_length = [32]
-"""
-
-CONFIG = f"""
-[data]
-path = "{{data}}"
-label_columns = ["urgent", "topic", "words"]
-task_kinds = {{{{ topic = "multiclass", words = "regression" }}}}
-id_column = "id"
-fractions = [0.6, 0.2, 0.2]
-
-[[data.tagged]]
-name = "places"
-path = "{{conll}}"
-tag_index = 2
-
-[[data.questions]]
-name = "aid"
-path = "{{squad}}"
-
-[encoder]
-source = "{{encoder}}"
-
-[grid.target]
-{STAGE}
-[grid.source]
-{STAGE}
-[signals.ansat]
-n_steps = 4
-max_length = 32
-max_documents = 6
-
-[signals.pairs]
-max_examples = 30
-max_length = 32
-
-[evaluation]
-bootstrap_resamples = 50
-meta_seeds = 1
-n_estimators = 20
-adaptive = false
-
-[executor]
-workers = 1
-threads_per_worker = 1
-device = "cpu"
-"""
+#: One setting per stage (4 epochs), signals on up to 6 documents and 30 examples.
+CHANGES = {
+    "grid.target.epochs": [4],
+    "grid.source.epochs": [4],
+    "signals.ansat.max_documents": 6,
+    "signals.pairs.max_examples": 30,
+}
 
 
 KINDS = {
@@ -104,9 +63,17 @@ def mixed_run(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: Path) 
     data = write_csv(folder / "kinds.csv", [{k: r[k] for k in columns} for r in kind_rows(60, 5)])
     conll = gazetteer_conll(folder / "places.conll", 90, seed=1)
     squad = templated_squad(folder / "aid.json", 40, seed=1)
-    path = folder / "run.toml"
-    path.write_text(CONFIG.format(data=data, conll=conll, squad=squad, encoder=tiny_encoder_dir))
-    config = load_config(path)
+    data_section = {
+        "path": str(data),
+        "label_columns": ["urgent", "topic", "words"],
+        "task_kinds": {"topic": "multiclass", "words": "regression"},
+        "id_column": "id",
+        "fractions": [0.6, 0.2, 0.2],
+        "tagged": [{"name": "places", "path": str(conll), "tag_index": 2}],
+        "questions": [{"name": "aid", "path": str(squad)}],
+    }
+    run = tiny_config(data_section, tiny_encoder_dir, CHANGES)
+    config = load_config(write_config(folder / "run.toml", run))
     run_dir = folder / "run"
     result = run_pipeline(config, run_dir)
     assert result.grid.done == 5 + 20 and result.grid.failed == 0
@@ -211,8 +178,6 @@ def test_rank_a_new_target_of_each_kind(mixed_run: Path, tmp_path: Path, kind: s
 
 @pytest.mark.parametrize("kind", ["multiclass", "regression"])
 def test_search_a_new_target_of_each_kind(mixed_run: Path, tmp_path: Path, kind: str) -> None:
-    from transformers import AutoModelForSequenceClassification
-
     column = {"multiclass": "topic", "regression": "words"}[kind]
     name = f"searched_{column}"
     rows = [{"text": r["text"], name: r[column]} for r in kind_rows(45, seed=9)]
@@ -230,9 +195,6 @@ def test_search_a_new_target_of_each_kind(mixed_run: Path, tmp_path: Path, kind:
     # Every score is the kind's primary metric (the search chose by it, never by a binary F1).
     with RunStore(mixed_run, readonly=True) as store:
         references = [r for r in store.rows(kind="single") if r.target == name]
-        best_row = store.row(result.best["trial"])
-    assert best_row is not None and result.best["metric"] == metric
-    assert result.best["test_f1"] == best_row.metrics[f"test_{metric}"]  # type: ignore[index]
     assert (
         result.reference["test_f1"]
         == max(
@@ -240,17 +202,16 @@ def test_search_a_new_target_of_each_kind(mixed_run: Path, tmp_path: Path, kind:
             key=lambda r: r.metrics[f"validation_{metric}"],  # type: ignore[index]
         ).metrics[f"test_{metric}"]
     )  # type: ignore[index]
-    assert math.isfinite(result.trace["test_f1"].iloc[0])
-    model = AutoModelForSequenceClassification.from_pretrained(
-        tmp_path / "m", local_files_only=True
-    )
-    card = (tmp_path / "m" / "README.md").read_text()
-    assert f"validation {metric} | test {metric}" in card
+    _assert_trace_in_the_kinds_metric(mixed_run, name, result.best, steps=1)
+    card = _assert_exported_model_is_the_best_trial(mixed_run, tmp_path / "m", target, result.best)
+    assert result.best["metric"] == metric
+    label = target.kind.metric_label
     if kind == "multiclass":
-        assert list(model.config.id2label.values()) == list(target.classes)
-        assert f"A multiclass model for **{name}** (outputs {', '.join(target.classes)})" in card
+        assert f"A multi-class model for **{name}** (outputs {', '.join(target.classes)})" in card
+        assert f"| test {label} | test micro f1 | test accuracy |" in card
     else:
-        assert model.config.num_labels == 1 and f"A regression model for **{name}**, " in card
+        assert f"A regression model for **{name}**, " in card
+        assert f"| test {label} | test pearson | test mse |" in card
 
 
 def test_rank_a_tagged_target_from_the_command_line(mixed_run: Path, tmp_path: Path) -> None:
@@ -344,3 +305,136 @@ def test_exported_models_name_each_kinds_outputs(mixed_run: Path, tmp_path: Path
         assert len(labels) == task.num_outputs, name
         if names is not None:
             assert labels == names and model.config.label2id == {n: i for i, n in enumerate(names)}
+
+
+def _assert_exported_model_is_the_best_trial(
+    mixed_run: Path, folder: Path, target: Task, best: dict
+) -> str:
+    """The folder loads with its head's class, names the kind's outputs and scores as stored.
+
+    Returns the model card.
+    """
+    import json
+
+    import torch
+    import transformers
+    from safetensors.torch import load_file
+
+    from transferscout.encoders.adapter import HEADS
+    from transferscout.grid.runner import model_path
+    from transferscout.training.finetune import evaluate
+
+    with RunStore(mixed_run, readonly=True) as store:
+        row = store.row(best["trial"])
+    assert row is not None and row.metrics is not None
+    kind = target.kind
+    assert best["metric"] == kind.primary_metric
+    assert best["test_f1"] == row.metrics[f"test_{kind.primary_metric}"]
+    model = getattr(transformers, HEADS[kind.head][0]).from_pretrained(
+        folder, local_files_only=True
+    )
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    names = kind.output_names(target.name, target.classes)
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    assert len(labels) == target.num_outputs and (names is None or labels == names)
+    # The exported weights are the searched model's, tensor for tensor ...
+    kept = load_file(model_path(mixed_run, row.id))
+    exported = load_file(folder / "model.safetensors")
+    assert exported.keys() == kept.keys()
+    assert all(torch.equal(exported[k], kept[k]) for k in kept)
+    # ... and, loaded with the head's class, score its stored test metrics.  (Equal up to the
+    # order of float sums: loaded tensors may take other kernel paths than trained ones, which a
+    # regression's nearly constant outputs amplify in Pearson's r by about 1e-4.)
+    metrics = evaluate(
+        model,
+        tokenizer,
+        target.test,
+        max_length=row.config["target"]["settings"]["max_length"],
+        kind=kind,
+        classes=target.classes,
+    )
+    for key, value in metrics.items():
+        assert value == pytest.approx(row.metrics[f"test_{key}"], abs=5e-3), key
+    saved = json.loads((folder / "transferscout.json").read_text())
+    assert saved["trial"] == row.id
+    card = (folder / "README.md").read_text()
+    assert f"A {kind.display_name} model for **{target.name}**" in card
+    assert f"validation {kind.metric_label} | test {kind.metric_label}" in card
+    assert f"{HEADS[kind.head][0]}.from_pretrained(folder)" in card
+    return card
+
+
+def _assert_trace_in_the_kinds_metric(mixed_run: Path, name: str, best: dict, steps: int) -> None:
+    import json
+
+    folder = mixed_run / "search" / name
+    trace = pd.read_csv(folder / "trace.csv")
+    assert len(trace) == steps
+    saved = json.loads((folder / "search.json").read_text())
+    assert saved["best"]["metric"] == best["metric"]
+    with RunStore(mixed_run, readonly=True) as store:
+        for step in trace.to_dict("records"):
+            row = store.row(step["trial"])
+            assert row is not None and row.metrics is not None and row.target == name
+            metric = best["metric"]
+            assert step["test_f1"] == pytest.approx(row.metrics[f"test_{metric}"])
+            assert step["validation_f1"] == pytest.approx(row.metrics[f"validation_{metric}"])
+
+
+def test_search_a_new_tagging_target_from_the_command_line(mixed_run: Path, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from transferscout.cli import app
+    from transferscout.config import load_run_config
+    from transferscout.targets import data_section, prepare_target
+
+    conll = gazetteer_conll(tmp_path / "searched.conll", 60, seed=11)
+    data = tmp_path / "target.toml"
+    data.write_text(
+        f'[data]\n[[data.tagged]]\nname = "searched_places"\npath = "{conll}"\ntag_index = 2\n'
+    )
+    folder = tmp_path / "model"
+    result = CliRunner().invoke(
+        app,
+        [
+            "search",
+            str(mixed_run),
+            "--budget",
+            "5trials",
+            "--margin",
+            "0",
+            "--data-config",
+            str(data),
+            "--task",
+            "searched_places",
+            "--output",
+            str(folder),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "test entity F1" in result.output  # the kind's metric, named as the kind names it
+    target = prepare_target(load_run_config(mixed_run), "searched_places", data=data_section(data))
+    best = json.loads((mixed_run / "search" / "searched_places" / "search.json").read_text())
+    best = best["best"]
+    # The run's own gazetteer tagger is by far the best source (validation entity F1 1.0 vs
+    # 0.15 alone): the exported model is a transfer from a token head, kept by the search.
+    assert best["kind"] == "transfer" and best["sources"] == ["places"]
+    card = _assert_exported_model_is_the_best_trial(mixed_run, folder, target, best)
+    assert "encoder -> places -> searched_places" in card and "B-LOC" in card
+    _assert_trace_in_the_kinds_metric(mixed_run, "searched_places", best, steps=5)
+
+
+def test_search_a_new_qa_target(mixed_run: Path, tmp_path: Path) -> None:
+    squad = templated_squad(tmp_path / "searched.json", 20, seed=12, prefix="s")
+    options = TaskOptions(fractions=(0.6, 0.2, 0.2))
+    task, _ = question_task("searched_aid", read_questions(squad), options)
+    result = search_target(
+        mixed_run,
+        SearchSettings(Budget(trials=1), margin=0.0),
+        target=task,
+        output=tmp_path / "model",
+    )
+    _assert_exported_model_is_the_best_trial(mixed_run, tmp_path / "model", task, result.best)
+    _assert_trace_in_the_kinds_metric(mixed_run, "searched_aid", result.best, steps=1)

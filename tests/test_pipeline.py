@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import keyword_rows, write_csv
+from tests.run_config import KEYWORDS, SMALL_RUN, tiny_config, write_config
 from transferscout.cli import app
 from transferscout.config import load_config
 from transferscout.pipeline import run_pipeline
@@ -15,56 +16,19 @@ from transferscout.tasks import TableSpec, TaskOptions, load_tasks
 
 pytestmark = pytest.mark.slow
 
-CONFIG = """
-[data]
-path = "{data}"
-label_columns = ["food", "water", "shelter"]
-id_column = "id"
-fractions = [0.6, 0.2, 0.2]
-
-[encoder]
-source = "{encoder}"
-
-[grid.target]
-learning_rate = [1e-3, 3e-3]
-epochs = [6]
-batch_size = [8]
-max_length = [32]
-
-[grid.source]
-learning_rate = [3e-3]
-epochs = [6]
-batch_size = [8]
-max_length = [32]
-
-[signals.ansat]
-n_steps = 6
-max_length = 32
-max_documents = 8
-
-[signals.pairs]
-max_examples = 30
-max_length = 32
-
-[evaluation]
-bootstrap_resamples = 100
-meta_seeds = 2
-n_estimators = 30
-
-[executor]
-workers = 1
-threads_per_worker = 1
-device = "cpu"
-"""
+EVALUATION = {"bootstrap_resamples": 100, "meta_seeds": 2, "n_estimators": 30}
 
 
 @pytest.fixture(scope="module")
 def config_file(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: Path) -> Path:
     folder = tmp_path_factory.mktemp("pipeline")
     data = write_csv(folder / "keywords.csv", keyword_rows(90, seed=3))
-    path = folder / "run.toml"
-    path.write_text(CONFIG.format(data=data, encoder=tiny_encoder_dir))
-    return path
+    config = tiny_config(
+        {**KEYWORDS, "path": str(data)},
+        tiny_encoder_dir,
+        {**SMALL_RUN, "evaluation": EVALUATION},
+    )
+    return write_config(folder / "run.toml", config)
 
 
 @pytest.fixture(scope="module")

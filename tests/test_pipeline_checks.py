@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.run_config import grid_config, write_config
 from transferscout.config import RunConfig, load_config
 from transferscout.errors import ConfigError
 from transferscout.grid.store import RunLockedError, RunStore
@@ -16,13 +17,9 @@ from transferscout.pipeline import _StageCache, evaluate, run_pipeline, train_gr
 
 def _config(tmp_path: Path, keyword_csv: Path, encoder: Path, *overrides: str) -> RunConfig:
     path = tmp_path / "run.toml"
-    path.write_text(
-        f'[data]\npath = "{keyword_csv}"\nlabel_columns = ["food", "water", "shelter"]\n'
-        "fractions = [0.6, 0.2, 0.2]\n"
-        f'[encoder]\nsource = "{encoder}"\n'
-        "[grid.target]\nmax_length = [32]\n[grid.source]\nmax_length = [32]\n"
-        '[executor]\nworkers = 1\ndevice = "cpu"\n'
-    )
+    labels = ["food", "water", "shelter"]
+    data = {"path": str(keyword_csv), "label_columns": labels, "fractions": [0.6, 0.2, 0.2]}
+    write_config(path, grid_config(data, encoder))
     return load_config(path, overrides)
 
 

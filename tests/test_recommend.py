@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import keyword_rows, write_csv
+from tests.run_config import grid_config, write_config
 from transferscout.cli import app
 from transferscout.grid.store import RunStore
 
@@ -17,13 +18,9 @@ def test_rank_refuses_a_run_without_signals_as_evaluate_does(
     tmp_path: Path, keyword_csv: Path, tiny_encoder_dir: Path
 ) -> None:
     config = tmp_path / "grid.toml"
-    config.write_text(
-        f'[data]\npath = "{keyword_csv}"\nlabel_columns = ["food", "water", "shelter"]\n'
-        "fractions = [0.6, 0.2, 0.2]\n"
-        f'[encoder]\nsource = "{tiny_encoder_dir}"\n'
-        "[grid.target]\nmax_length = [32]\n[grid.source]\nmax_length = [32]\n"
-        '[executor]\nworkers = 1\ndevice = "cpu"\n'
-    )
+    labels = ["food", "water", "shelter"]
+    data = {"path": str(keyword_csv), "label_columns": labels, "fractions": [0.6, 0.2, 0.2]}
+    write_config(config, grid_config(data, tiny_encoder_dir))
     run_dir = tmp_path / "run"
     trained = runner.invoke(app, ["grid", "run", str(run_dir), "-c", str(config)])
     assert trained.exit_code == 0, trained.output  # trials, but no signal computed

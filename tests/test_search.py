@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import keyword_rows, write_csv
+from tests.run_config import KEYWORDS, SMALL_RUN, tiny_config
 from transferscout.config import RunConfig, config_from_dict
 from transferscout.errors import ConfigError
 from transferscout.grid.store import RunStore
@@ -18,31 +19,11 @@ from transferscout.targets import prepare_target
 
 pytestmark = pytest.mark.slow
 
-STAGE = {"epochs": [6], "batch_size": [8], "max_length": [32]}
-
 
 def _config(run_dir: Path, encoder: Path) -> RunConfig:
     """The configuration the session's ``small_run`` was built with."""
-    return config_from_dict(
-        {
-            "data": {
-                "path": str(run_dir.parent / "keywords.csv"),
-                "label_columns": ["food", "water", "shelter"],
-                "id_column": "id",
-                "fractions": [0.6, 0.2, 0.2],
-            },
-            "encoder": {"source": str(encoder)},
-            "grid": {
-                "target": {"learning_rate": [1e-3, 3e-3], **STAGE},
-                "source": {"learning_rate": [3e-3], **STAGE},
-            },
-            "signals": {
-                "ansat": {"n_steps": 6, "max_length": 32, "max_documents": 8},
-                "pairs": {"max_examples": 30, "max_length": 32},
-            },
-            "executor": {"workers": 1, "threads_per_worker": 1, "device": "cpu"},
-        }
-    )
+    data = {**KEYWORDS, "path": str(run_dir.parent / "keywords.csv")}
+    return config_from_dict(tiny_config(data, encoder, {**SMALL_RUN, "evaluation": None}))
 
 
 def _copy_run(small_run: Path, tiny_encoder_dir: Path, folder: Path) -> tuple[Path, RunConfig]:

@@ -93,6 +93,10 @@ _EXPORTS: dict[str, str] = {
     "conformal_halfwidth": "transferscout.meta",
     "EvaluationSettings": "transferscout.evaluation",
     "evaluate_run": "transferscout.evaluation",
+    "CrossPoolResult": "transferscout.evaluation",
+    "evaluate_cross_pool": "transferscout.evaluation",
+    "evaluate_across_pools": "transferscout.pipeline",
+    "subset_tables": "transferscout.tables",
     "ranking_order": "transferscout.evaluation",
     "sign_flip_test": "transferscout.evaluation",
     "write_report": "transferscout.report",
@@ -142,6 +146,7 @@ __all__ = [
     "EncoderError",
     "EncoderFamily",
     "EncoderSpec",
+    "CrossPoolResult",
     "EvaluationSettings",
     "ExecutionOptions",
     "FAMILIES",
@@ -164,6 +169,8 @@ __all__ = [
     "conformal_halfwidth",
     "corpus_path",
     "encoder_family",
+    "evaluate_across_pools",
+    "evaluate_cross_pool",
     "evaluate_run",
     "feature_columns",
     "grid_budget",
@@ -186,6 +193,7 @@ __all__ = [
     "settings_grid",
     "sign_flip_test",
     "stratified_split",
+    "subset_tables",
     "task_embedding",
     "text_embedding",
     "transrate",
@@ -217,7 +225,9 @@ if TYPE_CHECKING:
     )
     from transferscout.errors import ConfigError, DataError, EncoderError, TransferScoutError
     from transferscout.evaluation import (
+        CrossPoolResult,
         EvaluationSettings,
+        evaluate_cross_pool,
         evaluate_run,
         ranking_order,
         sign_flip_test,
@@ -233,7 +243,7 @@ if TYPE_CHECKING:
         conformal_halfwidth,
         feature_columns,
     )
-    from transferscout.pipeline import run_pipeline
+    from transferscout.pipeline import evaluate_across_pools, run_pipeline
     from transferscout.recommend import recommend_sources
     from transferscout.report import write_report
     from transferscout.search import Budget, SearchResult, SearchSettings, search_target
@@ -253,6 +263,7 @@ if TYPE_CHECKING:
         transrate,
     )
     from transferscout.signals.budget import SignalBudget, grid_budget
+    from transferscout.tables import subset_tables
     from transferscout.targets import check_not_degenerate, prepare_target
     from transferscout.tasks import (
         CORPORA,

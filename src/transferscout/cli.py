@@ -734,7 +734,7 @@ def search_command(
         )
     console.print(table)
     best, reference = result.best, result.reference
-    metric = {"f1": "F1"}.get(best.get("metric", "f1"), best.get("metric"))  # the primary metric
+    metric = best["metric_label"]  # the target kind's primary metric, as the kind names it
     chain_tried = int(bool(result.chain and result.chain.get("tried")))
     origin = " -> ".join(best["sources"]) or "no source (single-task)"
     console.print(
@@ -920,22 +920,61 @@ def evaluate_command(
     run_dir: Annotated[Path, typer.Argument(help="A run with its grid and signals computed.")],
     config: ConfigOption = None,
     overrides: SetOption = None,
+    fit_on: Annotated[
+        Path | None,
+        typer.Option(
+            "--fit-on",
+            help="Another run: also rank this run's sources with meta-models fitted on all of "
+            "its candidates (a meta-model that travels), against the within-pool result.",
+        ),
+    ] = None,
 ) -> None:
     """Fit the meta-models leave-one-target-out and compute every ranking metric and curve.
 
     Only the configured grid's trials are evaluated (without ``--config``: the run's own).
+    With ``--fit-on OTHER_RUN`` the meta-models are also fitted on OTHER_RUN's candidates and
+    rank this run's (written to RUN/evaluation/cross_pool), paired per target with the
+    within-pool leave-one-target-out result.
     """
-    from transferscout.pipeline import evaluate
+    from transferscout.pipeline import evaluate, evaluate_across_pools
 
     try:
-        result = evaluate(_run_config(run_dir, config, overrides), run_dir)
+        run_config = _run_config(run_dir, config, overrides)
+        if fit_on is None:
+            result = evaluate(run_config, run_dir)
+        else:
+            crossed = evaluate_across_pools(run_config, run_dir, fit_on)
+            result = crossed.within
     except TransferScoutError as error:
         raise _fail(error) from None
     _print_ranking(result.ranking)
     console.print(f"tables written to {Path(run_dir) / 'evaluation'}")
+    if fit_on is not None:
+        _print_ranking(crossed.evaluation.ranking, f"Fitted on {fit_on}: ranking quality")
+        _print_versus_within(crossed.versus_within, fit_on)
+        console.print(f"tables written to {Path(run_dir) / 'evaluation' / 'cross_pool'}")
 
 
-def _print_ranking(ranking: object) -> None:
+def _print_versus_within(frame: object, fit_on: Path) -> None:
+    import pandas as pd
+
+    from transferscout.report.opening import p_text
+
+    assert isinstance(frame, pd.DataFrame)
+    shown = frame[frame["metric"].isin(["ndcg@3", "regret@1", "regret@3", "saved@0.02"])]
+    shown = shown.assign(p=[p_text(p) for p in shown["p"]])
+    _print_frame(
+        shown[["method", "metric", "targets", "cross", "within", "difference", "p"]],
+        f"Fitted on {fit_on} vs leave-one-target-out on the same targets (mean over targets)",
+        caption="p: two-sided sign-flip test of the per-target differences",
+        names=list(shown["method"]),
+    )
+
+
+def _print_ranking(
+    ranking: object,
+    title: str = "Ranking quality per method",
+) -> None:
     import pandas as pd
 
     assert isinstance(ranking, pd.DataFrame)
@@ -945,7 +984,7 @@ def _print_ranking(ranking: object) -> None:
             ["signal:ansat_ab_0.10", "signal:taskemb_rrf", "signal:estimators_logme"]
         )
     ]
-    table = Table(title="Ranking quality per method (mean over targets, 95% bootstrap interval)")
+    table = Table(title=f"{title} (mean over targets, 95% bootstrap interval)")
     metrics = [
         m
         for m in ("ndcg@3", "regret@1", "regret@3", "rank_of_best", "spearman")

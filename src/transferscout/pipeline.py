@@ -28,8 +28,13 @@ import pandas as pd
 import torch
 
 from transferscout.checks import check_before_training
-from transferscout.config import RunConfig
+from transferscout.config import RunConfig, load_run_config
 from transferscout.errors import ConfigError
+from transferscout.evaluation.cross_pool import (
+    CrossPoolResult,
+    check_distinct_runs,
+    evaluate_cross_pool,
+)
 from transferscout.evaluation.ordering import ranking_order
 from transferscout.evaluation.run import EvaluationResult, evaluate_run
 from transferscout.grid.models import load_trained_model, select_single_task_models
@@ -52,6 +57,7 @@ __all__ = [
     "compute_ansat_signals",
     "compute_pair_signals_stage",
     "evaluate",
+    "evaluate_across_pools",
     "best_sources",
     "run_pipeline",
     "train_grid",
@@ -230,6 +236,29 @@ def evaluate(config: RunConfig, run_dir: str | Path) -> EvaluationResult:
     _check_evaluable(trials, config.evaluation.allow_self_transfer)
     with run_lock(run_dir):
         return evaluate_run(run_dir, config.evaluation.settings(), trials={t.id for t in trials})
+
+
+def evaluate_across_pools(
+    config: RunConfig, run_dir: str | Path, fit_on: str | Path
+) -> CrossPoolResult:
+    """Evaluate ``run_dir`` within its pool, then with meta-models fitted on ``fit_on``'s run.
+
+    Both runs' configured grids are planned (and the two runs' features and kinds checked)
+    before anything is written; the fitted run is read, never written.
+    """
+    run_dir, fit_on = Path(run_dir), Path(fit_on)
+    check_distinct_runs(run_dir, fit_on)
+    _, trials = _plan(config, run_dir)
+    _check_evaluable(trials, config.evaluation.allow_self_transfer)
+    _, fit_trials = _plan(load_run_config(fit_on), fit_on)
+    with run_lock(run_dir):
+        return evaluate_cross_pool(
+            run_dir,
+            fit_on,
+            config.evaluation.settings(),
+            trials={t.id for t in trials},
+            fit_trials={t.id for t in fit_trials},
+        )
 
 
 def _check_evaluable(trials: Sequence[TrialSpec], allow_self_transfer: bool) -> None:

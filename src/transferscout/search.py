@@ -9,15 +9,16 @@ whose transfer results are then never read before the search trains them), the s
    target's candidates trained so far (:func:`transferscout.evaluation.adaptive.adaptive_step`,
    the step the evaluation's adaptive replay takes) and trains the next candidate through the
    run's store and configured executor;
-4. stops at the budget, or earlier when no remaining candidate's upper predicted F1
+4. stops at the budget, or earlier when no remaining candidate's upper predicted score
    (the upper end of Recommend's 95% split-conformal interval) beats the best model found by
    ``margin``;
 5. optionally trains the chain of the best sources (encoder -> A1 -> A2 -> target); its
    intermediate stage A1 -> A2 trains A2 with its candidate's source settings, so it may be
    no trial of the configured grid: it is then logged and recorded (``outside_grid`` of the
    chain's summary) and, like every trial outside the grid, never read as a grid result;
-6. saves the best model (chosen by validation F1, never test) as a Hugging Face folder with a
-   model card, and a trace of every step as CSV and JSON.
+6. saves the best model (chosen by its validation score, never test; every score is the target
+   kind's primary metric) as a Hugging Face folder with a model card, and a trace of every step
+   as CSV and JSON.
 
 Budget rules.  A trial budget counts candidates (transfer and chained trials): exactly that many
 are trained unless the search stops early.  A time budget counts training hours — the reference
@@ -273,6 +274,7 @@ class _Search:
         # Candidates and chains this search asked for: their kept weights are removed at the end.
         self.trained: list[TrialSpec] = []
         self.sources = sources  # the run's own tasks: the grid the meta-model learns from
+        self.metric = tasks[name].kind.metric_label  # every score is in the target's metric
 
     # -- set-up ----------------------------------------------------------------------------
     def _signals(self, own: bool) -> pd.DataFrame:
@@ -594,8 +596,9 @@ class _Search:
         upper = mean + self.halfwidth
         if float(upper.max()) < best_value + settings.margin:
             return (
-                f"no remaining candidate's upper predicted F1 ({upper.max():.3f}) beats "
-                f"the best model's validation F1 ({best_value:.3f}) by {settings.margin}"
+                f"no remaining candidate's upper predicted {self.metric} ({upper.max():.3f}) "
+                f"beats the best model's validation {self.metric} ({best_value:.3f}) by "
+                f"{settings.margin}"
             )
         fits = np.ones(len(remaining), dtype=bool) if left is None else cost / 3600 <= left
         if not fits.any():
@@ -696,9 +699,10 @@ class _Search:
         )
         write_trace(folder, trace)
         logger.info(
-            "chain %s -> %s: validation F1 %.3f vs best single source %.3f (%s)",
+            "chain %s -> %s: validation %s %.3f vs best single source %.3f (%s)",
             " -> ".join(trial.sources),
             self.name,
+            self.metric,
             validation_score(row),
             validation_score(best_single),
             "beats it" if beat else "does not beat it",

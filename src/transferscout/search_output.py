@@ -1,8 +1,10 @@
 """What a budgeted search writes: the trace, the model card, the Hugging Face model folder.
 
 Kind-agnostic: every score is the target kind's primary metric (positive-class F1 for a
-binary target, macro-F1 for a multi-class one, Spearman's rho for a regression), read as
-``validation_<m>`` / ``test_<m>``; the columns and keys named ``*_f1`` hold it.
+binary target, macro-F1 for a multi-class one, Spearman's rho for a regression, entity F1 for
+sequence labelling, SQuAD token F1 for extractive QA), read as ``validation_<m>`` /
+``test_<m>``; the columns and keys named ``*_f1`` hold it, and ``metric`` / ``metric_label``
+name it.  A model card shows it and the kind's other metrics (``TaskKind.other_metrics``).
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ def row_summary(row: TrialRow, label: str) -> dict[str, Any]:
     """What a model card, a search summary and the report show of a trial."""
     config = row.config
     metrics = row.metrics or {}
+    kind = trial_kind(row)
     sources = [stage["task"] for stage in config.get("chain", [])]
     if config.get("source"):
         sources.append(config["source"]["task"])
@@ -74,12 +77,11 @@ def row_summary(row: TrialRow, label: str) -> dict[str, Any]:
         "sources": sources,
         "target_settings": config["target"]["settings"],
         "source_settings": None if config.get("source") is None else config["source"]["settings"],
-        "metric": trial_kind(row).primary_metric,
-        "validation_f1": metrics.get(f"validation_{trial_kind(row).primary_metric}"),
-        "test_f1": metrics.get(f"test_{trial_kind(row).primary_metric}"),
-        "test_accuracy": metrics.get("test_accuracy"),
-        "test_precision": metrics.get("test_precision"),
-        "test_recall": metrics.get("test_recall"),
+        "metric": kind.primary_metric,
+        "metric_label": kind.metric_label,
+        "validation_f1": metrics.get(f"validation_{kind.primary_metric}"),
+        "test_f1": metrics.get(f"test_{kind.primary_metric}"),
+        "test_metrics": {name: metrics.get(f"test_{name}") for name in kind.other_metrics},
         "hours": ((row.source_seconds or 0.0) + (row.target_seconds or 0.0)) / 3600,
     }
 
@@ -106,9 +108,10 @@ def model_card(
     row, label = best
     chosen = row_summary(row, label)
     single = row_summary(reference, "single-task")
-    metric = "F1" if chosen["metric"] == "f1" else chosen["metric"]
+    kind = trial_kind(row)
+    metric = kind.metric_label
     outputs = "" if labels is None else " (outputs " + ", ".join(labels) + ")"
-    what = f"A {trial_kind(row).name} model for **{name}**{outputs}"
+    what = f"A {kind.display_name} model for **{name}**{outputs}"
     origin = (
         "fine-tuned on the target alone (no source helped on validation)"
         if not chosen["sources"]
@@ -118,30 +121,21 @@ def model_card(
     def cell(value: Any) -> str:
         return "" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
 
+    others = kind.other_metrics
+    columns = ["model", f"validation {metric}", f"test {metric}"]
+    columns += [f"test {other.replace('_', ' ')}" for other in others]
     lines = [
         f"# {name}: transferscout budgeted search",
         "",
         f"{what}, {origin}.",
         "",
-        f"| model | validation {metric} | test {metric} | test accuracy | test precision "
-        "| test recall |",
-        "|---|---|---|---|---|---|",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
     ]
     for shown, summary in (("this model", chosen), ("single-task model", single)):
-        lines.append(
-            f"| {shown} | "
-            + " | ".join(
-                cell(summary[key])
-                for key in (
-                    "validation_f1",
-                    "test_f1",
-                    "test_accuracy",
-                    "test_precision",
-                    "test_recall",
-                )
-            )
-            + " |"
-        )
+        values = [summary["validation_f1"], summary["test_f1"]]
+        values += [summary["test_metrics"].get(other) for other in others]
+        lines.append(f"| {shown} | " + " | ".join(map(cell, values)) + " |")
     lines += [
         "",
         f"- Kind: {chosen['kind']}; trial id `{row.id}`.",
@@ -153,12 +147,12 @@ def model_card(
             for stage in outside_grid
         ),
         f"- Encoder: `{row.config['encoder']['source']}` "
-        f"(layers kept: {row.config['encoder']['num_layers']}).",
+        f"(layers kept: {row.config['encoder']['num_layers'] or 'all'}).",
         f"- Training time of this model: {chosen['hours']:.3f} h; of the whole search "
         f"(reference models and every candidate): {hours:.3f} h.",
         f"- Candidates tried: {singles} of {pool} single-source candidates"
         + (f" and {chains} chain" if chains else "")
-        + f" (budget {budget}); the model is chosen by validation F1, test F1 "
+        + f" (budget {budget}); the model is chosen by validation {metric}, test {metric} "
         "is reported, never used to choose.",
         "",
         f"Load it with `{HEADS[trial_kind(row).head][0]}.from_pretrained(folder)` and "

@@ -5,7 +5,8 @@ JSON), ``pair_signals.csv`` (each value with the id of its settings), ``signal_d
 (each distinct settings record once), ``signal_costs.csv`` and the run's ``config.json`` — a
 few MB even for a large study, without models or attributions.  ``import_tables`` rebuilds a run
 folder's store from them, so ``transferscout evaluate`` and ``report`` reproduce every number
-without retraining anything.
+without retraining anything.  ``subset_tables`` keeps the part of exported tables about some
+of the tasks (a smaller pool of the same study).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import dataclasses
 import json
 import math
 import shutil
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ import pandas as pd
 from transferscout.errors import TransferScoutError
 from transferscout.grid.store import RunStore, check_run_folder, run_lock
 
-__all__ = ["export_tables", "import_tables"]
+__all__ = ["export_tables", "import_tables", "subset_tables"]
 
 
 def export_tables(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
@@ -116,3 +118,50 @@ def import_tables(in_dir: str | Path, run_dir: str | Path) -> int:
         if (source / "config.json").exists():
             shutil.copyfile(source / "config.json", run_dir / "config.json")
     return len(trials)
+
+
+def subset_tables(
+    in_dir: str | Path, out_dir: str | Path, tasks: Collection[str]
+) -> dict[str, int]:
+    """Exported tables restricted to ``tasks``: a pool of those tasks only.
+
+    Keeps the single-task trials of ``tasks``, the transfer trials whose source and target are
+    both in ``tasks`` (a search's chains are dropped), and the pair signals between them.  The
+    signal costs are kept whole: they were spent on the whole pool, and are charged so.  The
+    configuration is copied with its task list set to ``tasks``.  Signals that depend on the
+    other sources of a target (TaskEmb's reciprocal-rank fusion) keep the whole pool's values.
+
+    Returns:
+        Rows kept per table (``trials``, ``pair_signals``).
+
+    Raises:
+        TransferScoutError: A table is missing, or a task is not in the tables.
+    """
+    source, out = Path(in_dir), Path(out_dir)
+    trials = pd.read_csv(source / "trials.csv", keep_default_na=False, na_values=[""])
+    known = set(trials["target"])
+    unknown = sorted(set(tasks) - known)
+    if unknown:
+        raise TransferScoutError(f"{source}: no trial of {', '.join(unknown)}")
+    wanted = set(tasks)
+    single = (trials["kind"] == "single") & trials["target"].isin(wanted)
+    transfer = (
+        (trials["kind"] == "transfer")
+        & trials["target"].isin(wanted)
+        & trials["source"].isin(wanted)
+    )
+    signals = pd.read_csv(source / "pair_signals.csv", keep_default_na=False, na_values=[""])
+    if len(signals):
+        signals = signals[signals["source"].isin(wanted) & signals["target"].isin(wanted)]
+    out.mkdir(parents=True, exist_ok=True)
+    trials[single | transfer].to_csv(out / "trials.csv", index=False)
+    signals.to_csv(out / "pair_signals.csv", index=False)
+    for name in ("signal_details.csv", "signal_costs.csv"):
+        if not (source / name).exists():
+            raise TransferScoutError(f"{source / name}: missing; expected a table of export_tables")
+        shutil.copyfile(source / name, out / name)
+    if (source / "config.json").exists():
+        config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+        config.setdefault("data", {})["tasks"] = sorted(wanted)
+        (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return {"trials": int((single | transfer).sum()), "pair_signals": len(signals)}

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import keyword_rows, tent_rows, write_csv
 from tests.encoders.tiny_families import ROWS, TinyFamily
+from tests.run_config import KEYWORDS, tiny_config, write_config
 from tests.signals.captum_reference import captum_conductance, relative_error
 from transferscout.cli import app
 from transferscout.encoders import (
@@ -292,50 +293,17 @@ def test_trains_a_single_task_and_a_transfer_trial_and_every_signal_is_finite(
     assert np.isfinite(log_maximum_evidence(features, split.labels))
 
 
-RUN_CONFIG = """
-[data]
-path = "{data}"
-label_columns = ["food", "water", "shelter"]
-id_column = "id"
-fractions = [0.6, 0.2, 0.2]
-
-[encoder]
-source = "{encoder}"
-
-[grid.target]
-learning_rate = [3e-3]
-epochs = [3]
-batch_size = [8]
-max_length = [32]
-
-[grid.source]
-learning_rate = [3e-3]
-epochs = [2]
-batch_size = [8]
-max_length = [32]
-
-[signals.ansat]
-n_steps = 4
-max_length = 32
-max_documents = 4
-
-[signals.pairs]
-max_examples = 20
-max_length = 32
-
-[evaluation]
-feature_sets = ["f1", "all"]
-rmse_ks = [1, 2]
-bootstrap_resamples = 20
-random_permutations = 5
-n_estimators = 10
-adaptive = false
-
-[executor]
-workers = 1
-threads_per_worker = 1
-device = "cpu"
-"""
+RUN_CHANGES = {
+    "grid.source.epochs": [2],
+    "evaluation": {
+        "feature_sets": ["f1", "all"],
+        "rmse_ks": [1, 2],
+        "bootstrap_resamples": 20,
+        "random_permutations": 5,
+        "n_estimators": 10,
+        "adaptive": False,
+    },
+}
 
 
 @pytest.mark.slow
@@ -344,8 +312,8 @@ def test_the_whole_tiny_run_and_rank(
     row: TinyFamily, folder_of: Callable[[TinyFamily], Path], tmp_path: Path
 ) -> None:
     data = write_csv(tmp_path / "keywords.csv", keyword_rows(45, seed=3))
-    config = tmp_path / "run.toml"
-    config.write_text(RUN_CONFIG.format(data=data, encoder=folder_of(row)))
+    run = tiny_config({**KEYWORDS, "path": str(data)}, folder_of(row), RUN_CHANGES)
+    config = write_config(tmp_path / "run.toml", run)
     run_dir = tmp_path / "run"
     result = CliRunner().invoke(app, ["run", str(config), "--run-dir", str(run_dir)])
     assert result.exit_code == 0, result.output

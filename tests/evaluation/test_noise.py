@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from transferscout.evaluation.noise import gains_beyond_noise, seed_noise
+from transferscout.evaluation.noise import gains_beyond_noise, ground_truth_resolution, seed_noise
 from transferscout.grid.store import RunStore
 
 SETTINGS = {"learning_rate": 1e-4, "epochs": 2, "batch_size": 16}
@@ -102,3 +102,51 @@ def test_without_repeated_seeds_there_is_no_band(tmp_path: Path) -> None:
     with RunStore(empty):
         pass
     assert seed_noise(empty).empty
+
+
+def test_several_transfer_seeds_are_pooled_into_the_noise(tmp_path: Path) -> None:
+    _store_with_singles(
+        tmp_path,
+        {("food", 1e-4, 0): 0.60, ("food", 1e-4, 1): 0.61, ("food", 1e-4, 2): 0.62},
+    )
+    candidates = pd.DataFrame(
+        {
+            "source": ["water"],
+            "target": ["food"],
+            "target_learning_rate": [1e-4],
+            "target_epochs": [2],
+            "target_batch_size": [16],
+            "real_f1": [0.66],
+            "real_f1_sd": [0.04],
+            "seeds": [3],
+        }
+    )
+    # Pooled: s_p^2 = (2 * 0.01^2 + 2 * 0.04^2) / 4 = 0.00085; se = s_p * sqrt(2/3) = 0.023805;
+    # t = 0.05 / 0.023805 = 2.10 < 2.776 (df 4): within the noise.  The single-task spread
+    # alone (se 0.008165, t 6.12 > 4.303) would call it a help.
+    summary = gains_beyond_noise(candidates, seed_noise(tmp_path))
+    assert summary["candidates_pooled_with_transfer_seeds"] == 1
+    assert summary["share_within_noise"] == pytest.approx(1.0)
+    assert gains_beyond_noise(candidates.assign(real_f1_sd=0.01), seed_noise(tmp_path))[
+        "share_helped"
+    ] == pytest.approx(1.0)  # s_p = 0.01: t = 6.12 > 2.776
+    one_seed = candidates.assign(seeds=1, real_f1_sd=float("nan"))
+    assert gains_beyond_noise(one_seed, seed_noise(tmp_path))["share_helped"] == pytest.approx(1.0)
+
+
+def test_ground_truth_resolution_by_hand() -> None:
+    candidates = pd.DataFrame(
+        {
+            "target": ["a", "a", "a", "b", "b"],
+            "real_f1": [0.50, 0.49, 0.45, 0.30, 0.20],
+            "real_f1_sd": [0.03, 0.03, 0.03, 0.03, 0.03],
+            "seeds": [3, 3, 3, 3, 3],
+        }
+    )
+    found = ground_truth_resolution(candidates)
+    assert found["transfer_std_f1"] == pytest.approx(0.03)
+    assert found["transfer_mean_se_f1"] == pytest.approx(0.03 / math.sqrt(3))
+    assert found["median_best_gap"] == pytest.approx((0.01 + 0.10) / 2)
+    # a: 0.49 is within 0.0173 of 0.50, 0.45 is not; b: none.
+    assert found["mean_within_one_se_of_best"] == pytest.approx(0.5)
+    assert ground_truth_resolution(candidates.assign(seeds=1, real_f1_sd=float("nan"))) == {}

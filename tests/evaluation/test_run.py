@@ -245,3 +245,36 @@ def test_the_search_policy_gets_per_target_metrics_and_paired_tests(small_run: P
             assert savings.loc[(method, tolerance), "diff_vs_baseline"] == pytest.approx(
                 row["estimate"] - other
             )
+
+
+def test_a_single_task_model_is_charged_one_training(tmp_path: Path) -> None:
+    """Per task: the mean over its settings of the lowest seed's hours, summed over tasks."""
+    from transferscout.evaluation.run import _costs
+    from transferscout.grid.store import RunStore
+
+    hours = {  # (task, lr, seed) -> target hours
+        ("food", 1e-4, 0): 1.0,
+        ("food", 1e-4, 1): 5.0,  # a later, slower seed: not charged
+        ("food", 2e-4, 0): 2.0,
+        ("water", 1e-4, 1): 3.0,  # no seed 0: its lowest seed
+        ("water", 1e-4, 2): 9.0,
+        ("fire", 1e-4, 0): 7.0,  # in neither the sources nor the targets
+    }
+    with RunStore(tmp_path) as store:
+        for (task, lr, seed), spent in hours.items():
+            trial_id = f"{task}-{lr}-{seed}"
+            config = {"target": {"settings": {"learning_rate": lr, "epochs": 2}}}
+            store.add_trials([(trial_id, "single", task, None, None, seed, config)])
+            store.start(trial_id, worker="w")
+            store.finish(
+                trial_id,
+                metrics={"test_f1": 0.5},
+                source_seconds=None,
+                target_seconds=spent * 3600,
+                examples_per_second=1.0,
+                device="cpu",
+            )
+    table = pd.DataFrame({"source": ["food"], "target": ["water"]})
+    families, single_task_hours = _costs(tmp_path, table)
+    assert families == {}
+    assert single_task_hours == pytest.approx((1.0 + 2.0) / 2 + 3.0)

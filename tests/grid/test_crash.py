@@ -12,43 +12,25 @@ from pathlib import Path
 
 import pytest
 
+from tests.run_config import KEYWORDS, tiny_config, write_config
 from transferscout.errors import TransferScoutError
 from transferscout.grid.store import RunStore
 
 pytestmark = pytest.mark.slow
 
-CONFIG = """
-[data]
-path = "{data}"
-label_columns = ["food", "water", "shelter"]
-id_column = "id"
-fractions = [0.6, 0.2, 0.2]
-
-[encoder]
-source = "{encoder}"
-
-[grid]
-sources = ["food", "water"]
-[grid.target]
-learning_rate = [1e-3, 3e-3]
-epochs = [{epochs}]
-max_length = [32]
-[grid.source]
-learning_rate = [1e-3]
-epochs = [{epochs}]
-max_length = [32]
-
-[executor]
-workers = 1
-threads_per_worker = 1
-device = "cpu"
-"""
-
 
 def _config(tmp_path: Path, keyword_csv: Path, encoder: Path, epochs: int = 2) -> Path:
-    path = tmp_path / "grid.toml"
-    path.write_text(CONFIG.format(data=keyword_csv, encoder=encoder, epochs=epochs))
-    return path
+    """The grid of ``tests/grid/test_runner.py`` (14 trials) at the package's batch size."""
+    stage = {"epochs": [epochs], "max_length": [32]}
+    changes = {
+        "grid.sources": ["food", "water"],
+        "grid.target": {"learning_rate": [1e-3, 3e-3], **stage},
+        "grid.source": {"learning_rate": [1e-3], **stage},
+        "signals": None,
+        "evaluation": None,
+    }
+    config = tiny_config({**KEYWORDS, "path": str(keyword_csv)}, encoder, changes)
+    return write_config(tmp_path / "grid.toml", config)
 
 
 def _command(run_dir: Path, config: Path) -> list[str]:

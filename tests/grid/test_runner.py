@@ -140,20 +140,6 @@ def test_transfers_from_a_failed_source_are_failed_with_the_reason(
     assert summary.failed == len(failures) == 2 + 4 + 2  # food singles, from food, to food
 
 
-@pytest.mark.slow
-def test_a_worker_that_dies_fails_its_trial_and_the_pool_goes_on(
-    tmp_path: Path, tasks: TaskSet, tiny_encoder_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("TRANSFERSCOUT_FAIL_TASK", "die:shelter")
-    options = ExecutionOptions(workers=2, threads_per_worker=1, device="cpu", max_attempts=1)
-    grid = GridSpec(sources=(), target_settings=GRID.target_settings)
-    summary = run_grid(tmp_path, tasks, grid, EncoderSpec(str(tiny_encoder_dir)), options)
-    status = run_status(tmp_path)
-    assert {r.target for r in status.failures} >= {"shelter"}
-    assert all("worker process" in (r.error or "") for r in status.failures)
-    assert summary.done + summary.failed == 6 and summary.done >= 2
-
-
 def test_bad_grid_fails_before_anything_is_written(
     tmp_path: Path, tasks: TaskSet, tiny_encoder_dir: Path
 ) -> None:

@@ -172,6 +172,7 @@ def test_loss_matches_the_reference_and_predictions_are_scored(
     predictions = predict(encoder.model, encoder.tokenizer, split, max_length=16, kind=kind)
     metrics = kind.metrics(labels, predictions, classes=classes)
     assert kind.primary_metric in metrics
+    assert set(kind.other_metrics) <= set(metrics) - {kind.primary_metric}  # a card's columns
 
 
 def test_strata_caps_and_positive_documents(row: Any) -> None:

@@ -90,3 +90,48 @@ def test_feature_set_needing_missing_signals_says_so() -> None:
     table = pd.DataFrame({"source": ["a"], "target": ["b"], **{c: [1.0] for c in HYPERPARAMETERS}})
     with pytest.raises(ConfigError, match="needs the 'f1' signals"):
         feature_columns(table, "f1")
+
+
+def _stage(lr: float) -> dict[str, object]:
+    return {"settings": {"learning_rate": lr, "epochs": 2, "batch_size": 16, "max_length": 64}}
+
+
+def _store_with_seeded_transfers(run_dir: Path) -> None:
+    """food -> water: seeds 0, 1, 2 (seed 0 fast, the others slow); water -> food: seed 1."""
+    from transferscout.grid.store import RunStore
+
+    trials = [
+        # (id, source, target, seed, test F1, source seconds, target seconds)
+        ("fw0", "food", "water", 0, 0.50, 360.0, 720.0),
+        ("fw1", "food", "water", 1, 0.60, 1800.0, 2160.0),
+        ("fw2", "food", "water", 2, 0.70, 1440.0, 1800.0),
+        ("wf1", "water", "food", 1, 0.40, 3600.0, 3600.0),
+    ]
+    with RunStore(run_dir) as store:
+        for trial_id, source, target, seed, f1, source_s, target_s in reversed(trials):
+            config = {"source": _stage(1e-4), "target": _stage(2e-4)}
+            store.add_trials([(trial_id, "transfer", target, source, None, seed, config)])
+            store.start(trial_id, worker="w")
+            store.finish(
+                trial_id,
+                metrics={"test_f1": f1, "test_accuracy": 0.8},
+                source_seconds=source_s,
+                target_seconds=target_s,
+                examples_per_second=1.0,
+                device="cpu",
+            )
+
+
+def test_a_candidate_is_worth_its_seed_mean_and_costs_one_training(tmp_path: Path) -> None:
+    _store_with_seeded_transfers(tmp_path)
+    table = candidate_table(tmp_path).set_index(["source", "target"])
+    three = table.loc[("food", "water")]
+    assert three["seeds"] == 3
+    assert three["real_f1"] == pytest.approx(0.60)  # mean of 0.5, 0.6, 0.7
+    assert three["real_f1_sd"] == pytest.approx(0.10)  # their sample SD
+    # One training: the lowest seed's 360 + 720 s = 0.3 h (not the sum 2.275 h over seeds,
+    # nor the mean 0.758 h that slower, later seeds pull up).
+    assert three["hours"] == pytest.approx(0.3)
+    one = table.loc[("water", "food")]
+    assert one["seeds"] == 1 and one["hours"] == pytest.approx(2.0)  # its only seed (1)
+    assert pd.isna(one["real_f1_sd"])

@@ -2,7 +2,8 @@
 
 The methods:
 
-- ``meta:<feature set>``: the meta-model, fitted leave-one-target-out (one score per seed);
+- ``meta:<feature set>``: the meta-model, fitted leave-one-target-out (one score per seed), or
+  on another pool's candidates (the cross-pool evaluation);
 - ``baseline:hyperparameters``: a meta-model of the hyperparameters alone (no signal);
 - ``signal:<column>``: one signal used alone as a ranking;
 - ``prior:<column>``: one signal within the learnt hyperparameter prior — ordered first by the
@@ -23,7 +24,11 @@ import pandas as pd
 
 from transferscout.evaluation.ordering import lexicographic_score
 from transferscout.meta.features import HYPERPARAMETERS, META_TARGET
-from transferscout.meta.regressor import TransferRegressor, leave_one_target_out
+from transferscout.meta.regressor import (
+    TransferRegressor,
+    fit_and_predict,
+    leave_one_target_out,
+)
 
 __all__ = [
     "COST_CONVENTION",
@@ -147,22 +152,29 @@ def seeded_scores(
     table: pd.DataFrame,
     feature_columns: Mapping[str, list[str]],
     make_regressor: Callable[[], TransferRegressor],
+    *,
+    fit_table: pd.DataFrame | None = None,
 ) -> dict[str, np.ndarray]:
-    """The scores that depend on the meta-model's seed (one fit per target per model).
+    """The scores that depend on the meta-model's seed.
 
     ``meta:<set>`` for each feature set, and — when the hyperparameters vary — the
     hyperparameters-only baseline and every single signal within its prior (``prior:<col>``).
+    Every model is fitted leave-one-target-out on ``table`` (one fit per target per model),
+    or, with ``fit_table`` (another pool's candidates), once on ``fit_table`` alone.
     """
-    scores = {
-        f"meta:{name}": leave_one_target_out(
-            table, columns, make_regressor=make_regressor, target_column=META_TARGET
+
+    def predict(columns: list[str]) -> np.ndarray:
+        if fit_table is None:
+            return leave_one_target_out(
+                table, columns, make_regressor=make_regressor, target_column=META_TARGET
+            )
+        return fit_and_predict(
+            fit_table, table, columns, make_regressor=make_regressor, target_column=META_TARGET
         )
-        for name, columns in feature_columns.items()
-    }
+
+    scores = {f"meta:{name}": predict(columns) for name, columns in feature_columns.items()}
     if any(table[c].nunique() > 1 for c in HYPERPARAMETERS):
-        prior = leave_one_target_out(
-            table, list(HYPERPARAMETERS), make_regressor=make_regressor, target_column=META_TARGET
-        )
+        prior = predict(list(HYPERPARAMETERS))
         scores[HYPERPARAMETER_BASELINE] = prior
         for name, signal in signal_scores(table).items():
             scores["prior:" + name.removeprefix("signal:")] = lexicographic_score(prior, signal)

@@ -53,6 +53,7 @@ from transferscout.meta.features import (
     candidate_table,
     feature_columns,
     feature_groups,
+    one_training_hours,
 )
 from transferscout.meta.regressor import TransferRegressor
 
@@ -196,7 +197,11 @@ def _random_metrics(table: pd.DataFrame, settings: EvaluationSettings) -> list[d
 
 
 def _costs(run_dir: Path, table: pd.DataFrame) -> tuple[dict[str, float], float]:
-    """Signal hours per cost family, and one single-task model per task in hours."""
+    """Signal hours per cost family, and one single-task model per task in hours.
+
+    A task's single-task model costs the mean over its settings of the lowest seed's hours:
+    one training, as a candidate does (``meta.features.one_training_hours``).
+    """
     with RunStore(run_dir, readonly=True) as store:
         costs = [c for c in store.costs() if not c["family"].startswith("rank:")]
         singles = store.rows(kind="single", status="done")
@@ -205,12 +210,21 @@ def _costs(run_dir: Path, table: pd.DataFrame) -> tuple[dict[str, float], float]
         families[cost["family"]] = families.get(cost["family"], 0.0) + cost["seconds"] / 3600
     tasks = set(table["source"]) | set(table["target"])
     hours = pd.DataFrame(
-        [{"task": r.target, "hours": (r.target_seconds or 0.0) / 3600} for r in singles]
+        [
+            {
+                "task": r.target,
+                "settings": json.dumps(r.config["target"]["settings"], sort_keys=True),
+                "seed": r.seed,
+                "hours": (r.target_seconds or 0.0) / 3600,
+            }
+            for r in singles
+            if r.target in tasks
+        ]
     )
     if hours.empty:
         return families, 0.0
-    per_task = hours[hours["task"].isin(tasks)].groupby("task")["hours"].mean()
-    return families, float(per_task.sum())
+    first = one_training_hours(hours, ["task", "settings"]).groupby(["task", "settings"]).first()
+    return families, float(first.groupby("task")["hours"].mean().sum())
 
 
 #: Order of the methods in every table: bounds, meta-models, baselines, signals.
@@ -319,6 +333,44 @@ def _with_tests(savings: pd.DataFrame, ranking: pd.DataFrame) -> pd.DataFrame:
     return keyed.merge(tests, on=["method", "metric"], how="left").drop(columns="metric")
 
 
+def evaluation_table(
+    run_dir: str | Path,
+    settings: EvaluationSettings,
+    *,
+    trials: Collection[str] | None = None,
+) -> pd.DataFrame:
+    """The candidates an evaluation ranks: finished transfers of at least two targets.
+
+    Self-transfers are dropped unless ``settings.allow_self_transfer``.
+
+    Raises:
+        TransferScoutError: Fewer than two targets have finished transfer trials.
+    """
+    table = candidate_table(run_dir, trials=trials)
+    if not settings.allow_self_transfer:
+        table = table[table["source"] != table["target"]].reset_index(drop=True)
+    if table["target"].nunique() < 2:
+        raise TransferScoutError(
+            f"{run_dir}: the evaluation needs finished transfer trials of at least two targets"
+        )
+    return table
+
+
+def usable_feature_sets(
+    table: pd.DataFrame, feature_sets: Collection[str]
+) -> tuple[dict[str, list[str]], list[str]]:
+    """The columns of each feature set the table has, and the sets skipped for lack of signals."""
+    columns_by_set: dict[str, list[str]] = {}
+    skipped = []
+    for feature_set in feature_sets:
+        try:
+            columns_by_set[feature_set] = feature_columns(table, feature_set)
+        except ConfigError as error:
+            logger.warning("skipping feature set %s: %s", feature_set, error)
+            skipped.append(feature_set)
+    return columns_by_set, skipped
+
+
 def evaluate_run(
     run_dir: str | Path,
     settings: EvaluationSettings | None = None,
@@ -328,29 +380,42 @@ def evaluate_run(
     """Fit the meta-models leave-one-target-out and compute every metric of SPEC §7.
 
     ``trials``: the ids of the configured grid's trials; others in the store are left out
-    (default: every finished transfer trial).
+    (default: every finished transfer trial).  Written to ``<run>/evaluation/``.
     """
     settings = settings or EvaluationSettings()
     run_dir = Path(run_dir)
+    table = evaluation_table(run_dir, settings, trials=trials)
+    columns_by_set, skipped = usable_feature_sets(table, settings.feature_sets)
+    result = evaluate_table(
+        run_dir, table, settings, columns_by_set, skipped=skipped, trials=trials
+    )
+    write_evaluation(run_dir / "evaluation", result)
+    return result
+
+
+def evaluate_table(
+    run_dir: Path,
+    table: pd.DataFrame,
+    settings: EvaluationSettings,
+    columns_by_set: dict[str, list[str]],
+    *,
+    skipped: Collection[str] = (),
+    trials: Collection[str] | None = None,
+    fit_table: pd.DataFrame | None = None,
+) -> EvaluationResult:
+    """Every metric of one run's candidates ``table`` (nothing is written).
+
+    The meta-models are fitted leave-one-target-out on ``table``, or — with ``fit_table``,
+    another pool's candidates — on ``fit_table`` alone (the cross-pool evaluation, where
+    adaptive search, which learns from the evaluated pool's own results, is not replayed).
+    Costs (signals, single-task models), seed noise and Table 1 are the run's own.
+    """
     started = time.perf_counter()
-    table = candidate_table(run_dir, trials=trials)
-    if not settings.allow_self_transfer:
-        table = table[table["source"] != table["target"]].reset_index(drop=True)
-    if table["target"].nunique() < 2:
+    if not columns_by_set:
         raise TransferScoutError(
-            "the evaluation needs finished transfer trials of at least two targets"
+            f"no feature set could be evaluated: the run lacks {list(skipped)}"
         )
     family_hours, single_task_hours = _costs(run_dir, table)
-    columns_by_set: dict[str, list[str]] = {}
-    skipped = []
-    for feature_set in settings.feature_sets:
-        try:
-            columns_by_set[feature_set] = feature_columns(table, feature_set)
-        except ConfigError as error:
-            logger.warning("skipping feature set %s: %s", feature_set, error)
-            skipped.append(feature_set)
-    if not columns_by_set:
-        raise TransferScoutError(f"no feature set could be evaluated: the run lacks {skipped}")
     adaptive_set = settings.adaptive_feature_set
     if adaptive_set not in columns_by_set:
         adaptive_set = next(iter(columns_by_set))
@@ -399,7 +464,7 @@ def evaluate_run(
         def make_regressor(seed: int = seed) -> TransferRegressor:
             return TransferRegressor(n_estimators=settings.n_estimators, random_state=seed)
 
-        scores = seeded_scores(table, columns_by_set, make_regressor)
+        scores = seeded_scores(table, columns_by_set, make_regressor, fit_table=fit_table)
         evaluate_scores(scores, seed)
         for feature_set in columns_by_set:
             predicted = scores[f"meta:{feature_set}"]
@@ -411,7 +476,7 @@ def evaluate_run(
             )
         # Adaptive search refits after every step (steps × targets fits per replay, ~100 s of
         # CPU on the reference study): it is replayed with the first seed only.
-        if settings.adaptive and seed == settings.seed:
+        if settings.adaptive and seed == settings.seed and fit_table is None:
             for strategy in ("greedy", "ucb"):
                 replay = adaptive_replay(
                     table,
@@ -479,13 +544,13 @@ def evaluate_run(
             "comparisons"
         ),
         "seed_noise": gains_beyond_noise(table, noise),
-        "skipped_feature_sets": skipped,
+        "skipped_feature_sets": list(skipped),
         "settings": asdict(settings),
         "ndcg_gain": NDCG_GAIN,
         "evaluation_seconds": seconds,
     }
     logger.info("evaluation took %.1f s", seconds)
-    result = EvaluationResult(
+    return EvaluationResult(
         candidates=table,
         rmse=_mean_over_seeds(pd.DataFrame(rmse_rows), ["feature_set", "k"], ["rmse"]),
         curves=_by_kind(curves_frame),
@@ -498,11 +563,10 @@ def evaluate_run(
         seed_noise=noise,
         summary=summary,
     )
-    _write(run_dir / "evaluation", result)
-    return result
 
 
-def _write(folder: Path, result: EvaluationResult) -> None:
+def write_evaluation(folder: Path, result: EvaluationResult) -> None:
+    """Every table of ``result`` as ``<name>.csv`` and its summary as ``summary.json``."""
     folder.mkdir(parents=True, exist_ok=True)
     for name in (
         "candidates",

@@ -1,33 +1,38 @@
 """Executors run trial payloads and hand back outcomes; the driver alone writes the store.
 
 * ``local`` with one worker runs trials in this process;
-* ``local`` with several workers runs them in a pool of spawned processes, each with its own
-  torch thread count, each ending itself when the driver dies (:mod:`.lifeline`);
+* ``local`` with several workers runs them in a pool of spawned processes (:mod:`.pool`),
+  each with its own torch thread count, each ending itself when the driver dies
+  (:mod:`.lifeline`);
 * ``ray`` runs them as Ray tasks on an existing cluster (``address``) or a local one.
 
 At most ``workers`` trials are in flight at once, so a stopped driver leaves little queued
-work and a dead worker takes down at most the trials it could have been running.
+work.  A worker that dies (killed, out of memory, crashed) costs only the trial it was
+running, which is started again on a fresh worker while it has attempts left
+(:attr:`~transferscout.grid.worker.TrialPayload.attempts_left`) and is then failed with the
+death as its reason; trials on other workers are not touched.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as futures
 import logging
-import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
 from transferscout.errors import ConfigError
-from transferscout.grid.lifeline import die_with_parent
-from transferscout.grid.worker import TrialOutcome, TrialPayload, execute_trial, worker_name
+from transferscout.grid.pool import PoolExecutor, TrialQueue
+from transferscout.grid.worker import (
+    OnStart,
+    TrialOutcome,
+    TrialPayload,
+    execute_trial,
+    set_threads,
+)
 
 __all__ = ["Executor", "InProcessExecutor", "PoolExecutor", "RayExecutor", "make_executor"]
 
 logger = logging.getLogger(__name__)
-
-OnStart = Callable[[TrialPayload], None]
 
 
 class Executor(Protocol):
@@ -40,13 +45,6 @@ class Executor(Protocol):
     def close(self) -> None:
         """Release workers."""
         ...
-
-
-def _set_threads(threads: int | None) -> None:
-    import torch
-
-    if threads is not None:
-        torch.set_num_threads(threads)
 
 
 class InProcessExecutor:
@@ -63,7 +61,7 @@ class InProcessExecutor:
 
     def run(self, payloads: Iterable[TrialPayload], on_start: OnStart) -> Iterator[TrialOutcome]:
         """Run each payload here, in order."""
-        _set_threads(self.threads)
+        set_threads(self.threads)
         for payload in payloads:
             on_start(payload)
             yield execute_trial(payload, self.on_step)
@@ -72,87 +70,8 @@ class InProcessExecutor:
         """Nothing to release."""
 
 
-def _pool_initializer(threads: int, parent: int) -> None:
-    die_with_parent(parent)  # a killed driver must not leave its workers training
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    _set_threads(threads)
-
-
-class PoolExecutor:
-    """Run trials in ``workers`` spawned processes with ``threads`` torch threads each."""
-
-    def __init__(self, workers: int, threads: int) -> None:
-        self.workers = workers
-        self.threads = threads
-        self._pool: futures.ProcessPoolExecutor | None = None
-
-    def _new_pool(self) -> futures.ProcessPoolExecutor:
-        return futures.ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_pool_initializer,
-            initargs=(self.threads, os.getpid()),
-        )
-
-    def run(self, payloads: Iterable[TrialPayload], on_start: OnStart) -> Iterator[TrialOutcome]:
-        """Keep every worker busy; a dead worker fails the trials that were in flight.
-
-        When a worker dies, the pool is broken for every trial it holds: those trials are
-        reported failed (their attempt counts) and a new pool takes the remaining ones.
-        """
-        queue = iter(payloads)
-        in_flight: dict[futures.Future[TrialOutcome], TrialPayload] = {}
-        waiting: TrialPayload | None = None
-        while True:
-            self._pool = self._pool or self._new_pool()
-            broken = False
-            while len(in_flight) < self.workers:
-                waiting = waiting or next(queue, None)
-                if waiting is None:
-                    break
-                try:
-                    future = self._pool.submit(execute_trial, waiting)
-                except BrokenProcessPool:  # a worker died since the last wait
-                    broken = True
-                    break
-                on_start(waiting)
-                in_flight[future], waiting = waiting, None
-            if not broken:
-                if not in_flight:
-                    return
-                done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
-                for future in done:
-                    try:
-                        outcome = future.result()
-                    except BrokenProcessPool:
-                        broken = True
-                        continue
-                    del in_flight[future]
-                    yield outcome
-            if broken:
-                if not in_flight and waiting is not None:  # a fresh pool that cannot work
-                    on_start(waiting)
-                    yield _died(waiting, "the worker pool broke before the trial could start")
-                    waiting = None
-                for payload in in_flight.values():
-                    yield _died(payload, "a worker process of the pool died while it ran")
-                in_flight.clear()
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = None
-
-    def close(self) -> None:
-        """Shut the pool down."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-
-
-def _died(payload: TrialPayload, message: str) -> TrialOutcome:
-    return TrialOutcome(trial_id=payload.trial.id, worker=worker_name(), error=message)
-
-
 def _ray_execute(payload: TrialPayload, threads: int) -> TrialOutcome:
-    _set_threads(threads)
+    set_threads(threads)
     return execute_trial(payload)
 
 
@@ -179,18 +98,19 @@ class RayExecutor:
         self._remote = ray.remote(num_cpus=threads, max_retries=0)(_ray_execute)
 
     def run(self, payloads: Iterable[TrialPayload], on_start: OnStart) -> Iterator[TrialOutcome]:
-        """Keep ``workers`` Ray tasks in flight; a crashed task fails its trial."""
+        """Keep ``workers`` Ray tasks in flight; a lost worker's trial is retried or failed.
+
+        A trial never raises in its task (:func:`execute_trial` returns its errors), so any
+        error from Ray but a task error means the worker process or its node was lost.
+        """
         ray = self._ray
-        queue = iter(payloads)
+        queue = TrialQueue(payloads, on_start)
         in_flight: dict[Any, TrialPayload] = {}
-        exhausted = False
         while True:
-            while not exhausted and len(in_flight) < self.workers:
-                payload = next(queue, None)
+            while len(in_flight) < self.workers:
+                payload = queue.start_next()
                 if payload is None:
-                    exhausted = True
                     break
-                on_start(payload)
                 in_flight[self._remote.remote(payload, self.threads)] = payload
             if not in_flight:
                 return
@@ -199,8 +119,14 @@ class RayExecutor:
                 payload = in_flight.pop(ref)
                 try:
                     yield ray.get(ref)
-                except Exception as error:  # a crashed worker or a lost node
-                    yield _died(payload, f"the Ray task failed: {type(error).__name__}: {error}")
+                except ray.exceptions.RayTaskError as error:  # raised outside the trial's guard
+                    error_text = f"the Ray task failed: {error}"
+                    yield TrialOutcome(trial_id=payload.trial.id, worker="ray", error=error_text)
+                except ray.exceptions.RayError as error:  # the worker or its node was lost
+                    reason = f"{type(error).__name__}: {error}"
+                    lost = queue.worker_lost(payload, "a Ray worker", reason)
+                    if lost is not None:
+                        yield lost
 
     def close(self) -> None:
         """Shut down the Ray instance if this executor started it."""

@@ -4,7 +4,9 @@ The driver is the only process that writes the run's store.  Single-task trials 
 (they are the shared source stages); a transfer trial runs once its source trial is done.
 Re-running the same grid on the same run folder continues where it stopped: finished trials
 are kept, trials left running by a crash are re-run, failed trials are retried until they have
-had ``max_attempts`` attempts, and no trial is ever stored twice.
+had ``max_attempts`` attempts, and no trial is ever stored twice.  A trial whose worker process
+dies under it is started again at once, on a fresh worker, while it has attempts left; a trial
+that raises waits for the next run (the same seed and data would raise again).
 """
 
 from __future__ import annotations
@@ -52,7 +54,9 @@ class ExecutionOptions:
         threads_per_worker: Torch threads per worker (default: cores // workers).
         ray_address: Address of an existing Ray cluster; empty starts a local one.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-        max_attempts: A failed trial is retried until it has had this many attempts.
+        max_attempts: A failed trial is retried until it has had this many attempts (one
+            whose worker process died at once, on a fresh worker; one that raised on the next
+            run).
     """
 
     executor: str = "local"
@@ -268,7 +272,7 @@ def _run_stages(
                     bar_task, total=planned + len(stage) + sum(map(len, stages[index + 1 :]))
                 )
             planned += len(stage)
-            payloads = _payloads(stage, tasks, run_dir, options.device, keep)
+            payloads = _payloads(store, stage, tasks, run_dir, options, keep)
             for outcome in executor.run(payloads, on_start):
                 _record(store, run_dir, outcome)
                 ran += 1
@@ -298,17 +302,23 @@ def _ready_transfers(
 
 
 def _payloads(
+    store: RunStore,
     trials: Sequence[TrialSpec],
     tasks: TaskSet,
     run_dir: Path,
-    device: str,
+    options: ExecutionOptions,
     keep: Collection[str],
 ) -> Iterator[TrialPayload]:
     for trial in trials:
         weights = None
         if trial.source_trial is not None:
             weights = model_path(run_dir, trial.source_trial.id).read_bytes()
-        yield TrialPayload(trial, tasks[trial.target], weights, device, trial.id in keep)
+        row = store.row(trial.id)
+        # A trial interrupted on its last attempt (requeued) still gets one more.
+        attempts_left = max(1, options.max_attempts - (row.attempts if row else 0))
+        yield TrialPayload(
+            trial, tasks[trial.target], weights, options.device, trial.id in keep, attempts_left
+        )
 
 
 def _record(store: RunStore, run_dir: Path, outcome: TrialOutcome) -> None:

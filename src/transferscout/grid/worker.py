@@ -27,20 +27,41 @@ from transferscout.tasks.task import Task
 from transferscout.training.checks import check_finite_model
 from transferscout.training.finetune import evaluate, resolve_device, train_stage
 
-__all__ = ["TrialOutcome", "TrialPayload", "execute_trial", "run_trial"]
+__all__ = [
+    "OnStart",
+    "TrialOutcome",
+    "TrialPayload",
+    "execute_trial",
+    "run_trial",
+    "set_threads",
+    "worker_died",
+    "worker_name",
+]
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class TrialPayload:
-    """Everything a worker needs to run a trial, with no access to the run folder."""
+    """Everything a worker needs to run a trial, with no access to the run folder.
+
+    ``attempts_left`` is how many times an executor may start the trial in this run: a trial
+    whose worker process dies under it (killed, out of memory, crashed) is started again on a
+    fresh worker until it has been started that many times.  A trial that raises is not
+    started again in the same run: the same seed and data would raise again.
+    """
 
     trial: TrialSpec
     target_task: Task
     source_weights: bytes | None = None
     device: str = "auto"
     keep_model: bool = False
+    attempts_left: int = 1
+
+
+#: Called by an executor each time it hands a payload to a worker (the runner marks the trial
+#: running and counts the attempt).
+OnStart = Callable[[TrialPayload], None]
 
 
 @dataclass(frozen=True)
@@ -63,9 +84,26 @@ class TrialOutcome:
         return self.error is None
 
 
-def worker_name() -> str:
-    """``host:pid`` of this process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def worker_name(pid: int | None = None) -> str:
+    """``host:pid`` of this process (or of process ``pid`` on this host)."""
+    return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"
+
+
+def set_threads(threads: int | None) -> None:
+    """Give torch ``threads`` threads in this process (``None`` leaves torch's default)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+
+
+def worker_died(payload: TrialPayload, worker: str, attempts: int, reason: str) -> TrialOutcome:
+    """The failed outcome of a trial whose worker process died on each of its ``attempts``."""
+    each = "its only attempt" if attempts == 1 else f"each of its {attempts} attempts"
+    each += " in this run"
+    return TrialOutcome(
+        trial_id=payload.trial.id,
+        worker=worker,
+        error=f"its worker process died while running it, on {each} (last: {reason})",
+    )
 
 
 def execute_trial(

@@ -110,6 +110,8 @@ class TaskKind(ABC):
     metric_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     #: The primary metric as the report and the command line name it.
     metric_label: ClassVar[str]
+    #: Other keys of :meth:`metrics` shown next to the primary one (a model card's columns).
+    other_metrics: ClassVar[tuple[str, ...]] = ()
     #: The kind as texts name it ("multi-class").
     display_name: ClassVar[str]
     #: The numpy dtype labels are stored in (``object`` for per-example lists).

@@ -23,6 +23,7 @@ class BinaryKind(ClassificationKind):
     name: ClassVar[str] = "binary"
     primary_metric: ClassVar[str] = "f1"
     metric_label: ClassVar[str] = "positive F1"
+    other_metrics: ClassVar[tuple[str, ...]] = ("precision", "recall", "accuracy")
     display_name: ClassVar[str] = "binary"
     label_dtype: ClassVar[type[np.generic]] = np.int8
     needs_predictions_for_attribution: ClassVar[bool] = False

@@ -40,6 +40,7 @@ class MulticlassKind(ClassificationKind):
     name: ClassVar[str] = "multiclass"
     primary_metric: ClassVar[str] = "macro_f1"
     metric_label: ClassVar[str] = "macro-F1"
+    other_metrics: ClassVar[tuple[str, ...]] = ("micro_f1", "accuracy")
     display_name: ClassVar[str] = "multi-class"
     label_dtype: ClassVar[type[np.generic]] = np.int64
 

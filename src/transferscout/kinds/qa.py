@@ -254,6 +254,7 @@ class QuestionAnsweringKind(TaskKind):
     name: ClassVar[str] = "qa"
     primary_metric: ClassVar[str] = "f1"
     metric_label: ClassVar[str] = "SQuAD token F1"
+    other_metrics: ClassVar[tuple[str, ...]] = ("exact_match",)
     display_name: ClassVar[str] = "question answering"
     has_classes: ClassVar[bool] = False
     label_dtype: ClassVar[type[np.generic]] = np.object_

@@ -54,6 +54,7 @@ class RegressionKind(TaskKind):
     name: ClassVar[str] = "regression"
     primary_metric: ClassVar[str] = "spearman"
     metric_label: ClassVar[str] = "Spearman ρ"
+    other_metrics: ClassVar[tuple[str, ...]] = ("pearson", "mse")
     display_name: ClassVar[str] = "regression"
     has_classes: ClassVar[bool] = False
     metric_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)

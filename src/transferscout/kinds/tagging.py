@@ -201,6 +201,7 @@ class TaggingKind(TaskKind):
     name: ClassVar[str] = "tagging"
     primary_metric: ClassVar[str] = "entity_f1"
     metric_label: ClassVar[str] = "entity F1"
+    other_metrics: ClassVar[tuple[str, ...]] = ("precision", "recall", "token_accuracy")
     display_name: ClassVar[str] = "sequence labelling"
     has_classes: ClassVar[bool] = True
     label_dtype: ClassVar[type[np.generic]] = np.object_

@@ -31,6 +31,7 @@ __all__ = [
     "candidate_table",
     "feature_columns",
     "feature_groups",
+    "one_training_hours",
     "pivot_signals",
     "predicted_cost",
     "target_scores",
@@ -124,9 +125,12 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
     Columns: ``source``, ``target``, the hyperparameters, both stages' max length,
     ``real_f1`` (mean test score over seeds of the target's primary metric: positive-class F1
     for a binary target, macro-F1 for a multi-class one, Spearman's ρ for a regression),
-    ``real_accuracy`` (NaN for regression), ``hours`` (mean source + target training time,
-    realised), ``planned_cost`` (the predicted cost of :func:`predicted_cost`, with each
-    task's training-set size from the ``source_size`` signal), ``seeds``, ``target_kind``,
+    ``real_f1_sd`` (its sample standard deviation over seeds; NaN for one seed),
+    ``real_accuracy`` (NaN for regression), ``hours`` (the realised source + target training
+    hours of *one* training: the trial with the lowest finished seed — the grid's first seed,
+    the one ``search`` trains; see :func:`one_training_hours`), ``planned_cost`` (the
+    predicted cost of :func:`predicted_cost`, with each task's training-set size from the
+    ``source_size`` signal), ``seeds``, ``target_kind``,
     ``target_score`` (the target's single-task score, see :func:`target_scores`),
     ``real_gain`` (``real_f1 − target_score``: what the meta-model predicts, comparable
     across kinds), and one column per stored signal.  ``trials`` keeps only those trial ids (a
@@ -166,6 +170,7 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
                 "target_batch_size": target["batch_size"],
                 "source_max_length": source["max_length"],
                 "target_max_length": target["max_length"],
+                "seed": row.seed,
                 "real_f1": trial_score(row),
                 "real_accuracy": row.metrics.get("test_accuracy", np.nan),
                 "hours": ((row.source_seconds or 0.0) + (row.target_seconds or 0.0)) / 3600,
@@ -175,12 +180,13 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
         raise ConfigError(f"{run_dir}: no finished transfer trial; run the grid first")
     keys = ["source", "target", *HYPERPARAMETERS, "source_max_length", "target_max_length"]
     grouped = (
-        pd.DataFrame(records)
+        one_training_hours(pd.DataFrame(records), keys)
         .groupby(keys, as_index=False)
         .agg(
             real_f1=("real_f1", "mean"),
+            real_f1_sd=("real_f1", "std"),
             real_accuracy=("real_accuracy", "mean"),
-            hours=("hours", "mean"),
+            hours=("hours", "first"),
             seeds=("real_f1", "size"),
         )
     )
@@ -194,6 +200,24 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
         sizes = dict(zip(known["source"], known["source_size"].astype(float), strict=True))
     table["planned_cost"] = predicted_cost(table, sizes)
     return table
+
+
+def one_training_hours(trials: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Trials sorted so that each configuration's first row is its lowest seed.
+
+    The value of a candidate is the mean over its seeds, but a user trains it once: its cost
+    is one training's realised hours, and the evaluation takes that of the lowest seed (the
+    grid's first, the one ``search`` trains and reads).  Not the sum
+    over seeds, and not their mean either: seeds are often trained at different times — the
+    reference study v2's seeds 1 and 2 ran next to other jobs and took 4-5 times as long as
+    seed 0 — so a mean would make a candidate's cost depend on how many of its seeds have
+    finished and under what load.
+
+    Args:
+        trials: One row per trial with columns ``seed`` and ``keys``.
+        keys: The columns that identify a configuration (all but the seed).
+    """
+    return trials.sort_values([*keys, "seed"], kind="stable").reset_index(drop=True)
 
 
 def target_scores(singles: Sequence[TrialRow]) -> dict[str, float]:

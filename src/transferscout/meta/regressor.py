@@ -1,6 +1,7 @@
 """``TransferRegressor``: an XGBoost regressor predicting a transfer model's F1.
 
-It is always evaluated leave-one-target-out (:func:`leave_one_target_out`).
+Within a pool it is evaluated leave-one-target-out (:func:`leave_one_target_out`); across
+pools it is fitted on one pool and predicts another's rows (:func:`fit_and_predict`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["TransferRegressor", "leave_one_target_out"]
+__all__ = ["TransferRegressor", "fit_and_predict", "leave_one_target_out"]
 
 
 class TransferRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
@@ -114,3 +115,26 @@ def leave_one_target_out(
         model = make_regressor().fit(features[~held_out], real[~held_out])
         predictions[held_out] = model.predict(features[held_out])
     return predictions
+
+
+def fit_and_predict(
+    fit_table: pd.DataFrame,
+    table: pd.DataFrame,
+    columns: list[str],
+    *,
+    make_regressor: Callable[[], Any] = TransferRegressor,
+    target_column: str = "real_f1",
+) -> npt.NDArray[np.float64]:
+    """Predict every row of ``table`` with one model fitted on every row of ``fit_table``.
+
+    The cross-pool case: ``fit_table`` is another pool's candidates (all its targets), so no
+    row of ``table`` — nor any other result of its pool's transfers — is seen in the fit.
+
+    Returns:
+        One prediction per row of ``table``, in its order.
+    """
+    model = make_regressor().fit(
+        fit_table[columns].to_numpy(dtype=np.float64),
+        fit_table[target_column].to_numpy(dtype=np.float64),
+    )
+    return np.asarray(model.predict(table[columns].to_numpy(dtype=np.float64)), dtype=np.float64)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from transferscout.errors import TransferScoutError
+from transferscout.evaluation.cross_pool import CROSS_POOL_FOLDER
 from transferscout.report import opening, plots, wording
 
 if TYPE_CHECKING:
@@ -169,7 +170,7 @@ def _noise_text(summary: dict[str, Any]) -> str:
         return (
             "Each single-task setting was trained with one seed, so seed noise is unknown; "
             "set grid.single_task_seeds to measure it."
-        )
+        ) + _transfer_noise_text(noise, label)
     text = (
         f"Over {noise['settings_with_repeated_seeds']} single-task settings with at least "
         f"{noise['seeds_per_setting']} seeds, the test {label}{own} has a mean standard "
@@ -186,7 +187,60 @@ def _noise_text(summary: dict[str, Any]) -> str:
             f"{noise['mean_gain']:+.4f}); test: {noise['test']} (cut-off {noise['t_cutoff']:.2f} "
             f"standard errors with {noise['seeds_per_setting']} single-task seeds)."
         )
-    return text
+    return text + _transfer_noise_text(noise, label)
+
+
+def _transfer_noise_text(noise: dict[str, Any], label: str) -> str:
+    """How finely the transfer seeds resolve each target's best candidate, when known."""
+    if "transfer_std_f1" not in noise:
+        return ""
+    return (
+        f" Transfer candidates trained with several seeds "
+        f"({noise['transfer_candidates_with_repeated_seeds']}; median "
+        f"{noise['transfer_seeds_per_candidate']:g} seeds) vary by a standard deviation of "
+        f"{noise['transfer_std_f1']:.4f} in {label}, so a candidate's mean over its seeds has a "
+        f"standard error of {noise['transfer_mean_se_f1']:.4f}; a target's best candidate leads "
+        f"the second by a median {noise['median_best_gap']:.4f}, and on average "
+        f"{noise['mean_within_one_se_of_best']:.1f} other candidates per target are within one "
+        "standard error of the best."
+    )
+
+
+def _cross_pool(folder: Path) -> list[tuple[str, pd.DataFrame, str]]:
+    """The cross-pool evaluation's tables, when ``evaluate --fit-on`` wrote them."""
+    cross = folder / CROSS_POOL_FOLDER
+    if not (cross / "versus_within.csv").exists():
+        return []
+    summary = json.loads((cross / "summary.json").read_text(encoding="utf-8"))
+    ranking = pd.read_csv(cross / "ranking.csv")
+    compared = pd.read_csv(cross / "versus_within.csv")
+    fitted = (
+        f"Meta-models fitted on {summary.get('fitted_on')} "
+        f"({summary.get('fitted_on_candidates')} candidates of "
+        f"{len(summary.get('fitted_on_targets', []))} targets) rank this run's candidates"
+    )
+    compared = compared.assign(
+        p=[opening.p_text(p) if pd.notna(p) else "" for p in compared["p"]]
+    ).round(4)
+    return [
+        (
+            "A meta-model that travels: ranking quality when fitted on another run",
+            _ranking_table(ranking),
+            f"{fitted}; {summary.get('cross_pool', '')}.",
+        ),
+        (
+            "A meta-model that travels: paired tests (p-values)",
+            _tests_table(ranking),
+            _baselines_text(ranking, summary),
+        ),
+        (
+            "A meta-model that travels: fitted on another run vs leave-one-target-out here",
+            compared,
+            "Per method and metric, the means over the same targets of the cross-pool and the "
+            "within-pool (leave-one-target-out) values, their difference (cross - within) and "
+            "the two-sided sign-flip p-value of the per-target differences.",
+        ),
+    ]
 
 
 def _completeness(run_dir: Path) -> tuple[pd.DataFrame, str]:
@@ -398,6 +452,13 @@ def write_report(run_dir: str | Path) -> ReportFiles:
                 f"<p class='note'>{html.escape(tests_note)}</p>",
                 tests_shown.to_html(index=False, na_rep="", classes="tests", border=0),
             ]
+    crossed = _cross_pool(folder)
+    for title, frame, note in crossed:
+        sections_html += [
+            f"<h2>{html.escape(title)}</h2>",
+            f"<p class='note'>{html.escape(note)}</p>",
+            frame.to_html(index=False, na_rep="", border=0),
+        ]
     sections_html.append("<h2>Configuration and versions</h2>")
     sections_html.append(
         f"<pre>{html.escape(json.dumps({'config': config, 'versions': versions}, indent=2))}</pre>"
@@ -465,6 +526,8 @@ def write_report(run_dir: str | Path) -> ReportFiles:
                 _markdown_table(tests_shown),
                 "",
             ]
+    for title, frame, note in crossed:
+        markdown += [f"## {title}", "", note, "", _markdown_table(frame), ""]
     markdown += [
         "## Configuration and versions",
         "",
