@@ -209,13 +209,13 @@ def plan_pair_examples(
     (an inference pass, measured).  ``fixed_seconds`` (loading the models) comes off the
     share first.
 
+    The budget wins over the estimators' wish for more examples than the features have
+    dimensions (the plain H-score inverts their covariance): a floor at the dimension (385
+    for MiniLM) took a 2-hour grid's signals to 7.7% of it (BENCHMARKS.md).
+
     Returns:
         The largest cap whose cost fits :data:`PAIR_SHARE` of the budget (``cap`` when every
         example fits), but never below :data:`MIN_EXAMPLES`.
-
-    The budget wins over the estimators' wish for more examples than the features have
-    dimensions (the plain H-score inverts their covariance): a floor at the dimension (385
-    for MiniLM) overran the budget of small grids 2× (BENCHMARKS.md).
     """
     if not _positive(seconds_per_example):
         return cap
