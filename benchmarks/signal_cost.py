@@ -409,8 +409,10 @@ def measure(name: str, work: Path, args: argparse.Namespace) -> dict[str, object
     run = fresh_copy(trained, work / name)
     subset = subset_of(tasks, args.agreement_tasks)
     old, ranked = None, False
-    if not args.no_old_settings:
-        old_run = fresh_copy(trained, work / f"{name}-old")
+    old_run = work / f"{name}-old"
+    reuse = args.reuse_old and (work / f"{name}-old-ansat").exists() and old_run.exists()
+    if not args.no_old_settings and not reuse:
+        fresh_copy(trained, old_run)
         fresh_copy(trained, work / f"{name}-old-ansat")
         context = multiprocessing.get_context("spawn")
         pool = ProcessPoolExecutor(1, mp_context=context)
@@ -441,6 +443,7 @@ def measure(name: str, work: Path, args: argparse.Namespace) -> dict[str, object
         ansat_seconds = old.result()
         pool.shutdown()
         logger.info("[%s] old ANSAT took %.0f s (load %s)", name, ansat_seconds, load_average())
+    if old is not None or reuse:
         costs = signal_seconds(old_run)
         for family, seconds in signal_seconds(work / f"{name}-old-ansat").items():
             costs[family] = costs.get(family, 0.0) + seconds
@@ -574,6 +577,12 @@ def main() -> None:
     parser.add_argument("--bf16", default="demo", help="workloads also measured under bf16")
     parser.add_argument(
         "--no-old-settings", action="store_true", help="skip the old settings and agreement"
+    )
+    parser.add_argument(
+        "--reuse-old",
+        action="store_true",
+        help="compare with the old settings' signals and costs already in the work folder "
+        "(they do not depend on the defaults; their seconds are those of their own run)",
     )
     parser.add_argument(
         "--steps-agreement", action="store_true", help="only: word scores vs steps (demo)"

@@ -250,3 +250,10 @@ def test_a_bad_table_is_refused_before_any_work(
     path.write_text(MIXED_POOL + "\n[[data.tables]]\n" + extra)
     with pytest.raises(error, match=message):
         load_config(path).data.load()
+
+
+def test_overrides_never_edit_the_profile_they_start_from() -> None:
+    edited = load_config(profile="study", overrides=["data.max_train_examples=300"])
+    again = load_config(profile="study")
+    assert edited.data.max_train_examples == 300
+    assert again.data.max_train_examples == 500

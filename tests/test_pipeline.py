@@ -56,6 +56,23 @@ def test_a_changed_setting_reruns_only_what_depends_on_it(
     assert changed.grid.ran_now == 0
 
 
+def test_derived_pair_examples_are_calibrated_and_charged(
+    finished_run: Path, config_file: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from transferscout.grid.store import RunStore
+    from transferscout.pipeline import pair_settings
+    from transferscout.signals.budget import MIN_EXAMPLES
+
+    run = shutil.copytree(finished_run, tmp_path / "run", ignore=shutil.ignore_patterns("*.lock"))
+    # a budget so small that no example fits: the floor
+    config = load_config(config_file, ["signals.pairs.max_examples=none", "signals.budget=1e-9"])
+    assert pair_settings(config, run, config.data.load()).max_examples == MIN_EXAMPLES
+    with RunStore(run, readonly=True) as store:
+        assert [c["family"] for c in store.costs()].count("calibration") == 1
+
+
 def test_rank_a_new_target_without_training_any_pair(finished_run: Path, tmp_path: Path) -> None:
     # The run's own documents under a new name: the tiny encoder learns food (and so camp).
     rows = [{"text": r["text"], "camp": r["food"]} for r in keyword_rows(90, seed=3)]

@@ -8,6 +8,7 @@ optional value).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 import tomllib
@@ -283,7 +284,7 @@ class AnsatConfig:
 
     n_steps: int | None = None
     start_steps: int = 4
-    tolerance: float = 0.25
+    tolerance: float = 0.1
     method: str = "gausslegendre"
     max_length: int | None = None
     split: str = "test"
@@ -556,7 +557,7 @@ def load_config(
     if profile is not None:
         if profile not in PROFILES:
             raise ConfigError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
-        data = _merge({}, PROFILES[profile])
+        data = copy.deepcopy(PROFILES[profile])  # overrides must never edit the profile
     if path is not None:
         data = _merge(data, _read_file(Path(path)))
     for override in overrides:

@@ -157,7 +157,8 @@ def pair_settings(config: RunConfig, run_dir: Path, tasks: TaskSet) -> PairSigna
     """The pair signals' settings; left out, the examples per task fit half the budget.
 
     The cost of an inference pass and of loading a model is measured on the first task's
-    single-task model (a short calibration on a few of its training texts).
+    single-task model (a short calibration on a few of its training texts, after a first
+    load and pass that pay the one-time costs of the process).
     """
     if config.signals.pairs.max_examples is not None:
         return config.pair_settings()
@@ -167,18 +168,15 @@ def pair_settings(config: RunConfig, run_dir: Path, tasks: TaskSet) -> PairSigna
     seconds_per_example, load_seconds = _calibrate_inference(config, run_dir, tasks)
     with RunStore(run_dir) as store:  # charged with the signals
         store.put_cost("calibration", "pairs", time.perf_counter() - start, {})
-    n = len(tasks)
     examples = plan_pair_examples(
         budget,
         seconds_per_example,
-        models=n,
-        pairs=n * n,
-        embedded=n,
-        fixed_seconds=(n + 1) * load_seconds,
+        sizes=[len(task.train) for task in tasks.tasks],
+        fixed_seconds=(len(tasks) + 1) * load_seconds,
     )
     logger.info(
         "pair signals: %d training examples per task (half of the %g%% budget of a %.2f h "
-        "grid; %.3f s per example and pass, %.1f s per model load)",
+        "grid; %.4f s per example and pass, %.2f s per model load)",
         examples,
         config.signals.budget * 100,
         budget.grid_seconds / 3600,
@@ -188,33 +186,44 @@ def pair_settings(config: RunConfig, run_dir: Path, tasks: TaskSet) -> PairSigna
     return config.pair_settings(max_examples=examples)
 
 
+#: Training texts of the first task the inference calibration runs on.
+CALIBRATION_EXAMPLES = 32
+
+
 def _calibrate_inference(config: RunConfig, run_dir: Path, tasks: TaskSet) -> tuple[float, float]:
-    """Seconds per example of a feature pass, and seconds to load a model (measured)."""
+    """Seconds per example of a feature pass, and seconds to load a model (measured).
+
+    The first load and pass of a process also import and initialise libraries (seconds on
+    a busy machine); they are done once untimed, so only what every further model and
+    batch costs is measured.
+    """
     first = tasks.names[0]
     with RunStore(run_dir, readonly=True) as store:
         row = select_single_task_models(store, tasks)[first]
+    load_trained_model(run_dir, row, device=config.executor.device)
     start = time.perf_counter()
     encoder = load_trained_model(run_dir, row, device=config.executor.device)
     load_seconds = time.perf_counter() - start
     train = tasks[first].train
-    texts = train.texts[:CALIBRATION_EXAMPLES]
     settings = config.pair_settings()
+
+    def features(count: int) -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.precision == "bf16"):
+            pooled_features(
+                encoder.model,
+                encoder.tokenizer,
+                train.texts[:count],
+                max_length=settings.max_length,
+                batch_size=settings.batch_size,
+                pairs=None if train.pairs is None else train.pairs[:count],
+                kind=tasks[first].kind,
+            )
+
+    features(2)
     start = time.perf_counter()
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.precision == "bf16"):
-        pooled_features(
-            encoder.model,
-            encoder.tokenizer,
-            texts,
-            max_length=settings.max_length,
-            batch_size=settings.batch_size,
-            pairs=None if train.pairs is None else train.pairs[:CALIBRATION_EXAMPLES],
-            kind=tasks[first].kind,
-        )
-    return (time.perf_counter() - start) / max(1, len(texts)), load_seconds
-
-
-#: Training texts of the first task the inference calibration runs on.
-CALIBRATION_EXAMPLES = 32
+    features(CALIBRATION_EXAMPLES)
+    seconds = (time.perf_counter() - start) / max(1, min(CALIBRATION_EXAMPLES, len(train)))
+    return seconds, load_seconds
 
 
 def evaluate(config: RunConfig, run_dir: str | Path) -> EvaluationResult:

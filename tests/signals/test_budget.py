@@ -130,11 +130,15 @@ def test_pair_examples_fit_half_the_budget() -> None:
     from transferscout.signals.budget import MAX_EXAMPLES, MIN_EXAMPLES, plan_pair_examples
 
     budget = SignalBudget(grid_seconds=4000.0, fraction=0.05)  # 200 s, 100 s for pair signals
-    # 3 tasks: 9 feature passes + 2 x 3 TaskEmb + 3 TextEmb = 18 passes per example at
-    # 0.02 s each = 0.36 s per example; 100 s less 4 model loads of 1 s -> 266 examples.
-    plan = {"models": 3, "pairs": 9, "embedded": 3}
-    assert plan_pair_examples(budget, 0.02, **plan, fixed_seconds=4.0) == 266
-    assert plan_pair_examples(budget, 0.02, **plan) == 277
-    assert plan_pair_examples(budget, 1e-5, **plan) == MAX_EXAMPLES
-    assert plan_pair_examples(budget, 10.0, **plan) == MIN_EXAMPLES
-    assert plan_pair_examples(budget, float("nan"), **plan) == MAX_EXAMPLES
+    # 3 tasks of 100, 300 and 300 examples: each example costs 2 feature passes (the other
+    # tasks' models) + 2 TaskEmb + 1 TextEmb = 5 passes, at 0.04 s each = 0.2 s; 100 s less
+    # 4 model loads of 1 s = 96 s = 480 examples = 100 + 2 x 190 (cap 190).
+    sizes = [100, 300, 300]
+    assert plan_pair_examples(budget, 0.04, sizes=sizes, fixed_seconds=4.0) == 190
+    assert plan_pair_examples(budget, 0.04, sizes=sizes) == 200  # 500 = 100 + 2 x 200
+    # every example (700 x 0.1 s = 70 s) fits at 0.02 s per pass: the cap
+    assert plan_pair_examples(budget, 0.02, sizes=sizes) == MAX_EXAMPLES
+    assert plan_pair_examples(budget, 1e-5, sizes=sizes) == MAX_EXAMPLES
+    assert plan_pair_examples(budget, 10.0, sizes=sizes) == MIN_EXAMPLES
+    assert plan_pair_examples(budget, float("nan"), sizes=sizes) == MAX_EXAMPLES
+    assert plan_pair_examples(budget, 10.0, sizes=sizes, cap=20) == 20

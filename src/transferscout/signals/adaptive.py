@@ -58,7 +58,7 @@ class AdaptiveSteps:
     """
 
     start: int = 4
-    tolerance: float = 0.25
+    tolerance: float = 0.1
     probe_documents: int = 8
 
     def __post_init__(self) -> None:

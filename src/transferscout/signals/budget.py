@@ -196,25 +196,47 @@ def plan_pair_examples(
     budget: SignalBudget,
     seconds_per_example: float,
     *,
-    models: int,
-    pairs: int,
-    embedded: int,
+    sizes: Sequence[int],
     fixed_seconds: float = 0.0,
     cap: int = MAX_EXAMPLES,
 ) -> int:
     """Training examples per task for the pair signals, within their share of the budget.
 
-    Per example of each task's sample: ``pairs`` feature passes (a source model on the
-    target's sample), ``models`` TaskEmb passes (forward and backward, :data:`TASKEMB_PASSES`)
-    and ``embedded`` TextEmb passes, each costing ``seconds_per_example`` (an inference pass,
-    measured); ``fixed_seconds`` (loading the models) comes off the share first.
+    With a cap of ``c`` examples per task, task ``t`` contributes ``min(sizes[t], c)``
+    examples, and each costs ``n − 1`` feature passes (every other task's model on it; its
+    own model's features come from the TaskEmb pass), the TaskEmb pass (forward and
+    backward, :data:`TASKEMB_PASSES`) and one TextEmb pass, each ``seconds_per_example``
+    (an inference pass, measured).  ``fixed_seconds`` (loading the models) comes off the
+    share first.
+
+    The budget wins over the estimators' wish for more examples than the features have
+    dimensions (the plain H-score inverts their covariance): a floor at the dimension (385
+    for MiniLM) took a 2-hour grid's signals to 7.7% of it (BENCHMARKS.md).
+
+    Returns:
+        The largest cap whose cost fits :data:`PAIR_SHARE` of the budget (``cap`` when every
+        example fits), but never below :data:`MIN_EXAMPLES`.
     """
     if not _positive(seconds_per_example):
         return cap
-    passes = pairs + TASKEMB_PASSES * models + embedded
+    passes = len(sizes) - 1 + TASKEMB_PASSES + 1
     share = PAIR_SHARE * budget.seconds - fixed_seconds
-    fits = int(share / (passes * seconds_per_example))
-    return max(MIN_EXAMPLES, min(cap, fits))
+
+    def fits(examples: int) -> bool:
+        return passes * sum(min(s, examples) for s in sizes) * seconds_per_example <= share
+
+    low, high = min(MIN_EXAMPLES, cap), cap
+    if fits(high):
+        return high
+    if not fits(low):
+        return low
+    while high - low > 1:  # largest cap within the share (the cost grows with the cap)
+        middle = (low + high) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle
+    return low
 
 
 def _positive(value: float | None) -> bool:
