@@ -8,6 +8,7 @@ import pytest
 
 from transferscout.encoders import EncoderSpec
 from transferscout.errors import TransferScoutError
+from transferscout.evaluation.run import charged_costs
 from transferscout.grid.models import (
     load_trained_model,
     model_fingerprint,
@@ -227,3 +228,33 @@ def test_cached_rows_of_other_texts_under_the_same_ids_are_not_reused(
     compute_ansat(fresh, tasks, SETTINGS)
     compute_ansat(seeded, tasks, SETTINGS)
     assert _ansat_rows(seeded) == pytest.approx(_ansat_rows(fresh), nan_ok=True)
+
+
+def test_after_a_recompute_at_other_settings_only_the_used_attributions_are_charged(
+    trained_run: Path, tasks: TaskSet, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)  # other tests may have attributed it at other settings
+    compute_ansat(run, tasks, SETTINGS)
+    with RunStore(run, readonly=True) as store:
+        before = len(store.costs("conductance"))
+    other = AnsatSettings(
+        attribution=AttributionSettings(n_steps=7, max_length=32), max_documents=5
+    )
+    compute_ansat(run, tasks, other)  # new cache keys: every model attributed again
+    with RunStore(run, readonly=True) as store:
+        costs, ansat = store.costs(), store.pair_signals("ansat")
+    conductance = [c for c in costs if c["family"] == "conductance"]
+    keys = set(ansat[0]["detail"]["attributions"].values())
+    assert len(keys) == 3
+    fresh = [c for c in conductance if c["item"].split(":")[0] in keys]
+    assert len(fresh) == 3 and len(conductance) == before + 3  # earlier rows are kept
+    charged = charged_costs(costs, ansat)
+    assert [c for c in charged if c["family"] == "conductance"] == fresh
+    assert [c for c in charged if c["family"] != "conductance"] == [
+        c for c in costs if c["family"] != "conductance"
+    ]
+    # a store whose ANSAT detail does not name its attributions charges every one of them
+    unnamed = [{**row, "detail": {}} for row in ansat]
+    charged_all = [c for c in charged_costs(costs, unnamed) if c["family"] == "conductance"]
+    assert charged_all == conductance

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -196,6 +196,25 @@ def _random_metrics(table: pd.DataFrame, settings: EvaluationSettings) -> list[d
     return rows
 
 
+def charged_costs(
+    costs: Sequence[Mapping[str, Any]], ansat: Sequence[Mapping[str, Any]]
+) -> list[Mapping[str, Any]]:
+    """The signal costs the run's stored signals were made with.
+
+    ``rank:`` costs (a new target's) are not the run's.  Conductance is charged only for the
+    attributions the stored ANSAT values read (their cache keys are in its detail): after ANSAT
+    is recomputed at other settings, the earlier attributions are records of work whose values
+    were replaced.  Stores written before the detail named its keys charge every attribution.
+    """
+    used = {str(k) for row in ansat for k in row["detail"].get("attributions", {}).values()}
+    return [
+        cost
+        for cost in costs
+        if not str(cost["family"]).startswith("rank:")
+        and (not used or cost["family"] != "conductance" or str(cost["item"]).split(":")[0] in used)
+    ]
+
+
 def _costs(run_dir: Path, table: pd.DataFrame) -> tuple[dict[str, float], float]:
     """Signal hours per cost family, and one single-task model per task in hours.
 
@@ -203,7 +222,7 @@ def _costs(run_dir: Path, table: pd.DataFrame) -> tuple[dict[str, float], float]
     one training, as a candidate does (``meta.features.one_training_hours``).
     """
     with RunStore(run_dir, readonly=True) as store:
-        costs = [c for c in store.costs() if not c["family"].startswith("rank:")]
+        costs = charged_costs(store.costs(), store.pair_signals("ansat"))
         singles = store.rows(kind="single", status="done")
     families: dict[str, float] = {}
     for cost in costs:

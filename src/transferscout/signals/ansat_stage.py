@@ -222,6 +222,8 @@ def _attributed_values(
     detail = {
         "settings": {**asdict(resolved), "attribution": resolved.attribution.key()},
         "models": {name: row.id for name, row in models.items()},
+        # the attribution cache keys these values read: their conductance costs are charged
+        "attributions": dict(work.keys),
         "steps": work.steps,
         "completeness": completeness,
         "plan": None if plan is None else _plan_record(plan),
