@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from tests.benchmarks import load_benchmark
 
-def _load() -> ModuleType:
-    path = Path(__file__).parents[2] / "benchmarks" / "signal_cost.py"
-    spec = importlib.util.spec_from_file_location("signal_cost", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["signal_cost"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-signal_cost = _load()
+signal_cost = load_benchmark("signal_cost")
 
 
 def _table(values: dict[str, list[float]]) -> pd.DataFrame:

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pandas as pd
 
+from tests.benchmarks import load_benchmark
 
-def _load() -> ModuleType:
-    folder = Path(__file__).parents[2] / "benchmarks"
-    sys.path.insert(0, str(folder))
-    spec = importlib.util.spec_from_file_location("study_v2", folder / "study_v2.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["study_v2"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-study_v2 = _load()
+study_v2 = load_benchmark("study_v2")
 
 
 def _tables(folder: Path, statuses: dict[str, str], signal_pairs: list[tuple[str, str]]) -> Path:
