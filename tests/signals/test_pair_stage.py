@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from transferscout.encoders import EncoderSpec
@@ -77,6 +79,36 @@ def test_rerun_uses_the_caches_and_reproduces(run_dir: Path, tasks: TaskSet) -> 
     )
     assert len(files) == 9 + 3 + 3  # features per (model, task); taskemb and textemb per task
     stamps = {f: f.stat().st_mtime_ns for f in files}
+    cached = ("textemb", "taskemb", "features")
+    with RunStore(run_dir, readonly=True) as store:
+        costs = {c["family"]: c["seconds"] for c in store.costs() if c["family"] in cached}
     compute_pair_signals(run_dir, tasks, SETTINGS)
     assert {f: f.stat().st_mtime_ns for f in files} == stamps
     assert _signals(run_dir) == before
+    # a re-run reads every value from the caches and charges what computing them took
+    with RunStore(run_dir, readonly=True) as store:
+        again = {c["family"]: c["seconds"] for c in store.costs() if c["family"] in cached}
+    assert again == pytest.approx(costs, rel=1e-12)
+    assert all(seconds > 0.01 for seconds in again.values())
+
+
+def test_a_resumed_stage_charges_cached_values_what_they_cost(
+    run_dir: Path, tasks: TaskSet, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    files = sorted((run / "features").glob("*.npz"))
+    for path in files[:3]:  # as if the first call stopped before computing these
+        path.unlink()
+    compute_pair_signals(run, tasks, SETTINGS)
+    with RunStore(run, readonly=True) as store:
+        charged = {c["family"]: c["seconds"] for c in store.costs()}
+    recorded = []
+    for path in files:
+        with np.load(path) as data:
+            recorded.append(float(data["__seconds__"]))
+    # every features entry is charged its own computation: read ones too, not just the three
+    assert charged["features"] == pytest.approx(sum(recorded), rel=1e-9)
+    # a model's features on its own task came with its TaskEmb pass (charged there, 0 here)
+    # unless deleted above and computed again on their own
+    assert 6 <= sum(r > 0 for r in recorded) <= 9

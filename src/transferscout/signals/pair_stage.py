@@ -276,6 +276,11 @@ class _Timer:
     def __init__(self, precision: Precision = "fp32") -> None:
         self.seconds: dict[str, float] = {}
         self.precision = precision
+        self.last = 0.0  # seconds of the latest timed block
+
+    def charge(self, family: str, seconds: float) -> None:
+        """Charge work done before (a cached value's recorded seconds)."""
+        self.seconds[family] = self.seconds.get(family, 0.0) + seconds
 
     @contextlib.contextmanager
     def time(self, family: str) -> Iterator[None]:
@@ -285,7 +290,8 @@ class _Timer:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
                 yield
         finally:
-            self.seconds[family] = self.seconds.get(family, 0.0) + time.perf_counter() - start
+            self.last = time.perf_counter() - start
+            self.charge(family, self.last)
 
 
 def compute_pair_signals(
@@ -328,7 +334,9 @@ def compute_pair_signals(
                 encoder = load_trained_model(run_dir, models[source], device=device)
                 key = _key("taskemb", fingerprints[source], samples[source], settings)
                 task_vectors[source] = cache.get("embeddings", key)
-                if not task_vectors[source]:
+                if task_vectors[source]:
+                    timer.charge("taskemb", cache.seconds("embeddings", key))
+                else:
                     # TaskEmb's forward pass over the source's own sample also gives the
                     # source model's features on it (the pair source -> source): kept when
                     # its kind reads features per example.
@@ -347,14 +355,16 @@ def compute_pair_signals(
                             pairs=samples[source].pairs,
                             kind=tasks[source].kind,
                         )
-                    cache.put("embeddings", key, task_vectors[source])
+                    cache.put("embeddings", key, task_vectors[source], seconds=timer.last)
                     own_key = _key("features", fingerprints[source], samples[source], settings)
                     if own_level and source in wanted and not cache.get("features", own_key):
                         cache.put("features", own_key, own)
                 for target in wanted:
                     key = _key("features", fingerprints[source], samples[target], settings)
                     arrays = cache.get("features", key)
-                    if not arrays and tasks[target].kind.estimator_level is not None:
+                    if arrays:
+                        timer.charge("features", cache.seconds("features", key))
+                    elif tasks[target].kind.estimator_level is not None:
                         with timer.time("features"):
                             arrays = model_features(
                                 encoder.model,
@@ -365,7 +375,7 @@ def compute_pair_signals(
                                 max_length=settings.max_length,
                                 batch_size=settings.batch_size,
                             )
-                        cache.put("features", key, arrays)
+                        cache.put("features", key, arrays, seconds=timer.last)
                     outputs[(source, target)] = arrays
                 bar.update(steps, advance=1)
         # The estimators' matrices are small (examples × hidden): one BLAS thread is enough,
@@ -394,7 +404,13 @@ def _key(kind: str, model: str, sample: Split, settings: PairSignalSettings) -> 
 
 
 class _ArrayCache:
-    """Named arrays stored as ``<run>/<folder>/<key>.npz``, written atomically."""
+    """Named arrays stored as ``<run>/<folder>/<key>.npz``, written atomically.
+
+    Each entry keeps the seconds its computation took, so that a stage re-run (or resumed
+    after a crash) charges a cached value what it cost, not the time of reading it.
+    """
+
+    SECONDS = "__seconds__"
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
@@ -404,13 +420,26 @@ class _ArrayCache:
         if not path.exists():
             return {}
         with np.load(path) as data:
-            return {name: data[name] for name in data.files}
+            return {name: data[name] for name in data.files if name != self.SECONDS}
 
-    def put(self, folder: str, key: str, arrays: dict[str, npt.NDArray[np.float64]]) -> None:
+    def seconds(self, folder: str, key: str) -> float:
+        """What computing the entry took (0 for entries written before this was kept)."""
+        with np.load(self.run_dir / folder / f"{key}.npz") as data:
+            return float(data[self.SECONDS]) if self.SECONDS in data.files else 0.0
+
+    def put(
+        self,
+        folder: str,
+        key: str,
+        arrays: dict[str, npt.NDArray[np.float64]],
+        *,
+        seconds: float = 0.0,
+    ) -> None:
         path = self.run_dir / folder / f"{key}.npz"
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f"{key}.tmp.npz")
-        np.savez(temporary, **arrays)  # type: ignore[arg-type]
+        stored = {**arrays, self.SECONDS: np.asarray(seconds)}
+        np.savez(temporary, **stored)  # type: ignore[arg-type]
         temporary.replace(path)
 
 
@@ -429,7 +458,9 @@ def _text_embeddings(
     for name, sample in samples.items():
         key = _key("textemb", encoder_config["fingerprint"], sample, settings)
         arrays = cache.get("embeddings", key)
-        if not arrays:
+        if arrays:
+            timer.charge("textemb", cache.seconds("embeddings", key))
+        else:
             with timer.time("textemb"):
                 if pretrained is None:
                     pretrained = load_encoder(spec)
@@ -444,7 +475,7 @@ def _text_embeddings(
                         pairs=sample.pairs,
                     )
                 }
-            cache.put("embeddings", key, arrays)
+            cache.put("embeddings", key, arrays, seconds=timer.last)
         vectors[name] = arrays["textemb"]
     return vectors
 
