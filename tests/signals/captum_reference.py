@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import numpy as np
 import torch
 from captum.attr import LayerConductance
@@ -117,6 +120,26 @@ def captum_conductance(
         )
         per_layer.append(attributions.sum(dim=-1).detach().double().numpy())
     return np.stack(per_layer)
+
+
+def captum_on_copy(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    mask: torch.Tensor,
+    special: dict[str, Any],
+    n_steps: int,
+    method: str = "gausslegendre",
+    weights: torch.Tensor | None = None,
+) -> np.ndarray:
+    """:func:`captum_conductance` on a copy of a BERT-like ``model``'s encoder layers.
+
+    ``special``: the ``baseline`` and ``fill_id`` keyword arguments.
+    """
+    copied = copy.deepcopy(model)
+    layers = list(copied.base_model.encoder.layer)  # type: ignore[union-attr]
+    return captum_conductance(
+        copied, input_ids, mask, layers, n_steps=n_steps, method=method, weights=weights, **special
+    )
 
 
 def relative_error(ours: np.ndarray, reference: np.ndarray) -> float:

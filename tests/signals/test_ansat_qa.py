@@ -8,13 +8,12 @@ predicted best span.  Only the context's words are scored (the question's are le
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from tests.signals.captum_reference import captum_conductance, relative_error
+from tests.signals.captum_reference import captum_on_copy, relative_error
 from transferscout.encoders import load_encoder
 from transferscout.kinds import KINDS, SpanTarget
 from transferscout.kinds.qa import Answer
@@ -91,17 +90,7 @@ def test_span_conductance_equals_captum(tiny_encoder_dir: Path) -> None:
     ours = layer_conductance_all(
         model, input_ids, mask, target=weights, n_steps=8, method="gausslegendre", **special
     )
-    copied = copy.deepcopy(model)
-    reference = captum_conductance(
-        copied,
-        input_ids,
-        mask,
-        list(copied.base_model.encoder.layer),  # type: ignore[union-attr]
-        n_steps=8,
-        method="gausslegendre",
-        weights=weights,
-        **special,  # type: ignore[arg-type]
-    )
+    reference = captum_on_copy(model, input_ids, mask, special, 8, weights=weights)
     assert relative_error(ours.scores, reference) < 1e-8
     assert np.abs(ours.scores).max() > 1e-3  # a real signal, not two zeros agreeing
 

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from tests.signals.captum_reference import captum_conductance, relative_error
+from tests.signals.captum_reference import captum_on_copy, relative_error
 from transferscout.encoders import EncoderSpec, load_encoder
 from transferscout.signals.conductance import (
     baseline_embeddings,
@@ -33,30 +32,6 @@ def _batch(
     return input_ids, mask, special
 
 
-def _captum(
-    model: torch.nn.Module,
-    input_ids: torch.Tensor,
-    mask: torch.Tensor,
-    special: dict[str, object],
-    n_steps: int,
-    method: str,
-) -> np.ndarray:
-    model = copy.deepcopy(model)
-    layers = list(model.base_model.encoder.layer)  # type: ignore[union-attr]
-    return captum_conductance(
-        model,
-        input_ids,
-        mask,
-        layers,
-        n_steps=n_steps,
-        method=method,
-        **special,  # type: ignore[arg-type]
-    )
-
-
-_relative_error = relative_error
-
-
 @pytest.mark.parametrize(
     ("dtype", "tolerance"),
     [(torch.float64, 1e-8), (torch.float32, 1e-4)],
@@ -71,9 +46,9 @@ def test_equals_captum_per_layer_on_the_tiny_encoder(
     input_ids, mask, special = _batch(encoder.tokenizer, TEXTS)
     assert len(set(mask.sum(dim=1).tolist())) == 3  # documents of different lengths
     ours = layer_conductance_all(model, input_ids, mask, n_steps=16, method=method, **special)  # type: ignore[arg-type]
-    reference = _captum(model, input_ids, mask, special, 16, method)
+    reference = captum_on_copy(model, input_ids, mask, special, 16, method)
     assert ours.scores.shape == (3, 3, input_ids.shape[1])
-    assert _relative_error(ours.scores, reference) <= tolerance
+    assert relative_error(ours.scores, reference) <= tolerance
 
 
 @pytest.mark.minilm
@@ -91,9 +66,9 @@ def test_equals_captum_on_a_two_layer_slice_of_the_builtin_encoder(
     model = encoder.model.to(dtype).eval()
     input_ids, mask, special = _batch(encoder.tokenizer, TEXTS)
     ours = layer_conductance_all(model, input_ids, mask, n_steps=10, **special)
-    reference = _captum(model, input_ids, mask, special, 10, "gausslegendre")
+    reference = captum_on_copy(model, input_ids, mask, special, 10)
     for layer in range(2):
-        assert _relative_error(ours.scores[layer], reference[layer]) <= tolerance
+        assert relative_error(ours.scores[layer], reference[layer]) <= tolerance
 
 
 def test_padding_never_receives_attribution_and_batching_does_not_matter(
@@ -209,18 +184,8 @@ def test_summed_token_logits_equal_captum(tiny_encoder_dir: Path) -> None:
     ours = layer_conductance_all(
         model, input_ids, mask, target=weights, n_steps=8, method="gausslegendre", **special
     )
-    copied = copy.deepcopy(model)
-    reference = captum_conductance(
-        copied,
-        input_ids,
-        mask,
-        list(copied.base_model.encoder.layer),  # type: ignore[union-attr]
-        n_steps=8,
-        method="gausslegendre",
-        weights=weights,
-        **special,  # type: ignore[arg-type]
-    )
-    assert _relative_error(ours.scores, reference) < 1e-8
+    reference = captum_on_copy(model, input_ids, mask, special, 8, weights=weights)
+    assert relative_error(ours.scores, reference) < 1e-8
     # F is linear in the weights, and so is every layer's conductance
     halves = [
         layer_conductance_all(model, input_ids, mask, target=w, n_steps=8, **special).scores
