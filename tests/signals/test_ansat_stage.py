@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -258,3 +259,36 @@ def test_after_a_recompute_at_other_settings_only_the_used_attributions_are_char
     unnamed = [{**row, "detail": {}} for row in ansat]
     charged_all = [c for c in charged_costs(costs, unnamed) if c["family"] == "conductance"]
     assert charged_all == conductance
+
+
+def test_the_step_cap_follows_the_throughput_measured_on_the_models(
+    trained_run: Path, tasks: TaskSet, tmp_path: Path
+) -> None:
+    """A plan's rate far too pessimistic caps the first model only, not every model after it.
+
+    The stored plan stands in for one calibrated on a few documents where per-call overhead
+    dominates, or on a machine busier than now: the models' own attributions correct it.
+    """
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("attributions"))
+    settings = AnsatSettings(
+        attribution=AttributionSettings(n_steps=6, max_length=32),
+        split="train",
+        max_documents=6,
+        adaptive=AdaptiveSteps(start=2, tolerance=1e-12, probe_documents=3),
+        documents_from_budget=True,
+    )
+    budget = SignalBudget(grid_seconds=1e9)
+    compute_ansat(run, tasks, settings, budget=budget)
+    folder = run / "attributions"
+    (plan_file,) = folder.glob("plan-*.json")
+    for path in folder.iterdir():
+        if path != plan_file:
+            path.unlink()
+    plan = json.loads(plan_file.read_text())
+    plan["seconds_per_token_point"] = 1e6  # a share of 1.7e7 s fits no document at this rate
+    plan_file.write_text(json.dumps(plan))
+    compute_ansat(run, tasks, settings, budget=budget)
+    with RunStore(run, readonly=True) as store:
+        steps = store.pair_signals("ansat")[0]["detail"]["steps"]
+    assert sorted(steps.values()) == [2, 6, 6]  # the old rule: [2, 2, 2]

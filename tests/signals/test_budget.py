@@ -118,6 +118,15 @@ def test_plan_takes_the_largest_cap_within_half_the_budget() -> None:
         plan_documents(starved, tokens_at, points=5, seconds_per_token_point=0.01).max_documents
         == MIN_DOCUMENTS
     )
+    # A cap under the minimum is kept, and no larger set is ever asked for.
+    asked: list[int] = []
+
+    def recorded(cap: int) -> tuple[int, int]:
+        asked.append(cap)
+        return tokens_at(cap)
+
+    small = plan_documents(budget, recorded, points=5, seconds_per_token_point=0.01, cap=6)
+    assert small.max_documents == 6 and max(asked) == 6
 
 
 def test_steps_within_a_share() -> None:

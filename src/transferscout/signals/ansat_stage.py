@@ -277,6 +277,7 @@ class _Attributions:
         self.probes: dict[str, Attributed] = {}
         self.seconds_per_token_point: float | None = None
         self.spent = 0.0
+        self.measured = (0.0, 0)  # seconds and token·points of the models attributed so far
 
     # -- the per-model record of steps and completeness --------------------------------
     def _record_path(self, name: str) -> Path:
@@ -458,6 +459,19 @@ class _Attributions:
         self._record(name, result.n_steps, result)
         return result
 
+    def _measure(self, result: Attributed) -> None:
+        """Take the throughput from the models attributed so far (not the plan's probe alone).
+
+        The plan measures one model on a handful of documents, where per-call overhead dominates
+        (or it was stored by an earlier run on a machine as busy as it was then): a rate kept
+        from there capped the first models' steps too low and left the budget to the last ones.
+        """
+        seconds, token_points = self.measured
+        seconds, token_points = seconds + result.seconds, token_points + result.token_points
+        self.measured = (seconds, token_points)
+        if token_points > 0 and seconds > 0:
+            self.seconds_per_token_point = seconds / token_points
+
     def _step_cap(self, budget: SignalBudget | None, tokens: int, models_left: int) -> int:
         """The most steps a model may take: its share of what is left of the budget."""
         most = self.settings.attribution.n_steps
@@ -523,6 +537,7 @@ class _Attributions:
                     result = rest if result is None else result.merged(rest)
                 assert result is not None
                 self._record(name, n_steps, result)
+                self._measure(result)
                 self.cache.add(self.keys[name], result.words, result.tokens, result.documents)
                 self.store.put_cost(
                     self.cost_prefix + "conductance",

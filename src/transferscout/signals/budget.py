@@ -312,16 +312,16 @@ def plan_documents(
         cap: Never more documents per set than this (``None``: :data:`MAX_DOCUMENTS`).
 
     Returns:
-        The plan; its cap is at least :data:`MIN_DOCUMENTS` even when that overruns the budget
-        (the caller warns).
+        The plan; its cap is at least :data:`MIN_DOCUMENTS` (or ``cap`` when smaller) even
+        when that overruns the budget (the caller warns).
     """
-    upper = max(MIN_DOCUMENTS, cap or MAX_DOCUMENTS)
+    upper = cap or MAX_DOCUMENTS
     allowed = PLANNED_SHARE * budget.left
 
     def cost(documents: int) -> float:
         return tokens_at(documents)[1] * points * seconds_per_token_point
 
-    low, high = MIN_DOCUMENTS, upper
+    low, high = min(MIN_DOCUMENTS, upper), upper
     if cost(high) <= allowed:
         low = high
     else:  # largest cap within the allowance, by bisection (cost grows with the cap)
