@@ -2,7 +2,9 @@
 
 ``export_tables`` writes ``trials.csv`` (every trial with its configuration and metrics as
 JSON), ``pair_signals.csv`` (each value with the id of its settings), ``signal_details.csv``
-(each distinct settings record once), ``signal_costs.csv`` and the run's ``config.json`` — a
+(each distinct settings record once), ``signal_costs.csv``, ``model_recreations.csv`` (trials
+trained again because their model file was lost: first measurement and metrics as JSON) and
+the run's ``config.json`` — a
 few MB even for a large study, without models or attributions.  ``import_tables`` rebuilds a run
 folder's store from them, so ``transferscout evaluate`` and ``report`` reproduce every number
 without retraining anything.  ``subset_tables`` keeps the part of exported tables about some
@@ -22,24 +24,22 @@ from typing import Any
 import pandas as pd
 
 from transferscout.errors import TransferScoutError
-from transferscout.grid.store import RunStore, check_run_folder, run_lock
+from transferscout.grid.store import Recreation, RunStore, check_run_folder, run_lock
 
 __all__ = ["export_tables", "import_tables", "subset_tables"]
 
 
 def export_tables(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
-    """Write the run's trials, pair signals, signal costs and configuration to ``out_dir``."""
+    """Write the run's trials, signals, signal costs, model recreations, config to ``out_dir``."""
     run_dir, out = Path(run_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with RunStore(run_dir, readonly=True) as store:
         trials = [dataclasses.asdict(row) for row in store.rows()]
         signals = store.pair_signals()
         costs = store.costs()
-    for row in trials:
-        row["config"] = json.dumps(row["config"], sort_keys=True)
-        row["metrics"] = (
-            None if row["metrics"] is None else json.dumps(row["metrics"], sort_keys=True)
-        )
+        recreations = [dataclasses.asdict(r) for r in store.recreations()]
+    _dump_json(trials, ("config", "metrics"))
+    _dump_json(recreations, ("first", "metrics"))
     for row in costs:
         row["detail"] = json.dumps(row["detail"], sort_keys=True)
     details: dict[str, int] = {}  # a family's settings repeat on every value: store them once
@@ -57,10 +57,29 @@ def export_tables(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
         path = out / f"{name}.csv"
         pd.DataFrame(rows).to_csv(path, index=False)
         written.append(path)
+    path = out / "model_recreations.csv"  # with its header even when empty
+    pd.DataFrame(recreations, columns=list(Recreation.__dataclass_fields__)).to_csv(
+        path, index=False
+    )
+    written.append(path)
     if (run_dir / "config.json").exists():
         shutil.copyfile(run_dir / "config.json", out / "config.json")
         written.append(out / "config.json")
     return written
+
+
+def _dump_json(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    for row in rows:
+        for column in columns:
+            if row[column] is not None:
+                row[column] = json.dumps(row[column], sort_keys=True)
+
+
+def _load_json(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    for row in rows:
+        for column in columns:
+            if row[column] is not None:
+                row[column] = json.loads(row[column])
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
@@ -81,11 +100,17 @@ def import_tables(in_dir: str | Path, run_dir: str | Path) -> int:
     """
     source, run_dir = Path(in_dir), Path(run_dir)
     trials = _records(source / "trials.csv")
+    _load_json(trials, ("config", "metrics"))
     for row in trials:
-        row["config"] = json.loads(row["config"])
-        row["metrics"] = None if row["metrics"] is None else json.loads(row["metrics"])
         for key in ("seed", "attempts"):
             row[key] = int(row[key])
+    recreations = []  # tables exported before schema 5 have none
+    if (source / "model_recreations.csv").exists():
+        recreations = _records(source / "model_recreations.csv")
+        _load_json(recreations, ("first", "metrics"))
+        for row in recreations:
+            if row["same_metrics"] is not None:
+                row["same_metrics"] = bool(row["same_metrics"])
     signals = _records(source / "pair_signals.csv")
     costs = _records(source / "signal_costs.csv")
     for row in costs:
@@ -114,7 +139,7 @@ def import_tables(in_dir: str | Path, run_dir: str | Path) -> int:
         )
     with run_lock(run_dir):
         with RunStore(run_dir) as store:
-            store.import_rows(trials, signals, costs)
+            store.import_rows(trials, signals, costs, recreations)
         if (source / "config.json").exists():
             shutil.copyfile(source / "config.json", run_dir / "config.json")
     return len(trials)
@@ -126,7 +151,8 @@ def subset_tables(
     """Exported tables restricted to ``tasks``: a pool of those tasks only.
 
     Keeps the single-task trials of ``tasks``, the transfer trials whose source and target are
-    both in ``tasks`` (a search's chains are dropped), and the pair signals between them.  The
+    both in ``tasks`` (a search's chains are dropped), the pair signals between them and the
+    recreations of the trials kept.  The
     signal costs are kept whole: they were spent on the whole pool, and are charged so.  The
     configuration is copied with its task list set to ``tasks``.  Signals that depend on the
     other sources of a target (TaskEmb's reciprocal-rank fusion) keep the whole pool's values.
@@ -156,6 +182,10 @@ def subset_tables(
     out.mkdir(parents=True, exist_ok=True)
     trials[single | transfer].to_csv(out / "trials.csv", index=False)
     signals.to_csv(out / "pair_signals.csv", index=False)
+    if (source / "model_recreations.csv").exists():
+        recreations = pd.read_csv(source / "model_recreations.csv", keep_default_na=False)
+        kept = recreations["trial_id"].isin(set(trials.loc[single | transfer, "id"]))
+        recreations[kept].to_csv(out / "model_recreations.csv", index=False)
     for name in ("signal_details.csv", "signal_costs.csv"):
         if not (source / name).exists():
             raise TransferScoutError(f"{source / name}: missing; expected a table of export_tables")

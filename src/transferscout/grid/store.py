@@ -683,7 +683,15 @@ class RunStore:
         return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
 
     def recreations(self) -> list[Recreation]:
-        """Every training again of a trial whose model file was lost, in the order found."""
+        """Every training again of a trial whose model file was lost, in the order found.
+
+        A store of schema 4 or older (read-only, so not upgraded) has none.
+        """
+        exists = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'model_recreations'"
+        ).fetchone()
+        if exists is None:
+            return []
         query = "SELECT * FROM model_recreations ORDER BY requeued_at, trial_id"
         return [_recreation(r) for r in self._db.execute(query)]
 
