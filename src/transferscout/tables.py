@@ -85,7 +85,10 @@ def _load_json(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
 def _records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise TransferScoutError(f"{path}: missing; expected a table written by export_tables")
-    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    try:
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError:  # an empty table of a run without signals
+        return []
     records = frame.to_dict("records")
     return [
         {str(k): (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
