@@ -8,7 +8,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from transferscout.cli import app
 from transferscout.encoders import EncoderSpec
 from transferscout.grid.runner import ExecutionOptions, model_path, plan_trials, run_trials
 from transferscout.grid.spec import GridSpec, settings_grid
@@ -89,6 +91,10 @@ def test_a_lost_model_is_trained_again_without_changing_its_trials_cost(
     assert "does NOT reproduce the first results (train_loss" in caplog.text
     status = run_status(run)
     assert [r.trial_id for r in status.recreations] == list(recreations)
+    shown = CliRunner().invoke(app, ["status", str(run)])
+    assert shown.exit_code == 0
+    assert "2 lost models trained again" in shown.output
+    assert "1 did not reproduce their first results" in shown.output
 
     again = run_trials(run, tasks, trials, OPTIONS)
     assert again.ran_now == 0
