@@ -82,14 +82,17 @@ def _load_json(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
                 row[column] = json.loads(row[column])
 
 
+def _frame(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError:  # an empty table (a run without signals)
+        return pd.DataFrame()
+
+
 def _records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise TransferScoutError(f"{path}: missing; expected a table written by export_tables")
-    try:
-        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    except pd.errors.EmptyDataError:  # an empty table of a run without signals
-        return []
-    records = frame.to_dict("records")
+    records = _frame(path).to_dict("records")
     return [
         {str(k): (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
         for r in records
@@ -167,7 +170,7 @@ def subset_tables(
         TransferScoutError: A table is missing, or a task is not in the tables.
     """
     source, out = Path(in_dir), Path(out_dir)
-    trials = pd.read_csv(source / "trials.csv", keep_default_na=False, na_values=[""])
+    trials = _frame(source / "trials.csv")
     known = set(trials["target"])
     unknown = sorted(set(tasks) - known)
     if unknown:
@@ -179,14 +182,14 @@ def subset_tables(
         & trials["target"].isin(wanted)
         & trials["source"].isin(wanted)
     )
-    signals = pd.read_csv(source / "pair_signals.csv", keep_default_na=False, na_values=[""])
+    signals = _frame(source / "pair_signals.csv")
     if len(signals):
         signals = signals[signals["source"].isin(wanted) & signals["target"].isin(wanted)]
     out.mkdir(parents=True, exist_ok=True)
     trials[single | transfer].to_csv(out / "trials.csv", index=False)
     signals.to_csv(out / "pair_signals.csv", index=False)
     if (source / "model_recreations.csv").exists():
-        recreations = pd.read_csv(source / "model_recreations.csv", keep_default_na=False)
+        recreations = _frame(source / "model_recreations.csv")
         kept = recreations["trial_id"].isin(set(trials.loc[single | transfer, "id"]))
         recreations[kept].to_csv(out / "model_recreations.csv", index=False)
     for name in ("signal_details.csv", "signal_costs.csv"):

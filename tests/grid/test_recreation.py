@@ -16,7 +16,7 @@ from transferscout.grid.runner import ExecutionOptions, model_path, plan_trials,
 from transferscout.grid.spec import GridSpec, settings_grid
 from transferscout.grid.status import run_status
 from transferscout.grid.store import FIRST_MEASUREMENT, RunStore
-from transferscout.tables import export_tables, import_tables
+from transferscout.tables import export_tables, import_tables, subset_tables
 from transferscout.tasks import TaskSet
 
 # 2 single-task trials (food, water), which are also the source stages of the 2 transfers.
@@ -106,3 +106,7 @@ def test_a_lost_model_is_trained_again_without_changing_its_trials_cost(
     with RunStore(run, readonly=True) as original, RunStore(tmp_path / "copy") as copy:
         assert copy.recreations() == original.recreations()
         assert copy.rows() == original.rows()
+    subset_tables(tmp_path / "tables", tmp_path / "food-only", ["food"])
+    import_tables(tmp_path / "food-only", tmp_path / "food-run")
+    with RunStore(tmp_path / "food-run", readonly=True) as store:
+        assert [r.trial_id for r in store.recreations()] == [food]
