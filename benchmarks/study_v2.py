@@ -135,7 +135,7 @@ def rerecorded_sources(trials: pd.DataFrame, *, slack: float = 0.2) -> str:
     """
     singles = trials[trials["kind"] == "single"].set_index("id")["target_seconds"]
     done = trials[(trials["kind"] == "transfer") & (trials["status"] == "done")]
-    ratio = (done["source_trial"].map(singles) / done["source_seconds"]).dropna()
+    ratio = (done["source_trial"].map(singles).astype(float) / done["source_seconds"]).dropna()
     off = ratio[(ratio - 1).abs() > slack]
     if off.empty:
         return ""

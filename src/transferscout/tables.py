@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from transferscout.errors import TransferScoutError
-from transferscout.grid.store import RunStore, check_run_folder, run_lock
+from transferscout.grid.store import RunStore, TrialRow, check_run_folder, run_lock
 
 __all__ = ["export_tables", "import_tables", "subset_tables"]
 
@@ -48,14 +48,14 @@ def export_tables(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
         row["detail_id"] = details.setdefault(text, len(details))
     detail_rows = [{"detail_id": i, "detail": text} for text, i in details.items()]
     written = []
-    for name, rows in (
-        ("trials", trials),
-        ("pair_signals", signals),
-        ("signal_details", detail_rows),
-        ("signal_costs", costs),
+    for name, rows, columns in (
+        ("trials", trials, [f.name for f in dataclasses.fields(TrialRow)]),
+        ("pair_signals", signals, ["family", "source", "target", "name", "value", "detail_id"]),
+        ("signal_details", detail_rows, ["detail_id", "detail"]),
+        ("signal_costs", costs, ["family", "item", "seconds", "detail"]),
     ):
         path = out / f"{name}.csv"
-        pd.DataFrame(rows).to_csv(path, index=False)
+        pd.DataFrame(rows, columns=columns).to_csv(path, index=False)  # a header even if empty
         written.append(path)
     if (run_dir / "config.json").exists():
         shutil.copyfile(run_dir / "config.json", out / "config.json")
@@ -66,6 +66,8 @@ def export_tables(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
 def _records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise TransferScoutError(f"{path}: missing; expected a table written by export_tables")
+    if not path.read_text().strip():  # an empty table exported before headers were written
+        return []
     frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
     records = frame.to_dict("records")
     return [
