@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from search import search_benchmark  # noqa: E402  # the search benchmark's own replay
 from study import (  # noqa: E402  # the first study's sections, reused as they are
+    TESTED,
     _p,
     _ranking_section,
     _savings_section,
@@ -135,7 +136,7 @@ def rerecorded_sources(trials: pd.DataFrame, *, slack: float = 0.2) -> str:
     """
     singles = trials[trials["kind"] == "single"].set_index("id")["target_seconds"]
     done = trials[(trials["kind"] == "transfer") & (trials["status"] == "done")]
-    ratio = (done["source_trial"].map(singles) / done["source_seconds"]).dropna()
+    ratio = (done["source_trial"].map(singles).astype(float) / done["source_seconds"]).dropna()
     off = ratio[(ratio - 1).abs() > slack]
     if off.empty:
         return ""
@@ -272,6 +273,44 @@ def _cross_section(crossed: CrossPoolResult, evaluated: str) -> str:
     )
 
 
+#: The methods of the summary: the meta-models, the best no-signal baseline, the cheap priors.
+SUMMARY_METHODS = ("meta:f1", "meta:f1+ansat", "meta:f1+ansat+taskemb", "meta:all",
+                   "baseline:hyperparameters", "prior:textemb_cosine", "prior:estimators_logme",
+                   "prior:ansat_ab_0.10", "random")  # fmt: skip
+
+
+def summary_section(results: dict[str, EvaluationResult]) -> str:
+    """Per tested metric, one table: methods by evaluation, each value with its two p-values.
+
+    ``results``: evaluation name (a pool within itself, or one ranked by meta-models fitted on
+    the other) -> its result.  A cell reads ``value (b p; f p)``: p of the paired test against
+    the best no-signal baseline and against ``meta:f1``.
+    """
+    parts = []
+    for metric in TESTED:
+        rows = []
+        for method in SUMMARY_METHODS:
+            row = {"method": method}
+            for name, result in results.items():
+                ranking = result.ranking
+                entry = ranking[(ranking["method"] == method) & (ranking["metric"] == metric)]
+                if entry.empty:
+                    row[name] = ""
+                    continue
+                first = entry.iloc[0]
+                tests = [
+                    f"{label} {_p(first[column])}"
+                    for label, column in (("b", "p_vs_baseline"), ("f", "p_vs_meta_f1"))
+                    if not pd.isna(first[column])
+                ]
+                saved = metric.startswith("saved")
+                value = f"{first['estimate']:.1f}%" if saved else f"{first['estimate']:.3f}"
+                row[name] = value + (f" ({'; '.join(tests)})" if tests else "")
+            rows.append(row)
+        parts += [f"**{metric}**", "", _table(pd.DataFrame(rows)), ""]
+    return "\n".join(parts)
+
+
 def _search_section(summary: pd.DataFrame) -> str:
     return (
         "The search benchmark (`benchmarks/search.py`) on pool 1: every target searched with "
@@ -338,6 +377,7 @@ def main() -> None:
         _status_section(states),
     ]
     evaluated: dict[str, tuple[Path, EvaluationSettings, EvaluationResult]] = {}
+    summarized: dict[str, EvaluationResult] = {}
     for state in states:
         if not state.evaluable:
             parts += [f"## {state.name}", "", "Not evaluated: " + "; ".join(state.problems), ""]
@@ -348,11 +388,13 @@ def main() -> None:
         logger.info("%s: evaluating within the pool", state.name)
         result = evaluate_run(run, settings)
         evaluated[state.name] = (run, settings, result)
+        summarized[f"{state.name} (within)"] = result
         parts += [f"## {state.name}: within the pool", "", study_markdown(run, result, settings)]
     for name, other in permutations(evaluated, 2):
         run, settings, within = evaluated[name]
         logger.info("%s: meta-models fitted on %s", name, other)
         crossed = evaluate_cross_pool(run, evaluated[other][0], settings, within=within)
+        summarized[f"{name} (fitted on {other})"] = crossed.evaluation
         parts += [f"## {name}, meta-models fitted on {other}", "", _cross_section(crossed, name)]
     if len(evaluated) < 2:
         parts += ["## Across pools", "", "Needs both pools evaluated; not run.", ""]
@@ -365,6 +407,18 @@ def main() -> None:
         logger.info("pool1: the search benchmark")
         summary, _ = search_benchmark(search_pool.tables, runs / "search-pool1")
         parts += ["## Search benchmark on pool 1", "", _search_section(summary), ""]
+    if summarized:
+        at = parts.index("## What the tables hold")
+        parts[at:at] = [
+            "## Summary",
+            "",
+            "Each cell: the mean over targets (time saved: percent of the full grid at that F1 "
+            "loss, charged the method's signal cost), then the p-values of the paired sign-flip "
+            "tests across the targets against the best no-signal baseline (b) and against "
+            "`meta:f1` (f); n.s.: p ≥ 0.05. The sections below have the differences.",
+            "",
+            summary_section(summarized),
+        ]
     markdown = "\n".join(parts) + "\n"
     out = args.tables / "analysis" if args.save and not args.split_demo else runs / "analysis"
     out.mkdir(parents=True, exist_ok=True)

@@ -73,3 +73,31 @@ def test_import_into_a_folder_holding_a_run_is_refused(small_run: Path, tmp_path
     with RunStore(target, readonly=True) as store:
         assert [r.id for r in store.rows()] == ["t1"]
     assert (target / "config.json").read_text() == '{"mine": 1}'
+
+
+def test_a_run_without_signals_round_trips(small_run: Path, tmp_path: Path) -> None:
+    """A grid exported before its signals (or with no trial) keeps a header on every table."""
+    tables, trials_only = tmp_path / "tables", tmp_path / "trials-only"
+    export_tables(small_run, tables)
+    for name in ("pair_signals", "signal_details", "signal_costs"):  # keep the headers only
+        path = tables / f"{name}.csv"
+        path.write_text(path.read_text().splitlines()[0] + "\n")
+    import_tables(tables, trials_only)
+    export_tables(trials_only, tmp_path / "bare")
+    assert (tmp_path / "bare" / "pair_signals.csv").read_text() == (
+        "family,source,target,name,value,detail_id\n"
+    )
+    assert (tmp_path / "bare" / "signal_costs.csv").read_text() == "family,item,seconds,detail\n"
+    rebuilt = tmp_path / "rebuilt"
+    assert import_tables(tmp_path / "bare", rebuilt) == 6 + 12
+    with RunStore(rebuilt, readonly=True) as copy, RunStore(small_run, readonly=True) as first:
+        assert copy.rows() == first.rows() and copy.pair_signals() == [] and copy.costs() == []
+    # tables exported before headers were written (one blank line each) still import
+    for name in ("pair_signals", "signal_details", "signal_costs"):
+        (tmp_path / "bare" / f"{name}.csv").write_text("\n")
+    assert import_tables(tmp_path / "bare", tmp_path / "older") == 6 + 12
+    empty = tmp_path / "empty"
+    RunStore(empty).close()
+    export_tables(empty, tmp_path / "none")
+    header = (tmp_path / "none" / "trials.csv").read_text()
+    assert header.startswith("id,kind,target,source,source_trial,seed,config,status")

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from transferscout.errors import TransferScoutError
-from transferscout.grid.store import Recreation, RunStore, check_run_folder, run_lock
+from transferscout.grid.store import Recreation, RunStore, TrialRow, check_run_folder, run_lock
 
 __all__ = ["export_tables", "import_tables", "subset_tables"]
 
@@ -48,20 +48,16 @@ def export_tables(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
         row["detail_id"] = details.setdefault(text, len(details))
     detail_rows = [{"detail_id": i, "detail": text} for text, i in details.items()]
     written = []
-    for name, rows in (
-        ("trials", trials),
-        ("pair_signals", signals),
-        ("signal_details", detail_rows),
-        ("signal_costs", costs),
+    for name, rows, columns in (
+        ("trials", trials, [f.name for f in dataclasses.fields(TrialRow)]),
+        ("pair_signals", signals, ["family", "source", "target", "name", "value", "detail_id"]),
+        ("signal_details", detail_rows, ["detail_id", "detail"]),
+        ("signal_costs", costs, ["family", "item", "seconds", "detail"]),
+        ("model_recreations", recreations, [f.name for f in dataclasses.fields(Recreation)]),
     ):
         path = out / f"{name}.csv"
-        pd.DataFrame(rows).to_csv(path, index=False)
+        pd.DataFrame(rows, columns=columns).to_csv(path, index=False)  # a header even if empty
         written.append(path)
-    path = out / "model_recreations.csv"  # with its header even when empty
-    pd.DataFrame(recreations, columns=list(Recreation.__dataclass_fields__)).to_csv(
-        path, index=False
-    )
-    written.append(path)
     if (run_dir / "config.json").exists():
         shutil.copyfile(run_dir / "config.json", out / "config.json")
         written.append(out / "config.json")
@@ -85,7 +81,7 @@ def _load_json(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
 def _frame(path: Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path, keep_default_na=False, na_values=[""])
-    except pd.errors.EmptyDataError:  # an empty table (a run without signals)
+    except pd.errors.EmptyDataError:  # an empty table exported before headers were written
         return pd.DataFrame()
 
 

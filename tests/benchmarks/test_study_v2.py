@@ -133,3 +133,32 @@ def test_retrained_single_task_trials_keep_their_first_hours(tmp_path: Path) -> 
     assert pd.read_csv(pool / "trials.csv").set_index("id").loc["s-a", "target_seconds"] == 30.0
     _, none = study_v2.first_measurements(first, first, tmp_path / "copy2")
     assert none == ""
+
+
+def test_summary_puts_each_evaluation_side_by_side_with_its_p_values() -> None:
+    from transferscout.evaluation import EvaluationResult
+
+    empty = pd.DataFrame()
+
+    def result(rows: list[tuple[str, str, float, float, float]]) -> EvaluationResult:
+        ranking = pd.DataFrame(
+            rows, columns=["method", "metric", "estimate", "p_vs_baseline", "p_vs_meta_f1"]
+        )
+        return EvaluationResult(empty, empty, empty, ranking, empty, empty, empty, empty)
+
+    within = result(
+        [
+            ("meta:f1", "ndcg@3", 0.955, 0.002, float("nan")),
+            ("baseline:hyperparameters", "ndcg@3", 0.870, float("nan"), 0.002),
+            ("meta:f1", "saved@0.01", 83.46, 0.35, float("nan")),
+        ]
+    )
+    crossed = result([("meta:f1", "ndcg@3", 0.9, 0.0004, float("nan"))])
+    text = study_v2.summary_section({"pool1 (within)": within, "pool2 (fitted on pool1)": crossed})
+    lines = text.splitlines()
+    ndcg = lines[lines.index("**ndcg@3**") + 2 :]
+    assert ndcg[0] == "| method | pool1 (within) | pool2 (fitted on pool1) |"
+    assert ndcg[2] == "| meta:f1 | 0.955 (b 0.002) | 0.900 (b <0.001) |"
+    assert ndcg[6] == "| baseline:hyperparameters | 0.870 (f 0.002) |  |"
+    saved = lines[lines.index("**saved@0.01**") + 4]
+    assert saved == "| meta:f1 | 83.5% (b 0.350 n.s.) |  |"
