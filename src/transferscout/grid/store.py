@@ -34,6 +34,7 @@ from transferscout.errors import TransferScoutError
 from transferscout.grid.faults import crash_point
 
 __all__ = [
+    "FIRST_MEASUREMENT",
     "SCHEMA_VERSION",
     "Recreation",
     "RunLockedError",
@@ -134,7 +135,8 @@ CREATE TABLE IF NOT EXISTS model_recreations (
 }
 
 #: What a trial's row keeps from its first training when its lost model is trained again: its
-#: measured cost and timing.  Its metrics are kept too when the retrained model scores the same.
+#: measured cost and timing.  Its metrics become the retrained model's (the model on disk),
+#: which equal the first ones whenever training reproduces them.
 FIRST_MEASUREMENT = (
     "source_seconds",
     "target_seconds",
