@@ -12,6 +12,7 @@ from transferscout.signals.adaptive import (
     AdaptiveSteps,
     attribute_with_steps,
     choose_steps,
+    spread,
     step_schedule,
 )
 from transferscout.signals.attributions import AttributionSettings, attribute_documents
@@ -29,6 +30,17 @@ def test_schedule_doubles_up_to_the_cap() -> None:
     assert step_schedule(4, 16) == [4, 8, 16]
     assert step_schedule(8, 5) == [5]
     assert step_schedule(3, 0) == [1]
+
+
+def test_probe_documents_are_spread_over_every_set() -> None:
+    ids = [f"{task}:{i}" for task in ("aid", "food", "water", "shelter") for i in range(10)]
+    assert spread(ids, 4) == ["aid:0", "food:0", "water:0", "shelter:0"]
+    assert spread(ids, 8) == [
+        f"{t}:{i}" for t in ("aid", "food", "water", "shelter") for i in (0, 5)
+    ]
+    assert spread(ids, 3) == ["aid:0", "food:3", "water:6"]  # positions 0, 13, 26
+    assert spread(ids[:5], 32) == ids[:5]
+    assert spread([], 8) == []
 
 
 def test_policy_is_checked() -> None:

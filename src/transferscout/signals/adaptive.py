@@ -15,7 +15,7 @@ already agree with those at 50 steps on 99.4% of ANSAT's threshold decisions (BE
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -39,6 +39,7 @@ __all__ = [
     "Attributed",
     "attribute_with_steps",
     "choose_steps",
+    "spread",
     "step_schedule",
 ]
 
@@ -54,12 +55,17 @@ class AdaptiveSteps:
     Attributes:
         start: Integration steps tried first.
         tolerance: Largest acceptable median completeness error of the probe documents.
-        probe_documents: How many documents the choice is made on.
+        probe_documents: How many documents the choice is made on (spread over the model's
+            documents, see :func:`spread`).  The probe also calibrates the attribution plan's
+            throughput: on 8 documents per-call overhead made it 1.9 times the rate of a full
+            set (291 vs 143–160 µs per token·point, one thread), on 32 documents 1.35 times,
+            and a median over 8 documents let models through whose full sets were well above
+            tolerance.
     """
 
     start: int = 4
     tolerance: float = 0.1
-    probe_documents: int = 8
+    probe_documents: int = 32
 
     def __post_init__(self) -> None:
         if self.start < 1:
@@ -68,6 +74,16 @@ class AdaptiveSteps:
             raise ConfigError(f"tolerance = {self.tolerance}; expected > 0")
         if self.probe_documents < 1:
             raise ConfigError(f"probe_documents = {self.probe_documents}; expected >= 1")
+
+
+def spread(ids: Sequence[str], count: int) -> list[str]:
+    """``count`` of ``ids`` evenly spaced over the whole list (all of them if fewer).
+
+    Document ids sort by their set, so the first few would all come from one task's set.
+    """
+    if count >= len(ids):
+        return list(ids)
+    return [ids[(i * len(ids)) // count] for i in range(count)]
 
 
 def step_schedule(start: int, maximum: int) -> list[int]:

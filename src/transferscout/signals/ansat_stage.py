@@ -40,6 +40,7 @@ from transferscout.signals.adaptive import (
     Attributed,
     attribute_with_steps,
     choose_steps,
+    spread,
 )
 from transferscout.signals.ansat import THRESHOLDS, ansat_feature_names, ansat_features
 from transferscout.signals.attributions import (
@@ -324,7 +325,7 @@ class _Attributions:
         probe = [doc for doc in probe_pool if doc not in known[first]]
         points = self.settings.attribution.n_steps + 1
         if probe:  # calibrate on the first model's probe, kept as its first attributions
-            documents = {doc: largest.texts[doc] for doc in probe[: self._probe_size()]}
+            documents = {doc: largest.texts[doc] for doc in spread(probe, self._probe_size())}
             policy = self.settings.adaptive
             first_steps = self.steps.get(first, self.settings.attribution.n_steps)
             if policy is not None and first not in self.steps:
@@ -509,7 +510,9 @@ class _Attributions:
                 result = tried if name in self.steps else None
                 policy = self.settings.adaptive
                 if result is None and policy is not None and name not in self.steps:
-                    probe_ids = list(tried.errors) if tried else missing[: policy.probe_documents]
+                    probe_ids = (
+                        list(tried.errors) if tried else spread(missing, policy.probe_documents)
+                    )
                     lengths = _token_lengths(
                         encoder.tokenizer,
                         {doc: texts[doc] for doc in [*probe_ids, *missing]},
