@@ -14,7 +14,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -33,6 +33,9 @@ from transferscout.tasks import (
     load_tasks,
 )
 from transferscout.tasks.readers import FORMATS
+
+if TYPE_CHECKING:
+    from transferscout.grid.store import Recreation
 
 #: OS errors that are the environment's, not the program's: reported in one line.
 _ENVIRONMENT_ERRORS = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT}
@@ -1000,6 +1003,18 @@ def _print_ranking(
     console.print(table)
 
 
+def _recreations_line(recreations: Sequence[Recreation]) -> str:
+    differ = sum(not r.same_metrics for r in recreations)
+    line = (
+        f"{len(recreations)} lost models trained again ("
+        f"{sum(r.seconds or 0.0 for r in recreations) / 3600:.2f} hours, not counted above: "
+        "each trial keeps its first measured time)"
+    )
+    if differ:
+        line += f"; [red]{differ} did not reproduce their first results[/] (the new ones are kept)"
+    return line
+
+
 @app.command("status")
 def status(
     run_dir: Annotated[Path, typer.Argument(help="The run folder.")],
@@ -1022,6 +1037,8 @@ def status(
             f"throughput {report.trials_per_hour:.1f} trials/hour, "
             f"{report.training_hours:.2f} training hours so far, ETA {eta}"
         )
+    if report.recreations:
+        console.print(_recreations_line(report.recreations))
     if report.failures:
         table = Table(title="Failed trials")
         for column in ("trial", "kind", "target", "source", "attempts", "error"):

@@ -2,7 +2,9 @@
 
 ``export_tables`` writes ``trials.csv`` (every trial with its configuration and metrics as
 JSON), ``pair_signals.csv`` (each value with the id of its settings), ``signal_details.csv``
-(each distinct settings record once), ``signal_costs.csv`` and the run's ``config.json`` — a
+(each distinct settings record once), ``signal_costs.csv``, ``model_recreations.csv`` (trials
+trained again because their model file was lost: first measurement and metrics as JSON) and
+the run's ``config.json`` — a
 few MB even for a large study, without models or attributions.  ``import_tables`` rebuilds a run
 folder's store from them, so ``transferscout evaluate`` and ``report`` reproduce every number
 without retraining anything.  ``subset_tables`` keeps the part of exported tables about some
@@ -22,24 +24,22 @@ from typing import Any
 import pandas as pd
 
 from transferscout.errors import TransferScoutError
-from transferscout.grid.store import RunStore, TrialRow, check_run_folder, run_lock
+from transferscout.grid.store import Recreation, RunStore, TrialRow, check_run_folder, run_lock
 
 __all__ = ["export_tables", "import_tables", "subset_tables"]
 
 
 def export_tables(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
-    """Write the run's trials, pair signals, signal costs and configuration to ``out_dir``."""
+    """Write the run's trials, signals, signal costs, model recreations, config to ``out_dir``."""
     run_dir, out = Path(run_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with RunStore(run_dir, readonly=True) as store:
         trials = [dataclasses.asdict(row) for row in store.rows()]
         signals = store.pair_signals()
         costs = store.costs()
-    for row in trials:
-        row["config"] = json.dumps(row["config"], sort_keys=True)
-        row["metrics"] = (
-            None if row["metrics"] is None else json.dumps(row["metrics"], sort_keys=True)
-        )
+        recreations = [dataclasses.asdict(r) for r in store.recreations()]
+    _dump_json(trials, ("config", "metrics"))
+    _dump_json(recreations, ("first", "metrics"))
     for row in costs:
         row["detail"] = json.dumps(row["detail"], sort_keys=True)
     details: dict[str, int] = {}  # a family's settings repeat on every value: store them once
@@ -53,6 +53,7 @@ def export_tables(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
         ("pair_signals", signals, ["family", "source", "target", "name", "value", "detail_id"]),
         ("signal_details", detail_rows, ["detail_id", "detail"]),
         ("signal_costs", costs, ["family", "item", "seconds", "detail"]),
+        ("model_recreations", recreations, [f.name for f in dataclasses.fields(Recreation)]),
     ):
         path = out / f"{name}.csv"
         pd.DataFrame(rows, columns=columns).to_csv(path, index=False)  # a header even if empty
@@ -63,13 +64,31 @@ def export_tables(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
     return written
 
 
+def _dump_json(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    for row in rows:
+        for column in columns:
+            if row[column] is not None:
+                row[column] = json.dumps(row[column], sort_keys=True)
+
+
+def _load_json(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    for row in rows:
+        for column in columns:
+            if row[column] is not None:
+                row[column] = json.loads(row[column])
+
+
+def _frame(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError:  # an empty table exported before headers were written
+        return pd.DataFrame()
+
+
 def _records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise TransferScoutError(f"{path}: missing; expected a table written by export_tables")
-    if not path.read_text().strip():  # an empty table exported before headers were written
-        return []
-    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    records = frame.to_dict("records")
+    records = _frame(path).to_dict("records")
     return [
         {str(k): (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
         for r in records
@@ -83,11 +102,17 @@ def import_tables(in_dir: str | Path, run_dir: str | Path) -> int:
     """
     source, run_dir = Path(in_dir), Path(run_dir)
     trials = _records(source / "trials.csv")
+    _load_json(trials, ("config", "metrics"))
     for row in trials:
-        row["config"] = json.loads(row["config"])
-        row["metrics"] = None if row["metrics"] is None else json.loads(row["metrics"])
         for key in ("seed", "attempts"):
             row[key] = int(row[key])
+    recreations = []  # tables exported before schema 5 have none
+    if (source / "model_recreations.csv").exists():
+        recreations = _records(source / "model_recreations.csv")
+        _load_json(recreations, ("first", "metrics"))
+        for row in recreations:
+            if row["same_metrics"] is not None:
+                row["same_metrics"] = bool(row["same_metrics"])
     signals = _records(source / "pair_signals.csv")
     costs = _records(source / "signal_costs.csv")
     for row in costs:
@@ -116,7 +141,7 @@ def import_tables(in_dir: str | Path, run_dir: str | Path) -> int:
         )
     with run_lock(run_dir):
         with RunStore(run_dir) as store:
-            store.import_rows(trials, signals, costs)
+            store.import_rows(trials, signals, costs, recreations)
         if (source / "config.json").exists():
             shutil.copyfile(source / "config.json", run_dir / "config.json")
     return len(trials)
@@ -128,7 +153,8 @@ def subset_tables(
     """Exported tables restricted to ``tasks``: a pool of those tasks only.
 
     Keeps the single-task trials of ``tasks``, the transfer trials whose source and target are
-    both in ``tasks`` (a search's chains are dropped), and the pair signals between them.  The
+    both in ``tasks`` (a search's chains are dropped), the pair signals between them and the
+    recreations of the trials kept.  The
     signal costs are kept whole: they were spent on the whole pool, and are charged so.  The
     configuration is copied with its task list set to ``tasks``.  Signals that depend on the
     other sources of a target (TaskEmb's reciprocal-rank fusion) keep the whole pool's values.
@@ -140,7 +166,7 @@ def subset_tables(
         TransferScoutError: A table is missing, or a task is not in the tables.
     """
     source, out = Path(in_dir), Path(out_dir)
-    trials = pd.read_csv(source / "trials.csv", keep_default_na=False, na_values=[""])
+    trials = _frame(source / "trials.csv")
     known = set(trials["target"])
     unknown = sorted(set(tasks) - known)
     if unknown:
@@ -152,12 +178,16 @@ def subset_tables(
         & trials["target"].isin(wanted)
         & trials["source"].isin(wanted)
     )
-    signals = pd.read_csv(source / "pair_signals.csv", keep_default_na=False, na_values=[""])
+    signals = _frame(source / "pair_signals.csv")
     if len(signals):
         signals = signals[signals["source"].isin(wanted) & signals["target"].isin(wanted)]
     out.mkdir(parents=True, exist_ok=True)
     trials[single | transfer].to_csv(out / "trials.csv", index=False)
     signals.to_csv(out / "pair_signals.csv", index=False)
+    if (source / "model_recreations.csv").exists():
+        recreations = _frame(source / "model_recreations.csv")
+        kept = recreations["trial_id"].isin(set(trials.loc[single | transfer, "id"]))
+        recreations[kept].to_csv(out / "model_recreations.csv", index=False)
     for name in ("signal_details.csv", "signal_costs.csv"):
         if not (source / name).exists():
             raise TransferScoutError(f"{source / name}: missing; expected a table of export_tables")

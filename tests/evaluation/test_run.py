@@ -278,3 +278,33 @@ def test_a_single_task_model_is_charged_one_training(tmp_path: Path) -> None:
     families, single_task_hours = _costs(tmp_path, table)
     assert families == {}
     assert single_task_hours == pytest.approx((1.0 + 2.0) / 2 + 3.0)
+
+
+def test_a_model_trained_again_is_charged_its_first_hours(tmp_path: Path) -> None:
+    from transferscout.evaluation.run import _costs, _recreated_models
+    from transferscout.grid.store import RunStore
+
+    def finish(store: RunStore, trial_id: str, hours: float, f1: float) -> None:
+        store.start(trial_id, worker="w")
+        store.finish(
+            trial_id,
+            metrics={"test_f1": f1},
+            source_seconds=None,
+            target_seconds=hours * 3600,
+            examples_per_second=1.0,
+            device="cpu",
+        )
+
+    config = {"target": {"settings": {"learning_rate": 1e-4, "epochs": 2}}}
+    with RunStore(tmp_path) as store:
+        for task, hours in (("food", 1.0), ("water", 3.0)):
+            store.add_trials([(task, "single", task, None, None, 0, config)])
+            finish(store, task, hours, 0.5)
+        assert _recreated_models(tmp_path) == {}
+        store.requeue_lost_models(["food", "water"])
+        finish(store, "food", 6.0, 0.5)  # reproduced, on a loaded machine
+        finish(store, "water", 2.0, 0.25)  # not reproduced (other hardware)
+    table = pd.DataFrame({"source": ["food"], "target": ["water"]})
+    assert _costs(tmp_path, table)[1] == pytest.approx(1.0 + 3.0)
+    recreated = _recreated_models(tmp_path)["recreated_models"]
+    assert recreated == {"models": 2, "hours": pytest.approx(8.0), "not_reproduced": 1}

@@ -243,3 +243,77 @@ def test_run_lock_is_shared_by_this_process_and_refuses_others(tmp_path: Path) -
         assert other.returncode != 0 and "RunLockedError" in other.stderr
     with RunStore(tmp_path) as store:  # released
         assert store.counts()["pending"] == 1
+
+
+def test_a_trial_trained_again_keeps_its_first_measurement(tmp_path: Path) -> None:
+    with RunStore(tmp_path) as store:
+        store.add_trials([_trial(1), _trial(2)])
+        store.start("t1", worker="w")
+        store.finish(
+            "t1",
+            metrics={"test_f1": 0.5},
+            source_seconds=None,
+            target_seconds=2.0,
+            examples_per_second=10.0,
+            device="cpu",
+        )
+        before = store.row("t1")
+        assert store.requeue_lost_models(["t1", "t2"]) == 1  # t2 never finished
+        pending = store.row("t2")
+        assert pending is not None and pending.status == "pending"
+        requeued = store.row("t1")
+        assert requeued is not None and requeued.status == "pending" and requeued.metrics is None
+        store.start("t1", worker="ray")
+        store.fail("t1", "OSError: disk full")  # a failed retraining keeps the first aside
+        store.start("t1", worker="ray")
+        recreation = store.finish(
+            "t1",
+            metrics={"test_f1": 0.75},
+            source_seconds=None,
+            target_seconds=11.5,
+            examples_per_second=1.5,
+            device="cuda",
+        )
+        after = store.row("t1")
+        assert store.recreations() == [recreation]
+    assert before is not None and after is not None and recreation is not None
+    assert after.status == "done" and after.error is None
+    assert after.metrics == {"test_f1": 0.75}  # the model on disk is the new one
+    assert (after.target_seconds, after.examples_per_second, after.device, after.worker) == (
+        2.0,
+        10.0,
+        "cpu",
+        "w",
+    )
+    assert (after.started_at, after.finished_at) == (before.started_at, before.finished_at)
+    assert recreation.first == {
+        "metrics": {"test_f1": 0.5},
+        "source_seconds": None,
+        "target_seconds": 2.0,
+        "examples_per_second": 10.0,
+        "device": "cpu",
+        "worker": "w",
+        "started_at": before.started_at,
+        "finished_at": before.finished_at,
+    }
+    assert (recreation.seconds, recreation.examples_per_second, recreation.device) == (
+        11.5,
+        1.5,
+        "cuda",
+    )
+    assert recreation.metrics == {"test_f1": 0.75} and recreation.same_metrics is False
+    assert recreation.worker == "ray" and recreation.started_at is not None
+
+
+def test_a_store_of_schema_4_gains_the_recreations_table(tmp_path: Path) -> None:
+    with RunStore(tmp_path) as store:
+        store.add_trials([_trial(1)])
+    with sqlite3.connect(tmp_path / "store.sqlite") as db:  # as schema 4 left it
+        db.execute("DROP TABLE model_recreations")
+        db.execute("UPDATE schema_version SET version = 4")
+    with RunStore(tmp_path, readonly=True) as reader:  # not upgraded by a reader
+        assert reader.recreations() == [] and len(reader.rows()) == 1
+    with RunStore(tmp_path) as store:
+        assert store.recreations() == [] and [r.id for r in store.rows()] == ["t1"]
+    with sqlite3.connect(tmp_path / "store.sqlite") as db:
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(5,)]

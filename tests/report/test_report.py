@@ -8,7 +8,7 @@ import pytest
 
 from transferscout.evaluation import EvaluationSettings, evaluate_run
 from transferscout.report import plots, write_report
-from transferscout.report.build import ReportFiles, _noise_text
+from transferscout.report.build import ReportFiles, _noise_text, _savings_text
 
 FAST = EvaluationSettings(bootstrap_resamples=100, n_estimators=30, meta_seeds=2)
 
@@ -146,3 +146,17 @@ def test_report_renders_in_headless_chromium(report: ReportFiles) -> None:
     assert table1_rows == 3 * 2 + 2  # two models per target and two average rows
     assert ranking_rows >= 6 and "meta:f1+ansat" in ranking_text and "oracle" in ranking_text
     assert errors == []
+
+
+def test_savings_text_says_which_models_were_trained_again() -> None:
+    summary = {
+        "full_grid_hours": 2.0,
+        "recreated_models": {"models": 3, "hours": 0.25, "not_reproduced": 1},
+    }
+    lines = _savings_text(pd.DataFrame({"method": []}), summary)
+    assert lines[-1] == (
+        "3 models were trained again because their files were lost (0.250 hours, not charged: "
+        "every trial keeps its first measured hours); 1 did not reproduce their first results "
+        "(the new ones are used)"
+    )
+    assert len(_savings_text(pd.DataFrame({"method": []}), {"full_grid_hours": 2.0})) == 1

@@ -71,7 +71,8 @@ _NEEDS: dict[str, tuple[tuple[str, ...], bool]] = {
 
 COST_CONVENTION = (
     "Every candidate trained is charged its realised source-stage and target-stage hours (as in "
-    "the seed paper's runtime). On top, each method is charged once what its ranking needs: the "
+    "the seed paper's runtime), as first measured: a model trained again because its file was "
+    "lost is not charged again. On top, each method is charged once what its ranking needs: the "
     "recorded hours of the signal families it uses (ANSAT: conductance + ansat; TaskEmb; TextEmb; "
     "the estimators: pooled features + estimators) and, if any of them (or the single-task F1s) "
     "comes from single-task models, one single-task model per task (each task's mean single-task "

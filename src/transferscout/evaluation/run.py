@@ -215,6 +215,21 @@ def charged_costs(
     ]
 
 
+def _recreated_models(run_dir: Path) -> dict[str, Any]:
+    """Models trained again because their file was lost (none: nothing to say)."""
+    with RunStore(run_dir, readonly=True) as store:
+        done = [r for r in store.recreations() if r.finished_at is not None]
+    if not done:
+        return {}
+    return {
+        "recreated_models": {
+            "models": len(done),
+            "hours": sum(r.seconds or 0.0 for r in done) / 3600,
+            "not_reproduced": sum(not r.same_metrics for r in done),
+        }
+    }
+
+
 def _costs(run_dir: Path, table: pd.DataFrame) -> tuple[dict[str, float], float]:
     """Signal hours per cost family, and one single-task model per task in hours.
 
@@ -549,6 +564,7 @@ def evaluate_table(
         "single_task_hours": single_task_hours,
         "method_hours": dict(sorted(charges.items())),
         "cost_convention": COST_CONVENTION,
+        **_recreated_models(run_dir),
         "meta_seeds": settings.seeds,
         "ordering": (
             "predicted value, then predicted cost (epochs x training examples x max length "

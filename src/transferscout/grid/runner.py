@@ -23,7 +23,7 @@ from transferscout.errors import ConfigError
 from transferscout.grid.executors import Executor, InProcessExecutor, make_executor
 from transferscout.grid.faults import crash_point
 from transferscout.grid.spec import GridSpec, TrialSpec, expand_grid
-from transferscout.grid.store import RunStore
+from transferscout.grid.store import Recreation, RunStore
 from transferscout.grid.worker import TrialOutcome, TrialPayload
 from transferscout.tasks.task import TaskSet
 
@@ -191,8 +191,12 @@ def _requeue_lost_models(
         if row.id in ids and not model_path(run_dir, row.id).exists()
     ]
     if lost:
-        logger.warning("%d finished models are missing on disk; retraining", len(lost))
-        store.requeue(lost)
+        logger.warning(
+            "%d finished models are missing on disk; training them again (each trial keeps its "
+            "first measured seconds)",
+            len(lost),
+        )
+        store.requeue_lost_models(lost)
 
 
 def _runnable(store: RunStore, trials: Sequence[TrialSpec], max_attempts: int) -> list[TrialSpec]:
@@ -252,6 +256,7 @@ def _run_stages(
     bar = progress_bar(enabled=progress, note=True)
     ran = 0
     failed = 0
+    recreated: list[Recreation] = []
     with bar:
         bar_task = bar.add_task("trials", total=total, note="failed 0")
         if isinstance(executor, InProcessExecutor) and progress:
@@ -274,10 +279,21 @@ def _run_stages(
             planned += len(stage)
             payloads = _payloads(store, stage, tasks, run_dir, options, keep)
             for outcome in executor.run(payloads, on_start):
-                _record(store, run_dir, outcome)
+                recreation = _record(store, run_dir, outcome)
+                recreated += [recreation] if recreation is not None else []
                 ran += 1
                 failed += not outcome.ok
                 bar.update(bar_task, advance=1, note=f"failed {failed}")
+    if recreated:
+        differ = sum(not r.same_metrics for r in recreated)
+        logger.info(
+            "recreated %d lost models in %.1f s of training (not charged: each trial keeps its "
+            "first measured seconds); %d reproduced their first results exactly%s",
+            len(recreated),
+            sum(r.seconds or 0.0 for r in recreated),
+            len(recreated) - differ,
+            f", {differ} did NOT (see the warnings above)" if differ else "",
+        )
     return ran
 
 
@@ -321,20 +337,22 @@ def _payloads(
         )
 
 
-def _record(store: RunStore, run_dir: Path, outcome: TrialOutcome) -> None:
+def _record(store: RunStore, run_dir: Path, outcome: TrialOutcome) -> Recreation | None:
+    """Store an outcome; returns the recreation when the trial was trained again."""
     if not outcome.ok:
         store.fail(outcome.trial_id, outcome.error or "unknown error", outcome.traceback or "")
-        return
+        return None
     assert outcome.metrics is not None and outcome.target_seconds is not None
     source_seconds = None
     row = store.row(outcome.trial_id)
     if row is not None and row.source_trial is not None:
         source_row = store.row(row.source_trial)
+        # A recreated source keeps its first measured seconds, so these are those too.
         source_seconds = None if source_row is None else source_row.target_seconds
     if outcome.model_bytes is not None:
         _write_atomically(model_path(run_dir, outcome.trial_id), outcome.model_bytes)
         crash_point("model_written")
-    store.finish(
+    recreation = store.finish(
         outcome.trial_id,
         metrics=outcome.metrics,
         source_seconds=source_seconds,
@@ -342,6 +360,27 @@ def _record(store: RunStore, run_dir: Path, outcome: TrialOutcome) -> None:
         examples_per_second=outcome.examples_per_second or float("nan"),
         device=outcome.device or "",
     )
+    if recreation is not None and not recreation.same_metrics and row is not None:
+        logger.warning(
+            "%s trial %s on %r: the model trained again after its file was lost does NOT "
+            "reproduce the first results (%s). The new results are kept (the model on disk is "
+            "the new one); the first measured %.1f s are still charged (this training took "
+            "%.1f s on %s). Recorded in the store's model_recreations",
+            row.kind,
+            row.id,
+            row.target,
+            _differences(recreation.first["metrics"] or {}, outcome.metrics),
+            recreation.first["target_seconds"] or 0.0,
+            outcome.target_seconds,
+            outcome.device,
+        )
+    return recreation
+
+
+def _differences(first: dict[str, object], new: dict[str, object], shown: int = 3) -> str:
+    changed = [k for k in sorted(set(first) | set(new)) if first.get(k) != new.get(k)]
+    text = ", ".join(f"{k} {first.get(k)} -> {new.get(k)}" for k in changed[:shown])
+    return text + (f" and {len(changed) - shown} more" if len(changed) > shown else "")
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

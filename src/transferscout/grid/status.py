@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from transferscout.grid.store import RunStore, TrialRow
+from transferscout.grid.store import Recreation, RunStore, TrialRow
 
 __all__ = ["RunStatus", "run_status"]
 
@@ -20,7 +20,9 @@ class RunStatus:
         trials_per_hour: Finished trials per wall-clock hour over the span of finished work.
         eta_seconds: Pending and running trials divided by that rate (``None`` before any
             trial has finished).
-        training_hours: Sum of the training time of finished trials.
+        training_hours: Sum of the training time of finished trials (each as first
+            measured: a model trained again after its file was lost is not counted again).
+        recreations: Finished trainings again of trials whose model file was lost.
     """
 
     counts: dict[str, int]
@@ -28,6 +30,7 @@ class RunStatus:
     trials_per_hour: float | None
     eta_seconds: float | None
     training_hours: float
+    recreations: list[Recreation] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -40,6 +43,7 @@ def run_status(run_dir: str | Path) -> RunStatus:
     with RunStore(run_dir, readonly=True) as store:
         rows = store.rows()
         counts = store.counts()
+        recreations = [r for r in store.recreations() if r.finished_at is not None]
     finished = [r for r in rows if r.status == "done" and r.started_at and r.finished_at]
     rate = None
     eta = None
@@ -52,4 +56,4 @@ def run_status(run_dir: str | Path) -> RunStatus:
         eta = left / rate * 3600 if rate > 0 else None
     hours = sum(r.target_seconds or 0.0 for r in rows if r.status == "done") / 3600
     failures = [r for r in rows if r.status == "failed"]
-    return RunStatus(counts, failures, rate, eta, hours)
+    return RunStatus(counts, failures, rate, eta, hours, recreations)

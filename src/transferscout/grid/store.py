@@ -34,7 +34,9 @@ from transferscout.errors import TransferScoutError
 from transferscout.grid.faults import crash_point
 
 __all__ = [
+    "FIRST_MEASUREMENT",
     "SCHEMA_VERSION",
+    "Recreation",
     "RunLockedError",
     "RunStore",
     "TrialRow",
@@ -42,7 +44,7 @@ __all__ = [
     "run_lock",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 Status = Literal["pending", "running", "done", "failed"]
 
 _TRIALS_COLUMNS = """
@@ -112,7 +114,38 @@ DROP TABLE trials;
 ALTER TABLE trials_v4 RENAME TO trials;
 CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
 """,
+    # A finished trial trained again because its model file was lost keeps its first
+    # measurement in ``trials``; each retraining is recorded here (``RunStore.finish``).
+    5: """
+CREATE TABLE IF NOT EXISTS model_recreations (
+    trial_id TEXT NOT NULL,
+    requeued_at REAL NOT NULL,
+    first TEXT NOT NULL,
+    seconds REAL,
+    examples_per_second REAL,
+    device TEXT,
+    worker TEXT,
+    metrics TEXT,
+    same_metrics INTEGER,
+    started_at REAL,
+    finished_at REAL,
+    PRIMARY KEY (trial_id, requeued_at)
+);
+""",
 }
+
+#: What a trial's row keeps from its first training when its lost model is trained again: its
+#: measured cost and timing.  Its metrics become the retrained model's (the model on disk),
+#: which equal the first ones whenever training reproduces them.
+FIRST_MEASUREMENT = (
+    "source_seconds",
+    "target_seconds",
+    "examples_per_second",
+    "device",
+    "worker",
+    "started_at",
+    "finished_at",
+)
 
 
 class RunLockedError(TransferScoutError):
@@ -230,6 +263,41 @@ class TrialRow:
     error: str | None
     traceback: str | None
     created_at: float
+    started_at: float | None
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class Recreation:
+    """One training again of a finished trial whose model file was lost.
+
+    The trial's row keeps its first measurement (``first``: its metrics and the
+    ``FIRST_MEASUREMENT`` fields as they were when the loss was found); the rest describes
+    the retraining, and is ``None`` until it has finished.
+
+    Attributes:
+        trial_id: The trial.
+        requeued_at: When the lost model was found and the trial was put back to pending.
+        first: The trial's metrics and first measurement before the retraining.
+        seconds: The retraining's training seconds (never charged to the trial).
+        examples_per_second: Its throughput.
+        device: Where it ran.
+        worker: What ran it.
+        metrics: The retrained model's results (the trial's results from then on).
+        same_metrics: Whether they equal the first ones exactly.
+        started_at: When the retraining started.
+        finished_at: When it finished.
+    """
+
+    trial_id: str
+    requeued_at: float
+    first: dict[str, Any]
+    seconds: float | None
+    examples_per_second: float | None
+    device: str | None
+    worker: str | None
+    metrics: dict[str, Any] | None
+    same_metrics: bool | None
     started_at: float | None
     finished_at: float | None
 
@@ -401,14 +469,35 @@ class RunStore:
                 "UPDATE trials SET status = 'pending', started_at = NULL WHERE status = 'running'"
             ).rowcount
 
-    def requeue(self, trial_ids: Iterable[str]) -> int:
-        """Put the given finished trials back to ``pending`` (e.g. a lost model file)."""
-        ids = list(trial_ids)
+    def requeue_lost_models(self, trial_ids: Iterable[str]) -> int:
+        """Put finished trials whose model file was lost back to ``pending``.
+
+        Each trial's metrics and first measurement are kept aside (an open
+        :class:`Recreation`): :meth:`finish` puts the measurement back when the model has been
+        trained again.  Trials that are not ``done`` are left alone.  Returns how many were
+        requeued.
+        """
+        now = time.time()
         with self._transaction() as db:
-            return db.executemany(
-                "UPDATE trials SET status = 'pending', metrics = NULL WHERE id = ?",
-                [(i,) for i in ids],
-            ).rowcount
+            requeued = 0
+            for trial_id in trial_ids:
+                row = db.execute(
+                    "SELECT * FROM trials WHERE id = ? AND status = 'done'", (trial_id,)
+                ).fetchone()
+                if row is None:
+                    continue
+                first = {"metrics": _loads(row["metrics"])}
+                first.update({field: row[field] for field in FIRST_MEASUREMENT})
+                db.execute(
+                    "INSERT INTO model_recreations (trial_id, requeued_at, first) VALUES (?, ?, ?)",
+                    (trial_id, now, json.dumps(first, sort_keys=True)),
+                )
+                db.execute(
+                    "UPDATE trials SET status = 'pending', metrics = NULL WHERE id = ?",
+                    (trial_id,),
+                )
+                requeued += 1
+            return requeued
 
     def start(self, trial_id: str, worker: str) -> None:
         """Mark a trial ``running`` and count the attempt."""
@@ -428,24 +517,76 @@ class RunStore:
         target_seconds: float,
         examples_per_second: float,
         device: str,
-    ) -> None:
-        """Record a finished trial's results and mark it ``done``."""
+    ) -> Recreation | None:
+        """Record a finished trial's results and mark it ``done``.
+
+        A trial trained again because its model file was lost (:meth:`requeue_lost_models`)
+        takes the new results — the model on disk is the new one — but keeps its first
+        measurement (seconds, throughput, device, worker, times): a trial is charged its
+        training as first measured for its configuration.  The retraining's own measurement
+        and whether its results equal the first are recorded in ``model_recreations`` and
+        returned; otherwise ``None``.
+        """
+        text = json.dumps(metrics, sort_keys=True)
+        now = time.time()
         with self._transaction() as db:
+            recreating = db.execute(
+                "SELECT requeued_at, first FROM model_recreations "
+                "WHERE trial_id = ? AND finished_at IS NULL",
+                (trial_id,),
+            ).fetchone()
+            measured = {
+                "source_seconds": source_seconds,
+                "target_seconds": target_seconds,
+                "examples_per_second": examples_per_second,
+                "device": device,
+                "finished_at": now,
+            }
+            recreation = None
+            if recreating is not None:
+                first = json.loads(recreating["first"])
+                current = db.execute(
+                    "SELECT worker, started_at FROM trials WHERE id = ?", (trial_id,)
+                ).fetchone()
+                recreation = Recreation(
+                    trial_id=trial_id,
+                    requeued_at=recreating["requeued_at"],
+                    first=first,
+                    seconds=target_seconds,
+                    examples_per_second=examples_per_second,
+                    device=device,
+                    worker=current["worker"],
+                    metrics=metrics,
+                    same_metrics=json.dumps(first["metrics"], sort_keys=True) == text,
+                    started_at=current["started_at"],
+                    finished_at=now,
+                )
+                db.execute(
+                    "UPDATE model_recreations SET seconds = ?, examples_per_second = ?, "
+                    "device = ?, worker = ?, metrics = ?, same_metrics = ?, started_at = ?, "
+                    "finished_at = ? WHERE trial_id = ? AND requeued_at = ?",
+                    (
+                        target_seconds,
+                        examples_per_second,
+                        device,
+                        recreation.worker,
+                        text,
+                        recreation.same_metrics,
+                        recreation.started_at,
+                        now,
+                        trial_id,
+                        recreation.requeued_at,
+                    ),
+                )
+                measured = {field: first[field] for field in FIRST_MEASUREMENT}
+            assignments = ", ".join(f"{field} = ?" for field in measured)
             db.execute(
-                "UPDATE trials SET status = 'done', metrics = ?, source_seconds = ?, "
-                "target_seconds = ?, examples_per_second = ?, device = ?, error = NULL, "
-                "traceback = NULL, finished_at = ? WHERE id = ?",
-                (
-                    json.dumps(metrics, sort_keys=True),
-                    source_seconds,
-                    target_seconds,
-                    examples_per_second,
-                    device,
-                    time.time(),
-                    trial_id,
-                ),
+                f"UPDATE trials SET status = 'done', metrics = ?, {assignments}, "  # fixed names
+                "error = NULL, traceback = NULL WHERE id = ?",
+                (text, *measured.values(), trial_id),
             )
             crash_point("finishing")
+        return recreation
 
     def fail(self, trial_id: str, error: str, traceback: str = "") -> None:
         """Mark a trial ``failed`` with its error and traceback."""
@@ -488,23 +629,12 @@ class RunStore:
         trials: Iterable[dict[str, Any]],
         signals: Iterable[dict[str, Any]],
         costs: Iterable[dict[str, Any]],
+        recreations: Iterable[dict[str, Any]] = (),
     ) -> None:
         """Insert exported rows as they were (a store rebuilt from committed tables)."""
-        columns = list(TrialRow.__dataclass_fields__)
         with self._transaction() as db:
-            db.executemany(
-                f"INSERT OR REPLACE INTO trials ({', '.join(columns)}) "
-                f"VALUES ({', '.join('?' for _ in columns)})",
-                [
-                    tuple(
-                        json.dumps(row[c], sort_keys=True)
-                        if c in ("config", "metrics") and row[c] is not None
-                        else row[c]
-                        for c in columns
-                    )
-                    for row in trials
-                ],
-            )
+            _insert_rows(db, "trials", TrialRow, ("config", "metrics"), trials)
+            _insert_rows(db, "model_recreations", Recreation, ("first", "metrics"), recreations)
             db.executemany(
                 "INSERT OR REPLACE INTO pair_signals (family, source, target, name, value, detail, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -554,6 +684,19 @@ class RunStore:
         rows = self._db.execute(query + " ORDER BY rowid", params).fetchall()
         return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
 
+    def recreations(self) -> list[Recreation]:
+        """Every training again of a trial whose model file was lost, in the order found.
+
+        A store of schema 4 or older (read-only, so not upgraded) has none.
+        """
+        exists = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'model_recreations'"
+        ).fetchone()
+        if exists is None:
+            return []
+        query = "SELECT * FROM model_recreations ORDER BY requeued_at, trial_id"
+        return [_recreation(r) for r in self._db.execute(query)]
+
     def rows(self, *, status: Status | None = None, kind: str | None = None) -> list[TrialRow]:
         """Stored trials in insertion order, optionally filtered."""
         query = "SELECT * FROM trials"
@@ -591,8 +734,44 @@ def _execute_script(db: sqlite3.Connection, script: str) -> None:
         db.execute(statement)
 
 
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _insert_rows(
+    db: sqlite3.Connection,
+    table: str,
+    record: type[TrialRow] | type[Recreation],
+    json_columns: tuple[str, ...],
+    rows: Iterable[dict[str, Any]],
+) -> None:
+    columns = list(record.__dataclass_fields__)  # the table's columns, in its order
+    db.executemany(
+        f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) "  # fixed names
+        f"VALUES ({', '.join('?' for _ in columns)})",
+        [
+            tuple(
+                json.dumps(row[c], sort_keys=True)
+                if c in json_columns and row[c] is not None
+                else row[c]
+                for c in columns
+            )
+            for row in rows
+        ],
+    )
+
+
 def _row(row: sqlite3.Row) -> TrialRow:
     data = dict(row)
     data["config"] = json.loads(data["config"])
-    data["metrics"] = None if data["metrics"] is None else json.loads(data["metrics"])
+    data["metrics"] = _loads(data["metrics"])
     return TrialRow(**data)
+
+
+def _recreation(row: sqlite3.Row) -> Recreation:
+    data = dict(row)
+    data["first"] = json.loads(data["first"])
+    data["metrics"] = _loads(data["metrics"])
+    if data["same_metrics"] is not None:
+        data["same_metrics"] = bool(data["same_metrics"])
+    return Recreation(**data)

@@ -159,6 +159,14 @@ def _savings_text(savings: pd.DataFrame, summary: dict[str, Any]) -> list[str]:
         f"one single-task model per task: {float(summary.get('single_task_hours', 0.0)):.3f} "
         "hours"
     )
+    recreated = summary.get("recreated_models")
+    if recreated:
+        lines.append(
+            f"{recreated['models']} models were trained again because their files were lost "
+            f"({float(recreated['hours']):.3f} hours, not charged: every trial keeps its first "
+            f"measured hours); {recreated['not_reproduced']} did not reproduce their first "
+            "results (the new ones are used)"
+        )
     return lines
 
 
