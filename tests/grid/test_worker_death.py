@@ -22,7 +22,7 @@ import pytest
 from transferscout.encoders import EncoderSpec
 from transferscout.errors import TransferScoutError
 from transferscout.grid.runner import ExecutionOptions, GridSummary, run_grid
-from transferscout.grid.spec import GridSpec, settings_grid
+from transferscout.grid.spec import GridSpec, StageSettings, settings_grid
 from transferscout.grid.store import RunStore
 from transferscout.tasks import TaskSet
 
@@ -35,6 +35,8 @@ pytestmark = [
 SETTINGS = settings_grid(learning_rate=[1e-3], epochs=[2], max_length=[32])
 #: Long enough (a few seconds a trial) that a worker is killed in the middle of a trial.
 SLOW_SETTINGS = settings_grid(learning_rate=[1e-3, 3e-3], epochs=[40], max_length=[32])
+#: Ray starts its two workers seconds apart on a busy machine: trials long enough to overlap.
+RAY_SLOW_SETTINGS = settings_grid(learning_rate=[1e-3, 3e-3], epochs=[160], max_length=[32])
 
 
 def _descendants(pid: int) -> Iterator[int]:
@@ -107,8 +109,9 @@ def _run_and_kill(
     options: ExecutionOptions,
     workers: Callable[[], list[int]],
     ready: Callable[[], bool],
+    settings: tuple[StageSettings, ...] = SLOW_SETTINGS,
 ) -> tuple[GridSummary, int | None]:
-    grid = GridSpec(targets=("food",), sources=(), target_settings=SLOW_SETTINGS)  # 2 trials
+    grid = GridSpec(targets=("food",), sources=(), target_settings=settings)  # 2 trials
     killer = Killer(workers, ready)
     killer.start()
     try:
@@ -199,7 +202,7 @@ def test_a_ray_worker_killed_mid_trial_costs_only_its_trial_which_runs_again(
 ) -> None:
     run_dir = tmp_path / "run"
     summary, killed = _run_and_kill(
-        run_dir, tasks, tiny_encoder_dir, RAY, _busy_ray_workers, lambda: True
+        run_dir, tasks, tiny_encoder_dir, RAY, _busy_ray_workers, lambda: True, RAY_SLOW_SETTINGS
     )
     assert killed is not None, "never saw two busy Ray workers"
     _assert_only_the_killed_trial_ran_again(summary, run_dir)
