@@ -11,6 +11,7 @@ import pytest
 from transferscout.errors import TransferScoutError
 from transferscout.grid.store import (
     SCHEMA_VERSION,
+    Recreation,
     RunLockedError,
     RunStore,
     check_run_folder,
@@ -22,6 +23,26 @@ def _trial(i: int) -> tuple:
     return (f"t{i}", "single", "food", None, None, 0, {"n": i})
 
 
+def _finish(
+    store: RunStore,
+    trial_id: str,
+    *,
+    f1: float,
+    seconds: float,
+    examples_per_second: float,
+    device: str,
+) -> Recreation | None:
+    """Finish a single-task trial (no source stage) with a test F1 and its measurement."""
+    return store.finish(
+        trial_id,
+        metrics={"test_f1": f1},
+        source_seconds=None,
+        target_seconds=seconds,
+        examples_per_second=examples_per_second,
+        device=device,
+    )
+
+
 def test_add_is_idempotent_and_rows_round_trip(tmp_path: Path) -> None:
     with RunStore(tmp_path) as store:
         assert store.add_trials([_trial(1), _trial(2)]) == 2
@@ -30,14 +51,7 @@ def test_add_is_idempotent_and_rows_round_trip(tmp_path: Path) -> None:
         assert [r.id for r in rows] == ["t1", "t2", "t3"]
         assert rows[0].config == {"n": 1} and rows[0].status == "pending"
         store.start("t1", worker="w")
-        store.finish(
-            "t1",
-            metrics={"test_f1": 0.5},
-            source_seconds=None,
-            target_seconds=2.0,
-            examples_per_second=10.0,
-            device="cpu",
-        )
+        _finish(store, "t1", f1=0.5, seconds=2.0, examples_per_second=10.0, device="cpu")
         store.start("t2", worker="w")
         store.fail("t2", "ValueError: boom", "Traceback ...")
         assert store.counts() == {"pending": 1, "running": 0, "done": 1, "failed": 1}
@@ -249,14 +263,7 @@ def test_a_trial_trained_again_keeps_its_first_measurement(tmp_path: Path) -> No
     with RunStore(tmp_path) as store:
         store.add_trials([_trial(1), _trial(2)])
         store.start("t1", worker="w")
-        store.finish(
-            "t1",
-            metrics={"test_f1": 0.5},
-            source_seconds=None,
-            target_seconds=2.0,
-            examples_per_second=10.0,
-            device="cpu",
-        )
+        _finish(store, "t1", f1=0.5, seconds=2.0, examples_per_second=10.0, device="cpu")
         before = store.row("t1")
         assert store.requeue_lost_models(["t1", "t2"]) == 1  # t2 never finished
         pending = store.row("t2")
@@ -266,13 +273,8 @@ def test_a_trial_trained_again_keeps_its_first_measurement(tmp_path: Path) -> No
         store.start("t1", worker="ray")
         store.fail("t1", "OSError: disk full")  # a failed retraining keeps the first aside
         store.start("t1", worker="ray")
-        recreation = store.finish(
-            "t1",
-            metrics={"test_f1": 0.75},
-            source_seconds=None,
-            target_seconds=11.5,
-            examples_per_second=1.5,
-            device="cuda",
+        recreation = _finish(
+            store, "t1", f1=0.75, seconds=11.5, examples_per_second=1.5, device="cuda"
         )
         after = store.row("t1")
         assert store.recreations() == [recreation]
