@@ -219,6 +219,25 @@ def test_h_score_matches_the_loop_and_is_invariant_to_invertible_maps() -> None:
     assert h_score(f, y) > h_score(noise, y)
 
 
+@pytest.mark.parametrize(("n", "d", "classes"), [(10, 9, 2), (8, 20, 2), (12, 20, 3)])
+def test_h_score_is_missing_when_examples_do_not_exceed_dimensions_plus_one(
+    n: int, d: int, classes: int
+) -> None:
+    """With n ≤ d + 1 the formula gives C − 1 whatever the features: no information."""
+    rng = np.random.default_rng(n + d)
+    labels = np.arange(n) % classes
+    informative = rng.normal(size=(n, d))
+    informative[:, 0] += 5.0 * labels
+    noise = rng.normal(size=(n, d))
+    assert _h_score_loop(informative, labels) == pytest.approx(classes - 1, abs=1e-6)
+    assert _h_score_loop(noise, labels) == pytest.approx(classes - 1, abs=1e-6)
+    assert np.isnan(h_score(informative, labels))
+    assert np.isfinite(regularized_h_score(informative, labels))
+    f, y = _data(d + 2, d)  # one example more: defined, and below C − 1
+    assert h_score(f, y) == pytest.approx(_h_score_loop(f, y), rel=1e-6)
+    assert h_score(f, y) < 1.0
+
+
 def test_regularized_h_score_is_finite_when_n_is_below_d_and_ranks_signal() -> None:
     f, y = _data(15, 40, signal=4.0)
     noise, _ = _data(15, 40, seed=8, signal=0.0)

@@ -216,7 +216,12 @@ def _class_means(f: Array, y: npt.NDArray[np.int64]) -> Array:
 def h_score(features: npt.ArrayLike, labels: npt.ArrayLike) -> float:
     """H-score: ``tr(cov(f)⁺ · cov(E[f|y]))`` — class separation relative to feature spread.
 
-    Invariant under any invertible linear map of the features.
+    Invariant under any invertible linear map of the features.  Undefined (NaN) unless there
+    are more examples than feature dimensions plus one: with ``n ≤ d + 1`` the centred
+    features of ``n`` examples in general position span all ``n − 1`` directions any
+    labelling can use, so the score is ``C − 1`` (``C`` classes) for *every* source — what
+    differs between sources is rounding.  :func:`regularized_h_score` is the estimator for
+    that regime.
 
     Shape:
         features ``(n, d)``, labels ``(n,)``.
@@ -226,6 +231,8 @@ def h_score(features: npt.ArrayLike, labels: npt.ArrayLike) -> float:
         Transferability in Task Transfer Learning*, ICIP.
     """
     f, y = _check(features, labels)
+    if len(f) <= f.shape[1] + 1:
+        return float("nan")
     f = f - f.mean(axis=0)
     covariance = f.T @ f / len(f)
     g = _class_means(f, y)

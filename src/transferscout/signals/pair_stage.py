@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -500,6 +501,7 @@ def _pair_values(
     }
     rng = np.random.default_rng(settings.seed)
     vocabularies = {n: _words(samples[n].texts) for n in names}
+    no_h_score: dict[str, tuple[int, ...]] = {}  # target -> its features' (examples, dims)
     components = sorted(next(iter(task_vectors.values())))
     for target in wanted:
         per_component = {
@@ -531,6 +533,8 @@ def _pair_values(
                     transrate_eps=settings.transrate_eps,
                 )
             values["estimators"].extend((source, target, k, v) for k, v in scores.items())
+            if math.isnan(scores["h_score"]) and not math.isnan(scores["h_score_shrinkage"]):
+                no_h_score[target] = arrays["features"].shape
             union = vocabularies[source] | vocabularies[target]
             overlap = (
                 len(vocabularies[source] & vocabularies[target]) / len(union) if union else 0.0
@@ -545,6 +549,14 @@ def _pair_values(
                 "random": float(rng.random()),
             }
             values["baselines"].extend((source, target, k, v) for k, v in baseline.items())
+    if no_h_score:
+        logger.info(
+            "plain H-score missing for %d target(s) with no more examples than feature "
+            "dimensions + 1 (%s): there it is C − 1 for every source; the shrinkage H-score is "
+            "kept",
+            len(no_h_score),
+            ", ".join(f"{t}: {n} ≤ {d} + 1" for t, (n, d) in sorted(no_h_score.items())),
+        )
     return values
 
 
