@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from transferscout.signals.budget import (
     SignalBudget,
     plan_documents,
     project_grid_seconds,
-    steps_within,
+    step_cap,
 )
 from transferscout.tasks import TaskSet
 
@@ -129,10 +128,28 @@ def test_plan_takes_the_largest_cap_within_half_the_budget() -> None:
     assert small.max_documents == 6 and max(asked) == 6
 
 
-def test_steps_within_a_share() -> None:
-    assert steps_within(10.0, tokens=100, seconds_per_token_point=0.01) == 9  # 10 points
-    assert steps_within(10.0, tokens=0, seconds_per_token_point=0.01) > 10**5
-    assert math.isfinite(steps_within(0.0, tokens=5, seconds_per_token_point=1.0))
+def test_step_cap_charges_every_try_on_the_probe() -> None:
+    """Probe of 10 tokens, 100 other tokens, 0.01 s per token·point, steps 2, 4, 8, ...
+
+    A cap of 7 tries 2, 4, 7 on the probe (3 + 5 + 8 points × 10 tokens) and 7 on the rest
+    (8 × 100): 960 token·points, 9.6 s; a cap of 8: (3 + 5 + 9) × 10 + 9 × 100 = 1070, 10.7 s.
+    """
+    rate = {"probe_tokens": 10, "other_tokens": 100, "seconds_per_token_point": 0.01}
+    assert step_cap(10.0, **rate, start=2, most=8) == 7
+    assert step_cap(10.71, **rate, start=2, most=8) == 8
+    assert step_cap(10.71, **rate, start=2, most=6) == 6  # never above the most
+    # the probe already attributed at 2 steps is paid for: a cap of 8 costs 10.4 s
+    assert step_cap(10.5, **rate, start=2, most=8, tried=2) == 8
+    assert step_cap(10.5, **rate, start=2, most=8) == 7
+    assert step_cap(1.0, **rate, start=2, most=8) == 2  # nothing fits: the first try
+    # no probe: (steps + 1) points on 100 tokens in 10 s
+    assert (
+        step_cap(
+            10.0, probe_tokens=0, other_tokens=100, seconds_per_token_point=0.01, start=1, most=50
+        )
+        == 9
+    )
+    assert step_cap(10.0, **{**rate, "seconds_per_token_point": 0.0}, start=2, most=8) == 8
 
 
 def test_pair_examples_fit_half_the_budget() -> None:

@@ -51,10 +51,11 @@ from transferscout.signals.attributions import (
 from transferscout.signals.budget import (
     MAX_DOCUMENTS,
     MIN_DOCUMENTS,
+    STEP_CAP_AIM,
     AttributionPlan,
     SignalBudget,
     plan_documents,
-    steps_within,
+    step_cap,
 )
 from transferscout.signals.documents import DocumentSets, document_sets
 from transferscout.tasks.task import SPLITS, Split, Task, TaskSet
@@ -473,15 +474,29 @@ class _Attributions:
         if token_points > 0 and seconds > 0:
             self.seconds_per_token_point = seconds / token_points
 
-    def _step_cap(self, budget: SignalBudget | None, tokens: int, models_left: int) -> int:
+    def _step_cap(
+        self,
+        budget: SignalBudget | None,
+        lengths: Mapping[str, int],
+        probe: Sequence[str],
+        models_left: int,
+        tried: Attributed | None,
+    ) -> int:
         """The most steps a model may take: its share of what is left of the budget."""
         most = self.settings.attribution.n_steps
         if budget is None or self.seconds_per_token_point is None:
             return most
-        share = (budget.left - self.spent) / max(1, models_left)
-        fits = steps_within(share, tokens, self.seconds_per_token_point)
-        start = self.settings.adaptive.start if self.settings.adaptive else 1
-        return max(start, min(most, fits))
+        share = STEP_CAP_AIM * (budget.left - self.spent) / max(1, models_left)
+        probe_tokens = sum(lengths[doc] for doc in probe)
+        return step_cap(
+            share,
+            probe_tokens=probe_tokens,
+            other_tokens=sum(lengths.values()) - probe_tokens,
+            seconds_per_token_point=self.seconds_per_token_point,
+            start=self.settings.adaptive.start if self.settings.adaptive else 1,
+            most=most,
+            tried=tried.n_steps if tried else None,
+        )
 
     def run(
         self,
@@ -519,7 +534,7 @@ class _Attributions:
                         self.settings.attribution.max_length,
                         sets.pairs,
                     )
-                    most = self._step_cap(budget, sum(lengths.values()), len(names) - position)
+                    most = self._step_cap(budget, lengths, probe_ids, len(names) - position, tried)
                     probe = {doc: texts[doc] for doc in probe_ids}
                     result = self._probe(name, encoder, probe, most, sets, tried)
                     self.spent += result.seconds - (tried.seconds if tried else 0.0)

@@ -26,6 +26,7 @@ from transferscout.errors import ConfigError
 from transferscout.grid.runner import plan_trials
 from transferscout.grid.spec import GridSpec, TrialSpec
 from transferscout.grid.store import RunStore, TrialRow
+from transferscout.signals.adaptive import step_schedule
 from transferscout.tasks.task import TaskSet
 
 __all__ = [
@@ -36,7 +37,7 @@ __all__ = [
     "plan_pair_examples",
     "training_throughput",
     "project_grid_seconds",
-    "steps_within",
+    "step_cap",
 ]
 
 #: Documents per set are never planned below this (fewer make ANSAT a coin toss) ...
@@ -343,8 +344,48 @@ def plan_documents(
     )
 
 
-def steps_within(seconds: float, tokens: int, seconds_per_token_point: float) -> int:
-    """The most integration steps (points − 1) one model's ``tokens`` can have in ``seconds``."""
-    if tokens <= 0 or seconds_per_token_point <= 0:
-        return 10**6
-    return int(seconds / (tokens * seconds_per_token_point)) - 1
+#: Share of its part of the budget a model's step cap aims at: the throughput is measured on
+#: the models before it, and the last model has no later one to absorb an overrun.
+STEP_CAP_AIM = 0.95
+
+
+def step_cap(
+    seconds: float,
+    *,
+    probe_tokens: int,
+    other_tokens: int,
+    seconds_per_token_point: float,
+    start: int,
+    most: int,
+    tried: int | None = None,
+) -> int:
+    """The most steps one model's adaptive integration may reach within ``seconds``.
+
+    Charged at its worst: the probe attributed at every count of
+    :func:`~transferscout.signals.adaptive.step_schedule` up to the cap (but ``tried``, a
+    count already attributed and paid for), then the model's other documents at the cap.
+
+    Args:
+        seconds: The model's share of the budget.
+        probe_tokens: Tokens of its probe documents.
+        other_tokens: Tokens of its other documents.
+        seconds_per_token_point: Measured attribution throughput.
+        start: The steps tried first (the cap is never below).
+        most: The steps it may never exceed.
+        tried: Steps the probe was already attributed with.
+
+    Returns:
+        The largest cap in ``[start, most]`` whose worst case fits, else ``start``.
+    """
+    if seconds_per_token_point <= 0:
+        return max(start, most)
+
+    def cost(cap: int) -> float:
+        tries = sum(steps + 1 for steps in step_schedule(start, cap) if steps != tried)
+        points = probe_tokens * tries + other_tokens * (cap + 1)
+        return points * seconds_per_token_point
+
+    for cap in range(most, start, -1):  # the cost grows with the cap
+        if cost(cap) <= seconds:
+            return cap
+    return start
