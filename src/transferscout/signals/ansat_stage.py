@@ -339,7 +339,7 @@ class _Attributions:
                 first_steps,
                 **self._kind_inputs(first, encoder, list(documents), largest),
             )
-            within = policy is None or not result.completeness.median > policy.tolerance
+            within = policy is None or policy.accepts(result.errors)
             if first in self.steps or within:  # else run() goes on choosing from this try
                 self._record(first, first_steps, result)
             self.probes[first] = result

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from scipy.stats import binom
 
-__all__ = ["CompletenessSummary", "summarize_completeness"]
+__all__ = ["CompletenessSummary", "median_upper_bound", "summarize_completeness"]
 
 
 @dataclass(frozen=True)
@@ -34,3 +35,19 @@ def summarize_completeness(errors: npt.ArrayLike) -> CompletenessSummary:
     if not len(values):
         return CompletenessSummary(float("nan"), float("nan"), 0)
     return CompletenessSummary(float(np.median(values)), float(values.max()), len(values))
+
+
+def median_upper_bound(errors: npt.ArrayLike, confidence: float) -> float:
+    """An upper confidence bound of the median of the set the errors are a sample of.
+
+    Distribution-free: the ``k``-th smallest of ``n`` sampled values is at least the set's
+    median with probability ``P(Binomial(n, ½) ≤ k − 1)``; the bound is the first order
+    statistic whose probability reaches ``confidence`` (the largest value when none does, as
+    with very few values).  NaN ones are left out; NaN if none is left.
+    """
+    values = np.sort(np.asarray(errors, dtype=np.float64))
+    values = values[~np.isnan(values)]
+    if not len(values):
+        return float("nan")
+    index = int(binom.ppf(confidence, len(values), 0.5))  # k − 1
+    return float(values[min(index, len(values) - 1)])
