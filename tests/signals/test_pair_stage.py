@@ -93,6 +93,24 @@ def test_rerun_uses_the_caches_and_reproduces(run_dir: Path, tasks: TaskSet) -> 
     assert all(seconds > 0.01 for seconds in again.values())
 
 
+def test_one_new_target_is_charged_its_own_embeddings_not_the_sources_again(
+    run_dir: Path, tasks: TaskSet, tmp_path: Path
+) -> None:
+    """As ``rank`` does: the sources' embeddings were charged by the run's own signals."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    compute_pair_signals(run, tasks, SETTINGS, targets=["food"], cost_prefix="rank:")
+    with RunStore(run, readonly=True) as store:
+        charged = {c["family"]: c["seconds"] for c in store.costs()}
+    each = []  # what each of the 6 cached embeddings (TaskEmb and TextEmb of 3 tasks) cost
+    for path in sorted((run / "embeddings").glob("*.npz")):
+        with np.load(path) as data:
+            each.append(float(data["__seconds__"]))
+    for family in ("textemb", "taskemb"):
+        assert min(abs(charged[f"rank:{family}"] - e) for e in each) < 1e-9  # one task's
+        assert charged[f"rank:{family}"] < charged[family]  # the run's: all three
+
+
 def test_a_resumed_stage_charges_cached_values_what_they_cost(
     run_dir: Path, tasks: TaskSet, tmp_path: Path
 ) -> None:

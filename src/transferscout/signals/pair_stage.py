@@ -309,7 +309,10 @@ def compute_pair_signals(
 
     Only the pairs whose target is in ``targets`` (default: all tasks) are stored; cost
     records go to families prefixed with ``cost_prefix``; models run on ``device``
-    (``auto``: CUDA when available).
+    (``auto``: CUDA when available).  A value found in the cache is charged what it cost
+    when computed (a resumed stage costs what it did), except a task embedding of a task
+    outside ``targets``: the stage that ranked that task computed and charged it (``rank``
+    of a new target reads the sources' embeddings from the run's own signals).
 
     Returns:
         The number of ordered (source, target) pairs.
@@ -327,7 +330,9 @@ def compute_pair_signals(
         bar = progress_bar(enabled=progress)
         with bar:
             steps = bar.add_task("pair signals (models)", total=len(names) + 1)
-            text_vectors = _text_embeddings(cache, models, samples, settings, timer, device)
+            text_vectors = _text_embeddings(
+                cache, models, samples, settings, timer, device, charged=set(wanted)
+            )
             bar.update(steps, advance=1)
             task_vectors: dict[str, dict[str, npt.NDArray[np.float64]]] = {}
             outputs: dict[tuple[str, str], dict[str, npt.NDArray[np.float64]]] = {}
@@ -336,7 +341,8 @@ def compute_pair_signals(
                 key = _key("taskemb", fingerprints[source], samples[source], settings)
                 task_vectors[source] = cache.get("embeddings", key)
                 if task_vectors[source]:
-                    timer.charge("taskemb", cache.seconds("embeddings", key))
+                    if source in wanted:
+                        timer.charge("taskemb", cache.seconds("embeddings", key))
                 else:
                     # TaskEmb's forward pass over the source's own sample also gives the
                     # source model's features on it (the pair source -> source): kept when
@@ -451,7 +457,10 @@ def _text_embeddings(
     settings: PairSignalSettings,
     timer: _Timer,
     device: str,
+    *,
+    charged: set[str],
 ) -> dict[str, npt.NDArray[np.float64]]:
+    """Each task's TextEmb vector; a cached one is charged only for a task in ``charged``."""
     encoder_config = next(iter(models.values())).config["encoder"]
     spec = EncoderSpec(encoder_config["source"], encoder_config["num_layers"])
     pretrained = None
@@ -460,7 +469,8 @@ def _text_embeddings(
         key = _key("textemb", encoder_config["fingerprint"], sample, settings)
         arrays = cache.get("embeddings", key)
         if arrays:
-            timer.charge("textemb", cache.seconds("embeddings", key))
+            if name in charged:
+                timer.charge("textemb", cache.seconds("embeddings", key))
         else:
             with timer.time("textemb"):
                 if pretrained is None:
