@@ -277,8 +277,9 @@ class AnsatConfig:
     """``[signals.ansat]``: conductance settings and the document sets of ANSAT.
 
     Left out, ``n_steps``, ``max_length`` and ``max_documents`` are derived from the run:
-    adaptive integration (``start_steps`` doubled while the median completeness error of a
-    model is above ``tolerance``, at most 50), the grid's longest ``max_length``, and as many
+    adaptive integration (``start_steps`` doubled while a 95% upper confidence bound of the
+    median completeness error of a model's documents, from 32 probe documents, is above
+    ``tolerance``; at most 50), the grid's longest ``max_length``, and as many
     documents per set (10 to 100) as ``signals.budget`` allows.  Given, they win.
     """
 

@@ -10,7 +10,7 @@ training throughput).
 
 The attribution plan then chooses how many documents each ANSAT set holds so that the
 projected attribution cost (model × document attributions × tokens × integration points ×
-the seconds per token and point measured on the run's first attributed model) fits the share
+the seconds per token and point measured on the first model's probe) fits the share
 of the budget the other signals leave.
 """
 
