@@ -3,10 +3,12 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from transferscout.encoders import build_tiny_encoder
+from transferscout.grid.store import TrialRow
 from transferscout.tasks import TableSpec, TaskOptions, TaskSet, load_tasks
 
 # Twelve hand-made messages: "food" and "water" labels, each with positives and negatives
@@ -37,6 +39,34 @@ ROWS: list[dict[str, str]] = [
     },
     {"id": "m12", "text": "wells are dry", "food": "0", "water": "1", "split": "train"},
 ]
+
+
+def done_row(**fields: Any) -> TrialRow:
+    """A finished single-task trial's stored row: a 1-second run at 100 examples per second;
+    ``fields`` override any column."""
+    values: dict[str, Any] = {
+        "id": "t" * 32,
+        "kind": "single",
+        "target": "task",
+        "source": None,
+        "source_trial": None,
+        "seed": 0,
+        "config": {},
+        "status": "done",
+        "attempts": 1,
+        "metrics": {},
+        "source_seconds": None,
+        "target_seconds": 1.0,
+        "examples_per_second": 100.0,
+        "device": "cpu",
+        "worker": "w",
+        "error": None,
+        "traceback": None,
+        "created_at": 0.0,
+        "started_at": 0.0,
+        "finished_at": 1.0,
+    }
+    return TrialRow(**{**values, **fields})
 
 
 def write_csv(path: Path, rows: Sequence[dict[str, str]], delimiter: str = ",") -> Path:

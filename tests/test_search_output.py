@@ -5,36 +5,21 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from tests.conftest import done_row
 from transferscout import search_output
 from transferscout.grid.store import TrialRow
 
 
 def _row(target: dict[str, Any], metrics: dict[str, float] | None) -> TrialRow:
-    return TrialRow(
-        id="t" * 32,
-        kind="single",
+    return done_row(
         target="topic",
-        source=None,
-        source_trial=None,
-        seed=0,
         config={
             "target": {"settings": {"learning_rate": 1e-4, "max_length": 32}, **target},
             "source": None,
             "encoder": {"source": "tiny", "num_layers": 2},
         },
-        status="done",
-        attempts=1,
         metrics=metrics,
-        source_seconds=None,
         target_seconds=3600.0,
-        examples_per_second=100.0,
-        device="cpu",
-        worker="w",
-        error=None,
-        traceback=None,
-        created_at=0.0,
-        started_at=0.0,
-        finished_at=1.0,
     )
 
 

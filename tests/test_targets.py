@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import keyword_rows, write_csv
+from tests.conftest import done_row, keyword_rows, write_csv
 from transferscout.config import config_from_dict
 from transferscout.errors import ConfigError, DataError
 from transferscout.grid.store import TrialRow
@@ -92,27 +92,10 @@ def test_bad_target_options_are_refused_before_reading(tmp_path: Path) -> None:
 
 
 def _row(predicted: int, lr: float = 1e-4) -> TrialRow:
-    return TrialRow(
-        id="t" * 32,
-        kind="single",
+    return done_row(
         target="offer",
-        source=None,
-        source_trial=None,
-        seed=0,
         config={"target": {"settings": {"learning_rate": lr}}},
-        status="done",
-        attempts=1,
         metrics={"validation_predicted_positives": predicted, "validation_n": 300},
-        source_seconds=None,
-        target_seconds=1.0,
-        examples_per_second=100.0,
-        device="cpu",
-        worker="w",
-        error=None,
-        traceback=None,
-        created_at=0.0,
-        started_at=0.0,
-        finished_at=1.0,
     )
 
 

@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import done_row
 from transferscout.encoders import EncoderSpec
 from transferscout.errors import ConfigError
 from transferscout.grid.spec import GridSpec, expand_grid, settings_grid
@@ -21,29 +22,17 @@ ENCODER = EncoderSpec("tiny")
 
 
 def _row(trial: Any, seconds: float, throughput: float, **extra: Any) -> TrialRow:
-    values: dict[str, Any] = {
-        "id": trial.id,
-        "kind": trial.kind,
-        "target": trial.target,
-        "source": trial.source,
-        "source_trial": None,
-        "seed": trial.seed,
-        "config": trial.config(),
-        "status": "done",
-        "attempts": 1,
-        "metrics": {},
-        "source_seconds": None,
-        "target_seconds": seconds,
-        "examples_per_second": throughput,
-        "device": "cpu",
-        "worker": "w",
-        "error": None,
-        "traceback": None,
-        "created_at": 0.0,
-        "started_at": 0.0,
-        "finished_at": 0.0,
-    }
-    return TrialRow(**{**values, **extra})
+    return done_row(
+        id=trial.id,
+        kind=trial.kind,
+        target=trial.target,
+        source=trial.source,
+        seed=trial.seed,
+        config=trial.config(),
+        target_seconds=seconds,
+        examples_per_second=throughput,
+        **extra,
+    )
 
 
 def test_grid_cost_is_each_candidates_source_and_target_stage(tasks: TaskSet) -> None:
