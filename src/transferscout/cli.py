@@ -603,6 +603,7 @@ def rank_command(
             "method": result.method,
             "suggested_budget": result.suggested_budget,
             "interval_coverage": result.coverage,
+            "interval_informative": result.informative,
             "candidates": frame.to_dict("records"),
         }
         console.out(json.dumps(payload, indent=2, default=float))
@@ -610,7 +611,8 @@ def rank_command(
     metric = target.kind.metric_label
     table = Table(title=f"Sources for {target.name!r} ({result.method})")
     _name_column(table, "source")
-    for column in ("source lr", "target lr", f"predicted {metric}", "95% interval"):
+    interval = "95% interval" if result.informative else "95% interval (uninformative)"
+    for column in ("source lr", "target lr", f"predicted {metric}", interval):
         table.add_column(column, justify="right")
     for row in frame.head(top).itertuples(index=False):
         table.add_row(
@@ -621,6 +623,13 @@ def rank_command(
             f"[{row.low:.3f}, {row.high:.3f}]",
         )
     console.print(table)
+    if not result.informative:
+        console.print(
+            "the 95% intervals are wider than half the range of the "
+            f"{metric}: the meta-model cannot tell these candidates apart with confidence, "
+            "so read the order as its best guess, not as a finding",
+            markup=False,
+        )
     if result.coverage is not None:
         console.print(
             f"the 95% intervals covered {result.coverage:.1%} of the run's real scores when "

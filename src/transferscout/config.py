@@ -288,7 +288,7 @@ class AnsatConfig:
     tolerance: float = 0.1
     method: str = "gausslegendre"
     max_length: int | None = None
-    split: str = "test"
+    split: str = "validation"
     max_documents: int | None = None
     seed: int = 0
     model_choice: str = "best_validation"

@@ -433,6 +433,13 @@ def best_sources(run_dir: str | Path, feature_set: str = "all", *, seed: int = 0
     offset = table["target_score"] if "real_gain" in table.columns else 0.0
     table["_predicted"] = table[column] + offset
     kinds = table["target_kind"] if "target_kind" in table.columns else pd.Series(["binary"])
+    # A predicted score is shown inside its metric's range (a gain may push it out).
+    for kind_name in pd.unique(kinds):
+        low, high = get_kind(str(kind_name)).metric_range
+        rows_of_kind = (kinds == kind_name) if "target_kind" in table.columns else slice(None)
+        table.loc[rows_of_kind, "_predicted"] = table.loc[rows_of_kind, "_predicted"].clip(
+            low, high
+        )
     mixed = kinds.nunique() > 1
     label = "" if mixed else f" {score_label(kinds)}"
     rows = []

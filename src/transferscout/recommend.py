@@ -65,6 +65,7 @@ __all__ = [
     "MetaModelHistory",
     "Recommendation",
     "candidate_frame",
+    "interval_is_informative",
     "meta_model_history",
     "recommend_sources",
     "target_signals",
@@ -89,12 +90,15 @@ class Recommendation:
         suggested_budget: Top-K at which the run's meta-model lost at most 0.02 F1, if known.
         coverage: Empirical coverage of the intervals on the run's own targets (each judged
             with an interval from the other targets' residuals); ``None`` without a meta-model.
+        informative: Whether the intervals are narrower than half the metric's range
+            (:func:`interval_is_informative`); when not, they are no finding.
     """
 
     table: pd.DataFrame
     method: str
     suggested_budget: int | None
     coverage: float | None = None
+    informative: bool = True
 
 
 @dataclass(frozen=True)
@@ -350,19 +354,38 @@ def recommend_sources(
     gain = history.predict(candidates[history.columns].to_numpy(dtype=float))
     own = single_task_score(run_dir, name)
     kind = target[name].kind
-    predicted = gain + own
     bounds = kind.metric_range
+    # The meta-model learnt validation gains; the shown score adds the single-task model's test
+    # score (reported, never decided on) and stays inside the metric's range.  The order goes
+    # by the predicted gain alone, so no test score moves it.
+    predicted = np.clip(gain + own, bounds[0], bounds[1])
     low, high = conformal_interval(predicted, history.halfwidth, low=bounds[0], high=bounds[1])
     table = candidates.assign(predicted_gain=gain, predicted_f1=predicted, low=low, high=high)
-    order = ranking_order(predicted, table["planned_cost"], seed=config.evaluation.settings().seed)
+    order = ranking_order(gain, table["planned_cost"], seed=config.evaluation.settings().seed)
     method = (
-        f"meta-model '{history.feature_set}', {len(history.seeds)} seeds, predicting the gain "
-        f"over the target's single-task {kind.metric_label} {own:.3f} (LOTO RMSE "
-        f"{history.rmse:.3f}; {INTERVAL_LEVEL:.0%} split-conformal interval "
+        f"meta-model '{history.feature_set}', {len(history.seeds)} seeds, predicting the "
+        f"validation gain over the target's single-task model (test {kind.metric_label} "
+        f"{own:.3f}; LOTO RMSE {history.rmse:.3f}; {INTERVAL_LEVEL:.0%} split-conformal interval "
         f"±{history.halfwidth:.3f}, clipped to [{bounds[0]:g}, {bounds[1]:g}], empirical LOTO "
         f"coverage {history.coverage:.1%})"
     )
-    return Recommendation(_shown(table.iloc[order]), method, _budget(run_dir), history.coverage)
+    return Recommendation(
+        _shown(table.iloc[order]),
+        method,
+        _budget(run_dir),
+        history.coverage,
+        informative=interval_is_informative(history.halfwidth, bounds),
+    )
+
+
+def interval_is_informative(halfwidth: float, bounds: tuple[float, float]) -> bool:
+    """Whether an interval of ``±halfwidth`` says anything: no wider than half the metric's range.
+
+    A 95% interval of ±0.47 on a positive F1 spans almost every score a model can have: the
+    meta-model cannot tell its candidates apart with confidence, and the output says so
+    instead of printing it on every row as if it were a finding.
+    """
+    return bool(2 * halfwidth <= (bounds[1] - bounds[0]) / 2)
 
 
 def single_task_score(run_dir: Path, name: str) -> float:

@@ -64,7 +64,7 @@ from transferscout.grid.executors import Executor, make_executor
 from transferscout.grid.runner import model_path, plan_trials, run_trials
 from transferscout.grid.spec import ChainStage, GridSpec, TrialSpec
 from transferscout.grid.store import RunStore, TrialRow
-from transferscout.meta.features import META_TARGET, pivot_signals, target_scores
+from transferscout.meta.features import META_TARGET, pivot_signals, target_validation_scores
 from transferscout.recommend import (
     candidate_frame,
     meta_model_history,
@@ -275,6 +275,7 @@ class _Search:
         self.trained: list[TrialSpec] = []
         self.sources = sources  # the run's own tasks: the grid the meta-model learns from
         self.metric = tasks[name].kind.metric_label  # every score is in the target's metric
+        self.bounds = tasks[name].kind.metric_range
 
     # -- set-up ----------------------------------------------------------------------------
     def _signals(self, own: bool) -> pd.DataFrame:
@@ -414,10 +415,12 @@ class _Search:
         ]
         self.features = candidates[history.columns].to_numpy(dtype=np.float64)
         self.train_x = history.table[history.columns].to_numpy(dtype=np.float64)
-        # Like the evaluation's replay, the refits learn the gain over the target's single-task
-        # model (META_TARGET); predictions add the reference score back to compare with F1s.
+        # Like the evaluation's replay, the refits learn the validation gain over the target's
+        # single-task model (META_TARGET) and observe this target's trials the same way: every
+        # decision is on validation scores; test scores are only reported.  Predictions add the
+        # reference's validation score back, to compare with the best model's.
         self.train_y = history.table[META_TARGET].to_numpy(dtype=np.float64)
-        self.own_score = target_scores(reference_rows)[self.name]
+        self.own_score = target_validation_scores(reference_rows)[self.name]
         self.halfwidth = history.halfwidth
         reference = max(reference_rows, key=validation_score)
         best: dict[str, Any] = {"row": reference, "trial": None, "label": "single-task"}
@@ -470,7 +473,7 @@ class _Search:
                     failed.append(chosen)
                 else:
                     observed.append(chosen)
-                    values.append(test_score(row) - self.own_score)
+                    values.append(validation_score(row) - self.own_score)
                 if row.status == "done" and validation_score(row) > validation_score(best["row"]):
                     best = {"row": row, "trial": chosen.trial, "label": "transfer"}
                 trace.append(
@@ -592,8 +595,11 @@ class _Search:
             n_estimators=settings.n_estimators,
             seed=settings.seed,
         )
-        mean = step.mean + self.own_score
-        upper = mean + self.halfwidth
+        # Shown and compared within the metric's range: an upper bound of 1.2 (or inf, with
+        # too few residuals for an interval) would be no statement about a positive F1.
+        low, high = self.bounds
+        mean = np.clip(step.mean + self.own_score, low, high)
+        upper = np.clip(mean + self.halfwidth, low, high)
         if float(upper.max()) < best_value + settings.margin:
             return (
                 f"no remaining candidate's upper predicted {self.metric} ({upper.max():.3f}) "

@@ -65,7 +65,7 @@ def _pool(informative: str, seed: int = 0) -> pd.DataFrame:
                 textemb_cosine=rng.random(),
             )
             gain = 0.3 * row[informative]
-            row.update(real_gain=gain, real_f1=own + gain)
+            row.update(real_gain=gain, validation_gain=gain, real_f1=own + gain)
             rows.append(row)
     return pd.DataFrame(rows)
 

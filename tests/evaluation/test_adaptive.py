@@ -20,6 +20,7 @@ def _table() -> pd.DataFrame:
                     "signal": signal,
                     "real_f1": signal,
                     "real_gain": signal - 0.5,
+                    "validation_gain": signal - 0.5,
                     "hours": 1.0,
                 }
             )

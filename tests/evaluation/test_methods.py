@@ -68,6 +68,7 @@ def _table() -> pd.DataFrame:
                         "target_learning_rate": lr,
                         "real_f1": (0.6 if lr == 2e-4 else 0.2) + 0.1 * signal,
                         "real_gain": (0.1 if lr == 2e-4 else -0.3) + 0.1 * signal,
+                        "validation_gain": (0.1 if lr == 2e-4 else -0.3) + 0.1 * signal,
                         "source_f1": signal,
                         "target_f1": 0.5,
                         "textemb_cosine": signal,

@@ -49,7 +49,7 @@ from transferscout.grid.store import RunStore
 from transferscout.kinds import get_kind, score_label
 from transferscout.meta.features import (
     FEATURE_SETS,
-    META_TARGET,
+    REAL_GAIN,
     candidate_table,
     feature_columns,
     feature_groups,
@@ -503,7 +503,8 @@ def evaluate_table(
         for feature_set in columns_by_set:
             predicted = scores[f"meta:{feature_set}"]
             predictions[feature_set].append(predicted)
-            errors = rmse_at_k(predicted, table[META_TARGET], settings.rmse_ks, cost=cost)
+            # Learnt on validation gains, judged against the truth: the test gain.
+            errors = rmse_at_k(predicted, table[REAL_GAIN], settings.rmse_ks, cost=cost)
             rmse_rows.extend(
                 {"feature_set": feature_set, "k": k, "rmse": e, "seed": seed}
                 for k, e in zip(settings.rmse_ks, errors, strict=True)

@@ -2,9 +2,11 @@
 
 A *candidate* is a transfer model the user could train: source task A, target task B, and the
 settings of both stages.  Its row holds the pair's signals (computed from single-task models
-only), the hyperparameters, and — when the grid has trained it — the real positive-class F1 of
-M_AB on B's test split (mean over seeds) and the real training hours it cost — and, for
-ordering ties, its *predicted* training cost, which the configuration fixes before training.
+only), the hyperparameters, and — when the grid has trained it — the score of M_AB on B's
+validation split (what every decision learns from) and on its test split (the truth the
+evaluation reports, never learnt from), each a mean over seeds, and the real training hours it
+cost — and, for ordering ties, its *predicted* training cost, which the configuration fixes
+before training.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ __all__ = [
     "FEATURE_SETS",
     "HYPERPARAMETERS",
     "META_TARGET",
+    "REAL_GAIN",
+    "best_single_task_rows",
     "candidate_table",
     "feature_columns",
     "feature_groups",
@@ -35,6 +39,7 @@ __all__ = [
     "pivot_signals",
     "predicted_cost",
     "target_scores",
+    "target_validation_scores",
 ]
 
 #: Hyperparameter columns; part of every feature set (they identify the candidate).
@@ -51,9 +56,14 @@ _F1 = ("source_f1", "target_f1")
 _ANSAT = tuple(ansat_feature_names())
 _TASKEMB_PREFIX = "taskemb_"
 
-#: What the meta-model learns: the gain over the target's single-task model (comparable
-#: across task kinds; within a target it orders candidates exactly as the score does).
-META_TARGET = "real_gain"
+#: What the meta-model learns: the gain over the target's single-task model on the validation
+#: split (comparable across task kinds; within a target it orders candidates exactly as the
+#: validation score does).  Test scores are only reported: ``real_gain`` is the same gain on
+#: the test split, the evaluation's truth.
+META_TARGET = "validation_gain"
+
+#: The evaluation's truth: the gain on the test split (reported, never learnt from).
+REAL_GAIN = "real_gain"
 
 #: Named feature sets, as in the seed paper's comparison (plus ``all``).
 FEATURE_SETS = ("f1", "f1+ansat", "f1+ansat+taskemb", "all")
@@ -126,16 +136,22 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
     ``real_f1`` (mean test score over seeds of the target's primary metric: positive-class F1
     for a binary target, macro-F1 for a multi-class one, Spearman's ρ for a regression),
     ``real_f1_sd`` (its sample standard deviation over seeds; NaN for one seed),
-    ``real_accuracy`` (NaN for regression), ``hours`` (the realised source + target training
-    hours of *one* training: the trial with the lowest finished seed — the grid's first seed,
-    the one ``search`` trains; see :func:`one_training_hours`), ``planned_cost`` (the
-    predicted cost of :func:`predicted_cost`, with each task's training-set size from the
-    ``source_size`` signal), ``seeds``, ``target_kind``,
-    ``target_score`` (the target's single-task score, see :func:`target_scores`),
-    ``real_gain`` (``real_f1 − target_score``: what the meta-model predicts, comparable
-    across kinds), and one column per stored signal.  ``trials`` keeps only those trial ids (a
-    configured grid; finished trials of an earlier grid are then left out, with a log
-    message).
+    ``real_accuracy`` (NaN for regression), ``validation_score`` (the same mean on the
+    validation split), ``hours`` (the realised source + target training hours of *one*
+    training: the trial with the lowest finished seed — the grid's first seed, the one
+    ``search`` trains; see :func:`one_training_hours`), ``target_hours`` (that training's
+    target stage alone: its source stage is the source's single-task model, trained once),
+    ``planned_cost`` (the predicted cost of :func:`predicted_cost`, with each task's
+    training-set size from the ``source_size`` signal), ``seeds``, ``target_kind``,
+    ``target_score`` and ``target_validation_score`` (the target's single-task model's test
+    and validation scores, see :func:`target_scores`), ``validation_gain``
+    (``validation_score − target_validation_score``: what the meta-model learns, comparable
+    across kinds), ``real_gain`` (``real_f1 − target_score``: the truth, only reported), and
+    one column per stored signal.  The single-task scores ``source_f1`` and ``target_f1`` are
+    the validation scores of each task's best-validation single-task model, read from the
+    trials (so tables whose stored signals predate this hold no test score either).
+    ``trials`` keeps only those trial ids (a configured grid; finished trials of an earlier
+    grid are then left out, with a log message).
     """
     with RunStore(run_dir, readonly=True) as store:
         rows = store.rows(kind="transfer", status="done")
@@ -151,6 +167,7 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
             )
         rows = kept
     baselines = target_scores(singles)
+    validation_baselines = target_validation_scores(singles)
     kinds = {row.target: trial_kind(row).name for row in rows}
     records = []
     for row in rows:
@@ -171,9 +188,11 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
                 "source_max_length": source["max_length"],
                 "target_max_length": target["max_length"],
                 "seed": row.seed,
-                "real_f1": trial_score(row),
+                "real_f1": trial_score(row, "test"),
+                "validation_score": trial_score(row, "validation"),
                 "real_accuracy": row.metrics.get("test_accuracy", np.nan),
                 "hours": ((row.source_seconds or 0.0) + (row.target_seconds or 0.0)) / 3600,
+                "target_hours": (row.target_seconds or 0.0) / 3600,
             }
         )
     if not records:
@@ -185,15 +204,22 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
         .agg(
             real_f1=("real_f1", "mean"),
             real_f1_sd=("real_f1", "std"),
+            validation_score=("validation_score", "mean"),
             real_accuracy=("real_accuracy", "mean"),
             hours=("hours", "first"),
+            target_hours=("target_hours", "first"),
             seeds=("real_f1", "size"),
         )
     )
     grouped["target_kind"] = grouped["target"].map(kinds)
     grouped["target_score"] = grouped["target"].map(baselines)
-    grouped["real_gain"] = grouped["real_f1"] - grouped["target_score"]
+    grouped["target_validation_score"] = grouped["target"].map(validation_baselines)
+    grouped[REAL_GAIN] = grouped["real_f1"] - grouped["target_score"]
+    grouped[META_TARGET] = grouped["validation_score"] - grouped["target_validation_score"]
     table = grouped.merge(signals, on=["source", "target"], how="left")
+    # The single-task scores as features: validation, from the trials themselves.
+    table["source_f1"] = table["source"].map(validation_baselines).astype(float)
+    table["target_f1"] = table["target"].map(validation_baselines).astype(float)
     sizes: dict[str, float] = {}
     if "source_size" in table.columns:
         known = table.dropna(subset=["source_size"])
@@ -220,18 +246,36 @@ def one_training_hours(trials: pd.DataFrame, keys: Sequence[str]) -> pd.DataFram
     return trials.sort_values([*keys, "seed"], kind="stable").reset_index(drop=True)
 
 
-def target_scores(singles: Sequence[TrialRow]) -> dict[str, float]:
-    """Each target's single-task test score: its model with the best validation score.
+def best_single_task_rows(singles: Sequence[TrialRow]) -> dict[str, TrialRow]:
+    """Each target's single-task model with the best validation score (never test).
 
-    The same model the signals use (``model_choice = "best_validation"``); the transfer gain
-    of a candidate is its real score minus this.
+    The same model the signals use (``model_choice = "best_validation"``); ties keep the
+    earlier row.
     """
     best: dict[str, TrialRow] = {}
     for row in singles:
         old = best.get(row.target)
         if old is None or _validation(row) > _validation(old):
             best[row.target] = row
-    return {name: trial_score(row) for name, row in best.items()}
+    return best
+
+
+def target_scores(singles: Sequence[TrialRow]) -> dict[str, float]:
+    """Each target's single-task test score (of :func:`best_single_task_rows`): reported only.
+
+    The real (test) gain of a candidate is its test score minus this.
+    """
+    return {name: trial_score(row, "test") for name, row in best_single_task_rows(singles).items()}
+
+
+def target_validation_scores(singles: Sequence[TrialRow]) -> dict[str, float]:
+    """Each target's single-task validation score (of :func:`best_single_task_rows`).
+
+    What decisions compare with: a candidate's learnt gain is its validation score minus this.
+    """
+    return {
+        name: trial_score(row, "validation") for name, row in best_single_task_rows(singles).items()
+    }
 
 
 def _validation(row: TrialRow) -> float:

@@ -91,7 +91,7 @@ class AnsatSettings:
     """
 
     attribution: AttributionSettings = field(default_factory=AttributionSettings)
-    split: str = "test"
+    split: str = "validation"
     max_documents: int | None = 100
     seed: int = 0
     model_choice: ModelChoice = "best_validation"

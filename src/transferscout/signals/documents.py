@@ -98,7 +98,7 @@ def _sample_preferring(
 def document_sets(
     tasks: TaskSet,
     *,
-    split: str = "test",
+    split: str = "validation",
     max_documents: int | None = 100,
     seed: int = 0,
 ) -> DocumentSets:

@@ -11,7 +11,7 @@ and data only (never from a transfer model):
   defined for the two tasks' kinds (:func:`transferscout.kinds.applicable_estimators`),
   NaN (missing) where it is not;
 * ``baselines``: source size, positive rates (the share of the documents ANSAT counts as
-  positive), vocabulary overlap, single-task scores (the kind's primary metric; named
+  positive), vocabulary overlap, single-task validation scores (the kind's primary metric; named
   ``source_f1``/``target_f1``), random.
 
 Features of a (model, task) are computed once and cached under ``features/``; embeddings under
@@ -554,8 +554,9 @@ def _pair_values(
                 "source_positive_rate": _positive_rate(tasks[source].kind, tasks[source].train),
                 "target_positive_rate": _positive_rate(tasks[target].kind, tasks[target].train),
                 "vocabulary_overlap": overlap,
-                "source_f1": trial_score(models[source]),
-                "target_f1": trial_score(models[target]),
+                # Validation scores: signals never read a test label.
+                "source_f1": trial_score(models[source], "validation"),
+                "target_f1": trial_score(models[target], "validation"),
                 "random": float(rng.random()),
             }
             values["baselines"].extend((source, target, k, v) for k, v in baseline.items())
