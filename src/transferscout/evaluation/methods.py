@@ -70,17 +70,21 @@ _NEEDS: dict[str, tuple[tuple[str, ...], bool]] = {
 }
 
 COST_CONVENTION = (
-    "Every candidate trained is charged its realised source-stage and target-stage hours (as in "
-    "the seed paper's runtime), as first measured: a model trained again because its file was "
-    "lost is not charged again. On top, each method is charged once what its ranking needs: the "
-    "recorded hours of the signal families it uses (ANSAT: conductance + ansat; TaskEmb; TextEmb; "
-    "the estimators: pooled features + estimators) and, if any of them (or the single-task F1s) "
-    "comes from single-task models, one single-task model per task (each task's mean single-task "
-    "training hours, summed) - the grid trains those anyway, but a user who ranks instead of "
-    "running the grid trains them only for the signals. TextEmb needs only the pretrained "
-    "encoder; the data-size and positive-rate baselines are free. The hyperparameters-only "
-    "baseline, random order and the oracle are charged nothing. Per-target time saved charges "
-    "each target an equal share of the method's cost."
+    "Every training is charged once, its hours as first measured (a model trained again because "
+    "its file was lost is not charged again). The full grid is every single-task model of the "
+    "grid (every setting and seed) plus every candidate's target stage: a transfer's source "
+    "stage is the source's single-task model, trained once however many candidates start from "
+    "it. A method trains candidates in its order, each charged its target stage; every method "
+    "is charged once the source stages of the candidates (the single-task models a transfer "
+    "starts from) and what its ranking reads: the recorded hours of the signal families it uses "
+    "(ANSAT: conductance + ansat; TaskEmb; TextEmb; the estimators: pooled features + "
+    "estimators) and, if any of them (or the single-task scores) comes from single-task models, "
+    "every other single-task model of the tasks (each feature reads the best-validation model "
+    "of all of them). TextEmb needs only the pretrained encoder; the data-size and "
+    "positive-rate baselines are free; the hyperparameters-only baseline, random order and the "
+    "oracle pay only the source stages. Per-target time saved charges each target an equal "
+    "share of the method's charge against its candidates plus an equal share of the grid's "
+    "single-task models."
 )
 
 
@@ -106,15 +110,20 @@ def method_charges(
     single_task_hours: float,
     *,
     adaptive_feature_set: str = "all",
+    base_hours: float = 0.0,
 ) -> dict[str, float]:
-    """Hours charged to each method for what its ranking needs (see :data:`COST_CONVENTION`).
+    """Hours charged to each method besides its candidates' target stages.
+
+    See :data:`COST_CONVENTION`.
 
     Args:
         methods: Method names (``meta:f1+ansat``, ``signal:estimators_logme``, ...);
             ``adaptive:*`` methods use ``adaptive_feature_set``.
         family_hours: Recorded hours per signal-cost family.
-        single_task_hours: One single-task model per task, in hours.
+        single_task_hours: The single-task models a method reads beyond ``base_hours`` (the
+            grid's other single-task trials), in hours.
         adaptive_feature_set: The feature set adaptive search fits.
+        base_hours: What every method is charged (the candidates' source stages).
     """
     charges = {}
     for method in methods:
@@ -126,7 +135,7 @@ def method_charges(
             families.update(needed)
             singles = singles or needs_singles
         hours = sum(family_hours.get(family, 0.0) for family in families)
-        charges[method] = hours + (single_task_hours if singles else 0.0)
+        charges[method] = base_hours + hours + (single_task_hours if singles else 0.0)
     return charges
 
 

@@ -53,7 +53,6 @@ from transferscout.meta.features import (
     candidate_table,
     feature_columns,
     feature_groups,
-    one_training_hours,
 )
 from transferscout.meta.regressor import TransferRegressor
 
@@ -155,8 +154,14 @@ def _per_target_metrics(
     *,
     cost: np.ndarray | None,
     charge: float,
+    grid: float = 0.0,
 ) -> list[dict[str, object]]:
-    """Every ranking metric of one method on each target (exact over tie orders)."""
+    """Every ranking metric of one method on each target (exact over tie orders).
+
+    ``charge``: what the method is charged besides its candidates; ``grid``: the full grid's
+    hours besides the candidates (its single-task models); each target bears an equal share
+    of both.
+    """
     rows = []
     targets = table.groupby("target").indices
     kinds = table["target_kind"].to_numpy()
@@ -178,16 +183,24 @@ def _per_target_metrics(
         row["kendall"] = kendall_tau(real, predicted)
         for tolerance in TOLERANCES:
             row[f"saved@{tolerance}"] = target_time_saved(
-                real, hours, predicted, tolerance, cost=own_cost, charge=charge / len(targets)
+                real,
+                hours,
+                predicted,
+                tolerance,
+                cost=own_cost,
+                charge=charge / len(targets),
+                grid_share=grid / len(targets),
             )
         rows.append(row)
     return rows
 
 
-def _random_metrics(table: pd.DataFrame, settings: EvaluationSettings) -> list[dict[str, object]]:
+def _random_metrics(
+    table: pd.DataFrame, settings: EvaluationSettings, *, charge: float, grid: float
+) -> list[dict[str, object]]:
     """The uniformly random order: one tie block per target, so every metric is exact."""
     rows = _per_target_metrics(
-        table, "random", np.zeros(len(table)), settings, cost=None, charge=0.0
+        table, "random", np.zeros(len(table)), settings, cost=None, charge=charge, grid=grid
     )
     for row in rows:
         # Over all orders the rank correlations average to exactly zero (a constant
@@ -230,11 +243,28 @@ def _recreated_models(run_dir: Path) -> dict[str, Any]:
     }
 
 
-def _costs(run_dir: Path, table: pd.DataFrame) -> tuple[dict[str, float], float]:
-    """Signal hours per cost family, and one single-task model per task in hours.
+@dataclass(frozen=True)
+class SingleTaskHours:
+    """The single-task trainings a run's evaluation charges, each once, in hours.
 
-    A task's single-task model costs the mean over its settings of the lowest seed's hours:
-    one training, as a candidate does (``meta.features.one_training_hours``).
+    Attributes:
+        all: Every finished single-task trial of the table's tasks (every setting and seed):
+            what the full grid trains, and what a method whose features read the single-task
+            models is charged (each feature reads the best-validation model of all of them).
+        source_stages: The single-task trials the candidates start from (each candidate's
+            source stage, counted once however many candidates share it): what every method
+            needs before it can train any transfer.
+    """
+
+    all: float
+    source_stages: float
+
+
+def _costs(run_dir: Path, table: pd.DataFrame) -> tuple[dict[str, float], SingleTaskHours]:
+    """Signal hours per cost family, and the single-task trainings in hours.
+
+    A trial costs its first measured target-stage hours (a model trained again because its
+    file was lost is not charged again).
     """
     with RunStore(run_dir, readonly=True) as store:
         costs = charged_costs(store.costs(), store.pair_signals("ansat"))
@@ -243,22 +273,12 @@ def _costs(run_dir: Path, table: pd.DataFrame) -> tuple[dict[str, float], float]
     for cost in costs:
         families[cost["family"]] = families.get(cost["family"], 0.0) + cost["seconds"] / 3600
     tasks = set(table["source"]) | set(table["target"])
-    hours = pd.DataFrame(
-        [
-            {
-                "task": r.target,
-                "settings": json.dumps(r.config["target"]["settings"], sort_keys=True),
-                "seed": r.seed,
-                "hours": (r.target_seconds or 0.0) / 3600,
-            }
-            for r in singles
-            if r.target in tasks
-        ]
+    hours = {r.id: (r.target_seconds or 0.0) / 3600 for r in singles if r.target in tasks}
+    stages = set(table["source_trial"].dropna()) if "source_trial" in table.columns else set()
+    return families, SingleTaskHours(
+        all=float(sum(hours.values())),
+        source_stages=float(sum(hours.get(str(trial), 0.0) for trial in stages)),
     )
-    if hours.empty:
-        return families, 0.0
-    first = one_training_hours(hours, ["task", "settings"]).groupby(["task", "settings"]).first()
-    return families, float(first.groupby("task")["hours"].mean().sum())
 
 
 #: Order of the methods in every table: bounds, meta-models, baselines, signals.
@@ -281,12 +301,12 @@ def _mean_over_seeds(frame: pd.DataFrame, keys: list[str], values: list[str]) ->
     return out.reset_index()
 
 
-def _savings(curves: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+def _savings(curves: pd.DataFrame, table: pd.DataFrame, *, grid_extra_hours: float) -> pd.DataFrame:
     """Time saved per method and tolerance: mean over seeds, with spread and range."""
     rows = [
-        time_saved(curve.reset_index(drop=True), table, TOLERANCES).assign(
-            method=str(key[0]), seed=cast(int, key[1])
-        )
+        time_saved(
+            curve.reset_index(drop=True), table, TOLERANCES, grid_extra_hours=grid_extra_hours
+        ).assign(method=str(key[0]), seed=cast(int, key[1]))
         for key, curve in curves.groupby(["method", "seed"], sort=False)
     ]
     per_seed = pd.concat(rows, ignore_index=True)
@@ -449,7 +469,11 @@ def evaluate_table(
         raise TransferScoutError(
             f"no feature set could be evaluated: the run lacks {list(skipped)}"
         )
-    family_hours, single_task_hours = _costs(run_dir, table)
+    family_hours, singles = _costs(run_dir, table)
+    # Each candidate is charged its target stage: its source stage is the source's
+    # single-task model, trained once (charged through ``singles``, see COST_CONVENTION).
+    output = table
+    table = table.assign(hours=table["target_hours"])
     adaptive_set = settings.adaptive_feature_set
     if adaptive_set not in columns_by_set:
         adaptive_set = next(iter(columns_by_set))
@@ -465,7 +489,11 @@ def evaluate_table(
         if method not in charges:
             charges.update(
                 method_charges(
-                    [method], family_hours, single_task_hours, adaptive_feature_set=adaptive_set
+                    [method],
+                    family_hours,
+                    singles.all - singles.source_stages,
+                    adaptive_feature_set=adaptive_set,
+                    base_hours=singles.source_stages,
                 )
             )
         return charges[method]
@@ -481,13 +509,16 @@ def evaluate_table(
             )
             curves.append(curve.assign(method=method, seed=seed))
             rows = _per_target_metrics(
-                table, method, score, settings, cost=cost, charge=charge(method)
+                table, method, score, settings, cost=cost, charge=charge(method), grid=singles.all
             )
             per_target.extend({**row, "seed": seed} for row in rows)
 
-    curves: list[pd.DataFrame] = [random_curve(table, ks).assign(method="random", seed=-1)]
+    curves: list[pd.DataFrame] = [
+        random_curve(table, ks, signal_hours=charge("random")).assign(method="random", seed=-1)
+    ]
     per_target: list[dict[str, object]] = [
-        {**row, "seed": -1} for row in _random_metrics(table, settings)
+        {**row, "seed": -1}
+        for row in _random_metrics(table, settings, charge=charge("random"), grid=singles.all)
     ]
     evaluate_scores(fixed, -1)
     rmse_rows: list[dict[str, object]] = []
@@ -535,10 +566,11 @@ def evaluate_table(
                     settings,
                     cost=cost,
                     charge=charge(method),
+                    grid=singles.all,
                 )
                 per_target.extend({**row, "seed": seed} for row in rows)
     for feature_set, seeded in predictions.items():
-        table[f"predicted_{feature_set}"] = np.mean(seeded, axis=0)
+        output[f"predicted_{feature_set}"] = np.mean(seeded, axis=0)
 
     per_seed_curves = pd.concat(curves, ignore_index=True)
     curves_frame = _mean_over_seeds(per_seed_curves, ["method", "k"], ["best_f1", "hours"])
@@ -559,10 +591,12 @@ def evaluate_table(
     summary = {
         "targets": int(table["target"].nunique()),
         "candidates": int(len(table)),
-        "full_grid_hours": float(table["hours"].sum()),
+        "full_grid_hours": float(table["hours"].sum()) + singles.all,
+        "transfer_target_hours": float(table["hours"].sum()),
         **totals["summary"],
         "signal_hours": float(sum(family_hours.values())),
-        "single_task_hours": single_task_hours,
+        "single_task_hours": singles.all,
+        "source_stage_hours": singles.source_stages,
         "method_hours": dict(sorted(charges.items())),
         "cost_convention": COST_CONVENTION,
         **_recreated_models(run_dir),
@@ -587,12 +621,14 @@ def evaluate_table(
     }
     logger.info("evaluation took %.1f s", seconds)
     return EvaluationResult(
-        candidates=table,
+        candidates=output,
         rmse=_mean_over_seeds(pd.DataFrame(rmse_rows), ["feature_set", "k"], ["rmse"]),
         curves=_by_kind(curves_frame),
         ranking=_by_kind(ranking),
         per_target=_by_kind(seed_means(per_target_frame)),
-        savings=_by_kind(_with_tests(_savings(per_seed_curves, table), ranking)),
+        savings=_by_kind(
+            _with_tests(_savings(per_seed_curves, table, grid_extra_hours=singles.all), ranking)
+        ),
         table1=best_models_table(
             run_dir, allow_self_transfer=settings.allow_self_transfer, trials=trials
         ),

@@ -141,6 +141,7 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
     training: the trial with the lowest finished seed — the grid's first seed, the one
     ``search`` trains; see :func:`one_training_hours`), ``target_hours`` (that training's
     target stage alone: its source stage is the source's single-task model, trained once),
+    ``source_trial`` (the id of that source stage),
     ``planned_cost`` (the predicted cost of :func:`predicted_cost`, with each task's
     training-set size from the ``source_size`` signal), ``seeds``, ``target_kind``,
     ``target_score`` and ``target_validation_score`` (the target's single-task model's test
@@ -188,6 +189,7 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
                 "source_max_length": source["max_length"],
                 "target_max_length": target["max_length"],
                 "seed": row.seed,
+                "source_trial": row.source_trial,
                 "real_f1": trial_score(row, "test"),
                 "validation_score": trial_score(row, "validation"),
                 "real_accuracy": row.metrics.get("test_accuracy", np.nan),
@@ -208,6 +210,7 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
             real_accuracy=("real_accuracy", "mean"),
             hours=("hours", "first"),
             target_hours=("target_hours", "first"),
+            source_trial=("source_trial", "first"),
             seeds=("real_f1", "size"),
         )
     )
