@@ -225,3 +225,42 @@ def test_a_tagging_label_column_of_a_table(tmp_path: Path) -> None:
     rows[3]["ner"] = "O O"
     with pytest.raises(DataError, match=r"line 5.*4 tags, one per space-separated word, got 2"):
         load_tasks(write_csv(tmp_path / "bad.csv", rows), spec, TaskOptions())
+
+
+def _refused(config: Path) -> list[str]:
+    """``tasks describe`` and ``run`` of ``config``: both exit 2 with the same stderr lines.
+
+    The run folder is never created.
+    """
+    from typer.testing import CliRunner
+
+    from transferscout.cli import app
+
+    runner = CliRunner()
+    described = runner.invoke(app, ["tasks", "describe", "--config", str(config)])
+    run = runner.invoke(app, ["run", str(config), "-o", str(config.parent / "run")])
+    assert described.exit_code == run.exit_code == 2, described.output
+    assert run.stderr == described.stderr
+    assert not (config.parent / "run").exists()
+    return described.stderr.strip().splitlines()
+
+
+def test_a_conll_line_with_another_number_of_columns_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ner.conll"
+    path.write_text("-DOCSTART- -X- O\n\nwe X O\nneed X O\n\nneed extra X O\nfood X O\n")
+    with pytest.raises(DataError) as error:
+        read_tagged(path, tag_column=2)  # would read the tag 'X' for "need"
+    message = (
+        f"{path}, line 6: the line has 4 columns, but the file's first word line (line 3) "
+        "has 3; expected 3 columns (separated by spaces or tabs) on every word line, got "
+        "'need extra X O'"
+    )
+    assert str(error.value) == message
+    config = tmp_path / "run.toml"
+    config.write_text(
+        '[data]\ncorpus = "none"\n\n[[data.tagged]]\nname = "ner"\npath = "ner.conll"\n'
+        "tag_index = 2\n"
+    )
+    assert _refused(config) == [f"error: {message}"]
+    path.write_text("we X O\nneed\tX  O \n\nfood X O\n")  # any spaces and tabs: 3 columns
+    assert read_tagged(path, tag_column=2).words == [("we", "need"), ("food",)]

@@ -112,7 +112,10 @@ _CONLL_SUFFIXES = (".conll", ".iob", ".bio")
 
 
 def read_conll(path: str | Path, *, tag_column: int) -> TaggedSentences:
-    """Read a CoNLL-style file; the word is column 0, the tag column ``tag_column``."""
+    """Read a CoNLL-style file; the word is column 0, the tag column ``tag_column``.
+
+    Every word line has as many columns as the file's first (``-DOCSTART-`` lines aside).
+    """
     path = Path(path)
     if not path.exists():
         raise DataError("file not found", path=path, expected="an existing file")
@@ -121,6 +124,7 @@ def read_conll(path: str | Path, *, tag_column: int) -> TaggedSentences:
     locations: list[str] = []
     current: list[tuple[str, str]] = []
     start = 0
+    width: tuple[int, int] | None = None  # the file's columns per word line, and where first
 
     def close(end: int) -> None:
         if current:
@@ -138,6 +142,17 @@ def read_conll(path: str | Path, *, tag_column: int) -> TaggedSentences:
         if not fields or fields[0] == "-DOCSTART-":
             close(number - 1)
             continue
+        if width is None:
+            width = (len(fields), number)
+        elif len(fields) != width[0]:  # a shifted column would silently be read as the tag
+            raise DataError(
+                f"the line has {len(fields)} columns, but the file's first word line (line "
+                f"{width[1]}) has {width[0]}",
+                path=path,
+                where=f"line {number}",
+                expected=f"{width[0]} columns (separated by spaces or tabs) on every word line",
+                got=line,
+            )
         if tag_column >= len(fields) or tag_column < 1:
             raise DataError(
                 f"no tag column {tag_column}",
