@@ -114,3 +114,20 @@ def test_token_loss_skips_ignored_pieces() -> None:
     kept = [(0, 1, 2), (0, 3, 0), (1, 0, 1)]
     expected = torch.stack([-torch.log_softmax(logits[b, t], dim=-1)[y] for b, t, y in kept]).mean()
     assert torch.allclose(token_loss(logits, labels), expected, atol=1e-6)
+
+
+def test_a_tag_that_training_lacks_is_refused() -> None:
+    from transferscout.errors import DataError
+    from transferscout.kinds import get_kind
+    from transferscout.kinds.tagging import sentence_labels
+
+    kind = get_kind("tagging")
+    train = sentence_labels([(0, 2), (2, 2), (1, 2)])  # tags 0, 1, 2
+    seen = sentence_labels([(2, 0), (1,)])
+    kind.check("ner", [("train", train), ("validation", seen), ("test", seen)], 1, "t.csv")
+    unseen = sentence_labels([(2, 3), (0, 4, 3)])
+    with pytest.raises(DataError) as error:
+        kind.check("ner", [("train", train), ("validation", seen), ("test", unseen)], 1, "t.csv")
+    assert str(error.value).startswith(
+        "t.csv: task 'ner': tag id(s) [3, 4] occur in the test split but never in training"
+    )

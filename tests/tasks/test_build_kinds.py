@@ -153,3 +153,92 @@ def test_caps_by_kind(tmp_path: Path) -> None:
     tasks = load_tasks(path, KIND_SPEC, options)
     assert np.bincount(tasks["topic"].train.labels).tolist() == [4, 4, 4]
     assert len(tasks["words"].train) <= 12
+
+
+def _describe(data: Path, *args: str) -> tuple[int, str]:
+    """``tasks describe`` of ``data``'s three kinds: exit code and output (stderr on exit 2)."""
+    from typer.testing import CliRunner
+
+    from transferscout.cli import app
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "tasks", "describe", "--data", str(data), "--label-columns", "urgent,topic,words",
+            "--kinds", "topic=multiclass,words=regression", "--output", "json", *args,
+        ],
+    )  # fmt: skip
+    return result.exit_code, result.stdout if result.exit_code == 0 else result.stderr
+
+
+def test_numbers_spelt_several_ways_read_as_the_clean_column(tmp_path: Path) -> None:
+    from tests.conftest import write_csv
+
+    # topic as class ids 1..3, urgent as 0/1: the messy copy spells each number four ways
+    ids = {topic: str(i + 1) for i, topic in enumerate(sorted({r["topic"] for r in kind_rows()}))}
+    clean = [{**r, "topic": ids[r["topic"]]} for r in kind_rows()]
+    ways = ("{}", "{}.0", " 0{} ", "+{}.00")
+    messy = [
+        {
+            **r,
+            "topic": ways[i % 4].format(r["topic"]),
+            "urgent": ways[i // 2 % 4].format(r["urgent"]),
+        }
+        for i, r in enumerate(clean)
+    ]
+    assert {r["topic"] for r in messy} > {"1", "1.0", "2.0", " 03 "}  # really messy
+    code, out = _describe(write_csv(tmp_path / "clean.csv", clean))
+    assert code == 0, out
+    expected = json.loads(out)["tasks"]
+    code, out = _describe(write_csv(tmp_path / "messy.csv", messy))
+    assert code == 0, out
+    got = json.loads(out)["tasks"]
+    # three classes, not twelve; the same labels and fingerprints as the clean file
+    assert got[1]["train_labels"] == expected[1]["train_labels"] == "1:15 2:16 3:16"
+    assert [t["fingerprint"] for t in got] == [t["fingerprint"] for t in expected]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"topic": "Food"},
+            "column 'topic': the classes 'food' (line 2) and 'Food' (line 6) differ only in "
+            "case or spacing; expected one spelling per class (fix the data: the two "
+            "spellings would silently be two classes)",
+        ),
+        (
+            {"words": "4,5"},
+            "line 6, column 'words': the value is not a number; expected a finite number "
+            "(regression column), got '4,5'",
+        ),
+        (
+            {"urgent": "2.0"},
+            "line 6, column 'urgent': the label is not 0 or 1; expected 0 or 1, got '2.0'",
+        ),
+    ],
+)
+def test_a_messy_label_cell_is_one_line_and_exit_2_and_nothing_is_written(
+    tmp_path: Path, csv_writer: Writer, change: dict[str, str], message: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from transferscout.cli import app
+
+    rows = kind_rows()
+    assert rows[0]["topic"] == "food" and all(r["topic"] != "food" for r in rows[1:3])
+    rows[3] = {**rows[3], "topic": "food"}
+    rows[4] = {**rows[4], **change}
+    data = csv_writer(rows)
+    code, err = _describe(data)
+    assert code == 2
+    assert err.strip().splitlines() == [f"error: {data}, {message}"]
+    config = tmp_path / "run.toml"
+    config.write_text(
+        f'[data]\npath = "{data.name}"\nlabel_columns = ["urgent", "topic", "words"]\n'
+        'task_kinds = { topic = "multiclass", words = "regression" }\n'
+    )
+    run = CliRunner().invoke(app, ["run", str(config), "-o", str(tmp_path / "run")])
+    assert run.exit_code == 2
+    assert run.stderr.strip().splitlines() == [f"error: {data}, {message}"]
+    assert not (tmp_path / "run").exists()

@@ -17,10 +17,16 @@ from transferscout.tasks.labels import binary_value, label_key, label_names
         ("1", 1),
         (" 0 ", 0),
         ("1.0", 1),
+        ("1.00", 1),  # a number is 0 or 1 however it is written
+        (" +1 ", 1),
+        ("0.0", 0),
+        ("-0", 0),
         ("TRUE", 1),
         ("no", 0),
         (2, None),
         ("2", None),
+        ("2.0", None),
+        ("0.5", None),
         ("maybe", None),
         (None, None),
         (float("nan"), None),
@@ -36,6 +42,9 @@ def test_recode_applies_to_canonical_keys() -> None:
     assert label_key(2) == label_key(2.0) == label_key("2") == "2"
     assert binary_value(2, {"2": 0}) == 0
     assert binary_value("2.0", {"2.0": 1}) == 1
+    # cells and keys are read the same way: a number's every spelling is recoded
+    assert label_key("2.0") == label_key(" 02 ") == "2"
+    assert binary_value("2.0", {"2": 0}) == binary_value(2, {"2.00": 0}) == 0
 
 
 @pytest.mark.parametrize(

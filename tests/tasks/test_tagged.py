@@ -225,3 +225,94 @@ def test_a_tagging_label_column_of_a_table(tmp_path: Path) -> None:
     rows[3]["ner"] = "O O"
     with pytest.raises(DataError, match=r"line 5.*4 tags, one per space-separated word, got 2"):
         load_tasks(write_csv(tmp_path / "bad.csv", rows), spec, TaskOptions())
+
+
+def _refused(config: Path) -> list[str]:
+    """``tasks describe`` and ``run`` of ``config``: both exit 2 with the same stderr lines.
+
+    The run folder is never created.
+    """
+    from typer.testing import CliRunner
+
+    from transferscout.cli import app
+
+    runner = CliRunner()
+    described = runner.invoke(app, ["tasks", "describe", "--config", str(config)])
+    run = runner.invoke(app, ["run", str(config), "-o", str(config.parent / "run")])
+    assert described.exit_code == run.exit_code == 2, described.output
+    assert run.stderr == described.stderr
+    assert not (config.parent / "run").exists()
+    return described.stderr.strip().splitlines()
+
+
+def test_a_conll_line_with_another_number_of_columns_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ner.conll"
+    path.write_text("-DOCSTART- -X- O\n\nwe X O\nneed X O\n\nneed extra X O\nfood X O\n")
+    with pytest.raises(DataError) as error:
+        read_tagged(path, tag_column=2)  # would read the tag 'X' for "need"
+    message = (
+        f"{path}, line 6: the line has 4 columns, but the file's first word line (line 3) "
+        "has 3; expected 3 columns (separated by spaces or tabs) on every word line, got "
+        "'need extra X O'"
+    )
+    assert str(error.value) == message
+    config = tmp_path / "run.toml"
+    config.write_text(
+        '[data]\ncorpus = "none"\n\n[[data.tagged]]\nname = "ner"\npath = "ner.conll"\n'
+        "tag_index = 2\n"
+    )
+    assert _refused(config) == [f"error: {message}"]
+    path.write_text("we X O\nneed\tX  O \n\nfood X O\n")  # any spaces and tabs: 3 columns
+    assert read_tagged(path, tag_column=2).words == [("we", "need"), ("food",)]
+
+
+def test_a_tag_only_in_the_test_file_is_refused(tmp_path: Path) -> None:
+    train = _gazetteer_file(tmp_path, "train.conll", 30, seed=0)
+    _gazetteer_file(tmp_path, "dev.conll", 10, seed=1)
+    test = _gazetteer_file(tmp_path, "test.conll", 10, seed=2)
+    assert "MISC" not in train.read_text()
+    test.write_text(test.read_text() + "\nhelp X O\nRed X B-MISC\nCross X I-MISC\n")
+    lines = test.read_text().split("\n")
+    first = lines.index("Red X B-MISC")  # the line before it, numbered from 1
+    config = tmp_path / "run.toml"
+    config.write_text(
+        '[data]\ncorpus = "none"\n\n[[data.tagged]]\nname = "places"\ntrain = "train.conll"\n'
+        'validation = "dev.conll"\ntest = "test.conll"\ntag_index = 2\n'
+    )
+    assert _refused(config) == [
+        f"error: {test}, lines {first}-{first + 2}: task 'places': the tag 'B-MISC' occurs in "
+        "the test split but never in training; expected every tag of validation and test to "
+        "occur in training (add data, fix the tag, or change the split)"
+    ]
+    test.write_text(test.read_text().replace("MISC", "LOC"))  # tags training has: accepted
+    from transferscout.config import load_config
+
+    assert load_config(config).data.load()["places"].classes == ("B-LOC", "B-PER", "I-LOC", "O")
+
+
+def test_a_tag_only_in_the_test_split_of_a_table_column_is_refused(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tests.conftest import write_csv
+    from transferscout.cli import app
+
+    rows = [
+        {"text": f"doctor in the city {i}", "ner": "B-PER O O B-LOC O", "split": split}
+        for i, split in enumerate(["train"] * 4 + ["validation", "test"])
+    ]
+    rows[-1]["ner"] = "B-PER O O B-ORG O"
+    data = write_csv(tmp_path / "t.csv", rows)
+    result = CliRunner().invoke(
+        app,
+        [
+            "tasks", "describe", "--data", str(data), "--label-columns", "ner",
+            "--kinds", "ner=tagging", "--split-column", "split",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    # tag ids in tag order: B-LOC 0, B-ORG 1, B-PER 2, O 3
+    assert result.stderr.strip().splitlines() == [
+        f"error: {data}: task 'ner': tag id(s) [1] occur in the test split but never in "
+        "training; expected every tag of validation and test to occur in training (add data, "
+        "fix the tag, or change the split)"
+    ]

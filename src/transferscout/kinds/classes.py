@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -13,7 +15,38 @@ from transferscout.kinds.base import AttributionTarget, Labels, TaskKind
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ClassificationKind", "cap_by_class", "majority_class"]
+__all__ = ["ClassificationKind", "cap_by_class", "majority_class", "number_text"]
+
+#: A number written in decimal: ``1``, ``-2``, ``+1.0``, ``.5``, ``1e3`` (not ``nan``/``inf``).
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def number_text(text: str) -> str | None:
+    """The canonical spelling of a number written as text, or ``None`` if it is not one.
+
+    Spellings of the same number give the same text: ``"1"``, ``"1.0"``, ``"+1"``, ``"01"``
+    and ``"1e0"`` give ``"1"``; ``"0.50"`` and ``".5"`` give ``"0.5"``; ``"-0"`` gives
+    ``"0"``.  An integer is written without a fraction, any other number in plain decimal
+    notation without trailing zeros (beyond 10^30: ``"1E+40"``).  Exact (``Decimal``):
+    ``"0.1"`` and ``"0.10000000000000001"`` stay apart.
+    """
+    text = text.strip()
+    if not _NUMBER.fullmatch(text):
+        return None
+    number = Decimal(text)
+    try:
+        with localcontext() as context:  # as many digits as written: no rounding
+            context.prec = max(len(number.as_tuple().digits), 1)
+            number = number.normalize(context)
+    except ArithmeticError:  # an exponent beyond Decimal's range
+        return None
+    if number.is_zero():
+        return "0"
+    if abs(number.adjusted()) > 30:  # 1E+40: not written out in full
+        return str(number)
+    if number == number.to_integral_value():
+        return str(int(number))
+    return format(number, "f")
 
 
 class ClassificationKind(TaskKind):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -11,27 +13,63 @@ import numpy.typing as npt
 
 from transferscout.errors import ConfigError, DataError
 from transferscout.kinds.base import Labels
-from transferscout.kinds.classes import ClassificationKind, cap_by_class
+from transferscout.kinds.classes import ClassificationKind, cap_by_class, number_text
 from transferscout.training.metrics import multiclass_metrics
 
 __all__ = ["MulticlassKind"]
 
+logger = logging.getLogger(__name__)
+
 
 def _class_name(value: Any, classes: Sequence[str] | None) -> str | None:
-    """The class name of a cell: a string as written, an integer (or its name in ``classes``)."""
+    """The class name of a cell: a name as written, a number, or its name in ``classes``.
+
+    A number is one class however it is written (``1``, ``1.0``, ``"1"``, ``"1.0"``, ``"01"``
+    all give ``"1"``, see :func:`number_text`): the same table exported twice, or a column
+    of integers that pandas wrote as floats, must not split a class.  With ``classes`` (a
+    ``ClassLabel``), integer cells index them and strings are names as written.
+    """
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, float):
-        if not value.is_integer():
+    if isinstance(value, float | np.floating):
+        if not math.isfinite(value):
             return None
+        if not value.is_integer():
+            return None if classes else number_text(repr(float(value)))
         value = int(value)
     if isinstance(value, int | np.integer):
         if classes:
             return classes[int(value)] if 0 <= int(value) < len(classes) else None
         return str(int(value))
     if isinstance(value, str):
-        return value.strip() or None
+        text = value.strip()
+        if not text:
+            return None
+        return text if classes else number_text(text) or text
     return None
+
+
+def _check_spellings(
+    names: Sequence[str], locations: Sequence[str], *, path: Path | str, column: str
+) -> None:
+    """Refuse two spellings of one class name (differing only in case or white space).
+
+    They would silently become two classes (a wider head, a worse macro-F1), and which one
+    is meant cannot be told from the data: the user fixes it.  The error names both
+    spellings and the record where each first occurs.
+    """
+    first: dict[str, tuple[str, str]] = {}
+    for name, where in zip(names, locations, strict=True):
+        seen, seen_at = first.setdefault(" ".join(name.casefold().split()), (name, where))
+        if seen != name:
+            raise DataError(
+                f"the classes {seen!r} ({seen_at}) and {name!r} ({where}) differ only in "
+                "case or spacing",
+                path=path,
+                column=column,
+                expected="one spelling per class (fix the data: the two spellings would "
+                "silently be two classes)",
+            )
 
 
 class MulticlassKind(ClassificationKind):
@@ -62,30 +100,57 @@ class MulticlassKind(ClassificationKind):
         classes: Sequence[str] | None = None,
         recode: Mapping[str, int] | None = None,
     ) -> tuple[Labels, tuple[str, ...]]:
-        """Class names or integers; classes are sorted (numerically when all are integers).
+        """Class names or numbers; classes are sorted (numerically when all are integers).
 
-        With ``classes`` (a ``ClassLabel``'s names) integer cells index them and the class
-        order is theirs.
+        A number is one class however it is written (``"1"`` and ``"1.0"`` are class ``1``);
+        names that differ only in case or white space (``Food``, ``food``) are refused.
+        With ``classes`` (a ``ClassLabel``'s names) integer cells index them, string cells
+        must be one of them, and the class order is theirs.
         """
         if recode:
             raise ConfigError(f"recode is for 0/1 label columns; {column!r} is multi-class")
         names: list[str] = []
+        respelt: dict[str, set[str]] = {}  # a number's class -> its other spellings
         for value, where in zip(values, locations, strict=True):
             name = _class_name(value, classes)
+            if isinstance(value, str) and name is not None and value.strip() != name:
+                respelt.setdefault(name, set()).add(value.strip())
             if name is None:
                 raise DataError(
                     "the class is missing" if value in (None, "") else "cannot read the class",
                     path=path,
                     where=where,
                     column=column,
-                    expected="a class name or an integer class id"
-                    + (f" in 0..{len(classes) - 1}" if classes else ""),
+                    expected=f"a class name or an integer class id in 0..{len(classes) - 1}"
+                    if classes
+                    else "a class name or a number",
                     got=value,
                 )
             names.append(name)
+        for name, spellings in sorted(respelt.items()):
+            logger.info(
+                "%s, column %r: the number %s is also written %s; read as one class",
+                path,
+                column,
+                name,
+                ", ".join(map(repr, sorted(spellings))),
+            )
         if classes:
             order = tuple(str(c) for c in classes)
+            known = set(order)
+            unknown = next((i for i, n in enumerate(names) if n not in known), None)
+            if unknown is not None:
+                raise DataError(
+                    "the class is not one of the column's class names",
+                    path=path,
+                    where=locations[unknown],
+                    column=column,
+                    expected=f"one of {', '.join(map(repr, order))} or an id in "
+                    f"0..{len(order) - 1}",
+                    got=values[unknown],
+                )
         else:
+            _check_spellings(names, locations, path=path, column=column)
             distinct = set(names)
             numeric = all(n.lstrip("-").isdigit() for n in distinct)
             order = tuple(sorted(distinct, key=(lambda n: (int(n), n)) if numeric else str))

@@ -382,8 +382,12 @@ class TaggingKind(TaskKind):
     def check(
         self, name: str, splits: Sequence[tuple[str, Labels]], minimum: int, path: Path | str
     ) -> None:
-        """``minimum`` sentences with an entity (a tag other than the commonest) per split."""
-        (_, train), *_ = splits
+        """``minimum`` sentences with an entity per split; no tag that only evaluation has.
+
+        An entity is a tag other than the commonest; a tag of validation or test that no
+        training sentence holds is refused, as a multi-class task's class is.
+        """
+        (_, train), *others = splits
         common = _commonest(train)
         for split_name, labels in splits:
             count = int(self.positive_mask(labels, train).sum())
@@ -394,6 +398,17 @@ class TaggingKind(TaskKind):
                     path=path,
                     expected=f"at least {minimum} tagged sentence(s) in every split "
                     "(add data, or change the split)",
+                )
+        known = {t for sentence in train for t in sentence}
+        for split_name, labels in others:
+            unseen = sorted({t for sentence in labels for t in sentence} - known)
+            if unseen:
+                raise DataError(
+                    f"task {name!r}: tag id(s) {unseen} occur in the {split_name} split but "
+                    "never in training",
+                    path=path,
+                    expected="every tag of validation and test to occur in training "
+                    "(add data, fix the tag, or change the split)",
                 )
 
     def cap(

@@ -421,12 +421,13 @@ def _note_recoded(
         return
     counts = Counter(label_key(value) for value in values)
     for key, value in recode.items():
-        if counts[key]:
+        count = counts[label_key(key)]
+        if count:
             notes.append(
                 DataNote(
                     "recoded_label",
-                    counts[key],
-                    f"label {column!r}: value {key} read as {value} in {counts[key]} records",
+                    count,
+                    f"label {column!r}: value {key} read as {value} in {count} records",
                 )
             )
 

@@ -7,17 +7,21 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from transferscout.kinds.classes import number_text
+
 __all__ = ["binary_value", "label_key", "label_names"]
 
-_TRUE = {"1", "1.0", "true", "yes"}
-_FALSE = {"0", "0.0", "false", "no"}
+_TRUE = {"1", "true", "yes"}
+_FALSE = {"0", "false", "no"}
 
 
 def label_key(value: Any) -> str | None:
     """A canonical string for a raw label cell, or ``None`` for a missing one.
 
-    ``2``, ``2.0`` and ``"2"`` all give ``"2"``; booleans give ``"1"``/``"0"``; strings are
-    stripped and lower-cased.  Recoding tables are keyed by this.
+    ``2``, ``2.0``, ``"2"``, ``"2.0"`` and ``" 02 "`` all give ``"2"`` (a number is one value
+    however it is written, see :func:`~transferscout.kinds.classes.number_text`); booleans
+    give ``"1"``/``"0"``; other strings are stripped and lower-cased.  Recoding tables are
+    keyed by this (their keys are read the same way).
     """
     if value is None:
         return None
@@ -31,22 +35,24 @@ def label_key(value: Any) -> str | None:
         return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, str):
         text = value.strip().lower()
-        return text or None
+        return number_text(text) or text or None
     return repr(value)
 
 
 def binary_value(value: Any, recode: Mapping[str, int] | None = None) -> int | None:
     """Return 0 or 1 for a label cell, or ``None`` when the cell is not a valid 0/1 label.
 
-    Accepted: 0/1 as integers, floats, booleans or strings (``"true"``/``"false"``,
-    ``"yes"``/``"no"`` too).  ``recode`` maps other canonical values (see :func:`label_key`)
-    to 0 or 1 first.
+    Accepted: 0/1 as integers, floats, booleans or strings (``"1.0"``, ``"true"``/``"false"``,
+    ``"yes"``/``"no"`` too).  ``recode`` maps other values to 0 or 1 first (cells and keys
+    compared as :func:`label_key` reads them: ``{"2": 0}`` applies to ``"2.0"`` too).
     """
     key = label_key(value)
     if key is None:
         return None
-    if recode and key in recode:
-        return recode[key]
+    if recode:
+        table = {label_key(raw): label for raw, label in recode.items()}
+        if key in table:
+            return table[key]
     if key in _TRUE:
         return 1
     if key in _FALSE:

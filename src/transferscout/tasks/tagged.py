@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from transferscout.errors import DataError
 from transferscout.kinds import KINDS
+from transferscout.kinds.base import Labels
 from transferscout.kinds.tagging import repair_bio, sentence_labels, tag_order
 from transferscout.tasks.files import FileTaskSpec
 from transferscout.tasks.readers import Format, RawTable, _decode, read_table
@@ -112,7 +114,10 @@ _CONLL_SUFFIXES = (".conll", ".iob", ".bio")
 
 
 def read_conll(path: str | Path, *, tag_column: int) -> TaggedSentences:
-    """Read a CoNLL-style file; the word is column 0, the tag column ``tag_column``."""
+    """Read a CoNLL-style file; the word is column 0, the tag column ``tag_column``.
+
+    Every word line has as many columns as the file's first (``-DOCSTART-`` lines aside).
+    """
     path = Path(path)
     if not path.exists():
         raise DataError("file not found", path=path, expected="an existing file")
@@ -121,6 +126,7 @@ def read_conll(path: str | Path, *, tag_column: int) -> TaggedSentences:
     locations: list[str] = []
     current: list[tuple[str, str]] = []
     start = 0
+    width: tuple[int, int] | None = None  # the file's columns per word line, and where first
 
     def close(end: int) -> None:
         if current:
@@ -138,6 +144,17 @@ def read_conll(path: str | Path, *, tag_column: int) -> TaggedSentences:
         if not fields or fields[0] == "-DOCSTART-":
             close(number - 1)
             continue
+        if width is None:
+            width = (len(fields), number)
+        elif len(fields) != width[0]:  # a shifted column would silently be read as the tag
+            raise DataError(
+                f"the line has {len(fields)} columns, but the file's first word line (line "
+                f"{width[1]}) has {width[0]}",
+                path=path,
+                where=f"line {number}",
+                expected=f"{width[0]} columns (separated by spaces or tabs) on every word line",
+                got=line,
+            )
         if tag_column >= len(fields) or tag_column < 1:
             raise DataError(
                 f"no tag column {tag_column}",
@@ -281,8 +298,8 @@ def tagged_task(
     its words joined by single spaces.  Every repaired BIO sequence is logged and counted.
 
     Raises:
-        DataError: The task cannot be learnt (no tagged sentence in a split) or a word holds
-            a space.
+        DataError: The task cannot be learnt (no tagged sentence in a split, a tag of
+            validation or test that training lacks) or a word holds a space.
     """
     parts = [sentences] if isinstance(sentences, TaggedSentences) else list(sentences)
     from transferscout.tasks.build import cap_task
@@ -313,6 +330,7 @@ def tagged_task(
         for part in parts
         for words, tags, where in zip(part.words, part.tags, part.locations, strict=True)
     ]
+    sources = [(part.path, where) for part in parts for where in part.locations]
     labels = sentence_labels([r[2] for r in rows])
     if len(parts) == 1:
         split_of = stratified_split(kind.strata(labels), options.fractions, seed=options.seed)
@@ -329,6 +347,7 @@ def tagged_task(
             labels=labels[chosen].copy(),
         )
     task = Task(name=name, kind=kind, classes=classes, **splits)
+    _check_tags_seen_in_training(name, classes, split_of, labels, sources)
     kind.check(
         name,
         [(n, split.labels) for n, split in task.splits()],
@@ -336,6 +355,34 @@ def tagged_task(
         parts[0].path,
     )
     return cap_task(task, options, notes), notes
+
+
+def _check_tags_seen_in_training(
+    name: str,
+    classes: Sequence[str],
+    split_of: npt.NDArray[np.integer],
+    labels: Labels,
+    sources: Sequence[tuple[Path, str]],
+) -> None:
+    """Refuse a tag of validation or test that no training sentence holds (as multi-class does).
+
+    The model could never predict it; the error names the tag, the split, and the file and
+    lines of its first sentence there.
+    """
+    known = {t for row in np.flatnonzero(split_of == 0) for t in labels[row]}
+    for number, split_name in enumerate(SPLITS[1:], start=1):
+        for row in np.flatnonzero(split_of == number):
+            unseen = [t for t in labels[row] if t not in known]
+            if unseen:
+                path, where = sources[int(row)]
+                raise DataError(
+                    f"task {name!r}: the tag {classes[unseen[0]]!r} occurs in the {split_name} "
+                    "split but never in training",
+                    path=path,
+                    where=where,
+                    expected="every tag of validation and test to occur in training (add "
+                    "data, fix the tag, or change the split)",
+                )
 
 
 def _check_words(parts: Sequence[TaggedSentences]) -> None:
