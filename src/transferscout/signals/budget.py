@@ -1,12 +1,11 @@
 """What the signals may cost: a share of the projected full-grid cost, and a plan within it.
 
 The product exists to save training time, so the signals are held to a budget: by default 5%
-of what training every transfer candidate of the grid would cost.  That cost is projected
-from the run's own trials — each candidate ``A → B`` is charged its source stage and its
-target stage, as the evaluation charges it, and a stage costs what the single-task trial with
-the same task and settings took (a transfer's target stage trains the same data with the same
-settings; where no such trial finished, the stage is projected from the run's median
-training throughput).
+of what training the whole grid would cost, every training counted once as the evaluation
+counts it — each single-task model once, and each candidate ``A → B`` its target stage (its
+source stage is A's single-task model).  A target stage costs what the single-task trial with
+the same task and settings took (it trains the same data with the same settings; where no
+such trial finished, the stage is projected from the run's median training throughput).
 
 The attribution plan then chooses how many documents each ANSAT set holds so that the
 projected attribution cost (model × document attributions × tokens × integration points ×
@@ -83,13 +82,17 @@ def project_grid_seconds(
     rows: Sequence[TrialRow],
     train_sizes: Mapping[str, int],
 ) -> float:
-    """Projected seconds of training every transfer candidate of ``trials`` once.
+    """Projected seconds of training the grid of ``trials``, every training counted once.
 
-    A candidate is a distinct (source, target, source settings, target settings); it is
-    charged ``stage(source) + stage(target)``: a finished transfer trial's own seconds, else
-    the seconds of the finished single-task trials with the same task data and settings
-    (mean over seeds), else ``examples × epochs / throughput`` with the median training
-    throughput (examples per second) of the run's finished trials.
+    The grid is every single-task trial (every setting and seed) plus, for every transfer
+    candidate — a distinct (source, target, source settings, target settings) — its target
+    stage: a candidate's source stage *is* the source's single-task model, trained once
+    however many candidates start from it.  A single-task trial costs its own recorded
+    seconds once finished; a target stage costs what the finished single-task trials with
+    the same task data and settings took (mean over seeds: the same training), and anything
+    not yet measured is ``examples × epochs / throughput`` with the median training
+    throughput (examples per second) of the run's finished trials.  Realised transfer hours
+    are never read: the projection follows the configuration and the measured throughput.
 
     Args:
         trials: The planned trials (single-task and transfer).
@@ -100,13 +103,12 @@ def project_grid_seconds(
         ConfigError: A stage must be projected but no trial of the run has finished.
     """
     done = [r for r in rows if r.status == "done" and r.target_seconds is not None]
-    by_id = {r.id: r for r in done}
+    by_id = {r.id: r for r in done if r.kind == "single"}
     stages: dict[str, list[float]] = {}
-    for row in done:
-        if row.kind == "single":
-            stages.setdefault(_stage_key(row.config["target"]), []).append(
-                float(row.target_seconds or 0.0)
-            )
+    for row in by_id.values():
+        stages.setdefault(_stage_key(row.config["target"]), []).append(
+            float(row.target_seconds or 0.0)
+        )
     throughput = training_throughput(done)
 
     def stage_seconds(fingerprint: str, settings: Mapping[str, object]) -> float:
@@ -124,22 +126,23 @@ def project_grid_seconds(
     total = 0.0
     seen_candidates: set[tuple[str, ...]] = set()
     for trial in trials:
+        config = trial.config()
+        target = config["target"]
+        if trial.kind == "single":
+            finished = by_id.get(trial.id)
+            total += (
+                float(finished.target_seconds or 0.0)
+                if finished is not None
+                else stage_seconds(target["fingerprint"], target["settings"])
+            )
+            continue
         if trial.kind != "transfer":
             continue
-        config = trial.config()
-        candidate = (
-            _stage_key(config["source"]),
-            _stage_key(config["target"]),
-        )
+        candidate = (_stage_key(config["source"]), _stage_key(target))
         if candidate in seen_candidates:  # another seed of the same candidate
             continue
         seen_candidates.add(candidate)
-        finished = by_id.get(trial.id)
-        if finished is not None and finished.source_seconds is not None:
-            total += finished.source_seconds + (finished.target_seconds or 0.0)
-            continue
-        total += stage_seconds(config["source"]["fingerprint"], config["source"]["settings"])
-        total += stage_seconds(config["target"]["fingerprint"], config["target"]["settings"])
+        total += stage_seconds(target["fingerprint"], target["settings"])
     return total
 
 
