@@ -21,8 +21,10 @@ whose transfer results are then never read before the search trains them), the s
    as CSV and JSON.
 
 Budget rules.  A trial budget counts candidates (transfer and chained trials): exactly that many
-are trained unless the search stops early.  A time budget counts training hours — the reference
-models' and each candidate's source and target stage, as the evaluation counts them — and a
+are trained unless the search stops early.  A time budget counts training hours, every
+training once as the evaluation counts them — the reference models', and each candidate's
+target stage and any earlier stage not yet charged (a candidate's source stage is the run's
+single-task model of the source, trained before the search: not charged again) — and a
 candidate is started only if its *predicted* cost fits in what is left; the prediction comes
 from the configuration (epochs × training examples of each stage) divided by the training
 throughput of the target's reference models, never from the candidate's realised hours.  The
@@ -273,6 +275,7 @@ class _Search:
         self.encoder_fingerprint = encoder_fingerprint(self.encoder)
         # Candidates and chains this search asked for: their kept weights are removed at the end.
         self.trained: list[TrialSpec] = []
+        self.prepaid: set[str] = set()  # single-task models done before the search
         self.sources = sources  # the run's own tasks: the grid the meta-model learns from
         self.metric = tasks[name].kind.metric_label  # every score is in the target's metric
         self.bounds = tasks[name].kind.metric_range
@@ -327,12 +330,17 @@ class _Search:
         return spec
 
     def _stage_seconds(self, trial: TrialSpec, throughput: float) -> float:
-        """Predicted training seconds of every stage of ``trial`` (configuration only)."""
+        """Predicted training seconds of the stages of ``trial`` the search would pay for.
+
+        From the configuration only; the run's single-task models (the source stages of its
+        candidates, trained once before the search) cost nothing more.
+        """
         seconds = 0.0
         stage: TrialSpec | None = trial
         while stage is not None:
-            examples = len(self.tasks[stage.target].train) * stage.target_settings.epochs
-            seconds += examples / throughput
+            if stage.id not in self.prepaid:
+                examples = len(self.tasks[stage.target].train) * stage.target_settings.epochs
+                seconds += examples / throughput
             stage = stage.source_trial
         return seconds
 
@@ -368,13 +376,21 @@ class _Search:
         return row
 
     def _hours(self, trial: TrialSpec) -> float:
-        """Realised training hours of every stage of ``trial``, from the store."""
+        """Realised training hours of the stages of ``trial`` not charged before, from the store.
+
+        Every training is charged once: a stage shared by several candidates (a chain's
+        middle stage) on its first use, the run's single-task models (trained before the
+        search, the source stages of every candidate) never — they are the run's, reported
+        beside.
+        """
         seconds = 0.0
         with RunStore(self.run_dir, readonly=True) as store:
             stage: TrialSpec | None = trial
             while stage is not None:
-                row = store.row(stage.id)
-                seconds += (row.target_seconds or 0.0) if row is not None else 0.0
+                if stage.id not in self.prepaid and stage.id not in self.charged:
+                    row = store.row(stage.id)
+                    seconds += (row.target_seconds or 0.0) if row is not None else 0.0
+                    self.charged.add(stage.id)
                 stage = stage.source_trial
         return seconds / 3600
 
@@ -385,6 +401,10 @@ class _Search:
             self.run_dir, self.tasks, self.name, self.config, executor=self.executor
         )
         reference_hours = sum((r.target_seconds or 0.0) for r in reference_rows) / 3600
+        # The run's single-task models, trained before the search: no candidate pays for them.
+        with RunStore(self.run_dir, readonly=True) as store:
+            self.prepaid = {r.id for r in store.rows(kind="single", status="done")}
+        self.charged: set[str] = set()
         throughput = float(np.median([r.examples_per_second or math.nan for r in reference_rows]))
         if not throughput > 0:
             raise TransferScoutError(
