@@ -52,6 +52,20 @@ def _ansat_rows(run_dir: Path) -> dict[tuple[str, str, str], float]:
         }
 
 
+def _model_steps(run_dir: Path) -> dict[str, int]:
+    """Each model's steps in its last conductance cost record (they are read in that order)."""
+    with RunStore(run_dir, readonly=True) as store:
+        costs = store.costs("conductance")
+    return {c["detail"]["task"]: int(c["detail"]["n_steps"]) for c in costs}
+
+
+def _incomplete(run_dir: Path) -> dict[str, str]:
+    """The models the last ANSAT stage found incomplete, with their reasons."""
+    with RunStore(run_dir, readonly=True) as store:
+        (record,) = store.costs("ansat")
+    return dict(record["detail"]["incomplete"])
+
+
 def test_every_ordered_pair_gets_every_feature(trained_run: Path, tasks: TaskSet) -> None:
     assert compute_ansat(trained_run, tasks, SETTINGS) == 9
     rows = _ansat_rows(trained_run)
@@ -195,12 +209,17 @@ def test_a_strict_tolerance_raises_the_steps_within_a_generous_budget(
         documents_from_budget=True,
     )
     compute_ansat(trained_run, tasks, settings, budget=SignalBudget(grid_seconds=1e9))
-    with RunStore(trained_run, readonly=True) as store:
-        detail = store.pair_signals("ansat")[0]["detail"]
-    assert detail["plan"]["max_documents"] == 12  # the budget allows the cap
-    assert detail["plan"]["points"] == 4  # planned at the start steps
-    # Never within tolerance: every model, the calibrated first one too, goes to the cap.
-    assert detail["steps"] == {name: 6 for name in tasks.names}
+    plans = (trained_run / "attributions").glob("plan-*.json")
+    plan = json.loads(max(plans, key=lambda p: p.stat().st_mtime_ns).read_text())  # this one
+    assert plan["max_documents"] == 12  # the budget allows the cap
+    assert plan["points"] == 4  # planned at the start steps
+    # Never within tolerance: every model, the calibrated first one too, goes to the cap ...
+    assert _model_steps(trained_run) == {name: 6 for name in tasks.names}
+    # ... and stays outside it there: no ANSAT value is read from its attributions.
+    assert not _ansat_rows(trained_run)
+    reasons = _incomplete(trained_run)
+    assert set(reasons) == set(tasks.names)
+    assert all("at 6 steps" in r and "signals.ansat.baseline" in r for r in reasons.values())
 
 
 def test_cached_rows_of_other_texts_under_the_same_ids_are_not_reused(
@@ -289,6 +308,4 @@ def test_the_step_cap_follows_the_throughput_measured_on_the_models(
     plan["seconds_per_token_point"] = 1e6  # a share of 1.7e7 s fits no document at this rate
     plan_file.write_text(json.dumps(plan))
     compute_ansat(run, tasks, settings, budget=budget)
-    with RunStore(run, readonly=True) as store:
-        steps = store.pair_signals("ansat")[0]["detail"]["steps"]
-    assert sorted(steps.values()) == [2, 6, 6]  # the old rule: [2, 2, 2]
+    assert sorted(_model_steps(run).values()) == [2, 6, 6]  # the old rule: [2, 2, 2]
