@@ -74,6 +74,9 @@ def test_report_files(report: ReportFiles) -> None:
     assert rows[0][:4] == ["| task", "trial", "documents", "median error"]
     assert sorted(r[0].strip("| ") for r in rows[1:]) == ["food", "shelter", "water"]
     assert all(0 <= float(r[3]) <= float(r[4]) for r in rows[1:])
+    # fixed steps (6, at most 8 documents per set): every model's attributions are read
+    assert [c.strip(" |") for c in rows[0][-3:]] == ["steps", "documents per set", "ANSAT"]
+    assert all([c.strip(" |") for c in r[-3:]] == ["6", "8", "used"] for r in rows[1:])
 
 
 def test_noise_text_states_the_band_and_the_gains() -> None:

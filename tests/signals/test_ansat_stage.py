@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from transferscout.grid.models import (
 from transferscout.grid.runner import ExecutionOptions, run_grid
 from transferscout.grid.spec import GridSpec, settings_grid
 from transferscout.grid.store import RunStore
-from transferscout.signals.adaptive import AdaptiveSteps
+from transferscout.signals.adaptive import AdaptiveSteps, spread
 from transferscout.signals.ansat import ansat_feature_names
 from transferscout.signals.ansat_stage import AnsatSettings, compute_ansat
 from transferscout.signals.attributions import (
@@ -27,6 +28,7 @@ from transferscout.signals.attributions import (
     attribute_documents,
 )
 from transferscout.signals.budget import MIN_DOCUMENTS, SignalBudget
+from transferscout.signals.documents import document_sets
 from transferscout.tasks import TaskSet
 
 SETTINGS = AnsatSettings(attribution=AttributionSettings(n_steps=6, max_length=32), max_documents=5)
@@ -50,6 +52,20 @@ def _ansat_rows(run_dir: Path) -> dict[tuple[str, str, str], float]:
         return {
             (r["source"], r["target"], r["name"]): r["value"] for r in store.pair_signals("ansat")
         }
+
+
+def _model_steps(run_dir: Path) -> dict[str, int]:
+    """Each model's steps in its last conductance cost record (they are read in that order)."""
+    with RunStore(run_dir, readonly=True) as store:
+        costs = store.costs("conductance")
+    return {c["detail"]["task"]: int(c["detail"]["n_steps"]) for c in costs}
+
+
+def _incomplete(run_dir: Path) -> dict[str, str]:
+    """The models the last ANSAT stage found incomplete, with their reasons."""
+    with RunStore(run_dir, readonly=True) as store:
+        (record,) = store.costs("ansat")
+    return dict(record["detail"]["incomplete"])
 
 
 def test_every_ordered_pair_gets_every_feature(trained_run: Path, tasks: TaskSet) -> None:
@@ -195,12 +211,17 @@ def test_a_strict_tolerance_raises_the_steps_within_a_generous_budget(
         documents_from_budget=True,
     )
     compute_ansat(trained_run, tasks, settings, budget=SignalBudget(grid_seconds=1e9))
-    with RunStore(trained_run, readonly=True) as store:
-        detail = store.pair_signals("ansat")[0]["detail"]
-    assert detail["plan"]["max_documents"] == 12  # the budget allows the cap
-    assert detail["plan"]["points"] == 4  # planned at the start steps
-    # Never within tolerance: every model, the calibrated first one too, goes to the cap.
-    assert detail["steps"] == {name: 6 for name in tasks.names}
+    plans = (trained_run / "attributions").glob("plan-*.json")
+    plan = json.loads(max(plans, key=lambda p: p.stat().st_mtime_ns).read_text())  # this one
+    assert plan["max_documents"] == 12  # the budget allows the cap
+    assert plan["points"] == 4  # planned at the start steps
+    # Never within tolerance: every model, the calibrated first one too, goes to the cap ...
+    assert _model_steps(trained_run) == {name: 6 for name in tasks.names}
+    # ... and stays outside it there: no ANSAT value is read from its attributions.
+    assert not _ansat_rows(trained_run)
+    reasons = _incomplete(trained_run)
+    assert set(reasons) == set(tasks.names)
+    assert all("at 6 steps" in r and "signals.ansat.baseline" in r for r in reasons.values())
 
 
 def test_cached_rows_of_other_texts_under_the_same_ids_are_not_reused(
@@ -289,6 +310,120 @@ def test_the_step_cap_follows_the_throughput_measured_on_the_models(
     plan["seconds_per_token_point"] = 1e6  # a share of 1.7e7 s fits no document at this rate
     plan_file.write_text(json.dumps(plan))
     compute_ansat(run, tasks, settings, budget=budget)
+    assert sorted(_model_steps(run).values()) == [2, 6, 6]  # the old rule: [2, 2, 2]
+
+
+# Tolerance 0.2 on 3 probe documents (their largest error), start 2, at most 8 steps: on the
+# train split, food's probe is at 0.28 with 2 steps and 0.14 with 4, shelter's at 0.25 with 4
+# and 0.14 with 8, and one of water's documents stays above 1 at 8 steps.
+WITHIN = AnsatSettings(
+    attribution=AttributionSettings(n_steps=8, max_length=32),
+    split="train",
+    max_documents=14,
+    adaptive=AdaptiveSteps(start=2, tolerance=0.2, probe_documents=3),
+)
+
+
+def test_a_model_outside_tolerance_has_no_ansat_and_says_why(
+    trained_run: Path, tasks: TaskSet, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("attributions"))
+    compute_ansat(run, tasks, WITHIN)
+    assert _model_steps(run) == {"food": 4, "water": 8, "shelter": 8}
+    reasons = _incomplete(run)
+    assert list(reasons) == ["water"]
+    assert "at 8 steps, above the 0.2 tolerance" in reasons["water"]
+    assert "signals.ansat.baseline" in reasons["water"]
+    rows = _ansat_rows(run)
+    names = ansat_feature_names()
+    for source in tasks.names:
+        for target in tasks.names:
+            stored = [(source, target, name) in rows for name in names]
+            assert stored == [not {source, target} & {"water"}] * len(names)
     with RunStore(run, readonly=True) as store:
-        steps = store.pair_signals("ansat")[0]["detail"]["steps"]
-    assert sorted(steps.values()) == [2, 6, 6]  # the old rule: [2, 2, 2]
+        detail = store.pair_signals("ansat")[0]["detail"]
+    assert detail["incomplete"] == reasons
+    assert detail["completeness"]["water"]["documents"] == 3  # its probe, all it was tried on
+    assert all(detail["completeness"][name]["median"] <= 0.2 for name in ("food", "shelter"))
+    # A re-run attributes nothing again: the incomplete model is not tried at the same budget.
+    files = sorted((run / "attributions").glob("*.parquet"))
+    stamps = {f: f.stat().st_mtime_ns for f in files}
+    compute_ansat(run, tasks, WITHIN)
+    assert {f: f.stat().st_mtime_ns for f in files} == stamps
+    assert _ansat_rows(run) == rows
+
+
+def test_a_budget_short_of_the_steps_buys_fewer_documents_at_those_steps(
+    trained_run: Path, tasks: TaskSet, tmp_path: Path
+) -> None:
+    """Food's 4 steps on all its documents overrun its share: it gets fewer documents.
+
+    The stored plan's rate (1 s per token·point) is what food's decisions are made at (the
+    first model: no model was measured before it), so its share buys a hand-computed number
+    of documents; the models after it are measured far faster and keep every document.
+    """
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("attributions"))
+    settings = replace(WITHIN, documents_from_budget=True)
+    budget = SignalBudget(grid_seconds=1e9)
+    compute_ansat(run, tasks, settings, budget=budget)  # makes the plan (14 per set)
+    folder = run / "attributions"
+    (plan_file,) = folder.glob("plan-*.json")
+    for path in folder.iterdir():
+        if path != plan_file:
+            path.unlink()
+    plan = json.loads(plan_file.read_text())
+    assert plan["max_documents"] == 14
+    sets = document_sets(tasks, split="train", max_documents=14)
+    pairs = [(s, t) for s in tasks.names for t in tasks.names]
+
+    def documents(most: int | None) -> list[str]:
+        return sorted(
+            {
+                doc
+                for s, t in pairs
+                if "food" in (s, t)
+                for ids in sets.limited(s, t, most).values()
+                for doc in ids
+            }
+        )
+
+    with RunStore(run, readonly=True) as store:
+        row = select_single_task_models(store, tasks)["food"]
+    tokenizer = load_trained_model(run, row, device="cpu").tokenizer
+    every = documents(None)
+    length = {
+        doc: len(ids)
+        for doc, ids in zip(
+            every,
+            tokenizer([sets.texts[d] for d in every], truncation=True, max_length=32)["input_ids"],
+            strict=True,
+        )
+    }
+    probe = set(spread(every, 3))
+    probe_points = sum(length[d] for d in probe) * (3 + 5)  # tries at 2 and 4 steps
+
+    def rest(most: int) -> int:  # token·points of food's other documents at 4 steps
+        return 5 * sum(length[d] for d in documents(most) if d not in probe)
+
+    top = max(
+        len(ids) for s, t in pairs if "food" in (s, t) for ids in sets.for_pair(s, t).values()
+    )
+    # 11 and 12 per set cost alike (food's sets of 12 or fewer are whole by then), as do 13, 14
+    assert top == 14 and [rest(k) for k in range(10, 15)] == [890, 970, 970, 1045, 1045]
+    # Food's share, in token·points at 1 s each: 12 documents per set fit, 13 do not.
+    share = probe_points + (970 + 1045) / 2
+    plan["seconds_per_token_point"] = 1.0
+    plan_file.write_text(json.dumps(plan))
+    budget = SignalBudget(grid_seconds=share * 3 / 0.95 / 0.05)  # food's share: 95% of a third
+    compute_ansat(run, tasks, settings, budget=budget)
+    with RunStore(run, readonly=True) as store:
+        detail = store.pair_signals("ansat")[0]["detail"]
+    assert detail["steps"] == {"food": 4, "water": 8, "shelter": 8}
+    assert detail["documents"] == {"food": 12, "water": None, "shelter": None}
+    assert detail["completeness"]["food"]["documents"] == len(documents(12))
+    rows = _ansat_rows(run)
+    # food's pairs are read on its 12 documents per set; the others' on all of theirs
+    assert rows[("food", "shelter", "n_docs_a")] == rows[("shelter", "food", "n_docs_b")] == 12
+    assert rows[("shelter", "shelter", "n_docs_a")] == len(sets.single["shelter"])

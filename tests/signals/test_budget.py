@@ -12,6 +12,7 @@ from transferscout.grid.store import TrialRow
 from transferscout.signals.budget import (
     MIN_DOCUMENTS,
     SignalBudget,
+    fit_documents,
     plan_documents,
     project_grid_seconds,
     step_cap,
@@ -163,3 +164,15 @@ def test_pair_examples_fit_half_the_budget() -> None:
     assert plan_pair_examples(budget, 10.0, sizes=sizes) == MIN_EXAMPLES
     assert plan_pair_examples(budget, float("nan"), sizes=sizes) == MAX_EXAMPLES
     assert plan_pair_examples(budget, 10.0, sizes=sizes, cap=20) == 20
+
+
+def test_fit_documents_takes_the_largest_cap_within_the_seconds() -> None:
+    # 3 tokens per document per set, 4 points, 0.5 s per token·point: 6 s per document.
+    def tokens(cap: int) -> int:
+        return 3 * cap
+
+    fit = {"points": 4, "seconds_per_token_point": 0.5, "low": 10, "high": 40}
+    assert fit_documents(6 * 40, tokens, **fit) == 40  # everything fits
+    assert fit_documents(6 * 23 + 5.9, tokens, **fit) == 23  # 24 would cost 144 s
+    assert fit_documents(6 * 10, tokens, **fit) == 10
+    assert fit_documents(6 * 10 - 0.1, tokens, **fit) is None  # not even the fewest

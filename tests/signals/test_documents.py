@@ -99,3 +99,24 @@ def test_a_task_from_another_file_with_clashing_ids_shares_no_documents(
     assert sets.key("m1", "the bridge fell down") == renamed
     assert sets.key("m1", "we need food now") == "m1"
     assert sets.key("m4", "all is calm") == "m4"  # unknown to the sets: its own id
+
+
+def test_limited_sets_are_nested_and_alike_in_every_pair(keyword_tasks: TaskSet) -> None:
+    """A model attributed on fewer documents holds every document of its pairs' smaller sets."""
+    sets = document_sets(keyword_tasks, split="train", max_documents=None, seed=0)
+    full = sets.for_pair("food", "water")
+    assert sets.limited("food", "water", None) == full
+    assert len(full["a"]) > 5 and len(full["ab"]) == 3  # the caps below cut D_food, D_water
+    for most in (2, 5):
+        cut = sets.limited("food", "water", most, seed=0)
+        assert [len(ids) for ids in cut.values()] == [most, most, min(most, len(full["ab"]))]
+        assert all(set(cut[name]) <= set(full[name]) for name in full)
+        assert all(cut[name] == sorted(cut[name], key=full[name].index) for name in full)
+    small, large = (sets.limited("food", "water", most, seed=0) for most in (2, 5))
+    assert all(set(small[name]) <= set(large[name]) for name in small)
+    # D_food is cut alike as the source of one pair, the target of another, and D_food,food.
+    assert sets.limited("shelter", "food", 2)["b"] == small["a"]
+    assert sets.limited("food", "food", 2) == {name: small["a"] for name in ("a", "b", "ab")}
+    assert sets.limited("water", "food", 2)["ab"] == small["ab"]
+    # A cap above a set's size keeps it whole.
+    assert sets.limited("food", "water", 10_000) == full

@@ -603,12 +603,19 @@ class RunStore:
         """Store signal values ``(source, target, name, value)`` of a family, replacing old ones.
 
         A NaN value (a signal undefined for the pair, e.g. LEEP of a regression source) is
-        not stored: it reads back as missing.
+        not stored: it reads back as missing (an earlier value of it is removed).
         """
+        values = list(values)
+        missing = [(family, s, t, n) for s, t, n, v in values if math.isnan(float(v))]
         values = [(s, t, n, v) for s, t, n, v in values if not math.isnan(float(v))]
         now = time.time()
         text = json.dumps(detail, sort_keys=True)
         with self._transaction() as db:
+            db.executemany(
+                "DELETE FROM pair_signals WHERE family = ? AND source = ? AND target = ? "
+                "AND name = ?",
+                missing,
+            )
             db.executemany(
                 "INSERT OR REPLACE INTO pair_signals (family, source, target, name, value, "
                 "detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -271,6 +271,10 @@ def _completeness(run_dir: Path) -> tuple[pd.DataFrame, str]:
                     "median error": round(summary["median"], 4),
                     "max error": round(summary["max"], 4),
                     "within tolerance": bool(tolerance is None or summary["median"] <= tolerance),
+                    "steps": detail.get("steps", {}).get(task),
+                    "documents per set": detail.get("documents", {}).get(task)
+                    or detail.get("settings", {}).get("max_documents"),
+                    "ANSAT": _ansat_use(detail.get("incomplete", {}).get(task)),
                 }
             )
     if not rows:
@@ -279,9 +283,15 @@ def _completeness(run_dir: Path) -> tuple[pd.DataFrame, str]:
         "|Σ layer scores − (F(x) − F(baseline))| / |F(x) − F(baseline)| of each attributed "
         "model's documents (worst layer), median and max over documents; "
         f"tolerance {tolerance:g} on the median. Above it, raise signals.ansat.n_steps or "
-        "choose another signals.ansat.baseline."
+        "choose another signals.ansat.baseline; with adaptive steps, a model the budget "
+        "cannot bring within it on its fewest documents has no ANSAT (its pairs' are NaN)."
     )
     return pd.DataFrame(rows), text
+
+
+def _ansat_use(incomplete: str | None) -> str:
+    """Whether a model's attributions are read, else why its pairs' ANSAT is missing."""
+    return "used" if incomplete is None else f"missing (NaN): {incomplete}"
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:

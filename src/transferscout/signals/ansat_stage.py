@@ -16,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,9 +55,11 @@ from transferscout.signals.budget import (
     STEP_CAP_AIM,
     AttributionPlan,
     SignalBudget,
+    fit_documents,
     plan_documents,
     step_cap,
 )
+from transferscout.signals.completeness import median_upper_bound
 from transferscout.signals.documents import DocumentSets, document_sets
 from transferscout.tasks.task import SPLITS, Split, Task, TaskSet
 from transferscout.training.finetune import predict
@@ -176,9 +179,9 @@ def compute_ansat(
                 progress=progress,
             )
         store.put_pair_signals("ansat", values, detail)
-        store.put_cost(
-            cost_prefix + "ansat", "pairs", time.perf_counter() - start, {"pairs": len(every)}
-        )
+        # kept here too: when no model is within tolerance, no value carries the detail
+        record = {"pairs": len(every), "incomplete": detail.get("incomplete", {})}
+        store.put_cost(cost_prefix + "ansat", "pairs", time.perf_counter() - start, record)
     return len(every)
 
 
@@ -209,17 +212,39 @@ def _attributed_values(
         cap = settings.max_documents
     resolved = replace(settings, max_documents=cap, documents_from_budget=False)
     sets = _sets(tasks, resolved, cap)
-    work.run(sets.needed(pairs), sets, budget, progress)
+    work.run(pairs, sets, budget, progress)
     start = time.perf_counter()
-    needed = sets.needed(pairs)  # ANSAT reads a model's scores on these documents only
-    keys = {name: work.doc_keys(name, needed.get(name, []), sets) for name in models}
-    scores = {name: work.cache.word_scores(work.keys[name], keys[name]) for name in models}
-    completeness = {name: work.cache.completeness(work.keys[name], keys[name]) for name in models}
-    _warn_incomplete(completeness, models, resolved, work.steps)
+    incomplete = work.incomplete
+    caps = {name: work.decisions[name].documents for name in models}
+    # ANSAT reads a model's scores on its own documents only
+    own = {
+        name: _model_documents(sets, pairs, name, caps[name], settings.seed)
+        for name in models
+        if name not in incomplete
+    }
+    keys = {name: work.doc_keys(name, documents, sets) for name, documents in own.items()}
+    scores = {name: work.cache.word_scores(work.keys[name], keys[name]) for name in keys}
+    completeness = {
+        name: work.completeness[name]
+        if name in incomplete
+        else work.cache.completeness(work.keys[name], keys[name])
+        for name in models
+    }
+    _warn_incomplete(
+        {name: c for name, c in completeness.items() if name not in incomplete},
+        models,
+        resolved,
+        work.steps,
+    )
+    _summarize_incomplete(incomplete)
+    names = ansat_feature_names(settings.thresholds)
     for source, target in pairs:
-        features = ansat_features(
-            scores[source], scores[target], sets.for_pair(source, target), settings.thresholds
-        )
+        if source in incomplete or target in incomplete:  # attributions known to be wrong
+            values.extend((source, target, key, float("nan")) for key in names)
+            continue
+        limits = [c for c in (caps[source], caps[target]) if c is not None]
+        documents = sets.limited(source, target, min(limits) if limits else None, settings.seed)
+        features = ansat_features(scores[source], scores[target], documents, settings.thresholds)
         values.extend((source, target, key, value) for key, value in features.items())
     detail = {
         "settings": {**asdict(resolved), "attribution": resolved.attribution.key()},
@@ -227,7 +252,9 @@ def _attributed_values(
         # the attribution cache keys these values read: their conductance costs are charged
         "attributions": dict(work.keys),
         "steps": work.steps,
+        "documents": caps,
         "completeness": completeness,
+        "incomplete": incomplete,
         "plan": None if plan is None else _plan_record(plan),
     }
     return values, detail, start
@@ -264,37 +291,85 @@ class _Attributions:
         self.settings = settings
         self.cost_prefix = cost_prefix
         self.cache = AttributionCache(run_dir)
-        self.keys = {
-            name: _cache_key(model_fingerprint(run_dir, row), settings)
-            for name, row in models.items()
-        }
+        self.fingerprints = {name: model_fingerprint(run_dir, row) for name, row in models.items()}
+        #: The key of each model's record, and of its attributions at ``base_steps``.
+        self.base_keys = {name: _cache_key(self.fingerprints[name], settings) for name in models}
         self.targets: dict[str, dict[str, AttributionTarget]] = {name: {} for name in models}
-        self.steps: dict[str, int] = {}
+        #: Steps whose attributions the base key holds (the first steps a model was cached at).
+        self.base_steps: dict[str, int] = {}
+        self.decisions: dict[str, _Decision] = {}
         self.completeness: dict[str, dict[str, float | int]] = {}
         for name in models:
             recorded = self._recorded(name)
             if recorded:
-                self.steps[name] = int(recorded["n_steps"])
+                self.base_steps[name] = int(recorded["n_steps"])
+                self.decisions[name] = _Decision(
+                    int(recorded.get("steps", recorded["n_steps"])),
+                    recorded.get("documents"),
+                    recorded.get("incomplete"),
+                    recorded.get("fraction"),
+                )
                 self.completeness[name] = recorded["completeness"]
+        #: The cache key of the attributions each model's ANSAT values read.
+        self.keys = {
+            name: self._key(name, self.decisions[name].steps)
+            if name in self.decisions
+            else self.base_keys[name]
+            for name in models
+        }
         self.probes: dict[str, Attributed] = {}
         self.seconds_per_token_point: float | None = None
         self.spent = 0.0
         self.measured = (0.0, 0)  # seconds and token·points of the models attributed so far
 
+    @property
+    def steps(self) -> dict[str, int]:
+        """Model -> the integration steps of the attributions its ANSAT values read."""
+        return {name: decision.steps for name, decision in self.decisions.items()}
+
+    @property
+    def incomplete(self) -> dict[str, str]:
+        """Model -> why its attributions are outside tolerance (its ANSAT is missing)."""
+        return {
+            name: decision.incomplete
+            for name, decision in self.decisions.items()
+            if decision.incomplete is not None
+        }
+
+    def _key(self, name: str, steps: int) -> str:
+        """The cache key of ``name``'s attributions at ``steps``.
+
+        The base key holds the steps a model was first cached at (as before other steps could
+        be chosen for it: old caches stay valid); attributions at any other steps are keyed
+        by them, so rows at different steps never mix.
+        """
+        base = self.base_steps.setdefault(name, steps)
+        if base == steps:
+            return self.base_keys[name]
+        fingerprint = self.fingerprints[name] + json.dumps(["steps", steps])
+        return _cache_key(fingerprint, self.settings)
+
     # -- the per-model record of steps and completeness --------------------------------
     def _record_path(self, name: str) -> Path:
-        return self.cache.folder / f"{self.keys[name]}.steps.json"
+        return self.cache.folder / f"{self.base_keys[name]}.steps.json"
 
     def _recorded(self, name: str) -> dict[str, Any] | None:
         path = self._record_path(name)
         return json.loads(path.read_text()) if path.exists() else None
 
-    def _record(self, name: str, n_steps: int, result: Attributed) -> None:
-        """Keep a model's steps (before its attributions are cached) and completeness."""
-        self.steps[name] = n_steps
-        self.completeness[name] = result.completeness.as_dict()
+    def _record(
+        self, name: str, decision: _Decision, completeness: Mapping[str, float | int]
+    ) -> None:
+        """Keep a model's decision (before its attributions are cached) and completeness."""
+        self.decisions[name] = decision
+        self.keys[name] = self._key(name, decision.steps)
+        self.completeness[name] = dict(completeness)
         self.cache.folder.mkdir(parents=True, exist_ok=True)
-        record = {"n_steps": n_steps, "completeness": self.completeness[name]}
+        record = {
+            "n_steps": self.base_steps[name],
+            "completeness": self.completeness[name],
+            **asdict(decision),
+        }
         self._record_path(name).write_text(json.dumps(record))
 
     # -- planning ----------------------------------------------------------------------
@@ -339,10 +414,7 @@ class _Attributions:
                 first_steps,
                 **self._kind_inputs(first, encoder, list(documents), largest),
             )
-            within = policy is None or policy.accepts(result.errors)
-            if first in self.steps or within:  # else run() goes on choosing from this try
-                self._record(first, first_steps, result)
-            self.probes[first] = result
+            self.probes[first] = result  # run() chooses the steps (and documents) from it
             points = first_steps + 1
             known[first].update(result.errors)
             self.spent += result.seconds
@@ -421,163 +493,376 @@ class _Attributions:
         return self.settings.adaptive.probe_documents if self.settings.adaptive else MIN_DOCUMENTS
 
     def _plan_key(self, pairs: list[tuple[str, str]], budget: SignalBudget) -> str:
-        inputs = [sorted(self.keys.items()), pairs, budget.fraction, asdict(self.settings)]
+        inputs = [sorted(self.base_keys.items()), pairs, budget.fraction, asdict(self.settings)]
         return hashlib.sha256(json.dumps(inputs, default=str).encode()).hexdigest()[:32]
 
     def _missing(
-        self, name: str, doc_ids: list[str], sets: DocumentSets, encoder: Encoder | None = None
+        self,
+        name: str,
+        doc_ids: list[str],
+        sets: DocumentSets,
+        encoder: Encoder | None = None,
+        key: str | None = None,
     ) -> list[str]:
         """The documents of ``doc_ids`` with no attribution by ``name``'s model cached.
 
         Only a document whose id is cached can be (targets may need the model's predictions).
+        ``key``: the cache key looked in (default: the one its ANSAT values read).
         """
-        cached = self.cache.ids(self.keys[name])
+        key = key or self.keys[name]
+        cached = self.cache.ids(key)
         keys = self.doc_keys(name, [doc for doc in doc_ids if doc in cached], sets, encoder)
-        found = set(keys) - set(self.cache.missing(self.keys[name], keys))
+        found = set(keys) - set(self.cache.missing(key, keys))
         return [doc for doc in doc_ids if doc not in found]
 
     # -- attributing -------------------------------------------------------------------
-    def _probe(
-        self,
-        name: str,
-        encoder: Encoder,
-        probe: Mapping[str, str],
-        most: int,
-        sets: DocumentSets,
-        tried: Attributed | None = None,
-    ) -> Attributed:
-        """Choose a model's adaptive steps on its probe documents, and record them."""
-        assert self.settings.adaptive is not None
-        result = choose_steps(
-            encoder.model,
-            encoder.tokenizer,
-            probe,
-            self.settings.attribution,
-            self.settings.adaptive,
-            max_steps=most,
-            tried=tried,
-            **self._kind_inputs(name, encoder, list(probe), sets),
-        )
-        self._record(name, result.n_steps, result)
-        return result
-
-    def _measure(self, result: Attributed) -> None:
+    def _measure(self, seconds: float, token_points: int) -> None:
         """Take the throughput from the models attributed so far (not the plan's probe alone).
 
         The plan measures one model on a handful of documents, where per-call overhead dominates
         (or it was stored by an earlier run on a machine as busy as it was then): a rate kept
         from there capped the first models' steps too low and left the budget to the last ones.
         """
-        seconds, token_points = self.measured
-        seconds, token_points = seconds + result.seconds, token_points + result.token_points
-        self.measured = (seconds, token_points)
-        if token_points > 0 and seconds > 0:
-            self.seconds_per_token_point = seconds / token_points
+        total, points = self.measured
+        total, points = total + seconds, points + token_points
+        self.measured = (total, points)
+        if points > 0 and total > 0:
+            self.seconds_per_token_point = total / points
 
-    def _step_cap(
-        self,
-        budget: SignalBudget | None,
-        lengths: Mapping[str, int],
-        probe: Sequence[str],
-        models_left: int,
-        tried: Attributed | None,
-    ) -> int:
-        """The most steps a model may take: its share of what is left of the budget."""
-        most = self.settings.attribution.n_steps
-        if budget is None or self.seconds_per_token_point is None:
-            return most
-        share = STEP_CAP_AIM * (budget.left - self.spent) / max(1, models_left)
-        probe_tokens = sum(lengths[doc] for doc in probe)
-        return step_cap(
-            share,
-            probe_tokens=probe_tokens,
-            other_tokens=sum(lengths.values()) - probe_tokens,
-            seconds_per_token_point=self.seconds_per_token_point,
-            start=self.settings.adaptive.start if self.settings.adaptive else 1,
-            most=most,
-            tried=tried.n_steps if tried else None,
-        )
+    def _current(self, name: str, budget: SignalBudget | None) -> _Decision | None:
+        """The model's recorded decision, unless the budget it was bound by has changed."""
+        decision = self.decisions.get(name)
+        if decision is None or decision.fraction is None or budget is None:
+            return decision
+        return decision if decision.fraction == budget.fraction else None
 
     def run(
         self,
-        needed: Mapping[str, list[str]],
+        pairs: Sequence[tuple[str, str]],
         sets: DocumentSets,
         budget: SignalBudget | None,
         progress: bool,
     ) -> None:
-        """Attribute every model on its missing documents and cache the results."""
-        texts = sets.texts
-        todo = {}
+        """Choose every model's steps and documents, attribute them and cache the results.
+
+        Accuracy before quantity: a model whose steps within tolerance do not fit its share of
+        the budget on every document is attributed on fewer (down to :data:`MIN_DOCUMENTS`
+        per set) at those steps; a model that stays above tolerance is *incomplete*: its
+        attributions are not read and its pairs' ANSAT is missing.
+        """
+        todo = []
         for name in self.models:
-            done = set(self.probes[name].errors) if name in self.probes else set()
-            missing = self._missing(name, needed.get(name, []), sets)
-            todo[name] = [doc for doc in missing if doc not in done]
-        names = [name for name in self.models if todo[name] or name in self.probes]
+            decision = self._current(name, budget)
+            if name in self.probes or decision is None or decision.incomplete is None:
+                todo.append(name)  # an incomplete model is not attributed again
         bar = progress_bar(enabled=progress)
         with bar:
-            bar_task = bar.add_task(
-                "attributions (model x document)", total=sum(len(d) for d in todo.values())
-            )
-            for position, name in enumerate(names):
-                missing = todo[name]
-                encoder = load_trained_model(self.run_dir, self.models[name], device=self.device)
-                tried = self.probes.pop(name, None)  # the calibration, counted already
-                result = tried if name in self.steps else None
-                policy = self.settings.adaptive
-                if result is None and policy is not None and name not in self.steps:
-                    probe_ids = (
-                        list(tried.errors) if tried else spread(missing, policy.probe_documents)
-                    )
-                    lengths = _token_lengths(
-                        encoder.tokenizer,
-                        {doc: texts[doc] for doc in [*probe_ids, *missing]},
-                        self.settings.attribution.max_length,
-                        sets.pairs,
-                    )
-                    most = self._step_cap(budget, lengths, probe_ids, len(names) - position, tried)
-                    probe = {doc: texts[doc] for doc in probe_ids}
-                    result = self._probe(name, encoder, probe, most, sets, tried)
-                    self.spent += result.seconds - (tried.seconds if tried else 0.0)
-                    missing = [doc for doc in missing if doc not in probe]
-                    bar.update(bar_task, advance=0 if tried else len(probe))
-                n_steps = self.steps.get(name, self.settings.attribution.n_steps)
-                if missing:
-                    rest = attribute_with_steps(
-                        encoder.model,
-                        encoder.tokenizer,
-                        {doc: texts[doc] for doc in missing},
-                        self.settings.attribution,
-                        n_steps,
-                        on_batch=lambda n: bar.update(bar_task, advance=n),
-                        **self._kind_inputs(name, encoder, missing, sets),
-                    )
-                    self.spent += rest.seconds
-                    result = rest if result is None else result.merged(rest)
-                assert result is not None
-                self._record(name, n_steps, result)
-                self._measure(result)
-                self.cache.add(self.keys[name], result.words, result.tokens, result.documents)
-                self.store.put_cost(
-                    self.cost_prefix + "conductance",
-                    f"{self.keys[name]}:{len(self.cache.words(self.keys[name]))}",
-                    result.seconds,
-                    {
-                        "task": name,
-                        "trial": self.models[name].id,
-                        "documents": len(result.errors),
-                        "n_steps": n_steps,
-                        "completeness": self.completeness[name],
-                    },
-                )
-                logger.info(
-                    "attributed %d documents with %s's model (%d steps, median completeness "
-                    "error %.3f) in %.1fs",
-                    len(result.errors),
+            bar_task = bar.add_task("attributions (model x document)", total=None)
+            for position, name in enumerate(todo):
+                self._attribute_model(
                     name,
-                    n_steps,
-                    self.completeness[name]["median"],
-                    result.seconds,
+                    pairs,
+                    sets,
+                    budget,
+                    len(todo) - position,
+                    lambda n: bar.update(bar_task, advance=n),
                 )
+
+    def _attribute_model(
+        self,
+        name: str,
+        pairs: Sequence[tuple[str, str]],
+        sets: DocumentSets,
+        budget: SignalBudget | None,
+        models_left: int,
+        on_batch: Callable[[int], None],
+    ) -> None:
+        """One model: its decision (steps, documents), its attributions, its completeness."""
+        policy = self.settings.adaptive
+        most = self.settings.attribution.n_steps
+        # the documents are held to the tolerance their probe passed
+        tolerance = policy.tolerance if policy else self.settings.completeness_tolerance
+        texts = sets.texts
+        seed = self.settings.seed
+        loaded: list[Encoder] = []
+
+        def encoder() -> Encoder:
+            if not loaded:
+                loaded.append(
+                    load_trained_model(self.run_dir, self.models[name], device=self.device)
+                )
+            return loaded[0]
+
+        top = max([len(ids) for ids in _model_sets(sets, pairs, name, None, seed)] or [0])
+        floor = min(MIN_DOCUMENTS, top)
+        rate = self.seconds_per_token_point
+        share = math.inf
+        if budget is not None and rate is not None:
+            share = STEP_CAP_AIM * (budget.left - self.spent) / max(1, models_left)
+        tried = self.probes.pop(name, None)  # the plan's calibration, counted already
+        seconds = tried.seconds if tried else 0.0
+        token_points = tried.token_points if tried else 0
+        charged = 0.0  # this model's attributions at the rate its decisions are made with
+        decision = self._current(name, budget)
+        pending = tried  # probe attributions not cached yet
+        if decision is None and policy is None:
+            decision = _Decision(most, None, None, None)
+        if decision is None:
+            assert policy is not None
+            full = _model_documents(sets, pairs, name, None, seed)
+            probe_ids = list(tried.errors) if tried else spread(full, policy.probe_documents)
+            lengths = _token_lengths(
+                encoder().tokenizer,
+                {doc: texts[doc] for doc in {*full, *probe_ids}},
+                self.settings.attribution.max_length,
+                sets.pairs,
+            )
+
+            probed = set(probe_ids)
+
+            def rest(cap: int | None) -> int:
+                documents = _model_documents(sets, pairs, name, cap, seed)
+                return sum(lengths[doc] for doc in documents if doc not in probed)
+
+            steps_cap = most
+            if math.isfinite(share) and rate is not None:
+                steps_cap = step_cap(
+                    share,
+                    probe_tokens=sum(lengths[doc] for doc in probe_ids),
+                    other_tokens=rest(floor),  # the fewest documents: the most steps
+                    seconds_per_token_point=rate,
+                    start=policy.start,
+                    most=most,
+                    tried=tried.n_steps if tried else None,
+                )
+            probe = choose_steps(
+                encoder().model,
+                encoder().tokenizer,
+                {doc: texts[doc] for doc in probe_ids},
+                self.settings.attribution,
+                policy,
+                max_steps=steps_cap,
+                tried=tried,
+                **self._kind_inputs(name, encoder(), probe_ids, sets),
+            )
+            new_points = probe.token_points - (tried.token_points if tried else 0)
+            self.spent += probe.seconds - (tried.seconds if tried else 0.0)
+            seconds, token_points = probe.seconds, probe.token_points
+            charged += new_points * (rate or 0.0)
+            on_batch(0 if tried else len(probe_ids))
+            pending = probe
+            fraction = None if budget is None else budget.fraction
+            if not policy.accepts(probe.errors):
+                bound = median_upper_bound(list(probe.errors.values()), policy.confidence)
+                decision = _Decision(
+                    probe.n_steps,
+                    None,
+                    _probe_reason(bound, policy, probe.n_steps, floor, budgeted=steps_cap < most),
+                    fraction if steps_cap < most else None,
+                )
+                pending = None  # never read
+            else:
+                documents: int | None = None
+                if math.isfinite(share) and rate is not None and top > floor:
+                    fitted = fit_documents(
+                        share - charged,
+                        rest,
+                        points=probe.n_steps + 1,
+                        seconds_per_token_point=rate,
+                        low=floor,
+                        high=top,
+                    )
+                    # not even the fewest fit (the plan warned): attribute the fewest anyway
+                    documents = floor if fitted is None else (None if fitted == top else fitted)
+                decision = _Decision(
+                    probe.n_steps, documents, None, None if documents is None else fraction
+                )
+            self._record(name, decision, probe.completeness.as_dict())
+        elif tried is not None and tried.n_steps != decision.steps:
+            pending = None
+        while decision.incomplete is None:
+            key = self._key(name, decision.steps)
+            documents_now = _model_documents(sets, pairs, name, decision.documents, seed)
+            if pending is not None:  # the probe's attributions at the chosen steps
+                self._cache_new(key, pending)
+                pending = None
+            missing = self._missing(name, documents_now, sets, encoder() if loaded else None, key)
+            if missing:
+                result = attribute_with_steps(
+                    encoder().model,
+                    encoder().tokenizer,
+                    {doc: texts[doc] for doc in missing},
+                    self.settings.attribution,
+                    decision.steps,
+                    on_batch=on_batch,
+                    **self._kind_inputs(name, encoder(), missing, sets),
+                )
+                self.spent += result.seconds
+                seconds += result.seconds
+                token_points += result.token_points
+                charged += result.token_points * (rate or 0.0)
+                self._cache_new(key, result)
+            summary = self.cache.completeness(key, self.doc_keys(name, documents_now, sets))
+            self._record(name, decision, summary)
+            if policy is None or not summary["median"] > tolerance:
+                break
+            # The probe passed but the documents did not: double the steps if they fit.
+            doubled = min(2 * decision.steps, most)
+            fitted = None
+            if doubled > decision.steps:
+                high = top if decision.documents is None else decision.documents
+                now = _token_lengths(
+                    encoder().tokenizer,
+                    {doc: texts[doc] for doc in documents_now},
+                    self.settings.attribution.max_length,
+                    sets.pairs,
+                )
+                fitted = fit_documents(
+                    share - charged,
+                    lambda cap, now=now: sum(  # type: ignore[misc]
+                        now[doc] for doc in _model_documents(sets, pairs, name, cap, seed)
+                    ),
+                    points=doubled + 1,
+                    seconds_per_token_point=rate or 0.0,
+                    low=min(floor, high),
+                    high=high,
+                )
+            if fitted is None:
+                reason = _set_reason(summary, tolerance, decision.steps, doubled, floor)
+                budgeted = doubled > decision.steps
+                fraction = None if budget is None or not budgeted else budget.fraction
+                decision = replace(decision, incomplete=reason, fraction=fraction)
+                self._record(name, decision, summary)
+                break
+            reduced = None if fitted == top else fitted
+            fraction = None if budget is None or reduced is None else budget.fraction
+            decision = _Decision(doubled, reduced, None, fraction)
+            self._record(name, decision, summary)
+        if token_points:
+            self._measure(seconds, token_points)
+            key = self.keys[name]
+            self.store.put_cost(
+                self.cost_prefix + "conductance",
+                f"{key}:{len(self.cache.words(key))}"
+                + (f":incomplete:{decision.steps}" if decision.incomplete else ""),
+                seconds,
+                {
+                    "task": name,
+                    "trial": self.models[name].id,
+                    "documents": self.completeness[name].get("documents"),
+                    "n_steps": decision.steps,
+                    "documents_per_set": decision.documents,
+                    "completeness": self.completeness[name],
+                    "incomplete": decision.incomplete,
+                },
+            )
+        self._log(name, decision, seconds)
+
+    def _cache_new(self, key: str, result: Attributed) -> None:
+        """Cache the attributions of ``result`` not cached under ``key`` yet."""
+        known = set(self.cache.words(key)["doc_key"])
+        new = {str(k) for k in result.documents["doc_key"]} - known
+        if new:
+            self.cache.add(
+                key,
+                *(
+                    table[table["doc_key"].isin(new)]
+                    for table in (result.words, result.tokens, result.documents)
+                ),
+            )
+
+    def _log(self, name: str, decision: _Decision, seconds: float) -> None:
+        summary = self.completeness[name]
+        if decision.incomplete is not None:
+            logger.info("%s's model is incomplete: %s", name, decision.incomplete)
+            return
+        logger.info(
+            "attributed %d documents with %s's model (%d steps%s, median completeness error "
+            "%.3f) in %.1fs",
+            int(summary.get("documents", 0)),
+            name,
+            decision.steps,
+            ""
+            if decision.documents is None
+            else f", at most {decision.documents} documents per set: the budget buys no more",
+            summary["median"],
+            seconds,
+        )
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """What a model is attributed with: its steps, documents and whether it is used.
+
+    Attributes:
+        steps: Integration steps of the attributions its ANSAT values read.
+        documents: Most documents per set it is attributed on (``None``: the stage's sets).
+        incomplete: Why its attributions are outside tolerance (``None``: they are within).
+        fraction: The ``signals.budget`` a decision bound by the budget was made under (a
+            re-run with another budget decides again); ``None``: not bound by it.
+    """
+
+    steps: int
+    documents: int | None
+    incomplete: str | None
+    fraction: float | None
+
+
+def _probe_reason(
+    bound: float, policy: AdaptiveSteps, steps: int, floor: int, *, budgeted: bool
+) -> str:
+    what = (
+        f"the most its share of signals.budget buys on {floor} documents per set: raise "
+        "signals.budget"
+        if budgeted
+        else "the most it may take: try another signals.ansat.baseline"
+    )
+    return (
+        f"the probe's completeness error (95% bound of the median) is {bound:.3f} at {steps} "
+        f"steps, above the {policy.tolerance:g} tolerance; {steps} steps are {what}"
+    )
+
+
+def _set_reason(
+    summary: Mapping[str, float], tolerance: float, steps: int, doubled: int, floor: int
+) -> str:
+    where = (
+        f"{doubled} steps on {floor} documents per set would overrun its share of the "
+        "budget: raise signals.budget"
+        if doubled > steps
+        else f"{steps} steps are the most it may take: try another signals.ansat.baseline"
+    )
+    return (
+        f"the median completeness error of its {int(summary['documents'])} documents is "
+        f"{summary['median']:.3f} at {steps} steps, above the {tolerance:g} tolerance; {where}"
+    )
+
+
+def _model_sets(
+    sets: DocumentSets,
+    pairs: Sequence[tuple[str, str]],
+    name: str,
+    most: int | None,
+    seed: int,
+) -> list[list[str]]:
+    """The document sets of ``name``'s pairs, each cut to at most ``most`` documents."""
+    return [
+        ids
+        for source, target in pairs
+        if name in (source, target)
+        for ids in sets.limited(source, target, most, seed).values()
+    ]
+
+
+def _model_documents(
+    sets: DocumentSets,
+    pairs: Sequence[tuple[str, str]],
+    name: str,
+    most: int | None,
+    seed: int,
+) -> list[str]:
+    """The documents ``name``'s model is attributed on with at most ``most`` per set."""
+    return sorted({doc for ids in _model_sets(sets, pairs, name, most, seed) for doc in ids})
 
 
 def _cache_key(fingerprint: str, settings: AnsatSettings) -> str:
@@ -652,6 +937,29 @@ def attribution_targets(
         [gold.get(doc) for doc in documents], outputs, reference=task.train.labels
     )
     return dict(zip(documents, targets, strict=True))
+
+
+def _summarize_incomplete(incomplete: Mapping[str, str]) -> None:
+    """One line for the stage: whose ANSAT is missing, and what to raise."""
+    if not incomplete:
+        return
+    budget = [name for name, reason in incomplete.items() if "signals.budget" in reason]
+    other = [name for name in incomplete if name not in budget]
+    advice = "; ".join(
+        part
+        for part in (
+            f"raise signals.budget for {', '.join(budget)}" if budget else "",
+            f"try another signals.ansat.baseline for {', '.join(other)}" if other else "",
+        )
+        if part
+    )
+    logger.warning(
+        "ANSAT is missing (NaN) for every pair with %s: their conductance stays above the "
+        "completeness tolerance within what may be spent on it (%s; the reasons are stored "
+        "with the signals and shown in the report)",
+        ", ".join(incomplete),
+        advice,
+    )
 
 
 def _warn_incomplete(

@@ -31,6 +31,7 @@ from transferscout.tasks.task import TaskSet
 __all__ = [
     "AttributionPlan",
     "SignalBudget",
+    "fit_documents",
     "grid_budget",
     "plan_documents",
     "plan_pair_examples",
@@ -320,21 +321,16 @@ def plan_documents(
         when that overruns the budget (the caller warns).
     """
     upper = cap or MAX_DOCUMENTS
-    allowed = PLANNED_SHARE * budget.left
-
-    def cost(documents: int) -> float:
-        return tokens_at(documents)[1] * points * seconds_per_token_point
-
-    low, high = min(MIN_DOCUMENTS, upper), upper
-    if cost(high) <= allowed:
-        low = high
-    else:  # largest cap within the allowance, by bisection (cost grows with the cap)
-        while high - low > 1:
-            middle = (low + high) // 2
-            if cost(middle) <= allowed:
-                low = middle
-            else:
-                high = middle
+    floor = min(MIN_DOCUMENTS, upper)
+    fitted = fit_documents(
+        PLANNED_SHARE * budget.left,
+        lambda documents: tokens_at(documents)[1],
+        points=points,
+        seconds_per_token_point=seconds_per_token_point,
+        low=floor,
+        high=upper,
+    )
+    low = floor if fitted is None else fitted
     attributions, tokens = tokens_at(low)
     return AttributionPlan(
         max_documents=low,
@@ -345,6 +341,45 @@ def plan_documents(
         projected_seconds=tokens * points * seconds_per_token_point,
         budget=budget,
     )
+
+
+def fit_documents(
+    seconds: float,
+    tokens_at: Callable[[int], int],
+    *,
+    points: int,
+    seconds_per_token_point: float,
+    low: int,
+    high: int,
+) -> int | None:
+    """The largest documents-per-set cap in ``[low, high]`` whose attributions fit ``seconds``.
+
+    Args:
+        seconds: What the attributions may cost.
+        tokens_at: Cap -> tokens still to attribute with it; non-decreasing in the cap.
+        points: Integration points per attribution.
+        seconds_per_token_point: Measured seconds per token and integration point.
+        low: The fewest documents per set.
+        high: The most documents per set.
+
+    Returns:
+        The cap (``high`` when it fits), or ``None`` when not even ``low`` fits.
+    """
+
+    def fits(documents: int) -> bool:
+        return tokens_at(documents) * points * seconds_per_token_point <= seconds
+
+    if fits(high):
+        return high
+    if not fits(low):
+        return None
+    while high - low > 1:  # largest cap within the allowance, by bisection
+        middle = (low + high) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle
+    return low
 
 
 #: Share of its part of the budget a model's step cap aims at: the throughput is measured on

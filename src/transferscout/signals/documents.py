@@ -39,6 +39,26 @@ class DocumentSets:
         both = self.pair.get((source, target), self.pair.get((target, source), []))
         return {"a": self.single[source], "b": self.single[target], "ab": both}
 
+    def limited(
+        self, source: str, target: str, most: int | None, seed: int = 0
+    ) -> dict[str, list[str]]:
+        """:meth:`for_pair` with each set cut to a seeded sample of at most ``most`` documents.
+
+        Each set is cut by its own seeded permutation (a task's ``D_X`` alike in every pair it
+        is part of), and a smaller ``most`` keeps a subset of a larger one's documents: a
+        model attributed on fewer documents than its pairs' other model still holds every
+        document of their pair's sets at the smaller number.  ``None``: the sets as they are.
+        """
+        sets = self.for_pair(source, target)
+        if most is None:
+            return sets
+        first, second = sorted((source, target))
+        both = source if source == target else f"{first}\x00{second}"  # D_XX is D_X
+        keys = {"a": source, "b": target, "ab": both}
+        return {
+            name: _sample(ids, most, seed, f"limited\x00{keys[name]}") for name, ids in sets.items()
+        }
+
     def needed(self, pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
         """Task -> the documents its model must be attributed on for ANSAT of ``pairs``.
 
