@@ -138,16 +138,20 @@ def test_a_time_budget_never_starts_a_candidate_predicted_not_to_fit(
     small_run: Path, tiny_encoder_dir: Path, tmp_path: Path
 ) -> None:
     run_dir, config = _copy_run(small_run, tiny_encoder_dir, tmp_path)
+    # food's single-task model is perfect on validation and predictions stay within [0, 1]:
+    # with the default margin the stop rule would end the search before any budget check.
+    margin = {"margin": 0.0}
     # Nothing fits after the reference models: the single-task model is the result.
-    none = search_target(run_dir, SearchSettings(Budget(hours=1e-9)), own_target="food")
+    none = search_target(run_dir, SearchSettings(Budget(hours=1e-9), **margin), own_target="food")
     assert none.tried == 0 and "time budget" in none.stopped and none.best["kind"] == "single-task"
     assert none.model_dir is not None and (none.model_dir / "model.safetensors").exists()
     unsaved = search_target(
-        run_dir, SearchSettings(Budget(hours=1e-9)), own_target="food", export=False
+        run_dir, SearchSettings(Budget(hours=1e-9), **margin), own_target="food", export=False
     )
     assert unsaved.model_dir is None and unsaved.best == none.best
     budget = none.hours + 0.002
-    some = search_target(run_dir, SearchSettings(Budget(hours=budget)), own_target="food")
+    some = search_target(run_dir, SearchSettings(Budget(hours=budget), **margin), own_target="food")
+    assert some.tried > 0
     for step in some.trace.to_dict("records"):
         spent_before = step["total_hours"] - step["hours"]
         assert step["predicted_hours"] <= budget - spent_before + 1e-12
