@@ -276,3 +276,105 @@ def test_help_shows_config_sections_in_brackets(command: list[str], shown: list[
     text = " ".join(result.output.split())  # rich wraps and pads; compare the words
     for section in shown:
         assert section in text  # rich markup would read "[data]" as a style and drop it
+
+
+# -- text is printed as it is, never read as rich markup ----------------------------------------
+MARKUP = "[[a.b]] [/x] ["  # a config section, a closing tag, a lone bracket: all must survive
+
+#: Each case: the files written (name -> text), the command, the one line expected on stderr.
+MARKUP_CASES = {
+    "a SQuAD context with BBCode and a wrong answer_start": (
+        {
+            "squad.json": json.dumps(
+                {
+                    "version": "1.1",
+                    "data": [
+                        {
+                            "title": "t",
+                            "paragraphs": [
+                                {
+                                    "context": "[quote]we need water[/quote] at the bridge",
+                                    "qas": [
+                                        {
+                                            "id": "q1",
+                                            "question": "where",
+                                            "answers": [{"text": "the bridge", "answer_start": 20}],
+                                        }
+                                    ],
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ),
+            "run.toml": '[data]\ncorpus = "none"\n[[data.questions]]\nname = "qa"\n'
+            'path = "squad.json"\n',
+        },
+        ["run", "run.toml", "-o", "run"],
+        "{dir}/squad.json, data[0].paragraphs[0].qas[0]: answer 1 of question 'q1' is not at "
+        "its answer_start 20 in the context; expected the context to read 'the bridge' there, "
+        "got '[/quote] a'",
+    ),
+    "a kind named in [[data.questions]]": (
+        {
+            "d.csv": "text,food\na,1\nb,0\n",
+            "run.toml": '[data]\npath = "d.csv"\nlabel_columns = ["food"]\n'
+            'task_kinds = { food = "qa" }\n',
+        },
+        ["run", "run.toml", "-o", "run"],
+        "label column 'food': question-answering tasks are read from SQuAD JSON or tables of "
+        "question, context and answers: give them in [[data.questions]]",
+    ),
+    "a missing file with brackets in its name": (
+        {
+            "run.toml": '[data]\ncorpus = "none"\n[[data.tagged]]\nname = "ner"\n'
+            'path = "ner[v2].conll"\n'
+        },
+        ["run", "run.toml", "-o", "run"],
+        "{dir}/ner[v2].conll: file not found; expected an existing file",
+    ),
+    "a --data-config with no [data] section": (
+        {"target.toml": "[grid]\nseeds = [0]\n"},
+        ["rank", "run", "--data-config", "target.toml", "--task", "x"],
+        "target.toml: no [data] table describing the target's data",
+    ),
+    "a data file whose path holds markup": (
+        {f"{MARKUP}.csv": "text,food\na,1\nb,0\n"},
+        ["tasks", "describe", "--data", f"{MARKUP}.csv", "--label-columns", "fod"],
+        f"{MARKUP}.csv: no label column 'fod'; expected one of the columns 'text', 'food'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MARKUP_CASES))
+def test_error_text_is_printed_verbatim_in_one_line(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files, args, expected = MARKUP_CASES[case]
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)  # "[/x]" is a folder "["
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == ["error: " + expected.format(dir=tmp_path)]
+    assert not (tmp_path / "run").exists()
+
+
+def test_log_records_and_table_cells_are_printed_verbatim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import keyword_rows, write_csv
+
+    rows = [{"text": r["text"], MARKUP: r["food"]} for r in keyword_rows(30)]
+    (tmp_path / "[[a.b]] [").mkdir()
+    write_csv(tmp_path / "[[a.b]] [" / "x] [.csv", rows)  # the path reads "[[a.b]] [/x] [.csv"
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(
+        app, ["tasks", "describe", "--data", f"{MARKUP}.csv", "--label-columns", MARKUP]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"INFO     built 1 tasks from {MARKUP}.csv" in result.stderr  # a log record
+    cells = [line.split("│")[1].strip() for line in result.stdout.splitlines() if "│" in line]
+    assert cells[0] == MARKUP  # the task (named as its column) in the table's first column
+    assert f"from {MARKUP}.csv;" in result.stdout  # the caption
