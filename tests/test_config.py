@@ -176,6 +176,46 @@ def test_data_path_is_relative_to_the_configuration_file(
     assert config.data.path == str(elsewhere / "mine.csv")
 
 
+#: A ``[data]`` section with every kind of data file path, all relative.
+EVERY_PATH = """
+[data]
+path = "table.csv"
+label_columns = ["a"]
+[[data.tables]]
+path = "more/pairs.csv"
+label_columns = ["b"]
+[[data.tagged]]
+name = "ner"
+train = "ner/train.conll"
+validation = "ner/dev.conll"
+test = "../shared/test.conll"
+[[data.questions]]
+name = "qa"
+path = "squad.json"
+"""
+
+
+def test_every_data_file_path_is_relative_to_the_configuration_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "run.toml").write_text(EVERY_PATH)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    data = load_config(Path("../project/run.toml")).data
+    assert data.path == str(folder / "table.csv")
+    assert data.tables[0].path == str(folder / "more" / "pairs.csv")
+    (tagged,) = data.tagged
+    assert (tagged.path, tagged.train, tagged.validation, tagged.test) == (
+        None,
+        str(folder / "ner" / "train.conll"),
+        str(folder / "ner" / "dev.conll"),
+        str(folder / ".." / "shared" / "test.conll"),
+    )
+    assert data.questions[0].path == str(folder / "squad.json")
+
+
 MIXED_POOL = """
 [data]
 path = "kinds.csv"

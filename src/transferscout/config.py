@@ -50,6 +50,7 @@ __all__ = [
     "config_from_dict",
     "load_run_config",
     "load_config",
+    "read_config_file",
 ]
 
 
@@ -560,7 +561,7 @@ def load_config(
             raise ConfigError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
         data = copy.deepcopy(PROFILES[profile])  # overrides must never edit the profile
     if path is not None:
-        data = _merge(data, _read_file(Path(path)))
+        data = _merge(data, read_config_file(path))
     for override in overrides:
         _apply_override(data, override)
     _resolve_data_path(data, Path.cwd())
@@ -569,7 +570,17 @@ def load_config(
     return config
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A TOML configuration file's tables, with its data files' relative paths made absolute.
+
+    Every relative path of its ``[data]`` section — ``path`` of ``[data]`` and of each
+    ``[[data.tables]]``, ``path``/``train``/``validation``/``test`` of each ``[[data.tagged]]``
+    and ``[[data.questions]]`` — is relative to the file's folder, wherever the command runs.
+
+    Raises:
+        ConfigError: The file is missing, a folder, unreadable or not TOML.
+    """
+    path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, NotADirectoryError):
