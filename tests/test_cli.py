@@ -235,6 +235,41 @@ def test_an_environment_error_is_one_line_and_exit_2(
     assert len(err.strip().splitlines()) == 1
 
 
+def test_a_full_store_is_one_line_and_exit_2_and_loses_no_finished_trial(
+    tmp_path: Path, keyword_csv: Path, tiny_encoder_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transferscout.grid.store import RunStore
+
+    config = _grid_config(tmp_path, keyword_csv, tiny_encoder_dir)
+    run_dir = tmp_path / "run"
+    single = runner.invoke(
+        app, ["grid", "run", str(run_dir), "-c", str(config), "-s", "grid.sources=[]"]
+    )
+    assert single.exit_code == 0, single.output
+    assert "2 done" in single.output  # the two single-task trials
+    # The store may not grow by one page more (SQLite's max_page_count): the transfer trials
+    # find it full, as on a full disk.
+    monkeypatch.setenv("TRANSFERSCOUT_STORE_PAGES", "0")
+    full = runner.invoke(app, ["grid", "run", str(run_dir), "-c", str(config)])
+    assert full.exit_code == 2, full.output
+    assert full.stderr.splitlines()[-1] == (
+        f"error: {run_dir / 'store.sqlite'}: the run's store cannot be written (database or "
+        "disk is full); free space on the disk that holds it (or move the run folder to one "
+        "with room), then run the same command again: everything recorded before is kept"
+    )
+    assert "Traceback" not in full.stderr
+    monkeypatch.delenv("TRANSFERSCOUT_STORE_PAGES")
+    again = runner.invoke(app, ["grid", "run", str(run_dir), "-c", str(config)])
+    assert again.exit_code == 0, again.output
+    with RunStore(run_dir, readonly=True) as store:
+        rows = store.rows()
+    assert (
+        sorted((r.kind, r.status) for r in rows)
+        == [("single", "done")] * 2 + [("transfer", "done")] * 2
+    )
+    assert all(r.attempts == 1 for r in rows if r.kind == "single")  # not trained again
+
+
 def test_report_without_an_evaluation_is_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2
