@@ -316,8 +316,10 @@ def test_help_shows_config_sections_in_brackets(command: list[str], shown: list[
 # -- text is printed as it is, never read as rich markup ----------------------------------------
 MARKUP = "[[a.b]] [/x] ["  # a config section, a closing tag, a lone bracket: all must survive
 
-#: Each case: the files written (name -> text), the command, the one line expected on stderr.
-MARKUP_CASES = {
+#: Each case: the files written (name -> text), the command, the one line expected on stderr
+#: (``{dir}``: the folder the command runs in).  Text that rich markup would eat or refuse,
+#: then messages that were weak (a class id, a Python TypeError, "a tag column in 1..0").
+ONE_LINE_ERRORS = {
     "a SQuAD context with BBCode and a wrong answer_start": (
         {
             "squad.json": json.dumps(
@@ -378,14 +380,52 @@ MARKUP_CASES = {
         ["tasks", "describe", "--data", f"{MARKUP}.csv", "--label-columns", "fod"],
         f"{MARKUP}.csv: no label column 'fod'; expected one of the columns 'text', 'food'",
     ),
+    "a class seen only in the test split": (
+        {
+            "d.csv": "text,topic,split\n"
+            + "".join(f"t{i},{c},train\n" for i, c in enumerate(["food", "water"] * 2))
+            + "v,food,validation\nw,water,validation\nx,tents,test\ny,food,test\n"
+        },
+        [
+            "tasks",
+            "describe",
+            "--data",
+            "d.csv",
+            "--label-columns",
+            "topic",
+            "--kinds",
+            "topic=multiclass",
+            "--split-column",
+            "split",
+        ],
+        "d.csv: task 'topic': class 'tents' occurs in the test split but never in training; "
+        "expected every class of validation and test to occur in training (add data, merge "
+        "rare classes, or change the split)",
+    ),
+    "a [[data.tagged]] without its name": (
+        {"run.toml": '[data]\ncorpus = "none"\n[[data.tagged]]\npath = "ner.conll"\n'},
+        ["run", "run.toml", "-o", "run"],
+        "data.tagged[0]: no 'name' key; every [[data.tagged]] entry needs one",
+    ),
+    "a CoNLL word without its tag": (
+        {
+            "ner.conll": "Flood B-LOC\nrain\n",
+            "run.toml": '[data]\ncorpus = "none"\n[[data.tagged]]\nname = "ner"\n'
+            'path = "ner.conll"\n',
+        },
+        ["run", "run.toml", "-o", "run"],
+        "{dir}/ner.conll, line 2: no tag column 1: the line has 1 column; expected at least 2 "
+        "columns separated by spaces or tabs: the word, then its tag at index 1 (tag_index), "
+        "got 'rain'",
+    ),
 }
 
 
-@pytest.mark.parametrize("case", list(MARKUP_CASES))
+@pytest.mark.parametrize("case", list(ONE_LINE_ERRORS))
 def test_error_text_is_printed_verbatim_in_one_line(
     case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    files, args, expected = MARKUP_CASES[case]
+    files, args, expected = ONE_LINE_ERRORS[case]
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)  # "[/x]" is a folder "["
         (tmp_path / name).write_text(text, encoding="utf-8")

@@ -292,6 +292,25 @@ def test_a_bad_table_is_refused_before_any_work(
         load_config(path).data.load()
 
 
+@pytest.mark.parametrize("section", ["tagged", "questions"])
+def test_a_file_task_without_its_name_is_one_line_naming_the_entry(
+    tmp_path: Path, section: str
+) -> None:
+    from transferscout.config import DataConfig
+
+    path = tmp_path / "run.toml"
+    path.write_text(f'[data]\n[[data.{section}]]\nname = "a"\npath = "a.txt"\n'
+                    f'[[data.{section}]]\npath = "b.txt"\n')  # fmt: skip
+    expected = f"data.{section}[1]: no 'name' key; every [[data.{section}]] entry needs one"
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == expected
+    # the same entries as a target's [data] gives them (rank/search --data-config)
+    with pytest.raises(ConfigError) as info:
+        DataConfig(**{section: [{"name": "a", "path": "a.txt"}, {"path": "b.txt"}]})
+    assert str(info.value) == expected
+
+
 def test_overrides_never_edit_the_profile_they_start_from() -> None:
     edited = load_config(profile="study", overrides=["data.max_train_examples=300"])
     again = load_config(profile="study")

@@ -111,10 +111,16 @@ class DataConfig(DataTableConfig):
         # path and corpus may both be given here: the path wins (the corpus is the default)
         for kind in self.task_kinds.values():
             get_kind(kind)
-        # entries given as tables (a target's [data], a stored configuration) become specs
-        specs = [TaggedSpec(**t) if isinstance(t, Mapping) else t for t in self.tagged]
+        # entries given as tables (a target's [data]) become specs, checked as a file's are
+        specs = [
+            _build_item(TaggedSpec, t, f"data.tagged[{i}]") if isinstance(t, Mapping) else t
+            for i, t in enumerate(self.tagged)
+        ]
         object.__setattr__(self, "tagged", specs)
-        asked = [QuestionsSpec(**q) if isinstance(q, Mapping) else q for q in self.questions]
+        asked = [
+            _build_item(QuestionsSpec, q, f"data.questions[{i}]") if isinstance(q, Mapping) else q
+            for i, q in enumerate(self.questions)
+        ]
         object.__setattr__(self, "questions", asked)
 
     def task_options(self) -> TaskOptions:
@@ -670,6 +676,17 @@ def _build(cls: type[Any], data: Mapping[str, Any], prefix: str) -> Any:
             f"unknown configuration key {prefix + unknown[0]!r}; expected one of "
             f"{', '.join(prefix + name for name in fields)}"
         )
+    required = [
+        name
+        for name, f in fields.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    for name in required:
+        if name not in data:
+            where = prefix.rstrip(".")
+            section = re.sub(r"\[\d+\]$", "", where)
+            entry = f"[[{section}]] entry" if section != where else f"[{section}] table"
+            raise ConfigError(f"{where}: no {name!r} key; every {entry} needs one")
     values = {}
     for name, value in data.items():
         key = prefix + name
