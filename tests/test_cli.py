@@ -235,6 +235,7 @@ def test_an_environment_error_is_one_line_and_exit_2(
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow  # three grid runs (about 30 s)
 def test_a_full_store_is_one_line_and_exit_2_and_loses_no_finished_trial(
     tmp_path: Path, keyword_csv: Path, tiny_encoder_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
