@@ -235,6 +235,42 @@ def test_an_environment_error_is_one_line_and_exit_2(
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow  # three grid runs (about 30 s)
+def test_a_full_store_is_one_line_and_exit_2_and_loses_no_finished_trial(
+    tmp_path: Path, keyword_csv: Path, tiny_encoder_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transferscout.grid.store import RunStore
+
+    config = _grid_config(tmp_path, keyword_csv, tiny_encoder_dir)
+    run_dir = tmp_path / "run"
+    single = runner.invoke(
+        app, ["grid", "run", str(run_dir), "-c", str(config), "-s", "grid.sources=[]"]
+    )
+    assert single.exit_code == 0, single.output
+    assert "2 done" in single.output  # the two single-task trials
+    # The store may not grow by one page more (SQLite's max_page_count): the transfer trials
+    # find it full, as on a full disk.
+    monkeypatch.setenv("TRANSFERSCOUT_STORE_PAGES", "0")
+    full = runner.invoke(app, ["grid", "run", str(run_dir), "-c", str(config)])
+    assert full.exit_code == 2, full.output
+    assert full.stderr.splitlines()[-1] == (
+        f"error: {run_dir / 'store.sqlite'}: the run's store cannot be written (database or "
+        "disk is full); free space on the disk that holds it (or move the run folder to one "
+        "with room), then run the same command again: everything recorded before is kept"
+    )
+    assert "Traceback" not in full.stderr
+    monkeypatch.delenv("TRANSFERSCOUT_STORE_PAGES")
+    again = runner.invoke(app, ["grid", "run", str(run_dir), "-c", str(config)])
+    assert again.exit_code == 0, again.output
+    with RunStore(run_dir, readonly=True) as store:
+        rows = store.rows()
+    assert (
+        sorted((r.kind, r.status) for r in rows)
+        == [("single", "done")] * 2 + [("transfer", "done")] * 2
+    )
+    assert all(r.attempts == 1 for r in rows if r.kind == "single")  # not trained again
+
+
 def test_report_without_an_evaluation_is_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2
@@ -276,3 +312,145 @@ def test_help_shows_config_sections_in_brackets(command: list[str], shown: list[
     text = " ".join(result.output.split())  # rich wraps and pads; compare the words
     for section in shown:
         assert section in text  # rich markup would read "[data]" as a style and drop it
+
+
+# -- text is printed as it is, never read as rich markup ----------------------------------------
+MARKUP = "[[a.b]] [/x] ["  # a config section, a closing tag, a lone bracket: all must survive
+
+#: Each case: the files written (name -> text), the command, the one line expected on stderr
+#: (``{dir}``: the folder the command runs in).  Text that rich markup would eat or refuse,
+#: then messages that were weak (a class id, a Python TypeError, "a tag column in 1..0").
+ONE_LINE_ERRORS = {
+    "a SQuAD context with BBCode and a wrong answer_start": (
+        {
+            "squad.json": json.dumps(
+                {
+                    "version": "1.1",
+                    "data": [
+                        {
+                            "title": "t",
+                            "paragraphs": [
+                                {
+                                    "context": "[quote]we need water[/quote] at the bridge",
+                                    "qas": [
+                                        {
+                                            "id": "q1",
+                                            "question": "where",
+                                            "answers": [{"text": "the bridge", "answer_start": 20}],
+                                        }
+                                    ],
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ),
+            "run.toml": '[data]\ncorpus = "none"\n[[data.questions]]\nname = "qa"\n'
+            'path = "squad.json"\n',
+        },
+        ["run", "run.toml", "-o", "run"],
+        "{dir}/squad.json, data[0].paragraphs[0].qas[0]: answer 1 of question 'q1' is not at "
+        "its answer_start 20 in the context; expected the context to read 'the bridge' there, "
+        "got '[/quote] a'",
+    ),
+    "a kind named in [[data.questions]]": (
+        {
+            "d.csv": "text,food\na,1\nb,0\n",
+            "run.toml": '[data]\npath = "d.csv"\nlabel_columns = ["food"]\n'
+            'task_kinds = { food = "qa" }\n',
+        },
+        ["run", "run.toml", "-o", "run"],
+        "label column 'food': question-answering tasks are read from SQuAD JSON or tables of "
+        "question, context and answers: give them in [[data.questions]]",
+    ),
+    "a missing file with brackets in its name": (
+        {
+            "run.toml": '[data]\ncorpus = "none"\n[[data.tagged]]\nname = "ner"\n'
+            'path = "ner[v2].conll"\n'
+        },
+        ["run", "run.toml", "-o", "run"],
+        "{dir}/ner[v2].conll: file not found; expected an existing file",
+    ),
+    "a --data-config with no [data] section": (
+        {"target.toml": "[grid]\nseeds = [0]\n"},
+        ["rank", "run", "--data-config", "target.toml", "--task", "x"],
+        "target.toml: no [data] table describing the target's data",
+    ),
+    "a data file whose path holds markup": (
+        {f"{MARKUP}.csv": "text,food\na,1\nb,0\n"},
+        ["tasks", "describe", "--data", f"{MARKUP}.csv", "--label-columns", "fod"],
+        f"{MARKUP}.csv: no label column 'fod'; expected one of the columns 'text', 'food'",
+    ),
+    "a class seen only in the test split": (
+        {
+            "d.csv": "text,topic,split\n"
+            + "".join(f"t{i},{c},train\n" for i, c in enumerate(["food", "water"] * 2))
+            + "v,food,validation\nw,water,validation\nx,tents,test\ny,food,test\n"
+        },
+        [
+            "tasks",
+            "describe",
+            "--data",
+            "d.csv",
+            "--label-columns",
+            "topic",
+            "--kinds",
+            "topic=multiclass",
+            "--split-column",
+            "split",
+        ],
+        "d.csv: task 'topic': class 'tents' occurs in the test split but never in training; "
+        "expected every class of validation and test to occur in training (add data, merge "
+        "rare classes, or change the split)",
+    ),
+    "a [[data.tagged]] without its name": (
+        {"run.toml": '[data]\ncorpus = "none"\n[[data.tagged]]\npath = "ner.conll"\n'},
+        ["run", "run.toml", "-o", "run"],
+        "data.tagged[0]: no 'name' key; every [[data.tagged]] entry needs one",
+    ),
+    "a CoNLL word without its tag": (
+        {
+            "ner.conll": "Flood B-LOC\nrain\n",
+            "run.toml": '[data]\ncorpus = "none"\n[[data.tagged]]\nname = "ner"\n'
+            'path = "ner.conll"\n',
+        },
+        ["run", "run.toml", "-o", "run"],
+        "{dir}/ner.conll, line 2: no tag column 1: the line has 1 column; expected at least 2 "
+        "columns separated by spaces or tabs: the word, then its tag at index 1 (tag_index), "
+        "got 'rain'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ONE_LINE_ERRORS))
+def test_error_text_is_printed_verbatim_in_one_line(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files, args, expected = ONE_LINE_ERRORS[case]
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)  # "[/x]" is a folder "["
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == ["error: " + expected.format(dir=tmp_path)]
+    assert not (tmp_path / "run").exists()
+
+
+def test_log_records_and_table_cells_are_printed_verbatim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import keyword_rows, write_csv
+
+    rows = [{"text": r["text"], MARKUP: r["food"]} for r in keyword_rows(30)]
+    (tmp_path / "[[a.b]] [").mkdir()
+    write_csv(tmp_path / "[[a.b]] [" / "x] [.csv", rows)  # the path reads "[[a.b]] [/x] [.csv"
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(
+        app, ["tasks", "describe", "--data", f"{MARKUP}.csv", "--label-columns", MARKUP]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"INFO     built 1 tasks from {MARKUP}.csv" in result.stderr  # a log record
+    cells = [line.split("│")[1].strip() for line in result.stdout.splitlines() if "│" in line]
+    assert cells[0] == MARKUP  # the task (named as its column) in the table's first column
+    assert f"from {MARKUP}.csv;" in result.stdout  # the caption

@@ -176,6 +176,46 @@ def test_data_path_is_relative_to_the_configuration_file(
     assert config.data.path == str(elsewhere / "mine.csv")
 
 
+#: A ``[data]`` section with every kind of data file path, all relative.
+EVERY_PATH = """
+[data]
+path = "table.csv"
+label_columns = ["a"]
+[[data.tables]]
+path = "more/pairs.csv"
+label_columns = ["b"]
+[[data.tagged]]
+name = "ner"
+train = "ner/train.conll"
+validation = "ner/dev.conll"
+test = "../shared/test.conll"
+[[data.questions]]
+name = "qa"
+path = "squad.json"
+"""
+
+
+def test_every_data_file_path_is_relative_to_the_configuration_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "run.toml").write_text(EVERY_PATH)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    data = load_config(Path("../project/run.toml")).data
+    assert data.path == str(folder / "table.csv")
+    assert data.tables[0].path == str(folder / "more" / "pairs.csv")
+    (tagged,) = data.tagged
+    assert (tagged.path, tagged.train, tagged.validation, tagged.test) == (
+        None,
+        str(folder / "ner" / "train.conll"),
+        str(folder / "ner" / "dev.conll"),
+        str(folder / ".." / "shared" / "test.conll"),
+    )
+    assert data.questions[0].path == str(folder / "squad.json")
+
+
 MIXED_POOL = """
 [data]
 path = "kinds.csv"
@@ -250,6 +290,25 @@ def test_a_bad_table_is_refused_before_any_work(
     path.write_text(MIXED_POOL + "\n[[data.tables]]\n" + extra)
     with pytest.raises(error, match=message):
         load_config(path).data.load()
+
+
+@pytest.mark.parametrize("section", ["tagged", "questions"])
+def test_a_file_task_without_its_name_is_one_line_naming_the_entry(
+    tmp_path: Path, section: str
+) -> None:
+    from transferscout.config import DataConfig
+
+    path = tmp_path / "run.toml"
+    path.write_text(f'[data]\n[[data.{section}]]\nname = "a"\npath = "a.txt"\n'
+                    f'[[data.{section}]]\npath = "b.txt"\n')  # fmt: skip
+    expected = f"data.{section}[1]: no 'name' key; every [[data.{section}]] entry needs one"
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == expected
+    # the same entries as a target's [data] gives them (rank/search --data-config)
+    with pytest.raises(ConfigError) as info:
+        DataConfig(**{section: [{"name": "a", "path": "a.txt"}, {"path": "b.txt"}]})
+    assert str(info.value) == expected
 
 
 def test_overrides_never_edit_the_profile_they_start_from() -> None:

@@ -127,6 +127,29 @@ def test_rank_command_outputs_json(finished_run: Path, tmp_path: Path) -> None:
     assert payload["interval_coverage"] == 1.0
 
 
+def test_rank_reads_a_data_config_beside_its_file_and_prints_names_as_they_are(
+    finished_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "data" / "new-target"
+    folder.mkdir(parents=True)
+    rows = [{"message": r["text"], "pour": r["food"]} for r in keyword_rows(90, seed=3)]
+    write_csv(folder / "new.csv", rows)
+    (folder / "target.toml").write_text('[data]\npath = "new.csv"\ntext_column = "message"\n')
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the data file is beside the TOML file, not here
+    name = "[[a.b]] [/x] ["  # rich markup would refuse "[/x]" and eat "[[a.b]]"
+    result = CliRunner().invoke(
+        app,
+        [
+            "rank", str(finished_run), "--data-config", "../data/new-target/target.toml",
+            "--label-column", "pour", "--name", name,
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    words = " ".join(result.stdout.split())  # the title may wrap over lines
+    assert f"Sources for {name!r} (meta-model" in words
+
+
 def test_rank_refuses_a_degenerate_target_with_its_numbers(
     finished_run: Path, tmp_path: Path
 ) -> None:

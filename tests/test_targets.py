@@ -91,6 +91,26 @@ def test_bad_target_options_are_refused_before_reading(tmp_path: Path) -> None:
         data_section(toml)
 
 
+def test_a_data_section_reads_its_files_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "data" / "new-target"
+    folder.mkdir(parents=True)
+    (folder / "target.toml").write_text(
+        '[data]\npath = "new.csv"\n[[data.tagged]]\nname = "ner"\npath = "new.conll"\n'
+        '[[data.questions]]\nname = "qa"\ntrain = "q/train.json"\nvalidation = "q/dev.json"\n'
+        'test = "/abs/test.json"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    section = data_section(Path("data/new-target/target.toml"))
+    assert section["path"] == str(folder / "new.csv")
+    assert section["tagged"] == [{"name": "ner", "path": str(folder / "new.conll")}]
+    (questions,) = section["questions"]
+    assert questions["train"] == str(folder / "q" / "train.json")
+    assert questions["validation"] == str(folder / "q" / "dev.json")
+    assert questions["test"] == "/abs/test.json"  # an absolute path stays as it is
+
+
 def _row(predicted: int, lr: float = 1e-4) -> TrialRow:
     return done_row(
         target="offer",

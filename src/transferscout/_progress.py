@@ -12,7 +12,12 @@ def progress_bar(*, enabled: bool, note: bool = False) -> Progress:
 
     With ``note``, each task's ``note`` field (e.g. ``"failed 2"``) is shown too.
     """
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn()]
+    # Descriptions and notes name tasks and files: shown as they are, never read as markup.
+    columns = [
+        TextColumn("{task.description}", style="bold", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+    ]
     if note:
-        columns.append(TextColumn("{task.fields[note]}"))
+        columns.append(TextColumn("{task.fields[note]}", markup=False))
     return Progress(*columns, TimeElapsedColumn(), disable=not enabled)

@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
+from rich.text import Text
 
 from transferscout.encoders import DEFAULT_ENCODER, EncoderSpec, encoder_fingerprint, load_encoder
 from transferscout.errors import ConfigError, TransferScoutError
@@ -59,7 +60,7 @@ class _App(typer.Typer):
 
 
 def _report(message: str) -> int:
-    error_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    error_console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
     return 2
 
 
@@ -90,10 +91,13 @@ tables_app = typer.Typer(
 )
 app.add_typer(tables_app, name="tables")
 
+# Nothing printed is read as rich markup or emoji codes: error messages, task names, paths and
+# data quote the user's text ("[[data.questions]]", "ner[v2].conll", "[/quote]"), which markup
+# would eat or refuse.  Styles are given as styles (``Text``, ``style=``), never in the text.
 # A terminal's own width; a file or pipe (a log) gets room for the widest table instead of
 # rich's 80 columns, which folded the time-saved table's cells over several lines.
-console = Console() if sys.stdout.isatty() else Console(width=160)
-error_console = Console(stderr=True)
+console = Console(width=None if sys.stdout.isatty() else 160, markup=False, emoji=False)
+error_console = Console(stderr=True, markup=False, emoji=False)
 
 
 @app.callback()
@@ -108,7 +112,10 @@ def main(
         format="%(message)s",
         handlers=[
             RichHandler(
-                console=error_console, show_path=False, log_time_format="%Y-%m-%dT%H:%M:%S%z"
+                console=error_console,
+                show_path=False,
+                log_time_format="%Y-%m-%dT%H:%M:%S%z",
+                markup=False,  # a record's text (task names, paths, data) is shown as it is
             )
         ],
         force=True,
@@ -1012,15 +1019,17 @@ def _print_ranking(
     console.print(table)
 
 
-def _recreations_line(recreations: Sequence[Recreation]) -> str:
+def _recreations_line(recreations: Sequence[Recreation]) -> Text:
     differ = sum(not r.same_metrics for r in recreations)
-    line = (
+    line = Text(
         f"{len(recreations)} lost models trained again ("
         f"{sum(r.seconds or 0.0 for r in recreations) / 3600:.2f} hours, not counted above: "
         "each trial keeps its first measured time)"
     )
     if differ:
-        line += f"; [red]{differ} did not reproduce their first results[/] (the new ones are kept)"
+        line.append("; ")
+        line.append(f"{differ} did not reproduce their first results", style="red")
+        line.append(" (the new ones are kept)")
     return line
 
 
@@ -1037,8 +1046,13 @@ def status(
         raise _fail(error) from None
     counts = report.counts
     console.print(
-        f"{report.total} trials: [green]{counts['done']} done[/], [red]{counts['failed']} "
-        f"failed[/], {counts['running']} running, {counts['pending']} pending"
+        Text.assemble(
+            f"{report.total} trials: ",
+            (f"{counts['done']} done", "green"),
+            ", ",
+            (f"{counts['failed']} failed", "red"),
+            f", {counts['running']} running, {counts['pending']} pending",
+        )
     )
     if report.trials_per_hour is not None:
         eta = "-" if report.eta_seconds is None else _duration(report.eta_seconds)

@@ -50,6 +50,7 @@ __all__ = [
     "config_from_dict",
     "load_run_config",
     "load_config",
+    "read_config_file",
 ]
 
 
@@ -110,10 +111,16 @@ class DataConfig(DataTableConfig):
         # path and corpus may both be given here: the path wins (the corpus is the default)
         for kind in self.task_kinds.values():
             get_kind(kind)
-        # entries given as tables (a target's [data], a stored configuration) become specs
-        specs = [TaggedSpec(**t) if isinstance(t, Mapping) else t for t in self.tagged]
+        # entries given as tables (a target's [data]) become specs, checked as a file's are
+        specs = [
+            _build_item(TaggedSpec, t, f"data.tagged[{i}]") if isinstance(t, Mapping) else t
+            for i, t in enumerate(self.tagged)
+        ]
         object.__setattr__(self, "tagged", specs)
-        asked = [QuestionsSpec(**q) if isinstance(q, Mapping) else q for q in self.questions]
+        asked = [
+            _build_item(QuestionsSpec, q, f"data.questions[{i}]") if isinstance(q, Mapping) else q
+            for i, q in enumerate(self.questions)
+        ]
         object.__setattr__(self, "questions", asked)
 
     def task_options(self) -> TaskOptions:
@@ -560,7 +567,7 @@ def load_config(
             raise ConfigError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
         data = copy.deepcopy(PROFILES[profile])  # overrides must never edit the profile
     if path is not None:
-        data = _merge(data, _read_file(Path(path)))
+        data = _merge(data, read_config_file(path))
     for override in overrides:
         _apply_override(data, override)
     _resolve_data_path(data, Path.cwd())
@@ -569,7 +576,17 @@ def load_config(
     return config
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A TOML configuration file's tables, with its data files' relative paths made absolute.
+
+    Every relative path of its ``[data]`` section — ``path`` of ``[data]`` and of each
+    ``[[data.tables]]``, ``path``/``train``/``validation``/``test`` of each ``[[data.tagged]]``
+    and ``[[data.questions]]`` — is relative to the file's folder, wherever the command runs.
+
+    Raises:
+        ConfigError: The file is missing, a folder, unreadable or not TOML.
+    """
+    path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, NotADirectoryError):
@@ -659,6 +676,17 @@ def _build(cls: type[Any], data: Mapping[str, Any], prefix: str) -> Any:
             f"unknown configuration key {prefix + unknown[0]!r}; expected one of "
             f"{', '.join(prefix + name for name in fields)}"
         )
+    required = [
+        name
+        for name, f in fields.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    for name in required:
+        if name not in data:
+            where = prefix.rstrip(".")
+            section = re.sub(r"\[\d+\]$", "", where)
+            entry = f"[[{section}]] entry" if section != where else f"[{section}] table"
+            raise ConfigError(f"{where}: no {name!r} key; every {entry} needs one")
     values = {}
     for name, value in data.items():
         key = prefix + name

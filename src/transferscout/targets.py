@@ -15,12 +15,11 @@ numbers and what to change.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from transferscout.config import DataConfig, RunConfig
+from transferscout.config import DataConfig, RunConfig, read_config_file
 from transferscout.errors import ConfigError, DataError
 from transferscout.grid.store import TrialRow
 from transferscout.tasks.task import Task
@@ -53,16 +52,13 @@ SOURCE_KEYS = _LAYOUT_KEYS + tuple(
 def data_section(path: str | Path) -> dict[str, Any]:
     """The ``[data]`` table of a TOML file, as written (keys it leaves out stay unset).
 
+    Its relative data paths are relative to the file's folder, as a run configuration's
+    (:func:`~transferscout.config.read_config_file`).
+
     Raises:
         ConfigError: The file is missing, not TOML, or has no ``[data]`` table.
     """
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: configuration file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    section = data.get("data")
+    section = read_config_file(path).get("data")
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: no [data] table describing the target's data")
     return section

@@ -14,6 +14,7 @@ from transferscout.grid.store import (
     Recreation,
     RunLockedError,
     RunStore,
+    StoreWriteError,
     check_run_folder,
     run_lock,
 )
@@ -31,11 +32,12 @@ def _finish(
     seconds: float,
     examples_per_second: float,
     device: str,
+    notes: list[str] | None = None,
 ) -> Recreation | None:
     """Finish a single-task trial (no source stage) with a test F1 and its measurement."""
     return store.finish(
         trial_id,
-        metrics={"test_f1": f1},
+        metrics={"test_f1": f1} if notes is None else {"test_f1": f1, "notes": notes},
         source_seconds=None,
         target_seconds=seconds,
         examples_per_second=examples_per_second,
@@ -99,6 +101,46 @@ def test_failed_write_rolls_back(tmp_path: Path) -> None:
             db.execute("UPDATE trials SET status = 'bogus' WHERE id = 't1'")
         row = store.row("t1")
         assert row is not None and row.status == "pending"
+
+
+def test_a_full_store_is_one_clear_error_and_keeps_what_was_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with RunStore(tmp_path) as store:
+        store.add_trials([_trial(1), _trial(2)])
+        store.start("t1", worker="w")
+        _finish(store, "t1", f1=0.5, seconds=2.0, examples_per_second=10.0, device="cpu")
+    # SQLite's own limit on the file's pages: past it, SQLite answers exactly as on a full disk
+    monkeypatch.setenv("TRANSFERSCOUT_STORE_PAGES", "0")
+    notes = ["x" * 100] * 100  # 10 KB of metrics: needs pages the file lacks
+    with RunStore(tmp_path) as store:
+        store.start("t2", worker="w")  # changed in place: no new page
+        with pytest.raises(StoreWriteError) as info:
+            _finish(
+                store,
+                "t2",
+                f1=0.25,
+                seconds=1.0,
+                examples_per_second=1.0,
+                device="cpu",
+                notes=notes,
+            )
+        assert str(info.value) == (
+            f"{tmp_path / 'store.sqlite'}: the run's store cannot be written (database or disk "
+            "is full); free space on the disk that holds it (or move the run folder to one with "
+            "room), then run the same command again: everything recorded before is kept"
+        )
+        # rolled back as a whole; what was committed before is intact, and the store works on
+        assert [(r.id, r.status) for r in store.rows()] == [("t1", "done"), ("t2", "running")]
+        store.fail("t2", "ValueError: boom")
+    monkeypatch.delenv("TRANSFERSCOUT_STORE_PAGES")
+    with RunStore(tmp_path) as store:  # room again: the same write goes through
+        _finish(
+            store, "t2", f1=0.25, seconds=1.0, examples_per_second=1.0, device="cpu", notes=notes
+        )
+        t2 = store.row("t2")
+        assert t2 is not None and t2.status == "done"
+        assert t2.metrics == {"test_f1": 0.25, "notes": notes}
 
 
 def test_readonly_store_of_a_missing_run(tmp_path: Path) -> None:

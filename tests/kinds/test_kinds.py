@@ -289,8 +289,14 @@ def test_multiclass_check_names_a_class_seen_only_in_test() -> None:
         ("validation", np.array([0])),
         ("test", np.array([2, 1])),
     ]
-    with pytest.raises(DataError, match=r"\[2\] occur in the test split but never in training"):
-        kind.check("topic", splits, 1, "d.csv")
+    with pytest.raises(DataError) as info:
+        kind.check("topic", splits, 1, "d.csv", classes=("food", "water", "tents"))
+    assert str(info.value).startswith(
+        "d.csv: task 'topic': class 'tents' occurs in the test split but never in training;"
+    )
+    splits[2] = ("test", np.array([3, 2]))
+    with pytest.raises(DataError, match="task 'topic': classes 'tents', 'rain' occur in the test"):
+        kind.check("topic", splits, 1, "d.csv", classes=("food", "water", "tents", "rain"))
 
 
 def test_relevance_maps_the_primary_metric_onto_zero_one() -> None:

@@ -44,9 +44,18 @@ def test_conll_with_a_chosen_tag_column(tmp_path: Path) -> None:
 def test_conll_errors_name_the_line(tmp_path: Path) -> None:
     path = tmp_path / "d.conll"
     path.write_text("Flood NN B-NP O\n", encoding="utf-8")
-    with pytest.raises(DataError, match="line 1: no tag column 4") as error:
+    with pytest.raises(DataError) as error:
         read_tagged(path, tag_column=4)
-    assert "1..3" in str(error.value)
+    assert str(error.value) == (
+        f"{path}, line 1: no tag column 4: the line has 4 columns; expected at least 5 columns "
+        "separated by spaces or tabs: the word, then its tag at index 4 (tag_index), "
+        "got 'Flood NN B-NP O'"
+    )
+    path.write_text("Flood B-NP\nrain\n", encoding="utf-8")  # a word without its tag
+    with pytest.raises(DataError, match="line 2: no tag column 1: the line has 1 column; "):
+        read_tagged(path, tag_column=1)
+    with pytest.raises(DataError, match="expected a tag_index of 1 or more"):
+        read_tagged(path, tag_column=0)
     with pytest.raises(DataError, match="not a column index"):
         read_tagged(path, tag_column="tags")
     path.write_text("\n\n", encoding="utf-8")

@@ -8,6 +8,10 @@ before it commits).  Unset, this costs one dictionary lookup.
 
 ``TRANSFERSCOUT_FAIL_TASK=<mode>:<task>`` makes every trial whose target is ``<task>`` fail
 in its worker: ``raise`` raises an exception, ``die`` kills the worker process outright.
+
+``TRANSFERSCOUT_STORE_PAGES=<n>`` lets a run's store grow by at most ``n`` pages from its
+size when a writer opens it (SQLite's own ``max_page_count``): past that, SQLite itself
+answers "database or disk is full", exactly as on a full disk.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ from __future__ import annotations
 import os
 import signal
 
-__all__ = ["InjectedFailure", "crash_point", "trial_fault"]
+__all__ = ["InjectedFailure", "crash_point", "store_growth_limit", "trial_fault"]
 
 _VARIABLE = "TRANSFERSCOUT_CRASH_AT"
 _TASK_VARIABLE = "TRANSFERSCOUT_FAIL_TASK"
+_STORE_VARIABLE = "TRANSFERSCOUT_STORE_PAGES"
 
 
 class InjectedFailure(RuntimeError):
@@ -52,3 +57,9 @@ def trial_fault(target: str) -> None:
     if mode == "die":
         os.kill(os.getpid(), signal.SIGKILL)
     raise InjectedFailure(f"injected failure for task {target!r}")
+
+
+def store_growth_limit() -> int | None:
+    """How many pages a writer may add to the run's store, if the environment limits it."""
+    wanted = os.environ.get(_STORE_VARIABLE)
+    return None if not wanted else int(wanted)

@@ -6,7 +6,9 @@ leaves either the old or the new state of a trial, never half of one.  A second 
 refused through an exclusive ``flock`` on ``store.lock`` (released by the OS when the holder
 dies, so a crashed run never leaves a stale lock).  Readers (``status``) need no lock.
 :func:`run_lock` holds that lock across the stages of a whole run; stores opened by this
-process meanwhile share it.
+process meanwhile share it.  A write the environment refuses (a full disk, an I/O error, a
+read-only file) is a :class:`StoreWriteError` naming the store and what to do; its transaction
+is rolled back, so everything committed before it stays.
 
 A store that cannot be read, or one that is empty or missing while the folder holds an earlier
 run (``config.json``, stage markers, models), is an error naming the file and what to do —
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 from transferscout.errors import TransferScoutError
-from transferscout.grid.faults import crash_point
+from transferscout.grid.faults import crash_point, store_growth_limit
 
 __all__ = [
     "FIRST_MEASUREMENT",
@@ -39,6 +41,7 @@ __all__ = [
     "Recreation",
     "RunLockedError",
     "RunStore",
+    "StoreWriteError",
     "TrialRow",
     "check_run_folder",
     "run_lock",
@@ -150,6 +153,23 @@ FIRST_MEASUREMENT = (
 
 class RunLockedError(TransferScoutError):
     """Another process is writing to this run folder."""
+
+
+class StoreWriteError(TransferScoutError):
+    """The environment refused a write to the run's store (full disk, I/O error, read-only)."""
+
+
+#: SQLite's primary result codes that are the environment's, not the program's, and what to do.
+_ENVIRONMENT_CODES = {
+    sqlite3.SQLITE_FULL: "free space on the disk that holds it (or move the run folder to one "
+    "with room)",
+    sqlite3.SQLITE_IOERR: "check the disk that holds it (or move the run folder to another)",
+    sqlite3.SQLITE_READONLY: "make the file, its folder and their file system writable",
+    sqlite3.SQLITE_PERM: "make the file, its folder and their file system writable",
+    sqlite3.SQLITE_CANTOPEN: "make the file, its folder and their file system writable",
+    sqlite3.SQLITE_BUSY: "close the other program that has it open",
+    sqlite3.SQLITE_LOCKED: "close the other program that has it open",
+}
 
 
 def check_run_folder(run_dir: str | Path) -> None:
@@ -332,6 +352,9 @@ class RunStore:
                 self._lock_handle = _acquire(self.run_dir)
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
+            if not readonly and (pages := store_growth_limit()) is not None:
+                count = self._db.execute("PRAGMA page_count").fetchone()[0]
+                self._db.execute(f"PRAGMA max_page_count = {int(count) + pages}")  # a number
             self._open()
         except BaseException:
             self.close()
@@ -368,8 +391,9 @@ class RunStore:
                     f"{self.run_dir}: the run is being created; no trial is recorded yet"
                 )
         if not self.readonly:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            with self._refusals():
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
             self._create_schema()
         if "store_identity" in tables or not self.readonly:
             self.identity, self.origin = self._db.execute(
@@ -413,13 +437,31 @@ class RunStore:
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         if self.readonly:
             raise TransferScoutError("this store was opened read-only")
-        self._db.execute("BEGIN IMMEDIATE")
+        with self._refusals():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                # SQLite has already rolled back after some errors (a full disk)
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _refusals(self) -> Iterator[None]:
+        """Turn a write the environment refuses into a :class:`StoreWriteError`."""
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            yield
+        except sqlite3.OperationalError as error:
+            code = getattr(error, "sqlite_errorcode", None)
+            advice = None if code is None else _ENVIRONMENT_CODES.get(code & 0xFF)
+            if advice is None:
+                raise
+            raise StoreWriteError(
+                f"{self.path}: the run's store cannot be written ({error}); {advice}, then run "
+                "the same command again: everything recorded before is kept"
+            ) from None
 
     def _create_schema(self) -> None:
         with self._transaction() as db:

@@ -253,11 +253,18 @@ class TaskKind(ABC):
 
     @abstractmethod
     def check(
-        self, name: str, splits: Sequence[tuple[str, Labels]], minimum: int, path: Path | str
+        self,
+        name: str,
+        splits: Sequence[tuple[str, Labels]],
+        minimum: int,
+        path: Path | str,
+        *,
+        classes: Sequence[str] = (),
     ) -> None:
         """Raise a :class:`~transferscout.errors.DataError` if the task cannot be learnt.
 
-        ``splits`` are ``(split name, labels)`` in split order.
+        ``splits`` are ``(split name, labels)`` in split order; ``classes`` the task's class
+        names (``Task.classes``), for messages that name a class.
         """
 
     @abstractmethod

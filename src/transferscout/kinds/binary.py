@@ -78,7 +78,13 @@ class BinaryKind(ClassificationKind):
         return np.asarray(labels, dtype=np.int8).reshape(-1, 1)
 
     def check(
-        self, name: str, splits: Sequence[tuple[str, Labels]], minimum: int, path: Path | str
+        self,
+        name: str,
+        splits: Sequence[tuple[str, Labels]],
+        minimum: int,
+        path: Path | str,
+        *,
+        classes: Sequence[str] = (),
     ) -> None:
         """At least ``minimum`` positives and as many negatives in every split."""
         for split_name, labels in splits:

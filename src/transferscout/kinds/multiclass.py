@@ -174,7 +174,13 @@ class MulticlassKind(ClassificationKind):
         return out
 
     def check(
-        self, name: str, splits: Sequence[tuple[str, Labels]], minimum: int, path: Path | str
+        self,
+        name: str,
+        splits: Sequence[tuple[str, Labels]],
+        minimum: int,
+        path: Path | str,
+        *,
+        classes: Sequence[str] = (),
     ) -> None:
         """Two classes in training; no class in validation or test that training lacks."""
         (_, train), *others = splits
@@ -188,8 +194,12 @@ class MulticlassKind(ClassificationKind):
         for split_name, labels in others:
             unseen = sorted(set(np.unique(labels).tolist()) - known)
             if unseen:
+                named = ", ".join(
+                    repr(classes[i]) if i < len(classes) else f"id {i}" for i in unseen
+                )
                 raise DataError(
-                    f"task {name!r}: class id(s) {unseen} occur in the {split_name} split but "
+                    f"task {name!r}: {'class' if len(unseen) == 1 else 'classes'} {named} "
+                    f"{'occurs' if len(unseen) == 1 else 'occur'} in the {split_name} split but "
                     "never in training",
                     path=path,
                     expected="every class of validation and test to occur in training "

@@ -382,7 +382,13 @@ class QuestionAnsweringKind(TaskKind):
         return np.ones((len(labels), 1), dtype=np.int8)
 
     def check(
-        self, name: str, splits: Sequence[tuple[str, Labels]], minimum: int, path: Path | str
+        self,
+        name: str,
+        splits: Sequence[tuple[str, Labels]],
+        minimum: int,
+        path: Path | str,
+        *,
+        classes: Sequence[str] = (),
     ) -> None:
         """At least ``minimum`` questions in every split."""
         for split_name, labels in splits:

@@ -127,7 +127,13 @@ class RegressionKind(TaskKind):
         return out
 
     def check(
-        self, name: str, splits: Sequence[tuple[str, Labels]], minimum: int, path: Path | str
+        self,
+        name: str,
+        splits: Sequence[tuple[str, Labels]],
+        minimum: int,
+        path: Path | str,
+        *,
+        classes: Sequence[str] = (),
     ) -> None:
         """Two different values in every split (a correlation needs variation)."""
         for split_name, labels in splits:

@@ -380,7 +380,13 @@ class TaggingKind(TaskKind):
         return out
 
     def check(
-        self, name: str, splits: Sequence[tuple[str, Labels]], minimum: int, path: Path | str
+        self,
+        name: str,
+        splits: Sequence[tuple[str, Labels]],
+        minimum: int,
+        path: Path | str,
+        *,
+        classes: Sequence[str] = (),
     ) -> None:
         """``minimum`` sentences with an entity per split; no tag that only evaluation has.
 

@@ -249,6 +249,7 @@ def build_tasks(
             [(split_name, split.labels) for split_name, split in task.splits()],
             options.min_positives,
             table.path,
+            classes=task.classes,
         )
         tasks.append(cap_task(task, options, notes_out))
     logger.info("built %d tasks from %s", len(tasks), table.path)

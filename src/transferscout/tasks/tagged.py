@@ -156,11 +156,15 @@ def read_conll(path: str | Path, *, tag_column: int) -> TaggedSentences:
                 got=line,
             )
         if tag_column >= len(fields) or tag_column < 1:
+            columns = f"{len(fields)} column" + ("s" if len(fields) > 1 else "")
             raise DataError(
-                f"no tag column {tag_column}",
+                f"no tag column {tag_column}: the line has {columns}",
                 path=path,
                 where=f"line {number}",
-                expected=f"a tag column in 1..{len(fields) - 1} (column 0 is the word)",
+                expected="a tag_index of 1 or more (column 0 is the word)"
+                if tag_column < 1
+                else f"at least {tag_column + 1} columns separated by spaces or tabs: the word, "
+                f"then its tag at index {tag_column} (tag_index)",
                 got=line,
             )
         if not current:
