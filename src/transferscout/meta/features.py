@@ -223,8 +223,12 @@ def one_training_hours(trials: pd.DataFrame, keys: Sequence[str]) -> pd.DataFram
 def target_scores(singles: Sequence[TrialRow]) -> dict[str, float]:
     """Each target's single-task test score: its model with the best validation score.
 
-    The same model the signals use (``model_choice = "best_validation"``); the transfer gain
-    of a candidate is its real score minus this.
+    Among every single-task trial given: a run's plain ones and, with
+    ``grid.matched_single_task``, its compute-matched ones (trained for a transfer's source +
+    target epochs), so a gain is never credited to transfer that more training alone gives.
+    The signals read the plain ones only (``select_single_task_models``, with
+    ``model_choice = "best_validation"``).  The transfer gain of a candidate is its real score
+    minus this.
     """
     best: dict[str, TrialRow] = {}
     for row in singles:
