@@ -512,8 +512,9 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
     # The 12-task reference study of the built-in corpus (BENCHMARKS.md, "Reference study"):
     # sized to train its 336 trials in about 1.5 hours of a 2-core CPU machine.  Three seeds of
-    # every single-task model measure seed noise; transfers use seed 0.  The compute-matched
-    # single-task models (4 epochs: a transfer's 2 + 2) are the yardstick of "transfer helps".
+    # every single-task model measure seed noise; transfers use seed 0.  The 72 compute-matched
+    # single-task models (4 epochs: a transfer's 2 + 2; about 1 more hour) are the yardstick of
+    # "transfer helps".
     "study": {
         "data": {
             "corpus": "disaster-response",
