@@ -67,7 +67,7 @@ def _stage(config: Mapping[str, Any], part: str, epochs: int | None = None) -> s
     settings = dict(config[part]["settings"])
     if epochs is not None:
         settings["epochs"] = epochs
-    identity = [config["encoder"]["fingerprint"], config["precision"], settings]
+    identity = [(config.get("encoder") or {}).get("fingerprint"), config.get("precision"), settings]
     return json.dumps(identity, sort_keys=True)
 
 
@@ -93,13 +93,14 @@ def matched_single_task_ids(rows: Iterable[TrialRow]) -> set[str]:
     targets = {_stage(c, "target") for c in transfers}
     sources: dict[str, set[str]] = {}
     for config in transfers:
-        sources.setdefault(config["source"]["fingerprint"], set()).add(_stage(config, "source"))
+        task = config["source"].get("fingerprint")
+        sources.setdefault(task, set()).add(_stage(config, "source"))
     out = set()
     for row in rows:
         if row.kind != "single":
             continue
         stage = _stage(row.config, "target")
-        plain = targets | sources.get(row.config["target"]["fingerprint"], set())
+        plain = targets | sources.get(row.config["target"].get("fingerprint"), set())
         if stage in matched and stage not in plain:
             out.add(row.id)
     return out
