@@ -99,7 +99,11 @@ def workload(name: str, work: Path) -> RunConfig:
     if name == "demo":
         return load_config(profile="demo")
     if name == "study":
-        return load_config(profile="study", overrides=["grid.single_task_seeds=[]"])
+        # the workloads as measured: no compute-matched single-task models (signals never read them)
+        return load_config(
+            profile="study",
+            overrides=["grid.single_task_seeds=[]", "grid.matched_single_task=false"],
+        )
     if name == "tiny":  # a check that the script runs (a minute or two), not a measurement
         return load_config(
             profile="demo",
@@ -121,6 +125,7 @@ def workload(name: str, work: Path) -> RunConfig:
         profile="study",
         overrides=[
             "grid.single_task_seeds=[]",
+            "grid.matched_single_task=false",
             f"data.path={news}",
             "data.text_column=message",
             "data.id_column=id",

@@ -316,3 +316,11 @@ def test_overrides_never_edit_the_profile_they_start_from() -> None:
     again = load_config(profile="study")
     assert edited.data.max_train_examples == 300
     assert again.data.max_train_examples == 500
+
+
+def test_the_compute_matched_baseline_is_on_in_the_study_profile_only() -> None:
+    assert load_config(profile="study").grid.spec().matched_single_task is True
+    assert load_config(profile="demo").grid.spec().matched_single_task is False
+    assert load_config().grid.spec().matched_single_task is False
+    off = load_config(profile="study", overrides=["grid.matched_single_task=false"])
+    assert off.grid.spec().matched_single_task is False

@@ -11,7 +11,7 @@ from tests.run_config import KEYWORDS, SMALL_RUN, tiny_config, write_config
 from transferscout.cli import app
 from transferscout.config import load_config
 from transferscout.pipeline import run_pipeline
-from transferscout.recommend import recommend_sources
+from transferscout.recommend import recommend_sources, single_task_score
 from transferscout.tasks import TableSpec, TaskOptions, load_tasks
 
 pytestmark = pytest.mark.slow
@@ -199,6 +199,62 @@ def test_the_evaluation_covers_the_configured_grid_only(
     restored = run_pipeline(load_config(config_file), finished_run)
     assert restored.grid.ran_now == 0 and "evaluation" in restored.stages_run
     assert len(pd.read_csv(finished_run / "evaluation" / "candidates.csv")) == 12
+
+
+def test_matched_single_task_models_train_through_run_and_rank_and_change_no_signal(
+    finished_run: Path, config_file: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    import pandas as pd
+
+    from transferscout.evaluation.table1 import MATCHED, TRANSFER
+    from transferscout.grid.models import matched_single_task_ids, trial_score
+    from transferscout.grid.store import RunStore
+
+    run = shutil.copytree(finished_run, tmp_path / "run", ignore=shutil.ignore_patterns("*.lock"))
+    with RunStore(run, readonly=True) as store:
+        signals = store.pair_signals()
+    result = run_pipeline(load_config(config_file, ["grid.matched_single_task=true"]), run)
+    # 3 targets x 2 target settings at 6 + 6 epochs, seed 0; the signals are not recomputed
+    assert result.grid.ran_now == 6 and result.grid.done == 6 + 12 + 6
+    assert result.stages_run == ["evaluation", "report"]
+    with RunStore(run, readonly=True) as store:
+        assert store.pair_signals() == signals
+        rows = store.rows()
+    matched = [r for r in rows if r.id in matched_single_task_ids(rows)]
+    assert len(matched) == 6 and {r.config["target"]["settings"]["epochs"] for r in matched} == {12}
+    # the evaluation's baseline: each target's best single-task model by validation, of all
+    singles = [r for r in rows if r.kind == "single" and r.status == "done"]
+    candidates = pd.read_csv(run / "evaluation" / "candidates.csv")
+    for target, own in candidates.groupby("target")["target_score"].first().items():
+        best = max(
+            (r for r in singles if r.target == target), key=lambda r: trial_score(r, "validation")
+        )
+        assert own == trial_score(best)
+    table1 = pd.read_csv(run / "evaluation" / "table1.csv")
+    assert set(table1[table1["target"] != "average"]["model"]) >= {MATCHED, TRANSFER}
+    assert table1[table1["model"] == TRANSFER][["gain", "gain_plain"]].notna().all().all()
+    summary = json.loads((run / "evaluation" / "summary.json").read_text())
+    assert "full_grid_best_gain_plain" in summary
+    assert summary["single_task_baseline"]["compute_matched_trained"] is True
+    # rank: the new target's reference models include its compute-matched ones
+    rows = [{"text": r["text"], "camp": r["food"]} for r in keyword_rows(90, seed=3)]
+    target = load_tasks(
+        write_csv(tmp_path / "camp.csv", rows),
+        TableSpec(label_columns=("camp",)),
+        TaskOptions(fractions=(0.6, 0.2, 0.2)),
+    )
+    recommend_sources(run, target)
+    with RunStore(run, readonly=True) as store:
+        every = store.rows()
+    camp = [r for r in every if r.target == "camp"]
+    best = max(camp, key=lambda r: trial_score(r, "validation"))
+    assert single_task_score(run, "camp") == trial_score(best)  # what rank's gains add to
+    assert sorted(r.config["target"]["settings"]["epochs"] for r in camp) == [6, 6, 12, 12]
+    assert {r.id for r in camp if r.config["target"]["settings"]["epochs"] == 12} <= (
+        matched_single_task_ids(every)
+    )
 
 
 def _candidates(folder: Path, kinds: list[str]) -> Path:

@@ -265,3 +265,30 @@ def test_a_failing_candidate_is_recorded_and_the_search_goes_on(
     with RunStore(run_dir, readonly=True) as store:
         failed = [r for r in store.rows(status="failed") if r.target == "supplies"]
     assert sorted(r.id for r in failed) == sorted(result.trace["trial"])
+
+
+def test_the_reference_includes_the_compute_matched_models_and_is_the_best_by_validation(
+    small_run: Path, tiny_encoder_dir: Path, tmp_path: Path
+) -> None:
+    from transferscout.grid.models import trial_score
+
+    run_dir, config = _copy_run(small_run, tiny_encoder_dir, tmp_path)
+    data = tiny_config(
+        {**KEYWORDS, "path": str(tmp_path / "keywords.csv")},
+        tiny_encoder_dir,
+        {**SMALL_RUN, "evaluation": None, "grid.matched_single_task": True},
+    )
+    config = config_from_dict(data)
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict()))
+    target = prepare_target(
+        config, "supplies", data={"path": str(_new_target_file(tmp_path)), "id_column": "id"}
+    )
+    result = search_target(
+        run_dir, SearchSettings(Budget(trials=1)), target=target, config=config, export=False
+    )
+    with RunStore(run_dir, readonly=True) as store:
+        singles = [r for r in store.rows(kind="single") if r.target == "supplies"]
+    # 2 target settings at 6 epochs and, matched, at 6 + 6
+    assert sorted(r.config["target"]["settings"]["epochs"] for r in singles) == [6, 6, 12, 12]
+    best = max(singles, key=lambda r: trial_score(r, "validation"))
+    assert result.reference["trial"] == best.id

@@ -37,7 +37,11 @@ from transferscout.evaluation.cross_pool import (
 )
 from transferscout.evaluation.ordering import ranking_order
 from transferscout.evaluation.run import EvaluationResult, evaluate_run
-from transferscout.grid.models import load_trained_model, select_single_task_models
+from transferscout.grid.models import (
+    load_trained_model,
+    matched_single_task_ids,
+    select_single_task_models,
+)
 from transferscout.grid.runner import GridSummary, plan_trials, run_grid
 from transferscout.grid.spec import TrialSpec
 from transferscout.grid.store import RunStore, check_run_folder, run_lock
@@ -323,17 +327,26 @@ class _StageCache:
 
 
 def _store_digest(
-    run_dir: Path, fingerprints: set[str], planned: Collection[str] | None = None
+    run_dir: Path,
+    fingerprints: set[str],
+    planned: Collection[str] | None = None,
+    *,
+    matched: bool = True,
 ) -> dict[str, Any]:
     """Finished trials on these tasks (others, e.g. a recommendation's target, don't count).
 
-    With ``planned``, only those trials (the configured grid) count.
+    With ``planned``, only those trials (the configured grid) count; without ``matched``,
+    compute-matched single-task trials do not (the signals never read them).
     """
     with RunStore(run_dir, readonly=True) as store:
+        rows = store.rows()
+        left_out = set() if matched else matched_single_task_ids(rows)
         done = sorted(
             r.id
-            for r in store.rows(status="done")
-            if r.config["target"]["fingerprint"] in fingerprints
+            for r in rows
+            if r.status == "done"
+            and r.id not in left_out
+            and r.config["target"]["fingerprint"] in fingerprints
             and (r.config["source"] is None or r.config["source"]["fingerprint"] in fingerprints)
             and (planned is None or r.id in planned)
         )
@@ -375,7 +388,8 @@ def _run_stages(
         )
     cache = _StageCache(run_dir, store)
     fingerprints = {name: task.fingerprint for name, task in tasks.items()}
-    done = _store_digest(run_dir, set(fingerprints.values()))
+    # The signals read the plain single-task models only: matched ones change none of them.
+    done = _store_digest(run_dir, set(fingerprints.values()), matched=False)
     planned = {t.id for t in trials}
     stages_run = []
     # The pair signals run first: their cost is charged to the signals' budget before

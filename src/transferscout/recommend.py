@@ -41,7 +41,7 @@ from transferscout.errors import ConfigError, DataError, TransferScoutError
 from transferscout.evaluation.ordering import ranking_order
 from transferscout.grid.executors import Executor
 from transferscout.grid.runner import plan_trials, run_trials
-from transferscout.grid.spec import GridSpec
+from transferscout.grid.spec import GridSpec, matched_settings
 from transferscout.grid.store import RunStore, TrialRow
 from transferscout.meta.conformal import conformal_halfwidth, conformal_interval, loto_coverage
 from transferscout.meta.features import (
@@ -161,13 +161,21 @@ def train_reference(
     progress: bool = False,
     executor: Executor | None = None,
 ) -> list[TrialRow]:
-    """Train (or read) the target's single-task models; refuse a degenerate target."""
+    """Train (or read) the target's single-task models; refuse a degenerate target.
+
+    With ``grid.matched_single_task`` they include the compute-matched ones (a transfer's
+    source + target epochs): the new target's gains are measured against the best of all by
+    validation, as the run's are.
+    """
     grid = config.grid.spec()
+    settings = grid.target_settings
+    if grid.matched_single_task:
+        settings = tuple(dict.fromkeys([*settings, *matched_settings(grid)]))
     trials = plan_trials(
         GridSpec(
             targets=(name,),
             sources=(),
-            target_settings=grid.target_settings,
+            target_settings=settings,
             seeds=grid.seeds,
             precision=grid.precision,
         ),

@@ -6,7 +6,13 @@ import pytest
 
 from transferscout.encoders import EncoderSpec
 from transferscout.errors import ConfigError, DataError
-from transferscout.grid.spec import GridSpec, TrialSpec, expand_grid, settings_grid
+from transferscout.grid.spec import (
+    GridSpec,
+    TrialSpec,
+    expand_grid,
+    matched_settings,
+    settings_grid,
+)
 from transferscout.tasks import TaskSet
 from transferscout.training.settings import StageSettings
 
@@ -121,6 +127,58 @@ def test_single_task_seeds_repeat_only_single_task_trials(tasks: TaskSet) -> Non
     assert {t.seed for t in transfers} == {0}
     with pytest.raises(ConfigError, match="grid.single_task_seeds"):
         GridSpec(single_task_seeds=(1, 1))
+
+
+def test_matched_single_task_trials_train_targets_for_a_transfers_total_epochs(
+    tasks: TaskSet,
+) -> None:
+    grid = GridSpec(
+        sources=("food", "water"),
+        target_settings=settings_grid(learning_rate=[1e-5, 2e-5], epochs=[2]),
+        source_settings=settings_grid(learning_rate=[2e-5], epochs=[1, 2]),
+        seeds=(0,),
+        single_task_seeds=(1,),
+    )
+    plain = expand_grid(grid, tasks, ENCODER, FINGERPRINT)
+    matched = expand_grid(replace(grid, matched_single_task=True), tasks, ENCODER, FINGERPRINT)
+    added = [t for t in matched if t.id not in {p.id for p in plain}]
+    # the plain grid's trials keep their ids and order; the matched ones are single-task
+    # trials, after the plain single-task trials and before every transfer
+    assert [t for t in matched if t not in added] == plain
+    singles = [t for t in matched if t.kind == "single"]
+    assert matched[: len(singles)] == singles and singles[-len(added) :] == added
+    # 3 targets x (2 target lrs x total epochs 2+1, 2+2) x 2 single-task seeds
+    assert len(added) == 3 * 4 * 2
+    assert {(t.target_settings.learning_rate, t.target_settings.epochs) for t in added} == {
+        (1e-5, 3),
+        (1e-5, 4),
+        (2e-5, 3),
+        (2e-5, 4),
+    }
+    assert {t.seed for t in added} == {0, 1} and {t.target for t in added} == set(tasks.names)
+    # the target stage's other settings are kept
+    assert {t.target_settings.batch_size for t in added} == {StageSettings().batch_size}
+
+
+def test_a_matched_setting_the_grid_already_has_is_the_same_trial(tasks: TaskSet) -> None:
+    grid = GridSpec(
+        targets=("food",),
+        sources=("water",),
+        target_settings=settings_grid(epochs=[2, 4]),
+        source_settings=settings_grid(epochs=[2]),
+        matched_single_task=True,
+    )
+    # 2 + 2 = 4 is a target setting already; only 4 + 2 = 6 is new
+    assert [s.epochs for s in matched_settings(grid)] == [4, 6]
+    trials = expand_grid(grid, tasks, ENCODER, FINGERPRINT)
+    food = [t.target_settings.epochs for t in trials if t.kind == "single" and t.target == "food"]
+    assert food == [2, 4, 6]
+    assert len({t.id for t in trials}) == len(trials)
+    # no source, no transfer to match: nothing is added
+    alone = replace(grid, sources=())
+    assert expand_grid(alone, tasks, ENCODER, FINGERPRINT) == expand_grid(
+        replace(alone, matched_single_task=False), tasks, ENCODER, FINGERPRINT
+    )
 
 
 def test_self_transfer_when_allowed(tasks: TaskSet) -> None:

@@ -45,6 +45,23 @@ def test_plot_data_steps() -> None:
     assert pd.isna(gain.loc["a", "a"])
 
 
+def test_the_gain_matrix_is_over_table1s_baseline_the_matched_model_where_it_validates_best() -> (
+    None
+):
+    candidates = pd.DataFrame({"source": ["a", "b"], "target": ["b", "a"], "real_f1": [0.7, 0.5]})
+    table1 = pd.DataFrame(
+        {
+            "target": ["a", "a", "b", "b"],
+            "model": ["encoder→target", "encoder→target (matched)"] * 2,
+            "f1": [0.6, 0.4, 0.6, 0.65],
+            "baseline": [True, False, False, True],
+        }
+    )
+    gain = plots.gain_matrix(candidates, table1)
+    assert gain.loc["a", "b"] == pytest.approx(0.7 - 0.65)  # b's matched model
+    assert gain.loc["b", "a"] == pytest.approx(0.5 - 0.6)  # a's plain one
+
+
 def test_report_files(report: ReportFiles) -> None:
     page = report.html.read_text()
     assert page.count("data:image/png;base64,") == 4  # self-contained

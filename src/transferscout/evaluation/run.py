@@ -45,6 +45,7 @@ from transferscout.evaluation.metrics import (
 from transferscout.evaluation.noise import gains_beyond_noise, seed_noise
 from transferscout.evaluation.stats import EXACT_LIMIT
 from transferscout.evaluation.table1 import best_models_table
+from transferscout.grid.models import matched_single_task_ids, trial_score
 from transferscout.grid.store import RunStore
 from transferscout.kinds import get_kind, score_label
 from transferscout.meta.features import (
@@ -53,6 +54,7 @@ from transferscout.meta.features import (
     candidate_table,
     feature_columns,
     feature_groups,
+    target_scores,
 )
 from transferscout.meta.regressor import TransferRegressor
 
@@ -248,15 +250,18 @@ class SingleTaskHours:
     """The single-task trainings a run's evaluation charges, each once, in hours.
 
     Attributes:
-        all: Every finished single-task trial of the table's tasks (every setting and seed):
-            what the full grid trains, and what a method whose features read the single-task
-            models is charged (each feature reads the best-validation model of all of them).
+        all: Every finished single-task trial of the table's tasks (every setting and seed,
+            compute-matched ones included): what the full grid trains.
+        read: Its plain single-task trials (all but the compute-matched ones): what a method
+            whose features read the single-task models is charged (each feature reads the
+            best-validation model of all of them).
         source_stages: The single-task trials the candidates start from (each candidate's
             source stage, counted once however many candidates share it): what every method
             needs before it can train any transfer.
     """
 
     all: float
+    read: float
     source_stages: float
 
 
@@ -269,6 +274,7 @@ def _costs(run_dir: Path, table: pd.DataFrame) -> tuple[dict[str, float], Single
     with RunStore(run_dir, readonly=True) as store:
         costs = charged_costs(store.costs(), store.pair_signals("ansat"))
         singles = store.rows(kind="single", status="done")
+        matched = matched_single_task_ids(store.rows())
     families: dict[str, float] = {}
     for cost in costs:
         families[cost["family"]] = families.get(cost["family"], 0.0) + cost["seconds"] / 3600
@@ -277,6 +283,7 @@ def _costs(run_dir: Path, table: pd.DataFrame) -> tuple[dict[str, float], Single
     stages = set(table["source_trial"].dropna()) if "source_trial" in table.columns else set()
     return families, SingleTaskHours(
         all=float(sum(hours.values())),
+        read=float(sum(h for trial, h in hours.items() if trial not in matched)),
         source_stages=float(sum(hours.get(str(trial), 0.0) for trial in stages)),
     )
 
@@ -329,7 +336,39 @@ NDCG_GAIN = (
 )
 
 
-def _totals(table: pd.DataFrame) -> dict[str, Any]:
+def single_task_baselines(run_dir: Path) -> dict[str, Any]:
+    """What each target's gain is measured against, and the plain single-task scores.
+
+    The candidates' ``target_score`` is the best-validation model among every finished
+    single-task trial, the compute-matched ones (``grid.matched_single_task``) included;
+    ``plain`` holds each target's score without them (the figure before they existed) and
+    ``matched`` the targets whose baseline is a compute-matched model (its validation score
+    beats every plain one's).
+    """
+    with RunStore(run_dir, readonly=True) as store:
+        rows = store.rows()
+    matched_ids = matched_single_task_ids(rows)
+    singles = [r for r in rows if r.kind == "single" and r.status == "done"]
+    plain = [r for r in singles if r.id not in matched_ids]
+
+    def best_validation(group: Sequence[Any]) -> dict[str, float]:
+        best: dict[str, float] = {}
+        for row in group:
+            value = trial_score(row, "validation")
+            value = -np.inf if np.isnan(value) else value
+            best[row.target] = max(best.get(row.target, -np.inf), value)
+        return best
+
+    plain_best = best_validation(plain)
+    matched_best = best_validation([r for r in singles if r.id in matched_ids])
+    return {
+        "plain": target_scores(plain),
+        "matched": sorted(t for t, v in matched_best.items() if v > plain_best.get(t, -np.inf)),
+        "has_matched": bool(matched_best),
+    }
+
+
+def _totals(table: pd.DataFrame, baselines: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The full grid's best per target, aggregated per kind and as a gain (see the summary).
 
     ``summary`` holds ``target_kinds`` (targets per kind), ``full_grid_best`` (per kind: the
@@ -338,7 +377,9 @@ def _totals(table: pd.DataFrame) -> dict[str, Any]:
     single-task score) and ``aggregate``, what a number pooled over targets is: ``score`` —
     the mean of one metric — when every target has one kind, else ``gain``; a run whose
     targets are all binary keeps ``full_grid_best_f1``.  ``mean_single_task`` shifts a mean
-    best score to a mean best gain.
+    best score to a mean best gain.  With ``baselines`` (:func:`single_task_baselines`),
+    ``single_task_baseline`` says what the gains are over and, beside it once,
+    ``full_grid_best_gain_plain``: the gain over the plain single-task model.
     """
     per_target = table.groupby("target").agg(
         kind=("target_kind", "first"), best=("real_f1", "max"), own=("target_score", "first")
@@ -361,6 +402,21 @@ def _totals(table: pd.DataFrame) -> dict[str, Any]:
     }
     if set(kinds) == {"binary"}:
         summary["full_grid_best_f1"] = float(per_target["best"].mean())
+    if baselines is not None:
+        plain = per_target.index.map(lambda t: baselines["plain"].get(t, np.nan))
+        summary["full_grid_best_gain_plain"] = float(
+            (per_target["best"] - plain.to_numpy(dtype=float)).mean()
+        )
+        matched = [t for t in baselines["matched"] if t in per_target.index]
+        summary["single_task_baseline"] = {
+            "rule": (
+                "each target's single-task model with the best validation score, among the "
+                "plain single-task models and, where trained (grid.matched_single_task), the "
+                "compute-matched ones (a transfer's source + target epochs); never by test"
+            ),
+            "compute_matched_trained": bool(baselines["has_matched"]),
+            "compute_matched_targets": matched,
+        }
     return {"summary": summary, "mean_single_task": float(per_target["own"].mean())}
 
 
@@ -491,7 +547,7 @@ def evaluate_table(
                 method_charges(
                     [method],
                     family_hours,
-                    singles.all - singles.source_stages,
+                    singles.read - singles.source_stages,
                     adaptive_feature_set=adaptive_set,
                     base_hours=singles.source_stages,
                 )
@@ -574,7 +630,7 @@ def evaluate_table(
 
     per_seed_curves = pd.concat(curves, ignore_index=True)
     curves_frame = _mean_over_seeds(per_seed_curves, ["method", "k"], ["best_f1", "hours"])
-    totals = _totals(table)
+    totals = _totals(table, single_task_baselines(run_dir))
     curves_frame["best_gain"] = curves_frame["best_f1"] - totals["mean_single_task"]
     curves_frame = curves_frame[
         ["k", "best_f1", "hours", "method", "best_f1_sd", "hours_sd", "seeds", "best_gain"]

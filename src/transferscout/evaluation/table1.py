@@ -1,7 +1,9 @@
 """The analogue of the seed paper's Table 1.
 
-Per target, the best single-task model (BERT→B) and the best transfer model (BERT→A→B), with
-their settings, the target's own primary metric and accuracy.  Column ``f1`` holds the primary
+Per target, the single-task model (BERT→B) — and the compute-matched one, trained for a
+transfer's total epochs — and the best transfer model (BERT→A→B), with their settings, the
+target's own primary metric and accuracy, and the transfer's gain over the better single-task
+model by validation.  Column ``f1`` holds the primary
 metric named in column ``metric``: positive-class F1 (binary), macro-F1 (multi-class) or
 Spearman's ρ (regression); accuracy is NaN for regression.
 """
@@ -14,10 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from transferscout.grid.models import trial_kind, trial_score
+from transferscout.grid.models import matched_single_task_ids, trial_kind, trial_score
 from transferscout.grid.store import RunStore
 
-__all__ = ["best_models_table"]
+__all__ = ["MATCHED", "MODELS", "SINGLE", "TRANSFER", "best_models_table"]
+
+#: The table's models, in its order.
+SINGLE, MATCHED, TRANSFER = "encoder→target", "encoder→target (matched)", "encoder→source→target"
+MODELS = (SINGLE, MATCHED, TRANSFER)
 
 
 def _settings(config: dict[str, object], stage: str) -> dict[str, object]:
@@ -38,30 +44,41 @@ def best_models_table(
     allow_self_transfer: bool = False,
     trials: Collection[str] | None = None,
 ) -> pd.DataFrame:
-    """Two rows per target (single-task, best transfer) and average rows per model and metric.
+    """Per target the single-task model(s), the best transfer, and average rows per model.
 
-    Results of the same configuration over several seeds are averaged first; "best" is the
-    highest mean test score of the target's primary metric, as the seed paper's table does
-    with F1.  Transfers from a task to itself count only with ``allow_self_transfer`` (the
-    evaluation's setting, applied everywhere).  Only single-task and transfer trials count
-    (a search's chains are not the table's models), and with ``trials`` only those ids (the
-    configured grid: a searched new target or a chain's middle stage outside the grid is left
-    out).
+    Results of the same configuration over several seeds are averaged first.  The best
+    transfer (``encoder→source→target``) is the highest mean test score of the target's
+    primary metric, as the seed paper's table does with F1: the full grid's best.  The
+    single-task rows are chosen by their mean *validation* score (column ``validation``),
+    never by test: ``encoder→target`` among the grid's plain single-task settings and, when
+    the run has them (``grid.matched_single_task``), ``encoder→target (matched)`` among the
+    compute-matched ones (trained for a transfer's source + target epochs).  Of the two, the
+    one with the higher validation score is the target's ``baseline``; the transfer row's
+    ``gain`` is its score minus the baseline's, and ``gain_plain`` — the figure before the
+    matched baseline existed — minus the plain single-task model's.  Transfers from a task to
+    itself count only with ``allow_self_transfer`` (the evaluation's setting, applied
+    everywhere).  Only single-task and transfer trials count (a search's chains are not the
+    table's models), and with ``trials`` only those ids (the configured grid: a searched new
+    target or a chain's middle stage outside the grid is left out).
     """
     with RunStore(run_dir, readonly=True) as store:
-        rows = store.rows(status="done")
+        every = store.rows()
+    matched = matched_single_task_ids(every)
     records = []
-    for row in rows:
-        if row.kind not in ("single", "transfer") or (trials is not None and row.id not in trials):
+    for row in every:
+        if row.status != "done" or row.kind not in ("single", "transfer"):
             continue
-        if row.metrics is None or (row.source == row.target and not allow_self_transfer):
+        if (trials is not None and row.id not in trials) or row.metrics is None:
+            continue
+        if row.source == row.target and not allow_self_transfer:
             continue
         source = _settings(row.config, "source")
         target = _settings(row.config, "target")
+        model = TRANSFER if row.kind == "transfer" else MATCHED if row.id in matched else SINGLE
         records.append(
             {
                 "target": row.target,
-                "model": "encoder→target" if row.kind == "single" else "encoder→source→target",
+                "model": model,
                 "source": row.source or "",
                 "source_lr": source["lr"],
                 "source_epochs": source["epochs"],
@@ -72,21 +89,61 @@ def best_models_table(
                 "metric": trial_kind(row).primary_metric,
                 "f1": trial_score(row),
                 "accuracy": row.metrics.get("test_accuracy", np.nan),
+                "validation": trial_score(row, "validation"),
             }
         )
     if not records:
         return pd.DataFrame()
     frame = pd.DataFrame(records).fillna({"source_lr": -1, "source_epochs": -1, "source_batch": -1})
-    keys = [c for c in frame.columns if c not in ("f1", "accuracy")]
-    frame = frame.groupby(keys, as_index=False)[["f1", "accuracy"]].mean()
+    values = ["f1", "accuracy", "validation"]
+    keys = [c for c in frame.columns if c not in values]
+    frame = frame.groupby(keys, as_index=False)[values].mean()
+    # Singles by validation (NaN last), transfers by test; ties keep the configuration order.
+    frame["_order"] = np.where(
+        frame["model"] == TRANSFER, frame["f1"], frame["validation"].fillna(-np.inf)
+    )
     best = (
-        frame.sort_values("f1", ascending=False)
+        frame.sort_values("_order", ascending=False, kind="stable")
         .groupby(["target", "model"], as_index=False)
         .head(1)
+        .drop(columns="_order")
     )
-    best = best.sort_values(["target", "model"], ascending=[True, False]).reset_index(drop=True)
+    best["_rank"] = best["model"].map(MODELS.index)
+    best = best.sort_values(["target", "_rank"]).drop(columns="_rank").reset_index(drop=True)
     best = best.replace({-1: None})
+    best = _with_gains(best)
     # Targets of different kinds have different metrics: one average row per metric.
-    averages = best.groupby(["model", "metric"], as_index=False)[["f1", "accuracy"]].mean()
+    averaged = [*values, "gain", "gain_plain"]
+    averages = best.groupby(["model", "metric"], as_index=False, sort=False)[averaged].mean()
+    averages["_rank"] = averages["model"].map(MODELS.index)
+    averages = averages.sort_values(["_rank", "metric"], kind="stable").drop(columns="_rank")
     averages["target"] = "average"
+    averages["baseline"] = False
     return pd.concat([best, averages], ignore_index=True)
+
+
+def _with_gains(best: pd.DataFrame) -> pd.DataFrame:
+    """Mark each target's baseline and add the transfer rows' ``gain`` and ``gain_plain``.
+
+    The baseline is the single-task row with the higher validation score (the plain one on
+    a tie: it costs less).  ``best`` holds one row per target and model, in :data:`MODELS`
+    order.
+    """
+    models = best["model"].to_numpy()
+    score = best["f1"].to_numpy(dtype=float)
+    validation = np.nan_to_num(best["validation"].to_numpy(dtype=float), nan=-np.inf)
+    baseline = np.zeros(len(best), dtype=bool)
+    gain = np.full(len(best), np.nan)
+    gain_plain = np.full(len(best), np.nan)
+    for index in best.groupby("target", sort=False).indices.values():
+        singles = [i for i in index if models[i] != TRANSFER]
+        if not singles:
+            continue
+        chosen = max(singles, key=lambda i: validation[i])  # the first (plain) on a tie
+        baseline[chosen] = True
+        plain = [i for i in singles if models[i] == SINGLE]
+        for i in index:
+            if models[i] == TRANSFER:
+                gain[i] = score[i] - score[chosen]
+                gain_plain[i] = score[i] - score[plain[0]] if plain else np.nan
+    return best.assign(baseline=baseline, gain=gain, gain_plain=gain_plain)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from transferscout.encoders import Encoder, EncoderSpec, load_encoder
 from transferscout.errors import TransferScoutError
@@ -18,6 +20,7 @@ from transferscout.tasks.task import TaskSet
 __all__ = [
     "ModelChoice",
     "load_trained_model",
+    "matched_single_task_ids",
     "model_fingerprint",
     "select_single_task_models",
     "trial_kind",
@@ -30,16 +33,20 @@ ModelChoice = Literal["best_validation", "first"]
 def select_single_task_models(
     store: RunStore, tasks: TaskSet, *, choice: ModelChoice = "best_validation"
 ) -> dict[str, TrialRow]:
-    """One finished single-task model per task of ``tasks``.
+    """One finished *plain* single-task model per task of ``tasks``.
 
-    ``best_validation`` takes the model with the highest validation score — the primary
+    Compute-matched single-task trials (:func:`matched_single_task_ids`) are left out: the
+    signals read the grid's own single-task models, so ``grid.matched_single_task`` changes
+    no signal.  ``best_validation`` takes the model with the highest validation score — the primary
     metric of the task's kind (never the test score, which the evaluation scores); ``first``
     the earliest planned one (first setting, first seed).
 
     Raises:
         TransferScoutError: A task has no finished single-task model in this run.
     """
-    rows = store.rows(status="done", kind="single")
+    every = store.rows()
+    matched = matched_single_task_ids(every)
+    rows = [r for r in every if r.kind == "single" and r.status == "done" and r.id not in matched]
     chosen: dict[str, TrialRow] = {}
     for name, task in tasks.items():
         own = [r for r in rows if r.config["target"]["fingerprint"] == task.fingerprint]
@@ -53,6 +60,50 @@ def select_single_task_models(
             own = sorted(own, key=lambda r: -_or_zero(trial_score(r, "validation")))
         chosen[name] = own[0]
     return chosen
+
+
+def _stage(config: Mapping[str, Any], part: str, epochs: int | None = None) -> str:
+    """What makes a stage the same stage across trials: encoder, precision and settings."""
+    settings = dict(config[part]["settings"])
+    if epochs is not None:
+        settings["epochs"] = epochs
+    identity = [(config.get("encoder") or {}).get("fingerprint"), config.get("precision"), settings]
+    return json.dumps(identity, sort_keys=True)
+
+
+def matched_single_task_ids(rows: Iterable[TrialRow]) -> set[str]:
+    """The ids of the compute-matched single-task trials among a run's stored trials.
+
+    A transfer trial trains its encoder for ``source epochs + target epochs``; its
+    compute-matched single-task setting is the target setting with that many epochs
+    (``grid.matched_single_task``, :func:`transferscout.grid.spec.matched_settings`).  A
+    single-task trial is *matched* when its setting is one of those of the transfers in
+    ``rows`` and *plain* otherwise: a setting the grid trains single-task models with anyway
+    (any transfer's target setting, or a source setting of a transfer from that task) is
+    plain — it is the same trial.  Decided from the stored configurations alone (no marker:
+    ids stay as they were), so it holds for a store, its exported tables, and a new target
+    that ``rank`` or ``search`` trained into the run; pass every stored row (any status).
+    """
+    rows = list(rows)
+    transfers = [r.config for r in rows if r.kind == "transfer"]
+    matched = {
+        _stage(c, "target", c["source"]["settings"]["epochs"] + c["target"]["settings"]["epochs"])
+        for c in transfers
+    }
+    targets = {_stage(c, "target") for c in transfers}
+    sources: dict[str, set[str]] = {}
+    for config in transfers:
+        task = config["source"].get("fingerprint")
+        sources.setdefault(task, set()).add(_stage(config, "source"))
+    out = set()
+    for row in rows:
+        if row.kind != "single":
+            continue
+        stage = _stage(row.config, "target")
+        plain = targets | sources.get(row.config["target"].get("fingerprint"), set())
+        if stage in matched and stage not in plain:
+            out.add(row.id)
+    return out
 
 
 def trial_kind(row: TrialRow) -> TaskKind:

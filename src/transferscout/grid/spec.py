@@ -33,6 +33,7 @@ __all__ = [
     "GridSpec",
     "TrialSpec",
     "expand_grid",
+    "matched_settings",
     "settings_grid",
     "stage_head",
 ]
@@ -260,6 +261,9 @@ class GridSpec:
             repeating every transfer trial.  Transfer trials use ``seeds`` only.
         allow_self_transfer: Whether a task may be its own source (A -> A).
         precision: ``"fp32"`` or ``"bf16"`` (autocast); part of every trial's identity.
+        matched_single_task: Also train, per target with a source, the compute-matched
+            single-task trials (:func:`matched_settings`), for every single-task seed: the
+            yardstick that separates "transfer helps" from "more training helps".
     """
 
     targets: tuple[str, ...] | None = None
@@ -270,6 +274,7 @@ class GridSpec:
     single_task_seeds: tuple[int, ...] = ()
     allow_self_transfer: bool = False
     precision: Precision = "fp32"
+    matched_single_task: bool = False
 
     def __post_init__(self) -> None:
         for name in (
@@ -298,6 +303,20 @@ class GridSpec:
             raise ConfigError(f"grid.precision = {self.precision!r}; expected 'fp32' or 'bf16'")
 
 
+def matched_settings(grid: GridSpec) -> tuple[StageSettings, ...]:
+    """The compute-matched single-task settings of a grid's transfers, in a stable order.
+
+    A transfer trains its encoder for ``source epochs + target epochs``; its compute-matched
+    single-task model trains the target for as many epochs, with the target stage's other
+    settings: one setting per (source settings, target settings) combination, without
+    repeats.  Settings the grid already trains single-task models with are included (they
+    are the same trials).
+    """
+    combos = itertools.product(grid.source_settings, grid.target_settings)
+    matched = (replace(t, epochs=s.epochs + t.epochs) for s, t in combos)
+    return tuple(dict.fromkeys(matched))
+
+
 def expand_grid(
     grid: GridSpec,
     tasks: TaskSet,
@@ -307,7 +326,10 @@ def expand_grid(
     """All trials of a grid, single-task trials first, without duplicates, in a stable order.
 
     Single-task trials cover every target with the target settings and every source with
-    the source settings (these are the shared source stages).
+    the source settings (these are the shared source stages); with
+    ``grid.matched_single_task``, every target that has a source also gets the
+    compute-matched settings (:func:`matched_settings`) — a setting the grid already has is
+    the same trial (same id), never a duplicate — after the plain ones.
 
     Raises:
         DataError: A task name is not in ``tasks``.
@@ -350,12 +372,19 @@ def expand_grid(
     if not sources:
         return list(trials.values())
     for target in targets:
-        usable = [s for s in sources if s != target or grid.allow_self_transfer]
-        if not usable:
+        if not [s for s in sources if s != target or grid.allow_self_transfer]:
             raise ConfigError(
                 f"target {target!r} has no source task: its only source is itself and "
                 "grid.allow_self_transfer is false"
             )
+    if grid.matched_single_task:
+        for seed in dict.fromkeys([*grid.seeds, *grid.single_task_seeds]):
+            for task in targets:
+                for settings in matched_settings(grid):
+                    trial = single(task, settings, seed)
+                    trials.setdefault(trial.id, trial)
+    for target in targets:
+        usable = [s for s in sources if s != target or grid.allow_self_transfer]
         for seed, source, source_settings, target_settings in itertools.product(
             grid.seeds, usable, grid.source_settings, grid.target_settings
         ):

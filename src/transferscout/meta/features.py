@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from transferscout.errors import ConfigError
-from transferscout.grid.models import trial_kind, trial_score
+from transferscout.grid.models import matched_single_task_ids, trial_kind, trial_score
 from transferscout.grid.store import RunStore, TrialRow
 from transferscout.signals.ansat import ansat_feature_names
 
@@ -149,8 +149,9 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
     (``validation_score − target_validation_score``: what the meta-model learns, comparable
     across kinds), ``real_gain`` (``real_f1 − target_score``: the truth, only reported), and
     one column per stored signal.  The single-task scores ``source_f1`` and ``target_f1`` are
-    the validation scores of each task's best-validation single-task model, read from the
-    trials (so tables whose stored signals predate this hold no test score either).
+    the validation scores of each task's best-validation plain single-task model (the one
+    the signals use), read from the trials (so tables whose stored signals predate this hold
+    no test score either).
     ``trials`` keeps only those trial ids (a configured grid; finished trials of an earlier
     grid are then left out, with a log message).
     """
@@ -158,6 +159,7 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
         rows = store.rows(kind="transfer", status="done")
         signals = pivot_signals(store.pair_signals())
         singles = store.rows(kind="single", status="done")
+        matched = matched_single_task_ids(store.rows())
     if trials is not None:
         kept = [row for row in rows if row.id in trials]
         if len(kept) < len(rows):
@@ -220,9 +222,11 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
     grouped[REAL_GAIN] = grouped["real_f1"] - grouped["target_score"]
     grouped[META_TARGET] = grouped["validation_score"] - grouped["target_validation_score"]
     table = grouped.merge(signals, on=["source", "target"], how="left")
-    # The single-task scores as features: validation, from the trials themselves.
-    table["source_f1"] = table["source"].map(validation_baselines).astype(float)
-    table["target_f1"] = table["target"].map(validation_baselines).astype(float)
+    # The single-task scores as features: validation, from the trials themselves, of the
+    # plain single-task models (the signals' models; compute-matched ones are baselines only).
+    read = target_validation_scores([r for r in singles if r.id not in matched])
+    table["source_f1"] = table["source"].map(read).astype(float)
+    table["target_f1"] = table["target"].map(read).astype(float)
     sizes: dict[str, float] = {}
     if "source_size" in table.columns:
         known = table.dropna(subset=["source_size"])
@@ -252,8 +256,11 @@ def one_training_hours(trials: pd.DataFrame, keys: Sequence[str]) -> pd.DataFram
 def best_single_task_rows(singles: Sequence[TrialRow]) -> dict[str, TrialRow]:
     """Each target's single-task model with the best validation score (never test).
 
-    The same model the signals use (``model_choice = "best_validation"``); ties keep the
-    earlier row.
+    Among every single-task trial given: a run's plain ones and, with
+    ``grid.matched_single_task``, its compute-matched ones (trained for a transfer's source +
+    target epochs), so a gain is never credited to transfer that more training alone gives.
+    The signals read the plain ones only (``select_single_task_models``, with
+    ``model_choice = "best_validation"``).  Ties keep the earlier row.
     """
     best: dict[str, TrialRow] = {}
     for row in singles:

@@ -94,11 +94,17 @@ def budget_label(summary: Mapping[str, Any]) -> str:
 
 
 def gain_matrix(candidates: pd.DataFrame, table1: pd.DataFrame) -> pd.DataFrame:
-    """Source × target: best transfer score (over settings) minus the best single-task score.
+    """Source × target: best transfer score (over settings) minus the single-task baseline.
 
-    Each target in its own primary metric.
+    Each target in its own primary metric.  The baseline is Table 1's (``baseline``: the
+    plain or compute-matched single-task model with the better validation score); a Table 1
+    written before it had one gives the plain single-task row.
     """
-    singles = table1[(table1["model"] == "encoder→target") & (table1["target"] != "average")]
+    rows = table1[table1["target"] != "average"]
+    if "baseline" in rows.columns:
+        singles = rows[rows["baseline"].astype(bool)]
+    else:
+        singles = rows[rows["model"] == "encoder→target"]
     baseline = singles.set_index("target")["f1"]
     best = candidates.groupby(["source", "target"])["real_f1"].max().unstack("target")
     return best - baseline.reindex(best.columns)

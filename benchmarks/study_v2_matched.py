@@ -1,0 +1,131 @@
+"""Reference study v2: train the compute-matched single-task trials of a pool (issue 26, item 3).
+
+A transfer of the study trains its encoder for 2 source + 2 target epochs; its single-task
+baseline for 2.  The compute-matched single-task models (``grid.matched_single_task``: the
+target settings at 2 + 2 = 4 epochs, for each of the pool's 12 tasks, 2 target learning rates
+and 3 single-task seeds: 72 trials per pool) separate "transfer helps" from "more training
+helps".  This step adds them to a pool's committed tables:
+
+1. imports ``benchmarks/results/study-v2/<pool>`` into its own run folder (once: a run folder
+   with a store is continued, never imported over; not the folder the pool was trained in,
+   whose store holds other signals than the committed tables);
+2. plans the pool's grid with ``grid.matched_single_task = true`` and keeps the trials the
+   plain grid does not have — the matched ones only: nothing else is trained again, not even
+   a plain single-task model whose file is missing (the tables hold no model files);
+3. trains them through the normal resumable runner (``run_trials``: the run's store, one
+   trial at a time by default), in chunks, exporting the tables after every chunk so that
+   what is finished can be committed as it grows.
+
+Stopped at any point, the same command goes on where it stopped.  The signals are not
+touched (they read the plain single-task models only), so the pool's stored signals stay
+valid; ``benchmarks/study_v2.py`` then measures the gains against the best single-task model
+by validation, the matched ones included.
+
+Usage (one pool at a time; ``--max-trials 1 --no-export`` measures one trial):
+
+    nice -n 10 .venv/bin/python benchmarks/study_v2_matched.py pool1 [--run RUN] [--chunk 6]
+        [--max-trials N] [--no-export] [-s executor.workers=1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from transferscout.config import RunConfig, load_config
+from transferscout.grid.runner import plan_trials, run_trials
+from transferscout.grid.spec import TrialSpec
+from transferscout.grid.store import RunStore
+from transferscout.tables import export_tables, import_tables
+from transferscout.tasks.task import TaskSet
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "study-v2"
+
+logger = logging.getLogger("study_v2_matched")
+
+
+def pool_config(pool: str, overrides: list[str] | None = None) -> RunConfig:
+    """The pool's configuration with the compute-matched single-task trials switched on."""
+    return load_config(
+        RESULTS / f"{pool}.toml", ["grid.matched_single_task=true", *(overrides or [])]
+    )
+
+
+def matched_trials(config: RunConfig, tasks: TaskSet) -> list[TrialSpec]:
+    """The trials the grid gains with ``grid.matched_single_task``: its matched single-task ones."""
+    spec = config.grid.spec()
+    encoder = config.encoder.spec()
+    plain = {t.id for t in plan_trials(replace(spec, matched_single_task=False), tasks, encoder)}
+    return [t for t in plan_trials(spec, tasks, encoder) if t.id not in plain]
+
+
+def pending(run_dir: Path, trials: list[TrialSpec]) -> list[TrialSpec]:
+    """The trials not yet finished in the run's store."""
+    if not (run_dir / "store.sqlite").exists():
+        return list(trials)
+    with RunStore(run_dir, readonly=True) as store:
+        done = {r.id for r in store.rows(status="done")}
+    return [t for t in trials if t.id not in done]
+
+
+def main() -> None:
+    """Import once, train the pending matched trials in chunks, export after each."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("pool", choices=["pool1", "pool2"])
+    parser.add_argument("--run", type=Path, help="default runs/study-v2-<pool>-matched")
+    parser.add_argument("--chunk", type=int, default=6, help="trials between two exports")
+    parser.add_argument("--max-trials", type=int, help="train at most this many now")
+    parser.add_argument("--no-export", action="store_true", help="leave the tables as they are")
+    parser.add_argument(
+        "-s", "--set", action="append", default=[], help="KEY=VALUE, e.g. executor.workers=1"
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    run_dir = args.run or ROOT / "runs" / f"study-v2-{args.pool}-matched"
+    tables = RESULTS / args.pool
+    if not (run_dir / "store.sqlite").exists():
+        logger.info("importing %s into %s", tables, run_dir)
+        import_tables(tables, run_dir)
+    config = pool_config(args.pool, args.set)
+    # The run's configuration says the matched trials belong to its grid (exported with it).
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    tasks = config.data.load()
+    trials = matched_trials(config, tasks)
+    todo = pending(run_dir, trials)
+    if args.max_trials is not None:
+        todo = todo[: args.max_trials]
+    logger.info("%d matched single-task trials, %d to train now", len(trials), len(todo))
+    options = config.executor.options()
+    for start in range(0, len(todo), args.chunk):
+        chunk = todo[start : start + args.chunk]
+        began = time.perf_counter()
+        run_trials(run_dir, tasks, chunk, options)
+        seconds = time.perf_counter() - began
+        with RunStore(run_dir, readonly=True) as store:
+            rows = [store.row(t.id) for t in chunk]
+        for trial, row in zip(chunk, rows, strict=True):
+            assert row is not None
+            logger.info(
+                "%s lr=%g epochs=%d seed=%d: %s, %.1f s of training",
+                trial.target,
+                trial.target_settings.learning_rate,
+                trial.target_settings.epochs,
+                trial.seed,
+                row.status,
+                row.target_seconds or float("nan"),
+            )
+        logger.info("chunk of %d trials: %.1f s wall", len(chunk), seconds)
+        if not args.no_export:
+            export_tables(run_dir, tables)
+            logger.info("exported %s", tables)
+    left = len(pending(run_dir, trials))
+    logger.info("%d of %d matched trials finished", len(trials) - left, len(trials))
+
+
+if __name__ == "__main__":
+    main()

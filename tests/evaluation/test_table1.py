@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.grid.test_models import ENCODER, GRID, store_of
+from transferscout.evaluation.run import _totals, single_task_baselines
+from transferscout.evaluation.table1 import MATCHED, SINGLE, TRANSFER, best_models_table
+from transferscout.grid.spec import TrialSpec, expand_grid
+from transferscout.meta.features import candidate_table
+from transferscout.tasks import TaskSet
+
+#: (validation, test) per target and model: food's matched model validates best (its gain is
+#: measured against it); water's matched model has the best *test* score but not the best
+#: validation score, so water's baseline stays the plain model.
+SCORES = {
+    ("food", "single", 1): {0: (0.5, 0.50), 1: (0.6, 0.55)},
+    ("food", "single", 2): {0: (0.7, 0.62), 1: (0.65, 0.60)},
+    ("food", "transfer", 1): {0: (0.66, 0.70)},
+    ("water", "single", 1): {0: (0.8, 0.75), 1: (0.7, 0.72)},
+    ("water", "single", 2): {0: (0.6, 0.80), 1: (0.62, 0.78)},
+    ("water", "transfer", 1): {0: (0.7, 0.74)},
+    ("shelter", "single", 1): {0: (0.5, 0.5), 1: (0.5, 0.5)},
+}
+
+
+def _scores(trial: TrialSpec) -> tuple[float, float]:
+    return SCORES[(trial.target, trial.kind, trial.target_settings.epochs)][trial.seed]
+
+
+@pytest.fixture
+def matched_run(tasks: TaskSet, tmp_path: Path) -> Path:
+    return store_of(tmp_path, expand_grid(GRID, tasks, ENCODER, "e" * 64), _scores)
+
+
+def test_table1_shows_the_gain_over_the_better_single_task_model_by_validation(
+    matched_run: Path,
+) -> None:
+    table = best_models_table(matched_run)
+    rows = table.set_index(["target", "model"])
+    approx = pytest.approx  # means of a few floats: exact up to rounding
+    # seed means per configuration; the single-task rows' validation decides the baseline
+    assert rows.loc[("food", SINGLE), "f1"] == approx(0.525)
+    assert rows.loc[("food", MATCHED), "f1"] == approx(0.61)
+    assert list(rows.loc["food", "baseline"]) == [False, True, False]
+    assert rows.loc[("food", TRANSFER), "gain"] == approx(0.70 - 0.61)
+    assert rows.loc[("food", TRANSFER), "gain_plain"] == approx(0.70 - 0.525)
+    # water's matched model tests better but validates worse: never chosen by test
+    assert list(rows.loc["water", "baseline"]) == [True, False, False]
+    assert rows.loc[("water", TRANSFER), "gain"] == approx(0.74 - 0.735)
+    assert rows.loc[("water", TRANSFER), "gain_plain"] == approx(0.74 - 0.735)
+    assert rows.loc[("water", MATCHED), "target_epochs"] == 2
+    average = rows.loc["average"].reset_index().set_index("model")
+    assert average.loc[TRANSFER, "gain"] == approx((0.09 + 0.005) / 2)
+    assert average.loc[TRANSFER, "gain_plain"] == approx((0.175 + 0.005) / 2)
+    assert average.loc[MATCHED, "f1"] == approx((0.61 + 0.79) / 2)
+
+
+def test_without_matched_trials_the_table_has_its_two_models_and_equal_gains(
+    matched_run: Path, tasks: TaskSet
+) -> None:
+    from dataclasses import replace
+
+    plain = {
+        t.id
+        for t in expand_grid(replace(GRID, matched_single_task=False), tasks, ENCODER, "e" * 64)
+    }
+    table = best_models_table(matched_run, trials=plain)
+    assert MATCHED not in set(table["model"])
+    transfers = table[(table["model"] == TRANSFER) & (table["target"] != "average")]
+    assert list(transfers["gain"]) == list(transfers["gain_plain"])
+    assert transfers.set_index("target")["gain"]["food"] == pytest.approx(0.70 - 0.525)
+
+
+def test_the_evaluations_gain_is_over_the_best_validation_model_of_both(matched_run: Path) -> None:
+    table = candidate_table(matched_run)
+    own = table.set_index("target")["target_score"]
+    # food: the matched seed-0 model (validation 0.7); water: the plain seed-0 one (0.8)
+    assert own["food"] == 0.62 and own["water"] == 0.75
+    baselines = single_task_baselines(matched_run)
+    assert baselines["plain"] == {"food": 0.55, "water": 0.75, "shelter": 0.5}
+    assert baselines["matched"] == ["food"]
+    summary = _totals(table, baselines)["summary"]
+    approx = pytest.approx  # means of two differences
+    assert summary["full_grid_best_gain"] == approx(((0.70 - 0.62) + (0.74 - 0.75)) / 2)
+    assert summary["full_grid_best_gain_plain"] == approx(((0.70 - 0.55) + (0.74 - 0.75)) / 2)
+    assert summary["single_task_baseline"]["compute_matched_targets"] == ["food"]
