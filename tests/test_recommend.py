@@ -9,6 +9,7 @@ from tests.conftest import keyword_rows, write_csv
 from tests.run_config import grid_config, write_config
 from transferscout.cli import app
 from transferscout.grid.store import RunStore
+from transferscout.recommend import interval_is_informative
 
 runner = CliRunner()
 
@@ -37,3 +38,20 @@ def test_rank_refuses_a_run_without_signals_as_evaluate_does(
     assert "has no transferability signals" in result.stderr and "signals" in result.stderr
     with RunStore(run_dir, readonly=True) as store:
         assert len(store.rows()) == before  # refused before training the target's model
+
+
+@pytest.mark.parametrize(
+    ("halfwidth", "bounds", "informative"),
+    [
+        (0.25, (0.0, 1.0), True),  # width 0.5: exactly half of an F1's range
+        (0.26, (0.0, 1.0), False),
+        (0.47, (0.0, 1.0), False),  # the +-0.47 rank printed on every row
+        (0.5, (-1.0, 1.0), True),  # Spearman's rho: the range is 2
+        (0.51, (-1.0, 1.0), False),
+        (float("inf"), (0.0, 1.0), False),  # too few residuals for an interval
+    ],
+)
+def test_an_interval_wider_than_half_the_metrics_range_is_uninformative(
+    halfwidth: float, bounds: tuple[float, float], informative: bool
+) -> None:
+    assert interval_is_informative(halfwidth, bounds) is informative

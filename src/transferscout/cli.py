@@ -779,6 +779,12 @@ def search_command(
         console.print(
             f"chain stage outside the configured grid (trained for the chain only): {stage}"
         )
+    if result.interval and not result.interval["informative"]:
+        console.print(
+            f"the meta-model's 95% intervals (±{result.interval['halfwidth']:.2f}) are wider than "
+            f"half the range of the {metric}: its upper bounds, and so its stop rule, say little "
+            "here; the order is its best guess"
+        )
     model = "" if result.model_dir is None else f"model: {result.model_dir.resolve()} ; "
     console.print(f"{model}trace: {result.folder / 'trace.csv'}")
 

@@ -69,6 +69,7 @@ from transferscout.grid.store import RunStore, TrialRow
 from transferscout.meta.features import META_TARGET, pivot_signals, target_validation_scores
 from transferscout.recommend import (
     candidate_frame,
+    interval_is_informative,
     meta_model_history,
     target_signals,
     train_reference,
@@ -186,6 +187,9 @@ class SearchResult:
     folder: Path
     model_dir: Path | None
     settings: dict[str, Any] = field(default_factory=dict)
+    #: The meta-model's 95% interval (``halfwidth``) behind the upper bounds of the stop
+    #: rule, and whether it is narrower than half the metric's range (``informative``).
+    interval: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -582,6 +586,10 @@ class _Search:
             folder=folder,
             model_dir=model_dir,
             settings={**asdict(settings), "budget": settings.budget.label},
+            interval={
+                "halfwidth": self.halfwidth,
+                "informative": interval_is_informative(self.halfwidth, self.bounds),
+            },
         )
         _write_result(result)
         self._drop_other_models(best)
@@ -825,6 +833,7 @@ def _write_result(result: SearchResult) -> None:
         "chain": result.chain,
         "model_dir": str(result.model_dir),
         "settings": result.settings,
+        "interval": result.interval,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     write_text_atomically(

@@ -143,3 +143,17 @@ def test_searched_targets_are_tested_against_their_single_task_models() -> None:
     assert test["p"] == pytest.approx(0.5)
     assert "+0.1500, p = 0.500 n.s." in search_test_text({"a": _trace(0.1), "b": _trace(0.2)})
     assert search_test_text({"a": _trace(0.1)}) == ""  # one target: no paired test
+
+
+def test_searches_whose_intervals_are_uninformative_are_named() -> None:
+    vague = _trace(0.1)
+    vague[1]["interval"] = {"halfwidth": 0.47, "informative": False}
+    sharp = _trace(0.2)
+    sharp[1]["interval"] = {"halfwidth": 0.05, "informative": True}
+    text = search_test_text({"vague": vague, "sharp": sharp})
+    assert "+0.1500" in text
+    assert "For vague, the meta-model's 95% intervals were wider than half" in text
+    assert "sharp," not in text
+    # One target: no paired test, but the warning stays; searches from before say nothing.
+    assert search_test_text({"vague": vague}).startswith("For vague,")
+    assert search_test_text({"a": _trace(0.1)}) == ""

@@ -240,15 +240,27 @@ def search_test(traces: dict[str, tuple[pd.DataFrame, dict[str, Any]]]) -> dict[
 
 
 def search_test_text(traces: dict[str, tuple[pd.DataFrame, dict[str, Any]]]) -> str:
-    """One sentence on :func:`search_test` ("" for fewer than two searched targets)."""
+    """A sentence on :func:`search_test` (none for fewer than two searched targets), and one
+    naming the searches whose meta-model intervals were uninformative."""
     test = search_test(traces)
-    if test["targets"] < 2:
-        return ""
-    return (
-        f"Kept model vs single-task model over the {test['targets']:g} searched targets: mean "
-        f"test-score gain {test['mean_gain']:+.4f}, p = {p_text(test['p'])} (two-sided paired "
-        "sign-flip test across targets)."
+    vague = sorted(
+        target
+        for target, (_, summary) in traces.items()
+        if not (summary.get("interval") or {}).get("informative", True)
     )
+    text = ""
+    if test["targets"] >= 2:
+        text = (
+            f"Kept model vs single-task model over the {test['targets']:g} searched targets: "
+            f"mean test-score gain {test['mean_gain']:+.4f}, p = {p_text(test['p'])} (two-sided "
+            "paired sign-flip test across targets)."
+        )
+    if vague:
+        text += (
+            f" For {', '.join(vague)}, the meta-model's 95% intervals were wider than half the "
+            "metric's range (uninformative): its upper bounds, and so the stop rule, said little."
+        )
+    return text.strip()
 
 
 def _tried(summary: dict[str, Any]) -> str:
