@@ -51,8 +51,11 @@ def test_conll_errors_name_the_line(tmp_path: Path) -> None:
         "separated by spaces or tabs: the word, then its tag at index 4 (tag_index), "
         "got 'Flood NN B-NP O'"
     )
-    path.write_text("Flood B-NP\nrain\n", encoding="utf-8")  # a word without its tag
-    with pytest.raises(DataError, match="line 2: no tag column 1: the line has 1 column; "):
+    path.write_text("rain\n", encoding="utf-8")  # a word without its tag
+    with pytest.raises(DataError, match="line 1: no tag column 1: the line has 1 column; "):
+        read_tagged(path, tag_column=1)
+    path.write_text("Flood B-NP\nrain\n", encoding="utf-8")  # fewer columns than line 1
+    with pytest.raises(DataError, match="line 2: the line has 1 column, but the file's first"):
         read_tagged(path, tag_column=1)
     with pytest.raises(DataError, match="expected a tag_index of 1 or more"):
         read_tagged(path, tag_column=0)

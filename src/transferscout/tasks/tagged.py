@@ -148,7 +148,7 @@ def read_conll(path: str | Path, *, tag_column: int) -> TaggedSentences:
             width = (len(fields), number)
         elif len(fields) != width[0]:  # a shifted column would silently be read as the tag
             raise DataError(
-                f"the line has {len(fields)} columns, but the file's first word line (line "
+                f"the line has {_columns(len(fields))}, but the file's first word line (line "
                 f"{width[1]}) has {width[0]}",
                 path=path,
                 where=f"line {number}",
@@ -156,9 +156,8 @@ def read_conll(path: str | Path, *, tag_column: int) -> TaggedSentences:
                 got=line,
             )
         if tag_column >= len(fields) or tag_column < 1:
-            columns = f"{len(fields)} column" + ("s" if len(fields) > 1 else "")
             raise DataError(
-                f"no tag column {tag_column}: the line has {columns}",
+                f"no tag column {tag_column}: the line has {_columns(len(fields))}",
                 path=path,
                 where=f"line {number}",
                 expected="a tag_index of 1 or more (column 0 is the word)"
@@ -401,3 +400,8 @@ def _check_words(parts: Sequence[TaggedSentences]) -> None:
                         expected="words without spaces (one word per token)",
                         got=word,
                     )
+
+
+def _columns(count: int) -> str:
+    """``1 column``, ``3 columns``."""
+    return f"{count} column" + ("" if count == 1 else "s")
