@@ -410,12 +410,12 @@ ONE_LINE_ERRORS = {
     ),
     "a CoNLL word without its tag": (
         {
-            "ner.conll": "Flood B-LOC\nrain\n",
+            "ner.conll": "rain\n",
             "run.toml": '[data]\ncorpus = "none"\n[[data.tagged]]\nname = "ner"\n'
             'path = "ner.conll"\n',
         },
         ["run", "run.toml", "-o", "run"],
-        "{dir}/ner.conll, line 2: no tag column 1: the line has 1 column; expected at least 2 "
+        "{dir}/ner.conll, line 1: no tag column 1: the line has 1 column; expected at least 2 "
         "columns separated by spaces or tabs: the word, then its tag at index 1 (tag_index), "
         "got 'rain'",
     ),
