@@ -61,22 +61,21 @@ def first_seed_grid(run_dir: Path, seed: int) -> pd.DataFrame:
 
 
 def _recorded_hours(run_dir: Path, steps: pd.DataFrame) -> float:
-    """Hours of the candidates tried as their trials recorded them (what the grid charges).
+    """Target-stage hours of the candidates tried, as their trials recorded them.
 
-    The search records a candidate's source stage as its source model's hours *now*; in a
-    study whose single-task models were retrained later (pool 1 of study v2, under another
-    load) that differs from the source hours the transfer trial recorded, which the full
-    grid's hours use.  Reading both from the trial rows keeps the saving a ratio of like with
-    like (a step whose trial recorded no source hours, e.g. a chain, keeps the search's).
+    Every training is charged once (the evaluation's rule): a candidate's source stage is the
+    source's single-task model, which the grid and the search both have, so neither side is
+    charged it again; the full grid it is compared with is its candidates' target stages
+    (``target_hours``).  A step whose trial recorded no target hours keeps the search's.
     """
     total = 0.0
     with RunStore(run_dir, readonly=True) as store:
         for step in steps.itertuples():
             row = store.row(str(step.trial))
-            if row is None or row.source_seconds is None or row.target_seconds is None:
+            if row is None or row.target_seconds is None:
                 total += float(step.hours)
             else:
-                total += (row.source_seconds + row.target_seconds) / 3600
+                total += row.target_seconds / 3600
     return total
 
 
@@ -137,7 +136,9 @@ def search_benchmark(
                         "single_task_f1": result.reference["test_f1"],
                         "grid_best_f1": float(grid.loc[grid["target"] == target, "real_f1"].max()),
                         "candidate_hours": _recorded_hours(run_dir, steps),
-                        "grid_hours": float(grid.loc[grid["target"] == target, "hours"].sum()),
+                        "grid_hours": float(
+                            grid.loc[grid["target"] == target, "target_hours"].sum()
+                        ),
                         "wall_seconds": seconds,
                     }
                 )
