@@ -37,6 +37,7 @@ from transferscout.evaluation.cross_pool import (
 )
 from transferscout.evaluation.ordering import ranking_order
 from transferscout.evaluation.run import EvaluationResult, evaluate_run
+from transferscout.grid.identity import library_versions
 from transferscout.grid.models import load_trained_model, select_single_task_models
 from transferscout.grid.runner import GridSummary, plan_trials, run_grid
 from transferscout.grid.spec import TrialSpec
@@ -86,22 +87,34 @@ def _open_run(config: RunConfig, run_dir: Path) -> Iterator[tuple[str | None, st
         yield identity
 
 
-def train_grid(config: RunConfig, run_dir: str | Path, *, progress: bool = False) -> GridSummary:
-    """Build the configured tasks and run (or continue) the configured trial grid."""
+def train_grid(
+    config: RunConfig,
+    run_dir: str | Path,
+    *,
+    progress: bool = False,
+    retrain_on_version_change: bool = False,
+) -> GridSummary:
+    """Build the configured tasks and run (or continue) the configured trial grid.
+
+    Finished trials trained under other library versions are reused (and the run says so);
+    ``retrain_on_version_change`` trains them again, for this call only.
+    """
     run_dir = Path(run_dir)
     tasks, _ = _plan(config, run_dir)
     check_before_training(config, tasks)
     with _open_run(config, run_dir):
-        return _grid(config, run_dir, tasks, progress)
+        return _grid(config, run_dir, tasks, progress, retrain_on_version_change)
 
 
-def _grid(config: RunConfig, run_dir: Path, tasks: TaskSet, progress: bool) -> GridSummary:
+def _grid(
+    config: RunConfig, run_dir: Path, tasks: TaskSet, progress: bool, retrain: bool
+) -> GridSummary:
     summary = run_grid(
         run_dir,
         tasks,
         config.grid.spec(),
         config.encoder.spec(),
-        config.executor.options(),
+        replace(config.executor.options(), retrain_on_version_change=retrain),
         progress=progress,
     )
     logger.info(
@@ -327,11 +340,13 @@ def _store_digest(
 ) -> dict[str, Any]:
     """Finished trials on these tasks (others, e.g. a recommendation's target, don't count).
 
-    With ``planned``, only those trials (the configured grid) count.
+    With ``planned``, only those trials (the configured grid) count.  Each counts with the
+    library versions it was trained under: a trial trained again after an upgrade
+    (``retrain_on_version_change``) has a new model and new results, which the stages read.
     """
     with RunStore(run_dir, readonly=True) as store:
         done = sorted(
-            r.id
+            f"{r.id} {json.dumps(library_versions(r.config), sort_keys=True)}"
             for r in store.rows(status="done")
             if r.config["target"]["fingerprint"] in fingerprints
             and (r.config["source"] is None or r.config["source"]["fingerprint"] in fingerprints)
@@ -341,19 +356,26 @@ def _store_digest(
 
 
 def run_pipeline(
-    config: RunConfig, run_dir: str | Path, *, progress: bool = False
+    config: RunConfig,
+    run_dir: str | Path,
+    *,
+    progress: bool = False,
+    retrain_on_version_change: bool = False,
 ) -> PipelineResult:
     """Run every stage in order, each only if its inputs changed since it last ran.
 
     Everything that can be refused is refused before anything is written (see the module
-    docstring); the run's lock is held from the first write to the last.
+    docstring); the run's lock is held from the first write to the last.  Finished trials
+    trained under other library versions are reused unless ``retrain_on_version_change``.
     """
     run_dir = Path(run_dir)
     tasks, trials = _plan(config, run_dir)
     _check_evaluable(trials, config.evaluation.allow_self_transfer)
     check_before_training(config, tasks)
     with _open_run(config, run_dir) as store:
-        return _run_stages(config, run_dir, tasks, trials, store, progress)
+        return _run_stages(
+            config, run_dir, tasks, trials, store, progress, retrain_on_version_change
+        )
 
 
 def _run_stages(
@@ -363,8 +385,9 @@ def _run_stages(
     trials: Sequence[TrialSpec],
     store: tuple[str | None, str | None],
     progress: bool,
+    retrain: bool,
 ) -> PipelineResult:
-    grid = _grid(config, run_dir, tasks, progress)
+    grid = _grid(config, run_dir, tasks, progress, retrain)
     if grid.failed or grid.pending:
         logger.warning(
             "the grid has %d failed and %d pending trials; signals and evaluation use the "
