@@ -37,7 +37,6 @@ from transferscout.evaluation.cross_pool import (
 )
 from transferscout.evaluation.ordering import ranking_order
 from transferscout.evaluation.run import EvaluationResult, evaluate_run
-from transferscout.grid.identity import library_versions
 from transferscout.grid.models import load_trained_model, select_single_task_models
 from transferscout.grid.runner import GridSummary, plan_trials, run_grid
 from transferscout.grid.spec import TrialSpec
@@ -341,12 +340,12 @@ def _store_digest(
     """Finished trials on these tasks (others, e.g. a recommendation's target, don't count).
 
     With ``planned``, only those trials (the configured grid) count.  Each counts with the
-    library versions it was trained under: a trial trained again after an upgrade
+    time it finished: a trial trained again after a library upgrade
     (``retrain_on_version_change``) has a new model and new results, which the stages read.
     """
     with RunStore(run_dir, readonly=True) as store:
         done = sorted(
-            f"{r.id} {json.dumps(library_versions(r.config), sort_keys=True)}"
+            f"{r.id} {r.finished_at!r}"
             for r in store.rows(status="done")
             if r.config["target"]["fingerprint"] in fingerprints
             and (r.config["source"] is None or r.config["source"]["fingerprint"] in fingerprints)

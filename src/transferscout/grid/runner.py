@@ -4,13 +4,14 @@ The driver is the only process that writes the run's store.  Single-task trials 
 (they are the shared source stages); a transfer trial runs once its source trial is done.
 Re-running the same grid on the same run folder continues where it stopped: finished trials
 are kept, trials left running by a crash are re-run, failed trials are retried until they have
-had ``max_attempts`` attempts, and no trial is ever stored twice.  A finished trial trained
-under other library versions (torch, transformers) is the same trial — its id does not hash
-them — and is reused, which the run says once with the versions and the count
-(``ExecutionOptions.retrain_on_version_change`` trains such trials again, and those built on
-them).  A trial whose worker process
+had ``max_attempts`` attempts, and no trial is ever stored twice.  A trial whose worker process
 dies under it is started again at once, on a fresh worker, while it has attempts left; a trial
 that raises waits for the next run (the same seed and data would raise again).
+
+A finished trial trained under other library versions (torch, transformers) is the same trial
+— its id does not hash them — and is reused, which the run says once with the versions and
+the count; ``ExecutionOptions.retrain_on_version_change`` trains such trials again, and the
+finished trials built on them.
 """
 
 from __future__ import annotations
