@@ -261,3 +261,31 @@ def test_a_failing_candidate_is_recorded_and_the_search_goes_on(
     with RunStore(run_dir, readonly=True) as store:
         failed = [r for r in store.rows(status="failed") if r.target == "supplies"]
     assert sorted(r.id for r in failed) == sorted(result.trace["trial"])
+
+
+def test_a_search_says_when_the_targets_kind_is_one_the_meta_model_never_saw(
+    small_run: Path,
+    tiny_encoder_dir: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    run_dir, config = _copy_run(small_run, tiny_encoder_dir, tmp_path)
+    rows = keyword_rows(90, seed=3)
+    for row in rows:  # a regression target against the binary-only run: each text's length
+        row["length"] = str(len(row["text"].split()))
+    path = write_csv(tmp_path / "length.csv", rows)
+    target = prepare_target(
+        config,
+        "length",
+        data={"path": str(path), "id_column": "id", "task_kinds": {"length": "regression"}},
+    )
+    with caplog.at_level(logging.WARNING, logger="transferscout.recommend"):
+        result = search_target(run_dir, SearchSettings(Budget(trials=1)), target=target)
+    assert result.tried == 1
+    assert [r.getMessage() for r in caplog.records if "never saw" in r.getMessage()] == [
+        "the target 'length' is of kind regression, which the meta-model never saw: it is "
+        "fitted on binary targets only (gains in their metrics), so read its predictions with "
+        "care"
+    ]
