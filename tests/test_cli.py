@@ -454,3 +454,32 @@ def test_log_records_and_table_cells_are_printed_verbatim(
     cells = [line.split("│")[1].strip() for line in result.stdout.splitlines() if "│" in line]
     assert cells[0] == MARKUP  # the task (named as its column) in the table's first column
     assert f"from {MARKUP}.csv;" in result.stdout  # the caption
+
+
+def test_grid_run_reuses_trials_of_other_library_versions_unless_asked_to_retrain(
+    tmp_path: Path, keyword_csv: Path, tiny_encoder_dir: Path
+) -> None:
+    import sqlite3
+
+    config = _grid_config(tmp_path, keyword_csv, tiny_encoder_dir)
+    run_dir = tmp_path / "run"
+    assert runner.invoke(app, ["grid", "run", str(run_dir), "-c", str(config)]).exit_code == 0
+
+    def upgrade() -> None:  # as an older transformers left the store
+        with sqlite3.connect(run_dir / "store.sqlite") as db:
+            db.execute(
+                "UPDATE trials SET config = json_set(config, '$.versions.transformers', '4.1')"
+            )
+
+    upgrade()
+    reused = runner.invoke(app, ["grid", "run", str(run_dir)])
+    assert reused.exit_code == 0, reused.output
+    assert "(0 trials run now)" in reused.output
+    assert "reusing 4 finished trials" in " ".join(reused.output.split())
+    again = runner.invoke(app, ["grid", "run", str(run_dir), "--retrain-on-version-change"])
+    assert again.exit_code == 0, again.output
+    assert "4 done" in again.output and "(4 trials run now)" in again.output
+    upgrade()
+    settled = runner.invoke(app, ["grid", "run", str(run_dir)])  # the flag is not kept
+    assert "(0 trials run now)" in settled.output
+    assert "reusing 4" in " ".join(settled.output.split())

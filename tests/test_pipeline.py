@@ -297,3 +297,65 @@ def test_best_sources_shows_predicted_scores_in_each_targets_metric(tmp_path: Pa
         "target", "metric", "pick", "lr", "predicted", "real", "best", "best score",
     ]  # fmt: skip
     assert mixed["metric"].tolist() == ["positive F1", "Spearman ρ"]
+
+
+def test_rank_says_when_the_targets_kind_is_one_the_meta_model_never_saw(
+    finished_run: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    # A regression target (each text's word count) against the binary-only run.
+    rows = [
+        {"text": r["text"], "length": str(len(r["text"].split()))} for r in keyword_rows(90, seed=3)
+    ]
+    target = load_tasks(
+        write_csv(tmp_path / "length.csv", rows),
+        TableSpec(label_columns=("length",), kinds={"length": "regression"}),
+        TaskOptions(fractions=(0.6, 0.2, 0.2)),
+    )
+    with caplog.at_level(logging.WARNING, logger="transferscout.recommend"):
+        result = recommend_sources(finished_run, target)
+    assert result.method.startswith("meta-model") and len(result.table) == 3 * 2
+    assert [r.getMessage() for r in caplog.records if "never saw" in r.getMessage()] == [
+        "the target 'length' is of kind regression, which the meta-model never saw: it is "
+        "fitted on binary targets only (gains in their metrics), so read its predictions with "
+        "care"
+    ]
+    caplog.clear()
+    rows = [{"text": r["text"], "camp": r["food"]} for r in keyword_rows(90, seed=3)]
+    binary = load_tasks(
+        write_csv(tmp_path / "camp.csv", rows),
+        TableSpec(label_columns=("camp",)),
+        TaskOptions(fractions=(0.6, 0.2, 0.2)),
+    )
+    with caplog.at_level(logging.WARNING, logger="transferscout.recommend"):
+        recommend_sources(finished_run, binary)
+    assert not [r for r in caplog.records if "never saw" in r.getMessage()]
+
+
+def test_a_run_upgraded_to_other_library_versions_reruns_nothing(
+    finished_run: Path, config_file: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import shutil
+    import sqlite3
+
+    run = shutil.copytree(finished_run, tmp_path / "run", ignore=shutil.ignore_patterns("*.lock"))
+    run_pipeline(load_config(config_file), run)  # whatever other tests left: up to date
+    with sqlite3.connect(run / "store.sqlite") as db:  # as an older transformers left it
+        db.execute("UPDATE trials SET config = json_set(config, '$.versions.transformers', '4.1')")
+    with caplog.at_level(logging.INFO, logger="transferscout.grid.runner"):
+        again = run_pipeline(load_config(config_file), run)
+    # The same trials: nothing trained, no signal or evaluation computed again.
+    assert again.grid.ran_now == 0 and again.stages_run == []
+    said = [r.getMessage() for r in caplog.records if "library versions" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("reusing 18 finished trials")
+    # A trial trained again (retrain_on_version_change) finishes anew: what reads it runs again.
+    with sqlite3.connect(run / "store.sqlite") as db:
+        db.execute("UPDATE trials SET finished_at = finished_at + 1 WHERE kind = 'single'")
+    assert run_pipeline(load_config(config_file), run).stages_run == [
+        "pairs",
+        "ansat",
+        "evaluation",
+        "report",
+    ]

@@ -292,3 +292,31 @@ def test_the_reference_includes_the_compute_matched_models_and_is_the_best_by_va
     assert sorted(r.config["target"]["settings"]["epochs"] for r in singles) == [6, 6, 12, 12]
     best = max(singles, key=lambda r: trial_score(r, "validation"))
     assert result.reference["trial"] == best.id
+
+
+def test_a_search_says_when_the_targets_kind_is_one_the_meta_model_never_saw(
+    small_run: Path,
+    tiny_encoder_dir: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    run_dir, config = _copy_run(small_run, tiny_encoder_dir, tmp_path)
+    rows = keyword_rows(90, seed=3)
+    for row in rows:  # a regression target against the binary-only run: each text's length
+        row["length"] = str(len(row["text"].split()))
+    path = write_csv(tmp_path / "length.csv", rows)
+    target = prepare_target(
+        config,
+        "length",
+        data={"path": str(path), "id_column": "id", "task_kinds": {"length": "regression"}},
+    )
+    with caplog.at_level(logging.WARNING, logger="transferscout.recommend"):
+        result = search_target(run_dir, SearchSettings(Budget(trials=1)), target=target)
+    assert result.tried == 1
+    assert [r.getMessage() for r in caplog.records if "never saw" in r.getMessage()] == [
+        "the target 'length' is of kind regression, which the meta-model never saw: it is "
+        "fitted on binary targets only (gains in their metrics), so read its predictions with "
+        "care"
+    ]

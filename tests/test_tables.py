@@ -1,14 +1,24 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from transferscout.cli import app
+from transferscout.config import load_run_config
 from transferscout.errors import TransferScoutError
 from transferscout.evaluation import EvaluationSettings, evaluate_run
+from transferscout.grid.identity import trial_id
+from transferscout.grid.runner import plan_trials
 from transferscout.grid.store import RunStore
 from transferscout.tables import export_tables, import_tables
+
+#: Tables exported before schema 6 (see tests/fixtures/README.md): study v2 pool 1's trials of
+#: food, water and shelter, trained under transformers 5.23, under ids that hashed it.
+OLD_TABLES = Path(__file__).parent / "fixtures" / "study-v2-pool1-subset"
 
 FAST = EvaluationSettings(bootstrap_resamples=100, n_estimators=30, adaptive=False)
 
@@ -101,3 +111,46 @@ def test_a_run_without_signals_round_trips(small_run: Path, tmp_path: Path) -> N
     export_tables(empty, tmp_path / "none")
     header = (tmp_path / "none" / "trials.csv").read_text()
     assert header.startswith("id,kind,target,source,source_trial,seed,config,status")
+
+
+def test_tables_exported_before_schema_6_import_under_the_ids_the_grid_plans(
+    tmp_path: Path,
+) -> None:
+    run = tmp_path / "run"
+    assert import_tables(OLD_TABLES, run) == 54
+    old_ids = set(pd.read_csv(OLD_TABLES / "trials.csv")["id"])
+    with RunStore(run, readonly=True) as store:
+        rows = store.rows()
+        signals = store.pair_signals("ansat")
+    by_id = {r.id: r for r in rows}
+    assert all(r.id == trial_id(r.config) for r in rows) and not set(by_id) & old_ids
+    assert all(by_id[r.source_trial].kind == "single" for r in rows if r.kind == "transfer")
+    assert {signals[0]["detail"]["models"][t] for t in ("food", "water", "shelter")} <= set(by_id)
+    # What evaluate compares them with: the configured grid, planned with today's libraries.
+    config = load_run_config(run)
+    planned = plan_trials(config.grid.spec(), config.data.load(), config.encoder.spec())
+    assert sorted(t.id for t in planned) == sorted(by_id)
+    assert {r.config["versions"]["transformers"] for r in rows} == {"5.23"}  # as trained
+    # Exported again, the tables carry the new ids, and import as they are.
+    export_tables(run, tmp_path / "again")
+    import_tables(tmp_path / "again", tmp_path / "rebuilt")
+    with RunStore(tmp_path / "rebuilt", readonly=True) as copy:
+        assert copy.rows() == rows
+
+
+def test_committed_tables_import_then_evaluate_through_the_cli(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    cli = CliRunner()
+    imported = cli.invoke(app, ["tables", "import", str(OLD_TABLES), str(run)])
+    assert imported.exit_code == 0, imported.output
+    fast = [
+        "evaluation.meta_seeds=1",
+        "evaluation.bootstrap_resamples=100",
+        "evaluation.n_estimators=30",
+        "evaluation.adaptive=false",
+    ]
+    result = cli.invoke(app, ["evaluate", str(run), *(f"-s{s}" for s in fast)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((run / "evaluation" / "summary.json").read_text())
+    # 3 targets x 2 sources x 2 target settings (the 3 seeds of each are one candidate)
+    assert (summary["targets"], summary["candidates"]) == (3, 12)

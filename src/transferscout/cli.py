@@ -337,6 +337,14 @@ SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="Override a configuration key: KEY=VALUE (repeatable)."),
 ]
+RetrainOption = Annotated[
+    bool,
+    typer.Option(
+        "--retrain-on-version-change",
+        help="Train again finished trials trained under other torch/transformers versions "
+        "(default: reuse them; the run says how many).",
+    ),
+]
 
 
 def _run_config(run_dir: Path, config: Path | None, overrides: list[str] | None) -> Any:
@@ -359,6 +367,7 @@ def run_command(
         typer.Option("--run-dir", "-o", help="The run folder (default: runs/<profile or file>)."),
     ] = None,
     overrides: SetOption = None,
+    retrain_on_version_change: RetrainOption = False,
 ) -> None:
     """Run the whole pipeline: tasks, grid, signals, evaluation, report (resumable, cached)."""
     from transferscout.config import load_config
@@ -370,7 +379,10 @@ def run_command(
     folder = run_dir or Path("runs") / str(name)
     try:
         result = run_pipeline(
-            load_config(config, overrides or (), profile=profile), folder, progress=True
+            load_config(config, overrides or (), profile=profile),
+            folder,
+            progress=True,
+            retrain_on_version_change=retrain_on_version_change,
         )
     except TransferScoutError as error:
         raise _fail(error) from None
@@ -861,6 +873,7 @@ def grid_run(
     run_dir: Annotated[Path, typer.Argument(help="The run folder (created, or continued).")],
     config: ConfigOption = None,
     overrides: SetOption = None,
+    retrain_on_version_change: RetrainOption = False,
 ) -> None:
     """Train every single-task and transfer trial of the grid; re-run to continue.
 
@@ -869,7 +882,12 @@ def grid_run(
     from transferscout.pipeline import train_grid
 
     try:
-        summary = train_grid(_run_config(run_dir, config, overrides), run_dir, progress=True)
+        summary = train_grid(
+            _run_config(run_dir, config, overrides),
+            run_dir,
+            progress=True,
+            retrain_on_version_change=retrain_on_version_change,
+        )
     except TransferScoutError as error:
         raise _fail(error) from None
     console.print(f"grid: {_grid_counts(summary)} in {run_dir}")

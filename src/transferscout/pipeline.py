@@ -90,22 +90,34 @@ def _open_run(config: RunConfig, run_dir: Path) -> Iterator[tuple[str | None, st
         yield identity
 
 
-def train_grid(config: RunConfig, run_dir: str | Path, *, progress: bool = False) -> GridSummary:
-    """Build the configured tasks and run (or continue) the configured trial grid."""
+def train_grid(
+    config: RunConfig,
+    run_dir: str | Path,
+    *,
+    progress: bool = False,
+    retrain_on_version_change: bool = False,
+) -> GridSummary:
+    """Build the configured tasks and run (or continue) the configured trial grid.
+
+    Finished trials trained under other library versions are reused (and the run says so);
+    ``retrain_on_version_change`` trains them again, for this call only.
+    """
     run_dir = Path(run_dir)
     tasks, _ = _plan(config, run_dir)
     check_before_training(config, tasks)
     with _open_run(config, run_dir):
-        return _grid(config, run_dir, tasks, progress)
+        return _grid(config, run_dir, tasks, progress, retrain_on_version_change)
 
 
-def _grid(config: RunConfig, run_dir: Path, tasks: TaskSet, progress: bool) -> GridSummary:
+def _grid(
+    config: RunConfig, run_dir: Path, tasks: TaskSet, progress: bool, retrain: bool
+) -> GridSummary:
     summary = run_grid(
         run_dir,
         tasks,
         config.grid.spec(),
         config.encoder.spec(),
-        config.executor.options(),
+        replace(config.executor.options(), retrain_on_version_change=retrain),
         progress=progress,
     )
     logger.info(
@@ -336,13 +348,15 @@ def _store_digest(
     """Finished trials on these tasks (others, e.g. a recommendation's target, don't count).
 
     With ``planned``, only those trials (the configured grid) count; without ``matched``,
-    compute-matched single-task trials do not (the signals never read them).
+    compute-matched single-task trials do not (the signals never read them).  Each counts
+    with the time it finished: a trial trained again after a library upgrade
+    (``retrain_on_version_change``) has a new model and new results, which the stages read.
     """
     with RunStore(run_dir, readonly=True) as store:
         rows = store.rows()
         left_out = set() if matched else matched_single_task_ids(rows)
         done = sorted(
-            r.id
+            f"{r.id} {r.finished_at!r}"
             for r in rows
             if r.status == "done"
             and r.id not in left_out
@@ -354,19 +368,26 @@ def _store_digest(
 
 
 def run_pipeline(
-    config: RunConfig, run_dir: str | Path, *, progress: bool = False
+    config: RunConfig,
+    run_dir: str | Path,
+    *,
+    progress: bool = False,
+    retrain_on_version_change: bool = False,
 ) -> PipelineResult:
     """Run every stage in order, each only if its inputs changed since it last ran.
 
     Everything that can be refused is refused before anything is written (see the module
-    docstring); the run's lock is held from the first write to the last.
+    docstring); the run's lock is held from the first write to the last.  Finished trials
+    trained under other library versions are reused unless ``retrain_on_version_change``.
     """
     run_dir = Path(run_dir)
     tasks, trials = _plan(config, run_dir)
     _check_evaluable(trials, config.evaluation.allow_self_transfer)
     check_before_training(config, tasks)
     with _open_run(config, run_dir) as store:
-        return _run_stages(config, run_dir, tasks, trials, store, progress)
+        return _run_stages(
+            config, run_dir, tasks, trials, store, progress, retrain_on_version_change
+        )
 
 
 def _run_stages(
@@ -376,8 +397,9 @@ def _run_stages(
     trials: Sequence[TrialSpec],
     store: tuple[str | None, str | None],
     progress: bool,
+    retrain: bool,
 ) -> PipelineResult:
-    grid = _grid(config, run_dir, tasks, progress)
+    grid = _grid(config, run_dir, tasks, progress, retrain)
     if grid.failed or grid.pending:
         logger.warning(
             "the grid has %d failed and %d pending trials; signals and evaluation use the "

@@ -275,11 +275,14 @@ def meta_model_history(
     sources: TaskSet,
     *,
     exclude_target: str,
+    target_kind: str | None = None,
 ) -> MetaModelHistory | None:
     """The configured grid's finished candidates of other targets (``None``: fewer than two).
 
     ``sources`` are the run's own tasks (the grid is planned on them, as the evaluation does).
-    The meta-model is the evaluation's: its boosting rounds, averaged over its seeds.
+    The meta-model is the evaluation's: its boosting rounds, averaged over its seeds.  A
+    ``target_kind`` none of these targets has is warned about (its gains are in a metric the
+    meta-model never learnt; ``evaluate --fit-on`` refuses the same mismatch).
     """
     try:
         planned = plan_trials(config.grid.spec(), sources, config.encoder.spec())
@@ -295,6 +298,15 @@ def meta_model_history(
     )
     if feature_set is None:  # the new target lacks every signal the history has
         return None
+    seen = sorted(set(history["target_kind"]))
+    if target_kind is not None and target_kind not in seen:
+        logger.warning(
+            "the target %r is of kind %s, which the meta-model never saw: it is fitted on %s "
+            "targets only (gains in their metrics), so read its predictions with care",
+            exclude_target,
+            target_kind,
+            ", ".join(seen),
+        )
     columns = feature_columns(history, feature_set)
     real = history[META_TARGET].to_numpy(dtype=float)
     evaluation = config.evaluation.settings()
@@ -353,7 +365,14 @@ def recommend_sources(
     train_reference(run_dir, combined, name, config, progress=progress)
     signals = target_signals(run_dir, combined, name, config, progress=progress)
     candidates = candidate_frame(signals, config.grid.spec(), combined)
-    history = meta_model_history(run_dir, candidates, config, sources, exclude_target=name)
+    history = meta_model_history(
+        run_dir,
+        candidates,
+        config,
+        sources,
+        exclude_target=name,
+        target_kind=target[name].kind.name,
+    )
     if history is None:
         logger.warning("the run has no transfer trials to learn from: ranking by TaskEmb RRF")
         table = candidates.assign(predicted_f1=np.nan, low=np.nan, high=np.nan)

@@ -417,7 +417,12 @@ class _Search:
         signals = self._signals(own)
         candidates = candidate_frame(signals, self.grid, self.tasks)
         history = meta_model_history(
-            self.run_dir, candidates, self.config, self.sources, exclude_target=self.name
+            self.run_dir,
+            candidates,
+            self.config,
+            self.sources,
+            exclude_target=self.name,
+            target_kind=self.tasks[self.name].kind.name,
         )
         if history is None:
             raise TransferScoutError(

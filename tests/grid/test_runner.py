@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import json
+import logging
+import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -7,7 +11,7 @@ import pytest
 from transferscout.encoders import EncoderSpec
 from transferscout.errors import DataError
 from transferscout.grid.runner import ExecutionOptions, model_path, run_grid
-from transferscout.grid.spec import GridSpec, settings_grid
+from transferscout.grid.spec import GridSpec, _result_versions, settings_grid
 from transferscout.grid.status import run_status
 from transferscout.grid.store import RunStore
 from transferscout.tasks import TaskSet
@@ -148,3 +152,60 @@ def test_bad_grid_fails_before_anything_is_written(
             tmp_path / "run", tasks, GridSpec(targets=("soup",)), EncoderSpec(str(tiny_encoder_dir))
         )
     assert not (tmp_path / "run").exists()
+
+
+def _set_versions(run_dir: Path, versions: dict[str, str], where: str = "1") -> None:
+    """Change the library versions a run's stored trials record (as an upgrade leaves them)."""
+    with sqlite3.connect(run_dir / "store.sqlite") as db:
+        for trial_id, text in db.execute(f"SELECT id, config FROM trials WHERE {where}").fetchall():
+            config = json.loads(text)
+            config["versions"] = {**config["versions"], **versions}
+            db.execute(
+                "UPDATE trials SET config = ? WHERE id = ?",
+                (json.dumps(config, sort_keys=True), trial_id),
+            )
+
+
+def test_a_run_upgraded_to_other_library_versions_resumes_without_training_and_says_why(
+    tmp_path: Path, tasks: TaskSet, tiny_encoder_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    one = GRID.source_settings
+    grid = replace(GRID, targets=("food",), sources=("water",), target_settings=one)
+    options = ExecutionOptions(workers=1, threads_per_worker=1, device="cpu")
+    encoder = EncoderSpec(str(tiny_encoder_dir))
+    assert run_grid(tmp_path, tasks, grid, encoder, options).ran_now == 3  # 2 single, 1 transfer
+    first = stored(tmp_path)
+    installed = _result_versions()
+    _set_versions(tmp_path, {"torch": "1.9", "transformers": "4.1"})
+    with caplog.at_level(logging.INFO, logger="transferscout.grid.runner"):
+        again = run_grid(tmp_path, tasks, grid, encoder, options)
+    assert (again.done, again.ran_now) == (3, 0)
+    assert stored(tmp_path) == first
+    said = [r.getMessage() for r in caplog.records if "library versions" in r.getMessage()]
+    assert said == [
+        "reusing 3 finished trials trained under other library versions (3 under torch 1.9, "
+        f"transformers 4.1; installed: torch {installed['torch']}, transformers "
+        f"{installed['transformers']}): a trial's id does not depend on them, so none is "
+        "trained again (--retrain-on-version-change trains them again)"
+    ]
+    with RunStore(tmp_path, readonly=True) as store:  # a reused trial keeps its record
+        assert {r.config["versions"]["transformers"] for r in store.rows()} == {"4.1"}
+    # Opted in: the one source model of other versions is trained again, and the transfer
+    # built on it; the target's own single-task model is reused.
+    _set_versions(tmp_path, installed, where="source IS NOT NULL OR target = 'food'")
+    caplog.clear()
+    retrain = replace(options, retrain_on_version_change=True)
+    with caplog.at_level(logging.INFO, logger="transferscout.grid.runner"):
+        third = run_grid(tmp_path, tasks, grid, encoder, retrain)
+    assert (third.done, third.ran_now) == (3, 2)
+    assert [r.getMessage() for r in caplog.records if "library versions" in r.getMessage()] == [
+        "training again 1 finished trials trained under other library versions (1 under torch "
+        f"1.9, transformers 4.1; installed: torch {installed['torch']}, transformers "
+        f"{installed['transformers']}), and 1 finished trials built on them"
+    ]
+    assert stored(tmp_path) == first  # the same seed and data train the same models
+    with RunStore(tmp_path, readonly=True) as store:
+        rows = store.rows()
+    assert all(r.config["versions"] == installed for r in rows)
+    assert sorted(r.attempts for r in rows) == [1, 1, 1]
+    assert run_grid(tmp_path, tasks, grid, encoder, retrain).ran_now == 0  # nothing left

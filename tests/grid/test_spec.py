@@ -44,9 +44,12 @@ def test_trial_id_is_stable_and_sensitive_to_every_setting() -> None:
         _single(encoder=EncoderSpec("tiny", num_layers=1)),
         _single(target_settings=StageSettings(learning_rate=3e-5)),
         _single(target_settings=StageSettings(weight_decay=0.0)),
-        _single(versions={**base.versions, "torch": "0.1"}),
+        _single(versions={**base.versions, "training_code": "0"}),
     ]
     assert len({base.id, *(v.id for v in variants)}) == len(variants) + 1
+    # The installed libraries are recorded with the trial, not part of what it is.
+    upgraded = _single(versions={**base.versions, "torch": "0.1", "transformers": "0.2"})
+    assert upgraded.id == base.id and upgraded.config()["versions"]["transformers"] == "0.2"
     # The task's name is a label; its data (fingerprint) is what identifies the trial.
     assert _single(target="renamed").id == base.id
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -9,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from transferscout.errors import TransferScoutError
+from transferscout.grid.identity import trial_id
 from transferscout.grid.store import (
     SCHEMA_VERSION,
     Recreation,
@@ -360,4 +363,119 @@ def test_a_store_of_schema_4_gains_the_recreations_table(tmp_path: Path) -> None
     with RunStore(tmp_path) as store:
         assert store.recreations() == [] and [r.id for r in store.rows()] == ["t1"]
     with sqlite3.connect(tmp_path / "store.sqlite") as db:
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+
+
+# A store written by import_tables before schema 6 (see tests/fixtures/README.md): 54 trials of
+# study v2 pool 1 (food, water, shelter) under their old ids, one pair signal per family, the
+# signal costs and one recreation of the first single-task trial.
+SCHEMA5_RUN = Path(__file__).parents[1] / "fixtures" / "schema5-run"
+
+
+def _schema5_run(tmp_path: Path) -> tuple[Path, list[tuple]]:
+    """A copy of the schema-5 run and its trials as stored (id, kind, config, status)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copyfile(SCHEMA5_RUN / "store.sqlite", run / "store.sqlite")
+    shutil.copyfile(SCHEMA5_RUN / "config.json", run / "config.json")
+    with sqlite3.connect(run / "store.sqlite") as db:
         assert db.execute("SELECT version FROM schema_version").fetchall() == [(5,)]
+        rows = db.execute("SELECT id, kind, config, status FROM trials ORDER BY rowid").fetchall()
+    return run, rows
+
+
+def test_a_schema_5_store_is_upgraded_with_every_reference_renamed(tmp_path: Path) -> None:
+    run, old = _schema5_run(tmp_path)
+    new_of = {row[0]: trial_id(json.loads(row[2])) for row in old}
+    assert len(old) == 54 and not set(new_of) & set(new_of.values())  # every id changes
+    singles = [row[0] for row in old if row[1] == "single"]
+    (run / "models").mkdir()
+    for old_id in singles:  # a model file's content names the trial it was trained for
+        (run / "models" / f"{old_id}.safetensors").write_text(old_id)
+    # An upgrade interrupted after renaming this file, before committing: found again.
+    (run / "models" / f"{singles[0]}.safetensors").rename(
+        run / "models" / f"{new_of[singles[0]]}.safetensors"
+    )
+    with RunStore(run) as store:
+        rows = store.rows()
+        recreations = store.recreations()
+        signals = store.pair_signals()
+        costs = store.costs()
+    with sqlite3.connect(run / "store.sqlite") as db:
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+    assert [r.id for r in rows] == [new_of[row[0]] for row in old]  # same rows, same order
+    assert all(r.config == json.loads(row[2]) for r, row in zip(rows, old, strict=True))
+    by_id = {r.id: r for r in rows}
+    for row in rows:
+        if row.kind == "transfer":
+            source = by_id[row.source_trial]  # type: ignore[index]
+            assert (source.kind, source.target, source.seed) == ("single", row.source, row.seed)
+            assert source.config["target"]["settings"] == row.config["source"]["settings"]
+    assert [r.trial_id for r in recreations] == [new_of[singles[0]]]
+    models = {p.name: p.read_text() for p in (run / "models").iterdir()}
+    assert models == {f"{new_of[i]}.safetensors": i for i in singles}
+    # Signal details name the models they read: this store's are renamed; the other nine
+    # tasks' trials were left out of the subset, so their ids stay as they were.
+    ansat = next(s["detail"] for s in signals if s["family"] == "ansat")
+    assert ansat["models"]["food"] in by_id and ansat["models"]["request"] not in by_id
+    assert ansat["models"]["request"] not in new_of.values()
+    trials = [c["detail"]["trial"] for c in costs if c["family"] == "conductance"]
+    assert len(trials) == 12 and sum(t in by_id for t in trials) == 3
+    assert not set(trials) & set(new_of)  # no old id of this store is left
+
+
+def test_a_schema_5_store_read_only_is_read_upgraded_and_left_as_it_is(tmp_path: Path) -> None:
+    run, _ = _schema5_run(tmp_path)
+    before = (run / "store.sqlite").read_bytes()
+    with RunStore(run, readonly=True) as reader:
+        read = [(r.id, r.source_trial, r.status, r.metrics) for r in reader.rows()]
+        recreations = reader.recreations()
+        signals = reader.pair_signals()
+        identity = reader.identity
+    assert (run / "store.sqlite").read_bytes() == before
+    with RunStore(run) as store:
+        assert read == [(r.id, r.source_trial, r.status, r.metrics) for r in store.rows()]
+        assert recreations == store.recreations() and signals == store.pair_signals()
+        assert identity == store.identity and store.origin == "created"
+
+
+def test_a_trial_stored_twice_under_two_library_versions_keeps_its_finished_row(
+    tmp_path: Path,
+) -> None:
+    run, old = _schema5_run(tmp_path)
+    done_id, _, text, _ = next(row for row in old if row[1] == "single")
+    config = json.loads(text)
+    config["versions"]["transformers"] = "5.25"  # planned again after an upgrade
+    with sqlite3.connect(run / "store.sqlite") as db:
+        db.execute(
+            "INSERT INTO trials (id, kind, target, seed, config, status, created_at) "
+            "VALUES (?, 'single', 'food', 0, ?, 'pending', 1900000000)",
+            ("f" * 32, json.dumps(config, sort_keys=True)),
+        )
+    with RunStore(run) as store:
+        rows = store.rows()
+        kept = store.row(trial_id(config))
+        assert store.row(done_id) is None and store.row("f" * 32) is None
+    assert len(rows) == 54 and kept is not None and kept.status == "done"
+    assert kept.config["versions"]["transformers"] == "5.23" and kept.metrics is not None
+    assert trial_id(config) == trial_id(json.loads(text))
+
+
+def test_a_trial_not_finished_records_the_configuration_it_will_be_trained_with(
+    tmp_path: Path,
+) -> None:
+    with RunStore(tmp_path) as store:
+        store.add_trials([_trial(1), _trial(2)])
+        store.start("t1", worker="w")
+        _finish(store, "t1", f1=0.5, seconds=2.0, examples_per_second=10.0, device="cpu")
+        assert store.record_configs({"t1": {"n": 10}, "t2": {"n": 20}}) == 1
+        assert store.record_configs({"t2": {"n": 20}}) == 0  # already recorded
+        assert [r.config for r in store.rows()] == [{"n": 1}, {"n": 20}]
+        assert store.retrain({"t1": {"n": 10}, "t2": {"n": 30}}) == 1  # only a finished one
+        again = store.row("t1")
+        assert again is not None and (again.status, again.config, again.attempts) == (
+            "pending",
+            {"n": 10},
+            0,
+        )
+        assert again.metrics is None and again.target_seconds is None

@@ -40,10 +40,15 @@ RAY_SLOW_SETTINGS = settings_grid(learning_rate=[1e-3, 3e-3], epochs=[160], max_
 
 
 def _descendants(pid: int) -> Iterator[int]:
-    for task in Path(f"/proc/{pid}/task").iterdir():
+    """The processes below ``pid``; one that ends while this reads /proc is skipped."""
+    try:
+        threads = list(Path(f"/proc/{pid}/task").iterdir())
+    except (FileNotFoundError, ProcessLookupError):  # the process ended meanwhile
+        return
+    for thread in threads:
         try:
-            children = (task / "children").read_text().split()
-        except FileNotFoundError:  # a thread that ended meanwhile
+            children = (thread / "children").read_text().split()
+        except (FileNotFoundError, ProcessLookupError):  # a thread that ended meanwhile
             continue
         for child in map(int, children):
             yield child
@@ -66,22 +71,41 @@ def _running(run_dir: Path) -> int:
 
 
 class Killer(threading.Thread):
-    """Send SIGKILL once to one busy worker process, as soon as ``ready`` says two are busy."""
+    """Send SIGKILL once to one busy worker process, while two are busy.
+
+    It waits for the condition itself, not for a time: two workers busy (``workers`` and
+    ``ready``), still both busy 2 s later (well inside their trials, not at a hand-over) —
+    else it watches on.  Whatever the watcher meets (a process that ends while it reads it)
+    is kept in ``error`` for the test to report, never a silent end of the thread.
+    """
 
     def __init__(self, workers: Callable[[], list[int]], ready: Callable[[], bool]) -> None:
         super().__init__(daemon=True)
         self.workers = workers
         self.ready = ready
         self.killed: int | None = None
+        self.error: BaseException | None = None
         self.stop = threading.Event()
 
     def run(self) -> None:
+        try:
+            self._watch()
+        except BaseException as error:  # reported by the test
+            self.error = error
+
+    def _busy(self) -> list[int]:
+        workers = self.workers()
+        return workers if len(workers) == 2 and self.ready() else []
+
+    def _watch(self) -> None:
         while not self.stop.is_set():
-            workers = self.workers()
-            if len(workers) == 2 and self.ready():
-                time.sleep(2.0)  # well inside a trial, not at its hand-over
-                os.kill(workers[0], signal.SIGKILL)
-                self.killed = workers[0]
+            busy = self._busy()
+            if busy and not self.stop.wait(2.0) and self._busy() == busy:
+                try:
+                    os.kill(busy[0], signal.SIGKILL)
+                except ProcessLookupError:  # it ended just now: watch for the next pair
+                    continue
+                self.killed = busy[0]
                 return
             time.sleep(0.05)
 
@@ -119,6 +143,8 @@ def _run_and_kill(
     finally:
         killer.stop.set()
         killer.join()
+    if killer.error is not None:
+        raise AssertionError(f"the watcher thread failed: {killer.error!r}") from killer.error
     return summary, killer.killed
 
 

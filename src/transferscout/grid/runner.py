@@ -7,12 +7,18 @@ are kept, trials left running by a crash are re-run, failed trials are retried u
 had ``max_attempts`` attempts, and no trial is ever stored twice.  A trial whose worker process
 dies under it is started again at once, on a fresh worker, while it has attempts left; a trial
 that raises waits for the next run (the same seed and data would raise again).
+
+A finished trial trained under other library versions (torch, transformers) is the same trial
+— its id does not hash them — and is reused, which the run says once with the versions and
+the count; ``ExecutionOptions.retrain_on_version_change`` trains such trials again, and the
+finished trials built on them.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +28,7 @@ from transferscout.encoders import EncoderSpec, encoder_fingerprint
 from transferscout.errors import ConfigError
 from transferscout.grid.executors import Executor, InProcessExecutor, make_executor
 from transferscout.grid.faults import crash_point
+from transferscout.grid.identity import library_versions
 from transferscout.grid.spec import GridSpec, TrialSpec, expand_grid
 from transferscout.grid.store import Recreation, RunStore
 from transferscout.grid.worker import TrialOutcome, TrialPayload
@@ -57,6 +64,9 @@ class ExecutionOptions:
         max_attempts: A failed trial is retried until it has had this many attempts (one
             whose worker process died at once, on a fresh worker; one that raised on the next
             run).
+        retrain_on_version_change: Train again the finished trials that were trained under
+            other library versions than the installed ones (and the trials built on them);
+            by default they are reused, and the run says so.
     """
 
     executor: str = "local"
@@ -65,6 +75,7 @@ class ExecutionOptions:
     ray_address: str | None = None
     device: str = "auto"
     max_attempts: int = 2
+    retrain_on_version_change: bool = False
 
     def __post_init__(self) -> None:
         if self.executor not in ("local", "ray"):
@@ -176,9 +187,67 @@ def run_trials(
         requeued = store.requeue_interrupted()
         if requeued:
             logger.info("%d trials were interrupted by a stop; running them again", requeued)
+        _check_library_versions(store, trials, options.retrain_on_version_change)
         _requeue_lost_models(store, run_dir, trials, keep)
+        # A trial trained now records the library versions it is trained under.
+        store.record_configs({t.id: t.config() for t in trials})
         ran = _execute(store, run_dir, tasks, trials, executor, options, progress, keep)
         return _summary(store, trials, options.max_attempts, ran)
+
+
+def _check_library_versions(store: RunStore, trials: Sequence[TrialSpec], retrain: bool) -> None:
+    """Reuse (or, with ``retrain``, train again) finished trials of other library versions."""
+    planned = {t.id: t for t in trials}
+    done = {row.id: row for row in store.rows(status="done") if row.id in planned}
+    changed = [
+        row
+        for row in done.values()
+        if library_versions(row.config) != library_versions(planned[row.id].config())
+    ]
+    if not changed:
+        return
+    groups = Counter(_versions_text(library_versions(row.config)) for row in changed)
+    trained = "; ".join(f"{count} under {text}" for text, count in groups.items())
+    installed = _versions_text(library_versions(planned[changed[0].id].config()))
+    if not retrain:
+        logger.warning(
+            "reusing %d finished trials trained under other library versions (%s; installed: "
+            "%s): a trial's id does not depend on them, so none is trained again "
+            "(--retrain-on-version-change trains them again)",
+            len(changed),
+            trained,
+            installed,
+        )
+        return
+    again = {row.id for row in changed}
+    built_on = {
+        trial.id
+        for trial in trials
+        if trial.id in done and trial.id not in again and again & set(_stage_ids(trial))
+    }
+    store.retrain({i: planned[i].config() for i in again | built_on})
+    logger.warning(
+        "training again %d finished trials trained under other library versions (%s; "
+        "installed: %s)%s",
+        len(changed),
+        trained,
+        installed,
+        f", and {len(built_on)} finished trials built on them" if built_on else "",
+    )
+
+
+def _stage_ids(trial: TrialSpec) -> Iterator[str]:
+    """The ids of a trial's source stages, last first."""
+    stage = trial.source_trial
+    while stage is not None:
+        yield stage.id
+        stage = stage.source_trial
+
+
+def _versions_text(versions: dict[str, str]) -> str:
+    if not versions:
+        return "no recorded versions"
+    return ", ".join(f"{name} {version}" for name, version in sorted(versions.items()))
 
 
 def _requeue_lost_models(

@@ -2,10 +2,12 @@
 
 A *trial* is one model to train and evaluate: a single-task trial (encoder -> B), a
 transfer trial (encoder -> A -> B), or a chained trial (encoder -> A1 -> A2 -> ... -> B,
-Vu et al.'s sequential transfer).  It is identified by a stable hash of its full
-configuration — task data fingerprints, encoder fingerprint, both stages' settings, seed,
-precision, and the versions of the code that affect results — so the same trial never runs
-twice and any change makes a new trial.  The source stage of a transfer trial *is* the
+Vu et al.'s sequential transfer).  It is identified by a stable hash of what determines
+its result by design — task data fingerprints, encoder fingerprint, both stages' settings,
+seed, precision and the training code's own version (``grid/identity.py``) — so the same
+trial never runs twice and any change makes a new trial.  The installed torch and
+transformers versions are recorded in its configuration, not in its id: a library upgrade
+keeps every finished trial.  The source stage of a transfer trial *is* the
 single-task trial of A with the source settings: it is trained once and shared.  The source
 stage of a chained trial is the transfer (or shorter chained) trial that ends in its last
 source; a chained trial's configuration gets a ``chain`` entry, which single-task and transfer
@@ -14,9 +16,7 @@ trials never have, so their ids are unchanged by the chain kind's existence.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from transferscout.encoders import EncoderSpec
 from transferscout.errors import ConfigError
+from transferscout.grid.identity import trial_id
 from transferscout.tasks.task import TaskSet, unknown_task_error
 from transferscout.training.settings import Precision, StageSettings
 
@@ -38,7 +39,7 @@ __all__ = [
     "stage_head",
 ]
 
-#: Bump when a change to the training code changes results: every trial hash changes with it.
+#: Bump when a change to the training code changes results: every trial id changes with it.
 TRAINING_CODE_VERSION = 1
 
 TrialKind = Literal["single", "transfer", "chain"]
@@ -69,7 +70,10 @@ class ChainStage:
 
 
 def _result_versions() -> dict[str, str]:
-    """Versions of the libraries whose changes can change a trial's numbers (major.minor)."""
+    """The training code's version and the installed torch and transformers (major.minor).
+
+    All are recorded in a trial's configuration; only ``training_code`` is part of its id.
+    """
     import torch
     import transformers
 
@@ -120,7 +124,10 @@ class TrialSpec:
             raise ValueError("a chained trial, and only one, has earlier source stages")
 
     def config(self) -> dict[str, Any]:
-        """The full configuration that identifies the trial (JSON-serialisable)."""
+        """The trial's full configuration (JSON-serialisable), as stored with its result.
+
+        It records the installed library versions (``versions``); :attr:`id` hashes the rest.
+        """
         config = self._config()
         if self.kind == "chain":  # only here: the other kinds' configurations stay as they were
             config["chain"] = [stage.config() for stage in self.earlier]
@@ -155,15 +162,8 @@ class TrialSpec:
 
     @cached_property
     def id(self) -> str:
-        """A stable 32-hex-digit hash of :meth:`config` (task names excluded: data decides)."""
-        config = self.config()
-        config["target"] = {k: v for k, v in config["target"].items() if k != "task"}
-        if config["source"] is not None:
-            config["source"] = {k: v for k, v in config["source"].items() if k != "task"}
-        if "chain" in config:
-            config["chain"] = [{k: v for k, v in s.items() if k != "task"} for s in config["chain"]]
-        text = json.dumps(config, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
+        """A stable 32-hex-digit hash of :meth:`config` without task names and library versions."""
+        return trial_id(self.config())
 
     @property
     def source_trial(self) -> TrialSpec | None:

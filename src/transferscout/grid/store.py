@@ -14,6 +14,13 @@ A store that cannot be read, or one that is empty or missing while the folder ho
 run (``config.json``, stage markers, models), is an error naming the file and what to do —
 never silently a new run.  Each store has an identity, created with it, which the stage
 markers of the pipeline record: a marker describes only the store it was written with.
+
+Schema 6 gave trials the ids of ``grid/identity.py`` (library versions no longer hashed):
+upgrading a store computes every trial's id from its stored configuration and renames every
+reference (``source_trial``, ``model_recreations``, the trial ids that signal details name, the
+model files of ``models/``); a store opened read-only at an older schema is read through an
+upgraded copy in memory, so every reader sees the ids the planner computes.  Imported tables
+exported before schema 6 are re-keyed the same way (:func:`rekey_trials`).
 """
 
 from __future__ import annotations
@@ -21,19 +28,21 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import math
 import os
 import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 from transferscout.errors import TransferScoutError
 from transferscout.grid.faults import crash_point, store_growth_limit
+from transferscout.grid.identity import trial_id
 
 __all__ = [
     "FIRST_MEASUREMENT",
@@ -44,10 +53,13 @@ __all__ = [
     "StoreWriteError",
     "TrialRow",
     "check_run_folder",
+    "rekey_trials",
     "run_lock",
 ]
 
-SCHEMA_VERSION = 5
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 6
 Status = Literal["pending", "running", "done", "failed"]
 
 _TRIALS_COLUMNS = """
@@ -79,8 +91,10 @@ CREATE TABLE IF NOT EXISTS trials ({_TRIALS_COLUMNS});
 CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
 """
 
-# Each entry upgrades a store from the previous version to its key.
-_MIGRATIONS: dict[int, str] = {
+# Each entry upgrades a store from the previous version to its key: an SQL script, or (6) a
+# function of the open transaction and the run's models folder (None: rename no file).
+_Migration = str | Callable[[sqlite3.Connection, Path | None], object]
+_MIGRATIONS: dict[int, _Migration] = {
     2: """
 CREATE TABLE IF NOT EXISTS pair_signals (
     family TEXT NOT NULL,
@@ -135,6 +149,9 @@ CREATE TABLE IF NOT EXISTS model_recreations (
     PRIMARY KEY (trial_id, requeued_at)
 );
 """,
+    # Trial ids no longer hash the library versions: every id is computed again from its
+    # stored configuration, and every reference to it renamed (rekey_trials).
+    6: lambda db, models: rekey_trials(db, models),
 }
 
 #: What a trial's row keeps from its first training when its lost model is trained again: its
@@ -395,10 +412,26 @@ class RunStore:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")
             self._create_schema()
+        elif version is not None and version < SCHEMA_VERSION:
+            self._upgrade_in_memory(version)
         if "store_identity" in tables or not self.readonly:
             self.identity, self.origin = self._db.execute(
                 "SELECT id, origin FROM store_identity"
             ).fetchone()
+
+    def _upgrade_in_memory(self, version: int) -> None:
+        """Read an older store through an upgraded copy in memory; the file is left as it is.
+
+        A reader sees the schema (and the trial ids) of this version; the next writer upgrades
+        the file itself, model files included.
+        """
+        copy = sqlite3.connect(":memory:", isolation_level=None)
+        self._db.backup(copy)
+        self._db.close()
+        self._db = copy
+        copy.execute("BEGIN")
+        _migrate(copy, version, None)
+        copy.execute("COMMIT")
 
     def _refuse_lost_store(self, state: str) -> None:
         past = _past_run_files(self.run_dir)
@@ -473,8 +506,7 @@ class RunStore:
                     f"{self.path}: schema version {version} is newer than this transferscout "
                     f"reads ({SCHEMA_VERSION}); upgrade transferscout or use a new run folder"
                 )
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                _execute_script(db, _MIGRATIONS[target])
+            _migrate(db, version, self.run_dir / "models")
             if row is None:
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
             else:
@@ -540,6 +572,44 @@ class RunStore:
                 )
                 requeued += 1
             return requeued
+
+    def retrain(self, configs: Mapping[str, dict[str, Any]]) -> int:
+        """Put finished trials back to ``pending``, to be trained again from scratch.
+
+        ``configs`` maps each trial's id to its configuration as planned now (the library
+        versions it will be trained under); its results, measurement and attempts are cleared.
+        Trials that are not ``done`` are left alone.  Returns how many were put back.
+        """
+        with self._transaction() as db:
+            return sum(
+                db.execute(
+                    "UPDATE trials SET status = 'pending', config = ?, attempts = 0, "
+                    "metrics = NULL, source_seconds = NULL, target_seconds = NULL, "
+                    "examples_per_second = NULL, device = NULL, worker = NULL, error = NULL, "
+                    "traceback = NULL, started_at = NULL, finished_at = NULL "
+                    "WHERE id = ? AND status = 'done'",
+                    (json.dumps(config, sort_keys=True), trial_id),
+                ).rowcount
+                for trial_id, config in configs.items()
+            )
+
+    def record_configs(self, configs: Mapping[str, dict[str, Any]]) -> int:
+        """Record the configurations of trials not finished (the versions they will train with).
+
+        A finished trial keeps the configuration it was trained with.  Returns how many
+        changed.
+        """
+        with self._transaction() as db:
+            return sum(
+                db.execute(
+                    "UPDATE trials SET config = ? WHERE id = ? AND status != 'done' "
+                    "AND config != ?",
+                    (text, trial_id, text),
+                ).rowcount
+                for trial_id, text in (
+                    (i, json.dumps(c, sort_keys=True)) for i, c in configs.items()
+                )
+            )
 
     def start(self, trial_id: str, worker: str) -> None:
         """Mark a trial ``running`` and count the attempt."""
@@ -680,7 +750,11 @@ class RunStore:
         costs: Iterable[dict[str, Any]],
         recreations: Iterable[dict[str, Any]] = (),
     ) -> None:
-        """Insert exported rows as they were (a store rebuilt from committed tables)."""
+        """Insert exported rows as they were (a store rebuilt from committed tables).
+
+        Tables exported before schema 6 name trials by ids that hashed the library versions;
+        they are re-keyed as an upgrade of the store would (:func:`rekey_trials`).
+        """
         with self._transaction() as db:
             _insert_rows(db, "trials", TrialRow, ("config", "metrics"), trials)
             _insert_rows(db, "model_recreations", Recreation, ("first", "metrics"), recreations)
@@ -714,6 +788,7 @@ class RunStore:
                     for r in costs
                 ],
             )
+            rekey_trials(db, None)
 
     # -- reads ---------------------------------------------------------------------------
     def pair_signals(self, family: str | None = None) -> list[dict[str, Any]]:
@@ -775,6 +850,93 @@ class RunStore:
         ):
             counts[status] = count
         return counts
+
+
+def _migrate(db: sqlite3.Connection, version: int, models: Path | None) -> None:
+    """Upgrade a store of ``version`` to :data:`SCHEMA_VERSION` inside the open transaction."""
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        step = _MIGRATIONS[target]
+        if isinstance(step, str):
+            _execute_script(db, step)
+        else:
+            step(db, models)
+
+
+def rekey_trials(db: sqlite3.Connection, models: Path | None) -> dict[str, str]:
+    """Give every stored trial the id of its configuration (``grid/identity.py``).
+
+    A trial whose configuration records no ``versions`` keeps its id.  Runs inside the
+    caller's transaction.  Every reference follows: ``source_trial``, ``model_recreations``,
+    trial ids named in signal details (``models``, ``trial``), and — with ``models``, the
+    run's models folder — each trial's model file (renamed before the transaction commits; a
+    rename already done is skipped, so a store upgraded again after a crash finds its files).
+    A trial stored twice under two ids (planned again after a library upgrade, before schema
+    6) keeps one row: a finished one if any, else the latest planned; the other's row is
+    dropped, its model file left where it is.  Returns ``{old: new}`` of the ids that changed
+    (empty when every id is already its configuration's).
+    """
+    rows = db.execute("SELECT id, config, status, created_at FROM trials ORDER BY rowid").fetchall()
+    configs = {row[0]: json.loads(row[1]) for row in rows}
+    renamed = {
+        old: new
+        for old, config in configs.items()
+        # a configuration without versions was never hashed with them: its id stays
+        if isinstance(config, dict) and "versions" in config and (new := trial_id(config)) != old
+    }
+    if not renamed:
+        return {}
+    rank = {"done": 3, "failed": 2, "running": 1, "pending": 0}
+    kept: dict[str, tuple[int, float, str]] = {}
+    for old, _, status, created_at in rows:
+        new = renamed.get(old, old)
+        candidate = (rank[status], created_at, old)
+        if new not in kept or candidate[:2] > kept[new][:2]:
+            kept[new] = candidate
+    survivors = {entry[2] for entry in kept.values()}
+    dropped = [row[0] for row in rows if row[0] not in survivors]
+    if dropped:
+        logger.warning(
+            "%d trials were stored twice (planned again under other library versions): each "
+            "keeps one row, a finished one where there is one",
+            len(dropped),
+        )
+    db.executemany("DELETE FROM trials WHERE id = ?", [(old,) for old in dropped])
+    moving = [(old, new) for old, new in renamed.items() if old in survivors]
+    # Through temporary ids, so that no new id meets an old one while the rows are renamed.
+    db.executemany("UPDATE trials SET id = ? WHERE id = ?", [(f"~{o}", o) for o, _ in moving])
+    db.executemany("UPDATE trials SET id = ? WHERE id = ?", [(n, f"~{o}") for o, n in moving])
+    db.executemany(
+        "UPDATE trials SET source_trial = ? WHERE source_trial = ?",
+        [(new, old) for old, new in renamed.items()],
+    )
+    db.executemany(
+        "UPDATE OR REPLACE model_recreations SET trial_id = ? WHERE trial_id = ?",
+        [(new, old) for old, new in renamed.items()],
+    )
+    for table in ("pair_signals", "signal_costs"):
+        texts: dict[str, str] = {}
+        for rowid, detail in db.execute(f"SELECT rowid, detail FROM {table}").fetchall():
+            if detail not in texts:  # the fixed names above
+                texts[detail] = json.dumps(_renamed(json.loads(detail), renamed), sort_keys=True)
+            if texts[detail] != detail:
+                db.execute(f"UPDATE {table} SET detail = ? WHERE rowid = ?", (texts[detail], rowid))
+    if models is not None:
+        for old, new in moving:
+            path, target = models / f"{old}.safetensors", models / f"{new}.safetensors"
+            if path.exists() and not target.exists():
+                path.rename(target)
+    return renamed
+
+
+def _renamed(value: Any, renamed: Mapping[str, str]) -> Any:
+    """A JSON value with every string that is a renamed trial id replaced by its new id."""
+    if isinstance(value, str):
+        return renamed.get(value, value)
+    if isinstance(value, list):
+        return [_renamed(item, renamed) for item in value]
+    if isinstance(value, dict):
+        return {key: _renamed(item, renamed) for key, item in value.items()}
+    return value
 
 
 def _execute_script(db: sqlite3.Connection, script: str) -> None:

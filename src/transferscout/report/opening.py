@@ -240,8 +240,11 @@ def search_test(traces: dict[str, tuple[pd.DataFrame, dict[str, Any]]]) -> dict[
 
 
 def search_test_text(traces: dict[str, tuple[pd.DataFrame, dict[str, Any]]]) -> str:
-    """A sentence on :func:`search_test` (none for fewer than two searched targets), and one
-    naming the searches whose meta-model intervals were uninformative."""
+    """What the searches' kept models gained, and where the meta-model said little.
+
+    A sentence on :func:`search_test` (none for fewer than two searched targets), and one
+    naming the searches whose meta-model intervals were uninformative.
+    """
     test = search_test(traces)
     vague = sorted(
         target
