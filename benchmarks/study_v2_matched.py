@@ -13,13 +13,18 @@ helps".  This step adds them to a pool's committed tables:
    plain grid does not have — the matched ones only: nothing else is trained again, not even
    a plain single-task model whose file is missing (the tables hold no model files);
 3. trains them through the normal resumable runner (``run_trials``: the run's store, one
-   trial at a time by default), in chunks, exporting the tables after every chunk so that
-   what is finished can be committed as it grows.
+   trial at a time by default), in chunks, writing the finished matched trials after every
+   chunk to ``benchmarks/results/study-v2/<pool>-matched-trials.csv`` (the trials table's
+   columns), so that what is finished can be committed as it grows while the pool's own
+   tables — which the committed analysis is rebuilt from — stay as they are;
+4. once every matched trial is finished, exports the run into the pool's tables and removes
+   the partial file.
 
-Stopped at any point, the same command goes on where it stopped.  The signals are not
-touched (they read the plain single-task models only), so the pool's stored signals stay
-valid; ``benchmarks/study_v2.py`` then measures the gains against the best single-task model
-by validation, the matched ones included.
+Stopped at any point, the same command goes on where it stopped — also in a fresh checkout
+without the run folder: the import then adds the partial file's trials to the pool's.  The
+signals are not touched (they read the plain single-task models only), so the pool's stored
+signals stay valid; ``benchmarks/study_v2.py`` then measures the gains against the best
+single-task model by validation, the matched ones included.
 
 Usage (one pool at a time; ``--max-trials 1 --no-export`` measures one trial):
 
@@ -32,9 +37,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+
+import pandas as pd
 
 from transferscout.config import RunConfig, load_config
 from transferscout.grid.runner import plan_trials, run_trials
@@ -88,9 +97,10 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     run_dir = args.run or ROOT / "runs" / f"study-v2-{args.pool}-matched"
     tables = RESULTS / args.pool
+    partial = RESULTS / f"{args.pool}-matched-trials.csv"
     if not (run_dir / "store.sqlite").exists():
         logger.info("importing %s into %s", tables, run_dir)
-        import_tables(tables, run_dir)
+        import_tables(_with_partial(tables, partial, run_dir.parent), run_dir)
     config = pool_config(args.pool, args.set)
     # The run's configuration says the matched trials belong to its grid (exported with it).
     (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
@@ -121,10 +131,35 @@ def main() -> None:
             )
         logger.info("chunk of %d trials: %.1f s wall", len(chunk), seconds)
         if not args.no_export:
-            export_tables(run_dir, tables)
-            logger.info("exported %s", tables)
+            _write_partial(run_dir, {t.id for t in trials}, partial)
     left = len(pending(run_dir, trials))
     logger.info("%d of %d matched trials finished", len(trials) - left, len(trials))
+    if not args.no_export and not left:
+        export_tables(run_dir, tables)
+        partial.unlink(missing_ok=True)
+        logger.info("every matched trial finished: exported %s", tables)
+
+
+def _with_partial(tables: Path, partial: Path, scratch: Path) -> Path:
+    """The pool's tables, with the partial file's finished matched trials added (if any)."""
+    if not partial.exists():
+        return tables
+    folder = scratch / f"{tables.name}-with-matched"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(tables, folder)
+    joined = pd.concat([pd.read_csv(folder / "trials.csv"), pd.read_csv(partial)])
+    joined.to_csv(folder / "trials.csv", index=False)
+    return folder
+
+
+def _write_partial(run_dir: Path, matched: set[str], partial: Path) -> None:
+    """Write the run's finished matched trials as rows of a trials table."""
+    with tempfile.TemporaryDirectory() as scratch:
+        export_tables(run_dir, scratch)
+        trials = pd.read_csv(Path(scratch) / "trials.csv")
+    done = trials[trials["id"].isin(matched) & (trials["status"] == "done")]
+    done.to_csv(partial, index=False)
+    logger.info("%d finished matched trials written to %s", len(done), partial)
 
 
 if __name__ == "__main__":
