@@ -230,12 +230,22 @@ def plan_pair_examples(
     def fits(examples: int) -> bool:
         return passes * sum(min(s, examples) for s in sizes) * seconds_per_example <= share
 
-    low, high = min(MIN_EXAMPLES, cap), cap
+    low = min(MIN_EXAMPLES, cap)
+    found = largest_within(low, cap, fits)
+    return low if found is None else found
+
+
+def largest_within(low: int, high: int, fits: Callable[[int], bool]) -> int | None:
+    """The largest ``n`` in ``[low, high]`` with ``fits(n)`` (``None``: not even ``low``).
+
+    ``fits`` must be monotone (a cost that grows with ``n`` against a fixed allowance):
+    bisection, ``O(log(high - low))`` calls.
+    """
     if fits(high):
         return high
     if not fits(low):
-        return low
-    while high - low > 1:  # largest cap within the share (the cost grows with the cap)
+        return None
+    while high - low > 1:
         middle = (low + high) // 2
         if fits(middle):
             low = middle
@@ -369,17 +379,7 @@ def fit_documents(
     def fits(documents: int) -> bool:
         return tokens_at(documents) * points * seconds_per_token_point <= seconds
 
-    if fits(high):
-        return high
-    if not fits(low):
-        return None
-    while high - low > 1:  # largest cap within the allowance, by bisection
-        middle = (low + high) // 2
-        if fits(middle):
-            low = middle
-        else:
-            high = middle
-    return low
+    return largest_within(low, high, fits)
 
 
 #: Share of its part of the budget a model's step cap aims at: the throughput is measured on
