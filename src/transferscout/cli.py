@@ -1037,6 +1037,10 @@ def _recreations_line(recreations: Sequence[Recreation]) -> str:
     return line
 
 
+#: Degenerate models listed by ``status`` (all are counted).
+_DEGENERATE_ROWS = 20
+
+
 @app.command("status")
 def status(
     run_dir: Annotated[Path, typer.Argument(help="The run folder.")],
@@ -1067,10 +1071,15 @@ def status(
             "every validation example, or a constant; a gain over one is no finding), "
             f"targets: {', '.join(report.degenerate_targets)}"
         )
-        table = Table(title="Degenerate models")
+        shown = report.degenerate[:_DEGENERATE_ROWS]
+        left = len(report.degenerate) - len(shown)
+        table = Table(
+            title="Degenerate models" + (f" (the first {len(shown)})" if left else ""),
+            caption=f"and {left} more" if left else None,
+        )
         for column in ("trial", "kind", "target", "source", "seed", "why"):
             table.add_column(column, overflow="fold")
-        for row, reason in report.degenerate:
+        for row, reason in shown:
             table.add_row(
                 row.id[:10], row.kind, row.target, row.source or "", str(row.seed), reason
             )
