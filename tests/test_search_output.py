@@ -33,3 +33,41 @@ def test_scores_are_the_kinds_primary_metric() -> None:
     assert search_output.validation_score(binary) == 0.3 and search_output.test_score(binary) == 0.4
     assert search_output.validation_score(_row(MULTICLASS, {})) == -math.inf  # never chosen
     assert math.isnan(search_output.test_score(_row(MULTICLASS, None)))
+
+
+def test_a_degenerate_single_task_model_is_marked_on_the_model_card() -> None:
+    # 3 classes, 30 validation documents: class 0 for 29 of them (1 other < 0.1 x 20 others)
+    counts = {"validation_top_class_predicted": 29, "validation_top_class_gold": 10}
+    weak = _row(
+        MULTICLASS,
+        {"validation_macro_f1": 0.2, "test_macro_f1": 0.2, "validation_top_class_total": 30}
+        | counts,
+    )
+    learnt = _row(
+        MULTICLASS,
+        {
+            "validation_macro_f1": 0.6,
+            "test_macro_f1": 0.5,
+            "validation_top_class_predicted": 12,
+            "validation_top_class_gold": 10,
+            "validation_top_class_total": 30,
+        },
+    )
+    assert search_output.row_summary(learnt, "transfer")["degenerate"] is None
+    reason = search_output.row_summary(weak, "single-task")["degenerate"]
+    assert reason == (
+        "predicts one class for 29 of 30 validation examples (20 are not one class; 1 "
+        "predictions are not)"
+    )
+    card = search_output.model_card(
+        "topic", (learnt, "transfer"), weak, (1, 0), 2, 2.0, "2trials", labels=None
+    )
+    assert "| this model |" in card and "| single-task model † |" in card
+    assert (
+        f"- † The single-task model is degenerate: it {reason}; a gain over it is no finding."
+        in (card)
+    )
+    plain = search_output.model_card(
+        "topic", (learnt, "transfer"), learnt, (1, 0), 2, 2.0, "2trials", labels=None
+    )
+    assert "†" not in plain

@@ -115,26 +115,39 @@ def _row(predicted: int, lr: float = 1e-4) -> TrialRow:
     return done_row(
         target="offer",
         config={"target": {"settings": {"learning_rate": lr}}},
-        metrics={"validation_predicted_positives": predicted, "validation_n": 300},
+        metrics={
+            "validation_predicted_positives": predicted,
+            "validation_positives": 30,
+            "validation_n": 300,
+        },
     )
 
 
-def test_a_target_whose_models_never_predict_a_class_is_refused_with_numbers(
+def test_a_target_whose_every_model_is_degenerate_is_refused_with_numbers(
     tmp_path: Path,
 ) -> None:
     data = write_csv(tmp_path / "d.csv", _rows_with_combined_label())
     task = prepare_target(_run_config(data), "shelter")  # type: ignore[arg-type]
     with pytest.raises(DataError) as caught:
-        check_not_degenerate(task, [_row(0), _row(0, lr=2e-4)])
+        # 26 negatives predicted of 270 (< 0.1 x 270 = 27): nearly everything positive
+        check_not_degenerate(task, [_row(0), _row(274, lr=2e-4)])
     message = str(caught.value)
-    assert "ever predicts the positive class" in message
-    assert "0 of 300 validation documents predicted positive" in message
-    assert f"{task.train.positives} positives of {len(task.train)}" in message
-    assert "more positive examples" in message and "--cap-strategy balanced" in message
-    with pytest.raises(DataError, match="negative class"):
-        check_not_degenerate(task, [_row(300)])
-    # One model that predicts both classes is enough.
-    check_not_degenerate(task, [_row(0), _row(12, lr=2e-4)])
+    assert "every one of its 2 single-task models" in message
+    assert "lr 0.0001, seed 0: predicts negative for 300 of 300 validation examples" in message
+    assert "predicts positive for 274 of 300 validation examples (270 are not positive; 26" in (
+        message
+    )
+    assert f"{task.train.positives}/{len(task.train)} positive" in message
+    assert "rarer class(es)" in message and "--cap-strategy balanced" in message
+    # One model that predicts the other class often enough is enough: 27 of 270 negatives.
+    check_not_degenerate(task, [_row(0), _row(273, lr=2e-4)])
+    # Metrics the rule cannot judge (no counts) leave the target accepted.
+    unjudged = done_row(
+        target="offer",
+        config={"target": {"settings": {"learning_rate": 1e-4}}},
+        metrics={"validation_f1": 0.0},
+    )
+    check_not_degenerate(task, [unjudged])
 
 
 def test_a_target_of_another_kind_or_on_text_pairs_is_prepared_with_its_kind(

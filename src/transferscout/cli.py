@@ -372,6 +372,7 @@ def run_command(
     """Run the whole pipeline: tasks, grid, signals, evaluation, report (resumable, cached)."""
     from transferscout.config import load_config
     from transferscout.pipeline import best_sources, run_pipeline
+    from transferscout.report.opening import degenerate_text, mark_targets
 
     if config is None and profile is None:
         raise _fail(TransferScoutError("give a configuration file or --profile (demo, study)"))
@@ -388,8 +389,12 @@ def run_command(
         raise _fail(error) from None
     ran = ", ".join(result.stages_run) or "nothing (all cached)"
     console.print(f"grid: {_grid_counts(result.grid)}; stages run: {ran}")
+    summary = json.loads((folder / "evaluation" / "summary.json").read_text(encoding="utf-8"))
+    if text := degenerate_text(summary):
+        console.print(text, style="yellow", markup=False)
     _print_frame(
-        best_sources(folder), "Best source per target (meta-model's first pick vs the real best)"
+        mark_targets(best_sources(folder), summary.get("degenerate_baselines") or {}),
+        "Best source per target (meta-model's first pick vs the real best)",
     )
     _print_savings(folder)
     if result.report is not None:
@@ -581,6 +586,7 @@ def rank_command(
     top: Annotated[int, typer.Option(help="Rows shown in the table.")] = 20,
 ) -> None:
     """Rank the run's tasks as sources for a new target; trains no transfer pair."""
+    from transferscout.evaluation.table1 import DEGENERATE_MARK
     from transferscout.recommend import recommend_sources
 
     _check_output(output)
@@ -623,15 +629,17 @@ def rank_command(
             "suggested_budget": result.suggested_budget,
             "interval_coverage": result.coverage,
             "interval_informative": result.informative,
+            "baseline_degenerate": result.baseline_degenerate,
             "candidates": frame.to_dict("records"),
         }
         console.out(json.dumps(payload, indent=2, default=float))
         return
     metric = target.kind.metric_label
+    mark = "" if result.baseline_degenerate is None else f" {DEGENERATE_MARK}"
     table = Table(title=f"Sources for {target.name!r} ({result.method})")
     _name_column(table, "source")
     interval = "95% interval" if result.informative else "95% interval (uninformative)"
-    for column in ("source lr", "target lr", f"predicted {metric}", interval):
+    for column in ("source lr", "target lr", f"predicted {metric}{mark}", interval):
         table.add_column(column, justify="right")
     for row in frame.head(top).itertuples(index=False):
         table.add_row(
@@ -647,6 +655,14 @@ def rank_command(
             "the 95% intervals are wider than half the range of the "
             f"{metric}: the meta-model cannot tell these candidates apart with confidence, "
             "so read the order as its best guess, not as a finding",
+            markup=False,
+        )
+    if result.baseline_degenerate is not None:
+        console.print(
+            f"{DEGENERATE_MARK} the single-task baseline of {target.name!r} is "
+            f"degenerate: it {result.baseline_degenerate}; the predicted scores are gains "
+            "over it, and a gain over a degenerate baseline is no finding",
+            style="yellow",
             markup=False,
         )
     if result.coverage is not None:
@@ -706,6 +722,7 @@ def search_command(
     ] = None,
 ) -> None:
     """Train a target's best candidates in the meta-model's order within a budget; keep the best."""
+    from transferscout.evaluation.table1 import DEGENERATE_MARK
     from transferscout.search import Budget, SearchSettings, search_target
 
     try:
@@ -768,14 +785,23 @@ def search_command(
     metric = best["metric_label"]  # the target kind's primary metric, as the kind names it
     chain_tried = int(bool(result.chain and result.chain.get("tried")))
     origin = " -> ".join(best["sources"]) or "no source (single-task)"
+    weak = f" {DEGENERATE_MARK}" if reference.get("degenerate") else ""
     console.print(
         f"best: {origin}: test {metric} {best['test_f1']:.3f} (validation "
         f"{best['validation_f1']:.3f}) "
-        f"vs single-task {reference['test_f1']:.3f}; {result.tried - chain_tried} of "
+        f"vs single-task {reference['test_f1']:.3f}{weak}; {result.tried - chain_tried} of "
         f"{result.pool} single-source candidates"
         + (" and 1 chain" if chain_tried else "")
         + f" tried in {result.hours:.3f} training hours (reference models included)"
     )
+    for shown, summary in (("the single-task model", reference), ("the kept model", best)):
+        if summary.get("degenerate"):
+            console.print(
+                f"{DEGENERATE_MARK} {shown} is degenerate: it {summary['degenerate']}"
+                + ("; a gain over it is no finding" if summary is reference else ""),
+                style="yellow",
+                markup=False,
+            )
     if result.chain is not None and result.chain.get("error"):
         console.print(
             f"chain {' -> '.join(result.chain['sources'])} failed: {result.chain['error']}"
@@ -1057,6 +1083,10 @@ def _recreations_line(recreations: Sequence[Recreation]) -> Text:
     return line
 
 
+#: Degenerate models listed by ``status`` (all are counted).
+_DEGENERATE_ROWS = 20
+
+
 @app.command("status")
 def status(
     run_dir: Annotated[Path, typer.Argument(help="The run folder.")],
@@ -1086,6 +1116,27 @@ def status(
         )
     if report.recreations:
         console.print(_recreations_line(report.recreations))
+    if report.degenerate:
+        console.print(
+            f"{len(report.degenerate)} degenerate model{'' if len(report.degenerate) == 1 else 's'}"
+            " (one class for nearly every validation example, or a constant; a gain over one is "
+            f"no finding), targets: {', '.join(report.degenerate_targets)}",
+            style="yellow",
+            markup=False,
+        )
+        shown = report.degenerate[:_DEGENERATE_ROWS]
+        left = len(report.degenerate) - len(shown)
+        table = Table(
+            title="Degenerate models" + (f" (the first {len(shown)})" if left else ""),
+            caption=f"and {left} more" if left else None,
+        )
+        for column in ("trial", "kind", "target", "source", "seed", "why"):
+            table.add_column(column, overflow="fold")
+        for row, reason in shown:
+            table.add_row(
+                row.id[:10], row.kind, row.target, row.source or "", str(row.seed), reason
+            )
+        console.print(table)
     if report.failures:
         table = Table(title="Failed trials")
         for column in ("trial", "kind", "target", "source", "attempts", "error"):

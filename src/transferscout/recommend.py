@@ -40,6 +40,7 @@ from transferscout.config import RunConfig, load_run_config
 from transferscout.errors import ConfigError, DataError, TransferScoutError
 from transferscout.evaluation.ordering import ranking_order
 from transferscout.grid.executors import Executor
+from transferscout.grid.models import degenerate_baselines
 from transferscout.grid.runner import plan_trials, run_trials
 from transferscout.grid.spec import GridSpec, matched_settings
 from transferscout.grid.store import RunStore, TrialRow
@@ -92,6 +93,9 @@ class Recommendation:
             with an interval from the other targets' residuals); ``None`` without a meta-model.
         informative: Whether the intervals are narrower than half the metric's range
             (:func:`interval_is_informative`); when not, they are no finding.
+        baseline_degenerate: Why the target's single-task baseline (its best-validation
+            model, which predicted gains are over) is degenerate, or ``None``: a predicted
+            gain over a degenerate baseline is no finding.
     """
 
     table: pd.DataFrame
@@ -99,6 +103,7 @@ class Recommendation:
     suggested_budget: int | None
     coverage: float | None = None
     informative: bool = True
+    baseline_degenerate: str | None = None
 
 
 @dataclass(frozen=True)
@@ -362,7 +367,8 @@ def recommend_sources(
     sources = config.data.load()
     combined = with_target(sources, target[name])
     _check_signals(run_dir, set(sources.names))
-    train_reference(run_dir, combined, name, config, progress=progress)
+    reference = train_reference(run_dir, combined, name, config, progress=progress)
+    weak = degenerate_baselines(reference).get(name)
     signals = target_signals(run_dir, combined, name, config, progress=progress)
     candidates = candidate_frame(signals, config.grid.spec(), combined)
     history = meta_model_history(
@@ -377,7 +383,13 @@ def recommend_sources(
         logger.warning("the run has no transfer trials to learn from: ranking by TaskEmb RRF")
         table = candidates.assign(predicted_f1=np.nan, low=np.nan, high=np.nan)
         table = table.sort_values("taskemb_rrf", ascending=False)
-        return Recommendation(_shown(table), "fallback: TaskEmb reciprocal-rank fusion", None)
+        return Recommendation(
+            _shown(table),
+            "fallback: TaskEmb reciprocal-rank fusion",
+            None,
+            None,
+            baseline_degenerate=weak,
+        )
     gain = history.predict(candidates[history.columns].to_numpy(dtype=float))
     own = single_task_score(run_dir, name)
     kind = target[name].kind
@@ -396,12 +408,15 @@ def recommend_sources(
         f"±{history.halfwidth:.3f}, clipped to [{bounds[0]:g}, {bounds[1]:g}], empirical LOTO "
         f"coverage {history.coverage:.1%})"
     )
+    if weak is not None:
+        method += f"; the single-task baseline is degenerate ({weak}): a gain over it is no finding"
     return Recommendation(
         _shown(table.iloc[order]),
         method,
         _budget(run_dir),
         history.coverage,
         informative=interval_is_informative(history.halfwidth, bounds),
+        baseline_degenerate=weak,
     )
 
 

@@ -19,7 +19,8 @@ from typing import Any
 import pandas as pd
 
 from transferscout.encoders.adapter import HEADS
-from transferscout.grid.models import load_trained_model, trial_kind, trial_score
+from transferscout.evaluation.table1 import DEGENERATE_MARK
+from transferscout.grid.models import load_trained_model, trial_degenerate, trial_kind, trial_score
 from transferscout.grid.store import TrialRow
 
 __all__ = [
@@ -83,6 +84,7 @@ def row_summary(row: TrialRow, label: str) -> dict[str, Any]:
         "test_f1": metrics.get(f"test_{kind.primary_metric}"),
         "test_metrics": {name: metrics.get(f"test_{name}") for name in kind.other_metrics},
         "hours": ((row.source_seconds or 0.0) + (row.target_seconds or 0.0)) / 3600,
+        "degenerate": trial_degenerate(row),
     }
 
 
@@ -135,9 +137,20 @@ def model_card(
     for shown, summary in (("this model", chosen), ("single-task model", single)):
         values = [summary["validation_f1"], summary["test_f1"]]
         values += [summary["test_metrics"].get(other) for other in others]
-        lines.append(f"| {shown} | " + " | ".join(map(cell, values)) + " |")
+        mark = f" {DEGENERATE_MARK}" if summary["degenerate"] else ""
+        lines.append(f"| {shown}{mark} | " + " | ".join(map(cell, values)) + " |")
+    flagged = [
+        (shown, s["degenerate"])
+        for shown, s in (("This model", chosen), ("The single-task model", single))
+        if s["degenerate"]
+    ]
     lines += [
         "",
+        *(
+            f"- {DEGENERATE_MARK} {shown} is degenerate: it {why}"
+            + ("; a gain over it is no finding." if shown != "This model" else ".")
+            for shown, why in flagged
+        ),
         f"- Kind: {chosen['kind']}; trial id `{row.id}`.",
         f"- Target stage settings: `{json.dumps(chosen['target_settings'], sort_keys=True)}`.",
         f"- Source stage settings: `{json.dumps(chosen['source_settings'], sort_keys=True)}`.",

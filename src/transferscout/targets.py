@@ -7,9 +7,9 @@ description leaves out is taken from the run: the same file and columns when non
 (a held-out label of the run's own data), and always the same preparation (seed, split
 fractions, caps, cap strategy, duplicate policy) unless the user overrides it.
 
-A target whose single-task models never predict one of its classes is *degenerate*: every
-prediction about it would be meaningless, so :func:`check_not_degenerate` refuses it with the
-numbers and what to change.
+A target whose every single-task model is degenerate (predicts one class for nearly every
+validation example, or a constant) is itself degenerate: every prediction about it would be
+meaningless, so :func:`check_not_degenerate` refuses it with the numbers and what to change.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 from transferscout.config import DataConfig, RunConfig, read_config_file
 from transferscout.errors import ConfigError, DataError
+from transferscout.grid.models import trial_degenerate
 from transferscout.grid.store import TrialRow
 from transferscout.tasks.task import Task
 
@@ -125,42 +126,33 @@ def prepare_target(
 
 
 def check_not_degenerate(task: Task, reference: Sequence[TrialRow]) -> None:
-    """Refuse a target whose every single-task model predicts only one class on validation.
+    """Refuse a target whose every single-task model is degenerate on validation.
+
+    A model is degenerate by its kind's rule (:func:`~transferscout.grid.models.trial_degenerate`:
+    one class for nearly every validation example, or a constant); one model that is not is
+    enough.  Models whose metrics the rule cannot judge (a kind without a rule, metrics
+    recorded before its counts) leave the target accepted.
 
     Raises:
-        DataError: With the positives in training, each model's predicted positives, and
-            what to change.
+        DataError: With the training split's labels, each model's reason, and what to change.
     """
     done = [row for row in reference if row.metrics is not None]
-    if not done:
+    reasons = [trial_degenerate(row) for row in done]
+    if not done or any(reason is None for reason in reasons):
         return
-    counts = []
-    for row in done:
-        metrics = row.metrics or {}
-        predicted = int(metrics.get("validation_predicted_positives", -1))
-        total = int(metrics.get("validation_n", -1))
-        if predicted < 0 or total < 0:
-            return  # a metric set without these counts (another task kind): nothing to check
-        counts.append((row, predicted, total))
-    never_positive = all(p == 0 for _, p, _ in counts)
-    never_negative = all(p == n for _, p, n in counts)
-    if not (never_positive or never_negative):
-        return
-    missing = "positive" if never_positive else "negative"
-    train = task.train
     models = "; ".join(
-        f"lr {row.config['target']['settings']['learning_rate']:g}, seed {row.seed}: "
-        f"{p} of {n} validation documents predicted positive"
-        for row, p, n in counts
+        f"lr {row.config['target']['settings']['learning_rate']:g}, seed {row.seed}: {reason}"
+        for row, reason in zip(done, reasons, strict=True)
     )
+    train = task.train
     raise DataError(
-        f"target {task.name!r} is degenerate: none of its {len(counts)} single-task models "
-        f"ever predicts the {missing} class ({models}); its training split has "
-        f"{train.positives} positives of {len(train)} ({train.positive_rate:.1%}), so any "
-        "predicted F1 for it would be meaningless",
+        f"target {task.name!r} is degenerate: every one of its {len(done)} single-task models "
+        f"predicts one class for nearly everything, or a constant ({models}); its training "
+        f"split has {task.kind.summary(train.labels, task.classes)} ({len(train)} examples), "
+        "so any predicted score for it would be meaningless",
         expected=(
-            f"more {missing} examples in training (--cap-strategy balanced, a larger "
-            "--max-train-examples), or more epochs / a higher learning rate in the run's "
-            "grid.target settings"
+            "more examples of the rarer class(es) in training (--cap-strategy balanced, a "
+            "larger --max-train-examples), or more epochs / a higher learning rate in the "
+            "run's grid.target settings"
         ),
     )

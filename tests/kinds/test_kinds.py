@@ -349,3 +349,61 @@ def test_the_documented_signal_table_for_every_pair_of_kinds() -> None:
         "regression",
     }
     assert KINDS["tagging"].head == "token" and KINDS["qa"].head == "span"
+
+
+def _judged(kind: TaskKind, labels: Any, outputs: Any, classes: tuple[str, ...] = ()) -> Any:
+    """The kind's verdict on a model with these validation outputs, from its stored metrics."""
+    metrics = kind.metrics(labels, outputs, classes=classes)
+    return kind.degenerate({f"validation_{key}": value for key, value in metrics.items()})
+
+
+def _one_hot(predicted: list[int], width: int) -> np.ndarray:
+    return np.eye(width)[predicted]
+
+
+def test_degenerate_models_by_hand_for_every_kind() -> None:
+    binary = get_kind("binary")
+    balanced = np.array([1] * 20 + [0] * 20)
+    # 39 of 40 predicted positive: 1 negative prediction < 0.1 x 20 negatives.
+    reason = _judged(binary, balanced, _one_hot([1] * 39 + [0], 2))
+    assert reason == (
+        "predicts positive for 39 of 40 validation examples (20 are not positive; 1 "
+        "predictions are not)"
+    )
+    assert _judged(binary, balanced, _one_hot([1] * 38 + [0] * 2, 2)) is None  # 2 = 0.1 x 20
+    assert "predicts negative for 40 of 40" in _judged(binary, balanced, _one_hot([0] * 40, 2))
+    # A rare class (2 of 40) predicted 3 times: 92.5% negative, but not degenerate.
+    rare = np.array([1, 1] + [0] * 38)
+    assert _judged(binary, rare, _one_hot([1, 1, 1] + [0] * 37, 2)) is None
+    assert _judged(binary, rare, _one_hot([0] * 40, 2)) is not None
+    # Stored binary trials always had the counts; metrics without them are not judged.
+    assert binary.degenerate({"validation_f1": 0.0}) is None
+
+    multiclass = get_kind("multiclass")
+    labels = np.array([0] * 10 + [1] * 10 + [2] * 10)
+    # class 1 for 29 of 30: 1 other prediction < 0.1 x 20 examples of other classes
+    assert "for 29 of 30 validation examples (20 are not one class; 1" in _judged(
+        multiclass, labels, _one_hot([1] * 29 + [2], 3)
+    )
+    assert _judged(multiclass, labels, _one_hot([1] * 28 + [0, 2], 3)) is None
+    assert multiclass.degenerate({"validation_macro_f1": 0.3}) is None
+
+    regression = get_kind("regression")
+    values = np.array([0.0, 1.0, 2.0, 3.0])
+    constant = np.full((4, 1), 1.5) + np.array([[0.0], [1e-4], [0.0], [0.0]])
+    assert "predicts a constant on the validation examples" in _judged(
+        regression, values, constant
+    )  # sd 4.3e-5 < 1e-3 x 1.118
+    assert _judged(regression, values, np.array([[1.0], [1.1], [1.0], [1.2]])) is None
+
+    tagging = get_kind("tagging")
+    tags = ("B-LOC", "I-LOC", "O")
+    gold = [[0, 1, 2], [2, 2], [0, 2]]  # 3 entity words of 7
+    assert "predicts one tag for 7 of 7 validation words (3 are not one tag; 0" in _judged(
+        tagging, gold, [[2, 2, 2], [2, 2], [2, 2]], tags
+    )
+    assert _judged(tagging, gold, [[0, 2, 2], [2, 2], [2, 2]], tags) is None  # 1 >= 0.3
+
+    qa = get_kind("qa")
+    assert qa.degenerate({"validation_f1": 0.0, "validation_exact_match": 0.0}) is None
+    assert {kind.degenerate_rule != "" for kind in KINDS.values()} == {True}

@@ -8,6 +8,8 @@ import pytest
 
 from transferscout.report.opening import (
     HOW_TO_READ,
+    degenerate_text,
+    mark_targets,
     recommended_method,
     render_search_traces,
     savings_table,
@@ -157,3 +159,32 @@ def test_searches_whose_intervals_are_uninformative_are_named() -> None:
     # One target: no paired test, but the warning stays; searches from before say nothing.
     assert search_test_text({"vague": vague}).startswith("For vague,")
     assert search_test_text({"a": _trace(0.1)}) == ""
+
+
+def test_degenerate_models_and_baselines_are_named_and_their_targets_marked() -> None:
+    summary = {
+        "degenerate_models": {
+            "models": 3,
+            "of": 12,
+            "by_trial_kind": {"single": 1, "transfer": 2},
+            "targets": ["food", "water"],
+        },
+        "degenerate_baselines": {"food": "predicts positive for 30 of 30 validation examples"},
+    }
+    text = degenerate_text(summary)
+    assert text.startswith(
+        "Degenerate models: 3 of 12 finished models (1 single, 2 transfer) predict one class "
+        "for nearly every validation example, or a constant — targets food, water."
+    )
+    assert text.endswith("food (predicts positive for 30 of 30 validation examples).")
+    none = {"degenerate_models": {"models": 0, "of": 4, "by_trial_kind": {}, "targets": []}}
+    assert degenerate_text(none).startswith("No model is degenerate: none of the 4")
+    assert degenerate_text({}) == ""  # evaluated before models were judged: nothing said
+    frame = pd.DataFrame({"target": ["food", "water"], "pick": ["water", "food"]})
+    assert mark_targets(frame, {"food"})["target"].tolist() == ["food †", "water"]
+    assert mark_targets(frame, {})["target"].tolist() == ["food", "water"]
+    searched = {"food": (pd.DataFrame(), _trace(0.1)[1] | {"tried": 1, "pool": 2, "hours": 0.1})}
+    searched["food"][1]["best"] |= {"sources": ["water"]}
+    searched["food"][1]["reference"] |= {"degenerate": "predicts positive for 30 of 30"}
+    searched["food"][1]["stopped"] = "budget"
+    assert search_summary_table(searched)["target"].tolist() == ["food †"]

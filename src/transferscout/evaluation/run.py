@@ -45,9 +45,14 @@ from transferscout.evaluation.metrics import (
 from transferscout.evaluation.noise import gains_beyond_noise, seed_noise
 from transferscout.evaluation.stats import EXACT_LIMIT
 from transferscout.evaluation.table1 import best_models_table
-from transferscout.grid.models import matched_single_task_ids, trial_score
+from transferscout.grid.models import (
+    degenerate_baselines,
+    matched_single_task_ids,
+    trial_degenerate,
+    trial_score,
+)
 from transferscout.grid.store import RunStore
-from transferscout.kinds import get_kind, score_label
+from transferscout.kinds import KINDS, get_kind, score_label
 from transferscout.meta.features import (
     FEATURE_SETS,
     REAL_GAIN,
@@ -242,6 +247,30 @@ def _recreated_models(run_dir: Path) -> dict[str, Any]:
             "hours": sum(r.seconds or 0.0 for r in done) / 3600,
             "not_reproduced": sum(not r.same_metrics for r in done),
         }
+    }
+
+
+def _degenerate_models(run_dir: Path, trials: Collection[str] | None) -> dict[str, Any]:
+    """The finished models that are degenerate, and the targets whose baseline is.
+
+    ``degenerate_models``: how many of the finished models (of ``trials`` when given)
+    predict one class for nearly every validation example or a constant, per trial kind,
+    and their targets; ``degenerate_baselines``: target -> why its single-task baseline (the
+    best-validation single-task model, which gains are measured against) is degenerate.
+    """
+    with RunStore(run_dir, readonly=True) as store:
+        rows = [r for r in store.rows(status="done") if trials is None or r.id in trials]
+    flagged = [(r, reason) for r in rows if (reason := trial_degenerate(r)) is not None]
+    kinds = sorted({r.kind for r, _ in flagged})
+    return {
+        "degenerate_models": {
+            "models": len(flagged),
+            "of": len(rows),
+            "by_trial_kind": {k: sum(r.kind == k for r, _ in flagged) for k in kinds},
+            "targets": sorted({r.target for r, _ in flagged}),
+            "rule": {name: kind.degenerate_rule for name, kind in KINDS.items()},
+        },
+        "degenerate_baselines": degenerate_baselines([r for r in rows if r.kind == "single"]),
     }
 
 
@@ -656,6 +685,7 @@ def evaluate_table(
         "method_hours": dict(sorted(charges.items())),
         "cost_convention": COST_CONVENTION,
         **_recreated_models(run_dir),
+        **_degenerate_models(run_dir, trials),
         "meta_seeds": settings.seeds,
         "ordering": (
             "predicted value, then predicted cost (epochs x training examples x max length "

@@ -5,7 +5,11 @@ transfer's total epochs — and the best transfer model (BERT→A→B), with the
 target's own primary metric and accuracy, and the transfer's gain over the better single-task
 model by validation.  Column ``f1`` holds the primary
 metric named in column ``metric``: positive-class F1 (binary), macro-F1 (multi-class) or
-Spearman's ρ (regression); accuracy is NaN for regression.
+Spearman's ρ (regression); accuracy is NaN for regression.  Column ``degenerate`` marks a
+model that predicts one class for nearly every validation example (or a constant) —
+:func:`~transferscout.grid.models.trial_degenerate`, for any of its seeds — and
+``baseline_degenerate`` every row of a target whose best single-task model is: a transfer's
+gain over such a baseline is no finding (:data:`DEGENERATE_MARK` marks it where shown).
 """
 
 from __future__ import annotations
@@ -16,14 +20,35 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from transferscout.grid.models import matched_single_task_ids, trial_kind, trial_score
+from transferscout.grid.models import (
+    matched_single_task_ids,
+    trial_degenerate,
+    trial_kind,
+    trial_score,
+)
 from transferscout.grid.store import RunStore
 
-__all__ = ["MATCHED", "MODELS", "SINGLE", "TRANSFER", "best_models_table"]
+__all__ = [
+    "DEGENERATE_MARK",
+    "DEGENERATE_NOTE",
+    "MATCHED",
+    "MODELS",
+    "SINGLE",
+    "TRANSFER",
+    "best_models_table",
+]
 
 #: The table's models, in its order.
 SINGLE, MATCHED, TRANSFER = "encoder→target", "encoder→target (matched)", "encoder→source→target"
 MODELS = (SINGLE, MATCHED, TRANSFER)
+
+#: The mark of a score or gain over a degenerate single-task baseline, wherever it is shown.
+DEGENERATE_MARK = "†"
+#: The footnote the mark refers to.
+DEGENERATE_NOTE = (
+    f"{DEGENERATE_MARK} the target's single-task baseline is degenerate (it predicts one class "
+    "for nearly every validation example, or a constant): a gain over it is no finding"
+)
 
 
 def _settings(config: dict[str, object], stage: str) -> dict[str, object]:
@@ -90,14 +115,17 @@ def best_models_table(
                 "f1": trial_score(row),
                 "accuracy": row.metrics.get("test_accuracy", np.nan),
                 "validation": trial_score(row, "validation"),
+                "degenerate": trial_degenerate(row) is not None,
             }
         )
     if not records:
         return pd.DataFrame()
     frame = pd.DataFrame(records).fillna({"source_lr": -1, "source_epochs": -1, "source_batch": -1})
     values = ["f1", "accuracy", "validation"]
-    keys = [c for c in frame.columns if c not in values]
-    frame = frame.groupby(keys, as_index=False)[values].mean()
+    keys = [c for c in frame.columns if c not in (*values, "degenerate")]
+    frame = frame.groupby(keys, as_index=False).agg(
+        **{v: (v, "mean") for v in values}, degenerate=("degenerate", "any")
+    )
     # Singles by validation (NaN last), transfers by test; ties keep the configuration order.
     frame["_order"] = np.where(
         frame["model"] == TRANSFER, frame["f1"], frame["validation"].fillna(-np.inf)
@@ -112,9 +140,18 @@ def best_models_table(
     best = best.sort_values(["target", "_rank"]).drop(columns="_rank").reset_index(drop=True)
     best = best.replace({-1: None})
     best = _with_gains(best)
-    # Targets of different kinds have different metrics: one average row per metric.
+    # The baseline (the better single-task model by validation) decides whether a target's
+    # gains are over a degenerate model.
+    weak = set(best.loc[best["baseline"] & best["degenerate"].astype(bool), "target"])
+    best["baseline_degenerate"] = best["target"].isin(weak)
+    # Targets of different kinds have different metrics: one average row per metric (its
+    # flags: whether any averaged row has them).
     averaged = [*values, "gain", "gain_plain"]
-    averages = best.groupby(["model", "metric"], as_index=False, sort=False)[averaged].mean()
+    averages = best.groupby(["model", "metric"], as_index=False, sort=False).agg(
+        **{v: (v, "mean") for v in averaged},
+        degenerate=("degenerate", "any"),
+        baseline_degenerate=("baseline_degenerate", "any"),
+    )
     averages["_rank"] = averages["model"].map(MODELS.index)
     averages = averages.sort_values(["_rank", "metric"], kind="stable").drop(columns="_rank")
     averages["target"] = "average"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,10 +19,12 @@ from transferscout.tasks.task import TaskSet
 
 __all__ = [
     "ModelChoice",
+    "degenerate_baselines",
     "load_trained_model",
     "matched_single_task_ids",
     "model_fingerprint",
     "select_single_task_models",
+    "trial_degenerate",
     "trial_kind",
     "trial_score",
 ]
@@ -119,6 +121,41 @@ def trial_score(row: TrialRow, split: str = "test") -> float:
     """
     value = (row.metrics or {}).get(f"{split}_{trial_kind(row).primary_metric}")
     return float("nan") if value is None else float(value)
+
+
+def trial_degenerate(row: TrialRow) -> str | None:
+    """Why a finished trial's model is degenerate on its validation split, else ``None``.
+
+    The target kind's rule (:meth:`~transferscout.kinds.TaskKind.degenerate`) on the stored
+    metrics: a model predicting one class for (nearly) every validation example, or a
+    constant.  Derived, never stored apart, so old runs and imported tables are judged too.
+    """
+    if row.metrics is None:
+        return None
+    return trial_kind(row).degenerate(row.metrics)
+
+
+def degenerate_baselines(singles: Sequence[TrialRow]) -> dict[str, str]:
+    """The targets whose single-task baseline is degenerate, each with the reason.
+
+    A target's baseline is its finished single-task model with the best validation score
+    (the first among ties, in ``singles``' order) — the model a transfer's gain is measured
+    against (:func:`~transferscout.meta.features.target_scores`).
+    """
+    best: dict[str, TrialRow] = {}
+    for row in singles:
+        if row.kind != "single" or row.status != "done" or row.metrics is None:
+            continue
+        old = best.get(row.target)
+        if old is None or _validation(row) > _validation(old):
+            best[row.target] = row
+    reasons = {name: trial_degenerate(row) for name, row in best.items()}
+    return {name: reason for name, reason in sorted(reasons.items()) if reason is not None}
+
+
+def _validation(row: TrialRow) -> float:
+    value = trial_score(row, "validation")
+    return -math.inf if math.isnan(value) else value
 
 
 def _or_zero(value: float) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from transferscout.grid.models import trial_degenerate
 from transferscout.grid.store import Recreation, RunStore, TrialRow
 
 __all__ = ["RunStatus", "run_status"]
@@ -23,6 +24,8 @@ class RunStatus:
         training_hours: Sum of the training time of finished trials (each as first
             measured: a model trained again after its file was lost is not counted again).
         recreations: Finished trainings again of trials whose model file was lost.
+        degenerate: Finished trials whose model is degenerate (predicts one class for
+            nearly every validation example, or a constant), each with the reason.
     """
 
     counts: dict[str, int]
@@ -31,11 +34,17 @@ class RunStatus:
     eta_seconds: float | None
     training_hours: float
     recreations: list[Recreation] = field(default_factory=list)
+    degenerate: list[tuple[TrialRow, str]] = field(default_factory=list)
 
     @property
     def total(self) -> int:
         """Number of trials."""
         return sum(self.counts.values())
+
+    @property
+    def degenerate_targets(self) -> list[str]:
+        """The targets of the degenerate models, sorted."""
+        return sorted({row.target for row, _ in self.degenerate})
 
 
 def run_status(run_dir: str | Path) -> RunStatus:
@@ -56,4 +65,9 @@ def run_status(run_dir: str | Path) -> RunStatus:
         eta = left / rate * 3600 if rate > 0 else None
     hours = sum(r.target_seconds or 0.0 for r in rows if r.status == "done") / 3600
     failures = [r for r in rows if r.status == "failed"]
-    return RunStatus(counts, failures, rate, eta, hours, recreations)
+    degenerate = [
+        (r, reason)
+        for r in rows
+        if r.status == "done" and (reason := trial_degenerate(r)) is not None
+    ]
+    return RunStatus(counts, failures, rate, eta, hours, recreations, degenerate)

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from transferscout.training.data import EncodedExamples
 
 __all__ = [
+    "DEGENERATE_RATIO",
     "ESTIMATORS",
     "IGNORE",
     "AttributionTarget",
@@ -62,6 +63,8 @@ __all__ = [
     "SpanTarget",
     "TaskKind",
     "applicable_estimators",
+    "one_class_reason",
+    "top_class_counts",
 ]
 
 Labels = npt.NDArray[Any]
@@ -95,6 +98,15 @@ IGNORE = -100
 
 #: Every model-based estimator the pair stage computes.
 ESTIMATORS = ("logme", "leep", "nce", "h_score", "h_score_shrinkage", "transrate")
+
+#: A classifier is degenerate when its most-predicted class ``c`` leaves fewer predictions of
+#: the other classes than this share of the examples that are of another class: it predicts
+#: ``c`` for (nearly) everything.  Relative to the gold counts, not to ``n``: a good model of
+#: a rare class (11 positives in 1000) predicts the majority for ~98% of its examples, which an
+#: absolute share would call constant.  0.1 is an absolute share of 0.95 on a balanced split;
+#: on study v2's single-task models it separates the twelve of pool 1 that predict one class
+#: for every validation example (0.000) from the next (0.127: 87% positive, F1 0.14).
+DEGENERATE_RATIO = 0.1
 
 
 class TaskKind(ABC):
@@ -334,6 +346,61 @@ class TaskKind(ABC):
 
     #: Whether :meth:`attribution_targets` needs the model's predictions.
     needs_predictions_for_attribution: ClassVar[bool] = False
+
+    # -- degenerate models -----------------------------------------------------------------
+    #: What :meth:`degenerate` calls degenerate, in words (the evaluation summary's rule).
+    degenerate_rule: ClassVar[str] = "not judged"
+
+    def degenerate(self, metrics: Mapping[str, Any], split: str = "validation") -> str | None:
+        """Why a model with these stored ``metrics`` is degenerate on ``split``, else ``None``.
+
+        A degenerate model predicts one class for (nearly) all examples, or a constant: it
+        learnt nothing, and a gain over it is no finding.  Read from the metrics the kind
+        records (``<split>_<key>``), so stored trials and exported tables are judged without
+        their models; metrics without the counts the rule needs are not judged (``None``).
+        Default: not judged (a kind whose models cannot predict one answer for everything).
+        """
+        return None
+
+
+def top_class_counts(labels: npt.ArrayLike, predicted: npt.ArrayLike) -> dict[str, float]:
+    """What :func:`one_class_reason` reads: the most-predicted class's counts.
+
+    ``top_class_predicted`` examples are predicted as the most-predicted class (the lowest
+    among ties), ``top_class_gold`` examples have it as their label, of ``top_class_total``.
+    Labels and predictions are class ids or names, one per example (or per word).
+    """
+    y = np.asarray(labels).ravel()
+    p = np.asarray(predicted).ravel()
+    if len(p) == 0:
+        return {"top_class_predicted": 0, "top_class_gold": 0, "top_class_total": 0}
+    values, counts = np.unique(p, return_counts=True)
+    top = values[int(np.argmax(counts))]
+    return {
+        "top_class_predicted": int(np.sum(p == top)),
+        "top_class_gold": int(np.sum(y == top)),
+        "top_class_total": len(p),
+    }
+
+
+def one_class_reason(
+    predicted: float, gold: float, total: float, *, top: str, split: str, unit: str = "examples"
+) -> str | None:
+    """Why a classifier is degenerate on ``split``, from its most-predicted class's counts.
+
+    The class ``top`` is predicted for ``predicted`` of ``total`` examples, ``gold`` of which
+    have it: degenerate when the other predictions are fewer than :data:`DEGENERATE_RATIO`
+    times the examples of the other classes.  Examples all of one class cannot tell
+    (``None``).
+    """
+    others_gold = total - gold
+    others_predicted = total - predicted
+    if total <= 0 or others_gold <= 0 or others_predicted >= DEGENERATE_RATIO * others_gold:
+        return None
+    return (
+        f"predicts {top} for {int(predicted)} of {int(total)} {split} {unit} "
+        f"({int(others_gold)} are not {top}; {int(others_predicted)} predictions are not)"
+    )
 
 
 def applicable_estimators(source: TaskKind, target: TaskKind) -> frozenset[str]:

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from transferscout.errors import DataError
-from transferscout.kinds.base import AttributionTarget, Labels
+from transferscout.kinds.base import AttributionTarget, Labels, one_class_reason
 from transferscout.kinds.classes import ClassificationKind
 from transferscout.training.metrics import binary_metrics
 
@@ -133,6 +133,22 @@ class BinaryKind(ClassificationKind):
     ) -> dict[str, float]:
         """Positive-class F1, precision, recall, accuracy and counts of the arg-max class."""
         return dict(binary_metrics(labels, outputs.argmax(axis=1)).as_dict())
+
+    def degenerate(self, metrics: Mapping[str, Any], split: str = "validation") -> str | None:
+        """Positive (or negative) predicted for nearly every example of ``split``.
+
+        Read from the counts binary metrics have always recorded (``n``, ``positives``,
+        ``predicted_positives``), so every stored binary trial is judged.
+        """
+        try:
+            n = float(metrics[f"{split}_n"])
+            positives = float(metrics[f"{split}_positives"])
+            predicted = float(metrics[f"{split}_predicted_positives"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        if predicted >= n - predicted:
+            return one_class_reason(predicted, positives, n, top="positive", split=split)
+        return one_class_reason(n - predicted, n - positives, n, top="negative", split=split)
 
     def attribution_targets(
         self, gold: Sequence[Any | None], outputs: Any, *, reference: Labels | None = None

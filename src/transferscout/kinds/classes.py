@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from transferscout.kinds.base import AttributionTarget, Labels, TaskKind
+from transferscout.kinds.base import DEGENERATE_RATIO, AttributionTarget, Labels, TaskKind
 
 if TYPE_CHECKING:
     import torch
@@ -53,6 +53,10 @@ class ClassificationKind(TaskKind):
     """A kind whose labels are class ids ``0 … k−1`` (one per example)."""
 
     has_classes: ClassVar[bool] = True
+    degenerate_rule: ClassVar[str] = (
+        "its most-predicted class leaves fewer other predictions than "
+        f"{DEGENERATE_RATIO:g} x the validation examples of the other classes"
+    )
 
     def label_tensor(self, labels: Labels) -> torch.Tensor:
         """Class ids as int64."""

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from transferscout.errors import ConfigError, DataError
-from transferscout.kinds.base import Labels
+from transferscout.kinds.base import Labels, one_class_reason, top_class_counts
 from transferscout.kinds.classes import ClassificationKind, cap_by_class, number_text
 from transferscout.training.metrics import multiclass_metrics
 
@@ -225,5 +225,26 @@ class MulticlassKind(ClassificationKind):
     def metrics(
         self, labels: Labels, outputs: Any, *, classes: Sequence[str] = ()
     ) -> dict[str, float]:
-        """Macro-F1, micro-F1 and accuracy of the arg-max class."""
-        return multiclass_metrics(labels, outputs.argmax(axis=1), outputs.shape[1])
+        """Macro-F1, micro-F1 and accuracy of the arg-max class; most-predicted class counts.
+
+        The counts (:func:`~transferscout.kinds.base.top_class_counts`) are for
+        :meth:`degenerate`.
+        """
+        predicted = outputs.argmax(axis=1)
+        return {
+            **multiclass_metrics(labels, predicted, outputs.shape[1]),
+            **top_class_counts(labels, predicted),
+        }
+
+    def degenerate(self, metrics: Mapping[str, Any], split: str = "validation") -> str | None:
+        """One class predicted for nearly every example of ``split``.
+
+        Trials recorded before the counts of the most-predicted class are not judged.
+        """
+        try:
+            counts = [
+                float(metrics[f"{split}_top_class_{k}"]) for k in ("predicted", "gold", "total")
+            ]
+        except (KeyError, TypeError, ValueError):
+            return None
+        return one_class_reason(*counts, top="one class", split=split)

@@ -360,6 +360,16 @@ class QuestionAnsweringKind(TaskKind):
             [[a.text for a in answers] for answers in labels], [a.text for a in outputs]
         )
 
+    def degenerate(self, metrics: Mapping[str, Any], split: str = "validation") -> str | None:
+        """Not judged (``None``).
+
+        Every answer is a span of its own question's context, so answers differ with their
+        contexts and a QA model that learnt nothing shows as a low F1, not as one answer to
+        every question.  (No valid span for every question — empty answers throughout — would
+        be degenerate; it is not recorded, so not flagged.)
+        """
+        return None
+
     # -- labels ------------------------------------------------------------------------------
     def read_labels(
         self,

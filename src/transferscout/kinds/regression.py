@@ -18,7 +18,19 @@ from transferscout.training.metrics import regression_metrics
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["RegressionKind", "value_bins"]
+#: A regression model whose predictions spread less than this share of the labels' standard
+#: deviation predicts one value: fp32 rounding alone gives ~1e-7, so 1e-6 would catch only
+#: exact constants; below 1e-3 the model has collapsed onto a value and any ranking it gives
+#: comes from vanishing differences.
+CONSTANT_SPREAD = 1e-3
+
+__all__ = ["CONSTANT_SPREAD", "RegressionKind", "value_bins"]
+
+#: A regression model whose predictions spread less than this share of the labels' standard
+#: deviation predicts one value: fp32 rounding alone gives ~1e-7, so 1e-6 would catch only
+#: exact constants; below 1e-3 the model has collapsed onto a value and any ranking it gives
+#: comes from vanishing differences.
+CONSTANT_SPREAD = 1e-3
 
 #: Quantile bins a regression column is stratified and capped by.
 BINS = 4
@@ -163,8 +175,41 @@ class RegressionKind(TaskKind):
     def metrics(
         self, labels: Labels, outputs: Any, *, classes: Sequence[str] = ()
     ) -> dict[str, float]:
-        """Spearman, Pearson and mean squared error of the predicted value."""
-        return regression_metrics(labels, outputs[:, 0])
+        """Spearman, Pearson and mean squared error of the predicted value; spreads.
+
+        The standard deviations of the predictions and of the labels are for
+        :meth:`degenerate`.
+        """
+        predicted = np.asarray(outputs[:, 0], dtype=np.float64)
+        values = np.asarray(labels, dtype=np.float64)
+        return {
+            **regression_metrics(values, predicted),
+            "prediction_sd": float(predicted.std()) if len(predicted) else 0.0,
+            "label_sd": float(values.std()) if len(values) else 0.0,
+        }
+
+    degenerate_rule: ClassVar[str] = (
+        f"its validation predictions spread less than {CONSTANT_SPREAD:g} x the labels' "
+        "standard deviation"
+    )
+
+    def degenerate(self, metrics: Mapping[str, Any], split: str = "validation") -> str | None:
+        """(Nearly) one value predicted for every example of ``split``.
+
+        Degenerate when the predictions' standard deviation is below :data:`CONSTANT_SPREAD`
+        of the labels'; trials recorded before these were are not judged.
+        """
+        try:
+            spread = float(metrics[f"{split}_prediction_sd"])
+            label_spread = float(metrics[f"{split}_label_sd"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        if not label_spread > 0 or spread >= CONSTANT_SPREAD * label_spread:
+            return None
+        return (
+            f"predicts a constant on the {split} examples (prediction sd {spread:.3g}, "
+            f"label sd {label_spread:.3g})"
+        )
 
     def positive_mask(self, labels: Labels, reference: Labels) -> npt.NDArray[np.bool_]:
         """The documents above the median of the training values."""

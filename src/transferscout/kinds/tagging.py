@@ -27,7 +27,16 @@ import numpy as np
 import numpy.typing as npt
 
 from transferscout.errors import ConfigError, DataError
-from transferscout.kinds.base import IGNORE, AttributionTarget, Head, Labels, TaskKind
+from transferscout.kinds.base import (
+    DEGENERATE_RATIO,
+    IGNORE,
+    AttributionTarget,
+    Head,
+    Labels,
+    TaskKind,
+    one_class_reason,
+    top_class_counts,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -312,11 +321,35 @@ class TaggingKind(TaskKind):
     ) -> dict[str, float]:
         """Entity micro F1/precision/recall (seqeval) and token accuracy, per word.
 
-        A truncated word is predicted ``O`` (it can only be missed, never invented).
+        A truncated word is predicted ``O`` (it can only be missed, never invented).  The
+        counts of the most-predicted tag over words
+        (:func:`~transferscout.kinds.base.top_class_counts`) are for :meth:`degenerate`.
         """
         gold = [[classes[t] for t in sentence] for sentence in labels]
         predicted = [["O" if t is None else classes[t] for t in sentence] for sentence in outputs]
-        return sequence_metrics(gold, predicted)
+        words = top_class_counts(
+            [t for sentence in gold for t in sentence],
+            [t for sentence in predicted for t in sentence],
+        )
+        return {**sequence_metrics(gold, predicted), **words}
+
+    degenerate_rule: ClassVar[str] = (
+        "its most-predicted tag (O) leaves fewer other predicted words than "
+        f"{DEGENERATE_RATIO:g} x the validation words of other tags"
+    )
+
+    def degenerate(self, metrics: Mapping[str, Any], split: str = "validation") -> str | None:
+        """One tag (``O``: no entity) predicted for nearly every word of ``split``.
+
+        Trials recorded before the counts of the most-predicted tag are not judged.
+        """
+        try:
+            counts = [
+                float(metrics[f"{split}_top_class_{k}"]) for k in ("predicted", "gold", "total")
+            ]
+        except (KeyError, TypeError, ValueError):
+            return None
+        return one_class_reason(*counts, top="one tag", split=split, unit="words")
 
     # -- labels ------------------------------------------------------------------------------
     def read_labels(

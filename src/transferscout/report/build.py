@@ -307,6 +307,15 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _marked_gain(gain: pd.DataFrame, table1: pd.DataFrame) -> pd.DataFrame:
+    """The gain matrix with each target whose Table 1 single-task model is degenerate marked."""
+    if "degenerate" not in table1.columns:
+        return gain
+    single = table1[(table1["model"] == "encoder→target") & table1["degenerate"].astype(bool)]
+    weak = set(single["target"])
+    return gain.rename(columns={t: f"{t} {opening.DEGENERATE_MARK}" for t in weak})
+
+
 def _opening(
     run_dir: Path, savings: pd.DataFrame, summary: dict[str, Any]
 ) -> list[tuple[str, pd.DataFrame, str]]:
@@ -316,12 +325,14 @@ def _opening(
     method = opening.recommended_method(savings)
     searched = "adaptive:greedy"  # what `transferscout search` does, replayed on the grid
     methods = [method, *([searched] if searched in set(savings["method"]) else [])]
+    weak = summary.get("degenerate_baselines") or {}
     sections = [
         (
             "Best source per target",
-            best_sources(run_dir).round(4),
+            opening.mark_targets(best_sources(run_dir).round(4), weak),
             "The meta-model's first pick (its predicted and real score, in the target's own "
-            "metric) next to the truly best source of the full grid.",
+            "metric) next to the truly best source of the full grid."
+            + (f" {opening.DEGENERATE_NOTE}." if weak else ""),
         ),
         (
             f"Time saved by the recommended method ({method})"
@@ -340,7 +351,13 @@ def _opening(
                 opening.search_summary_table(traces),
                 "Each target's search (transferscout search): the best model it kept, its test "
                 "F1 next to the single-task model's, candidates tried and hours spent. "
-                + opening.search_test_text(traces),
+                + opening.search_test_text(traces)
+                + (
+                    f" {opening.DEGENERATE_MARK} the target's single-task model is degenerate: "
+                    "a gain over it is no finding."
+                    if any(t[1]["reference"].get("degenerate") for t in traces.values())
+                    else ""
+                ),
             )
         )
     return sections
@@ -383,7 +400,7 @@ def write_report(run_dir: str | Path) -> ReportFiles:
         "gain": (
             "Transfer gain: best transfer score minus the target's best single-task score "
             "(each target's own metric)",
-            plots.render_gain(plots.gain_matrix(candidates, table1)),
+            plots.render_gain(_marked_gain(plots.gain_matrix(candidates, table1), table1)),
         ),
         "scatter": (
             f"Predicted vs real gain over the single-task model (meta-model '{feature_set}')",
@@ -397,6 +414,16 @@ def write_report(run_dir: str | Path) -> ReportFiles:
         (out / f"{name}.png").write_bytes(data)
 
     table1_shown = table1.round(4)
+    table1_note = ""
+    if "baseline_degenerate" in table1_shown.columns:  # tables evaluated before: not judged
+        flagged = table1_shown["baseline_degenerate"].astype(bool)
+        weak_targets = set(
+            table1_shown.loc[flagged & (table1_shown["target"] != "average"), "target"]
+        )
+        table1_shown = opening.mark_targets(table1_shown, weak_targets)
+        if weak_targets:
+            table1_note = f"{opening.DEGENERATE_NOTE}; average rows: whether any averaged row is."
+    degenerate_text = opening.degenerate_text(summary)
     if wording.is_gain(summary):  # each row's score is in the metric its `metric` cell names
         table1_shown = table1_shown.rename(columns={"f1": "score"})
     ranking_shown = _ranking_table(ranking)
@@ -424,6 +451,8 @@ def write_report(run_dir: str | Path) -> ReportFiles:
         "<h1>transferscout report</h1>",
         f"<p class='note'>{headline}</p>",
     ]
+    if degenerate_text:
+        sections_html.append(f"<p class='note degenerate'>{html.escape(degenerate_text)}</p>")
     for title, frame, note in first:
         sections_html.append(f"<h2>{html.escape(title)}</h2>")
         if note:
@@ -443,6 +472,7 @@ def write_report(run_dir: str | Path) -> ReportFiles:
         f"<p class='note'>{html.escape(savings_lines[-1])} {html.escape(opening.SAVINGS_TEST)}</p>",
         "<h2>Best single-task and transfer models (Table 1 analogue)</h2>",
         table1_shown.to_html(index=False, na_rep="", classes="table1", border=0),
+        *([f"<p class='note'>{html.escape(table1_note)}</p>"] if table1_note else []),
         f"<h2>Seed noise of single-task {html.escape(label)}</h2>",
         f"<p>{html.escape(noise_text)}</p>",
     ]
@@ -494,6 +524,7 @@ def write_report(run_dir: str | Path) -> ReportFiles:
         "",
         headline,
         "",
+        *([degenerate_text, ""] if degenerate_text else []),
     ]
     for title, frame, note in first:
         markdown += [f"## {title}", "", *([note, ""] if note else []), _markdown_table(frame), ""]
@@ -510,6 +541,7 @@ def write_report(run_dir: str | Path) -> ReportFiles:
         "",
         _markdown_table(table1_shown),
         "",
+        *([table1_note, ""] if table1_note else []),
         f"## Seed noise of single-task {label}",
         "",
         noise_text,

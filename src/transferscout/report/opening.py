@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Collection, Hashable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,14 +16,19 @@ import numpy as np
 import pandas as pd
 
 from transferscout.evaluation.stats import sign_flip_test
+from transferscout.evaluation.table1 import DEGENERATE_MARK, DEGENERATE_NOTE
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
     "ALPHA",
+    "DEGENERATE_MARK",
+    "DEGENERATE_NOTE",
     "HOW_TO_READ",
     "SAVINGS_TEST",
+    "degenerate_text",
+    "mark_targets",
     "p_text",
     "recommended_method",
     "render_search_traces",
@@ -69,6 +74,49 @@ _TOLERANCE_COLUMNS = {
     "saved_percent": "% saved",
     "f1_loss": "lost",  # headed by what is lost (savings_table's ``lost``)
 }
+
+
+def degenerate_text(summary: Mapping[str, Any]) -> str:
+    """What the evaluation found degenerate: how many models, their targets, the baselines.
+
+    "" for a summary written before models were judged.
+    """
+    found = summary.get("degenerate_models")
+    if not isinstance(found, Mapping):
+        return ""
+    if not found["models"]:
+        text = (
+            f"No model is degenerate: none of the {found['of']} finished models predicts one "
+            "class for nearly every validation example, or a constant."
+        )
+    else:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in found["by_trial_kind"].items())
+        text = (
+            f"Degenerate models: {found['models']} of {found['of']} finished models ({kinds}) "
+            "predict one class for nearly every validation example, or a constant — targets "
+            f"{', '.join(found['targets'])}."
+        )
+    baselines = summary.get("degenerate_baselines") or {}
+    if baselines:
+        text += (
+            f" {DEGENERATE_MARK} Targets whose single-task baseline (its best-validation model) "
+            "is degenerate, so that a gain over it is no finding: "
+            + "; ".join(f"{target} ({why})" for target, why in baselines.items())
+            + "."
+        )
+    return text
+
+
+def mark_targets(
+    frame: pd.DataFrame, targets: Collection[str], column: str = "target"
+) -> pd.DataFrame:
+    """``frame`` with :data:`DEGENERATE_MARK` after each of ``targets`` in ``column``."""
+    if frame.empty or column not in frame.columns or not targets:
+        return frame
+    marked = frame.copy()
+    names = marked[column].astype(str)
+    marked[column] = names.where(~names.isin(set(targets)), names + f" {DEGENERATE_MARK}")
+    return marked
 
 
 def shorten(name: str, width: int = 28) -> str:
@@ -207,9 +255,10 @@ def search_summary_table(traces: dict[str, tuple[pd.DataFrame, dict[str, Any]]])
     rows = []
     for target, (_, summary) in traces.items():
         best, reference = summary["best"], summary["reference"]
+        weak = f" {DEGENERATE_MARK}" if reference.get("degenerate") else ""
         rows.append(
             {
-                "target": target,
+                "target": target + weak,
                 "best model": " → ".join(best["sources"]) or "single-task",
                 "metric": best.get("metric", "f1"),  # older searches: binary
                 "test score": round(float(best["test_f1"]), 4),
