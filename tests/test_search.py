@@ -84,6 +84,12 @@ def test_search_trains_exactly_its_budget_and_a_chain(
     )
     trace = json.loads((result.folder / "trace.json").read_text())
     assert [step["trial"] for step in trace] == result.trace["trial"].tolist()
+    # Predicted and upper scores are positive F1s: inside [0, 1], never inf (the chain's are
+    # not predicted).
+    steps = result.trace[result.trace["kind"] == "transfer"]
+    for column in ("predicted_f1", "upper_f1"):
+        assert steps[column].between(0.0, 1.0).all(), steps[column].tolist()
+    assert (steps["upper_f1"] >= steps["predicted_f1"]).all()
     # Best so far is the validation-best model so far (test F1 is only reported).
     assert result.best["validation_f1"] >= result.reference["validation_f1"]
 
