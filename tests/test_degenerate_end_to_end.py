@@ -69,7 +69,7 @@ def test_a_run_that_learns_nothing_is_flagged_everywhere(
 
     status = runner.invoke(app, ["status", str(run_dir)])
     assert status.exit_code == 0, status.output
-    assert "9 degenerate model(s)" in _text(status.output)
+    assert "9 degenerate models" in _text(status.output)
     assert "targets: food, shelter, water" in _text(status.output)
 
     report = (run_dir / "report" / "report.md").read_text(encoding="utf-8")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import keyword_rows, write_csv
+from tests.conftest import keyword_rows, kind_rows, write_csv
 from tests.run_config import KEYWORDS, SMALL_RUN, tiny_config
 from transferscout.config import RunConfig, config_from_dict
 from transferscout.errors import ConfigError
@@ -309,9 +309,11 @@ def test_a_search_says_when_the_targets_kind_is_one_the_meta_model_never_saw(
     import logging
 
     run_dir, config = _copy_run(small_run, tiny_encoder_dir, tmp_path)
-    rows = keyword_rows(90, seed=3)
-    for row in rows:  # a regression target against the binary-only run: each text's length
-        row["length"] = str(len(row["text"].split()))
+    # A regression target against the binary-only run: each text's word count minus 5 (120
+    # texts: enough for the tiny model's reference models to learn it).
+    rows = kind_rows(120, seed=9)
+    for row in rows:
+        row["length"] = str(int(row["words"]) - 5)
     path = write_csv(tmp_path / "length.csv", rows)
     target = prepare_target(
         config,
