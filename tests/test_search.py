@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import keyword_rows, kind_rows, write_csv
 from tests.run_config import KEYWORDS, SMALL_RUN, tiny_config
 from transferscout.config import RunConfig, config_from_dict
-from transferscout.errors import ConfigError
+from transferscout.errors import ConfigError, DataError
 from transferscout.grid.store import RunStore
 from transferscout.search import Budget, SearchResult, SearchSettings, search_target
 from transferscout.targets import prepare_target
@@ -328,3 +328,26 @@ def test_a_search_says_when_the_targets_kind_is_one_the_meta_model_never_saw(
         "fitted on binary targets only (gains in their metrics), so read its predictions with "
         "care"
     ]
+
+
+def test_a_target_name_that_would_leave_the_run_folder_is_refused(
+    small_run: Path, tiny_encoder_dir: Path, tmp_path: Path
+) -> None:
+    import dataclasses
+
+    run_dir, config = _copy_run(small_run, tiny_encoder_dir, tmp_path)
+    target = prepare_target(
+        config, "supplies", data={"path": str(_new_target_file(tmp_path)), "id_column": "id"}
+    )
+    with RunStore(run_dir, readonly=True) as store:
+        before = len(store.rows())
+    for name in ("../escape", "a/b", ".."):
+        with pytest.raises(DataError, match="cannot name the search's folder"):
+            search_target(
+                run_dir,
+                SearchSettings(Budget(trials=1)),
+                target=dataclasses.replace(target, name=name),
+            )
+    with RunStore(run_dir, readonly=True) as store:
+        assert len(store.rows()) == before  # refused before anything was trained
+    assert not (tmp_path / "escape").exists() and not (run_dir / "search").exists()

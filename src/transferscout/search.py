@@ -237,6 +237,12 @@ def search_target(
     else:
         assert target is not None
         combined, name = with_target(tasks, target), target.name
+    if name in ("", ".", "..") or any(sep in name for sep in ("/", "\\", "\0")):
+        # The search's folder is named after the target: it must stay inside the run.
+        raise DataError(
+            f"target name {name!r} cannot name the search's folder <run>/search/<target>",
+            expected="a name without '/', '\\' or NUL that is not '.' or '..' (--name NAME)",
+        )
     folder = run_dir / "search" / name
     options = config.executor.options()
     executor = make_executor(
