@@ -450,7 +450,7 @@ def test_log_records_and_table_cells_are_printed_verbatim(
         app, ["tasks", "describe", "--data", f"{MARKUP}.csv", "--label-columns", MARKUP]
     )
     assert result.exit_code == 0, result.output
-    assert f"INFO     built 1 tasks from {MARKUP}.csv" in result.stderr  # a log record
+    assert f"INFO     built 1 task from {MARKUP}.csv" in result.stderr  # a log record
     cells = [line.split("│")[1].strip() for line in result.stdout.splitlines() if "│" in line]
     assert cells[0] == MARKUP  # the task (named as its column) in the table's first column
     assert f"from {MARKUP}.csv;" in result.stdout  # the caption

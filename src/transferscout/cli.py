@@ -22,6 +22,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 from rich.text import Text
 
+from transferscout._text import counted
 from transferscout.encoders import DEFAULT_ENCODER, EncoderSpec, encoder_fingerprint, load_encoder
 from transferscout.errors import ConfigError, TransferScoutError
 from transferscout.tasks import (
@@ -672,8 +673,9 @@ def rank_command(
         )
     if result.suggested_budget is not None:
         console.print(
-            f"suggested budget: train the top {result.suggested_budget} candidates (on the run's "
-            "targets that lost at most 0.02 of their own metric against the full grid), or let "
+            f"suggested budget: train the top {counted(result.suggested_budget, 'candidate')} (on "
+            "the run's targets that lost at most 0.02 of their own metric against the full "
+            "grid), or let "
             f"`transferscout search {run_dir} ... --budget {result.suggested_budget}trials` "
             "train them"
         )

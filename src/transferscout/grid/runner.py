@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from transferscout._progress import progress_bar
+from transferscout._text import counted
 from transferscout.encoders import EncoderSpec, encoder_fingerprint
 from transferscout.errors import ConfigError
 from transferscout.grid.executors import Executor, InProcessExecutor, make_executor
@@ -320,8 +321,10 @@ def _run_stages(
     keep: Collection[str],
 ) -> int:
     total = sum(len(stage) for stage in stages)
-    counts = ", ".join(f"{len(s)} {kind}" for kind, s in zip(KINDS, stages, strict=True) if s)
-    logger.info("running %s trials", counts)
+    counts = ", ".join(
+        counted(len(s), f"{kind} trial") for kind, s in zip(KINDS, stages, strict=True) if s
+    )
+    logger.info("running %s", counts)
     bar = progress_bar(enabled=progress, note=True)
     ran = 0
     failed = 0

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from transferscout._text import counted
 from transferscout.errors import ConfigError, DataError
 from transferscout.kinds import BINARY, KINDS, TaskKind, get_kind
 from transferscout.tasks.labels import label_key, label_names
@@ -252,7 +253,7 @@ def build_tasks(
             classes=task.classes,
         )
         tasks.append(cap_task(task, options, notes_out))
-    logger.info("built %d tasks from %s", len(tasks), table.path)
+    logger.info("built %s from %s", counted(len(tasks), "task"), table.path)
     return TaskSet(tuple(tasks), str(table.path), tuple(notes_out))
 
 
