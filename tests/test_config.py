@@ -41,7 +41,6 @@ def test_file_and_overrides(tmp_path: Path) -> None:
         ("grid.seedz=[1]", "unknown configuration key 'grid.seedz'"),
         ("data.seed='x'", "data.seed = 'x'; expected int"),
         ("data.all_tasks=1", "data.all_tasks = 1; expected bool"),
-        ("grid.target.learning_rate=3", "grid.target.learning_rate = 3; expected a list"),
         ("grid.target.epochs=[1.5]", r"grid.target.epochs\[0\] = 1.5; expected int"),
         ("executor.workers=0", "^executor.workers = 0; expected at least 1"),
         ("grid.target.learning_rate=[]", "non-empty list"),
@@ -54,6 +53,20 @@ def test_file_and_overrides(tmp_path: Path) -> None:
 def test_bad_values_name_the_key(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(None, [override])
+
+
+def test_one_value_where_a_list_is_expected_is_a_list_of_one(tmp_path: Path) -> None:
+    config = load_config(None, ["grid.target.epochs=1", "grid.target.learning_rate=3e-4"])
+    assert config.to_dict()["grid"]["target"]["epochs"] == [1]
+    assert config.to_dict()["grid"]["target"]["learning_rate"] == [3e-4]
+    # The same trials as the list form.
+    listed = load_config(None, ["grid.target.epochs=[1]", "grid.target.learning_rate=[3e-4]"])
+    assert config.grid.spec() == listed.grid.spec()
+    # A table where an array of tables is expected says how to write one.
+    path = tmp_path / "run.toml"
+    path.write_text('[data]\ncorpus = "none"\n[data.tagged]\nname = "ner"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"expected a list of tables: \[\[data.tagged\]\]"):
+        load_config(path)
 
 
 def test_evaluation_seeds_and_the_retired_random_permutations() -> None:

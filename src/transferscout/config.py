@@ -733,10 +733,16 @@ def _check(value: Any, hint: Any, key: str) -> Any:
         (inner,) = [a for a in args if a is not type(None)]
         return _check(value, inner, key)
     if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{key} = {value!r}; expected a list")
         item_type = args[0]
-        if isinstance(item_type, type) and dataclasses.is_dataclass(item_type):
+        tables = isinstance(item_type, type) and dataclasses.is_dataclass(item_type)
+        if not isinstance(value, list):
+            if tables or isinstance(value, Mapping):
+                raise ConfigError(
+                    f"{key} = {value!r}; expected a list"
+                    + (f" of tables: [[{key}]] entries" if tables else f", e.g. {key} = [...]")
+                )
+            value = [value]  # one value where a list is expected: a list of one (epochs = 1)
+        if tables:
             # an array of tables ([[data.tables]], [[data.tagged]])
             return [_build_item(item_type, item, f"{key}[{i}]") for i, item in enumerate(value)]
         return [_check(item, args[0], f"{key}[{i}]") for i, item in enumerate(value)]
