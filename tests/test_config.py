@@ -38,7 +38,9 @@ def test_file_and_overrides(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("grid.seedz=[1]", "unknown configuration key 'grid.seedz'"),
+        ("grid.seedz=[1]", "unknown configuration key 'grid.seedz'; did you mean 'grid.seeds'"),
+        ("data.multilable_column=x", "did you mean 'data.multilabel_column'"),
+        ("grid.zzz=1", r"'grid.zzz'; expected one of grid\.targets, grid\.sources"),
         ("data.seed='x'", "data.seed = 'x'; expected int"),
         ("data.all_tasks=1", "data.all_tasks = 1; expected bool"),
         ("grid.target.epochs=[1.5]", r"grid.target.epochs\[0\] = 1.5; expected int"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import re
 import tomllib
 import types
@@ -683,9 +684,14 @@ def _build(cls: type[Any], data: Mapping[str, Any], prefix: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
+        close = difflib.get_close_matches(unknown[0], list(fields), n=1, cutoff=0.75)
         raise ConfigError(
-            f"unknown configuration key {prefix + unknown[0]!r}; expected one of "
-            f"{', '.join(prefix + name for name in fields)}"
+            f"unknown configuration key {prefix + unknown[0]!r}; "
+            + (
+                f"did you mean {prefix + close[0]!r}?"
+                if close
+                else f"expected one of {', '.join(prefix + name for name in fields)}"
+            )
         )
     required = [
         name
