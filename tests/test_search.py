@@ -105,6 +105,8 @@ def test_the_saved_folder_loads_with_transformers_and_reproduces_the_test_metric
     folder = result.model_dir
     assert folder is not None
     assert {"config.json", "model.safetensors", "README.md"} <= {p.name for p in folder.iterdir()}
+    # one file mode for the folder (safetensors alone would leave its weights 0600)
+    assert len({p.stat().st_mode & 0o777 for p in folder.iterdir() if p.is_file()}) == 1
     model = AutoModelForSequenceClassification.from_pretrained(folder, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     target = prepare_target(

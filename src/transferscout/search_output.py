@@ -205,6 +205,11 @@ def export_model(
     (temporary / "README.md").write_text(card, encoding="utf-8")
     payload = {"trial": row.id, "config": row.config, "metrics": row.metrics}
     (temporary / "transferscout.json").write_text(json.dumps(payload, indent=2) + "\n")
+    # Every file as an ordinary file of this process (safetensors writes its file 0600).
+    ordinary = (temporary / "README.md").stat().st_mode & 0o777
+    for path in temporary.iterdir():
+        if path.is_file():
+            path.chmod(ordinary)
     shutil.rmtree(folder, ignore_errors=True)
     temporary.replace(folder)
     return folder
