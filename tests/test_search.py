@@ -120,6 +120,8 @@ def test_the_saved_folder_loads_with_transformers_and_reproduces_the_test_metric
     assert metrics["f1"] == pytest.approx(result.best["test_f1"], abs=1e-12)
     assert model.config.id2label[1] == "supplies"
     card = (folder / "README.md").read_text()
+    assert "settings: `null`" not in card
+    assert result.best["kind"] != "transfer" or "- Source stage (" in card
     assert "Candidates tried: 2 of 6 single-source candidates and 1 chain" in card
     assert f"{result.reference['test_f1']:.4f}" in card
 

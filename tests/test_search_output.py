@@ -71,3 +71,6 @@ def test_a_degenerate_single_task_model_is_marked_on_the_model_card() -> None:
         "topic", (learnt, "transfer"), learnt, (1, 0), 2, 2.0, "2trials", labels=None
     )
     assert "†" not in plain
+    # A model without a source stage says so, never "settings: null".
+    assert "- No source stage: the encoder was fine-tuned on the target alone." in plain
+    assert "null" not in plain

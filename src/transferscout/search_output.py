@@ -153,7 +153,12 @@ def model_card(
         ),
         f"- Kind: {chosen['kind']}; trial id `{row.id}`.",
         f"- Target stage settings: `{json.dumps(chosen['target_settings'], sort_keys=True)}`.",
-        f"- Source stage settings: `{json.dumps(chosen['source_settings'], sort_keys=True)}`.",
+        (
+            f"- Source stage ({' -> '.join(chosen['sources'])}) settings: "
+            f"`{json.dumps(chosen['source_settings'], sort_keys=True)}`."
+            if chosen["source_settings"] is not None
+            else "- No source stage: the encoder was fine-tuned on the target alone."
+        ),
         *(
             f"- Chain stage outside the run's configured grid (trained for this chain only): "
             f"{stage}."
