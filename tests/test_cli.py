@@ -97,6 +97,9 @@ def test_grid_run_and_status(tmp_path: Path, keyword_csv: Path, tiny_encoder_dir
     status = runner.invoke(app, ["status", str(run_dir)])
     assert status.exit_code == 0
     assert "4 trials: 4 done, 0 failed, 0 running, 0 pending" in status.output
+    # A finished grid says so instead of an ETA of nothing.
+    assert "every trial has finished" in status.output and "ETA" not in status.output
+    assert "not evaluated yet" in status.output
 
 
 def test_grid_run_with_a_bad_override(tmp_path: Path) -> None:

@@ -71,6 +71,8 @@ def test_a_run_that_learns_nothing_is_flagged_everywhere(
     assert status.exit_code == 0, status.output
     assert "9 degenerate models" in _text(status.output)
     assert "targets: food, shelter, water" in _text(status.output)
+    assert "evaluation and report written" in _text(status.output)
+    assert f"report: {run_dir / 'report' / 'report.html'}" in _text(status.output)
 
     report = (run_dir / "report" / "report.md").read_text(encoding="utf-8")
     assert "Degenerate models: 9 of 9 finished models" in report

@@ -1110,12 +1110,29 @@ def status(
             f", {counts['running']} running, {counts['pending']} pending",
         )
     )
-    if report.trials_per_hour is not None:
+    finished = counts["pending"] + counts["running"] == 0 and report.total > 0
+    if report.trials_per_hour is not None and not finished:
         eta = "-" if report.eta_seconds is None else _duration(report.eta_seconds)
         console.print(
             f"throughput {report.trials_per_hour:.1f} trials/hour, "
             f"{report.training_hours:.2f} training hours so far, ETA {eta}"
         )
+    if finished:
+        # What a finished run has, and where its report is (an ETA of 0m00s says neither).
+        stages = [
+            name
+            for name, path in (
+                ("evaluation", run_dir / "evaluation" / "summary.json"),
+                ("report", run_dir / "report" / "report.html"),
+            )
+            if path.exists()
+        ]
+        console.print(
+            f"every trial has finished ({report.training_hours:.2f} training hours)"
+            + (f"; {' and '.join(stages)} written" if stages else "; not evaluated yet")
+        )
+        if "report" in stages:
+            console.print(f"report: {run_dir / 'report' / 'report.html'}")
     if report.recreations:
         console.print(_recreations_line(report.recreations))
     if report.degenerate:
