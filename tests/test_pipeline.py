@@ -297,6 +297,16 @@ def test_best_sources_shows_predicted_scores_in_each_targets_metric(tmp_path: Pa
         "target", "metric", "pick", "lr", "predicted", "real", "best", "best score",
     ]  # fmt: skip
     assert mixed["metric"].tolist() == ["positive F1", "Spearman ρ"]
+    # A predicted gain that would take the score out of its metric's range is shown clipped.
+    import pandas as pd
+
+    path = _candidates(tmp_path / "clipped", ["binary", "binary"]) / "evaluation"
+    table = pd.read_csv(path / "candidates.csv")
+    table["predicted_all"] = [0.9, 0.05, -0.5, 0.02]  # a: 0.5 + 0.9; b's first pick: 0.2 + 0.02
+    table.to_csv(path / "candidates.csv", index=False)
+    clipped = best_sources(path.parent).set_index("target")
+    assert clipped.loc["a", "predicted positive F1"] == 1.0
+    assert clipped.loc["b", "predicted positive F1"] == pytest.approx(0.22)
 
 
 def test_rank_says_when_the_targets_kind_is_one_the_meta_model_never_saw(
