@@ -30,6 +30,7 @@ Usage (one pool at a time; ``--max-trials 1 --no-export`` measures one trial):
 
     nice -n 10 .venv/bin/python benchmarks/study_v2_matched.py pool1 [--run RUN] [--chunk 6]
         [--max-trials N] [--no-export] [-s executor.workers=1]
+    .venv/bin/python benchmarks/study_v2_matched.py pool1 --summary   # transfer vs both baselines
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ from pathlib import Path
 import pandas as pd
 
 from transferscout.config import RunConfig, load_config
+from transferscout.evaluation.stats import sign_flip_test
+from transferscout.evaluation.table1 import MATCHED, SINGLE, TRANSFER, best_models_table
 from transferscout.grid.runner import plan_trials, run_trials
 from transferscout.grid.spec import TrialSpec
 from transferscout.grid.store import RunStore
@@ -91,6 +94,11 @@ def main() -> None:
     parser.add_argument("--max-trials", type=int, help="train at most this many now")
     parser.add_argument("--no-export", action="store_true", help="leave the tables as they are")
     parser.add_argument(
+        "--summary",
+        action="store_true",
+        help="train nothing: print transfer against the plain and the matched baseline",
+    )
+    parser.add_argument(
         "-s", "--set", action="append", default=[], help="KEY=VALUE, e.g. executor.workers=1"
     )
     args = parser.parse_args()
@@ -101,6 +109,9 @@ def main() -> None:
     if not (run_dir / "store.sqlite").exists():
         logger.info("importing %s into %s", tables, run_dir)
         import_tables(_with_partial(tables, partial, run_dir.parent), run_dir)
+    if args.summary:
+        print(matched_summary(run_dir))  # noqa: T201  # the benchmark's output
+        return
     config = pool_config(args.pool, args.set)
     # The run's configuration says the matched trials belong to its grid (exported with it).
     (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
@@ -138,6 +149,42 @@ def main() -> None:
         export_tables(run_dir, tables)
         partial.unlink(missing_ok=True)
         logger.info("every matched trial finished: exported %s", tables)
+
+
+def matched_summary(run_dir: Path) -> str:
+    """Per target: the best transfer against the plain and the better single-task model.
+
+    From the run's Table 1 (:func:`~transferscout.evaluation.table1.best_models_table`): the
+    baseline is the better single-task model by validation, plain or compute-matched; the
+    transfer row is the grid's best by test (3-seed means).  Paired two-sided sign-flip tests
+    across the targets that have a matched model.
+    """
+    table = best_models_table(run_dir)
+    rows = table[table["target"] != "average"]
+    transfer = rows[rows["model"] == TRANSFER].set_index("target")
+    plain = rows[rows["model"] == SINGLE].set_index("target")["f1"]
+    matched = rows[rows["model"] == MATCHED].set_index("target")["f1"]
+    targets = sorted(set(transfer.index) & set(matched.index))
+    if not targets:
+        return "no target has a finished compute-matched model yet"
+    frame = pd.DataFrame(
+        {
+            "plain": plain.reindex(targets),
+            "matched": matched.reindex(targets),
+            "transfer": transfer["f1"].reindex(targets),
+            "gain_plain": transfer["gain_plain"].reindex(targets),
+            "gain": transfer["gain"].reindex(targets),
+        }
+    )
+    lines = [frame.round(4).to_string(), ""]
+    for name, values in (
+        ("transfer - plain single-task", frame["gain_plain"]),
+        ("transfer - better single-task (plain or matched, by validation)", frame["gain"]),
+        ("matched - plain single-task", frame["matched"] - frame["plain"]),
+    ):
+        p = sign_flip_test(values.to_numpy(dtype=float))
+        lines.append(f"{name}: mean {values.mean():+.4f} over {len(values)} targets, p {p:.4f}")
+    return "\n".join(lines)
 
 
 def _with_partial(tables: Path, partial: Path, scratch: Path) -> Path:
