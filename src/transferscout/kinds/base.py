@@ -403,6 +403,20 @@ def one_class_reason(
     )
 
 
+def stored_one_class_reason(
+    metrics: Mapping[str, Any], split: str, *, top: str, unit: str = "examples"
+) -> str | None:
+    """:func:`one_class_reason` of the counts :func:`top_class_counts` stored for ``split``.
+
+    Trials recorded before those counts existed are not judged (``None``).
+    """
+    try:
+        counts = [float(metrics[f"{split}_top_class_{k}"]) for k in ("predicted", "gold", "total")]
+    except (KeyError, TypeError, ValueError):
+        return None
+    return one_class_reason(*counts, top=top, split=split, unit=unit)
+
+
 def applicable_estimators(source: TaskKind, target: TaskKind) -> frozenset[str]:
     """The estimators defined for a source model of kind ``source`` and a target task.
 

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from transferscout.errors import ConfigError, DataError
-from transferscout.kinds.base import Labels, one_class_reason, top_class_counts
+from transferscout.kinds.base import Labels, stored_one_class_reason, top_class_counts
 from transferscout.kinds.classes import ClassificationKind, cap_by_class, number_text
 from transferscout.training.metrics import multiclass_metrics
 
@@ -241,10 +241,4 @@ class MulticlassKind(ClassificationKind):
 
         Trials recorded before the counts of the most-predicted class are not judged.
         """
-        try:
-            counts = [
-                float(metrics[f"{split}_top_class_{k}"]) for k in ("predicted", "gold", "total")
-            ]
-        except (KeyError, TypeError, ValueError):
-            return None
-        return one_class_reason(*counts, top="one class", split=split)
+        return stored_one_class_reason(metrics, split, top="one class")

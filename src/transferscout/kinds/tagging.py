@@ -34,7 +34,7 @@ from transferscout.kinds.base import (
     Head,
     Labels,
     TaskKind,
-    one_class_reason,
+    stored_one_class_reason,
     top_class_counts,
 )
 
@@ -343,13 +343,7 @@ class TaggingKind(TaskKind):
 
         Trials recorded before the counts of the most-predicted tag are not judged.
         """
-        try:
-            counts = [
-                float(metrics[f"{split}_top_class_{k}"]) for k in ("predicted", "gold", "total")
-            ]
-        except (KeyError, TypeError, ValueError):
-            return None
-        return one_class_reason(*counts, top="one tag", split=split, unit="words")
+        return stored_one_class_reason(metrics, split, top="one tag", unit="words")
 
     # -- labels ------------------------------------------------------------------------------
     def read_labels(
