@@ -19,6 +19,7 @@ from transferscout.tasks.task import TaskSet
 
 __all__ = [
     "ModelChoice",
+    "best_single_task_rows",
     "degenerate_baselines",
     "load_trained_model",
     "matched_single_task_ids",
@@ -142,15 +143,28 @@ def degenerate_baselines(singles: Sequence[TrialRow]) -> dict[str, str]:
     (the first among ties, in ``singles``' order) — the model a transfer's gain is measured
     against (:func:`~transferscout.meta.features.target_scores`).
     """
+    done = [
+        r for r in singles if r.kind == "single" and r.status == "done" and r.metrics is not None
+    ]
+    reasons = {name: trial_degenerate(row) for name, row in best_single_task_rows(done).items()}
+    return {name: reason for name, reason in sorted(reasons.items()) if reason is not None}
+
+
+def best_single_task_rows(singles: Iterable[TrialRow]) -> dict[str, TrialRow]:
+    """Each target's single-task model with the best validation score (never test).
+
+    Among every single-task trial given: a run's plain ones and, with
+    ``grid.matched_single_task``, its compute-matched ones (trained for a transfer's source +
+    target epochs), so a gain is never credited to transfer that more training alone gives.
+    The signals read the plain ones only (:func:`select_single_task_models`, with
+    ``model_choice = "best_validation"``).  Ties keep the earlier row.
+    """
     best: dict[str, TrialRow] = {}
     for row in singles:
-        if row.kind != "single" or row.status != "done" or row.metrics is None:
-            continue
         old = best.get(row.target)
         if old is None or _validation(row) > _validation(old):
             best[row.target] = row
-    reasons = {name: trial_degenerate(row) for name, row in best.items()}
-    return {name: reason for name, reason in sorted(reasons.items()) if reason is not None}
+    return best
 
 
 def _validation(row: TrialRow) -> float:

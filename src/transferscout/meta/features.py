@@ -19,7 +19,12 @@ import numpy as np
 import pandas as pd
 
 from transferscout.errors import ConfigError
-from transferscout.grid.models import matched_single_task_ids, trial_kind, trial_score
+from transferscout.grid.models import (
+    best_single_task_rows,
+    matched_single_task_ids,
+    trial_kind,
+    trial_score,
+)
 from transferscout.grid.store import RunStore, TrialRow
 from transferscout.signals.ansat import ansat_feature_names
 
@@ -253,23 +258,6 @@ def one_training_hours(trials: pd.DataFrame, keys: Sequence[str]) -> pd.DataFram
     return trials.sort_values([*keys, "seed"], kind="stable").reset_index(drop=True)
 
 
-def best_single_task_rows(singles: Sequence[TrialRow]) -> dict[str, TrialRow]:
-    """Each target's single-task model with the best validation score (never test).
-
-    Among every single-task trial given: a run's plain ones and, with
-    ``grid.matched_single_task``, its compute-matched ones (trained for a transfer's source +
-    target epochs), so a gain is never credited to transfer that more training alone gives.
-    The signals read the plain ones only (``select_single_task_models``, with
-    ``model_choice = "best_validation"``).  Ties keep the earlier row.
-    """
-    best: dict[str, TrialRow] = {}
-    for row in singles:
-        old = best.get(row.target)
-        if old is None or _validation(row) > _validation(old):
-            best[row.target] = row
-    return best
-
-
 def target_scores(singles: Sequence[TrialRow]) -> dict[str, float]:
     """Each target's single-task test score (of :func:`best_single_task_rows`): reported only.
 
@@ -286,11 +274,6 @@ def target_validation_scores(singles: Sequence[TrialRow]) -> dict[str, float]:
     return {
         name: trial_score(row, "validation") for name, row in best_single_task_rows(singles).items()
     }
-
-
-def _validation(row: TrialRow) -> float:
-    value = trial_score(row, "validation")
-    return -np.inf if np.isnan(value) else value
 
 
 def feature_columns(table: pd.DataFrame, feature_set: str) -> list[str]:
