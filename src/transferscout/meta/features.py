@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "FEATURE_GROUPS",
     "FEATURE_SETS",
+    "FIRST_GAIN",
     "HYPERPARAMETERS",
     "META_TARGET",
     "REAL_GAIN",
@@ -69,6 +70,10 @@ META_TARGET = "validation_gain"
 
 #: The evaluation's truth: the gain on the test split (reported, never learnt from).
 REAL_GAIN = "real_gain"
+
+#: The validation gain of the one training a search runs (the lowest seed): what the pool
+#: search observes after training a candidate, and so what its replay reads.
+FIRST_GAIN = "first_validation_gain"
 
 #: Named feature sets, as in the seed paper's comparison (plus ``all``).
 FEATURE_SETS = ("f1", "f1+ansat", "f1+ansat+taskemb", "all")
@@ -152,8 +157,11 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
     ``target_score`` and ``target_validation_score`` (the target's single-task model's test
     and validation scores, see :func:`target_scores`), ``validation_gain``
     (``validation_score − target_validation_score``: what the meta-model learns, comparable
-    across kinds), ``real_gain`` (``real_f1 − target_score``: the truth, only reported), and
-    one column per stored signal.  The single-task scores ``source_f1`` and ``target_f1`` are
+    across kinds), ``first_validation_gain`` (the same of ``first_validation_score``: what the
+    pool search observes), ``predicted_hours`` (the target-stage hours known before training:
+    the target's plain single-task training at the same settings, see
+    :func:`_single_task_hours`), ``real_gain`` (``real_f1 − target_score``: the truth, only
+    reported), and one column per stored signal.  The single-task scores ``source_f1`` and ``target_f1`` are
     the validation scores of each task's best-validation plain single-task model (the one
     the signals use), read from the trials (so tables whose stored signals predate this hold
     no test score either).
@@ -199,6 +207,7 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
                 "source_trial": row.source_trial,
                 "real_f1": trial_score(row, "test"),
                 "validation_score": trial_score(row, "validation"),
+                "first_validation_score": trial_score(row, "validation"),
                 "real_accuracy": row.metrics.get("test_accuracy", np.nan),
                 "hours": ((row.source_seconds or 0.0) + (row.target_seconds or 0.0)) / 3600,
                 "target_hours": (row.target_seconds or 0.0) / 3600,
@@ -214,6 +223,7 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
             real_f1=("real_f1", "mean"),
             real_f1_sd=("real_f1", "std"),
             validation_score=("validation_score", "mean"),
+            first_validation_score=("first_validation_score", "first"),
             real_accuracy=("real_accuracy", "mean"),
             hours=("hours", "first"),
             target_hours=("target_hours", "first"),
@@ -226,6 +236,8 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
     grouped["target_validation_score"] = grouped["target"].map(validation_baselines)
     grouped[REAL_GAIN] = grouped["real_f1"] - grouped["target_score"]
     grouped[META_TARGET] = grouped["validation_score"] - grouped["target_validation_score"]
+    grouped[FIRST_GAIN] = grouped["first_validation_score"] - grouped["target_validation_score"]
+    grouped["predicted_hours"] = _single_task_hours(grouped, singles, matched)
     table = grouped.merge(signals, on=["source", "target"], how="left")
     # The single-task scores as features: validation, from the trials themselves, of the
     # plain single-task models (the signals' models; compute-matched ones are baselines only).
@@ -238,6 +250,40 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
         sizes = dict(zip(known["source"], known["source_size"].astype(float), strict=True))
     table["planned_cost"] = predicted_cost(table, sizes)
     return table
+
+
+def _single_task_hours(
+    candidates: pd.DataFrame, singles: Sequence[TrialRow], matched: Collection[str]
+) -> np.ndarray:
+    """Each candidate's predicted target-stage hours: its target's plain single-task training.
+
+    A transfer's target stage trains the target's data with the target settings, exactly as
+    the single-task model with those settings does (from other weights): that model's
+    realised hours (its lowest seed) are known before any transfer is trained.  NaN where
+    the run has no such single-task model.
+    """
+    hours: dict[tuple[str, float, int, int, int], float] = {}
+    for row in sorted(singles, key=lambda r: -r.seed):  # the lowest seed is written last
+        if row.id in matched or row.target_seconds is None:
+            continue
+        settings = row.config["target"]["settings"]
+        key = (
+            row.target,
+            float(settings["learning_rate"]),
+            int(settings["epochs"]),
+            int(settings["batch_size"]),
+            int(settings["max_length"]),
+        )
+        hours[key] = row.target_seconds / 3600
+    keys = zip(
+        candidates["target"],
+        candidates["target_learning_rate"].astype(float),
+        candidates["target_epochs"].astype(int),
+        candidates["target_batch_size"].astype(int),
+        candidates["target_max_length"].astype(int),
+        strict=True,
+    )
+    return np.asarray([hours.get(key, np.nan) for key in keys], dtype=np.float64)
 
 
 def one_training_hours(trials: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:

@@ -1,0 +1,262 @@
+"""The pool search's policy: one additive model of transfer gain, one acquisition rule, one stop.
+
+A *pool* is every (target, candidate) pair of a run: the candidates of all targets at once.  The
+pool search trains one of them at a time and refits after each; this module is the pure part of
+that loop, shared by the real search (:mod:`transferscout.pool_search`) and its replay on a
+finished grid or an imported matrix (:mod:`transferscout.evaluation.pool_replay`), so the two
+make the same picks from the same observations.
+
+**The model.**  A candidate's validation gain over its target's single-task model is
+
+    gain = target effect + Σ_setting-columns effect of its value + source effect
+           + Σ_signals w_s · (signal standardised within the target) + noise,
+
+a Bayesian linear model with independent Gaussian priors on the effects (mean 0) and on the
+signal weights (a small positive mean: before any result, a more similar source is expected to
+help a little — the cold prior that orders sources by TextEmb), and Gaussian noise.  Its
+posterior is exact and cheap; the effects are shared by every target, so a trial on one target
+teaches the model about its source and settings on all of them.  Chosen by the replay on study
+v2's two pools over an XGBoost refit, a signal-only order and the hyperparameter-only model
+(BENCHMARKS "Cold start"); no test score enters the model.
+
+**The acquisition.**  Expected improvement of the candidate's target's best gain so far (0: the
+single-task model) under the posterior predictive, per predicted hour; ties by predicted cost,
+then a seeded key (:func:`transferscout.evaluation.ordering.ranking_order`'s rule).
+
+**The stop.**  A target is finished when no remaining candidate's upper predictive bound
+(``mean + 1.96 sd``) beats its best gain by ``margin``; the pool stops when every target is
+finished or nothing left fits the budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy.special import ndtr
+
+from transferscout.errors import ConfigError
+
+__all__ = [
+    "POOL_SIGNALS",
+    "PoolPick",
+    "PoolPrior",
+    "AdditiveGainModel",
+    "expected_improvement",
+    "pool_pick",
+]
+
+Array = npt.NDArray[np.float64]
+
+#: The signals the pool search reads by default: the one the replay shows to pay for its cost
+#: (TextEmb: seconds; LogME, TaskEmb and ANSAT ordered worse or cost most of the budget).
+POOL_SIGNALS = ("textemb_cosine",)
+
+#: The upper bound of the stop rule: a 97.5% one-sided predictive bound.
+UPPER_Z = 1.96
+
+
+@dataclass(frozen=True)
+class PoolPrior:
+    """Prior standard deviations of the additive model's parts (in the metric's units).
+
+    Attributes:
+        signals: Signal columns read (standardised within each target).
+        target_sd: A target's mean gain.
+        setting_sd: The effect of one value of one settings column.
+        source_sd: The effect of one source.
+        signal_sd: A signal's weight (per within-target standard deviation).
+        signal_mean: A signal's prior weight: positive, so that higher similarity is tried
+            first before any result.
+        noise_sd: One trial's validation gain around the model's mean.
+    """
+
+    signals: tuple[str, ...] = POOL_SIGNALS
+    target_sd: float = 0.05
+    setting_sd: float = 0.05
+    source_sd: float = 0.03
+    signal_sd: float = 0.02
+    signal_mean: float = 0.005
+    noise_sd: float = 0.02
+
+    def __post_init__(self) -> None:
+        for name in ("target_sd", "setting_sd", "source_sd", "signal_sd", "noise_sd"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"pool prior {name} = {getattr(self, name)}; expected > 0")
+
+
+class AdditiveGainModel:
+    """The Bayesian additive model over a fixed frame of candidates (see the module docstring).
+
+    Args:
+        candidates: One row per (target, candidate), with ``target``, ``source``, the
+            ``setting_columns`` and the prior's signal columns (a missing signal value counts
+            as the target's mean).
+        setting_columns: Columns whose values are the candidate's settings (each value gets
+            its own effect).
+        prior: The prior.
+    """
+
+    def __init__(
+        self,
+        candidates: pd.DataFrame,
+        setting_columns: Sequence[str],
+        prior: PoolPrior | None = None,
+    ) -> None:
+        self.prior = prior or PoolPrior()
+        parts: list[Array] = []
+        means: list[float] = []
+        variances: list[float] = []
+        p = self.prior
+        groups = [("target", p.target_sd), *((c, p.setting_sd) for c in setting_columns)]
+        for column, sd in [*groups, ("source", p.source_sd)]:
+            values = candidates[column].astype(str).to_numpy()
+            levels = sorted(set(values))
+            parts.append((values[:, None] == np.asarray(levels)[None, :]).astype(np.float64))
+            means += [0.0] * len(levels)
+            variances += [sd**2] * len(levels)
+        targets = candidates["target"].astype(str)
+        for signal in p.signals:
+            if signal not in candidates.columns:
+                raise ConfigError(f"the pool search's signal {signal!r} was not computed")
+            values = candidates[signal].astype(float)
+            grouped = values.groupby(targets)
+            spread = grouped.transform("std").fillna(0.0)
+            z = (values - grouped.transform("mean")) / spread.where(spread > 0, 1.0)
+            parts.append(z.fillna(0.0).to_numpy(dtype=np.float64)[:, None])
+            means.append(p.signal_mean)
+            variances.append(p.signal_sd**2)
+        self.design: Array = np.hstack(parts)
+        self.prior_mean = np.asarray(means)
+        self.prior_precision = 1.0 / np.asarray(variances)
+
+    def predict(
+        self, observed: Sequence[int], values: Sequence[float], rows: Sequence[int]
+    ) -> tuple[Array, Array]:
+        """Posterior predictive mean and standard deviation of the gain of ``rows``.
+
+        ``observed`` are candidate rows with a finished trial and ``values`` their validation
+        gains.
+        """
+        noise = self.prior.noise_sd**2
+        x = self.design[np.asarray(observed, dtype=np.intp)]
+        y = np.asarray(values, dtype=np.float64)
+        precision = np.diag(self.prior_precision) + x.T @ x / noise
+        rhs = self.prior_precision * self.prior_mean + x.T @ y / noise
+        factor = np.linalg.cholesky(precision)
+        weights = np.linalg.solve(factor.T, np.linalg.solve(factor, rhs))
+        wanted = self.design[np.asarray(rows, dtype=np.intp)]
+        mean = wanted @ weights
+        half = np.linalg.solve(factor, wanted.T)
+        sd = np.sqrt((half**2).sum(axis=0) + noise)
+        return mean, sd
+
+
+def expected_improvement(mean: Array, sd: Array, best: Array) -> Array:
+    """E[max(gain − best, 0)] for Gaussian gains (``sd`` > 0)."""
+    z = (mean - best) / sd
+    density = np.exp(-0.5 * z**2) / np.sqrt(2 * np.pi)
+    return np.asarray((mean - best) * ndtr(z) + sd * density, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class PoolPick:
+    """One decision of the pool search: a candidate row to train, or why to stop.
+
+    Attributes:
+        row: The candidate's row in the frame (``None``: stop).
+        predicted: Its predicted validation gain (NaN when stopping).
+        upper: Its upper predictive bound.
+        acquisition: Its expected improvement per predicted hour.
+        finished: Targets the stop rule has finished (none of their candidates can beat their
+            best by the margin), in name order.
+        reason: Why the search stops (``None`` when it goes on).
+    """
+
+    row: int | None
+    predicted: float
+    upper: float
+    acquisition: float
+    finished: tuple[str, ...]
+    reason: str | None = None
+
+
+def pool_pick(
+    model: AdditiveGainModel,
+    targets: Sequence[str],
+    predicted_hours: Array,
+    observed: Mapping[int, float],
+    excluded: Sequence[int],
+    *,
+    hours_left: float | None,
+    margin: float,
+    seed: int,
+    step: int,
+) -> PoolPick:
+    """The next candidate of the pool, or why to stop.
+
+    Args:
+        model: The model over the pool's candidates.
+        targets: Each candidate row's target.
+        predicted_hours: Each row's predicted training hours (from the configuration).
+        observed: Row -> validation gain of every finished trial.
+        excluded: Rows not to train (failed trials, and targets left out of the search).
+        hours_left: The time budget's hours left (``None``: a trial budget, checked by the
+            caller).
+        margin: The stop rule's margin.
+        seed: Seeds the tie-break key.
+        step: The 1-based step (the key's second seed).
+    """
+    names = np.asarray(targets, dtype=object)
+    done = set(observed) | set(excluded)
+    remaining = np.asarray([i for i in range(len(names)) if i not in done], dtype=np.intp)
+    if len(remaining) == 0:
+        return PoolPick(None, np.nan, np.nan, np.nan, (), "every candidate has been trained")
+    best_gain: dict[str, float] = {}
+    for row, value in observed.items():
+        if np.isfinite(value):
+            name = str(names[row])
+            best_gain[name] = max(best_gain.get(name, 0.0), float(value))
+    rows = list(observed)
+    mean, sd = model.predict(rows, [observed[r] for r in rows], remaining)
+    best = np.asarray([best_gain.get(str(names[i]), 0.0) for i in remaining])
+    upper = mean + UPPER_Z * sd
+    promising = upper >= best + margin
+    live = {str(names[i]) for i, keep in zip(remaining, promising, strict=True) if keep}
+    finished = tuple(sorted({str(n) for n in names} - live))
+    if not promising.any():
+        return PoolPick(
+            None,
+            np.nan,
+            np.nan,
+            np.nan,
+            finished,
+            f"for every target, no remaining candidate's upper predicted gain beats its best "
+            f"model by {margin}",
+        )
+    hours = predicted_hours[remaining]
+    fits = promising if hours_left is None else promising & (hours <= hours_left)
+    if not fits.any():
+        return PoolPick(
+            None,
+            np.nan,
+            np.nan,
+            np.nan,
+            finished,
+            f"time budget: no candidate's predicted cost fits in the {max(hours_left or 0, 0):.3f} "
+            "h left",
+        )
+    value = expected_improvement(mean, sd, best) / np.maximum(hours, 1e-12)
+    value = np.where(fits, value, -np.inf)
+    key = np.random.default_rng(seed * 1_000_003 + step).random(len(remaining))
+    position = int(np.lexsort((key, hours, -value))[0])
+    return PoolPick(
+        int(remaining[position]),
+        float(mean[position]),
+        float(upper[position]),
+        float(value[position]),
+        finished,
+    )
