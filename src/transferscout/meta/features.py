@@ -161,10 +161,10 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
     pool search observes), ``predicted_hours`` (the target-stage hours known before training:
     the target's plain single-task training at the same settings, see
     :func:`_single_task_hours`), ``real_gain`` (``real_f1 − target_score``: the truth, only
-    reported), and one column per stored signal.  The single-task scores ``source_f1`` and ``target_f1`` are
-    the validation scores of each task's best-validation plain single-task model (the one
-    the signals use), read from the trials (so tables whose stored signals predate this hold
-    no test score either).
+    reported), and one column per stored signal.  The single-task scores ``source_f1`` and
+    ``target_f1`` are the validation scores of each task's best-validation plain single-task
+    model (the one the signals use), read from the trials (so tables whose stored signals
+    predate this hold no test score either).
     ``trials`` keeps only those trial ids (a configured grid; finished trials of an earlier
     grid are then left out, with a log message).
     """
