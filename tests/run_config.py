@@ -58,6 +58,9 @@ def _tiny() -> dict[str, Any]:
             "adaptive": False,
         },
         "executor": {"workers": 1, "threads_per_worker": 1, "device": "cpu"},
+        # The end-to-end tests of the full-grid pipeline: `run` trains the whole grid (the pool
+        # search's tests ask for search.mode = "pool").
+        "search": {"mode": "grid"},
     }
 
 

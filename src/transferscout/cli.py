@@ -7,6 +7,7 @@ traceback is printed, with a line saying so, and the exit code is 1.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import logging
@@ -369,25 +370,70 @@ def run_command(
     ] = None,
     overrides: SetOption = None,
     retrain_on_version_change: RetrainOption = False,
+    full_grid: Annotated[
+        bool,
+        typer.Option(
+            "--full-grid",
+            help="Train the whole transfer grid and evaluate every method in hindsight "
+            '(search.mode = "grid"; the study profile\'s default).',
+        ),
+    ] = False,
 ) -> None:
-    """Run the whole pipeline: tasks, grid, signals, evaluation, report (resumable, cached)."""
+    """Find every target's best model: single-task models, cheap signals, then a pool search.
+
+    The pool search trains the transfers most likely to beat each target's single-task model
+    within search.budget (default 20% of the projected full grid) and writes, per target,
+    the model to use (<run>/search/<target>/model) and a report. With --full-grid (or
+    search.mode = "grid") the whole grid is trained and evaluated instead. Resumable: run the
+    same command again after any stop.
+
+    Example: transferscout run --profile demo -s search.budget=30%
+    """
     from transferscout.config import load_config
-    from transferscout.pipeline import best_sources, run_pipeline
-    from transferscout.report.opening import degenerate_text, mark_targets
 
     if config is None and profile is None:
         raise _fail(TransferScoutError("give a configuration file or --profile (demo, study)"))
     name = profile if config is None else config.stem
     folder = run_dir or Path("runs") / str(name)
     try:
-        result = run_pipeline(
-            load_config(config, overrides or (), profile=profile),
-            folder,
-            progress=True,
-            retrain_on_version_change=retrain_on_version_change,
-        )
+        loaded = load_config(config, overrides or (), profile=profile)
+        if full_grid:
+            loaded = dataclasses.replace(
+                loaded, search=dataclasses.replace(loaded.search, mode="grid")
+            )
+        if loaded.search.mode == "grid":
+            _run_grid_mode(loaded, folder, retrain_on_version_change)
+        else:
+            _run_pool_mode(loaded, folder, retrain_on_version_change)
     except TransferScoutError as error:
         raise _fail(error) from None
+
+
+def _run_pool_mode(config: Any, folder: Path, retrain_on_version_change: bool) -> None:
+    from transferscout.pool_search import search_pool
+    from transferscout.report.pool import pool_headline, pool_targets_table
+
+    result = search_pool(
+        config, folder, progress=True, retrain_on_version_change=retrain_on_version_change
+    )
+    summary = json.loads((folder / "search" / "summary.json").read_text(encoding="utf-8"))
+    _print_frame(pool_targets_table(summary), "The model to use for each target")
+    for name, why in sorted(result.skipped.items()):
+        console.print(f"{name} was not searched: {why}", style="yellow", markup=False)
+    console.print(pool_headline(summary), markup=False)
+    console.print(f"stopped: {result.stopped}", markup=False)
+    console.print(f"models: {result.folder.resolve()}/<target>/model")
+    if result.report is not None:
+        console.print(f"report: {result.report.html.resolve()}")
+
+
+def _run_grid_mode(config: Any, folder: Path, retrain_on_version_change: bool) -> None:
+    from transferscout.pipeline import best_sources, run_pipeline
+    from transferscout.report.opening import degenerate_text, mark_targets
+
+    result = run_pipeline(
+        config, folder, progress=True, retrain_on_version_change=retrain_on_version_change
+    )
     ran = ", ".join(result.stages_run) or "nothing (all cached)"
     console.print(f"grid: {_grid_counts(result.grid)}; stages run: {ran}")
     summary = json.loads((folder / "evaluation" / "summary.json").read_text(encoding="utf-8"))

@@ -26,6 +26,7 @@ from transferscout.evaluation.run import EvaluationSettings
 from transferscout.grid.runner import ExecutionOptions
 from transferscout.grid.spec import GridSpec, settings_grid
 from transferscout.kinds import get_kind
+from transferscout.meta.pool import POOL_SIGNALS, PoolBudget
 from transferscout.signals.adaptive import ADAPTIVE_MAX_STEPS, AdaptiveSteps
 from transferscout.signals.ansat_stage import AnsatSettings
 from transferscout.signals.attributions import AttributionSettings
@@ -406,6 +407,59 @@ class EvaluationConfig:
         return EvaluationSettings(**values)
 
 
+#: The signal families a pool search can read, by column prefix (``baselines`` by name).
+_SIGNAL_PREFIXES = ("textemb_", "taskemb_", "estimators_", "ansat_")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """``[search]``: what ``transferscout run`` does and, in pool mode, how it searches.
+
+    ``mode = "pool"`` (the default) trains the single-task models, computes the ``signals``
+    read by the pool search, then searches every target's transfers at once within
+    ``budget`` (a share of the projected full grid such as ``"20%"``, ``"30 trials"`` or a
+    time such as ``"2h"``), stopping a target early when no remaining candidate's upper
+    predicted gain beats its best model by ``margin``; ``seed`` seeds its tie-breaks.
+    ``mode = "grid"`` trains the whole grid and evaluates it in hindsight (the ``study``
+    profile; also ``run --full-grid``).
+    """
+
+    mode: str = "pool"
+    budget: str = "20%"
+    margin: float = 0.01
+    signals: list[str] = field(default_factory=lambda: list(POOL_SIGNALS))
+    seed: int = 0
+
+    def check(self) -> None:
+        """Refuse an unknown mode, budget, margin or signal (one line each)."""
+        if self.mode not in ("pool", "grid"):
+            raise ConfigError(f"mode = {self.mode!r}; expected 'pool' or 'grid'")
+        self.pool_budget()
+        if not self.margin >= 0:
+            raise ConfigError(f"margin = {self.margin}; expected 0 or more")
+        names = ("source_size", "source_positive_rate", "target_positive_rate")
+        for signal in self.signals:
+            if not signal.startswith(_SIGNAL_PREFIXES) and signal not in names:
+                raise ConfigError(
+                    f"signals: {signal!r} is no pool-search signal; expected columns such as "
+                    "textemb_cosine, estimators_logme, taskemb_rrf or ansat_ab_0.30"
+                )
+
+    def pool_budget(self) -> PoolBudget:
+        """The parsed budget."""
+        return PoolBudget.parse(self.budget)
+
+    @property
+    def text_signals_only(self) -> bool:
+        """Whether every signal read comes from the text-only pair stage (no model is run)."""
+        return all(not s.startswith(("taskemb_", "estimators_", "ansat_")) for s in self.signals)
+
+    @property
+    def reads_ansat(self) -> bool:
+        """Whether ANSAT must be computed (its attributions are the costliest signal)."""
+        return any(s.startswith("ansat_") for s in self.signals)
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """The whole run configuration."""
@@ -416,6 +470,7 @@ class RunConfig:
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     signals: SignalsConfig = field(default_factory=SignalsConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
 
     def validate(self) -> None:
         """Check every section's values (what can be checked before any data is read).
@@ -434,6 +489,7 @@ class RunConfig:
             ("signals.pairs", self.pair_settings, {}),
             ("signals", lambda: self.signal_budget(0.0), {"fraction": "budget"}),
             ("evaluation", self.evaluation.settings, {}),
+            ("search", self.search.check, {}),
         ]
         for section, check, aliases in checks:
             try:
@@ -544,6 +600,8 @@ PROFILES: dict[str, dict[str, Any]] = {
             "target": {"learning_rate": [2e-4, 3e-4], **_STAGE},
             "source": {"learning_rate": [2e-4], **_STAGE},
         },
+        # A study trains the whole grid and evaluates every method in hindsight.
+        "search": {"mode": "grid"},
     },
 }
 

@@ -14,12 +14,11 @@ The evaluation covers the configured grid only: trials of an earlier grid stay i
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -42,11 +41,12 @@ from transferscout.grid.models import (
     matched_single_task_ids,
     select_single_task_models,
 )
-from transferscout.grid.runner import GridSummary, plan_trials, run_grid
+from transferscout.grid.runner import GridSummary, run_grid
 from transferscout.grid.spec import TrialSpec
-from transferscout.grid.store import RunStore, check_run_folder, run_lock
+from transferscout.grid.store import RunStore, run_lock
 from transferscout.kinds import get_kind, score_label
 from transferscout.report.build import ReportFiles, write_report
+from transferscout.run_folder import open_run, plan_run
 from transferscout.signals.ansat_stage import compute_ansat
 from transferscout.signals.budget import grid_budget, plan_pair_examples
 from transferscout.signals.pair_stage import (
@@ -70,26 +70,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def _plan(config: RunConfig, run_dir: Path) -> tuple[TaskSet, list[TrialSpec]]:
-    """Every check that needs no writing: run folder, data, encoder, grid."""
-    check_run_folder(run_dir)
-    tasks = config.data.load()
-    return tasks, plan_trials(config.grid.spec(), tasks, config.encoder.spec())
-
-
-@contextlib.contextmanager
-def _open_run(config: RunConfig, run_dir: Path) -> Iterator[tuple[str | None, str | None]]:
-    """Lock the run, open (or create) its store, then record the configuration.
-
-    Yields the store's identity and origin; the lock is held until the block ends.
-    """
-    with run_lock(run_dir):
-        with RunStore(run_dir) as store:
-            identity = (store.identity, store.origin)
-        (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-        yield identity
-
-
 def train_grid(
     config: RunConfig,
     run_dir: str | Path,
@@ -103,9 +83,9 @@ def train_grid(
     ``retrain_on_version_change`` trains them again, for this call only.
     """
     run_dir = Path(run_dir)
-    tasks, _ = _plan(config, run_dir)
+    tasks, _ = plan_run(config, run_dir)
     check_before_training(config, tasks)
-    with _open_run(config, run_dir):
+    with open_run(config, run_dir):
         return _grid(config, run_dir, tasks, progress, retrain_on_version_change)
 
 
@@ -248,7 +228,7 @@ def evaluate(config: RunConfig, run_dir: str | Path) -> EvaluationResult:
     Only the configured grid's trials are evaluated (see the module docstring).
     """
     run_dir = Path(run_dir)
-    tasks, trials = _plan(config, run_dir)
+    tasks, trials = plan_run(config, run_dir)
     _check_evaluable(trials, config.evaluation.allow_self_transfer)
     with run_lock(run_dir):
         return evaluate_run(run_dir, config.evaluation.settings(), trials={t.id for t in trials})
@@ -264,9 +244,9 @@ def evaluate_across_pools(
     """
     run_dir, fit_on = Path(run_dir), Path(fit_on)
     check_distinct_runs(run_dir, fit_on)
-    _, trials = _plan(config, run_dir)
+    _, trials = plan_run(config, run_dir)
     _check_evaluable(trials, config.evaluation.allow_self_transfer)
-    _, fit_trials = _plan(load_run_config(fit_on), fit_on)
+    _, fit_trials = plan_run(load_run_config(fit_on), fit_on)
     with run_lock(run_dir):
         return evaluate_cross_pool(
             run_dir,
@@ -381,10 +361,10 @@ def run_pipeline(
     trained under other library versions are reused unless ``retrain_on_version_change``.
     """
     run_dir = Path(run_dir)
-    tasks, trials = _plan(config, run_dir)
+    tasks, trials = plan_run(config, run_dir)
     _check_evaluable(trials, config.evaluation.allow_self_transfer)
     check_before_training(config, tasks)
-    with _open_run(config, run_dir) as store:
+    with open_run(config, run_dir) as store:
         return _run_stages(
             config, run_dir, tasks, trials, store, progress, retrain_on_version_change
         )

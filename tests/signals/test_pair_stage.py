@@ -131,3 +131,29 @@ def test_a_resumed_stage_charges_cached_values_what_they_cost(
     # a model's features on its own task came with its TaskEmb pass (charged there, 0 here)
     # unless deleted above and computed again on their own
     assert 6 <= sum(r > 0 for r in recorded) <= 9
+
+
+def test_text_only_signals_match_the_full_stage_and_run_no_model(
+    run_dir: Path, tasks: TaskSet, tmp_path: Path
+) -> None:
+    """The pool search's default: TextEmb and the baselines, the same values, no model run."""
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("*.lock"))
+    import sqlite3
+
+    connection = sqlite3.connect(copy / "store.sqlite")
+    connection.execute("DELETE FROM pair_signals")
+    connection.execute("DELETE FROM signal_costs")
+    connection.commit()
+    connection.close()
+    shutil.rmtree(copy / "embeddings", ignore_errors=True)
+    compute_pair_signals(copy, tasks, SETTINGS, text_only=True)
+    text = _signals(copy)
+    assert {family for family, *_ in text} == {"textemb", "baselines"}
+    full = _signals(run_dir)
+    assert {k: v for k, v in full.items() if k[0] in ("textemb", "baselines")} == pytest.approx(
+        text
+    )
+    with RunStore(copy, readonly=True) as store:
+        families = {c["family"] for c in store.costs()}
+    assert families == {"textemb"}  # no features, TaskEmb or estimators: no model was run

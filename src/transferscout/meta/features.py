@@ -43,6 +43,7 @@ __all__ = [
     "feature_groups",
     "one_training_hours",
     "pivot_signals",
+    "single_task_stage_hours",
     "predicted_cost",
     "target_scores",
     "target_validation_scores",
@@ -160,7 +161,7 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
     across kinds), ``first_validation_gain`` (the same of ``first_validation_score``: what the
     pool search observes), ``predicted_hours`` (the target-stage hours known before training:
     the target's plain single-task training at the same settings, see
-    :func:`_single_task_hours`), ``real_gain`` (``real_f1 − target_score``: the truth, only
+    :func:`single_task_stage_hours`), ``real_gain`` (``real_f1 − target_score``: the truth, only
     reported), and one column per stored signal.  The single-task scores ``source_f1`` and
     ``target_f1`` are the validation scores of each task's best-validation plain single-task
     model (the one the signals use), read from the trials (so tables whose stored signals
@@ -237,7 +238,7 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
     grouped[REAL_GAIN] = grouped["real_f1"] - grouped["target_score"]
     grouped[META_TARGET] = grouped["validation_score"] - grouped["target_validation_score"]
     grouped[FIRST_GAIN] = grouped["first_validation_score"] - grouped["target_validation_score"]
-    grouped["predicted_hours"] = _single_task_hours(grouped, singles, matched)
+    grouped["predicted_hours"] = single_task_stage_hours(grouped, singles, matched)
     table = grouped.merge(signals, on=["source", "target"], how="left")
     # The single-task scores as features: validation, from the trials themselves, of the
     # plain single-task models (the signals' models; compute-matched ones are baselines only).
@@ -252,7 +253,7 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
     return table
 
 
-def _single_task_hours(
+def single_task_stage_hours(
     candidates: pd.DataFrame, singles: Sequence[TrialRow], matched: Collection[str]
 ) -> np.ndarray:
     """Each candidate's predicted target-stage hours: its target's plain single-task training.

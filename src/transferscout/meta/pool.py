@@ -24,12 +24,14 @@ single-task model) under the posterior predictive, per predicted hour; ties by p
 then a seeded key (:func:`transferscout.evaluation.ordering.ranking_order`'s rule).
 
 **The stop.**  A target is finished when no remaining candidate's upper predictive bound
-(``mean + 1.96 sd``) beats its best gain by ``margin``; the pool stops when every target is
+(``mean + 1.96 sd``, capped at the gain a perfect score would be) beats its best gain by more
+than ``margin``; the pool stops when every target is
 finished or nothing left fits the budget.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -42,6 +44,7 @@ from transferscout.errors import ConfigError
 
 __all__ = [
     "POOL_SIGNALS",
+    "PoolBudget",
     "PoolPick",
     "PoolPrior",
     "AdditiveGainModel",
@@ -57,6 +60,70 @@ POOL_SIGNALS = ("textemb_cosine",)
 
 #: The upper bound of the stop rule: a 97.5% one-sided predictive bound.
 UPPER_Z = 1.96
+
+
+@dataclass(frozen=True)
+class PoolBudget:
+    """What a pool search may spend: a share of the projected full grid, trials or hours.
+
+    The share and the hours count the signals the search reads plus the target stages of the
+    transfers it trains (a transfer's source stage is its source's single-task model, which
+    every search and the grid train once: counted beside, never in the budget).  A trial
+    budget counts transfer trials.
+    """
+
+    share: float | None = None
+    trials: int | None = None
+    hours: float | None = None
+
+    def __post_init__(self) -> None:
+        given = [v for v in (self.share, self.trials, self.hours) if v is not None]
+        if len(given) != 1:
+            raise ConfigError("a budget is one of a share (20%), trials (30 trials) or a time (2h)")
+        if self.share is not None and not 0 < self.share <= 1:
+            raise ConfigError(
+                f"budget = {self.share * 100:g}%; expected more than 0% and at most 100% "
+                "of the projected full grid"
+            )
+        if self.trials is not None and self.trials < 1:
+            raise ConfigError(f"budget = {self.trials} trials; expected at least 1")
+        if self.hours is not None and not self.hours > 0:
+            raise ConfigError(f"budget = {self.hours:g} h; expected more than 0")
+
+    @classmethod
+    def parse(cls, text: str) -> PoolBudget:
+        """``20%``, ``30 trials`` / ``30t``, or ``2h`` / ``90m`` / ``1.5 hours``."""
+        match = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*(%|[a-z]+)\s*", str(text).lower())
+        units: dict[str, float | None] = {"t": None, "trial": None, "trials": None}
+        units.update({"h": 1.0, "hour": 1.0, "hours": 1.0})
+        units.update({"m": 1 / 60, "min": 1 / 60, "mins": 1 / 60, "minutes": 1 / 60})
+        if match is None or (match.group(2) != "%" and match.group(2) not in units):
+            raise ConfigError(
+                f"budget {text!r}; expected a share of the projected full grid (20%), a number "
+                "of trials (30 trials) or a time (2h, 90m)"
+            )
+        value, unit = float(match.group(1)), match.group(2)
+        if unit == "%":
+            return cls(share=value / 100)
+        scale = units[unit]
+        if scale is None:
+            if not value.is_integer():
+                raise ConfigError(f"budget {text!r}; a number of trials is a whole number")
+            return cls(trials=int(value))
+        return cls(hours=value * scale)
+
+    def limit_hours(self, projected_hours: float) -> float | None:
+        """The hours the budget allows on a pool projected at ``projected_hours`` (trials: None)."""
+        if self.share is not None:
+            return self.share * projected_hours
+        return self.hours
+
+    @property
+    def label(self) -> str:
+        """``20%``, ``30 trials`` or ``2.00 h``."""
+        if self.share is not None:
+            return f"{self.share * 100:g}%"
+        return f"{self.trials} trials" if self.trials is not None else f"{self.hours:.2f} h"
 
 
 @dataclass(frozen=True)
@@ -122,10 +189,10 @@ class AdditiveGainModel:
         for signal in p.signals:
             if signal not in candidates.columns:
                 raise ConfigError(f"the pool search's signal {signal!r} was not computed")
-            values = candidates[signal].astype(float)
-            grouped = values.groupby(targets)
+            given = pd.Series(candidates[signal].to_numpy(dtype=np.float64), index=targets.index)
+            grouped = given.groupby(targets)
             spread = grouped.transform("std").fillna(0.0)
-            z = (values - grouped.transform("mean")) / spread.where(spread > 0, 1.0)
+            z = (given - grouped.transform("mean")) / spread.where(spread > 0, 1.0)
             parts.append(z.fillna(0.0).to_numpy(dtype=np.float64)[:, None])
             means.append(p.signal_mean)
             variances.append(p.signal_sd**2)
@@ -195,6 +262,7 @@ def pool_pick(
     margin: float,
     seed: int,
     step: int,
+    headroom: Array | None = None,
 ) -> PoolPick:
     """The next candidate of the pool, or why to stop.
 
@@ -209,22 +277,28 @@ def pool_pick(
         margin: The stop rule's margin.
         seed: Seeds the tie-break key.
         step: The 1-based step (the key's second seed).
+        headroom: Each row's largest possible gain (the metric's maximum minus the target's
+            single-task validation score; ``None``: unbounded).  An upper bound is capped
+            there: a target whose single-task model is already perfect on validation is
+            finished before any trial.
     """
     names = np.asarray(targets, dtype=object)
     done = set(observed) | set(excluded)
     remaining = np.asarray([i for i in range(len(names)) if i not in done], dtype=np.intp)
     if len(remaining) == 0:
-        return PoolPick(None, np.nan, np.nan, np.nan, (), "every candidate has been trained")
+        return PoolPick(None, np.nan, np.nan, np.nan, (), "no candidate is left to train")
     best_gain: dict[str, float] = {}
     for row, value in observed.items():
         if np.isfinite(value):
             name = str(names[row])
             best_gain[name] = max(best_gain.get(name, 0.0), float(value))
     rows = list(observed)
-    mean, sd = model.predict(rows, [observed[r] for r in rows], remaining)
+    mean, sd = model.predict(rows, [observed[r] for r in rows], remaining.tolist())
     best = np.asarray([best_gain.get(str(names[i]), 0.0) for i in remaining])
     upper = mean + UPPER_Z * sd
-    promising = upper >= best + margin
+    if headroom is not None:
+        upper = np.minimum(upper, headroom[remaining])
+    promising = upper > best + margin
     live = {str(names[i]) for i, keep in zip(remaining, promising, strict=True) if keep}
     finished = tuple(sorted({str(n) for n in names} - live))
     if not promising.any():
@@ -249,14 +323,14 @@ def pool_pick(
             f"time budget: no candidate's predicted cost fits in the {max(hours_left or 0, 0):.3f} "
             "h left",
         )
-    value = expected_improvement(mean, sd, best) / np.maximum(hours, 1e-12)
-    value = np.where(fits, value, -np.inf)
+    gain_per_hour = expected_improvement(mean, sd, best) / np.maximum(hours, 1e-12)
+    gain_per_hour = np.where(fits, gain_per_hour, -np.inf)
     key = np.random.default_rng(seed * 1_000_003 + step).random(len(remaining))
-    position = int(np.lexsort((key, hours, -value))[0])
+    position = int(np.lexsort((key, hours, -gain_per_hour))[0])
     return PoolPick(
         int(remaining[position]),
         float(mean[position]),
         float(upper[position]),
-        float(value[position]),
+        float(gain_per_hour[position]),
         finished,
     )

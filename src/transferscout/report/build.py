@@ -25,9 +25,10 @@ from transferscout.report import opening, plots, wording
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["ReportFiles", "write_report"]
+__all__ = ["CSS", "ReportFiles", "markdown_table", "png", "versions", "write_report"]
 
-_CSS = """
+#: The report pages' style sheet.
+CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; color: #222; }
 table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.85rem; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: right; }
@@ -49,13 +50,15 @@ class ReportFiles:
     markdown: Path
 
 
-def _png(figure: Figure) -> bytes:
+def png(figure: Figure) -> bytes:
+    """A figure as PNG bytes."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
+    """The versions of Python and of the libraries a report's numbers depend on."""
     found = {"python": platform.python_version()}
     for name in _VERSIONED:
         try:
@@ -294,7 +297,9 @@ def _ansat_use(incomplete: str | None) -> str:
     return "used" if incomplete is None else f"missing (NaN): {incomplete}"
 
 
-def _markdown_table(frame: pd.DataFrame) -> str:
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A frame as a Markdown table (NaN and None as empty cells)."""
+
     def cell(value: object) -> str:
         text = str(value)
         return "" if text in ("nan", "None") else text.replace("|", "\\|")
@@ -409,7 +414,7 @@ def write_report(run_dir: str | Path) -> ReportFiles:
     }
     out = run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
-    pngs = {name: _png(figure) for name, (_, figure) in images.items()}
+    pngs = {name: png(figure) for name, (_, figure) in images.items()}
     for name, data in pngs.items():
         (out / f"{name}.png").write_bytes(data)
 
@@ -441,11 +446,11 @@ def write_report(run_dir: str | Path) -> ReportFiles:
     savings_lines = _savings_text(savings, summary)
     noise_text = _noise_text(summary)
     completeness, completeness_text = _completeness(run_dir)
-    versions = _versions()
+    library_versions = versions()
     first = _opening(run_dir, savings, summary)
     traces = opening.search_traces(run_dir)
     if traces:
-        pngs["search"] = _png(opening.render_search_traces(traces))
+        pngs["search"] = png(opening.render_search_traces(traces))
         (out / "search.png").write_bytes(pngs["search"])
     sections_html = [
         "<h1>transferscout report</h1>",
@@ -509,12 +514,14 @@ def write_report(run_dir: str | Path) -> ReportFiles:
         ]
     sections_html.append("<h2>Configuration and versions</h2>")
     sections_html.append(
-        f"<pre>{html.escape(json.dumps({'config': config, 'versions': versions}, indent=2))}</pre>"
+        "<pre>"
+        + html.escape(json.dumps({"config": config, "versions": library_versions}, indent=2))
+        + "</pre>"
     )
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         "<title>transferscout report</title>"
-        f"<style>{_CSS}</style></head><body>{''.join(sections_html)}</body></html>"
+        f"<style>{CSS}</style></head><body>{''.join(sections_html)}</body></html>"
     )
     html_path = out / "report.html"
     html_path.write_text(page, encoding="utf-8")
@@ -527,19 +534,19 @@ def write_report(run_dir: str | Path) -> ReportFiles:
         *([degenerate_text, ""] if degenerate_text else []),
     ]
     for title, frame, note in first:
-        markdown += [f"## {title}", "", *([note, ""] if note else []), _markdown_table(frame), ""]
+        markdown += [f"## {title}", "", *([note, ""] if note else []), markdown_table(frame), ""]
     if traces:
         markdown += ["![Search traces](search.png)", "", opening.HOW_TO_READ["search"], ""]
     markdown += [
         "## Time saved (every method)",
         "",
-        _markdown_table(opening.savings_table(savings, lost=wording.lost_header(summary))),
+        markdown_table(opening.savings_table(savings, lost=wording.lost_header(summary))),
         "",
         f"{savings_lines[-1]} {opening.SAVINGS_TEST}",
         "",
         "## Best single-task and transfer models (Table 1 analogue)",
         "",
-        _markdown_table(table1_shown),
+        markdown_table(table1_shown),
         "",
         *([table1_note, ""] if table1_note else []),
         f"## Seed noise of single-task {label}",
@@ -548,10 +555,10 @@ def write_report(run_dir: str | Path) -> ReportFiles:
         "",
     ]
     if not noise.empty:
-        markdown += [_markdown_table(noise), ""]
+        markdown += [markdown_table(noise), ""]
     markdown += ["## Conductance completeness", "", completeness_text, ""]
     if not completeness.empty:
-        markdown += [_markdown_table(completeness), ""]
+        markdown += [markdown_table(completeness), ""]
     for name, (title, _) in images.items():
         markdown += [
             f"## {title}",
@@ -567,22 +574,22 @@ def write_report(run_dir: str | Path) -> ReportFiles:
                 "",
                 ranking_note,
                 "",
-                _markdown_table(ranking_shown),
+                markdown_table(ranking_shown),
                 "",
                 f"## {tests_title}",
                 "",
                 tests_note,
                 "",
-                _markdown_table(tests_shown),
+                markdown_table(tests_shown),
                 "",
             ]
     for title, frame, note in crossed:
-        markdown += [f"## {title}", "", note, "", _markdown_table(frame), ""]
+        markdown += [f"## {title}", "", note, "", markdown_table(frame), ""]
     markdown += [
         "## Configuration and versions",
         "",
         "```json",
-        json.dumps({"config": config, "versions": versions}, indent=2),
+        json.dumps({"config": config, "versions": library_versions}, indent=2),
         "```",
         "",
     ]

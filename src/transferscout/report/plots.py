@@ -156,6 +156,34 @@ def render_budget(series: list[Series], label: str = "mean best positive F1 foun
     return figure
 
 
+def render_pool_trace(trace: pd.DataFrame) -> Figure:
+    """Each target's best validation score so far against the pool search's hours spent.
+
+    ``trace`` is a pool search's ``trace.csv``; a target's line starts at its first trial.
+    """
+    figure = _figure(7.2, 4.6)
+    axes = figure.subplots()
+    colours = _distinct_colours(trace["target"].nunique())
+    for colour, (target, rows) in zip(colours, trace.groupby("target", sort=True), strict=True):
+        best = rows["best_validation_f1"].astype(float)
+        axes.step(rows["total_hours"], best, where="post", color=colour, label=str(target))
+        axes.plot(rows["total_hours"], rows["validation_f1"], "o", color=colour, markersize=3)
+    axes.set_xlabel("hours spent by the search (signals and transfer target stages)")
+    axes.set_ylabel("validation score (dots: each trial; line: best so far)")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7, ncol=2)
+    return figure
+
+
+def _distinct_colours(count: int) -> list[Any]:
+    """``count`` colours, none repeated (tab20 beyond ten)."""
+    from matplotlib import colormaps
+
+    name = "tab10" if count <= 10 else "tab20"
+    palette = colormaps[name]
+    return [palette(i % palette.N) for i in range(count)]
+
+
 def render_gain(matrix: pd.DataFrame) -> Figure:
     """Draw the source × target transfer-gain heatmap."""
     figure = _figure(1.2 + 0.6 * max(len(matrix.columns), 3), 1.0 + 0.5 * max(len(matrix), 3))

@@ -304,8 +304,13 @@ def compute_pair_signals(
     targets: Sequence[str] | None = None,
     cost_prefix: str = "",
     device: str = "auto",
+    text_only: bool = False,
 ) -> int:
     """Compute and store every pair signal of ``tasks`` from the run's single-task models.
+
+    With ``text_only``, only TextEmb (the pretrained encoder's embedding of each task's texts)
+    and the free baselines are computed: no single-task model is loaded or run (the pool
+    search's default signals, seconds for a whole pool).
 
     Only the pairs whose target is in ``targets`` (default: all tasks) are stored; cost
     records go to families prefixed with ``cost_prefix``; models run on ``device``
@@ -336,7 +341,7 @@ def compute_pair_signals(
             bar.update(steps, advance=1)
             task_vectors: dict[str, dict[str, npt.NDArray[np.float64]]] = {}
             outputs: dict[tuple[str, str], dict[str, npt.NDArray[np.float64]]] = {}
-            for source in names:
+            for source in [] if text_only else names:
                 encoder = load_trained_model(run_dir, models[source], device=device)
                 key = _key("taskemb", fingerprints[source], samples[source], settings)
                 task_vectors[source] = cache.get("embeddings", key)
@@ -391,6 +396,8 @@ def compute_pair_signals(
             values = _pair_values(
                 tasks, wanted, models, samples, text_vectors, task_vectors, outputs, settings, timer
             )
+        if text_only:
+            values = {k: v for k, v in values.items() if k in ("textemb", "baselines")}
         detail = {"settings": asdict(settings), "models": {n: r.id for n, r in models.items()}}
         for family, rows in values.items():
             store.put_pair_signals(family, rows, detail)
@@ -512,13 +519,14 @@ def _pair_values(
     rng = np.random.default_rng(settings.seed)
     vocabularies = {n: _words(samples[n].texts) for n in names}
     no_h_score: dict[str, tuple[int, ...]] = {}  # target -> its features' (examples, dims)
-    components = sorted(next(iter(task_vectors.values())))
+    # Without task embeddings (text-only signals) neither TaskEmb nor the estimators exist.
+    components = sorted(next(iter(task_vectors.values()))) if task_vectors else []
     for target in wanted:
         per_component = {
             c: {s: cosine_similarity(task_vectors[s][c], task_vectors[target][c]) for s in names}
             for c in components
         }
-        fused = reciprocal_rank_fusion(per_component)
+        fused = reciprocal_rank_fusion(per_component) if components else {}
         for source in names:
             values["textemb"].append(
                 (
@@ -528,23 +536,26 @@ def _pair_values(
                     cosine_similarity(text_vectors[source], text_vectors[target]),
                 )
             )
-            for c in components:
-                values["taskemb"].append((source, target, f"cosine_{c}", per_component[c][source]))
-            values["taskemb"].append((source, target, "rrf", fused[source]))
-            arrays = outputs[(source, target)]
-            empty = np.zeros((0, 0))
-            with timer.time("estimators"):
-                scores = estimator_scores(
-                    tasks[source].kind,
-                    tasks[target].kind,
-                    arrays.get("features", empty),
-                    arrays.get("probabilities", empty),
-                    arrays["labels"] if "labels" in arrays else samples[target].labels,
-                    transrate_eps=settings.transrate_eps,
-                )
-            values["estimators"].extend((source, target, k, v) for k, v in scores.items())
-            if math.isnan(scores["h_score"]) and not math.isnan(scores["h_score_shrinkage"]):
-                no_h_score[target] = arrays["features"].shape
+            if components:
+                for c in components:
+                    values["taskemb"].append(
+                        (source, target, f"cosine_{c}", per_component[c][source])
+                    )
+                values["taskemb"].append((source, target, "rrf", fused[source]))
+                arrays = outputs[(source, target)]
+                empty = np.zeros((0, 0))
+                with timer.time("estimators"):
+                    scores = estimator_scores(
+                        tasks[source].kind,
+                        tasks[target].kind,
+                        arrays.get("features", empty),
+                        arrays.get("probabilities", empty),
+                        arrays["labels"] if "labels" in arrays else samples[target].labels,
+                        transrate_eps=settings.transrate_eps,
+                    )
+                values["estimators"].extend((source, target, k, v) for k, v in scores.items())
+                if math.isnan(scores["h_score"]) and not math.isnan(scores["h_score_shrinkage"]):
+                    no_h_score[target] = arrays["features"].shape
             union = vocabularies[source] | vocabularies[target]
             overlap = (
                 len(vocabularies[source] & vocabularies[target]) / len(union) if union else 0.0
