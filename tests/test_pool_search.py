@@ -90,7 +90,10 @@ def test_the_pool_search_writes_a_model_per_target_a_trace_and_a_report(searched
         uses_transfer = best_transfer > target["single_task_validation_f1"]
         assert (target["source"] is not None) == uses_transfer
         assert target["trained"] == len(own)
+    status = CliRunner().invoke(app, ["status", str(searched)])
+    assert f"pool search: {len(trace)} of 12 transfer candidates trained" in status.output
     report = (searched / "report" / "report.md").read_text()
+    assert "use a transfer" in report.splitlines()[2]
     assert report.index("The model to use for each target") < report.index("Every trial")
     assert (searched / "report" / "report.html").is_file()
 

@@ -68,6 +68,9 @@ _EXPORTS: dict[str, str] = {
     "load_config": "transferscout.config",
     "ExecutionOptions": "transferscout.grid.runner",
     "run_grid": "transferscout.grid.runner",
+    "search_pool": "transferscout.pool_search",
+    "PoolSearchResult": "transferscout.pool_search",
+    "PoolBudget": "transferscout.meta.pool",
     "GridSpec": "transferscout.grid.spec",
     "settings_grid": "transferscout.grid.spec",
     # signals
@@ -190,6 +193,9 @@ __all__ = [
     "regularized_h_score",
     "run_grid",
     "run_pipeline",
+    "search_pool",
+    "PoolSearchResult",
+    "PoolBudget",
     "settings_grid",
     "sign_flip_test",
     "stratified_split",
@@ -243,7 +249,9 @@ if TYPE_CHECKING:
         conformal_halfwidth,
         feature_columns,
     )
+    from transferscout.meta.pool import PoolBudget
     from transferscout.pipeline import evaluate_across_pools, run_pipeline
+    from transferscout.pool_search import PoolSearchResult, search_pool
     from transferscout.recommend import recommend_sources
     from transferscout.report import write_report
     from transferscout.search import Budget, SearchResult, SearchSettings, search_target

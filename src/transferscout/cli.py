@@ -1179,6 +1179,14 @@ def status(
         )
         if "report" in stages:
             console.print(f"report: {run_dir / 'report' / 'report.html'}")
+    searched = run_dir / "search" / "summary.json"
+    if searched.is_file():
+        pool = json.loads(searched.read_text(encoding="utf-8"))
+        console.print(
+            f"pool search: {pool['trained']} of {pool['candidates']} transfer candidates "
+            f"trained; stopped: {pool['stopped']}",
+            markup=False,
+        )
     if report.recreations:
         console.print(_recreations_line(report.recreations))
     if report.degenerate:

@@ -616,7 +616,10 @@ def _write_summary(result: PoolSearchResult, candidates: int) -> None:
         "candidates": candidates,
         "trained": len(result.trace),
         "skipped": result.skipped,
-        "targets": result.targets.to_dict("records"),
+        "targets": [
+            {str(k): (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+            for r in result.targets.to_dict("records")
+        ],
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     result.folder.mkdir(parents=True, exist_ok=True)

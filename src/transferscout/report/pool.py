@@ -35,7 +35,7 @@ def _summary(run_dir: Path) -> dict[str, Any]:
 def pool_headline(summary: dict[str, Any]) -> str:
     """One sentence: how many targets got a transfer, and what the search cost."""
     targets = [t for t in summary["targets"] if not t.get("skipped")]
-    transfers = [t for t in targets if t["source"]]
+    transfers = [t for t in targets if t["model"] != "single-task"]
     hours = summary["hours"]
     share = hours["search"] / hours["projected_full_grid"] if hours["projected_full_grid"] else 0
     skipped = len(summary["targets"]) - len(targets)
