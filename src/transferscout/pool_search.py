@@ -227,14 +227,16 @@ class _PoolSearch:
         self.singles = [t for t in trials if t.kind == "single"]
         self.retrain = False
 
-    def _train(self, trials: Sequence[TrialSpec], keep: Sequence[str] = ()) -> None:
+    def _train(
+        self, trials: Sequence[TrialSpec], keep: Sequence[str] = (), *, progress: bool = False
+    ) -> None:
         run_trials(
             self.run_dir,
             self.tasks,
             trials,
             replace(self.config.executor.options(), retrain_on_version_change=self.retrain),
             executor=self.executor,
-            progress=self.progress and len(trials) > 1,
+            progress=progress,
             keep_models=keep,
         )
 
@@ -298,7 +300,7 @@ class _PoolSearch:
             budget.label,
         )
         started = time.perf_counter()
-        self._train(self.singles)
+        self._train(self.singles, progress=self.progress)
         with RunStore(self.run_dir, readonly=True) as store:
             singles = [r for r in store.rows(kind="single") if r.id in {t.id for t in self.singles}]
         done_singles = [r for r in singles if r.status == "done"]
@@ -395,6 +397,19 @@ class _PoolSearch:
                     self._trace_row(step, trial, row, pick, frame, hours, spent, best[name])
                 )
                 _write_trace(self.folder, trace)
+                logger.info(
+                    "step %d: %s -> %s (target learning rate %g): %s; %.4f h, %.4f h spent%s",
+                    step,
+                    trial.source,
+                    name,
+                    trial.target_settings.learning_rate,
+                    f"validation {score:.3f} vs single-task {reference_validation[name]:.3f}"
+                    if math.isfinite(score)
+                    else f"failed ({row.error})",
+                    hours,
+                    spent,
+                    "" if limit is None else f" of {limit:.4f} h",
+                )
                 bar.update(task, advance=1, note=f"{name} <- {trial.source} · {spent:.3f} h")
         logger.info("pool search stopped: %s", stopped)
         per_target = self._finish(best, references, frame, skipped, export)

@@ -324,7 +324,8 @@ def _run_stages(
     counts = ", ".join(
         counted(len(s), f"{kind} trial") for kind, s in zip(KINDS, stages, strict=True) if s
     )
-    logger.info("running %s", counts)
+    # One trial at a time (a search's) is said by its caller; a batch is said here.
+    logger.log(logging.INFO if total > 1 else logging.DEBUG, "running %s", counts)
     bar = progress_bar(enabled=progress, note=True)
     ran = 0
     failed = 0
