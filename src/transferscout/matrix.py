@@ -149,8 +149,9 @@ class MatrixInfo:
         has_validation: Whether it has validation scores apart from the scores (else
             decisions and truth read the same score).
         scale: How the file's scores were scaled into the pool table.
-        left_out: Rows left out -> why (model-recycling: the base model's own row, repeated
-            checkpoints, checkpoints evaluated on no target).
+        text_columns: Other columns that are not numbers: not signals, left out.
+        left_out: Why rows were left out -> how many (model-recycling: the base model's own
+            row, repeated checkpoints, checkpoints evaluated on no target).
     """
 
     path: str
@@ -166,6 +167,7 @@ class MatrixInfo:
     has_predicted_hours: bool
     has_validation: bool
     scale: str
+    text_columns: list[str] = field(default_factory=list)
     left_out: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> list[str]:
@@ -182,6 +184,8 @@ class MatrixInfo:
             else "validation: none, one score: decisions and truth read the same score",
             "signals: " + (", ".join(self.signals) if self.signals else "none"),
         ]
+        if self.text_columns:
+            lines.append("not signals (text): " + ", ".join(self.text_columns))
         lines += [f"left out: {why}: {count}" for why, count in self.left_out.items() if count]
         return lines
 
@@ -301,6 +305,7 @@ def _read(path: Path, format: str) -> tuple[pd.DataFrame, MatrixInfo]:
         has_predicted_hours=parsed.has_predicted_hours,
         has_validation=parsed.has_validation,
         scale=parsed.scale,
+        text_columns=list(parsed.text_columns),
         left_out=parsed.left_out,
     )
     return table, info
@@ -318,6 +323,7 @@ class _Parsed:
     has_validation: bool
     scale: str
     left_out: dict[str, int] = field(default_factory=dict)
+    text_columns: tuple[str, ...] = ()
 
 
 def _number(
@@ -384,7 +390,7 @@ def _parse_plain(raw: RawTable) -> _Parsed:
     has_validation = all(validation)
     has_hours = "hours" in raw.columns
     has_predicted = "predicted_hours" in raw.columns
-    signals = _plain_signals(raw)
+    signals, text_columns = _plain_signals(raw)
     records: list[dict[str, Any]] = []
     seen: dict[tuple[str, str, str, int], str] = {}
     given: dict[str, dict[str, tuple[float, str]]] = {"test": {}, "validation": {}}
@@ -481,6 +487,7 @@ def _parse_plain(raw: RawTable) -> _Parsed:
         has_predicted,
         has_validation,
         "as in the file",
+        text_columns=text_columns,
     )
 
 
@@ -499,9 +506,10 @@ def _seed(raw: RawTable, row: int) -> int:
         ) from None
 
 
-def _plain_signals(raw: RawTable) -> tuple[str, ...]:
-    """The other columns whose every non-empty cell is a number (some must be)."""
-    signals = []
+def _plain_signals(raw: RawTable) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The other columns whose every non-empty cell is a number (signals), and the rest."""
+    signals: list[str] = []
+    others: list[str] = []
     for column, values in raw.columns.items():
         if column in _RESERVED:
             continue
@@ -536,8 +544,8 @@ def _plain_signals(raw: RawTable) -> tuple[str, ...]:
             if numbers:
                 signals.append(column)
                 continue
-        logger.info("%s: column %r is not numeric: not a signal, left out", raw.path, column)
-    return tuple(signals)
+        others.append(column)
+    return tuple(signals), tuple(others)
 
 
 def _check_signals_per_candidate(
