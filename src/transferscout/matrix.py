@@ -261,12 +261,12 @@ def load_matrix_table(run_dir: str | Path) -> pd.DataFrame:
     names = {"target": str, "source": str, "setting": str}
     # Names are read as written ("NA", "None" are names); only an empty cell is a missing number.
     table = pd.read_csv(path, dtype=names, keep_default_na=False, na_values=[""])
-    numeric = [c for c in table.columns if c not in names]
-    table[numeric] = table[numeric].apply(pd.to_numeric, errors="raise").astype(float)
-    table["seeds"] = table["seeds"].astype(int)
     missing = [c for c in (*POOL_COLUMNS, *info.signals) if c not in table.columns]
     if missing:
         raise TransferScoutError(f"{path}: no column {missing[0]!r}; import the matrix again")
+    numeric = [c for c in table.columns if c not in names]
+    table[numeric] = table[numeric].apply(pd.to_numeric, errors="raise").astype(float)
+    table["seeds"] = table["seeds"].astype(int)
     return table
 
 
