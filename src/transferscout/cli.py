@@ -922,6 +922,40 @@ def tables_import(
     console.print(f"{count} trials imported into {run_dir}")
 
 
+@tables_app.command("import-matrix")
+def tables_import_matrix(
+    matrix_file: Annotated[
+        Path, typer.Argument(help="A transfer matrix: a CSV of (target, source, score) rows.")
+    ],
+    run_dir: Annotated[Path, typer.Argument(help="The run folder to write (new or empty).")],
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="plain (target, source, score, single_task_score; optional setting, seed, "
+            "validation_score, single_task_validation_score, hours, signal columns) or "
+            "model-recycling (a <base>_table.csv of IBM/model-recycling).",
+        ),
+    ] = "plain",
+) -> None:
+    """Import anyone's transfer matrix as a run folder (its pool table, matrix/pool.csv).
+
+    Example: transferscout tables import-matrix transfers.csv runs/mine
+
+    Example: transferscout tables import-matrix roberta-base_table.csv runs/rb --format
+    model-recycling
+    """
+    from transferscout.matrix import import_matrix
+
+    try:
+        info = import_matrix(matrix_file, run_dir, format=format)
+    except TransferScoutError as error:
+        raise _fail(error) from None
+    console.print(f"imported {matrix_file} into {run_dir}:")
+    for line in info.summary():
+        console.print(f"  {line}")
+
+
 @app.command("report")
 def report_command(
     run_dir: Annotated[Path, typer.Argument(help="An evaluated run folder.")],
