@@ -8,7 +8,7 @@ make the same picks from the same observations.
 
 **The model.**  A candidate's validation gain over its target's single-task model is
 
-    gain = target effect + Σ_setting-columns effect of its value + source effect
+    gain = pool mean + target effect + Σ_setting-columns effect of its value + source effect
            + Σ_signals w_s · (signal standardised within the target) + noise,
 
 a Bayesian linear model with independent Gaussian priors on the effects (mean 0) and on the
@@ -65,6 +65,10 @@ class PoolPrior:
 
     Attributes:
         signals: Signal columns read (standardised within each target).
+        global_sd: The pool's mean gain, shared by every candidate (one trial on any target
+            moves every target's prediction).  0.1 by the replay (BENCHMARKS "Cold start:
+            pool search replayed"): without it, or at 0.05, the loss at 10% of the grid's
+            transfer hours is larger on both study v2 pools and the first study.
         target_sd: A target's mean gain.
         setting_sd: The effect of one value of one settings column.
         source_sd: The effect of one source.
@@ -75,6 +79,7 @@ class PoolPrior:
     """
 
     signals: tuple[str, ...] = POOL_SIGNALS
+    global_sd: float = 0.1
     target_sd: float = 0.05
     setting_sd: float = 0.05
     source_sd: float = 0.03
@@ -83,7 +88,7 @@ class PoolPrior:
     noise_sd: float = 0.02
 
     def __post_init__(self) -> None:
-        for name in ("target_sd", "setting_sd", "source_sd", "signal_sd", "noise_sd"):
+        for name in ("global_sd", "target_sd", "setting_sd", "source_sd", "signal_sd", "noise_sd"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"pool prior {name} = {getattr(self, name)}; expected > 0")
 
@@ -107,10 +112,10 @@ class AdditiveGainModel:
         prior: PoolPrior | None = None,
     ) -> None:
         self.prior = prior or PoolPrior()
-        parts: list[Array] = []
-        means: list[float] = []
-        variances: list[float] = []
         p = self.prior
+        parts: list[Array] = [np.ones((len(candidates), 1))]
+        means: list[float] = [0.0]
+        variances: list[float] = [p.global_sd**2]
         groups = [("target", p.target_sd), *((c, p.setting_sd) for c in setting_columns)]
         for column, sd in [*groups, ("source", p.source_sd)]:
             values = candidates[column].astype(str).to_numpy()
@@ -122,10 +127,10 @@ class AdditiveGainModel:
         for signal in p.signals:
             if signal not in candidates.columns:
                 raise ConfigError(f"the pool search's signal {signal!r} was not computed")
-            values = candidates[signal].astype(float)
-            grouped = values.groupby(targets)
+            scores = candidates[signal].astype(float)
+            grouped = scores.groupby(targets)
             spread = grouped.transform("std").fillna(0.0)
-            z = (values - grouped.transform("mean")) / spread.where(spread > 0, 1.0)
+            z = (scores - grouped.transform("mean")) / spread.where(spread > 0, 1.0)
             parts.append(z.fillna(0.0).to_numpy(dtype=np.float64)[:, None])
             means.append(p.signal_mean)
             variances.append(p.signal_sd**2)
@@ -134,7 +139,10 @@ class AdditiveGainModel:
         self.prior_precision = 1.0 / np.asarray(variances)
 
     def predict(
-        self, observed: Sequence[int], values: Sequence[float], rows: Sequence[int]
+        self,
+        observed: Sequence[int],
+        values: Sequence[float],
+        rows: Sequence[int] | npt.NDArray[np.intp],
     ) -> tuple[Array, Array]:
         """Posterior predictive mean and standard deviation of the gain of ``rows``.
 
@@ -249,14 +257,14 @@ def pool_pick(
             f"time budget: no candidate's predicted cost fits in the {max(hours_left or 0, 0):.3f} "
             "h left",
         )
-    value = expected_improvement(mean, sd, best) / np.maximum(hours, 1e-12)
-    value = np.where(fits, value, -np.inf)
+    per_hour = expected_improvement(mean, sd, best) / np.maximum(hours, 1e-12)
+    per_hour = np.where(fits, per_hour, -np.inf)
     key = np.random.default_rng(seed * 1_000_003 + step).random(len(remaining))
-    position = int(np.lexsort((key, hours, -value))[0])
+    position = int(np.lexsort((key, hours, -per_hour))[0])
     return PoolPick(
         int(remaining[position]),
         float(mean[position]),
         float(upper[position]),
-        float(value[position]),
+        float(per_hour[position]),
         finished,
     )
