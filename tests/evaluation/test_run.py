@@ -99,6 +99,18 @@ def test_every_table_is_produced_from_the_store(small_run: Path) -> None:
     )
     assert set(result.rmse["feature_set"]) == {"f1", "f1+ansat", "f1+ansat+taskemb", "all"}
     assert set(result.savings["tolerance"]) == {0.01, 0.02, 0.035}
+    # The pool search replayed at 5-30% of the transfer target stages, beside its baselines.
+    replay = pd.read_csv(folder / "pool_replay.csv")
+    assert (folder / "pool_replay_targets.csv").exists()
+    assert set(replay["budget"]) == {0.05, 0.1, 0.2, 0.3}
+    assert {"pool", "pool:none", "random", "online:hyperparameters", "oracle"} <= set(
+        replay["method"]
+    )
+    pooled = summary["pool_replay"]
+    assert pooled["grid_transfer_hours"] == pytest.approx(target_stages)
+    assert pooled["single_task_hours"] == pytest.approx(every_single)
+    assert set(pooled["by_budget"]) == {"0.05", "0.1", "0.2", "0.3"}
+    assert (replay["spent_share"] <= replay["budget"] + 1e-12).all()
 
 
 def test_evaluation_is_reproducible(small_run: Path) -> None:
