@@ -202,3 +202,41 @@ def test_targets_with_degenerate_single_task_models_are_skipped_and_said(
     assert all("degenerate" in why for why in summary["skipped"].values())
     assert summary["trained"] == 0 and "was not searched" in result.output
     assert "not searched" in (tmp_path / "run" / "report" / "report.md").read_text()
+
+
+def test_the_replay_on_the_finished_grid_makes_the_same_picks(
+    searched: Path, tmp_path: Path
+) -> None:
+    """Train the rest of the grid in a copy; the replay on its table retraces the search."""
+    import shutil
+
+    from transferscout.config import load_run_config
+    from transferscout.evaluation.pool_replay import replay_pool_search, varying_settings
+    from transferscout.grid.runner import plan_trials
+    from transferscout.meta.features import HYPERPARAMETERS, candidate_table
+    from transferscout.meta.pool import PoolPrior
+
+    copy = tmp_path / "run"
+    shutil.copytree(searched, copy, ignore=shutil.ignore_patterns("*.lock"))
+    grid = CliRunner().invoke(app, ["grid", "run", str(copy)])
+    assert grid.exit_code == 0, grid.output
+    config = load_run_config(copy)
+    planned = plan_trials(config.grid.spec(), config.data.load(), config.encoder.spec())
+    table = candidate_table(copy, trials={t.id for t in planned})
+    table = table[table["source"] != table["target"]].reset_index(drop=True)
+    assert len(table) == 12
+    summary = json.loads((searched / "search" / "summary.json").read_text())
+    replay = replay_pool_search(
+        table,
+        varying_settings(table, HYPERPARAMETERS),
+        prior=PoolPrior(signals=tuple(config.search.signals)),
+        budget_hours=summary["budget"]["hours"],
+        margin=config.search.margin,
+        seed=config.search.seed,
+        signal_hours=summary["hours"]["signals"],
+    )
+    trace = pd.read_csv(searched / "search" / "trace.csv")
+    picked = list(zip(trace["target"], trace["candidate"], trace["target_learning_rate"]))
+    replayed = list(zip(replay["target"], replay["source"], replay["target_learning_rate"]))
+    assert replayed == picked
+    assert replay.attrs["stop"] == summary["stopped"]

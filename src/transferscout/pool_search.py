@@ -48,6 +48,7 @@ from transferscout._text import counted
 from transferscout.checks import check_before_training
 from transferscout.config import RunConfig
 from transferscout.errors import ConfigError, TransferScoutError
+from transferscout.evaluation.pool_replay import pool_search_step, varying_settings
 from transferscout.grid.executors import Executor, make_executor
 from transferscout.grid.models import (
     best_single_task_rows,
@@ -65,7 +66,7 @@ from transferscout.meta.features import (
     single_task_stage_hours,
     target_validation_scores,
 )
-from transferscout.meta.pool import AdditiveGainModel, PoolPick, PoolPrior, pool_pick
+from transferscout.meta.pool import AdditiveGainModel, PoolPick, PoolPrior
 from transferscout.report.build import ReportFiles
 from transferscout.report.pool import write_pool_report
 from transferscout.run_folder import open_run, plan_run
@@ -260,22 +261,14 @@ class _PoolSearch:
         """The pair signals the search reads, computed if needed, and their charged hours."""
         signals = self.settings.signals
         if signals:
-            if self.settings.text_signals_only:
-                compute_pair_signals(
-                    self.run_dir,
-                    self.tasks,
-                    self.config.pair_settings(),
-                    progress=self.progress,
-                    device=self.config.executor.device,
-                    text_only=True,
-                )
-            else:
-                # The model-based signals' derived settings belong to the full-grid pipeline.
-                raise ConfigError(
-                    "search.signals: the pool search computes TextEmb and the baselines; for "
-                    "TaskEmb, the estimators or ANSAT run the full grid (run --full-grid) — "
-                    f"asked for {', '.join(signals)}"
-                )
+            compute_pair_signals(
+                self.run_dir,
+                self.tasks,
+                self.config.pair_settings(),
+                progress=self.progress,
+                device=self.config.executor.device,
+                text_only=True,
+            )
         with RunStore(self.run_dir, readonly=True) as store:
             table = pivot_signals(store.pair_signals())
             families = signal_families(signals)
@@ -323,7 +316,8 @@ class _PoolSearch:
             if name in set(targets):
                 logger.warning("pool search: %s is not searched: %s", name, why)
         predicted = frame["predicted_hours"].to_numpy(dtype=np.float64)
-        fill = float(np.nanmedian(predicted)) if np.isfinite(predicted).any() else 1.0
+        # The replay's rule (pool_hours): a missing prediction is the mean of the known ones.
+        fill = float(np.nanmean(predicted)) if np.isfinite(predicted).any() else 1.0
         predicted = np.where(np.isfinite(predicted), predicted, fill)
         projected = float(predicted.sum())
         limit = budget.limit_hours(projected)
@@ -343,14 +337,14 @@ class _PoolSearch:
             [highest[name] - reference_validation.get(name, math.nan) for name in targets]
         )
         prior = PoolPrior(signals=tuple(settings.signals))
-        model = AdditiveGainModel(frame, SETTING_COLUMNS, prior)
+        model = AdditiveGainModel(frame, varying_settings(frame, SETTING_COLUMNS), prior)
         observed: dict[int, float] = {}
         failed: list[int] = []
         trace: list[dict[str, Any]] = []
         best: dict[str, tuple[float, TrialRow, str]] = {}
         for name, reference in references.items():
             best[name] = (trial_score(reference, "validation"), reference, "single-task")
-        spent = signal_hours
+        spent = 0.0  # transfer target stages; the signals' hours are spent before the first
         stopped = ""
         bar = progress_bar(enabled=self.progress)
         with bar:
@@ -358,21 +352,22 @@ class _PoolSearch:
             task = bar.add_task("pool search (trials)", total=total)
             step = 0
             while True:
-                if budget.trials is not None and len(trace) >= budget.trials:
-                    stopped = f"the budget of {budget.label} is spent"
-                    break
                 step += 1
-                pick = pool_pick(
+                pick = pool_search_step(
                     model,
                     targets,
                     predicted,
                     observed,
-                    [*excluded, *failed],
-                    hours_left=None if limit is None else limit - spent,
+                    excluded=excluded,
+                    failed=failed,
+                    headroom=np.nan_to_num(headroom, nan=np.inf),
+                    spent_hours=spent,
+                    budget_hours=limit,
+                    budget_trials=budget.trials,
+                    signal_hours=signal_hours,
                     margin=settings.margin,
                     seed=settings.seed,
                     step=step,
-                    headroom=np.nan_to_num(headroom, nan=np.inf),
                 )
                 if pick.row is None:
                     stopped = pick.reason or "nothing left to train"
@@ -394,7 +389,9 @@ class _PoolSearch:
                 )
                 spent += hours
                 trace.append(
-                    self._trace_row(step, trial, row, pick, frame, hours, spent, best[name])
+                    self._trace_row(
+                        step, trial, row, pick, frame, hours, signal_hours + spent, best[name]
+                    )
                 )
                 _write_trace(self.folder, trace)
                 logger.info(
@@ -407,10 +404,11 @@ class _PoolSearch:
                     if math.isfinite(score)
                     else f"failed ({row.error})",
                     hours,
-                    spent,
+                    signal_hours + spent,
                     "" if limit is None else f" of {limit:.4f} h",
                 )
-                bar.update(task, advance=1, note=f"{name} <- {trial.source} · {spent:.3f} h")
+                note = f"{name} <- {trial.source} · {signal_hours + spent:.3f} h"
+                bar.update(task, advance=1, note=note)
         logger.info("pool search stopped: %s", stopped)
         per_target = self._finish(best, references, frame, skipped, export)
         result = PoolSearchResult(
@@ -421,8 +419,8 @@ class _PoolSearch:
             budget={"given": budget.label, "hours": limit, "trials": budget.trials},
             hours={
                 "signals": signal_hours,
-                "transfers": spent - signal_hours,
-                "search": spent,
+                "transfers": spent,
+                "search": signal_hours + spent,
                 "projected_full_grid": projected,
                 "single_task": single_hours,
                 "wall_clock": (time.perf_counter() - started) / 3600,
@@ -589,6 +587,13 @@ def search_pool(
             "nothing to transfer from"
         )
     config.search.pool_budget()
+    if not config.search.text_signals_only:
+        # The model-based signals' derived settings belong to the full-grid pipeline.
+        raise ConfigError(
+            "search.signals: the pool search reads TextEmb and the free baselines; for TaskEmb, "
+            f"the estimators or ANSAT train the full grid (run --full-grid); asked for "
+            f"{', '.join(config.search.signals)}"
+        )
     check_before_training(config, tasks)
     with open_run(config, run_dir):
         options = config.executor.options()

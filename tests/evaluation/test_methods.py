@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from transferscout.evaluation.methods import (
     HYPERPARAMETER_BASELINE,
     method_charges,
     seeded_scores,
+    signal_family_hours,
     signal_scores,
 )
 from transferscout.meta.features import HYPERPARAMETERS
@@ -111,3 +113,10 @@ def test_a_missing_signal_ranks_its_candidates_last_and_tied() -> None:
     assert signal_scores(pd.DataFrame({"estimators_leep": [np.nan, np.nan]}))[
         "signal:estimators_leep"
     ].tolist() == [0.0, 0.0]
+
+
+def test_signal_family_hours_counts_each_family_once() -> None:
+    hours = {"textemb": 0.1, "features": 0.2, "estimators": 0.3, "conductance": 1.0}
+    assert signal_family_hours(["estimators_logme", "estimators_leep"], hours) == pytest.approx(0.5)
+    assert signal_family_hours(["textemb_cosine", "mnli_lp"], hours) == pytest.approx(0.1)
+    assert signal_family_hours([], hours) == 0.0

@@ -99,6 +99,24 @@ def test_every_table_is_produced_from_the_store(small_run: Path) -> None:
     )
     assert set(result.rmse["feature_set"]) == {"f1", "f1+ansat", "f1+ansat+taskemb", "all"}
     assert set(result.savings["tolerance"]) == {0.01, 0.02, 0.035}
+    # The pool search replayed at 5-30% of the transfer target stages, beside its baselines.
+    replay = pd.read_csv(folder / "pool_replay.csv")
+    assert (folder / "pool_replay_targets.csv").exists()
+    assert set(replay["budget"]) == {0.05, 0.1, 0.2, 0.3}
+    assert {"pool", "pool:none", "random", "online:hyperparameters", "oracle"} <= set(
+        replay["method"]
+    )
+    pooled = summary["pool_replay"]
+    assert pooled["grid_transfer_hours"] == pytest.approx(target_stages)
+    assert pooled["single_task_hours"] == pytest.approx(every_single)
+    assert set(pooled["by_budget"]) == {"0.05", "0.1", "0.2", "0.3"}
+    # A candidate is trained when its predicted hours fit; what it spends is its realised
+    # target stage (so a share can pass its budget a little): each trial counted once.
+    per_target = pd.read_csv(folder / "pool_replay_targets.csv")
+    trained = per_target.groupby(["method", "budget"])["trained"].sum()
+    shown = replay.set_index(["method", "budget"])["trials"]
+    assert (trained.reindex(shown.index) - shown).abs().max() < 1e-9  # means over random orders
+    assert (replay["spent_share"] >= 0).all() and replay["loss_found"].notna().all()
 
 
 def test_evaluation_is_reproducible(small_run: Path) -> None:

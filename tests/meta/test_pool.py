@@ -48,8 +48,8 @@ def test_posterior_matches_the_closed_form_of_bayesian_linear_regression() -> No
     frame = _pool()
     prior = PoolPrior(noise_sd=0.05)
     model = AdditiveGainModel(frame, ["rate"], prior)
-    # Design: 2 targets + 2 rates + 3 sources + 1 signal = 8 columns.
-    assert model.design.shape == (8, 8)
+    # Design: the pool mean + 2 targets + 2 rates + 3 sources + 1 signal = 9 columns.
+    assert model.design.shape == (8, 9)
     observed, values = [0, 3, 5], [0.02, -0.01, 0.04]
     mean, sd = model.predict(observed, values, range(8))
     prior_cov = np.diag(1 / model.prior_precision)
@@ -65,7 +65,7 @@ def test_posterior_matches_the_closed_form_of_bayesian_linear_regression() -> No
     )
     np.testing.assert_allclose(mean, expected_mean, atol=1e-10)  # float round-off only
     np.testing.assert_allclose(sd, np.sqrt(expected_var + 0.05**2), atol=1e-10)
-    assert x.shape == (3, 8)
+    assert x.shape == (3, 9)
 
 
 def test_cold_prior_orders_sources_by_text_similarity() -> None:

@@ -75,6 +75,7 @@ def test_report_files(report: ReportFiles) -> None:
     # The ranking table shows the spread over the 2 seeds; the tests table the p-values.
     assert "± SD over 2 meta-model seeds" in markdown
     assert "Paired tests across targets" in markdown and "sign-flip" in markdown
+    assert "## Pool search replayed" in markdown and "| pool search |" in markdown
     assert "| prior:taskemb_rrf |" in markdown
     assert "one single-task model per task" in markdown
     # The opening's time saved: the recommended method and the search's adaptive order, each

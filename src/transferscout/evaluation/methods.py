@@ -37,6 +37,7 @@ __all__ = [
     "SINGLE_SIGNALS",
     "method_charges",
     "seeded_scores",
+    "signal_family_hours",
     "signal_scores",
 ]
 
@@ -137,6 +138,19 @@ def method_charges(
         hours = sum(family_hours.get(family, 0.0) for family in families)
         charges[method] = base_hours + hours + (single_task_hours if singles else 0.0)
     return charges
+
+
+def signal_family_hours(columns: Sequence[str], family_hours: Mapping[str, float]) -> float:
+    """The recorded hours of the signal families that ``columns`` are read from, each once.
+
+    The signals' own cost only (ANSAT: conductance + ansat; the estimators: pooled features +
+    estimators; ...), not the single-task models some are computed from; a column of no known
+    family (a baseline, an imported matrix's signal) costs nothing.
+    """
+    families: set[str] = set()
+    for column in columns:
+        families.update(_NEEDS.get(_group_of_signal(column), ((), False))[0])
+    return float(sum(family_hours.get(family, 0.0) for family in families))
 
 
 def signal_scores(table: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -43,6 +43,12 @@ from transferscout.evaluation.metrics import (
     spearman_rho,
 )
 from transferscout.evaluation.noise import gains_beyond_noise, seed_noise
+from transferscout.evaluation.pool_replay import (
+    PRODUCT,
+    PoolReplayResult,
+    pool_replay,
+    varying_settings,
+)
 from transferscout.evaluation.stats import EXACT_LIMIT
 from transferscout.evaluation.table1 import best_models_table
 from transferscout.grid.models import (
@@ -55,6 +61,7 @@ from transferscout.grid.store import RunStore
 from transferscout.kinds import KINDS, get_kind, score_label
 from transferscout.meta.features import (
     FEATURE_SETS,
+    HYPERPARAMETERS,
     REAL_GAIN,
     candidate_table,
     feature_columns,
@@ -91,6 +98,8 @@ class EvaluationSettings:
         allow_self_transfer: Whether a target may be its own source (applied everywhere).
         bootstrap_resamples: Resamples of targets for the 95% intervals.
         adaptive: Whether to replay adaptive search.
+        pool_replay: Whether to replay the pool search and its baselines
+            (:mod:`transferscout.evaluation.pool_replay`; never in the cross-pool evaluation).
         adaptive_feature_set: Features of the adaptive meta-model.
         kappa: Exploration weight of the UCB strategy.
         n_estimators: Boosting rounds of the meta-model.
@@ -107,6 +116,7 @@ class EvaluationSettings:
     allow_self_transfer: bool = False
     bootstrap_resamples: int = 2000
     adaptive: bool = True
+    pool_replay: bool = True
     adaptive_feature_set: str = "all"
     kappa: float = 1.0
     n_estimators: int = 300
@@ -151,6 +161,8 @@ class EvaluationResult:
     table1: pd.DataFrame
     seed_noise: pd.DataFrame
     summary: dict[str, object] = field(default_factory=dict)
+    pool_replay: pd.DataFrame = field(default_factory=pd.DataFrame)
+    pool_replay_targets: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _per_target_metrics(
@@ -672,6 +684,12 @@ def evaluate_table(
         seed=settings.seed,
     )
     noise = seed_noise(run_dir, trials=trials)
+    # The pool search replayed (its own pool, so not in the cross-pool evaluation).
+    replayed = (
+        _pool_replay(table, family_hours, singles, settings)
+        if settings.pool_replay and fit_table is None
+        else None
+    )
     seconds = time.perf_counter() - started
     summary = {
         "targets": int(table["target"].nunique()),
@@ -700,6 +718,7 @@ def evaluate_table(
             "comparisons"
         ),
         "seed_noise": gains_beyond_noise(table, noise),
+        **({} if replayed is None else {"pool_replay": _pool_replay_summary(replayed)}),
         "skipped_feature_sets": list(skipped),
         "settings": asdict(settings),
         "ndcg_gain": NDCG_GAIN,
@@ -720,7 +739,63 @@ def evaluate_table(
         ),
         seed_noise=noise,
         summary=summary,
+        **(
+            {}
+            if replayed is None
+            else {"pool_replay": replayed.summary, "pool_replay_targets": replayed.per_target}
+        ),
     )
+
+
+def _pool_replay(
+    table: pd.DataFrame,
+    family_hours: Mapping[str, float],
+    singles: SingleTaskHours,
+    settings: EvaluationSettings,
+) -> PoolReplayResult:
+    """The pool search and its baselines replayed on the run's candidates (transfer hours)."""
+    logger.info("replaying the pool search")
+    return pool_replay(
+        table,
+        varying_settings(table, HYPERPARAMETERS),
+        family_hours=family_hours,
+        seed=settings.seed,
+        single_task_hours=singles.all,
+    )
+
+
+#: The pool-replay methods the summary names beside the product.
+_REPLAY_SHOWN = ("random", "random:round-robin", "online:hyperparameters", "oracle")
+
+
+def _pool_replay_summary(replayed: PoolReplayResult) -> dict[str, Any]:
+    """The replay's facts and, per budget, the product against the plain baselines."""
+    columns = ["loss_found", "loss_handed", "within", "spent_share", "trials"]
+    tests = ["diff_found", "p_found", "diff_handed", "p_handed"]
+    by_budget: dict[str, Any] = {}
+    for budget, group in replayed.summary.groupby("budget", sort=True):
+        rows = group.set_index("method")
+        entry = {PRODUCT: {c: float(cast(float, rows.at[PRODUCT, c])) for c in columns}}
+        for method in _REPLAY_SHOWN:
+            if method in rows.index:
+                entry[method] = {
+                    c: float(cast(float, rows.at[method, c])) for c in [*columns, *tests]
+                }
+        by_budget[f"{float(cast(float, budget)):g}"] = entry
+    return {
+        **replayed.facts,
+        "by_budget": by_budget,
+        "rule": (
+            "budgets are shares of the grid's transfer hours (its candidates' target stages); "
+            "a method spends its signals' recorded hours and its candidates' target stages, the "
+            "single-task models are counted once, beside; loss_found: grid best minus the best "
+            "test score among the single-task model and the trained candidates; loss_handed: "
+            "grid best minus the test score of the model handed over (the best first-seed "
+            "validation gain above 0, else the single-task model); within: share of targets "
+            "with loss_found <= 0.01; p: paired sign-flip test across targets of the product "
+            "('pool') against the method (diff: the product's mean loss minus the method's)"
+        ),
+    }
 
 
 def write_evaluation(folder: Path, result: EvaluationResult) -> None:
@@ -738,4 +813,7 @@ def write_evaluation(folder: Path, result: EvaluationResult) -> None:
     ):
         frame: pd.DataFrame = getattr(result, name)
         frame.to_csv(folder / f"{name}.csv", index=False)
+    if not result.pool_replay.empty:
+        result.pool_replay.to_csv(folder / "pool_replay.csv", index=False)
+        result.pool_replay_targets.to_csv(folder / "pool_replay_targets.csv", index=False)
     (folder / "summary.json").write_text(json.dumps(result.summary, indent=2, default=str) + "\n")

@@ -21,6 +21,7 @@ import pandas as pd
 from transferscout.errors import ConfigError
 from transferscout.grid.models import (
     best_single_task_rows,
+    degenerate_baselines,
     matched_single_task_ids,
     trial_kind,
     trial_score,
@@ -161,11 +162,12 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
     across kinds), ``first_validation_gain`` (the same of ``first_validation_score``: what the
     pool search observes), ``predicted_hours`` (the target-stage hours known before training:
     the target's plain single-task training at the same settings, see
-    :func:`single_task_stage_hours`), ``real_gain`` (``real_f1 − target_score``: the truth, only
-    reported), and one column per stored signal.  The single-task scores ``source_f1`` and
-    ``target_f1`` are the validation scores of each task's best-validation plain single-task
-    model (the one the signals use), read from the trials (so tables whose stored signals
-    predate this hold no test score either).
+    :func:`single_task_stage_hours`), ``target_degenerate`` (whether the target's single-task
+    model is degenerate: the pool search leaves such a target out), ``real_gain``
+    (``real_f1 − target_score``: the truth, only reported), and one column per stored signal.
+    The single-task scores ``source_f1`` and ``target_f1`` are the validation scores of each
+    task's best-validation plain single-task model (the one the signals use), read from the
+    trials (so tables whose stored signals predate this hold no test score either).
     ``trials`` keeps only those trial ids (a configured grid; finished trials of an earlier
     grid are then left out, with a log message).
     """
@@ -239,6 +241,7 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
     grouped[META_TARGET] = grouped["validation_score"] - grouped["target_validation_score"]
     grouped[FIRST_GAIN] = grouped["first_validation_score"] - grouped["target_validation_score"]
     grouped["predicted_hours"] = single_task_stage_hours(grouped, singles, matched)
+    grouped["target_degenerate"] = grouped["target"].isin(set(degenerate_baselines(singles)))
     table = grouped.merge(signals, on=["source", "target"], how="left")
     # The single-task scores as features: validation, from the trials themselves, of the
     # plain single-task models (the signals' models; compute-matched ones are baselines only).

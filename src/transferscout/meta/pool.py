@@ -8,7 +8,7 @@ make the same picks from the same observations.
 
 **The model.**  A candidate's validation gain over its target's single-task model is
 
-    gain = target effect + Σ_setting-columns effect of its value + source effect
+    gain = pool mean + target effect + Σ_setting-columns effect of its value + source effect
            + Σ_signals w_s · (signal standardised within the target) + noise,
 
 a Bayesian linear model with independent Gaussian priors on the effects (mean 0) and on the
@@ -132,6 +132,10 @@ class PoolPrior:
 
     Attributes:
         signals: Signal columns read (standardised within each target).
+        global_sd: The pool's mean gain, shared by every candidate (one trial on any target
+            moves every target's prediction).  0.1 by the replay (BENCHMARKS "Cold start:
+            pool search replayed"): without it, or at 0.05, the loss at 10% of the grid's
+            transfer hours is larger on both study v2 pools and the first study.
         target_sd: A target's mean gain.
         setting_sd: The effect of one value of one settings column.
         source_sd: The effect of one source.
@@ -142,6 +146,7 @@ class PoolPrior:
     """
 
     signals: tuple[str, ...] = POOL_SIGNALS
+    global_sd: float = 0.1
     target_sd: float = 0.05
     setting_sd: float = 0.05
     source_sd: float = 0.03
@@ -150,7 +155,7 @@ class PoolPrior:
     noise_sd: float = 0.02
 
     def __post_init__(self) -> None:
-        for name in ("target_sd", "setting_sd", "source_sd", "signal_sd", "noise_sd"):
+        for name in ("global_sd", "target_sd", "setting_sd", "source_sd", "signal_sd", "noise_sd"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"pool prior {name} = {getattr(self, name)}; expected > 0")
 
@@ -174,10 +179,10 @@ class AdditiveGainModel:
         prior: PoolPrior | None = None,
     ) -> None:
         self.prior = prior or PoolPrior()
-        parts: list[Array] = []
-        means: list[float] = []
-        variances: list[float] = []
         p = self.prior
+        parts: list[Array] = [np.ones((len(candidates), 1))]
+        means: list[float] = [0.0]
+        variances: list[float] = [p.global_sd**2]
         groups = [("target", p.target_sd), *((c, p.setting_sd) for c in setting_columns)]
         for column, sd in [*groups, ("source", p.source_sd)]:
             values = candidates[column].astype(str).to_numpy()
@@ -201,7 +206,10 @@ class AdditiveGainModel:
         self.prior_precision = 1.0 / np.asarray(variances)
 
     def predict(
-        self, observed: Sequence[int], values: Sequence[float], rows: Sequence[int]
+        self,
+        observed: Sequence[int],
+        values: Sequence[float],
+        rows: Sequence[int] | npt.NDArray[np.intp],
     ) -> tuple[Array, Array]:
         """Posterior predictive mean and standard deviation of the gain of ``rows``.
 
