@@ -204,22 +204,29 @@ def test_targets_with_degenerate_single_task_models_are_skipped_and_said(
     assert "not searched" in (tmp_path / "run" / "report" / "report.md").read_text()
 
 
-def test_the_replay_on_the_finished_grid_makes_the_same_picks(
-    searched: Path, tmp_path: Path
-) -> None:
-    """Train the rest of the grid in a copy; the replay on its table retraces the search."""
+@pytest.fixture(scope="module")
+def finished_grid(searched: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the searched run with the rest of its grid trained."""
     import shutil
 
+    copy = tmp_path_factory.mktemp("finished") / "run"
+    shutil.copytree(searched, copy, ignore=shutil.ignore_patterns("*.lock"))
+    grid = CliRunner().invoke(app, ["grid", "run", str(copy)])
+    assert grid.exit_code == 0, grid.output
+    return copy
+
+
+def test_the_replay_on_the_finished_grid_makes_the_same_picks(
+    searched: Path, finished_grid: Path
+) -> None:
+    """Train the rest of the grid in a copy; the replay on its table retraces the search."""
     from transferscout.config import load_run_config
     from transferscout.evaluation.pool_replay import replay_pool_search, varying_settings
     from transferscout.grid.runner import plan_trials
     from transferscout.meta.features import HYPERPARAMETERS, candidate_table
     from transferscout.meta.pool import PoolPrior
 
-    copy = tmp_path / "run"
-    shutil.copytree(searched, copy, ignore=shutil.ignore_patterns("*.lock"))
-    grid = CliRunner().invoke(app, ["grid", "run", str(copy)])
-    assert grid.exit_code == 0, grid.output
+    copy = finished_grid
     config = load_run_config(copy)
     planned = plan_trials(config.grid.spec(), config.data.load(), config.encoder.spec())
     table = candidate_table(copy, trials={t.id for t in planned})
@@ -236,7 +243,40 @@ def test_the_replay_on_the_finished_grid_makes_the_same_picks(
         signal_hours=summary["hours"]["signals"],
     )
     trace = pd.read_csv(searched / "search" / "trace.csv")
-    picked = list(zip(trace["target"], trace["candidate"], trace["target_learning_rate"]))
-    replayed = list(zip(replay["target"], replay["source"], replay["target_learning_rate"]))
+    picked = list(
+        zip(trace["target"], trace["candidate"], trace["target_learning_rate"], strict=True)
+    )
+    replayed = list(
+        zip(replay["target"], replay["source"], replay["target_learning_rate"], strict=True)
+    )
     assert replayed == picked
     assert replay.attrs["stop"] == summary["stopped"]
+
+
+def test_a_warm_start_reads_another_pools_grid(
+    searched: Path, finished_grid: Path, tmp_path: Path
+) -> None:
+    from transferscout.pool_search import warm_start
+
+    means = dict(warm_start(finished_grid, ["textemb_cosine"]))
+    assert set(means) == {
+        "pool",
+        "setting:target_learning_rate=0.001",
+        "setting:target_learning_rate=0.003",
+        "signal:textemb_cosine",
+    }
+    config = searched.parent / "pool.toml"
+    run_dir = tmp_path / "warm"
+    result = CliRunner().invoke(
+        app, ["run", str(config), "-o", str(run_dir), "--prior", str(finished_grid)]
+    )
+    assert result.exit_code == 0, result.output
+    recorded = json.loads((run_dir / "config.json").read_text())["search"]["prior"]
+    assert recorded == str(finished_grid.resolve())
+    trace = pd.read_csv(run_dir / "search" / "trace.csv")
+    cold = pd.read_csv(searched / "search" / "trace.csv")
+    # The first pick's prediction is the warm prior's, not the cold one's.
+    assert trace["predicted_gain"].iloc[0] != pytest.approx(cold["predicted_gain"].iloc[0])
+    bad = CliRunner().invoke(app, ["run", str(config), "-o", str(tmp_path / "x"), "--prior", "."])
+    assert bad.exit_code == 2 and "neither a run folder" in bad.output
+    assert not (tmp_path / "x").exists()

@@ -370,6 +370,14 @@ def run_command(
     ] = None,
     overrides: SetOption = None,
     retrain_on_version_change: RetrainOption = False,
+    prior: Annotated[
+        Path | None,
+        typer.Option(
+            "--prior",
+            help="Warm-start the pool search from another pool: a finished run folder or a "
+            "matrix run (search.prior; off by default, as the replay shows it does not help).",
+        ),
+    ] = None,
     full_grid: Annotated[
         bool,
         typer.Option(
@@ -397,6 +405,10 @@ def run_command(
     folder = run_dir or Path("runs") / str(name)
     try:
         loaded = load_config(config, overrides or (), profile=profile)
+        if prior is not None:
+            loaded = dataclasses.replace(
+                loaded, search=dataclasses.replace(loaded.search, prior=str(prior.resolve()))
+            )
         if full_grid:
             loaded = dataclasses.replace(
                 loaded, search=dataclasses.replace(loaded.search, mode="grid")

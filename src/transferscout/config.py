@@ -419,7 +419,10 @@ class SearchConfig:
     read by the pool search, then searches every target's transfers at once within
     ``budget`` (a share of the projected full grid such as ``"20%"``, ``"30 trials"`` or a
     time such as ``"2h"``), stopping a target early when no remaining candidate's upper
-    predicted gain beats its best model by ``margin``; ``seed`` seeds its tie-breaks.
+    predicted gain beats its best model by ``margin``; ``seed`` seeds its tie-breaks;
+    ``prior`` (a finished run folder or an imported matrix run) warm-starts the model of gain
+    with what that pool learnt about the settings and the signals (off by default: the
+    replay shows it does not help, BENCHMARKS "Cold start").
     ``mode = "grid"`` trains the whole grid and evaluates it in hindsight (the ``study``
     profile; also ``run --full-grid``).
     """
@@ -429,6 +432,7 @@ class SearchConfig:
     margin: float = 0.01
     signals: list[str] = field(default_factory=lambda: list(POOL_SIGNALS))
     seed: int = 0
+    prior: str | None = None
 
     def check(self) -> None:
         """Refuse an unknown mode, budget, margin or signal (one line each)."""

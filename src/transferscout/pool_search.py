@@ -60,8 +60,11 @@ from transferscout.grid.models import (
 from transferscout.grid.runner import model_path, run_trials
 from transferscout.grid.spec import TrialSpec
 from transferscout.grid.store import RunStore, TrialRow
+from transferscout.matrix import load_matrix_table
 from transferscout.meta.features import (
+    FIRST_GAIN,
     HYPERPARAMETERS,
+    candidate_table,
     pivot_signals,
     single_task_stage_hours,
     target_validation_scores,
@@ -80,6 +83,7 @@ __all__ = [
     "pool_frame",
     "search_pool",
     "signal_families",
+    "warm_start",
 ]
 
 logger = logging.getLogger(__name__)
@@ -199,6 +203,44 @@ def pool_frame(
     frame["predicted_hours"] = single_task_stage_hours(frame, singles, matched)
     by_id = {t.id: t for t in transfers}
     return frame, [by_id[i] for i in frame["trial"]]
+
+
+def warm_start(path: str | Path, signals: Sequence[str]) -> tuple[tuple[str, float], ...]:
+    """A warm start's prior means: what another pool's finished grid says (``search.prior``).
+
+    The additive model is fitted on every candidate of ``path`` (a finished run folder, or a
+    run written by ``tables import-matrix``) that has a validation gain, with the signals of
+    ``signals`` it holds; its pool mean, setting effects and signal weights become the new
+    pool's prior means (:meth:`~transferscout.meta.pool.AdditiveGainModel.shared_means`).
+
+    Raises:
+        ConfigError: ``path`` is neither a run folder nor a matrix run.
+    """
+    folder = Path(path)
+    if (folder / "matrix.json").is_file():
+        table = load_matrix_table(folder)
+        settings = varying_settings(table, ["setting"])
+    elif (folder / "store.sqlite").is_file():
+        table = candidate_table(folder)
+        table = table[table["source"] != table["target"]].reset_index(drop=True)
+        settings = varying_settings(table, SETTING_COLUMNS)
+    else:
+        raise ConfigError(
+            f"search.prior = {str(path)!r}: neither a run folder (store.sqlite) nor a matrix "
+            "run (matrix.json)"
+        )
+    held = tuple(s for s in signals if s in table.columns)
+    model = AdditiveGainModel(table, settings, PoolPrior(signals=held))
+    gains = table[FIRST_GAIN].to_numpy(dtype=np.float64)
+    rows = np.flatnonzero(np.isfinite(gains))
+    means = model.shared_means(rows.tolist(), gains[rows].tolist())
+    logger.info(
+        "pool search warm start from %s (%s): %s",
+        folder,
+        counted(len(rows), "candidate"),
+        ", ".join(f"{name} {value:+.4f}" for name, value in sorted(means.items())),
+    )
+    return tuple(sorted(means.items()))
 
 
 class _PoolSearch:
@@ -336,7 +378,8 @@ class _PoolSearch:
         headroom = np.asarray(
             [highest[name] - reference_validation.get(name, math.nan) for name in targets]
         )
-        prior = PoolPrior(signals=tuple(settings.signals))
+        means = () if settings.prior is None else warm_start(settings.prior, settings.signals)
+        prior = PoolPrior(signals=tuple(settings.signals), means=means)
         model = AdditiveGainModel(frame, varying_settings(frame, SETTING_COLUMNS), prior)
         observed: dict[int, float] = {}
         failed: list[int] = []
@@ -593,6 +636,14 @@ def search_pool(
             "search.signals: the pool search reads TextEmb and the free baselines; for TaskEmb, "
             f"the estimators or ANSAT train the full grid (run --full-grid); asked for "
             f"{', '.join(config.search.signals)}"
+        )
+    prior = config.search.prior
+    if prior is not None and not (
+        (Path(prior) / "matrix.json").is_file() or (Path(prior) / "store.sqlite").is_file()
+    ):
+        raise ConfigError(
+            f"search.prior = {prior!r}: neither a run folder (store.sqlite) nor a matrix run "
+            "(matrix.json)"
         )
     check_before_training(config, tasks)
     with open_run(config, run_dir):

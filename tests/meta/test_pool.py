@@ -137,3 +137,30 @@ def test_prior_refuses_non_positive_spreads() -> None:
         PoolPrior(noise_sd=0.0)
     with pytest.raises(ConfigError, match="was not computed"):
         AdditiveGainModel(_pool(), ["rate"], PoolPrior(signals=("estimators_logme",)))
+
+
+def test_shared_means_recover_setting_effects_and_seed_another_pools_prior() -> None:
+    frame = _pool()
+    # Gains made of a pool mean of -0.05 and a setting effect of ±0.04, observed exactly.
+    truth = -0.05 + np.where(frame["rate"] == 2e-4, 0.04, -0.04)
+    model = AdditiveGainModel(frame, ["rate"], PoolPrior(noise_sd=0.001))
+    means = model.shared_means(list(range(len(frame))), truth.tolist())
+    assert set(means) == {
+        "pool",
+        "setting:rate=0.0001",
+        "setting:rate=0.0002",
+        "signal:textemb_cosine",
+    }
+    # The rates differ by 0.08 (every target and source saw both: nothing else explains it);
+    # the pool mean of -0.05 is shared with the targets' and sources' effects (all shrunk).
+    effect = means["setting:rate=0.0002"] - means["setting:rate=0.0001"]
+    assert effect == pytest.approx(0.08, abs=2e-3)  # the prior's shrinkage at noise 0.001
+    assert -0.05 < means["pool"] < -0.02
+    warm = AdditiveGainModel(frame, ["rate"], PoolPrior(means=tuple(means.items())))
+    cold = AdditiveGainModel(frame, ["rate"])
+    warm_mean, _ = warm.predict([], [], range(len(frame)))
+    cold_mean, _ = cold.predict([], [], range(len(frame)))
+    fast = (frame["rate"] == 2e-4).to_numpy()
+    # Before any trial of its own, the warm model already prefers the better rate.
+    assert warm_mean[fast].min() > warm_mean[~fast].max()
+    assert abs(cold_mean[fast].mean() - cold_mean[~fast].mean()) < 1e-12

@@ -143,6 +143,10 @@ class PoolPrior:
         signal_mean: A signal's prior weight: positive, so that higher similarity is tried
             first before any result.
         noise_sd: One trial's validation gain around the model's mean.
+        means: Prior means of named parts (a warm start: :meth:`AdditiveGainModel.shared_means`
+            of a model fitted on another pool); the pool mean (``pool``), each setting value
+            (``setting:<column>=<value>``) and each signal weight (``signal:<name>``).  Parts
+            not named keep their default mean.
     """
 
     signals: tuple[str, ...] = POOL_SIGNALS
@@ -153,6 +157,7 @@ class PoolPrior:
     signal_sd: float = 0.02
     signal_mean: float = 0.005
     noise_sd: float = 0.02
+    means: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("global_sd", "target_sd", "setting_sd", "source_sd", "signal_sd", "noise_sd"):
@@ -183,6 +188,8 @@ class AdditiveGainModel:
         parts: list[Array] = [np.ones((len(candidates), 1))]
         means: list[float] = [0.0]
         variances: list[float] = [p.global_sd**2]
+        #: The name of each part (each column of the design).
+        self.names: list[str] = ["pool"]
         groups = [("target", p.target_sd), *((c, p.setting_sd) for c in setting_columns)]
         for column, sd in [*groups, ("source", p.source_sd)]:
             values = candidates[column].astype(str).to_numpy()
@@ -190,6 +197,8 @@ class AdditiveGainModel:
             parts.append((values[:, None] == np.asarray(levels)[None, :]).astype(np.float64))
             means += [0.0] * len(levels)
             variances += [sd**2] * len(levels)
+            group = column if column in ("target", "source") else f"setting:{column}"
+            self.names += [f"{group}={level}" for level in levels]
         targets = candidates["target"].astype(str)
         for signal in p.signals:
             if signal not in candidates.columns:
@@ -201,6 +210,9 @@ class AdditiveGainModel:
             parts.append(z.fillna(0.0).to_numpy(dtype=np.float64)[:, None])
             means.append(p.signal_mean)
             variances.append(p.signal_sd**2)
+            self.names.append(f"signal:{signal}")
+        given_means = dict(p.means)
+        means = [given_means.get(name, mean) for name, mean in zip(self.names, means, strict=True)]
         self.design: Array = np.hstack(parts)
         self.prior_mean = np.asarray(means)
         self.prior_precision = 1.0 / np.asarray(variances)
@@ -228,6 +240,23 @@ class AdditiveGainModel:
         half = np.linalg.solve(factor, wanted.T)
         sd = np.sqrt((half**2).sum(axis=0) + noise)
         return mean, sd
+
+    def shared_means(self, observed: Sequence[int], values: Sequence[float]) -> dict[str, float]:
+        """The posterior means of the parts another pool can share: a warm start's prior.
+
+        The pool mean, the settings' effects and the signals' weights (a new pool's targets
+        and sources are its own, so their effects are not shared).
+        """
+        noise = self.prior.noise_sd**2
+        x = self.design[np.asarray(observed, dtype=np.intp)]
+        precision = np.diag(self.prior_precision) + x.T @ x / noise
+        rhs = self.prior_precision * self.prior_mean + x.T @ np.asarray(values) / noise
+        weights = np.linalg.solve(precision, rhs)
+        return {
+            name: float(weight)
+            for name, weight in zip(self.names, weights, strict=True)
+            if name == "pool" or name.startswith(("setting:", "signal:"))
+        }
 
 
 def expected_improvement(mean: Array, sd: Array, best: Array) -> Array:
