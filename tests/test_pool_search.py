@@ -280,3 +280,54 @@ def test_a_warm_start_reads_another_pools_grid(
     bad = CliRunner().invoke(app, ["run", str(config), "-o", str(tmp_path / "x"), "--prior", "."])
     assert bad.exit_code == 2 and "neither a run folder" in bad.output
     assert not (tmp_path / "x").exists()
+
+
+def test_a_failing_trial_is_traced_charged_and_skipped(
+    tmp_path: Path, tiny_encoder_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _config_file(tmp_path, tiny_encoder_dir)
+    run_dir = tmp_path / "run"
+    # The single-task models first (a grid without sources) ...
+    singles = CliRunner().invoke(
+        app, ["grid", "run", str(run_dir), "-c", str(config), "-s", "grid.sources=[]"]
+    )
+    assert singles.exit_code == 0, singles.output
+    # ... then every trial on food fails: its transfers are tried, traced and skipped.
+    monkeypatch.setenv("TRANSFERSCOUT_FAIL_TASK", "raise:food")
+    result = CliRunner().invoke(app, ["run", str(config), "-o", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    trace = pd.read_csv(run_dir / "search" / "trace.csv")
+    failed = trace[trace["status"].str.startswith("failed")]
+    assert len(failed) >= 1 and set(failed["target"]) == {"food"} and trace["trial"].is_unique
+    assert failed["validation_f1"].isna().all() and (failed["hours"] > 0).all()
+    summary = json.loads((run_dir / "search" / "summary.json").read_text())
+    food = next(t for t in summary["targets"] if t["target"] == "food")
+    assert food["model"] == "single-task" and food["trained"] == len(failed)
+    with RunStore(run_dir, readonly=True) as store:
+        stored = {r.id for r in store.rows(status="failed")}
+    assert set(failed["trial"]) == stored
+
+
+def test_the_pool_search_runs_on_ray(tmp_path: Path, tiny_encoder_dir: Path) -> None:
+    import ray
+
+    config = _config_file(
+        tmp_path,
+        tiny_encoder_dir,
+        {"executor": {"kind": "ray", "workers": 1, "threads_per_worker": 1, "device": "cpu"}},
+    )
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        result = search_pool(
+            config_from_dict(json.loads(json.dumps(_toml(config)))), tmp_path / "run"
+        )
+    finally:
+        ray.shutdown()
+    assert len(result.trace) >= 1 and (result.trace["status"] == "done").all()
+    assert all(Path(t).is_dir() for t in result.targets["model_dir"])
+
+
+def _toml(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    return tomllib.loads(path.read_text())
