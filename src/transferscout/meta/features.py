@@ -12,6 +12,7 @@ before training.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
@@ -259,14 +260,22 @@ def candidate_table(run_dir: str | Path, *, trials: Collection[str] | None = Non
 def single_task_stage_hours(
     candidates: pd.DataFrame, singles: Sequence[TrialRow], matched: Collection[str]
 ) -> np.ndarray:
-    """Each candidate's predicted target-stage hours: its target's plain single-task training.
+    """Each candidate's predicted target-stage hours, known before any transfer is trained.
 
     A transfer's target stage trains the target's data with the target settings, exactly as
-    the single-task model with those settings does (from other weights): that model's
-    realised hours (its lowest seed) are known before any transfer is trained.  NaN where
-    the run has no such single-task model.
+    the plain single-task model with those settings does (from other weights): the same
+    optimisation steps over the same batches.  Its prediction is that work — the single-task
+    model's steps × batch size × max length (token positions, up to padding) — at the pooled
+    throughput of every plain single-task training of the run (Σ seconds / Σ token
+    positions).  The order of two candidates' predictions is then fixed by the data and the
+    settings alone: the machine's load while the single-task models trained scales every
+    prediction alike, where each model's own realised seconds would reorder them.  A
+    single-task model that recorded no steps (older runs) is predicted by its own realised
+    hours; NaN where the run has no such single-task model.
     """
-    hours: dict[tuple[str, float, int, int, int], float] = {}
+    units: dict[tuple[str, float, int, int, int], float] = {}
+    own_hours: dict[tuple[str, float, int, int, int], float] = {}
+    seconds, positions = 0.0, 0.0
     for row in sorted(singles, key=lambda r: -r.seed):  # the lowest seed is written last
         if row.id in matched or row.target_seconds is None:
             continue
@@ -278,7 +287,14 @@ def single_task_stage_hours(
             int(settings["batch_size"]),
             int(settings["max_length"]),
         )
-        hours[key] = row.target_seconds / 3600
+        own_hours[key] = row.target_seconds / 3600
+        steps = (row.metrics or {}).get("train_steps")
+        if steps:
+            work = float(steps) * key[3] * key[4]
+            units[key] = work
+            seconds += row.target_seconds
+            positions += work
+    rate = seconds / positions / 3600 if positions > 0 else math.nan
     keys = zip(
         candidates["target"],
         candidates["target_learning_rate"].astype(float),
@@ -287,7 +303,10 @@ def single_task_stage_hours(
         candidates["target_max_length"].astype(int),
         strict=True,
     )
-    return np.asarray([hours.get(key, np.nan) for key in keys], dtype=np.float64)
+    return np.asarray(
+        [units[k] * rate if k in units else own_hours.get(k, np.nan) for k in keys],
+        dtype=np.float64,
+    )
 
 
 def one_training_hours(trials: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
