@@ -447,3 +447,41 @@ def test_search_a_new_qa_target(mixed_run: Path, tmp_path: Path) -> None:
     )
     _assert_exported_model_is_the_best_trial(mixed_run, tmp_path / "model", task, result.best)
     _assert_trace_in_the_kinds_metric(mixed_run, "searched_aid", result.best, steps=1)
+
+
+def test_the_pool_search_hands_over_a_model_of_every_kind(mixed_run: Path, tmp_path: Path) -> None:
+    """The pool search on the finished mixed grid: it reads the trials it picks, and exports
+    each target's model, whatever its kind (gains are in each target's own metric)."""
+    import dataclasses
+    import json
+    import shutil
+
+    from transferscout.config import config_from_dict
+    from transferscout.pool_search import search_pool
+
+    copy = tmp_path / "run"
+    shutil.copytree(mixed_run, copy, ignore=shutil.ignore_patterns("*.lock"))
+    config = config_from_dict(json.loads((copy / "config.json").read_text()))
+    config = dataclasses.replace(
+        config,
+        search=dataclasses.replace(config.search, mode="pool", budget="8 trials", margin=0.0),
+    )
+    with RunStore(copy, readonly=True) as store:
+        before = {r.id: r.attempts for r in store.rows()}
+    result = search_pool(config, copy)
+    # The tiny table tasks' single-task models are degenerate (left out, each with its
+    # reason); the QA and tagging ones are perfect on validation (nothing can beat them).
+    assert set(result.skipped) == {"topic", "urgent", "words"}
+    assert len(result.trace) <= 8 and (result.trace["status"] == "done").all()
+    with RunStore(copy, readonly=True) as store:
+        after = {r.id: r.attempts for r in store.rows()}
+    assert set(after) == set(before)  # every pick was a finished grid trial: nothing new
+    kinds = dict(zip(result.targets["target"], result.targets["kind"], strict=True))
+    assert kinds == KINDS
+    exported = result.targets.dropna(subset=["model_dir"])
+    assert set(exported["target"]) == {"aid", "places"}
+    for folder in exported["model_dir"]:
+        assert (Path(folder) / "config.json").is_file()
+    metrics = set(result.targets["metric"])
+    assert len(metrics) == 5  # positive F1, macro-F1, Spearman, entity F1, SQuAD F1
+    assert result.report is not None and "places" in result.report.markdown.read_text()
