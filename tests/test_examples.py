@@ -60,7 +60,7 @@ def test_the_kinds_example_runs_and_ranks_on_the_built_in_corpus(
     overrides = [f"encoder.source={tiny_encoder_dir}", *TINY]
     run_dir = tmp_path / "run"
     runner = CliRunner()
-    args = ["run", str(example), "-o", str(run_dir)]
+    args = ["run", str(example), "-o", str(run_dir), "--full-grid"]
     result = runner.invoke(app, [*args, *(a for o in overrides for a in ("-s", o))])
     assert result.exit_code == 0, result.output
     summary = json.loads((run_dir / "evaluation" / "summary.json").read_text())
