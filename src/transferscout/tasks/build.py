@@ -412,7 +412,8 @@ def _kind_columns(table: RawTable, spec: TableSpec, notes: list[DataNote]) -> li
             recode=recode,
         )
         _note_recoded(name, values, recode, notes)
-        columns.append(_LabelColumn(name, kind, labels, classes))
+        # a kind whose metric depends on the labels (tags that are not BIO) picks it here
+        columns.append(_LabelColumn(name, kind.for_classes(classes), labels, classes))
     return columns
 
 
