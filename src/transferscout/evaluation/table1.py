@@ -5,8 +5,10 @@ transfer's total epochs — and the best transfer model (BERT→A→B), with the
 target's own primary metric and accuracy, and the transfer's gain over the better single-task
 model by validation.  Column ``f1`` holds the primary
 metric named in column ``metric``: positive-class F1 (binary), macro-F1 (multi-class) or
-Spearman's ρ (regression); accuracy is NaN for regression.  Column ``degenerate`` marks a
-model that predicts one class for nearly every validation example (or a constant) —
+Spearman's ρ (regression); accuracy is NaN for regression.  Column ``kind`` is the target's
+kind: the average rows are per kind and metric, never mixing two kinds' ``f1``.  Column
+``degenerate`` marks a model that predicts one class for nearly every validation example (or a
+constant) —
 :func:`~transferscout.grid.models.trial_degenerate`, for any of its seeds — and
 ``baseline_degenerate`` every row of a target whose best single-task model is: a transfer's
 gain over such a baseline is no finding (:data:`DEGENERATE_MARK` marks it where shown).
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from transferscout.evaluation.ordering import best_of
 from transferscout.grid.models import (
     matched_single_task_ids,
     trial_degenerate,
@@ -48,6 +51,18 @@ DEGENERATE_MARK = "†"
 DEGENERATE_NOTE = (
     f"{DEGENERATE_MARK} the target's single-task baseline is degenerate (it predicts one class "
     "for nearly every validation example, or a constant): a gain over it is no finding"
+)
+
+
+#: The columns whose order breaks a tie between equally scored models (:func:`best_of`).
+BEST_KEY = (
+    "source",
+    "source_lr",
+    "source_epochs",
+    "source_batch",
+    "target_lr",
+    "target_epochs",
+    "target_batch",
 )
 
 
@@ -111,6 +126,7 @@ def best_models_table(
                 "target_lr": target["lr"],
                 "target_epochs": target["epochs"],
                 "target_batch": target["batch"],
+                "kind": trial_kind(row).name,
                 "metric": trial_kind(row).primary_metric,
                 "f1": trial_score(row),
                 "accuracy": row.metrics.get("test_accuracy", np.nan),
@@ -126,16 +142,16 @@ def best_models_table(
     frame = frame.groupby(keys, as_index=False).agg(
         **{v: (v, "mean") for v in values}, degenerate=("degenerate", "any")
     )
-    # Singles by validation (NaN last), transfers by test; ties keep the configuration order.
+    # Singles by validation (NaN last), transfers by test; ties go by the one rule that names
+    # a best source everywhere (ordering.best_of: source, then settings).
     frame["_order"] = np.where(
         frame["model"] == TRANSFER, frame["f1"], frame["validation"].fillna(-np.inf)
     )
-    best = (
-        frame.sort_values("_order", ascending=False, kind="stable")
-        .groupby(["target", "model"], as_index=False)
-        .head(1)
-        .drop(columns="_order")
-    )
+    chosen = [
+        group.index[best_of(group["_order"], list(group[list(BEST_KEY)].itertuples(index=False)))]
+        for _, group in frame.groupby(["target", "model"], sort=False)
+    ]
+    best = frame.loc[chosen].drop(columns="_order")
     best["_rank"] = best["model"].map(MODELS.index)
     best = best.sort_values(["target", "_rank"]).drop(columns="_rank").reset_index(drop=True)
     best = best.replace({-1: None})
@@ -144,16 +160,18 @@ def best_models_table(
     # gains are over a degenerate model.
     weak = set(best.loc[best["baseline"] & best["degenerate"].astype(bool), "target"])
     best["baseline_degenerate"] = best["target"].isin(weak)
-    # Targets of different kinds have different metrics: one average row per metric (its
-    # flags: whether any averaged row has them).
+    # Targets of different kinds have different metrics: one average row per kind and metric
+    # (a binary task's positive F1 and a QA task's SQuAD F1 are both ``f1``; its flags:
+    # whether any averaged row has them).
     averaged = [*values, "gain", "gain_plain"]
-    averages = best.groupby(["model", "metric"], as_index=False, sort=False).agg(
+    averages = best.groupby(["model", "kind", "metric"], as_index=False, sort=False).agg(
         **{v: (v, "mean") for v in averaged},
         degenerate=("degenerate", "any"),
         baseline_degenerate=("baseline_degenerate", "any"),
     )
     averages["_rank"] = averages["model"].map(MODELS.index)
-    averages = averages.sort_values(["_rank", "metric"], kind="stable").drop(columns="_rank")
+    averages = averages.sort_values(["_rank", "kind", "metric"], kind="stable")
+    averages = averages.drop(columns="_rank")
     averages["target"] = "average"
     averages["baseline"] = False
     return pd.concat([best, averages], ignore_index=True)
