@@ -373,7 +373,7 @@ def run_command(
     """Run the whole pipeline: tasks, grid, signals, evaluation, report (resumable, cached)."""
     from transferscout.config import load_config
     from transferscout.pipeline import best_sources, run_pipeline
-    from transferscout.report.opening import degenerate_text, mark_targets
+    from transferscout.report.opening import degenerate_text, mark_targets, marked_targets
 
     if config is None and profile is None:
         raise _fail(TransferScoutError("give a configuration file or --profile (demo, study)"))
@@ -394,7 +394,7 @@ def run_command(
     if text := degenerate_text(summary):
         console.print(text, style="yellow", markup=False)
     _print_frame(
-        mark_targets(best_sources(folder), summary.get("degenerate_baselines") or {}),
+        mark_targets(best_sources(folder), marked_targets(summary)),
         "Best source per target (meta-model's first pick vs the real best)",
     )
     _print_savings(folder)

@@ -205,3 +205,44 @@ def test_table1_and_the_best_sources_name_the_same_source_among_ties(tmp_path: P
         )
         summary = best_sources(run).set_index("target")
         assert summary.loc["t", "best"] == named
+
+
+def test_a_best_transfer_that_predicts_one_class_is_said_and_marked(tmp_path: Path) -> None:
+    """Issue 31.6: a transfer predicting every example positive (F1 2p / (1 + p)) is no gain."""
+    from transferscout.evaluation.table1 import degenerate_best_transfers
+    from transferscout.report.opening import degenerate_text, marked_targets
+
+    settings = {"learning_rate": 1e-4, "epochs": 1, "batch_size": 8, "max_length": 32}
+    # a's single-task model learnt (25 predicted positives of 20); its transfer from b predicts
+    # 100 of 100 positive: validation F1 2 * 0.2 / 1.2 = 0.333 > 0.3, a +0.03 "gain"
+    rows = [
+        ("single", "a", None, 0.3, 25),
+        ("single", "b", None, 0.4, 22),
+        ("transfer", "a", "b", 0.333, 100),
+        ("transfer", "b", "a", 0.5, 21),
+    ]
+    with RunStore(tmp_path) as store:
+        for number, (kind, target, source, f1, predicted) in enumerate(rows):
+            config = {
+                "target": {"settings": settings},
+                "source": {"settings": settings} if source else None,
+            }
+            store.add_trials([(f"t{number}", kind, target, source, None, 0, config)])
+            store.start(f"t{number}", worker="w")
+            store.finish(
+                f"t{number}",
+                metrics={"test_f1": f1, "validation_f1": f1, **_counts(predicted)},
+                source_seconds=1.0 if source else None,
+                target_seconds=1.0,
+                examples_per_second=1.0,
+                device="cpu",
+            )
+    table = best_models_table(tmp_path)
+    found = degenerate_best_transfers(table)
+    assert found == {"degenerate_best_transfers": {"a": "b"}}
+    summary = {"degenerate_models": {"models": 1, "of": 4, "by_trial_kind": {"transfer": 1}}}
+    summary["degenerate_models"]["targets"] = ["a"]  # type: ignore[index]
+    summary.update(found)
+    assert "best transfer (Table 1) is itself degenerate" in degenerate_text(summary)
+    assert "a (from b)" in degenerate_text(summary)
+    assert marked_targets(summary) == ["a"]

@@ -39,6 +39,7 @@ __all__ = [
     "SINGLE",
     "TRANSFER",
     "best_models_table",
+    "degenerate_best_transfers",
 ]
 
 #: The table's models, in its order.
@@ -49,8 +50,9 @@ MODELS = (SINGLE, MATCHED, TRANSFER)
 DEGENERATE_MARK = "†"
 #: The footnote the mark refers to.
 DEGENERATE_NOTE = (
-    f"{DEGENERATE_MARK} the target's single-task baseline is degenerate (it predicts one class "
-    "for nearly every validation example, or a constant): a gain over it is no finding"
+    f"{DEGENERATE_MARK} the target's single-task baseline is degenerate, or its best transfer "
+    "is (it predicts one class for nearly every validation example, or a constant): a gain "
+    "over it, or of it, is no finding"
 )
 
 
@@ -202,3 +204,22 @@ def _with_gains(best: pd.DataFrame) -> pd.DataFrame:
                 gain[i] = score[i] - score[chosen]
                 gain_plain[i] = score[i] - score[plain[0]] if plain else np.nan
     return best.assign(baseline=baseline, gain=gain, gain_plain=gain_plain)
+
+
+def degenerate_best_transfers(table: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """``{"degenerate_best_transfers": {target: source}}`` where the best transfer is degenerate.
+
+    A transfer that predicts one class for (nearly) every validation example — all positive
+    scores a binary F1 of 2p / (1 + p) for a positive share p — is counted as a gain by
+    nothing that reads this: its target is said and marked, as a degenerate baseline's is.
+    ``{}`` when there is none (or for a table written before models were judged).
+    """
+    if table.empty or "degenerate" not in table.columns:
+        return {}
+    rows = table[
+        (table["model"] == TRANSFER)
+        & (table["target"] != "average")
+        & table["degenerate"].astype(bool)
+    ]
+    found = {str(r.target): str(r.source) for r in rows.itertuples(index=False)}
+    return {"degenerate_best_transfers": dict(sorted(found.items()))} if found else {}
