@@ -298,6 +298,13 @@ class TaskKind(ABC):
     ) -> npt.NDArray[np.intp]:
         """At most ``cap`` sorted row indices of a split (``strategy`` as in TaskOptions)."""
 
+    def cap_method(self, strategy: str) -> str:
+        """How :meth:`cap` with ``strategy`` picks rows, in words (a capped split's note).
+
+        Default: the strategy's name (``stratified``, ``balanced``).
+        """
+        return strategy
+
     @abstractmethod
     def summary(self, labels: Labels, classes: Sequence[str]) -> str:
         """A few words about a split's labels (``"12/40 positive"``, ``"mean 3.1"``)."""

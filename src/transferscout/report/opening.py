@@ -80,9 +80,10 @@ _TOLERANCE_COLUMNS = {
 def degenerate_text(summary: Mapping[str, Any]) -> str:
     """What the evaluation found degenerate: how many models, their targets, the baselines.
 
-    Then the best transfers that are degenerate themselves, and the targets left out of the
-    ranking metrics (every candidate scores the same).  "" for a summary written before
-    models were judged.
+    Then the best transfers that are degenerate themselves, the targets left out of the
+    ranking metrics (every candidate scores the same), and that the meta-model pools gains
+    across kinds when targets are of several.  "" for a summary written before models were
+    judged.
     """
     found = summary.get("degenerate_models")
     if not isinstance(found, Mapping):
@@ -108,6 +109,14 @@ def _left_out(summary: Mapping[str, Any]) -> str:
             f"({', '.join(unranked['targets'])}) whose candidates all score the same, so "
             "that no order is better than another (NDCG, Regret@k, rank of best, Spearman "
             "and Kendall are over the other targets)."
+        )
+    kinds = summary.get("target_kinds") or {}
+    if len(kinds) > 1:
+        text += (" " if text else "") + (
+            f"The meta-model learns gains across kinds: one model is fitted on the targets of "
+            f"{len(kinds)} kinds ({', '.join(sorted(kinds))}), each gain in its target's own "
+            "metric, so what it learns of one kind's gains moves its predictions for another's; "
+            "a predicted score is shown clipped to its metric's range."
         )
     return text
 

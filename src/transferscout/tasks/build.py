@@ -560,7 +560,7 @@ def cap_task(task: Task, options: TaskOptions, notes: list[DataNote]) -> Task:
                     "capped",
                     len(split) - len(rows),
                     f"task {task.name!r}, {name} split: {len(split)} -> {len(rows)} "
-                    f"examples ({strategy})",
+                    f"examples ({task.kind.cap_method(strategy)})",
                 )
             )
         splits[name] = split.subset(rows)
