@@ -249,6 +249,8 @@ def test_a_target_whose_candidates_all_score_0_is_left_out_of_the_ranking_metric
     per_target = pd.DataFrame([{**row, "seed": 0} for row in rows])
     ranking = compare_methods(per_target, ["oracle"]).set_index("metric")
     assert ranking.loc["ndcg@1", "estimate"] == 1.0  # was 0.5 with z counted as 0
+    only_z = compare_methods(per_target[per_target["target"] == "z"], ["oracle"])
+    assert np.isnan(only_z.set_index("metric").loc["ndcg@1", "estimate"])  # nothing to rank
     summary = unranked_targets(table)["unranked_targets"]
     assert summary["count"] == 1 and summary["targets"] == ["z"]
     assert "NDCG" in summary["why"] and unranked_targets(table.iloc[:2]) == {}

@@ -79,8 +79,8 @@ def compare_methods(
         estimates = table.mean()
         present = [b for b in baselines if b in table.columns]
         best = None
-        if present:
-            ranked = estimates[present]
+        ranked = estimates[present].dropna()  # every target left out: no estimate
+        if len(ranked):
             best = str(ranked.idxmin() if _lower_is_better(metric) else ranked.idxmax())
         for method in methods:
             values = table[method].to_numpy(dtype=float)
