@@ -157,3 +157,47 @@ def test_a_question_without_room_for_its_context_is_refused_up_front(
     stderr = _refused(config, tmp_path, "grid.target.max_length=[16]")
     assert "task 'aid': question 'c7b' takes 9 tokens, leaving 4 of max_length 16" in stderr
     assert "more than the stride of 4" in stderr
+
+
+def test_settings_that_give_a_task_too_few_steps_are_warned_about_before_training(  # type: ignore[no-untyped-def]
+    configure, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Defaults that learn: 200 examples at batch 16 and 2 epochs are 26 steps, under 100."""
+    from transferscout.checks import step_warnings, target_steps
+    from transferscout.training.settings import MIN_STEPS, few_steps, optimisation_steps
+
+    assert optimisation_steps(200, 16, 2) == 13 * 2 and MIN_STEPS == 100
+    config = load_config(configure())
+    tasks = config.data.load()
+    train = len(tasks["food"].train)  # keyword_rows(30), split here
+    per_epoch = -(-train // 16)
+    assert target_steps(tasks, config.grid) == {"food": per_epoch, "water": per_epoch}
+    warnings = step_warnings(config, tasks)
+    # every task is a target and (sources: all) a source: one warning per task and stage
+    assert len(warnings) == 4
+    expected_epochs = -(-MIN_STEPS // per_epoch)
+    assert warnings[0] == (
+        f"task 'food': grid.target settings give {per_epoch} optimisation steps ({train} "
+        f"training examples / batch size 16 = {per_epoch} per epoch x 1 epoch(s)), under 100: "
+        "its models may learn nothing (predict one class). Set grid.target.epochs = "
+        f"{expected_epochs} (or a smaller grid.target.batch_size, or more data)"
+    )
+    enough = load_config(
+        configure(), [f"grid.target.epochs=[{expected_epochs}]", "grid.source.epochs=[200]"]
+    )
+    assert step_warnings(enough, tasks) == []
+    with caplog.at_level("WARNING"):
+        check_before_training(config, tasks)
+    assert sum("optimisation steps" in r.getMessage() for r in caplog.records) == 4
+    assert few_steps("t", 1000, (), "grid.target") is None  # no settings: nothing to say
+
+
+def test_tasks_describe_says_how_many_steps_each_task_gets(configure) -> None:  # type: ignore[no-untyped-def]
+    result = CliRunner().invoke(
+        app, ["tasks", "describe", "--config", str(configure()), "--output", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    steps = {row["task"]: row["steps"] for row in json.loads(result.stdout)["tasks"]}
+    table = CliRunner().invoke(app, ["tasks", "describe", "--config", str(configure())])
+    assert set(steps) == {"food", "water"} and all(0 < s < 100 for s in steps.values())
+    assert "fewer than 100 optimisation steps" in table.output

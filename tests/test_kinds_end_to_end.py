@@ -57,3 +57,54 @@ def test_a_mixed_pool_with_a_pair_task_in_the_grid(
         signals = pivot_signals(store.pair_signals()).set_index(["source", "target"])
     assert math.isfinite(signals.loc[("share", "topic"), "estimators_leep"])
     assert math.isnan(signals.loc[("words", "share"), "estimators_leep"])
+
+
+def _ud_file(path: Path, sentences: int, seed: int = 0) -> Path:
+    """A CoNLL-U treebank of the tiny encoder's words: comments, a multiword token, UPOS.
+
+    Each word's part of speech is fixed by the word (a tagger learns it per word).
+    """
+    import random
+
+    upos = {"the": "DET", "a": "DET", "we": "PRON", "they": "PRON", "need": "VERB"}
+    upos |= {"send": "VERB", "help": "VERB", "food": "NOUN", "water": "NOUN", "tents": "NOUN"}
+    upos |= {"in": "ADP", "city": "NOUN", "village": "NOUN", "please": "INTJ"}
+    words = sorted(upos)
+    rng = random.Random(seed)
+    blocks = []
+    for number in range(1, sentences + 1):
+        chosen = [rng.choice(words) for _ in range(rng.randint(3, 7))]
+        lines = [f"# sent_id = {number}", f"# text = {' '.join(chosen)}"]
+        if number % 5 == 0:  # a multiword range line before the words it covers
+            lines.append(f"1-2\t{chosen[0]}{chosen[1]}\t_\t_\t_\t_\t_\t_\t_\t_")
+        for i, word in enumerate(chosen, start=1):
+            lines.append(f"{i}\t{word}\t{word}\t{upos[word]}\t_\t_\t0\tdep\t_\t_")
+        blocks.append("\n".join(lines))
+    path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_part_of_speech_task_runs_end_to_end_and_is_scored_by_token_accuracy(
+    tmp_path: Path, tiny_encoder_dir: Path
+) -> None:
+    """Issue 31.1: a POS task (CoNLL-U) in a pool: no NaN metric, no crash of the evaluation."""
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from tests.conftest import keyword_rows, write_csv
+    from tests.run_config import KEYWORDS, tiny_config, write_config
+    from transferscout.cli import app
+
+    data = write_csv(tmp_path / "keywords.csv", keyword_rows(90, seed=3))
+    tagged = [{"name": "pos", "path": str(_ud_file(tmp_path / "ud.conllu", 60))}]
+    config = write_config(
+        tmp_path / "run.toml",
+        tiny_config({**KEYWORDS, "path": str(data), "tagged": tagged}, tiny_encoder_dir),
+    )
+    run_dir = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", str(config), "--run-dir", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    table1 = pd.read_csv(run_dir / "evaluation" / "table1.csv")
+    pos = table1[table1["target"] == "pos"]
+    assert set(pos["metric"]) == {"token_accuracy"} and set(pos["kind"]) == {"tagging-accuracy"}
+    assert pos["f1"].notna().all() and (pos["f1"] > 0).all()

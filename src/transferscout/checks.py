@@ -5,20 +5,23 @@
 ``max_length`` fits the encoder's position embeddings; given the tasks, their kinds check
 that every split can be encoded at every ``max_length`` (extractive QA: a fast tokenizer and
 room for the context beside each question).  Each failure is one error naming what to
-change; nothing has been written when it is raised.
+change; nothing has been written when it is raised.  Settings that give a task fewer than
+:data:`~transferscout.training.settings.MIN_STEPS` optimisation steps are warned about
+(:func:`step_warnings`), naming the setting to change.
 """
 
 from __future__ import annotations
 
 import logging
 
-from transferscout.config import RunConfig
+from transferscout.config import GridConfig, RunConfig
 from transferscout.encoders import load_encoder
 from transferscout.errors import ConfigError
 from transferscout.tasks.task import TaskSet
 from transferscout.training.finetune import resolve_device
+from transferscout.training.settings import few_steps, optimisation_steps
 
-__all__ = ["check_before_training"]
+__all__ = ["check_before_training", "step_warnings", "target_steps"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +67,8 @@ def check_before_training(config: RunConfig, tasks: TaskSet | None = None) -> No
         for _, split in task.splits():
             for max_length in sorted(every):
                 task.kind.check_inputs(encoder.tokenizer, task.name, split, max_length)
+    for warning in step_warnings(config, tasks):
+        logger.warning(warning)
     logger.debug(
         "checked encoder %s (%s, %d layers) on %s",
         spec.source,
@@ -71,3 +76,36 @@ def check_before_training(config: RunConfig, tasks: TaskSet | None = None) -> No
         encoder.num_layers,
         device,
     )
+
+
+def step_warnings(config: RunConfig, tasks: TaskSet | None) -> list[str]:
+    """One warning per task and stage whose settings give it too few optimisation steps.
+
+    Every task is a target (its single-task models: ``grid.target``); the grid's sources are
+    trained with ``grid.source``.  See :func:`~transferscout.training.settings.few_steps`.
+    """
+    if tasks is None:
+        return []
+    grid = config.grid.spec()
+    sources = set(tasks.names if grid.sources is None else grid.sources)
+    out = []
+    for task in tasks.tasks:
+        stages = [("grid.target", grid.target_settings)]
+        if task.name in sources:
+            stages.append(("grid.source", grid.source_settings))
+        for key, settings in stages:
+            warning = few_steps(task.name, len(task.train), settings, key)
+            if warning is not None:
+                out.append(warning)
+    return out
+
+
+def target_steps(tasks: TaskSet, grid: GridConfig) -> dict[str, int]:
+    """Per task, the fewest optimisation steps ``grid.target``'s settings give its training."""
+    settings = grid.spec().target_settings
+    return {
+        task.name: min(
+            optimisation_steps(len(task.train), s.batch_size, s.epochs) for s in settings
+        )
+        for task in tasks.tasks
+    }

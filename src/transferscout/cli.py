@@ -225,7 +225,8 @@ def tasks_describe(
         if config is not None:
             if data is not None or corpus is not None:
                 raise TransferScoutError("give either --config or --data/--corpus, not both")
-            _print_task_set(load_config(config).data.load(), output)
+            loaded = load_config(config)
+            _print_task_set(loaded.data.load(), output, loaded.grid)
             return
         options = TaskOptions(
             tasks=_split_list(tasks),
@@ -256,8 +257,16 @@ def tasks_describe(
     _print_task_set(task_set, output)
 
 
-def _print_task_set(task_set: TaskSet, output: str) -> None:
+def _print_task_set(task_set: TaskSet, output: str, grid: Any = None) -> None:
+    from transferscout.checks import target_steps
+    from transferscout.config import GridConfig
+    from transferscout.training.settings import MIN_STEPS
+
     frame = task_set.describe()
+    # the fewest optimisation steps grid.target's settings (the configuration's, else the
+    # defaults) give each task's single-task models
+    steps = target_steps(task_set, grid if grid is not None else GridConfig())
+    frame["steps"] = frame["task"].map(steps)
     if output == "csv":
         console.out(frame.to_csv(index=False), end="")
         return
@@ -280,15 +289,31 @@ def _print_task_set(task_set: TaskSet, output: str) -> None:
     for header in ("train", "val", "test"):
         table.add_column(header, justify="right", no_wrap=True)
     table.add_column("rate", justify="right", no_wrap=True)
+    table.add_column("steps", justify="right", no_wrap=True)
     table.add_column("hash", no_wrap=True)
     for row in frame.to_dict("records"):
         counts = [f"{row[f'{s}_positives']}/{row[s]}" for s in ("train", "validation", "test")]
         rate = f"{row['train_rate']:.1%}"
         kind = f"{row['kind']} (pair)" if row["pair"] else str(row["kind"])
+        few = "!" if row["steps"] < MIN_STEPS else ""
         table.add_row(
-            str(row["task"]), kind, str(row["metric"]), *counts, rate, str(row["fingerprint"])[:6]
+            str(row["task"]),
+            kind,
+            str(row["metric"]),
+            *counts,
+            rate,
+            f"{row['steps']}{few}",
+            str(row["fingerprint"])[:6],
         )
     console.print(table)
+    if (frame["steps"] < MIN_STEPS).any():
+        console.print(
+            f"! fewer than {MIN_STEPS} optimisation steps (training examples / batch size x "
+            "epochs, grid.target's fewest): its single-task models may learn nothing; raise "
+            "grid.target.epochs",
+            style="yellow",
+            markup=False,
+        )
     if task_set.notes:
         notes = Table(title="Dropped or changed on purpose")
         notes.add_column("what")
@@ -441,7 +466,7 @@ def _run_pool_mode(config: Any, folder: Path, retrain_on_version_change: bool) -
 
 def _run_grid_mode(config: Any, folder: Path, retrain_on_version_change: bool) -> None:
     from transferscout.pipeline import best_sources, run_pipeline
-    from transferscout.report.opening import degenerate_text, mark_targets
+    from transferscout.report.opening import degenerate_text, mark_targets, marked_targets
 
     result = run_pipeline(
         config, folder, progress=True, retrain_on_version_change=retrain_on_version_change
@@ -452,7 +477,7 @@ def _run_grid_mode(config: Any, folder: Path, retrain_on_version_change: bool) -
     if text := degenerate_text(summary):
         console.print(text, style="yellow", markup=False)
     _print_frame(
-        mark_targets(best_sources(folder), summary.get("degenerate_baselines") or {}),
+        mark_targets(best_sources(folder), marked_targets(summary)),
         "Best source per target (meta-model's first pick vs the real best)",
     )
     _print_savings(folder)

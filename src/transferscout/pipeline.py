@@ -34,7 +34,7 @@ from transferscout.evaluation.cross_pool import (
     check_distinct_runs,
     evaluate_cross_pool,
 )
-from transferscout.evaluation.ordering import ranking_order
+from transferscout.evaluation.ordering import best_of, ranking_order
 from transferscout.evaluation.run import EvaluationResult, evaluate_run
 from transferscout.grid.models import (
     load_trained_model,
@@ -45,6 +45,7 @@ from transferscout.grid.runner import GridSummary, run_grid
 from transferscout.grid.spec import TrialSpec
 from transferscout.grid.store import RunStore, run_lock
 from transferscout.kinds import get_kind, score_label
+from transferscout.meta.features import HYPERPARAMETERS
 from transferscout.report.build import ReportFiles, write_report
 from transferscout.run_folder import open_run, plan_run
 from transferscout.signals.ansat_stage import compute_ansat
@@ -431,6 +432,12 @@ def _run_stages(
     return PipelineResult(grid, evaluation, report, stages_run)
 
 
+def _best_keys(group: pd.DataFrame) -> list[tuple[object, ...]]:
+    """Each candidate's tie-break key for :func:`best_of`: its source, then its settings."""
+    columns = ["source", *(c for c in HYPERPARAMETERS if c in group.columns)]
+    return list(group[columns].itertuples(index=False))
+
+
 def best_sources(run_dir: str | Path, feature_set: str = "all", *, seed: int = 0) -> pd.DataFrame:
     """Per target: the candidate the meta-model ranks first, and the truly best one.
 
@@ -462,7 +469,7 @@ def best_sources(run_dir: str | Path, feature_set: str = "all", *, seed: int = 0
     for target, group in table.groupby("target"):
         first = ranking_order(group[column], group["planned_cost"], seed=seed)[0]
         top = group.iloc[int(first)]
-        best = group.sort_values("real_f1", ascending=False).iloc[0]
+        best = group.iloc[best_of(group["real_f1"], _best_keys(group))]  # as Table 1 names it
         row: dict[str, object] = {"target": target}
         if mixed:
             row["metric"] = get_kind(str(top["target_kind"])).metric_label

@@ -90,3 +90,14 @@ def test_lexicographic_score_orders_by_primary_then_secondary() -> None:
     assert score[0] == score[2]  # ties in both stay ties
     # Scale-free: only the orders of the two keys matter.
     assert (lexicographic_score(primary * 1e6, secondary - 3) == score).all()
+
+
+def test_best_of_names_the_highest_score_then_the_smallest_key() -> None:
+    from transferscout.evaluation.ordering import best_of
+
+    assert best_of([0.0, 0.0, 0.0], [("b", 1), ("a", 2), ("a", 1)]) == 2
+    assert best_of([0.1, float("nan"), 0.3], [("c",), ("a",), ("b",)]) == 2
+    # numbers compare as numbers wherever they were read (2 and 2.0; 10 after 2)
+    assert best_of([0.5, 0.5], [("a", 10), ("a", 2.0)]) == 1
+    with pytest.raises(ValueError, match="one key per score"):
+        best_of([0.5], [])

@@ -243,6 +243,37 @@ def test_ndcg_and_regret_of_a_regression_target_read_rho_as_a_relevance() -> Non
     assert rows["a"]["regret@1"] == 0.0 and rows["a"]["ndcg@1"] == 1.0
 
 
+def test_a_target_whose_candidates_all_score_0_is_left_out_of_the_ranking_metrics() -> None:
+    """Issue 31.4: the oracle's NDCG over a and an all-zero target z is 1.0, not (1 + 0) / 2."""
+    from transferscout.evaluation.compare import compare_methods
+    from transferscout.evaluation.run import _per_target_metrics, unranked_targets
+
+    table = pd.DataFrame(
+        {
+            "target": ["a", "a", "z", "z"],
+            "target_kind": ["binary"] * 4,
+            "real_f1": [0.5, 0.7, 0.0, 0.0],
+            "target_score": [0.6, 0.6, 0.0, 0.0],
+            "hours": [1.0] * 4,
+        }
+    )
+    settings = EvaluationSettings(ndcg_k=1, regret_ks=(1,))
+    oracle = table["real_f1"].to_numpy()
+    rows = _per_target_metrics(table, "oracle", oracle, settings, cost=None, charge=0.0)
+    by_target = {str(row["target"]): row for row in rows}
+    assert by_target["a"]["ndcg@1"] == 1.0
+    assert all(np.isnan(by_target["z"][m]) for m in ("ndcg@1", "regret@1", "spearman"))
+    assert not np.isnan(by_target["z"]["saved@0.01"])  # time saved keeps the target
+    per_target = pd.DataFrame([{**row, "seed": 0} for row in rows])
+    ranking = compare_methods(per_target, ["oracle"]).set_index("metric")
+    assert ranking.loc["ndcg@1", "estimate"] == 1.0  # was 0.5 with z counted as 0
+    only_z = compare_methods(per_target[per_target["target"] == "z"], ["oracle"])
+    assert np.isnan(only_z.set_index("metric").loc["ndcg@1", "estimate"])  # nothing to rank
+    summary = unranked_targets(table)["unranked_targets"]
+    assert summary["count"] == 1 and summary["targets"] == ["z"]
+    assert "NDCG" in summary["why"] and unranked_targets(table.iloc[:2]) == {}
+
+
 def test_the_search_policy_gets_per_target_metrics_and_paired_tests(small_run: Path) -> None:
     result = evaluate_run(small_run, FAST)
     candidates = result.candidates

@@ -136,3 +136,113 @@ def test_table1_marks_degenerate_models_and_the_targets_of_degenerate_baselines(
     # an average row is flagged when any row it averages is
     assert flags.loc[("average", "encoder→target")].tolist() == [True, True]
     assert flags.loc[("average", "encoder→source→target")].tolist() == [False, True]
+
+
+def _store(run_dir: Path, rows: list[tuple[str, str, str | None, str, float]]) -> Path:
+    """A real store of finished trials ``(kind, target, source, target kind, test score)``.
+
+    Validation scores equal test scores; a QA target's config records its kind, as trials do.
+    """
+    settings = {"learning_rate": 1e-4, "epochs": 1, "batch_size": 8, "max_length": 32}
+    with RunStore(run_dir) as store:
+        for number, (kind, target, source, task_kind, score) in enumerate(rows):
+            head = {} if task_kind == "binary" else {"task_kind": task_kind, "outputs": 2}
+            config = {
+                "target": {"settings": settings, **head},
+                "source": {"settings": settings} if source else None,
+            }
+            trial = f"t{number}"
+            store.add_trials([(trial, kind, target, source, None, 0, config)])
+            store.start(trial, worker="w")
+            store.finish(
+                trial,
+                metrics={"test_f1": score, "validation_f1": score},
+                source_seconds=1.0 if source else None,
+                target_seconds=1.0,
+                examples_per_second=1.0,
+                device="cpu",
+            )
+    return run_dir
+
+
+def test_table1_averages_a_binary_and_a_qa_target_apart(tmp_path: Path) -> None:
+    """Issue 31.3: positive F1 and SQuAD F1 share the key ``f1`` but are never averaged."""
+    run = _store(
+        tmp_path,
+        [
+            ("single", "uncertain", None, "binary", 0.5),
+            ("single", "questions", None, "qa", 0.3),
+            ("transfer", "uncertain", "questions", "binary", 0.721),
+            ("transfer", "questions", "uncertain", "qa", 0.391),
+        ],
+    )
+    table = best_models_table(run)
+    averages = table[table["target"] == "average"].set_index(["model", "kind"])
+    assert averages.loc[(TRANSFER, "binary"), "f1"] == pytest.approx(0.721)  # not 0.556
+    assert averages.loc[(TRANSFER, "qa"), "f1"] == pytest.approx(0.391)
+    assert averages.loc[(SINGLE, "qa"), "gain"] != averages.loc[(SINGLE, "qa"), "gain"]  # NaN
+    assert len(averages) == 4 and set(averages["metric"]) == {"f1"}
+
+
+def test_table1_and_the_best_sources_name_the_same_source_among_ties(tmp_path: Path) -> None:
+    """Issue 31.5: candidates that all score 0 — one rule (the first source) names the best."""
+    from transferscout.meta.features import HYPERPARAMETERS
+    from transferscout.pipeline import best_sources
+
+    rows = [("single", "t", None, "binary", 0.0)]
+    rows += [("transfer", "t", source, "binary", 0.0) for source in ("b", "c", "a")]
+    rows += [("single", source, None, "binary", 0.4) for source in ("a", "b", "c")]
+    run = _store(tmp_path, rows)
+    table = best_models_table(run)
+    named = table.set_index(["target", "model"]).loc[("t", TRANSFER), "source"]
+    assert named == "a"
+    candidates = candidate_table(run)
+    assert set(HYPERPARAMETERS) <= set(candidates.columns)
+    (run / "evaluation").mkdir()
+    for order in (candidates, candidates.iloc[::-1]):  # whatever the rows' order
+        order.assign(predicted_all=0.0, planned_cost=1.0).to_csv(
+            run / "evaluation" / "candidates.csv", index=False
+        )
+        summary = best_sources(run).set_index("target")
+        assert summary.loc["t", "best"] == named
+
+
+def test_a_best_transfer_that_predicts_one_class_is_said_and_marked(tmp_path: Path) -> None:
+    """Issue 31.6: a transfer predicting every example positive (F1 2p / (1 + p)) is no gain."""
+    from transferscout.evaluation.table1 import degenerate_best_transfers
+    from transferscout.report.opening import degenerate_text, marked_targets
+
+    settings = {"learning_rate": 1e-4, "epochs": 1, "batch_size": 8, "max_length": 32}
+    # a's single-task model learnt (25 predicted positives of 20); its transfer from b predicts
+    # 100 of 100 positive: validation F1 2 * 0.2 / 1.2 = 0.333 > 0.3, a +0.03 "gain"
+    rows = [
+        ("single", "a", None, 0.3, 25),
+        ("single", "b", None, 0.4, 22),
+        ("transfer", "a", "b", 0.333, 100),
+        ("transfer", "b", "a", 0.5, 21),
+    ]
+    with RunStore(tmp_path) as store:
+        for number, (kind, target, source, f1, predicted) in enumerate(rows):
+            config = {
+                "target": {"settings": settings},
+                "source": {"settings": settings} if source else None,
+            }
+            store.add_trials([(f"t{number}", kind, target, source, None, 0, config)])
+            store.start(f"t{number}", worker="w")
+            store.finish(
+                f"t{number}",
+                metrics={"test_f1": f1, "validation_f1": f1, **_counts(predicted)},
+                source_seconds=1.0 if source else None,
+                target_seconds=1.0,
+                examples_per_second=1.0,
+                device="cpu",
+            )
+    table = best_models_table(tmp_path)
+    found = degenerate_best_transfers(table)
+    assert found == {"degenerate_best_transfers": {"a": "b"}}
+    summary = {"degenerate_models": {"models": 1, "of": 4, "by_trial_kind": {"transfer": 1}}}
+    summary["degenerate_models"]["targets"] = ["a"]  # type: ignore[index]
+    summary.update(found)
+    assert "best transfer (Table 1) is itself degenerate" in degenerate_text(summary)
+    assert "a (from b)" in degenerate_text(summary)
+    assert marked_targets(summary) == ["a"]

@@ -54,6 +54,17 @@ ROWS: dict[str, tuple[list[Any], list[Any], tuple[str, ...], int]] = {
         4,
     ),
 }
+# part-of-speech tags (not BIO chunks): the tagging kinds scored by token accuracy or tag
+# macro-F1 read them as they are, new tags sorted
+_POS = (
+    [["PRON", "VERB", "NOUN"], "NOUN NOUN", ["VERB", "NOUN", "INTJ"], ["DET", "NOUN"], ["INTJ"]]
+    + [["NOUN", "ADP", "DET", "NOUN"]],
+    [(4, 5, 3), (3, 3), (5, 3, 2), (1, 3), (2,), (3, 0, 1, 3)],
+    ("ADP", "DET", "INTJ", "NOUN", "PRON", "VERB"),
+    6,
+)
+ROWS["tagging-accuracy"] = _POS
+ROWS["tagging-macro-f1"] = _POS
 #: The contexts of the QA row's questions (``TEXTS``), and its answers: spans of them.
 CONTEXTS = [
     "send food to the village",
@@ -326,7 +337,9 @@ def test_the_documented_signal_table_for_every_pair_of_kinds() -> None:
         "binary": {"binary", "multiclass"},
         "multiclass": {"binary", "multiclass"},
         "regression": set(),
-        "tagging": {"tagging"},
+        "tagging": {"tagging", "tagging-accuracy", "tagging-macro-f1"},
+        "tagging-accuracy": {"tagging", "tagging-accuracy", "tagging-macro-f1"},
+        "tagging-macro-f1": {"tagging", "tagging-accuracy", "tagging-macro-f1"},
         "qa": set(),
     }
     for source in KINDS:

@@ -131,3 +131,41 @@ def test_a_tag_that_training_lacks_is_refused() -> None:
     assert str(error.value).startswith(
         "t.csv: task 'ner': tag id(s) [3, 4] occur in the test split but never in training"
     )
+
+
+def test_tag_macro_f1_by_hand() -> None:
+    from transferscout.kinds.tagging import tag_macro_f1
+
+    # NN: 2 right of 3 gold, 2 predicted -> F1 2*2/(3+2) = 0.8; VB: 1 right, 1 gold, 3
+    # predicted -> 2/4; JJ: gold once, never predicted -> 0; mean (0.8 + 0.5 + 0) / 3
+    gold = ["NN", "NN", "NN", "VB", "JJ"]
+    predicted = ["NN", "NN", "VB", "VB", "VB"]
+    assert tag_macro_f1(gold, predicted) == pytest.approx((0.8 + 0.5 + 0) / 3)
+    assert tag_macro_f1([], []) == 0.0
+
+
+def test_part_of_speech_tags_are_scored_by_token_accuracy() -> None:
+    """Issue 31.1: tags without B-/I- chunks get a defined primary metric, never entity F1."""
+    from transferscout.errors import ConfigError, DataError
+    from transferscout.kinds import get_kind
+    from transferscout.kinds.tagging import sentence_labels, tagging_kind
+
+    pos = ("DET", "NOUN", "VERB")
+    assert tagging_kind(pos) is get_kind("tagging-accuracy")
+    assert tagging_kind(("B-LOC", "I-LOC", "O")) is get_kind("tagging")
+    assert tagging_kind(pos, "macro_f1") is get_kind("tagging-macro-f1")
+    assert get_kind("tagging").for_classes(pos) is get_kind("tagging-accuracy")
+    with pytest.raises(ConfigError, match="'auto', 'entity_f1', 'token_accuracy', 'macro_f1'"):
+        tagging_kind(pos, "accuracy")
+    kind = tagging_kind(pos)
+    labels = sentence_labels([(0, 1, 2), (1, 2)])
+    # the dog runs / dogs run, predicted DET NOUN NOUN / NOUN VERB: 4 of 5 words right
+    metrics = kind.metrics(labels, [[0, 1, 1], [1, 2]], classes=pos)
+    assert metrics["token_accuracy"] == pytest.approx(4 / 5)
+    # DET 1.0; NOUN 2*2/(2+3) = 0.8; VERB 2*1/(2+1) = 2/3
+    assert metrics["tag_macro_f1"] == pytest.approx((1 + 0.8 + 2 / 3) / 3)
+    assert "entity_f1" not in metrics  # undefined, so not recorded as a NaN
+    assert kind.primary_metric == "token_accuracy" and kind.metric_label == "token accuracy"
+    # entity F1 stated for such tags is refused, naming what to write instead
+    with pytest.raises(DataError, match=r"not BIO chunks.*metric = \"token_accuracy\""):
+        tagging_kind(pos, "entity_f1").check("pos", [("train", labels)], 1, "p.conllu", classes=pos)

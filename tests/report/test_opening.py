@@ -188,3 +188,17 @@ def test_degenerate_models_and_baselines_are_named_and_their_targets_marked() ->
     searched["food"][1]["reference"] |= {"degenerate": "predicts positive for 30 of 30"}
     searched["food"][1]["stopped"] = "budget"
     assert search_summary_table(searched)["target"].tolist() == ["food †"]
+
+
+def test_the_summary_says_what_was_left_out_and_that_gains_are_pooled_across_kinds() -> None:
+    """Issues 31.4 and 31.9: unranked targets are counted; a pooled meta-model is said."""
+    summary = {
+        "degenerate_models": {"models": 0, "of": 6},
+        "unranked_targets": {"count": 1, "targets": ["ner"], "why": "…"},
+        "target_kinds": {"binary": 1, "qa": 1, "tagging": 1},
+    }
+    text = degenerate_text(summary)
+    assert "Left out of the ranking metrics: 1 target(s) (ner)" in text
+    assert "one model is fitted on the targets of 3 kinds (binary, qa, tagging)" in text
+    one_kind = {**summary, "target_kinds": {"binary": 2}}
+    assert "across kinds" not in degenerate_text(one_kind)

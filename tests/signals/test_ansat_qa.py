@@ -112,9 +112,11 @@ def test_a_span_target_scores_the_context_words_only(tiny_encoder_dir: Path) -> 
     # F(x) - F(x') is the start logit at "the" plus the end logit at "city", input - baseline
     model = encoder.model.eval()
     tokenizer = encoder.tokenizer
-    ids = tokenizer(QUESTION, CONTEXT, return_tensors="pt")
-    baseline = ids["input_ids"].clone()
-    baseline[0, 1:-1] = tokenizer.pad_token_id
+    ids = tokenizer(QUESTION, CONTEXT, return_tensors="pt", return_special_tokens_mask=True)
+    special = ids.pop("special_tokens_mask").bool()
+    # the pair's baseline keeps every special token, the [SEP] between question and context too
+    baseline = torch.where(special, ids["input_ids"], tokenizer.pad_token_id)
+    assert int(special.sum()) == 3
     with torch.no_grad():
         at_input = model(**ids)
         at_baseline = model(input_ids=baseline, token_type_ids=ids["token_type_ids"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,14 @@ def test_document_key_covers_text_pair_and_target() -> None:
     }
     assert key not in others and len(others) == 8
     assert document_key("0", "a", None, np.int64(1)) == document_key("0", "a", None, 1)
+    # a single text's key is as before issue 31.8 (its baseline did not change); a pair's
+    # names the baseline that keeps its middle separator, so earlier pair rows are not read
+    content = json.dumps(["need food now", None, 1], ensure_ascii=False)
+    assert key == "0:" + hashlib.sha256(content.encode()).hexdigest()[:16]
+    old_pair = json.dumps(["need food now", "", 1], ensure_ascii=False)
+    assert document_key("0", "need food now", "", 1) != (
+        "0:" + hashlib.sha256(old_pair.encode()).hexdigest()[:16]
+    )
 
 
 def test_an_id_with_another_text_is_attributed_again(

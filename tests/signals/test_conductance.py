@@ -192,3 +192,37 @@ def test_summed_token_logits_equal_captum(tiny_encoder_dir: Path) -> None:
         for w in (weights * (torch.arange(3) < 1), weights * (torch.arange(3) >= 1))
     ]
     np.testing.assert_allclose(halves[0] + halves[1], ours.scores, rtol=0, atol=1e-10)
+
+
+def test_a_pairs_baseline_keeps_its_middle_separator(tiny_encoder_dir: Path) -> None:
+    """Issue 31.8: ``[CLS] a [SEP] b [SEP]`` -> ``[CLS] [PAD] [SEP] [PAD] [SEP]``, not one text.
+
+    Completeness still holds along the path (float64, 256 steps: the error of a smooth
+    integrand's trapezoid rule, under 1%).
+    """
+    encoder = load_encoder(str(tiny_encoder_dir), num_labels=1)
+    tokenizer = encoder.tokenizer
+    encoded = tokenizer(["we need water"], ["send aid please"], return_special_tokens_mask=True)
+    input_ids = torch.tensor(encoded["input_ids"])
+    mask = torch.tensor(encoded["attention_mask"])
+    keep = torch.tensor(encoded["special_tokens_mask"])
+    assert keep.sum() == 3  # [CLS] and both [SEP]s
+    embed = encoder.model.get_input_embeddings()
+    with torch.no_grad():
+        kept = baseline_embeddings(embed, input_ids, mask, baseline="pad", fill_id=0, keep=keep)
+        expected = embed(torch.where(keep.bool(), input_ids, tokenizer.pad_token_id))
+    assert torch.equal(kept, expected)
+    model = encoder.model.double().eval()
+    result = layer_conductance_all(
+        model,
+        input_ids,
+        mask,
+        target=0,
+        n_steps=256,
+        method="riemann_trapezoid",
+        baseline="pad",
+        fill_id=tokenizer.pad_token_id,
+        token_type_ids=torch.tensor(encoded["token_type_ids"]),
+        special_tokens_mask=keep,
+    )
+    assert result.completeness_errors.max() < 1e-2

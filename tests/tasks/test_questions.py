@@ -178,8 +178,12 @@ def test_a_question_task_is_split_by_context_checked_and_capped(tmp_path: Path) 
     assert again.fingerprint == task.fingerprint
     shifted, _ = question_task("aid", questions, TaskOptions(fractions=(0.6, 0.2, 0.2), seed=1))
     assert shifted.fingerprint != task.fingerprint
-    capped, _ = question_task("aid", questions, TaskOptions(max_train_examples=5))
+    capped, notes = question_task("aid", questions, TaskOptions(max_train_examples=5))
     assert len(capped.train) == 5
+    # issue 31.9: a QA cap is no stratified one (questions have no strata), and says so
+    assert [n.kind for n in notes] == ["capped"]
+    assert "(a random sample: questions have no classes to stratify)" in notes[0].detail
+    assert "stratified)" not in notes[0].detail
 
 
 def test_question_task_errors(tmp_path: Path) -> None:

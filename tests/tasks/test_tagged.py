@@ -328,3 +328,75 @@ def test_a_tag_only_in_the_test_split_of_a_table_column_is_refused(tmp_path: Pat
         "training; expected every tag of validation and test to occur in training (add data, "
         "fix the tag, or change the split)"
     ]
+
+
+#: A CoNLL-U file as UD treebanks ship them: comments, a multiword token (``2-3`` "del" =
+#: "de" + "el"), an empty node (``4.1``), UPOS and XPOS columns.
+CONLLU = """# newdoc id = d1
+# sent_id = 1
+# text = Voy del parque
+1\tVoy\tir\tVERB\tVMIP1S0\t_\t0\troot\t_\t_
+2-3\tdel\t_\t_\t_\t_\t_\t_\t_\t_
+2\tde\tde\tADP\tSPS00\t_\t4\tcase\t_\t_
+3\tel\tel\tDET\tDA0MS0\t_\t4\tdet\t_\t_
+4\tparque\tparque\tNOUN\tNCMS000\t_\t1\tobl\t_\t_
+4.1\tfue\tir\tVERB\t_\t_\t_\t_\t1:conj\t_
+
+# sent_id = 2
+# text = Llueve
+1\tLlueve\tllover\tVERB\tVMIP3S0\t_\t0\troot\t_\tSpaceAfter=No
+"""
+
+
+def test_conllu_is_read_as_itself(tmp_path: Path) -> None:
+    """Issue 31.2: comments, multiword ranges and empty nodes are no words; UPOS or XPOS."""
+    path = tmp_path / "es.conllu"
+    path.write_text(CONLLU, encoding="utf-8")
+    upos = read_tagged(path)
+    assert upos.words == [("Voy", "de", "el", "parque"), ("Llueve",)]
+    assert upos.tags == [("VERB", "ADP", "DET", "NOUN"), ("VERB",)]
+    assert upos.locations == ["lines 4-9", "line 13"]  # word lines, not comments
+    xpos = read_tagged(path, conllu_tags="xpos")
+    assert xpos.tags[0] == ("VMIP1S0", "SPS00", "DA0MS0", "NCMS000")
+    with pytest.raises(DataError, match="line 9, column 'XPOS': the word 'fue' has no XPOS tag"):
+        path.write_text(CONLLU.replace("4.1\t", "5\t"), encoding="utf-8")
+        read_tagged(path, conllu_tags="xpos")
+    path.write_text(CONLLU.replace("\tparque\tparque", " parque parque"), encoding="utf-8")
+    with pytest.raises(DataError, match="line 8: the line has 8 columns separated by tabs"):
+        read_tagged(path)
+
+
+def test_a_conllu_file_read_as_plain_conll_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "es.txt"
+    path.write_text(CONLLU, encoding="utf-8")
+    with pytest.raises(DataError, match=r'line 1: this is a CoNLL-U file.*format = "conllu"'):
+        read_tagged(path, format="conll", tag_column=3)
+    path.write_text(CONLLU.split("\n\n")[0].split("\n", 3)[3], encoding="utf-8")  # no comments
+    with pytest.raises(DataError, match="this is a CoNLL-U file"):
+        read_tagged(path, format="conll", tag_column=3)
+
+
+def test_a_conllu_part_of_speech_task_in_a_run_configuration(tmp_path: Path) -> None:
+    """A UD file in ``[[data.tagged]]``: the task is scored by token accuracy (stated or not)."""
+    from transferscout.config import load_config
+
+    sentences = [CONLLU.split("\n\n")[i % 2] for i in range(30)]
+    (tmp_path / "ud.conllu").write_text("\n\n".join(sentences) + "\n", encoding="utf-8")
+    (tmp_path / "run.toml").write_text(
+        """
+[data]
+fractions = [0.6, 0.2, 0.2]
+
+[[data.tagged]]
+name = "pos"
+path = "ud.conllu"
+"""
+    )
+    config = load_config(tmp_path / "run.toml")
+    task = config.data.load()["pos"]
+    assert task.kind.name == "tagging-accuracy" and task.classes == ("ADP", "DET", "NOUN", "VERB")
+    assert [len(s) for _, s in task.splits()] == [18, 6, 6]  # sentences, not lines
+    text = (tmp_path / "run.toml").read_text()
+    (tmp_path / "run.toml").write_text(text + 'metric = "macro_f1"\nconllu_tags = "xpos"\n')
+    stated = load_config(tmp_path / "run.toml").data.load()["pos"]
+    assert stated.kind.name == "tagging-macro-f1" and "NCMS000" in stated.classes

@@ -73,12 +73,14 @@ def compare_methods(
     wide = {m: means.pivot(index="target", columns="method", values=m) for m in metrics}
     rows = []
     for metric in metrics:
-        table = wide[metric]
+        # a target a metric leaves out (NaN for every method: its candidates all score the
+        # same) is no pair of the tests and no part of the estimate
+        table = wide[metric].dropna(how="all")
         estimates = table.mean()
         present = [b for b in baselines if b in table.columns]
         best = None
-        if present:
-            ranked = estimates[present]
+        ranked = estimates[present].dropna()  # every target left out: no estimate
+        if len(ranked):
             best = str(ranked.idxmin() if _lower_is_better(metric) else ranked.idxmax())
         for method in methods:
             values = table[method].to_numpy(dtype=float)
@@ -98,7 +100,7 @@ def compare_methods(
                 "p_vs_baseline": np.nan,
                 "p_vs_meta_f1": np.nan,
             }
-            if is_tested(metric):
+            if is_tested(metric) and len(values):
                 for column, other in (("p_vs_baseline", best), ("p_vs_meta_f1", REFERENCE)):
                     if other is not None and other != method and other in table.columns:
                         row[column] = sign_flip_test(values - table[other].to_numpy(dtype=float))

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "best_of",
     "expected_at_positions",
     "expected_best_of_top",
     "expected_until_first",
@@ -40,6 +41,32 @@ def _keys(score: npt.ArrayLike, cost: npt.ArrayLike | None) -> tuple[Array, Arra
         )
     # NaN (a signal missing for a candidate) ranks last, like the lowest value.
     return np.where(np.isnan(value), -np.inf, value), np.nan_to_num(costs, nan=np.inf)
+
+
+def best_of(score: npt.ArrayLike, keys: Sequence[tuple[object, ...]]) -> int:
+    """The position of the one best candidate a table names: the highest score, then the key.
+
+    Among candidates with the same score (NaN counts as the lowest) the one with the smallest
+    ``keys`` entry wins — ``(source, source lr, epochs, batch, target lr, epochs, batch)``
+    wherever a best transfer is named (Table 1, the run's summary of best sources), so
+    every place that names a target's best source names the same one whatever the rows'
+    order.  (Which is best is reported, never decided on: nothing is trained by it.)
+
+    Example: scores ``[0.0, 0.0, 0.0]`` with sources ``b, a, c`` -> 1 (``a``).
+    """
+    value = np.asarray(score, dtype=np.float64)
+    if value.ndim != 1 or len(value) != len(keys) or not len(value):
+        raise ValueError("best_of needs one key per score, and at least one candidate")
+    value = np.where(np.isnan(value), -np.inf, value)
+    tied = [int(i) for i in np.flatnonzero(value == value.max())]
+    return int(min(tied, key=lambda i: tuple(_comparable(k) for k in keys[i])))
+
+
+def _comparable(value: object) -> tuple[int, float, str]:
+    """A key part that compares alike wherever it was read (2, 2.0 and np.int64(2) are one)."""
+    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
 
 
 def ranking_order(

@@ -50,7 +50,7 @@ from transferscout.evaluation.pool_replay import (
     varying_settings,
 )
 from transferscout.evaluation.stats import EXACT_LIMIT
-from transferscout.evaluation.table1 import best_models_table
+from transferscout.evaluation.table1 import best_models_table, degenerate_best_transfers
 from transferscout.grid.models import (
     degenerate_baselines,
     matched_single_task_ids,
@@ -186,6 +186,7 @@ def _per_target_metrics(
     kinds = table["target_kind"].to_numpy()
     for target, index in targets.items():
         real = table["real_f1"].to_numpy()[index]
+        unranked = _scores_alike(real)
         # NDCG and regret compare relevances in [0, 1] (the kind's metric mapped by its range)
         relevance = get_kind(str(kinds[index[0]])).relevance(real)
         hours = table["hours"].to_numpy()[index]
@@ -200,6 +201,8 @@ def _per_target_metrics(
         row["rank_of_best"] = rank_of_best(real, predicted, cost=own_cost)
         row["spearman"] = spearman_rho(real, predicted)
         row["kendall"] = kendall_tau(real, predicted)
+        if unranked:  # no order is better than another: left out (NaN), counted in the summary
+            row.update({key: np.nan for key in row if key not in ("method", "target")})
         for tolerance in TOLERANCES:
             row[f"saved@{tolerance}"] = target_time_saved(
                 real,
@@ -212,6 +215,35 @@ def _per_target_metrics(
             )
         rows.append(row)
     return rows
+
+
+def _scores_alike(real: np.ndarray) -> bool:
+    """Whether every candidate of a target scores the same (all 0, typically): no ranking."""
+    return len(real) > 0 and bool(np.all(real == real[0]))
+
+
+def unranked_targets(table: pd.DataFrame) -> dict[str, Any]:
+    """The targets left out of the ranking metrics: every candidate scores the same.
+
+    NDCG's ideal ranking then scores 0 (all 0: NDCG undefined, not 0) and no order beats
+    another, so NDCG, Regret@k, rank of best, Spearman and Kendall leave such a target out
+    (the time saved keeps it).  ``{}`` when there is none.
+    """
+    alike = [
+        str(target)
+        for target, group in table.groupby("target")
+        if _scores_alike(group["real_f1"].to_numpy())
+    ]
+    if not alike:
+        return {}
+    return {
+        "unranked_targets": {
+            "count": len(alike),
+            "targets": alike,
+            "why": "every candidate scores the same (e.g. 0): the target carries no ranking "
+            "information, so NDCG, Regret@k, rank of best, Spearman and Kendall leave it out",
+        }
+    }
 
 
 def _random_metrics(
@@ -690,6 +722,9 @@ def evaluate_table(
         if settings.pool_replay and fit_table is None
         else None
     )
+    table1 = best_models_table(
+        run_dir, allow_self_transfer=settings.allow_self_transfer, trials=trials
+    )
     seconds = time.perf_counter() - started
     summary = {
         "targets": int(table["target"].nunique()),
@@ -704,6 +739,8 @@ def evaluate_table(
         "cost_convention": COST_CONVENTION,
         **_recreated_models(run_dir),
         **_degenerate_models(run_dir, trials),
+        **degenerate_best_transfers(table1),
+        **unranked_targets(table),
         "meta_seeds": settings.seeds,
         "ordering": (
             "predicted value, then predicted cost (epochs x training examples x max length "
@@ -734,9 +771,7 @@ def evaluate_table(
         savings=_by_kind(
             _with_tests(_savings(per_seed_curves, table, grid_extra_hours=singles.all), ranking)
         ),
-        table1=best_models_table(
-            run_dir, allow_self_transfer=settings.allow_self_transfer, trials=trials
-        ),
+        table1=table1,
         seed_noise=noise,
         summary=summary,
         **(

@@ -5,8 +5,10 @@ transfer's total epochs — and the best transfer model (BERT→A→B), with the
 target's own primary metric and accuracy, and the transfer's gain over the better single-task
 model by validation.  Column ``f1`` holds the primary
 metric named in column ``metric``: positive-class F1 (binary), macro-F1 (multi-class) or
-Spearman's ρ (regression); accuracy is NaN for regression.  Column ``degenerate`` marks a
-model that predicts one class for nearly every validation example (or a constant) —
+Spearman's ρ (regression); accuracy is NaN for regression.  Column ``kind`` is the target's
+kind: the average rows are per kind and metric, never mixing two kinds' ``f1``.  Column
+``degenerate`` marks a model that predicts one class for nearly every validation example (or a
+constant) —
 :func:`~transferscout.grid.models.trial_degenerate`, for any of its seeds — and
 ``baseline_degenerate`` every row of a target whose best single-task model is: a transfer's
 gain over such a baseline is no finding (:data:`DEGENERATE_MARK` marks it where shown).
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from transferscout.evaluation.ordering import best_of
 from transferscout.grid.models import (
     matched_single_task_ids,
     trial_degenerate,
@@ -36,6 +39,7 @@ __all__ = [
     "SINGLE",
     "TRANSFER",
     "best_models_table",
+    "degenerate_best_transfers",
 ]
 
 #: The table's models, in its order.
@@ -46,8 +50,21 @@ MODELS = (SINGLE, MATCHED, TRANSFER)
 DEGENERATE_MARK = "†"
 #: The footnote the mark refers to.
 DEGENERATE_NOTE = (
-    f"{DEGENERATE_MARK} the target's single-task baseline is degenerate (it predicts one class "
-    "for nearly every validation example, or a constant): a gain over it is no finding"
+    f"{DEGENERATE_MARK} the target's single-task baseline is degenerate, or its best transfer "
+    "is (it predicts one class for nearly every validation example, or a constant): a gain "
+    "over it, or of it, is no finding"
+)
+
+
+#: The columns whose order breaks a tie between equally scored models (:func:`best_of`).
+BEST_KEY = (
+    "source",
+    "source_lr",
+    "source_epochs",
+    "source_batch",
+    "target_lr",
+    "target_epochs",
+    "target_batch",
 )
 
 
@@ -111,6 +128,7 @@ def best_models_table(
                 "target_lr": target["lr"],
                 "target_epochs": target["epochs"],
                 "target_batch": target["batch"],
+                "kind": trial_kind(row).name,
                 "metric": trial_kind(row).primary_metric,
                 "f1": trial_score(row),
                 "accuracy": row.metrics.get("test_accuracy", np.nan),
@@ -126,16 +144,16 @@ def best_models_table(
     frame = frame.groupby(keys, as_index=False).agg(
         **{v: (v, "mean") for v in values}, degenerate=("degenerate", "any")
     )
-    # Singles by validation (NaN last), transfers by test; ties keep the configuration order.
+    # Singles by validation (NaN last), transfers by test; ties go by the one rule that names
+    # a best source everywhere (ordering.best_of: source, then settings).
     frame["_order"] = np.where(
         frame["model"] == TRANSFER, frame["f1"], frame["validation"].fillna(-np.inf)
     )
-    best = (
-        frame.sort_values("_order", ascending=False, kind="stable")
-        .groupby(["target", "model"], as_index=False)
-        .head(1)
-        .drop(columns="_order")
-    )
+    chosen = [
+        group.index[best_of(group["_order"], list(group[list(BEST_KEY)].itertuples(index=False)))]
+        for _, group in frame.groupby(["target", "model"], sort=False)
+    ]
+    best = frame.loc[chosen].drop(columns="_order")
     best["_rank"] = best["model"].map(MODELS.index)
     best = best.sort_values(["target", "_rank"]).drop(columns="_rank").reset_index(drop=True)
     best = best.replace({-1: None})
@@ -144,16 +162,18 @@ def best_models_table(
     # gains are over a degenerate model.
     weak = set(best.loc[best["baseline"] & best["degenerate"].astype(bool), "target"])
     best["baseline_degenerate"] = best["target"].isin(weak)
-    # Targets of different kinds have different metrics: one average row per metric (its
-    # flags: whether any averaged row has them).
+    # Targets of different kinds have different metrics: one average row per kind and metric
+    # (a binary task's positive F1 and a QA task's SQuAD F1 are both ``f1``; its flags:
+    # whether any averaged row has them).
     averaged = [*values, "gain", "gain_plain"]
-    averages = best.groupby(["model", "metric"], as_index=False, sort=False).agg(
+    averages = best.groupby(["model", "kind", "metric"], as_index=False, sort=False).agg(
         **{v: (v, "mean") for v in averaged},
         degenerate=("degenerate", "any"),
         baseline_degenerate=("baseline_degenerate", "any"),
     )
     averages["_rank"] = averages["model"].map(MODELS.index)
-    averages = averages.sort_values(["_rank", "metric"], kind="stable").drop(columns="_rank")
+    averages = averages.sort_values(["_rank", "kind", "metric"], kind="stable")
+    averages = averages.drop(columns="_rank")
     averages["target"] = "average"
     averages["baseline"] = False
     return pd.concat([best, averages], ignore_index=True)
@@ -184,3 +204,22 @@ def _with_gains(best: pd.DataFrame) -> pd.DataFrame:
                 gain[i] = score[i] - score[chosen]
                 gain_plain[i] = score[i] - score[plain[0]] if plain else np.nan
     return best.assign(baseline=baseline, gain=gain, gain_plain=gain_plain)
+
+
+def degenerate_best_transfers(table: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """``{"degenerate_best_transfers": {target: source}}`` where the best transfer is degenerate.
+
+    A transfer that predicts one class for (nearly) every validation example — all positive
+    scores a binary F1 of 2p / (1 + p) for a positive share p — is counted as a gain by
+    nothing that reads this: its target is said and marked, as a degenerate baseline's is.
+    ``{}`` when there is none (or for a table written before models were judged).
+    """
+    if table.empty or "degenerate" not in table.columns:
+        return {}
+    rows = table[
+        (table["model"] == TRANSFER)
+        & (table["target"] != "average")
+        & table["degenerate"].astype(bool)
+    ]
+    found = {str(r.target): str(r.source) for r in rows.itertuples(index=False)}
+    return {"degenerate_best_transfers": dict(sorted(found.items()))} if found else {}

@@ -21,7 +21,7 @@ from transferscout.kinds.binary import BinaryKind
 from transferscout.kinds.multiclass import MulticlassKind
 from transferscout.kinds.qa import QuestionAnsweringKind
 from transferscout.kinds.regression import RegressionKind
-from transferscout.kinds.tagging import TaggingKind
+from transferscout.kinds.tagging import TAGGING_KINDS
 
 __all__ = [
     "BINARY",
@@ -45,7 +45,7 @@ KINDS: dict[str, TaskKind] = {
         BINARY,
         MulticlassKind(),
         RegressionKind(),
-        TaggingKind(),
+        *TAGGING_KINDS,
         QuestionAnsweringKind(),
     )
 }

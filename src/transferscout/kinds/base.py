@@ -139,6 +139,14 @@ class TaskKind(ABC):
     def __repr__(self) -> str:
         return f"<task kind {self.name}>"
 
+    def for_classes(self, classes: Sequence[str]) -> TaskKind:
+        """The kind a task of this kind with these classes is scored as.
+
+        A kind whose metric depends on its labels picks its variant here (tagging: entity F1
+        for BIO chunks, token accuracy for other tags).  Default: this kind.
+        """
+        return self
+
     # -- the head and the loss -------------------------------------------------------------
     @abstractmethod
     def num_outputs(self, classes: Sequence[str]) -> int:
@@ -289,6 +297,13 @@ class TaskKind(ABC):
         rng: np.random.Generator,
     ) -> npt.NDArray[np.intp]:
         """At most ``cap`` sorted row indices of a split (``strategy`` as in TaskOptions)."""
+
+    def cap_method(self, strategy: str) -> str:
+        """How :meth:`cap` with ``strategy`` picks rows, in words (a capped split's note).
+
+        Default: the strategy's name (``stratified``, ``balanced``).
+        """
+        return strategy
 
     @abstractmethod
     def summary(self, labels: Labels, classes: Sequence[str]) -> str:

@@ -422,6 +422,10 @@ class QuestionAnsweringKind(TaskKind):
         chosen = rng.choice(len(labels), size=min(cap, len(labels)), replace=False)
         return np.sort(chosen).astype(np.intp)
 
+    def cap_method(self, strategy: str) -> str:
+        """A seeded random sample, whatever the strategy: questions have no strata."""
+        return "a random sample: questions have no classes to stratify"
+
     def summary(self, labels: Labels, classes: Sequence[str]) -> str:
         """Questions and the mean length of their first answers in words."""
         words = [len(answers[0].text.split()) for answers in labels]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import json
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -47,7 +48,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "IGNORE",
+    "TAGGING",
+    "TAGGING_KINDS",
+    "TAG_ACCURACY",
+    "TAG_MACRO_F1",
+    "TAG_METRICS",
+    "TagAccuracyKind",
+    "TagMacroF1Kind",
     "TaggingKind",
+    "tag_macro_f1",
+    "tagging_kind",
     "piece_words",
     "repair_bio",
     "sentence_labels",
@@ -168,6 +178,23 @@ def sequence_metrics(
     }
 
 
+def tag_macro_f1(gold: Sequence[str], predicted: Sequence[str]) -> float:
+    """The unweighted mean over tags of each tag's F1 (words, every tag gold or predicted).
+
+    Example: gold ``NN NN VB``, predicted ``NN VB VB``: NN 2/3, VB 2/3 -> 2/3.  A tag
+    predicted but never gold (or gold, never predicted) has F1 0.  No words: 0.
+    """
+    tags = sorted(set(gold) | set(predicted))
+    if not tags:
+        return 0.0
+    scores = []
+    for tag in tags:
+        both = sum(1 for g, p in zip(gold, predicted, strict=True) if g == p == tag)
+        total = sum(1 for g in gold if g == tag) + sum(1 for p in predicted if p == tag)
+        scores.append(2 * both / total)
+    return float(np.mean(scores))
+
+
 def piece_words(
     offsets: Sequence[tuple[int, int]], special: Sequence[int], text: str
 ) -> list[int | None]:
@@ -210,13 +237,29 @@ class TaggingKind(TaskKind):
     name: ClassVar[str] = "tagging"
     primary_metric: ClassVar[str] = "entity_f1"
     metric_label: ClassVar[str] = "entity F1"
-    other_metrics: ClassVar[tuple[str, ...]] = ("precision", "recall", "token_accuracy")
+    other_metrics: ClassVar[tuple[str, ...]] = (
+        "precision",
+        "recall",
+        "token_accuracy",
+        "tag_macro_f1",
+    )
     display_name: ClassVar[str] = "sequence labelling"
+    #: What a configuration's ``metric`` calls this kind's primary metric.
+    metric_setting: ClassVar[str] = "entity_f1"
     has_classes: ClassVar[bool] = True
     label_dtype: ClassVar[type[np.generic]] = np.object_
     head: ClassVar[Head] = "token"
     estimator_level: ClassVar[Literal["sequence", "token"] | None] = "token"
     needs_predictions_for_attribution: ClassVar[bool] = True
+
+    def for_classes(self, classes: Sequence[str]) -> TaggingKind:
+        """Entity F1 for BIO chunk tags; token accuracy for any other tags (parts of speech).
+
+        Entities are defined only by ``B-``/``I-`` chunks: a tag set such as ``NOUN VERB``
+        has none, so its entity F1 would be NaN.  (A kind stated in the configuration —
+        :func:`tagging_kind` with a ``metric`` — is kept as stated.)
+        """
+        return self if is_bio(classes) else TAG_ACCURACY
 
     def num_outputs(self, classes: Sequence[str]) -> int:
         """One logit per tag."""
@@ -319,19 +362,29 @@ class TaggingKind(TaskKind):
     def metrics(
         self, labels: Labels, outputs: Any, *, classes: Sequence[str] = ()
     ) -> dict[str, float]:
-        """Entity micro F1/precision/recall (seqeval) and token accuracy, per word.
+        """Entity micro F1/precision/recall (seqeval), token accuracy and tag macro-F1.
 
-        A truncated word is predicted ``O`` (it can only be missed, never invented).  The
-        counts of the most-predicted tag over words
-        (:func:`~transferscout.kinds.base.top_class_counts`) are for :meth:`degenerate`.
+        Per word.  A truncated word is predicted ``O`` (it can only be missed, never
+        invented); for tags without ``O`` it is predicted as no tag (wrong).  The counts of
+        the most-predicted tag over words (:func:`~transferscout.kinds.base.top_class_counts`)
+        are for :meth:`degenerate`.  Entity metrics that are undefined (tags that are not
+        BIO) are left out unless they are the kind's primary metric.
         """
+        missing = "O" if "O" in classes else ""
         gold = [[classes[t] for t in sentence] for sentence in labels]
-        predicted = [["O" if t is None else classes[t] for t in sentence] for sentence in outputs]
-        words = top_class_counts(
-            [t for sentence in gold for t in sentence],
-            [t for sentence in predicted for t in sentence],
-        )
-        return {**sequence_metrics(gold, predicted), **words}
+        predicted = [
+            [missing if t is None else classes[t] for t in sentence] for sentence in outputs
+        ]
+        flat_gold = [t for sentence in gold for t in sentence]
+        flat_predicted = [t for sentence in predicted for t in sentence]
+        words = top_class_counts(flat_gold, flat_predicted)
+        scores = sequence_metrics(gold, predicted)
+        scores = {
+            key: value
+            for key, value in scores.items()
+            if key == self.primary_metric or not math.isnan(value)
+        }
+        return {**scores, "tag_macro_f1": tag_macro_f1(flat_gold, flat_predicted), **words}
 
     degenerate_rule: ClassVar[str] = (
         "its most-predicted tag (O) leaves fewer other predicted words than "
@@ -418,8 +471,18 @@ class TaggingKind(TaskKind):
         """``minimum`` sentences with an entity per split; no tag that only evaluation has.
 
         An entity is a tag other than the commonest; a tag of validation or test that no
-        training sentence holds is refused, as a multi-class task's class is.
+        training sentence holds is refused, as a multi-class task's class is.  Entity F1
+        (this kind's metric) is refused for tags that are not BIO chunks: it is undefined.
         """
+        if classes and self.primary_metric == "entity_f1" and not is_bio(classes):
+            shown = ", ".join(repr(c) for c in list(classes)[:4])
+            raise DataError(
+                f"task {name!r}: its tags ({shown}…) are not BIO chunks (O, B-X, I-X), so "
+                "entity F1 is undefined",
+                path=path,
+                expected='metric = "token_accuracy" or "macro_f1" for tags such as parts of '
+                'speech (kind "tagging-accuracy" or "tagging-macro-f1" for a label column)',
+            )
         (_, train), *others = splits
         common = _commonest(train)
         for split_name, labels in splits:
@@ -498,6 +561,68 @@ class TaggingKind(TaskKind):
                 tuple((w, int(t)) for w, t in enumerate(tags) if t is not None and t != common)
             )
         return targets
+
+
+class TagAccuracyKind(TaggingKind):
+    """Tagging scored by token accuracy: tags that are not entity chunks (parts of speech).
+
+    Everything else is :class:`TaggingKind`'s (a tagger is a tagger); only the primary
+    metric differs, so a stored trial's kind names the metric it is ranked by.
+    """
+
+    name: ClassVar[str] = "tagging-accuracy"
+    primary_metric: ClassVar[str] = "token_accuracy"
+    metric_label: ClassVar[str] = "token accuracy"
+    other_metrics: ClassVar[tuple[str, ...]] = ("tag_macro_f1",)
+    display_name: ClassVar[str] = "sequence labelling (tag accuracy)"
+    metric_setting: ClassVar[str] = "token_accuracy"
+
+    def for_classes(self, classes: Sequence[str]) -> TaggingKind:
+        """As stated: token accuracy is defined for every tag set."""
+        return self
+
+    def summary(self, labels: Labels, classes: Sequence[str]) -> str:
+        """Sentences, words and tags."""
+        words = sum(len(s) for s in labels)
+        used = len({t for s in labels for t in s})
+        return f"{len(labels)} sentences, {words} words, {used} tags"
+
+
+class TagMacroF1Kind(TagAccuracyKind):
+    """Tagging scored by macro-F1 over tags (each tag counts alike, however rare)."""
+
+    name: ClassVar[str] = "tagging-macro-f1"
+    primary_metric: ClassVar[str] = "tag_macro_f1"
+    metric_label: ClassVar[str] = "tag macro-F1"
+    other_metrics: ClassVar[tuple[str, ...]] = ("token_accuracy",)
+    display_name: ClassVar[str] = "sequence labelling (tag macro-F1)"
+    metric_setting: ClassVar[str] = "macro_f1"
+
+
+TAGGING = TaggingKind()
+TAG_ACCURACY = TagAccuracyKind()
+TAG_MACRO_F1 = TagMacroF1Kind()
+#: The tagging kinds, one per primary metric (entity F1, token accuracy, tag macro-F1).
+TAGGING_KINDS: tuple[TaggingKind, ...] = (TAGGING, TAG_ACCURACY, TAG_MACRO_F1)
+#: What ``metric`` of ``[[data.tagged]]`` may say.
+TAG_METRICS = ("auto", *(kind.metric_setting for kind in TAGGING_KINDS))
+
+
+def tagging_kind(classes: Sequence[str], metric: str = "auto") -> TaggingKind:
+    """The tagging kind of a tag set: ``metric`` as stated, or chosen from the tags (``auto``).
+
+    Raises:
+        ConfigError: An unknown ``metric``.
+    """
+    if metric == "auto":
+        return TAGGING.for_classes(classes)
+    for kind in TAGGING_KINDS:
+        if kind.metric_setting == metric:
+            return kind
+    raise ConfigError(
+        f"metric = {metric!r} for a tagging task; expected one of "
+        + ", ".join(repr(m) for m in TAG_METRICS)
+    )
 
 
 def sentence_labels(sentences: Sequence[Sequence[int]]) -> Labels:

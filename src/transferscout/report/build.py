@@ -386,7 +386,7 @@ def _opening(
     method = opening.recommended_method(savings)
     searched = "adaptive:greedy"  # what `transferscout search` does, replayed on the grid
     methods = [method, *([searched] if searched in set(savings["method"]) else [])]
-    weak = summary.get("degenerate_baselines") or {}
+    weak = opening.marked_targets(summary)  # a degenerate baseline or best transfer
     sections = [
         (
             "Best source per target",

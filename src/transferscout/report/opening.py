@@ -28,6 +28,7 @@ __all__ = [
     "HOW_TO_READ",
     "SAVINGS_TEST",
     "degenerate_text",
+    "marked_targets",
     "mark_targets",
     "p_text",
     "recommended_method",
@@ -79,11 +80,48 @@ _TOLERANCE_COLUMNS = {
 def degenerate_text(summary: Mapping[str, Any]) -> str:
     """What the evaluation found degenerate: how many models, their targets, the baselines.
 
-    "" for a summary written before models were judged.
+    Then the best transfers that are degenerate themselves, the targets left out of the
+    ranking metrics (every candidate scores the same), and that the meta-model pools gains
+    across kinds when targets are of several.  "" for a summary written before models were
+    judged.
     """
     found = summary.get("degenerate_models")
     if not isinstance(found, Mapping):
         return ""
+    return " ".join(t for t in (_degenerate_models_text(summary, found), _left_out(summary)) if t)
+
+
+def _left_out(summary: Mapping[str, Any]) -> str:
+    """The best transfers that are degenerate, and the targets no ranking metric counts."""
+    text = ""
+    transfers = summary.get("degenerate_best_transfers") or {}
+    if transfers:
+        text += (
+            f"{DEGENERATE_MARK} Targets whose best transfer (Table 1) is itself degenerate, so "
+            "that its gain is no finding: "
+            + "; ".join(f"{target} (from {why})" for target, why in transfers.items())
+            + "."
+        )
+    unranked = summary.get("unranked_targets")
+    if isinstance(unranked, Mapping) and unranked.get("count"):
+        text += (" " if text else "") + (
+            f"Left out of the ranking metrics: {unranked['count']} target(s) "
+            f"({', '.join(unranked['targets'])}) whose candidates all score the same, so "
+            "that no order is better than another (NDCG, Regret@k, rank of best, Spearman "
+            "and Kendall are over the other targets)."
+        )
+    kinds = summary.get("target_kinds") or {}
+    if len(kinds) > 1:
+        text += (" " if text else "") + (
+            f"The meta-model learns gains across kinds: one model is fitted on the targets of "
+            f"{len(kinds)} kinds ({', '.join(sorted(kinds))}), each gain in its target's own "
+            "metric, so what it learns of one kind's gains moves its predictions for another's; "
+            "a predicted score is shown clipped to its metric's range."
+        )
+    return text
+
+
+def _degenerate_models_text(summary: Mapping[str, Any], found: Mapping[str, Any]) -> str:
     if not found["models"]:
         text = (
             f"No model is degenerate: none of the {found['of']} finished models predicts one "
@@ -105,6 +143,13 @@ def degenerate_text(summary: Mapping[str, Any]) -> str:
             + "."
         )
     return text
+
+
+def marked_targets(summary: Mapping[str, Any]) -> list[str]:
+    """The targets :data:`DEGENERATE_MARK` marks: a degenerate baseline or best transfer."""
+    weak = {**(summary.get("degenerate_baselines") or {})}
+    weak.update(summary.get("degenerate_best_transfers") or {})
+    return sorted(weak)
 
 
 def mark_targets(

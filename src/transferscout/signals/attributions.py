@@ -128,7 +128,8 @@ class _Encoded:
     ``spaced`` is the index of each token's word among the first text's words separated by
     single spaces (a tagged sentence's words; ``None`` for special tokens and a second text).
     ``offsets`` are each token's characters in its own text, ``in_second`` whether a token
-    is of the second text, ``second_words`` whether each word is.
+    is of the second text, ``second_words`` whether each word is, ``special`` whether a
+    token is a special token (a pair's baseline keeps them all).
     """
 
     input_ids: list[int]
@@ -139,6 +140,7 @@ class _Encoded:
     offsets: list[tuple[int, int]]
     in_second: list[bool]
     second_words: list[bool]
+    special: list[bool]
 
 
 def _encode_documents(
@@ -205,6 +207,7 @@ def _encode_documents(
                 [(int(a), int(b)) for a, b in offsets],
                 [q == 1 for q in sequences],
                 [q == 1 for q, _, _ in located],
+                [q is None for q in sequences],
             )
     return out
 
@@ -214,6 +217,8 @@ def document_key(doc_id: str, text: str, second: str | None, target: Target) -> 
 
     ``second`` is a pair's second text (``None`` for a single text) and ``target`` the output
     attributed (an int, ``((word, output), …)`` or a :class:`~transferscout.kinds.SpanTarget`).
+    A pair's key also names its baseline (every special token kept, since issue 31.8), so
+    pair rows cached with the earlier baseline are computed again.
     """
     if isinstance(target, SpanTarget):
         attributed: object = ["span", int(target.start), int(target.end)]
@@ -221,7 +226,10 @@ def document_key(doc_id: str, text: str, second: str | None, target: Target) -> 
         attributed = [[int(word), int(output)] for word, output in target]
     else:
         attributed = int(target)
-    content = json.dumps([text, second, attributed], ensure_ascii=False)
+    parts: list[object] = [text, second, attributed]
+    if second is not None:
+        parts.append("specials-kept")
+    content = json.dumps(parts, ensure_ascii=False)
     return f"{doc_id}:{hashlib.sha256(content.encode()).hexdigest()[:16]}"
 
 
@@ -309,6 +317,13 @@ def attribute_documents(
             input_ids, mask = batch_documents(
                 [encoded[doc].input_ids for doc in batch], tokenizer.pad_token_id
             )
+            # a pair's baseline keeps its special tokens, the separator between its texts too
+            keep = None
+            if any(doc in (pairs or {}) for doc in batch):
+                keep = torch.zeros_like(input_ids, dtype=torch.bool)
+                for row, doc in enumerate(batch):
+                    special = encoded[doc].special
+                    keep[row, : len(special)] = torch.as_tensor(special, dtype=torch.bool)
             types = None
             if any(encoded[doc].token_types for doc in batch):
                 types = torch.zeros_like(input_ids)
@@ -331,6 +346,7 @@ def attribute_documents(
                     baseline=baseline,
                     fill_id=fill_id,
                     token_type_ids=types,
+                    special_tokens_mask=keep,
                 )
             completeness = result.completeness_errors
             for row, doc in enumerate(batch):

@@ -13,7 +13,10 @@ inputs of several documents go through the model once, every layer's output and 
 are taken from that one forward and one backward pass, and the sum runs for all layers at once.
 
 Inputs live in word-embedding space: the input is the document's word embeddings; the
-baseline keeps the document's first and last (special) tokens and puts, at every other real
+baseline keeps the document's special tokens — its first and last, and a text pair's
+separators between its two texts (``[CLS] [PAD] … [SEP] [PAD] … [SEP]``: without its middle
+``[SEP]`` the baseline is no pair at all, and the path to the input must build the
+separator the model reads the pair by) — and puts, at every other real
 token, the ``[PAD]`` embedding (``pad``: the seed paper's ``[CLS] [PAD] … [PAD] [SEP]``), the
 ``[MASK]`` embedding (``mask``) or zero (``zero``) — see
 :data:`transferscout.encoders.BASELINES` for which one suits which family.  Positions, token
@@ -139,11 +142,13 @@ def baseline_ids(
     return torch.where(attention_mask.bool(), baseline, input_ids)
 
 
-def _inner(attention_mask: torch.Tensor) -> torch.Tensor:
-    """True at every real token but each document's first and last."""
+def _inner(attention_mask: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+    """True at every real token but each document's first and last (and those ``keep`` marks)."""
     inner = attention_mask.bool().clone()
     inner[:, 0] = False
     inner[torch.arange(len(inner)), attention_mask.sum(dim=1) - 1] = False
+    if keep is not None:
+        inner &= ~keep.to(inner.device).bool()
     return inner
 
 
@@ -154,12 +159,15 @@ def baseline_embeddings(
     *,
     baseline: Baseline,
     fill_id: int | None,
+    keep: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The baseline in word-embedding space: first/last token and padding kept, the rest filled.
 
     ``fill_id`` is the ``[PAD]`` (``pad``) or ``[MASK]`` (``mask``) id; ``zero`` needs none.
+    ``keep`` (``(n_documents, max_tokens)``, 1 = kept as in the input) keeps other tokens
+    too: every special token of a text pair.
     """
-    inner = _inner(attention_mask)
+    inner = _inner(attention_mask, keep)
     if baseline == "zero":
         embedded: torch.Tensor = embed(input_ids)
         return torch.where(inner.unsqueeze(-1), torch.zeros_like(embedded), embedded)
@@ -181,6 +189,7 @@ def layer_conductance_all(
     baseline: Baseline = "pad",
     fill_id: int | None = None,
     token_type_ids: torch.Tensor | None = None,
+    special_tokens_mask: torch.Tensor | None = None,
 ) -> ConductanceResult:
     """Conductance of the ``target`` logit through every encoder layer's output.
 
@@ -206,6 +215,8 @@ def layer_conductance_all(
         fill_id: The token id of ``pad`` / ``mask`` (unused for ``zero``).
         token_type_ids: Token types of the input (a text pair's second text), kept along the
             path; ``None``: the family's default (all 0 where it takes token types).
+        special_tokens_mask: 1 at the tokens the baseline keeps as they are (a text pair's
+            special tokens, its middle separator included); ``None``: the first and last.
 
     References:
         Dhamdhere, Sundararajan, Yan (2018), arXiv:1805.12233; Captum ``LayerConductance``.
@@ -233,7 +244,12 @@ def layer_conductance_all(
         with torch.no_grad():
             inputs = embed(input_ids)
             reference = baseline_embeddings(
-                embed, input_ids, attention_mask, baseline=baseline, fill_id=fill_id
+                embed,
+                input_ids,
+                attention_mask,
+                baseline=baseline,
+                fill_id=fill_id,
+                keep=special_tokens_mask,
             )
         token_types = None if token_type_ids is None else token_type_ids.to(device)
         scores: torch.Tensor | None = None

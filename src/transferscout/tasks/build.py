@@ -412,7 +412,8 @@ def _kind_columns(table: RawTable, spec: TableSpec, notes: list[DataNote]) -> li
             recode=recode,
         )
         _note_recoded(name, values, recode, notes)
-        columns.append(_LabelColumn(name, kind, labels, classes))
+        # a kind whose metric depends on the labels (tags that are not BIO) picks it here
+        columns.append(_LabelColumn(name, kind.for_classes(classes), labels, classes))
     return columns
 
 
@@ -559,7 +560,7 @@ def cap_task(task: Task, options: TaskOptions, notes: list[DataNote]) -> Task:
                     "capped",
                     len(split) - len(rows),
                     f"task {task.name!r}, {name} split: {len(split)} -> {len(rows)} "
-                    f"examples ({strategy})",
+                    f"examples ({task.kind.cap_method(strategy)})",
                 )
             )
         splits[name] = split.subset(rows)

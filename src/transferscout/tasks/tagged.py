@@ -4,7 +4,11 @@ A CoNLL-style file has one word per line with its columns separated by whitespac
 line between sentences, and optional ``-DOCSTART-`` lines; the word is column 0 and the tag
 column is chosen (CoNLL-2003: 1 part of speech, 2 chunk, 3 named entity).  JSONL, Parquet and
 ``datasets`` folders hold one sentence per record as a list of words and a list of tags
-(tag names, or integers that index a ``ClassLabel`` sequence's names).
+(tag names, or integers that index a ``ClassLabel`` sequence's names).  A CoNLL-U file (the
+Universal Dependencies format, ``.conllu`` or ``format = "conllu"``) is read as itself:
+``#`` comment lines are skipped, a multiword token's range line (``1-2``) is left out for the
+syntactic words it covers, empty nodes (``8.1``) are left out, and the tag is the UPOS or the
+XPOS column; a CoNLL-U file given as plain CoNLL is refused.
 
 Every sentence keeps its location (``"lines 3-7"``, ``"row 2"``) for error messages.  Tag
 sets in BIO form are checked: an ``I-X`` that follows neither ``B-X`` nor ``I-X`` is reported
@@ -24,9 +28,14 @@ import numpy as np
 import numpy.typing as npt
 
 from transferscout.errors import DataError
-from transferscout.kinds import KINDS
 from transferscout.kinds.base import Labels
-from transferscout.kinds.tagging import repair_bio, sentence_labels, tag_order
+from transferscout.kinds.tagging import (
+    TAG_METRICS,
+    repair_bio,
+    sentence_labels,
+    tag_order,
+    tagging_kind,
+)
 from transferscout.tasks.files import FileTaskSpec
 from transferscout.tasks.readers import Format, RawTable, _decode, read_table
 from transferscout.tasks.splits import stratified_split
@@ -42,6 +51,7 @@ __all__ = [
     "TaggedSpec",
     "load_tagged_task",
     "read_conll",
+    "read_conllu",
     "read_tagged",
     "tagged_sentences",
     "tagged_task",
@@ -78,20 +88,26 @@ def read_tagged(
     format: str = "auto",
     tag_column: int | str = "tags",
     tokens_column: str = "tokens",
+    conllu_tags: str = "upos",
 ) -> TaggedSentences:
     """Read tagged sentences.
 
     Args:
         path: A CoNLL-style file (format ``"conll"``, or the suffixes ``.conll``/``.iob``/
-            ``.bio``), or a JSONL/Parquet file or ``datasets`` folder.
-        format: As :func:`~transferscout.tasks.readers.read_table`, plus ``"conll"``.
+            ``.bio``), a CoNLL-U file (``"conllu"``, ``.conllu``), or a JSONL/Parquet file
+            or ``datasets`` folder.
+        format: As :func:`~transferscout.tasks.readers.read_table`, plus ``"conll"`` and
+            ``"conllu"``.
         tag_column: The tag column: its index in a CoNLL file, its name elsewhere.
         tokens_column: The column of word lists (tables only).
+        conllu_tags: The tag column of a CoNLL-U file: ``"upos"`` or ``"xpos"``.
 
     Raises:
         DataError: Unreadable data, a bad tag column, words and tags of different lengths.
     """
     path = Path(path)
+    if format == "conllu" or (format == "auto" and path.suffix.lower() == ".conllu"):
+        return read_conllu(path, tags=conllu_tags)
     if format == "conll" or (format == "auto" and path.suffix.lower() in _CONLL_SUFFIXES):
         if not isinstance(tag_column, int):
             raise DataError(
@@ -145,6 +161,7 @@ def read_conll(path: str | Path, *, tag_column: int) -> TaggedSentences:
             close(number - 1)
             continue
         if width is None:
+            _refuse_conllu(path, number, line)
             width = (len(fields), number)
         elif len(fields) != width[0]:  # a shifted column would silently be read as the tag
             raise DataError(
@@ -173,6 +190,114 @@ def read_conll(path: str | Path, *, tag_column: int) -> TaggedSentences:
     if not words:
         raise DataError("the file has no sentences", path=path, expected="one word per line")
     return _finish(path, words, tags, locations, None)
+
+
+#: A CoNLL-U comment that only CoNLL-U files hold (``# sent_id = 1``, ``# text = …``).
+_CONLLU_COMMENT = re.compile(r"^#\s*(sent_id|text|newdoc|newpar|global\.columns)\b")
+#: CoNLL-U's ten columns.
+_CONLLU_COLUMNS = "ID FORM LEMMA UPOS XPOS FEATS HEAD DEPREL DEPS MISC".split()
+_CONLLU_TAGS = {"upos": 3, "xpos": 4}
+
+
+def _refuse_conllu(path: Path, number: int, line: str) -> None:
+    """Refuse a CoNLL-U file read as plain CoNLL (its ids would become the words)."""
+    fields = line.rstrip("\r").split("\t")
+    if _CONLLU_COMMENT.match(line) or (len(fields) == 10 and fields[0] == "1"):
+        raise DataError(
+            "this is a CoNLL-U file (a '# sent_id'/'# text' comment or ten tab-separated "
+            "columns from token id 1); plain CoNLL would read its token ids as the words",
+            path=path,
+            where=f"line {number}",
+            expected='format = "conllu" (or the .conllu suffix), with conllu_tags = "upos" '
+            'or "xpos"',
+        )
+
+
+def read_conllu(path: str | Path, *, tags: str = "upos") -> TaggedSentences:
+    """Read a CoNLL-U file: each sentence's syntactic words and their UPOS (or XPOS) tags.
+
+    ``#`` lines are comments; a blank line ends a sentence; a multiword token's range line
+    (``3-4``: the surface form of the words 3 and 4, which follow) and empty nodes
+    (``5.1``) are left out, as UD's own word-level scores leave them out.  Every other line
+    has CoNLL-U's ten tab-separated columns and a tag in the chosen one.
+
+    Raises:
+        DataError: A line without ten columns, a token id that is not an id, a missing tag
+            (``_``) in the chosen column, or no sentence.
+    """
+    path = Path(path)
+    if tags not in _CONLLU_TAGS:
+        raise DataError(
+            f"conllu_tags = {tags!r}",
+            path=path,
+            expected="'upos' (universal parts of speech) or 'xpos' (the treebank's own tags)",
+        )
+    if not path.exists():
+        raise DataError("file not found", path=path, expected="an existing file")
+    column = _CONLLU_TAGS[tags]
+    words: list[tuple[str, ...]] = []
+    tag_lists: list[tuple[str, ...]] = []
+    locations: list[str] = []
+    current: list[tuple[str, str]] = []
+    start = 0
+
+    def close(end: int) -> None:
+        if current:
+            words.append(tuple(w for w, _ in current))
+            tag_lists.append(tuple(t for _, t in current))
+            locations.append(f"line {start}" if start == end else f"lines {start}-{end}")
+            current.clear()
+
+    lines = _decode(path).split("\n")
+    for number, line in enumerate(lines, start=1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            close(number - 1)
+            continue
+        if line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        if len(fields) != len(_CONLLU_COLUMNS):
+            raise DataError(
+                f"the line has {_columns(len(fields))} separated by tabs",
+                path=path,
+                where=f"line {number}",
+                expected="CoNLL-U's 10 tab-separated columns (" + " ".join(_CONLLU_COLUMNS) + ")",
+                got=line,
+            )
+        token = fields[0]
+        if re.fullmatch(r"[1-9][0-9]*-[1-9][0-9]*|[0-9]+\.[1-9][0-9]*", token):
+            continue  # a multiword token's range, or an empty node: not a syntactic word
+        if not re.fullmatch(r"[1-9][0-9]*", token):
+            raise DataError(
+                "the token id is not a word id, a range (3-4) or an empty node (5.1)",
+                path=path,
+                where=f"line {number}",
+                column="ID",
+                expected="a CoNLL-U token id",
+                got=token,
+            )
+        tag = fields[column]
+        if tag in ("", "_"):
+            raise DataError(
+                f"the word {fields[1]!r} has no {tags.upper()} tag",
+                path=path,
+                where=f"line {number}",
+                column=_CONLLU_COLUMNS[column],
+                expected="a tag (or conllu_tags = "
+                + ("'xpos'" if tags == "upos" else "'upos'")
+                + " if the other column is filled)",
+                got=tag,
+            )
+        if not current:
+            start = number
+        current.append((fields[1], tag))
+    close(len(lines))
+    if not words:
+        raise DataError(
+            "the file has no sentences", path=path, expected="CoNLL-U word lines (1, 2, …)"
+        )
+    return _finish(path, words, tag_lists, locations, None)
 
 
 def tagged_sentences(
@@ -259,10 +384,15 @@ class TaggedSpec(FileTaskSpec):
         train: The training file (with ``validation`` and ``test``).
         validation: The validation file.
         test: The test file.
-        format: As :func:`read_tagged` (``auto``: CoNLL for ``.conll``/``.iob``/``.bio``).
+        format: As :func:`read_tagged` (``auto``: CoNLL for ``.conll``/``.iob``/``.bio``,
+            CoNLL-U for ``.conllu``).
         tag_index: The tag column's index in a CoNLL file (CoNLL-2003 entities: 3).
+        conllu_tags: A CoNLL-U file's tag column: ``upos`` or ``xpos``.
         tags_column: The column of tag lists of a table.
         tokens_column: The column of word lists of a table.
+        metric: The task's primary metric: ``auto`` (entity F1 for BIO chunk tags, token
+            accuracy for other tags such as parts of speech), ``entity_f1``,
+            ``token_accuracy`` or ``macro_f1`` (macro-F1 over tags).
     """
 
     what: ClassVar[str] = "tagged"
@@ -270,6 +400,13 @@ class TaggedSpec(FileTaskSpec):
     tag_index: int = 1
     tags_column: str = "tags"
     tokens_column: str = "tokens"
+    conllu_tags: str = "upos"
+    metric: str = "auto"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.metric not in TAG_METRICS:
+            tagging_kind((), self.metric)  # raises, naming the metrics
 
     def read(self, path: str) -> TaggedSentences:
         """Read one of the task's files."""
@@ -278,19 +415,25 @@ class TaggedSpec(FileTaskSpec):
         )
         column: int | str = self.tag_index if conll else self.tags_column
         return read_tagged(
-            path, format=self.format, tag_column=column, tokens_column=self.tokens_column
+            path,
+            format=self.format,
+            tag_column=column,
+            tokens_column=self.tokens_column,
+            conllu_tags=self.conllu_tags,
         )
 
 
 def load_tagged_task(spec: TaggedSpec, options: TaskOptions) -> tuple[Task, list[DataNote]]:
     """Read a tagged task's files and build its task (see :func:`tagged_task`)."""
-    return tagged_task(spec.name, [spec.read(f) for f in spec.files()], options)
+    return tagged_task(spec.name, [spec.read(f) for f in spec.files()], options, metric=spec.metric)
 
 
 def tagged_task(
     name: str,
     sentences: TaggedSentences | Sequence[TaggedSentences],
     options: TaskOptions,
+    *,
+    metric: str = "auto",
 ) -> tuple[Task, list[DataNote]]:
     """A sequence-labelling task from tagged sentences, checked and capped; and its notes.
 
@@ -307,8 +450,8 @@ def tagged_task(
     parts = [sentences] if isinstance(sentences, TaggedSentences) else list(sentences)
     from transferscout.tasks.build import cap_task
 
-    kind = KINDS["tagging"]
     classes = tuple(dict.fromkeys(t for part in parts for t in part.tag_names))
+    kind = tagging_kind(classes, metric)  # entity F1 for BIO chunks, else as the tags allow
     index = {tag: i for i, tag in enumerate(classes)}
     notes: list[DataNote] = []
     for part in parts:
@@ -356,6 +499,7 @@ def tagged_task(
         [(n, split.labels) for n, split in task.splits()],
         options.min_positives,
         parts[0].path,
+        classes=classes,
     )
     return cap_task(task, options, notes), notes
 
