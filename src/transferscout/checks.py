@@ -67,8 +67,19 @@ def check_before_training(config: RunConfig, tasks: TaskSet | None = None) -> No
         for _, split in task.splits():
             for max_length in sorted(every):
                 task.kind.check_inputs(encoder.tokenizer, task.name, split, max_length)
-    for warning in step_warnings(config, tasks):
-        logger.warning(warning)
+    warnings = step_warnings(config, tasks)
+    if warnings:
+        # One line, however many tasks: the first in full, the count of the others.
+        more = len(warnings) - 1
+        logger.warning(
+            warnings[0]
+            + (
+                f"; and {more} more task stage{'s' if more > 1 else ''} under it "
+                "(`transferscout tasks describe` shows each task's steps)"
+                if more
+                else ""
+            )
+        )
     logger.debug(
         "checked encoder %s (%s, %d layers) on %s",
         spec.source,
