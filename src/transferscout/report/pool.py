@@ -126,7 +126,9 @@ def write_pool_report(run_dir: str | Path) -> ReportFiles:
         "<h1>transferscout pool search</h1>",
         f"<p class='headline'>{html.escape(headline)}</p>",
         "<h2>The model to use for each target</h2>",
-        table.to_html(index=False, na_rep="", border=0, float_format=lambda v: f"{v:.3f}"),
+        table.to_html(
+            index=False, na_rep="", border=0, classes="targets", float_format=lambda v: f"{v:.3f}"
+        ),
         f"<p class='note'>{html.escape(note)}</p>",
         *(f"<p class='note degenerate'>{html.escape(line)}</p>" for line in skipped),
         f"<p class='note'>{html.escape(stopped)}</p>",
