@@ -134,7 +134,7 @@ def write_matrix_report(run_dir: str | Path) -> ReportFiles:
         "",
         "## The pool search replayed",
         "",
-        *headlines,
+        *(f"- {line}" for line in headlines),
         "",
         markdown_table(replay),
         "",
