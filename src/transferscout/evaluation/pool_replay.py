@@ -26,7 +26,8 @@ The methods (:func:`pool_replay`): the product's policy (``pool``), the same pol
 single signal and with none (``pool:<signal>``, ``pool:none``), random order (the mean over
 seeded orders), random with round-robin over targets, the online hyperparameters-only model
 (:func:`transferscout.evaluation.adaptive.adaptive_step` refitted on the setting columns over
-everything observed in the pool, round-robin over targets), each signal's order (round-robin
+everything observed in the pool, round-robin over targets; left out, and said in the facts, when
+no setting varies: it then has no feature and its order is random), each signal's order (round-robin
 over targets) and the oracle (each target's best-truth candidate, if it beats the single-task
 model, largest real gain first).
 """
