@@ -283,8 +283,15 @@ class AdditiveGainModel:
         return mean, sd
 
     def target_codes(self, targets: Sequence[str]) -> tuple[npt.NDArray[np.intp], list[str]]:
-        """Each row's target as a code into the sorted target names (kept for the same list)."""
-        if self._codes is not None and self._codes[0] is targets:
+        """Each row's target as a code into the sorted target names.
+
+        Kept for the same ``targets`` object (a search passes one list, unchanged, every step).
+        """
+        if (
+            self._codes is not None
+            and self._codes[0] is targets
+            and len(self._codes[1]) == len(targets)
+        ):
             return self._codes[1], self._codes[2]
         codes, names = pd.factorize(pd.Series(list(targets), dtype=object).astype(str), sort=True)
         result = (np.asarray(codes, dtype=np.intp), [str(n) for n in names])
