@@ -100,6 +100,8 @@ _EXPORTS: dict[str, str] = {
     "evaluate_cross_pool": "transferscout.evaluation",
     "evaluate_across_pools": "transferscout.pipeline",
     "subset_tables": "transferscout.tables",
+    "evaluate_matrix": "transferscout.matrix_evaluation",
+    "MatrixEvaluation": "transferscout.matrix_evaluation",
     "ranking_order": "transferscout.evaluation",
     "sign_flip_test": "transferscout.evaluation",
     "write_report": "transferscout.report",
@@ -175,6 +177,8 @@ __all__ = [
     "evaluate_across_pools",
     "evaluate_cross_pool",
     "evaluate_run",
+    "evaluate_matrix",
+    "MatrixEvaluation",
     "feature_columns",
     "grid_budget",
     "h_score",
@@ -243,6 +247,7 @@ if TYPE_CHECKING:
     from transferscout.kinds import KINDS, TaskKind, applicable_estimators, get_kind, score_label
     from transferscout.kinds.qa import Answer, qa_metrics
     from transferscout.kinds.tagging import sequence_metrics
+    from transferscout.matrix_evaluation import MatrixEvaluation, evaluate_matrix
     from transferscout.meta import (
         TransferRegressor,
         candidate_table,

@@ -999,7 +999,9 @@ def report_command(
 ) -> None:
     """(Re)write the HTML and Markdown report from a run's evaluation files."""
     from transferscout.grid.store import check_run_folder
+    from transferscout.matrix_evaluation import is_matrix_run
     from transferscout.report import write_report
+    from transferscout.report.matrix import write_matrix_report
 
     try:
         if not (run_dir / "evaluation" / "summary.json").is_file():
@@ -1007,7 +1009,7 @@ def report_command(
                 f"{run_dir}: no evaluation to report; run `transferscout evaluate {run_dir}`"
             )
         check_run_folder(run_dir / "report")
-        files = write_report(run_dir)
+        files = write_matrix_report(run_dir) if is_matrix_run(run_dir) else write_report(run_dir)
     except TransferScoutError as error:
         raise _fail(error) from None
     console.print(f"report: {files.html.resolve()} (and {files.markdown.name})")
@@ -1124,9 +1126,21 @@ def evaluate_command(
     rank this run's (written to RUN/evaluation/cross_pool), paired per target with the
     within-pool leave-one-target-out result.
     """
+    from transferscout.matrix_evaluation import is_matrix_run
     from transferscout.pipeline import evaluate, evaluate_across_pools
 
+    if config is None and is_matrix_run(run_dir):
+        _evaluate_matrix_run(run_dir, overrides, fit_on)
+        return
     try:
+        if config is None and not any(
+            (run_dir / name).is_file() for name in ("config.json", "store.sqlite")
+        ):
+            raise TransferScoutError(
+                f"{run_dir}: neither a run (no config.json or store.sqlite) nor a matrix run "
+                "(no matrix.json); train one with `transferscout run`, or import a matrix with "
+                "`transferscout tables import-matrix`"
+            )
         run_config = _run_config(run_dir, config, overrides)
         if fit_on is None:
             result = evaluate(run_config, run_dir)
@@ -1141,6 +1155,45 @@ def evaluate_command(
         _print_ranking(crossed.evaluation.ranking, f"Fitted on {fit_on}: ranking quality")
         _print_versus_within(crossed.versus_within, fit_on)
         console.print(f"tables written to {Path(run_dir) / 'evaluation' / 'cross_pool'}")
+
+
+def _evaluate_matrix_run(run_dir: Path, overrides: list[str] | None, fit_on: Path | None) -> None:
+    """``evaluate`` on a matrix run: the pool search replayed and the signals' rankings."""
+    import pandas as pd
+
+    from transferscout.matrix_evaluation import evaluate_matrix
+    from transferscout.report.matrix import matrix_headlines, rankings_table, replay_table
+
+    try:
+        if overrides or fit_on is not None:
+            raise TransferScoutError(
+                f"{run_dir}: a matrix run is evaluated without a configuration; "
+                "--set and --fit-on apply to runs trained here"
+            )
+        result = evaluate_matrix(run_dir)
+    except TransferScoutError as error:
+        raise _fail(error) from None
+    for line in result.notes:
+        console.print(line, markup=False)
+    replay = pd.read_csv(result.folder / "pool_replay.csv")
+    ten = replay[replay["budget"].isin([0.1, 0.2])]
+    _print_frame(
+        replay_table(ten),
+        f"The pool search replayed at 10% and 20% of the {result.summary['budget_unit']}",
+        caption="found: mean loss to each target's best (share within 0.01); handed: the model "
+        "handed over; p: paired sign-flip test of pool against the method",
+        names=list(dict.fromkeys(ten["method"])),
+    )
+    for line in matrix_headlines(result.summary)[1:3]:
+        console.print(line, markup=False)
+    _print_frame(
+        rankings_table(result.rankings),
+        "Each signal's order per target against random (mean over targets)",
+        caption="(difference to random, paired sign-flip p across targets)",
+        names=list(dict.fromkeys(result.rankings["method"])),
+    )
+    console.print(f"tables written to {result.folder}")
+    console.print(f"report: {result.report.html.resolve()}")
 
 
 def _print_versus_within(frame: object, fit_on: Path) -> None:

@@ -221,3 +221,35 @@ def test_a_signal_missing_from_the_table_is_dropped_and_said() -> None:
         "textemb_cosine"
     ]
     assert varying_settings(table, ["setting", "target", "absent"]) == ["target"]
+
+
+def test_in_order_and_round_robin_skip_what_does_not_fit_and_go_on() -> None:
+    from transferscout.evaluation.pool_replay import _in_order, _Pool, _round_robin
+
+    table = pool_table()
+    predicted = np.array([1.0, 3.0, 1.0, 2.0, 1.0, 0.5])
+    pool = _Pool(
+        table,
+        table["target"].to_numpy(dtype=object),
+        predicted,
+        predicted.copy(),
+        table["first_validation_gain"].to_numpy(dtype=np.float64),
+        frozenset({2}),
+    )
+    # budget 3: row 0 (1 h), row 1 (3 h) no longer fits, row 2 excluded, row 3 (2 h) fits
+    # exactly; nothing is left then.
+    assert _in_order(pool, [0, 1, 2, 3, 4, 5], 3.0, 0.0) == [0, 3]
+    # round-robin A then B: A's 0 (1 h), B's 4 (1 h), A's 1 (3 h) never fits, B's 5 (0.5 h)
+    orders = {"A": [0, 1, 2], "B": [4, 5, 3]}
+    assert _round_robin(pool, orders, 3.0, 0.0) == [0, 4, 5]
+
+
+def test_without_a_varying_setting_the_hyperparameters_only_baseline_is_left_out() -> None:
+    result = pool_replay(pool_table(), [], budgets=(0.5,), random_orders=2)
+    assert "online:hyperparameters" not in set(result.summary["method"])
+    assert "no setting varies" in str(result.facts["skipped"])
+    with_setting = pool_replay(
+        pool_table().assign(setting=["s", "t"] * 3), ["setting"], budgets=(0.5,), random_orders=2
+    )
+    assert "online:hyperparameters" in set(with_setting.summary["method"])
+    assert with_setting.facts["skipped"] == {}

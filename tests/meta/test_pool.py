@@ -164,3 +164,32 @@ def test_shared_means_recover_setting_effects_and_seed_another_pools_prior() -> 
     # Before any trial of its own, the warm model already prefers the better rate.
     assert warm_mean[fast].min() > warm_mean[~fast].max()
     assert abs(cold_mean[fast].mean() - cold_mean[~fast].mean()) < 1e-12
+
+
+def test_the_kept_posterior_gives_the_same_numbers_as_one_computed_afresh() -> None:
+    frame = _pool()
+    observed, values = [0, 3, 5, 6], [0.02, -0.01, 0.04, 0.0]
+    stepwise = AdditiveGainModel(frame, ["rate"])
+    for k in range(len(observed) + 1):  # one more observation per call, as a search makes
+        mean, sd = stepwise.predict(observed[:k], values[:k], range(8))
+    fresh = AdditiveGainModel(frame, ["rate"]).predict(observed, values, range(8))
+    assert mean.tolist() == fresh[0].tolist() and sd.tolist() == fresh[1].tolist()  # bit for bit
+    # another history on the same model is computed from the prior, not from the kept state
+    other = stepwise.predict([5, 0], [0.04, 0.02], range(8))
+    assert (
+        other[0].tolist()
+        == AdditiveGainModel(frame, ["rate"]).predict([5, 0], [0.04, 0.02], range(8))[0].tolist()
+    )
+    assert not np.allclose(other[0], mean)
+
+
+def test_the_pick_is_the_first_of_the_lexicographic_sort() -> None:
+    from transferscout.meta.pool import _first
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        n = int(rng.integers(1, 12))
+        gain = rng.choice([0.0, 0.1, 0.2, -np.inf], size=n)  # many ties
+        hours = rng.choice([1.0, 2.0], size=n)
+        key = rng.choice([0.3, 0.5, 0.7], size=n)  # ties in the key too: the first position
+        assert _first(gain, hours, key) == int(np.lexsort((key, hours, -gain))[0])

@@ -26,7 +26,8 @@ The methods (:func:`pool_replay`): the product's policy (``pool``), the same pol
 single signal and with none (``pool:<signal>``, ``pool:none``), random order (the mean over
 seeded orders), random with round-robin over targets, the online hyperparameters-only model
 (:func:`transferscout.evaluation.adaptive.adaptive_step` refitted on the setting columns over
-everything observed in the pool, round-robin over targets), each signal's order (round-robin
+everything observed in the pool, round-robin over targets; left out, and said in the facts, when
+no setting varies: it then has no feature and its order is random), each signal's order (round-robin
 over targets) and the oracle (each target's best-truth candidate, if it beats the single-task
 model, largest real gain first).
 """
@@ -51,6 +52,7 @@ from transferscout.meta.features import FIRST_GAIN
 from transferscout.meta.pool import AdditiveGainModel, PoolPick, PoolPrior, pool_pick
 
 __all__ = [
+    "ONLINE",
     "PRODUCT",
     "REPLAY_BUDGETS",
     "REPLAY_SIGNALS",
@@ -80,6 +82,9 @@ PRODUCT = "pool"
 #: Signals whose order (and whose single-signal pool policy) is replayed, where the table has
 #: them: the evaluation's single signals, and the published matrices' ``mnli_lp``.
 REPLAY_SIGNALS = (*SINGLE_SIGNALS, "mnli_lp")
+
+#: The online hyperparameters-only baseline (replayed where a setting varies).
+ONLINE = "online:hyperparameters"
 
 #: Random orders averaged per random baseline.
 RANDOM_ORDERS = 20
@@ -357,36 +362,43 @@ def _round_robin(
     budget: float,
     spent_before: float,
 ) -> list[int]:
-    """Rows trained by cycling over the targets (name order), each its next row that fits."""
+    """Rows trained by cycling over the targets (name order), each its next row that fits.
+
+    What is left only shrinks, so a row that does not fit now never will: each queue is read
+    once (a pool of thousands of candidates in one pass).
+    """
     trained: list[int]
     queues = {t: [r for r in rows if r not in pool.excluded] for t, rows in sorted(orders.items())}
+    at = dict.fromkeys(queues, 0)
     spent, trained = spent_before, []
     while queues:
         for target in list(queues):
-            queue = queues[target]
-            fitting = [r for r in queue if pool.predicted[r] <= budget - spent]
-            if not fitting:
+            queue, position = queues[target], at[target]
+            while position < len(queue) and not pool.predicted[queue[position]] <= budget - spent:
+                position += 1
+            if position == len(queue):
                 del queues[target]
                 continue
-            row = fitting[0]
-            queue.remove(row)
+            row = queue[position]
+            at[target] = position + 1
             trained.append(row)
             spent += float(pool.realised[row])
     return trained
 
 
 def _in_order(pool: _Pool, order: Sequence[int], budget: float, spent_before: float) -> list[int]:
-    """Rows trained in one order over the whole pool: each step the first that fits."""
+    """Rows trained in one order over the whole pool: each step the first that fits.
+
+    One pass: what is left only shrinks, so a row that does not fit now never will.
+    """
     trained: list[int]
     spent, trained = spent_before, []
-    queue = [r for r in order if r not in pool.excluded]
-    while True:
-        fitting = [r for r in queue if pool.predicted[r] <= budget - spent]
-        if not fitting:
-            return trained
-        queue.remove(fitting[0])
-        trained.append(fitting[0])
-        spent += float(pool.realised[fitting[0]])
+    for row in order:
+        if row in pool.excluded or not pool.predicted[row] <= budget - spent:
+            continue
+        trained.append(row)
+        spent += float(pool.realised[row])
+    return trained
 
 
 def _per_target_orders(pool: _Pool, score: Array, seed: int) -> dict[str, list[int]]:
@@ -584,14 +596,15 @@ def pool_replay(
                 [_round_robin(pool, _per_target_orders(pool, k, seed), budget, 0.0) for k in keys],
             )
         )
-        runs.append(
-            (
-                "online:hyperparameters",
-                share,
-                0.0,
-                [[*_online_hyperparameters(pool, setting_columns, budget, seed)]],
+        if setting_columns:  # without a varying setting it has no feature: random order
+            runs.append(
+                (
+                    ONLINE,
+                    share,
+                    0.0,
+                    [[*_online_hyperparameters(pool, setting_columns, budget, seed)]],
+                )
             )
-        )
         for signal in present:
             charged = cost_of([signal])
             score = table[signal].to_numpy(dtype=np.float64)
@@ -630,6 +643,12 @@ def pool_replay(
         "product_signals": list(product.signals),
         "product_signals_missing": dropped,
         "equal_cost_per_trial": bool((realised == 1.0).all() and (predicted == 1.0).all()),
+        "skipped": {}
+        if setting_columns
+        else {
+            ONLINE: "no setting varies in the pool: the hyperparameters-only model has no "
+            "feature, so its order is random:round-robin's"
+        },
         "grid_loss_handed": float(grid["grid_loss_handed"].mean()),
         "grid_within_handed": float((grid["grid_loss_handed"] <= TOLERANCE + _SLACK).mean()),
     }
