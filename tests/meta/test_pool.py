@@ -193,3 +193,31 @@ def test_the_pick_is_the_first_of_the_lexicographic_sort() -> None:
         hours = rng.choice([1.0, 2.0], size=n)
         key = rng.choice([0.3, 0.5, 0.7], size=n)  # ties in the key too: the first position
         assert _first(gain, hours, key) == int(np.lexsort((key, hours, -gain))[0])
+
+
+def test_the_noise_is_estimated_from_what_the_additive_model_cannot_explain() -> None:
+    rng = np.random.default_rng(0)
+    rows = [
+        {"target": t, "source": s, "rate": r, "textemb_cosine": rng.random()}
+        for t in "abcd"
+        for s in "uvwxyz"
+        for r in (1e-4, 2e-4)
+    ]
+    frame = pd.DataFrame(rows)
+    additive = 0.03 * (frame["rate"] == 2e-4) + frame["source"].map(
+        dict(zip("uvwxyz", [0.02, -0.01, 0.0, 0.01, -0.02, 0.03], strict=True))
+    )
+    observed = list(range(0, 40, 2))  # 20 rows, every target and source
+    exact = AdditiveGainModel(frame, ["rate"])
+    assert exact.fit_noise(observed, additive[observed].tolist()) == pytest.approx(0.02)
+    # A source x target interaction of sd 0.1 is noise to the additive model: estimated.
+    mixed = additive + rng.normal(0, 0.1, len(frame))
+    noisy = AdditiveGainModel(frame, ["rate"])
+    estimate = noisy.fit_noise(observed, mixed[observed].tolist())
+    assert 0.06 < estimate < 0.16  # 20 observations of sd 0.1: a rough estimate
+    assert noisy.noise_sd == estimate
+    # Fewer than NOISE_MIN_OBSERVATIONS: the prior's noise.
+    assert (
+        AdditiveGainModel(frame, ["rate"]).fit_noise(observed[:5], mixed[observed[:5]].tolist())
+        == 0.02
+    )

@@ -31,6 +31,7 @@ every target is finished or nothing left fits the budget.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -60,6 +61,9 @@ POOL_SIGNALS = ("textemb_cosine",)
 
 #: The upper bound of the stop rule: a 97.5% one-sided predictive bound.
 UPPER_Z = 1.96
+
+#: Observations before the noise is estimated from the fit (:meth:`AdditiveGainModel.fit_noise`).
+NOISE_MIN_OBSERVATIONS = 10
 
 
 @dataclass(frozen=True)
@@ -234,6 +238,8 @@ class AdditiveGainModel:
         self.entries: Array = np.column_stack(entries)
         self.prior_mean = np.asarray(means)
         self.prior_precision = 1.0 / np.asarray(variances)
+        #: The observation noise's standard deviation in use (see :meth:`fit_noise`).
+        self.noise_sd = p.noise_sd
         self._state: tuple[list[int], list[float], Array, Array] = self._prior_state()
         self._codes: tuple[object, npt.NDArray[np.intp], list[str]] | None = None
 
@@ -260,7 +266,7 @@ class AdditiveGainModel:
         if k == len(rows):
             return mean, cov
         mean, cov = mean.copy(), cov.copy()
-        noise = self.prior.noise_sd**2
+        noise = self.noise_sd**2
         for row, value in zip(rows[k:], gains[k:], strict=True):
             index, entry = self.columns[row], self.entries[row]
             shared = cov[:, index] @ entry  # Σ x
@@ -291,8 +297,42 @@ class AdditiveGainModel:
             variance += entry[:, g] ** 2 * cov[index[:, g], index[:, g]]
             for h in range(g + 1, groups):
                 variance += 2.0 * entry[:, g] * entry[:, h] * cov[index[:, g], index[:, h]]
-        sd = np.sqrt(np.maximum(variance, 0.0) + self.prior.noise_sd**2)
+        sd = np.sqrt(np.maximum(variance, 0.0) + self.noise_sd**2)
         return mean, sd
+
+    def fit_noise(self, observed: Sequence[int], values: Sequence[float]) -> float:
+        """Re-estimate the observation noise from the fit so far (empirical Bayes), and use it.
+
+        ``RSS / (n − effective parameters)`` of the posterior mean on the observed rows, never
+        below the prior's ``noise_sd``; taken up (and the posterior recomputed) only from
+        :data:`NOISE_MIN_OBSERVATIONS` observations on and when it moves by more than a
+        quarter.  What the additive model cannot explain — a source that helps one target
+        and hurts another — is noise to it; with the prior's small noise it was believed
+        exactly, so the search stopped early or spent its budget where nothing moved.  A
+        deterministic function of the observations in their order: the real search and its
+        replay make the same calls.
+        """
+        n = len(observed)
+        if n < NOISE_MIN_OBSERVATIONS:
+            return self.noise_sd
+        weights, cov = self._posterior(observed, values)
+        rows = np.asarray(observed, dtype=np.intp)
+        index, entry = self.columns[rows], self.entries[rows]
+        fitted = (entry * weights[index]).sum(axis=1)
+        residual = np.asarray(values, dtype=np.float64) - fitted
+        latent = np.zeros(n)
+        groups = index.shape[1]
+        for g in range(groups):
+            latent += entry[:, g] ** 2 * cov[index[:, g], index[:, g]]
+            for h in range(g + 1, groups):
+                latent += 2.0 * entry[:, g] * entry[:, h] * cov[index[:, g], index[:, h]]
+        effective = float(np.sum(latent) / self.noise_sd**2)
+        estimate = math.sqrt(float(residual @ residual) / max(n - effective, 1.0))
+        estimate = max(estimate, self.prior.noise_sd)
+        if abs(estimate / self.noise_sd - 1.0) > 0.25:
+            self.noise_sd = estimate
+            self._state = self._prior_state()
+        return self.noise_sd
 
     def shared_means(self, observed: Sequence[int], values: Sequence[float]) -> dict[str, float]:
         """The posterior means of the parts another pool can share: a warm start's prior.
@@ -300,7 +340,7 @@ class AdditiveGainModel:
         The pool mean, the settings' effects and the signals' weights (a new pool's targets
         and sources are its own, so their effects are not shared).
         """
-        noise = self.prior.noise_sd**2
+        noise = self.noise_sd**2
         x = self.design[np.asarray(observed, dtype=np.intp)]
         precision = np.diag(self.prior_precision) + x.T @ x / noise
         rhs = self.prior_precision * self.prior_mean + x.T @ np.asarray(values) / noise
@@ -401,6 +441,7 @@ def pool_pick(
     seen = np.asarray(values, dtype=np.float64)
     finite = np.isfinite(seen)
     np.maximum.at(best_gain, codes[np.asarray(rows, dtype=np.intp)[finite]], seen[finite])
+    model.fit_noise(rows, values)
     mean, sd = model.predict(rows, values, remaining)
     best = best_gain[codes[remaining]]
     upper = mean + UPPER_Z * sd
