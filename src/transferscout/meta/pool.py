@@ -434,7 +434,7 @@ def pool_pick(
     open_rows[np.asarray(list(excluded), dtype=np.intp)] = False
     remaining = np.flatnonzero(open_rows)
     if len(remaining) == 0:
-        return PoolPick(None, np.nan, np.nan, np.nan, (), "no candidate is left to train")
+        return _stop((), "no candidate is left to train")
     rows = list(observed)
     values = [observed[r] for r in rows]
     best_gain = np.zeros(len(names))  # a target's best gain so far (0: its single-task model)
@@ -462,11 +462,7 @@ def pool_pick(
     live[codes[remaining[promising]]] = True
     finished = tuple(name for name, alive in zip(names, live, strict=True) if not alive)
     if not promising.any():
-        return PoolPick(
-            None,
-            np.nan,
-            np.nan,
-            np.nan,
+        return _stop(
             finished,
             f"for every target, no remaining candidate's upper predicted gain beats its best "
             f"model by {margin}",
@@ -474,14 +470,9 @@ def pool_pick(
     hours = predicted_hours[remaining]
     fits = promising if hours_left is None else promising & (hours <= hours_left)
     if not fits.any():
-        return PoolPick(
-            None,
-            np.nan,
-            np.nan,
-            np.nan,
-            finished,
-            f"time budget: no candidate's predicted cost fits in the {max(hours_left or 0, 0):.3f} "
-            "h left",
+        left = max(hours_left or 0, 0)
+        return _stop(
+            finished, f"time budget: no candidate's predicted cost fits in the {left:.3f} h left"
         )
     gain_per_hour = expected_improvement(mean, sd, best) / np.maximum(hours, 1e-12)
     gain_per_hour = np.where(fits, gain_per_hour, -np.inf)
@@ -494,6 +485,11 @@ def pool_pick(
         float(gain_per_hour[position]),
         finished,
     )
+
+
+def _stop(finished: tuple[str, ...], reason: str) -> PoolPick:
+    """The pick that stops the search, and why."""
+    return PoolPick(None, np.nan, np.nan, np.nan, finished, reason)
 
 
 def _first(gain_per_hour: Array, hours: Array, key: Array) -> int:
