@@ -279,7 +279,7 @@ def _candidates(folder: Path, kinds: list[str]) -> Path:
 
 
 def test_best_sources_shows_predicted_scores_in_each_targets_metric(tmp_path: Path) -> None:
-    from transferscout.pipeline import best_sources
+    from transferscout.evaluation.best_sources import best_sources
 
     binary = best_sources(_candidates(tmp_path / "binary", ["binary", "binary"]))
     assert list(binary.columns) == [

@@ -465,7 +465,8 @@ def _run_pool_mode(config: Any, folder: Path, retrain_on_version_change: bool) -
 
 
 def _run_grid_mode(config: Any, folder: Path, retrain_on_version_change: bool) -> None:
-    from transferscout.pipeline import best_sources, run_pipeline
+    from transferscout.evaluation.best_sources import best_sources
+    from transferscout.pipeline import run_pipeline
     from transferscout.report.opening import degenerate_text, mark_targets, marked_targets
 
     result = run_pipeline(

@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 
 from transferscout.checks import check_before_training
@@ -34,7 +33,6 @@ from transferscout.evaluation.cross_pool import (
     check_distinct_runs,
     evaluate_cross_pool,
 )
-from transferscout.evaluation.ordering import best_of, ranking_order
 from transferscout.evaluation.run import EvaluationResult, evaluate_run
 from transferscout.grid.models import (
     load_trained_model,
@@ -44,8 +42,6 @@ from transferscout.grid.models import (
 from transferscout.grid.runner import GridSummary, run_grid
 from transferscout.grid.spec import TrialSpec
 from transferscout.grid.store import RunStore, run_lock
-from transferscout.kinds import get_kind, score_label
-from transferscout.meta.features import HYPERPARAMETERS
 from transferscout.report.build import ReportFiles, write_report
 from transferscout.run_folder import open_run, plan_run
 from transferscout.signals.ansat_stage import compute_ansat
@@ -63,7 +59,6 @@ __all__ = [
     "compute_pair_signals_stage",
     "evaluate",
     "evaluate_across_pools",
-    "best_sources",
     "run_pipeline",
     "train_grid",
 ]
@@ -430,58 +425,3 @@ def _run_stages(
         cache.record("report", report_key)
         stages_run.append("report")
     return PipelineResult(grid, evaluation, report, stages_run)
-
-
-def _best_keys(group: pd.DataFrame) -> list[tuple[object, ...]]:
-    """Each candidate's tie-break key for :func:`best_of`: its source, then its settings."""
-    columns = ["source", *(c for c in HYPERPARAMETERS if c in group.columns)]
-    return list(group[columns].itertuples(index=False))
-
-
-def best_sources(run_dir: str | Path, feature_set: str = "all", *, seed: int = 0) -> pd.DataFrame:
-    """Per target: the candidate the meta-model ranks first, and the truly best one.
-
-    Read from ``<run>/evaluation/candidates.csv`` (predictions averaged over the meta-model's
-    seeds); uses the richest available feature set.  Ties in the prediction go by predicted
-    cost, then by a random key seeded with ``seed``.  Scores are the target's own primary
-    metric: the predicted one is the target's single-task score plus the predicted gain.
-    Columns name the metric when every target has one kind; otherwise column ``metric`` does.
-    """
-    table = pd.read_csv(Path(run_dir) / "evaluation" / "candidates.csv")
-    column = f"predicted_{feature_set}"
-    if column not in table.columns:
-        column = [c for c in table.columns if c.startswith("predicted_")][-1]
-    # The meta-model predicts the gain over the single-task model (tables written before it
-    # did hold predicted scores and no real_gain).
-    offset = table["target_score"] if "real_gain" in table.columns else 0.0
-    table["_predicted"] = table[column] + offset
-    kinds = table["target_kind"] if "target_kind" in table.columns else pd.Series(["binary"])
-    # A predicted score is shown inside its metric's range (a gain may push it out).
-    for kind_name in pd.unique(kinds):
-        low, high = get_kind(str(kind_name)).metric_range
-        rows_of_kind = (kinds == kind_name) if "target_kind" in table.columns else slice(None)
-        table.loc[rows_of_kind, "_predicted"] = table.loc[rows_of_kind, "_predicted"].clip(
-            low, high
-        )
-    mixed = kinds.nunique() > 1
-    label = "" if mixed else f" {score_label(kinds)}"
-    rows = []
-    for target, group in table.groupby("target"):
-        first = ranking_order(group[column], group["planned_cost"], seed=seed)[0]
-        top = group.iloc[int(first)]
-        best = group.iloc[best_of(group["real_f1"], _best_keys(group))]  # as Table 1 names it
-        row: dict[str, object] = {"target": target}
-        if mixed:
-            row["metric"] = get_kind(str(top["target_kind"])).metric_label
-        row.update(
-            {
-                "pick": top["source"],
-                "lr": f"{top['target_learning_rate']:g}",
-                f"predicted{label}": float(top["_predicted"]),
-                f"real{label}": float(top["real_f1"]),
-                "best": best["source"],
-                f"best{label or ' score'}": float(best["real_f1"]),
-            }
-        )
-        rows.append(row)
-    return pd.DataFrame(rows)

@@ -186,8 +186,8 @@ def test_table1_averages_a_binary_and_a_qa_target_apart(tmp_path: Path) -> None:
 
 def test_table1_and_the_best_sources_name_the_same_source_among_ties(tmp_path: Path) -> None:
     """Issue 31.5: candidates that all score 0 — one rule (the first source) names the best."""
+    from transferscout.evaluation.best_sources import best_sources
     from transferscout.meta.features import HYPERPARAMETERS
-    from transferscout.pipeline import best_sources
 
     rows = [("single", "t", None, "binary", 0.0)]
     rows += [("transfer", "t", source, "binary", 0.0) for source in ("b", "c", "a")]

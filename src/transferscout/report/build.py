@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 import pandas as pd
 
 from transferscout.errors import TransferScoutError
+from transferscout.evaluation.best_sources import best_sources
 from transferscout.evaluation.cross_pool import CROSS_POOL_FOLDER
 from transferscout.report import opening, plots, wording
 
@@ -381,8 +382,6 @@ def _opening(
     run_dir: Path, savings: pd.DataFrame, summary: dict[str, Any]
 ) -> list[tuple[str, pd.DataFrame, str]]:
     """The tables a reader wants first: best source per target, time saved, search traces."""
-    from transferscout.pipeline import best_sources  # the pipeline imports this module
-
     method = opening.recommended_method(savings)
     searched = "adaptive:greedy"  # what `transferscout search` does, replayed on the grid
     methods = [method, *([searched] if searched in set(savings["method"]) else [])]
