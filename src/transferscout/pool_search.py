@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from transferscout._progress import progress_bar
@@ -243,6 +244,25 @@ def warm_start(path: str | Path, signals: Sequence[str]) -> tuple[tuple[str, flo
     return tuple(sorted(means.items()))
 
 
+@dataclass
+class _Plan:
+    """What the search loop needs, prepared once (see :meth:`_PoolSearch._prepare`)."""
+
+    frame: pd.DataFrame
+    trials: list[TrialSpec]
+    targets: list[str]
+    references: dict[str, TrialRow]
+    skipped: dict[str, str]
+    excluded: list[int]
+    predicted: npt.NDArray[np.float64]
+    headroom: npt.NDArray[np.float64]
+    projected: float
+    limit: float | None
+    signal_hours: float
+    single_hours: float
+    model: AdditiveGainModel
+
+
 class _PoolSearch:
     """The state of one pool search; every decision is rebuilt from the store on a resume."""
 
@@ -269,6 +289,8 @@ class _PoolSearch:
         ]
         self.singles = [t for t in trials if t.kind == "single"]
         self.retrain = False
+        #: Each target's single-task validation score (what a gain is measured against).
+        self.reference_validation: dict[str, float] = {}
 
     def _train(
         self, trials: Sequence[TrialSpec], keep: Sequence[str] = (), *, progress: bool = False
@@ -326,6 +348,33 @@ class _PoolSearch:
         return (table[keep] if len(table) else table), seconds / 3600
 
     def run(self, export: bool) -> PoolSearchResult:
+        started = time.perf_counter()
+        plan = self._prepare()
+        trace, best, spent, stopped = self._search(plan)
+        logger.info("pool search stopped: %s", stopped)
+        per_target = self._finish(best, plan.references, plan.frame, plan.skipped, export)
+        budget = self.settings.pool_budget()
+        result = PoolSearchResult(
+            folder=self.folder,
+            trace=pd.DataFrame(trace, columns=POOL_TRACE_COLUMNS),
+            targets=per_target,
+            stopped=stopped,
+            budget={"given": budget.label, "hours": plan.limit, "trials": budget.trials},
+            hours={
+                "signals": plan.signal_hours,
+                "transfers": spent,
+                "search": plan.signal_hours + spent,
+                "projected_full_grid": plan.projected,
+                "single_task": plan.single_hours,
+                "wall_clock": (time.perf_counter() - started) / 3600,
+            },
+            skipped=plan.skipped,
+        )
+        _write_summary(result, len(plan.frame))
+        return result
+
+    def _prepare(self) -> _Plan:
+        """Single-task models, signals, the pool's candidates, the budget and the model."""
         settings = self.settings
         budget = settings.pool_budget()
         logger.info(
@@ -334,17 +383,15 @@ class _PoolSearch:
             counted(len(self.transfers), "transfer candidate"),
             budget.label,
         )
-        started = time.perf_counter()
         self._train(self.singles, progress=self.progress)
         with RunStore(self.run_dir, readonly=True) as store:
-            singles = [r for r in store.rows(kind="single") if r.id in {t.id for t in self.singles}]
+            planned = {t.id for t in self.singles}
+            singles = [r for r in store.rows(kind="single") if r.id in planned]
         done_singles = [r for r in singles if r.status == "done"]
-        single_hours = sum((r.target_seconds or 0.0) for r in done_singles) / 3600
         signals, signal_hours = self._signals()
         frame, row_trials = pool_frame(self.transfers, done_singles, signals)
         references = best_single_task_rows(done_singles)
-        reference_validation = target_validation_scores(done_singles)
-        self.reference_validation = reference_validation
+        self.reference_validation = target_validation_scores(done_singles)
         skipped = {
             name: f"its single-task model is degenerate: it {why}"
             for name, why in degenerate_baselines(done_singles).items()
@@ -353,7 +400,6 @@ class _PoolSearch:
             if name not in references:
                 skipped[name] = "no single-task model finished (see `transferscout status`)"
         targets = frame["target"].astype(str).tolist()
-        excluded = [i for i, name in enumerate(targets) if name in skipped]
         for name, why in sorted(skipped.items()):
             if name in set(targets):
                 logger.warning("pool search: %s is not searched: %s", name, why)
@@ -363,6 +409,7 @@ class _PoolSearch:
         predicted = np.where(np.isfinite(predicted), predicted, fill)
         projected = float(predicted.sum())
         limit = budget.limit_hours(projected)
+        single_hours = sum((r.target_seconds or 0.0) for r in done_singles) / 3600
         logger.info(
             "pool search budget %s: %s of a projected full grid of %.3f h (%s); the signals "
             "spent %.4f h of it; the %s took %.3f h (beside the budget)",
@@ -376,51 +423,76 @@ class _PoolSearch:
         )
         highest = {name: task.kind.metric_range[1] for name, task in self.tasks.items()}
         headroom = np.asarray(
-            [highest[name] - reference_validation.get(name, math.nan) for name in targets]
+            [highest[name] - self.reference_validation.get(name, math.nan) for name in targets]
         )
         means = () if settings.prior is None else warm_start(settings.prior, settings.signals)
         prior = PoolPrior(signals=tuple(settings.signals), means=means)
-        model = AdditiveGainModel(frame, varying_settings(frame, SETTING_COLUMNS), prior)
+        return _Plan(
+            frame=frame,
+            trials=row_trials,
+            targets=targets,
+            references=references,
+            skipped=skipped,
+            excluded=[i for i, name in enumerate(targets) if name in skipped],
+            predicted=predicted,
+            headroom=np.nan_to_num(headroom, nan=np.inf),
+            projected=projected,
+            limit=limit,
+            signal_hours=signal_hours,
+            single_hours=single_hours,
+            model=AdditiveGainModel(frame, varying_settings(frame, SETTING_COLUMNS), prior),
+        )
+
+    def _search(
+        self, plan: _Plan
+    ) -> tuple[list[dict[str, Any]], dict[str, tuple[float, TrialRow, str]], float, str]:
+        """The loop: pick, train (or read), observe, trace — until the step says stop.
+
+        Returns the trace, each target's best model (validation score, row, label), the
+        transfer hours spent and why the search stopped.
+        """
+        settings = self.settings
+        budget = settings.pool_budget()
         observed: dict[int, float] = {}
         failed: list[int] = []
         trace: list[dict[str, Any]] = []
-        best: dict[str, tuple[float, TrialRow, str]] = {}
-        for name, reference in references.items():
-            best[name] = (trial_score(reference, "validation"), reference, "single-task")
+        best = {
+            name: (trial_score(reference, "validation"), reference, "single-task")
+            for name, reference in plan.references.items()
+        }
         spent = 0.0  # transfer target stages; the signals' hours are spent before the first
-        stopped = ""
         bar = progress_bar(enabled=self.progress)
         with bar:
-            total = budget.trials or len(frame) - len(excluded)
+            total = budget.trials or len(plan.frame) - len(plan.excluded)
             task = bar.add_task("pool search (trials)", total=total)
             step = 0
             while True:
                 step += 1
                 pick = pool_search_step(
-                    model,
-                    targets,
-                    predicted,
+                    plan.model,
+                    plan.targets,
+                    plan.predicted,
                     observed,
-                    excluded=excluded,
+                    excluded=plan.excluded,
                     failed=failed,
-                    headroom=np.nan_to_num(headroom, nan=np.inf),
+                    headroom=plan.headroom,
                     spent_hours=spent,
-                    budget_hours=limit,
+                    budget_hours=plan.limit,
                     budget_trials=budget.trials,
-                    signal_hours=signal_hours,
+                    signal_hours=plan.signal_hours,
                     margin=settings.margin,
                     seed=settings.seed,
                     step=step,
                 )
                 if pick.row is None:
-                    stopped = pick.reason or "nothing left to train"
-                    break
-                trial = row_trials[pick.row]
+                    return trace, best, spent, pick.reason or "nothing left to train"
+                trial = plan.trials[pick.row]
                 row = self._trained(trial)
                 name = trial.target
+                reference = self.reference_validation[name]
                 score = trial_score(row, "validation") if row.status == "done" else math.nan
                 if math.isfinite(score):
-                    observed[pick.row] = score - reference_validation[name]
+                    observed[pick.row] = score - reference
                     if trial_degenerate(row) is None and score > best[name][0]:
                         best[name] = (score, row, "transfer")
                 else:
@@ -428,12 +500,13 @@ class _PoolSearch:
                 hours = (
                     row.target_seconds / 3600
                     if row.target_seconds is not None
-                    else float(predicted[pick.row])
+                    else float(plan.predicted[pick.row])
                 )
                 spent += hours
+                total_hours = plan.signal_hours + spent
                 trace.append(
                     self._trace_row(
-                        step, trial, row, pick, frame, hours, signal_hours + spent, best[name]
+                        step, trial, row, pick, plan.frame, hours, total_hours, best[name]
                     )
                 )
                 _write_trace(self.folder, trace)
@@ -443,35 +516,15 @@ class _PoolSearch:
                     trial.source,
                     name,
                     trial.target_settings.learning_rate,
-                    f"validation {score:.3f} vs single-task {reference_validation[name]:.3f}"
+                    f"validation {score:.3f} vs single-task {reference:.3f}"
                     if math.isfinite(score)
                     else f"failed ({row.error})",
                     hours,
-                    signal_hours + spent,
-                    "" if limit is None else f" of {limit:.4f} h",
+                    total_hours,
+                    "" if plan.limit is None else f" of {plan.limit:.4f} h",
                 )
-                note = f"{name} <- {trial.source} · {signal_hours + spent:.3f} h"
+                note = f"{name} <- {trial.source} · {total_hours:.3f} h"
                 bar.update(task, advance=1, note=note)
-        logger.info("pool search stopped: %s", stopped)
-        per_target = self._finish(best, references, frame, skipped, export)
-        result = PoolSearchResult(
-            folder=self.folder,
-            trace=pd.DataFrame(trace, columns=POOL_TRACE_COLUMNS),
-            targets=per_target,
-            stopped=stopped,
-            budget={"given": budget.label, "hours": limit, "trials": budget.trials},
-            hours={
-                "signals": signal_hours,
-                "transfers": spent,
-                "search": signal_hours + spent,
-                "projected_full_grid": projected,
-                "single_task": single_hours,
-                "wall_clock": (time.perf_counter() - started) / 3600,
-            },
-            skipped=skipped,
-        )
-        _write_summary(result, len(frame))
-        return result
 
     def _trace_row(
         self,
