@@ -109,6 +109,23 @@ def test_grid_run_with_a_bad_override(tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize(
+    "command", [["rank", "--task", "food"], ["search", "--target", "food", "--budget", "1t"]]
+)
+def test_rank_and_search_take_overrides_of_the_runs_configuration(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """-s reaches the run's configuration (a misspelt key is refused before anything runs)."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps({"grid": {"seeds": [0]}}))
+    name, *rest = command
+    result = runner.invoke(app, [name, str(run_dir), *rest, "-s", "grid.sedes=[1]"])
+    assert result.exit_code == 2, result.output
+    assert "unknown configuration key 'grid.sedes'; did you mean 'grid.seeds'?" in result.stderr
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json"]
+
+
 def test_describe_shows_each_tasks_kind_and_metric(tmp_path: Path) -> None:
     from tests.conftest import kind_rows, pair_rows, write_csv
 

@@ -612,6 +612,7 @@ def _target_task(
     max_eval_examples: int | None,
     cap_strategy: str | None,
     seed: int | None,
+    overrides: Sequence[str] = (),
 ) -> Task:
     """The new target, described like a run's data and prepared as the run's tasks were."""
     from transferscout.config import load_run_config
@@ -643,7 +644,8 @@ def _target_task(
     assert label is not None
     if kind is not None:
         given["task_kinds"] = {label: kind}
-    return prepare_target(load_run_config(run_dir), label, data=given, name=name)
+    config = load_run_config(run_dir, overrides)
+    return prepare_target(config, label, data=given, name=name)
 
 
 @app.command("rank")
@@ -669,8 +671,14 @@ def rank_command(
     seed: TargetSeed = None,
     output: Annotated[str, typer.Option(help="table, csv or json.")] = "table",
     top: Annotated[int, typer.Option(help="Rows shown in the table.")] = 20,
+    overrides: SetOption = None,
 ) -> None:
-    """Rank the run's tasks as sources for a new target; trains no transfer pair."""
+    """Rank the run's tasks as sources for a new target; trains no transfer pair.
+
+    -s changes the run's configuration for this ranking only (e.g. -s signals.budget=0.1 to
+    give the new target's attributions more steps).
+    """
+    from transferscout.config import load_run_config
     from transferscout.evaluation.table1 import DEGENERATE_MARK
     from transferscout.recommend import recommend_sources
 
@@ -698,9 +706,14 @@ def rank_command(
             max_eval_examples=max_eval_examples,
             cap_strategy=cap_strategy,
             seed=seed,
+            overrides=overrides or (),
         )
+        run_config = load_run_config(run_dir, overrides or ())
         result = recommend_sources(
-            run_dir, TaskSet((target,), str(data or run_dir)), progress=output == "table"
+            run_dir,
+            TaskSet((target,), str(data or run_dir)),
+            config=run_config,
+            progress=output == "table",
         )
     except TransferScoutError as error:
         raise _fail(error) from None
@@ -806,8 +819,13 @@ def search_command(
     output: Annotated[
         Path | None, typer.Option(help="Model folder (default: RUN/search/TARGET/model).")
     ] = None,
+    overrides: SetOption = None,
 ) -> None:
-    """Train a target's best candidates in the meta-model's order within a budget; keep the best."""
+    """Train a target's best candidates in the meta-model's order within a budget; keep the best.
+
+    -s changes the run's configuration for this search only (e.g. -s executor.workers=2).
+    """
+    from transferscout.config import load_run_config
     from transferscout.evaluation.table1 import DEGENERATE_MARK
     from transferscout.search import Budget, SearchSettings, search_target
 
@@ -837,14 +855,17 @@ def search_command(
                 max_eval_examples=max_eval_examples,
                 cap_strategy=cap_strategy,
                 seed=seed,
+                overrides=overrides or (),
             )
         elif data or data_config or corpus or task or label_column:
             raise TransferScoutError("--target names a task of the run; give no data options")
+        run_config = load_run_config(run_dir, overrides or ())
         result = search_target(
             run_dir,
             settings,
             target=new_target,
             own_target=target,
+            config=run_config,
             output=output,
             progress=True,
         )
