@@ -49,6 +49,7 @@ from transferscout._text import counted
 from transferscout.checks import check_before_training
 from transferscout.config import RunConfig
 from transferscout.errors import ConfigError, TransferScoutError
+from transferscout.evaluation.methods import signal_family_hours
 from transferscout.evaluation.pool_replay import pool_search_step, varying_settings
 from transferscout.grid.executors import Executor, make_executor
 from transferscout.grid.models import (
@@ -83,7 +84,6 @@ __all__ = [
     "PoolSearchResult",
     "pool_frame",
     "search_pool",
-    "signal_families",
     "warm_start",
 ]
 
@@ -144,25 +144,6 @@ class PoolSearchResult:
     hours: dict[str, float]
     skipped: dict[str, str]
     report: ReportFiles | None = None
-
-
-def signal_families(signals: Sequence[str]) -> set[str]:
-    """The store's cost families the signal columns are charged (TextEmb, TaskEmb, …).
-
-    The estimators need the target features of every source model (``features``); ANSAT its
-    attributions (``conductance``).  The free baselines are charged nothing.
-    """
-    families: set[str] = set()
-    for signal in signals:
-        if signal.startswith("textemb_"):
-            families.add("textemb")
-        elif signal.startswith("taskemb_"):
-            families.add("taskemb")
-        elif signal.startswith("estimators_"):
-            families |= {"features", "estimators", "taskemb", "calibration"}
-        elif signal.startswith("ansat_"):
-            families |= {"ansat", "conductance"}
-    return families
 
 
 def pool_frame(
@@ -335,17 +316,18 @@ class _PoolSearch:
             )
         with RunStore(self.run_dir, readonly=True) as store:
             table = pivot_signals(store.pair_signals())
-            families = signal_families(signals)
-            seconds = sum(
-                float(cost["seconds"])
-                for cost in store.costs()
-                if str(cost["family"]) in families and cost["item"] == "pairs"
-            )
+            family_hours: dict[str, float] = {}
+            for cost in store.costs():
+                if cost["item"] == "pairs":
+                    family = str(cost["family"])
+                    family_hours[family] = family_hours.get(family, 0.0) + cost["seconds"] / 3600
+        # Charged as the replay charges a method the same signals.
+        hours = signal_family_hours(signals, family_hours)
         missing = [s for s in signals if s not in table.columns]
         if missing:
             raise TransferScoutError(f"the pool search's signals were not computed: {missing}")
         keep = ["source", "target", *signals]
-        return (table[keep] if len(table) else table), seconds / 3600
+        return (table[keep] if len(table) else table), hours
 
     def run(self, export: bool) -> PoolSearchResult:
         started = time.perf_counter()
